@@ -1,0 +1,72 @@
+"""distweb — 分销管理系统. ``create_app`` wires configuration, extensions and blueprints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from distweb.config import DEFAULTS, PROJECT_ROOT, from_environment
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(Path(os.environ.get("DISTWEB_INSTANCE", PROJECT_ROOT / "instance")).resolve()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(DEFAULTS)
+    app.config.update(from_environment())
+    if config:
+        app.config.update(config)
+    Path(app.config["DISTWEB_UPLOADS"]).mkdir(parents=True, exist_ok=True)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from distweb import cli
+    from distweb.web import errors, security
+
+    errors.init_app(app)
+    security.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from distweb import db_setup, i18n, labels
+    from distweb.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+    db.init_app(app)
+    db_setup.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=_brand_timezone)
+    i18n.init_app(app)
+    labels.init_app(app)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    limiter.init_app(app)
+
+    from distweb import models  # noqa: F401 — register the tables with SQLAlchemy
+    from distweb.web import sessions
+
+    login_manager.init_app(app)
+    sessions.init_login_manager(login_manager)
+
+
+def _brand_timezone() -> str:
+    from flask import current_app
+
+    return current_app.config["DISTWEB_TIMEZONE"]
+
+
+def _register_blueprints(app: Flask) -> None:
+    from distweb.web import auth, core, manage, promoter, pwa, supplier
+
+    for module in (core, auth, promoter, manage, supplier, pwa):
+        app.register_blueprint(module.bp)
+    pwa.routes.init_app(app)

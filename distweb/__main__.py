@@ -1,0 +1,3 @@
+from distweb.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""Command line: ``distweb <command>`` (the same commands as ``flask --app wsgi <command>``)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from distweb.services.errors import ServiceError
+
+
+def _create_app(*_args):
+    from distweb import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+def main() -> None:
+    """distweb — 分销管理系统."""
+
+
+def init_app(app) -> None:
+    app.cli.add_command(init_command)
+    app.cli.add_command(api_key)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(launch_command)
+
+
+@click.command("init")
+@click.option("--brand", "brand_name", required=True, help="The brand's name.")
+@click.option("--manager-email", required=True)
+@click.option("--manager-password", required=True)
+def init_command(brand_name: str, manager_email: str, manager_password: str) -> None:
+    """First-run set-up: the brand and its first manager (safe to run again)."""
+    from distweb.services import accounts
+
+    try:
+        brand, manager, created = accounts.init_brand(brand_name, manager_email, manager_password)
+    except ServiceError as err:
+        raise click.ClickException(str(err.message)) from None
+    click.echo(("created" if created else "already set up") + f": brand {brand.name!r}, manager {manager.email}")
+
+
+@click.group("api-key")
+def api_key() -> None:
+    """API keys for shops and ERPs."""
+
+
+@api_key.command("create")
+@click.option("--name", required=True)
+def api_key_create(name: str) -> None:
+    """Create a key; prints only the key on stdout (it is never shown again)."""
+    from distweb.services import accounts, api_keys
+
+    brand = accounts.current_brand()
+    if brand is None:
+        raise click.ClickException("run `distweb init` first")
+    try:
+        _, key = api_keys.create_key(brand, name)
+    except ServiceError as err:
+        raise click.ClickException(str(err.message)) from None
+    click.echo(key)
+
+
+@click.command("demo")
+@click.option("--if-empty", is_flag=True, help="Only load when the database has no brand yet.")
+def demo_command(if_empty: bool) -> None:
+    """Load believable Chinese demo data and print the demo logins."""
+    from distweb.services import accounts, demo
+
+    if if_empty and accounts.current_brand() is not None:
+        click.echo("database already has data; demo not loaded")
+        return
+    logins = demo.load_demo()
+    click.echo(demo.describe_logins(logins))
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker on queues default, settlement and pdf (with the scheduler)."""
+    from worker.main import run_worker
+
+    sys.exit(0 if run_worker(current_app._get_current_object(), burst=burst) is not False else 1)
+
+
+@click.command("launch")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def launch_command(host: str, port: int) -> None:
+    """Everything at once for a laptop: embedded Redis, a worker and the web server."""
+    from distweb.launcher import launch
+
+    launch(host=host, port=port)

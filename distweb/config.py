@@ -1,0 +1,104 @@
+"""Settings from the environment.
+
+Every setting has a default that lets a fresh checkout run with no services: SQLite under
+``instance/`` and the embedded Redis the launcher starts on a unix socket there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("DISTWEB_INSTANCE", PROJECT_ROOT / "instance")).resolve()
+
+
+def embedded_redis_socket(instance: Path | None = None) -> Path:
+    return (instance or instance_path()) / "redis.sock"
+
+
+def default_redis_url(instance: Path | None = None) -> str:
+    return f"unix://{embedded_redis_socket(instance)}?db=0"
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the environment uses."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_secret_key(instance: Path) -> str:
+    """SECRET_KEY from the environment, or one generated once into instance/ (mode 0600)."""
+    env = os.environ.get("SECRET_KEY")
+    if env:
+        return env
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: if two processes start at once, only one writes; the other reads it back.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def from_environment() -> dict:
+    instance = instance_path()
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'distweb.sqlite3'}"
+    redis_url = os.environ.get("REDIS_URL") or default_redis_url(instance)
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": load_secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url_for_limits(redis_url),
+        "DISTWEB_TIMEZONE": os.environ.get("DISTWEB_TIMEZONE", "Asia/Shanghai"),
+        "BABEL_DEFAULT_LOCALE": os.environ.get("DISTWEB_LANGUAGE", "zh_Hans_CN").replace("-", "_"),
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("DISTWEB_TIMEZONE", "Asia/Shanghai"),
+        "DISTWEB_UPLOADS": str(instance / "uploads"),
+        # 1 MiB bodies for the API; uploads are checked again by their own limits.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("DISTWEB_MAX_CONTENT_LENGTH", 8 * 1024 * 1024)),
+        # Served over HTTPS in production: secure cookies there, plain on localhost.
+        "SESSION_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
+        "REMEMBER_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
+        "RQ_QUEUE_PREFIX": os.environ.get("DISTWEB_QUEUE_PREFIX", ""),
+    }
+
+
+def redis_url_for_limits(redis_url: str) -> str:
+    """The `limits` library spells a unix-socket Redis ``redis+unix://``."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url
+
+
+DEFAULTS = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    # A phone left open for hours must still be able to post.
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": True,
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+    "LANGUAGES": ["zh_Hans_CN", "en"],
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_KEY_PREFIX": "distweb",
+    "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
+    "SEND_FILE_MAX_AGE_DEFAULT": 0,
+}
+
+QUEUES = ("default", "settlement", "pdf")

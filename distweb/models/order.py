@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from distweb.extensions import db
+from distweb.models.base import UTCDateTime, utcnow
+from distweb.models.user import enum_column
+
+
+class OrderMode(enum.StrEnum):
+    PROMOTION = "promotion"  # 推广
+    CONSIGNMENT = "consignment"  # 代销
+    WHOLESALE = "wholesale"  # 经销
+
+
+class OrderStatus(enum.StrEnum):
+    CREATED = "created"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("brand_id", "external_id"),
+        CheckConstraint("total_paid_fen >= 0", name="total_paid_nonneg"),
+        Index("ix_orders_promoter_placed", "promoter_id", "placed_at"),
+        Index("ix_orders_brand_placed", "brand_id", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[OrderMode] = mapped_column(enum_column(OrderMode, "order_mode"))
+    status: Mapped[OrderStatus] = mapped_column(
+        enum_column(OrderStatus, "order_status"), default=OrderStatus.CREATED
+    )
+    # The promoter credited with the sale (L1) and the upline chain snapshotted when the order
+    # was placed: later moves in the tree never re-attribute past sales.
+    promoter_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
+    chain_l2_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
+    chain_l3_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
+    buyer_name: Mapped[str | None] = mapped_column(String(60))
+    buyer_phone: Mapped[str | None] = mapped_column(String(20))
+    buyer_address: Mapped[str | None] = mapped_column(String(200))
+    total_paid_fen: Mapped[int] = mapped_column(default=0)
+    placed_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    paid_at = mapped_column(UTCDateTime)
+    shipped_at = mapped_column(UTCDateTime)
+    completed_at = mapped_column(UTCDateTime)
+    cancelled_at = mapped_column(UTCDateTime)
+
+    promoter = relationship("Promoter", foreign_keys=[promoter_id])
+    items = relationship("OrderItem", back_populates="order", order_by="OrderItem.id")
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+    __table_args__ = (
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint("unit_price_fen >= 0", name="unit_price_nonneg"),
+        CheckConstraint("paid_fen >= 0", name="paid_nonneg"),
+        CheckConstraint("supply_cost_fen >= 0", name="supply_cost_nonneg"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    quantity: Mapped[int]
+    unit_price_fen: Mapped[int]
+    paid_fen: Mapped[int]
+    # Supply cost per line at the time of sale (consignment splits and margin bases use it).
+    supply_cost_fen: Mapped[int] = mapped_column(default=0)
+
+    order = relationship("Order", back_populates="items")
+    product = relationship("Product")

@@ -1,0 +1,33 @@
+"""Money is integer fen. This module is the one place that turns fen into text.
+
+Rates are integer basis points (1 bp = 0.01 %). Nothing here ever uses float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from babel.numbers import format_decimal
+
+
+class MoneyTypeError(TypeError):
+    """A non-integer (float, str, Decimal, bool) was offered as an amount of fen."""
+
+
+def require_fen(value: object, field: str = "amount") -> int:
+    """Accept only a real int; floats are refused rather than rounded."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MoneyTypeError(f"{field} must be an integer number of fen, got {type(value).__name__}")
+    return value
+
+
+def fen_to_decimal(fen: int) -> Decimal:
+    return Decimal(require_fen(fen)).scaleb(-2)
+
+
+def format_fen(fen: int, locale: str = "zh_Hans_CN", symbol: str = "¥") -> str:
+    """¥1,234.56 from 123456 — in every locale, since the amounts are yuan, not local money."""
+    fen = require_fen(fen)
+    sign = "-" if fen < 0 else ""
+    text = format_decimal(fen_to_decimal(abs(fen)), format="#,##0.00", locale=locale)
+    return f"{sign}{symbol}{text}"

@@ -1,0 +1,50 @@
+"""API keys for outside clients: created by a manager, shown once, stored hashed, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from distweb.extensions import db
+from distweb.models import ApiKey, Brand
+from distweb.models.base import utcnow
+from distweb.services.errors import ServiceError
+from distweb.services.tx import transaction
+
+KEY_PREFIX = "dw_live_"
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(brand: Brand, name: str) -> tuple[ApiKey, str]:
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise ServiceError("invalid_name", _l("密钥名称需为 1–80 个字符。"), "name")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with transaction():
+        row = ApiKey(brand_id=brand.id, name=name, prefix=key[: len(KEY_PREFIX) + 6], key_hash=_hash(key))
+        db.session.add(row)
+    return row, key
+
+
+def key_for(secret: str) -> ApiKey | None:
+    """The live key matching a bearer token (compared by hash: constant-time by construction)."""
+    if not secret or not secret.startswith(KEY_PREFIX):
+        return None
+    return db.session.scalars(
+        select(ApiKey).where(ApiKey.key_hash == _hash(secret), ApiKey.revoked_at.is_(None))
+    ).first()
+
+
+def revoke_key(brand: Brand, key_id: int) -> None:
+    with transaction():
+        row = db.session.get(ApiKey, key_id)
+        if row is None or row.brand_id != brand.id:
+            raise ServiceError("not_found", _l("密钥不存在。"))
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()

@@ -1,0 +1,194 @@
+"""Believable Chinese demo data: a tea-and-food brand, its supplier, ~20 products, a
+three-level network of 50 promoters and a few hundred orders across the three modes."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from distweb.extensions import db
+from distweb.models import Brand, Order, OrderItem, Product, Promoter, Supplier, User
+from distweb.models.base import utcnow
+from distweb.models.network import PromoterStatus, Rank
+from distweb.models.order import OrderMode, OrderStatus
+from distweb.models.user import Role
+from distweb.services.accounts import hash_password
+from distweb.services.tx import transaction
+
+DEMO_PASSWORD = "demo2026"
+MANAGER_EMAIL = "admin@demo.distweb.cn"
+SUPPLIER_EMAIL = "supplier@demo.distweb.cn"
+FIRST_PROMOTER_PHONE = "13800000001"
+
+PRODUCTS = [
+    # sku, name, category, price, supply cost, modes (promotion, consignment, wholesale)
+    ("TEA-001", "明前龙井 250g", "茶叶", 5900, 3100, (1, 1, 1)),
+    ("TEA-002", "安溪铁观音 500g", "茶叶", 12800, 7200, (1, 1, 0)),
+    ("TEA-003", "云南普洱熟茶饼 357g", "茶叶", 16800, 9800, (1, 0, 1)),
+    ("TEA-004", "武夷山大红袍礼盒", "茶叶", 29900, 17500, (1, 1, 0)),
+    ("TEA-005", "福鼎白茶 寿眉 300g", "茶叶", 8800, 4900, (1, 1, 1)),
+    ("TEA-006", "茉莉花茶 200g", "茶叶", 3900, 1800, (1, 0, 0)),
+    ("FOOD-001", "五常大米 5kg", "粮油", 8900, 6100, (1, 1, 1)),
+    ("FOOD-002", "东北黑木耳 250g", "干货", 4500, 2400, (1, 1, 0)),
+    ("FOOD-003", "宁夏枸杞 500g", "干货", 6800, 3600, (1, 0, 1)),
+    ("FOOD-004", "云南野生菌礼盒", "干货", 19800, 11800, (1, 1, 0)),
+    ("FOOD-005", "新疆和田大枣 1kg", "干货", 5600, 3000, (1, 1, 1)),
+    ("FOOD-006", "土蜂蜜 500g", "滋补", 7800, 4100, (1, 0, 0)),
+    ("FOOD-007", "即食燕窝 6 瓶装", "滋补", 39900, 24000, (1, 1, 0)),
+    ("FOOD-008", "阿胶糕 500g", "滋补", 15800, 8800, (1, 0, 1)),
+    ("CUP-001", "汝窑茶具套装", "茶具", 26800, 15000, (1, 1, 0)),
+    ("CUP-002", "便携旅行茶具", "茶具", 9900, 5200, (1, 1, 1)),
+    ("CUP-003", "紫砂壶 西施 200ml", "茶具", 45800, 26000, (1, 0, 0)),
+    ("GIFT-001", "中秋茶礼盒", "礼盒", 36800, 21000, (1, 1, 0)),
+    ("GIFT-002", "新春年货大礼包", "礼盒", 49900, 30500, (1, 1, 1)),
+    ("GIFT-003", "企业定制茶礼", "礼盒", 88800, 52000, (1, 0, 0)),
+]
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+GIVEN = ["小明", "丽娟", "建国", "海燕", "晓东", "婷婷", "志强", "秀英", "俊杰", "慧敏", "文博", "佳怡", "子涵", "雨桐",
+         "浩然", "欣怡", "宇轩", "梦琪", "鹏飞", "静怡", "国华", "春梅", "立新", "晓红", "振宇"]
+CITIES = ["杭州市西湖区文三路 88 号", "上海市徐汇区漕溪北路 201 号", "北京市朝阳区望京街 9 号",
+          "广州市天河区体育西路 56 号", "成都市武侯区人民南路 4 段 12 号", "南京市鼓楼区中山北路 30 号"]
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    return [
+        ("品牌管理员 manager", MANAGER_EMAIL, DEMO_PASSWORD),
+        ("推客 promoter (合伙人)", FIRST_PROMOTER_PHONE, DEMO_PASSWORD),
+        ("供货商 supplier", SUPPLIER_EMAIL, DEMO_PASSWORD),
+    ]
+
+
+def describe_logins(logins) -> str:
+    lines = ["Demo logins (演示账号):"]
+    for role, login, password in logins:
+        lines.append(f"  {role:<28} {login:<28} password: {password}")
+    return "\n".join(lines)
+
+
+def _code(taken: set[str]) -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    while True:
+        code = "".join(secrets.choice(alphabet) for _ in range(8))
+        if code not in taken:
+            taken.add(code)
+            return code
+
+
+def load_demo(seed: int = 2026) -> list[tuple[str, str, str]]:
+    """Load the demo in one transaction; returns the demo logins."""
+    rng = random.Random(seed)
+    password_hash = hash_password(DEMO_PASSWORD)  # one hash for every demo account
+    now = utcnow()
+    with transaction():
+        brand = db.session.scalars(select(Brand).limit(1)).first()
+        if brand is None:
+            brand = Brand(name="山茶集", short_name="山茶集", theme_color="#c8102e")
+            db.session.add(brand)
+            db.session.flush()
+        if not db.session.scalars(select(User).where(User.email == MANAGER_EMAIL)).first():
+            db.session.add(User(brand_id=brand.id, role=Role.MANAGER, name="陈经理", email=MANAGER_EMAIL,
+                                password_hash=password_hash))
+        supplier = Supplier(brand_id=brand.id, code="westlake-tea", name="杭州西湖茶业有限公司",
+                            contact_name="周建华", contact_phone="13705710000",
+                            settlement_account="工商银行 杭州西湖支行 6222 0212 0000 1234")
+        db.session.add(supplier)
+        db.session.flush()
+        db.session.add(User(brand_id=brand.id, role=Role.SUPPLIER, name="周建华", email=SUPPLIER_EMAIL,
+                            password_hash=password_hash, supplier_id=supplier.id))
+        products = []
+        for sku, name, category, price, cost, (promo, consign, whole) in PRODUCTS:
+            product = Product(brand_id=brand.id, supplier_id=supplier.id, sku=sku, name=name, category=category,
+                              price_fen=price, supply_cost_fen=cost, wholesale_price_fen=(price + cost) // 2,
+                              sells_promotion=bool(promo), sells_consignment=bool(consign),
+                              sells_wholesale=bool(whole))
+            db.session.add(product)
+            products.append(product)
+        db.session.flush()
+
+        promoters = _network(brand, password_hash, rng, now)
+        _orders(brand, promoters, products, rng, now)
+    return demo_logins()
+
+
+def _network(brand, password_hash, rng, now) -> list[Promoter]:
+    """5 partners at the top, 15 mentors under them, 30 promoters under the mentors."""
+    taken: set[str] = set()
+    promoters: list[Promoter] = []
+    plan = [(5, Rank.PARTNER, None), (15, Rank.MENTOR, 0), (30, Rank.PROMOTER, 1)]
+    levels: list[list[Promoter]] = []
+    phone = int(FIRST_PROMOTER_PHONE)
+    for count, rank, parent_level in plan:
+        level = []
+        for i in range(count):
+            name = SURNAMES[(phone + i * 7) % len(SURNAMES)] + GIVEN[(phone // 3 + i) % len(GIVEN)]
+            user = User(brand_id=brand.id, role=Role.PROMOTER, name=name, phone=str(phone),
+                        password_hash=password_hash)
+            db.session.add(user)
+            db.session.flush()
+            upline = levels[parent_level][i % len(levels[parent_level])] if parent_level is not None else None
+            status = PromoterStatus.ACTIVE
+            if rank == Rank.PROMOTER and i in (27, 28):
+                status = PromoterStatus.PENDING
+            elif rank == Rank.PROMOTER and i == 29:
+                status = PromoterStatus.SUSPENDED
+            promoter = Promoter(brand_id=brand.id, user_id=user.id, code=_code(taken), rank=rank,
+                                upline_id=upline.id if upline else None, status=status,
+                                joined_at=now - timedelta(days=rng.randint(20, 240)))
+            db.session.add(promoter)
+            db.session.flush()
+            level.append(promoter)
+            phone += 1
+        levels.append(level)
+        promoters.extend(level)
+    return promoters
+
+
+def _orders(brand, promoters, products, rng, now) -> None:
+    by_id = {p.id: p for p in promoters}
+    sellers = [p for p in promoters if p.status == PromoterStatus.ACTIVE]
+    buyers = [(SURNAMES[i] + ("女士" if i % 2 else "先生"), f"139{10000000 + i * 7919:08d}") for i in range(40)]
+    number = 10000
+    for _ in range(320):
+        seller = rng.choice(sellers)
+        mode = rng.choices([OrderMode.PROMOTION, OrderMode.CONSIGNMENT, OrderMode.WHOLESALE], [6, 3, 1])[0]
+        sellable = [p for p in products if mode.value in p.modes]
+        placed = now - timedelta(days=rng.randint(0, 59), hours=rng.randint(0, 23), minutes=rng.randint(0, 59))
+        status = rng.choices(
+            [OrderStatus.COMPLETED, OrderStatus.SHIPPED, OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.REFUNDED],
+            [60, 12, 15, 8, 5],
+        )[0]
+        if placed > now - timedelta(days=2) and status == OrderStatus.COMPLETED:
+            status = OrderStatus.PAID
+        l2 = by_id.get(seller.upline_id)
+        l3 = by_id.get(l2.upline_id) if l2 else None
+        buyer_name, buyer_phone = rng.choice(buyers)
+        number += 1
+        order = Order(
+            brand_id=brand.id, external_id=f"DEMO-{number}", mode=mode, status=status,
+            promoter_id=seller.id, chain_l2_id=l2.id if l2 else None, chain_l3_id=l3.id if l3 else None,
+            buyer_name=seller.user.name if mode == OrderMode.WHOLESALE else buyer_name,
+            buyer_phone=seller.user.phone if mode == OrderMode.WHOLESALE else buyer_phone,
+            buyer_address=rng.choice(CITIES), placed_at=placed,
+        )
+        total = 0
+        for product in rng.sample(sellable, k=min(len(sellable), rng.choice([1, 1, 1, 2, 3]))):
+            quantity = rng.choice([1, 1, 2, 3]) * (10 if mode == OrderMode.WHOLESALE else 1)
+            unit = product.wholesale_price_fen if mode == OrderMode.WHOLESALE else product.price_fen
+            order.items.append(OrderItem(product_id=product.id, sku=product.sku, name=product.name,
+                                         quantity=quantity, unit_price_fen=unit, paid_fen=unit * quantity,
+                                         supply_cost_fen=product.supply_cost_fen * quantity))
+            total += unit * quantity
+        order.total_paid_fen = total
+        if status != OrderStatus.CANCELLED or rng.random() < 0.5:
+            order.paid_at = placed + timedelta(minutes=rng.randint(1, 30))
+        if status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED, OrderStatus.REFUNDED):
+            order.shipped_at = placed + timedelta(hours=rng.randint(4, 40))
+        if status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
+            order.completed_at = placed + timedelta(days=rng.randint(2, 6))
+        if status == OrderStatus.CANCELLED:
+            order.cancelled_at = placed + timedelta(hours=rng.randint(1, 20))
+        db.session.add(order)

@@ -1,0 +1,139 @@
+"""Background jobs as users see them: a row per job, carried out by RQ.
+
+Jobs take ids and are safe to run twice: a job whose row already says succeeded does
+nothing. The row is committed before anything is pushed to Redis, so if Redis is down the
+job waits as ``queued`` and the worker's sweep pushes it again later — nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from rq.job import JobStatus as RQStatus
+from sqlalchemy import select
+
+from distweb.extensions import db
+from distweb.models import Job
+from distweb.models.base import utcnow
+from distweb.models.job import JobStatus
+from distweb.queues import get_queue, redis_connection
+from distweb.services.errors import NotFound
+from distweb.services.tx import transaction
+
+log = logging.getLogger(__name__)
+
+# kind -> (queue, dotted path of the job function in the worker package)
+JOB_KINDS: dict[str, tuple[str, str]] = {
+    "diagnostics": ("default", "worker.jobs.run_diagnostics"),
+}
+
+JOB_TIMEOUT = 60 * 60
+SWEEP_JOB_ID = "distweb-sweep-jobs"
+SWEEP_EVERY = timedelta(seconds=60)
+
+
+def rq_job_id(job_id: int) -> str:
+    return f"distweb-job-{job_id}"
+
+
+def create_job(kind: str, brand_id: int | None = None, created_by_id: int | None = None) -> Job:
+    """Record a job and push it to its queue. Returns the row even if Redis is unreachable."""
+    queue, _ = JOB_KINDS[kind]
+    with transaction():
+        job = Job(kind=kind, queue=queue, brand_id=brand_id, created_by_id=created_by_id)
+        db.session.add(job)
+    push_job(job)
+    return job
+
+
+def push_job(job: Job) -> bool:
+    queue, func = JOB_KINDS[job.kind]
+    try:
+        get_queue(queue).enqueue(
+            func, job.id, job_id=rq_job_id(job.id), job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=86400
+        )
+        return True
+    except RedisError:
+        log.warning("Redis unavailable; job %s stays queued for the sweep", job.id)
+        return False
+
+
+def get_job(job_id: int, brand_id: int | None) -> Job:
+    job = db.session.get(Job, job_id)
+    if job is None or job.brand_id != brand_id:
+        raise NotFound("job_not_found", "job not found")
+    return job
+
+
+def recent_jobs(brand_id: int, limit: int = 20) -> list[Job]:
+    return list(
+        db.session.scalars(select(Job).where(Job.brand_id == brand_id).order_by(Job.id.desc()).limit(limit))
+    )
+
+
+def run_job(job_id: int, work: Callable[[Job, Callable[[int, str], None]], dict | None]) -> None:
+    """Carry out a job by id: mark it running, do the work, record the outcome.
+
+    ``work(job, progress)`` gets a callback ``progress(percent, message)`` that commits at once
+    so the self-polling widget sees it.
+    """
+    job = db.session.get(Job, job_id)
+    if job is None:
+        log.warning("job %s vanished; nothing to do", job_id)
+        return
+    if job.status == JobStatus.SUCCEEDED:
+        log.info("job %s already succeeded; running it again does nothing", job_id)
+        return
+    with transaction():
+        job.status = JobStatus.RUNNING
+        job.started_at = utcnow()
+        job.finished_at = None
+        job.error = None
+        job.attempts += 1
+
+    def progress(percent: int, message: str) -> None:
+        with transaction():
+            job.progress = max(0, min(100, percent))
+            job.message = message[:200]
+
+    try:
+        result = work(job, progress)
+    except Exception as exc:
+        db.session.rollback()
+        with transaction():
+            job.status = JobStatus.FAILED
+            job.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"[:4000]
+            job.finished_at = utcnow()
+        raise
+    with transaction():
+        job.status = JobStatus.SUCCEEDED
+        job.progress = 100
+        job.result = result
+        job.finished_at = utcnow()
+
+
+def sweep_lost_jobs() -> int:
+    """Push again every job whose row is unfinished but which Redis no longer carries
+    (Redis restarted, a worker was killed). Returns how many were pushed."""
+    conn = redis_connection()
+    pushed = 0
+    unfinished = db.session.scalars(
+        select(Job).where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])).order_by(Job.id)
+    ).all()
+    for job in unfinished:
+        try:
+            state = RQJob.fetch(rq_job_id(job.id), connection=conn).get_status()
+        except NoSuchJobError:
+            state = None
+        if state in (None, RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED, RQStatus.FINISHED):
+            with transaction():
+                job.status = JobStatus.QUEUED
+            if push_job(job):
+                pushed += 1
+    return pushed

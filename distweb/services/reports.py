@@ -1,0 +1,128 @@
+"""Read-only figures for the home pages. Every query is scoped to the caller's rights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from distweb.extensions import db
+from distweb.models import Order, Product, Promoter
+from distweb.models.network import PromoterStatus
+from distweb.models.order import OrderStatus
+
+# Orders that count as sales: paid and not cancelled or fully refunded.
+SALE_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
+PAGE_SIZE = 20
+
+
+def month_start(tz: str, now: datetime | None = None) -> datetime:
+    """Midnight on the first of this month in the brand's time zone."""
+    local = (now or datetime.now(ZoneInfo(tz))).astimezone(ZoneInfo(tz))
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_start(tz: str, now: datetime | None = None) -> datetime:
+    local = (now or datetime.now(ZoneInfo(tz))).astimezone(ZoneInfo(tz))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class SalesFigures:
+    orders: int
+    sales_fen: int
+
+
+def promoter_sales(promoter_id: int, since: datetime) -> SalesFigures:
+    count, total = db.session.execute(
+        select(func.count(Order.id), func.coalesce(func.sum(Order.total_paid_fen), 0)).where(
+            Order.promoter_id == promoter_id,
+            Order.placed_at >= since,
+            Order.status.in_(SALE_STATUSES),
+        )
+    ).one()
+    return SalesFigures(int(count), int(total))
+
+
+def direct_team_size(promoter_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(Promoter.id)).where(
+            Promoter.upline_id == promoter_id, Promoter.status == PromoterStatus.ACTIVE
+        )
+    )
+
+
+def promoter_orders(promoter_id: int, before_id: int | None = None, limit: int = PAGE_SIZE) -> list[Order]:
+    """The promoter's own attributed orders, newest first, keyset-paged by id."""
+    stmt = select(Order).where(Order.promoter_id == promoter_id).order_by(Order.id.desc()).limit(limit)
+    if before_id:
+        stmt = stmt.where(Order.id < before_id)
+    return list(db.session.scalars(stmt))
+
+
+def brand_overview(brand_id: int, since: datetime) -> dict:
+    orders, gmv = db.session.execute(
+        select(func.count(Order.id), func.coalesce(func.sum(Order.total_paid_fen), 0)).where(
+            Order.brand_id == brand_id, Order.placed_at >= since, Order.status.in_(SALE_STATUSES)
+        )
+    ).one()
+    promoters = db.session.scalar(
+        select(func.count(Promoter.id)).where(
+            Promoter.brand_id == brand_id, Promoter.status == PromoterStatus.ACTIVE
+        )
+    )
+    active_promoters = db.session.scalar(
+        select(func.count(func.distinct(Order.promoter_id))).where(
+            Order.brand_id == brand_id, Order.placed_at >= since, Order.status.in_(SALE_STATUSES)
+        )
+    )
+    products = db.session.scalar(
+        select(func.count(Product.id)).where(Product.brand_id == brand_id, Product.active.is_(True))
+    )
+    return {
+        "orders": int(orders),
+        "gmv_fen": int(gmv),
+        "promoters": int(promoters),
+        "active_promoters": int(active_promoters),
+        "products": int(products),
+    }
+
+
+def brand_orders(brand_id: int, before_id: int | None = None, limit: int = PAGE_SIZE) -> list[Order]:
+    stmt = (
+        select(Order)
+        .options(joinedload(Order.promoter).joinedload(Promoter.user))
+        .where(Order.brand_id == brand_id)
+        .order_by(Order.id.desc())
+        .limit(limit)
+    )
+    if before_id:
+        stmt = stmt.where(Order.id < before_id)
+    return list(db.session.scalars(stmt))
+
+
+def brand_promoters(brand_id: int, before_id: int | None = None, limit: int = PAGE_SIZE) -> list[Promoter]:
+    stmt = (
+        select(Promoter)
+        .options(joinedload(Promoter.user), joinedload(Promoter.upline).joinedload(Promoter.user))
+        .where(Promoter.brand_id == brand_id)
+        .order_by(Promoter.id.desc())
+        .limit(limit)
+    )
+    if before_id:
+        stmt = stmt.where(Promoter.id < before_id)
+    return list(db.session.scalars(stmt))
+
+
+def brand_products(brand_id: int) -> list[Product]:
+    return list(
+        db.session.scalars(
+            select(Product)
+            .options(joinedload(Product.supplier))
+            .where(Product.brand_id == brand_id)
+            .order_by(Product.sku)
+        )
+    )

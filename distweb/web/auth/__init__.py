@@ -1,0 +1,3 @@
+from distweb.web.auth.routes import bp
+
+__all__ = ["bp"]

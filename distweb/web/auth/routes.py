@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from distweb.extensions import limiter
+from distweb.services import accounts
+from distweb.services.errors import ServiceError
+from distweb.web.auth.forms import LoginForm, PasswordChangeForm
+from distweb.web.core.routes import home_url_for, safe_next
+from distweb.web.htmx import redirect_to
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect_to(home_url_for(current_user))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.login.data, form.password.data)
+        if user is not None:
+            # A fresh session on every sign-in: nothing from before the login carries over.
+            session.clear()
+            accounts.start_session(user, request.user_agent.string)
+            login_user(user)
+            session.permanent = True
+            return redirect_to(safe_next(request.args.get("next"), home_url_for(user)))
+        form.password.errors.append(_("手机号/邮箱或密码不正确。"))
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    accounts.end_session(session.get("_user_id"))
+    logout_user()
+    session.clear()
+    flash(_("您已安全退出。"), "success")
+    return redirect_to(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    form = PasswordChangeForm()
+    status = 400 if request.method == "POST" else 200
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user, form.current_password.data, form.new_password.data, session.get("_user_id")
+            )
+        except ServiceError as err:
+            getattr(form, err.field or "new_password").errors.append(str(err.message))
+        else:
+            flash(_("密码已修改，其他设备已退出登录。"), "success")
+            return redirect_to(home_url_for(current_user))
+    layout = "layouts/manager.html" if current_user.is_manager else "layouts/promoter.html"
+    return render_template("auth/password.html", form=form, layout=layout), status

@@ -1,0 +1,3 @@
+from distweb.web.core.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from distweb.web.manage.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from distweb.web.promoter.routes import bp
+
+__all__ = ["bp"]

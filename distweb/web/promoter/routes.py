@@ -1,0 +1,66 @@
+"""The promoter's phone app: five tabs (首页 / 素材 / 订单 / 钱包 / 我的)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, request, url_for
+from flask_login import current_user
+
+from distweb.models.user import Role
+from distweb.services import reports
+from distweb.web.access import require_role
+from distweb.web.htmx import render
+
+bp = Blueprint("promoter", __name__, url_prefix="/promoter")
+require_role(bp, Role.PROMOTER)
+
+
+def _promoter():
+    promoter = current_user.promoter
+    if promoter is None:  # a promoter login without a network row is a data error
+        abort(403)
+    return promoter
+
+
+@bp.get("/")
+def index():
+    promoter = _promoter()
+    tz = current_user.brand.timezone
+    return render(
+        "promoter/index.html",
+        promoter=promoter,
+        today=reports.promoter_sales(promoter.id, reports.day_start(tz)),
+        month=reports.promoter_sales(promoter.id, reports.month_start(tz)),
+        team_size=reports.direct_team_size(promoter.id),
+        recent_orders=reports.promoter_orders(promoter.id, limit=5),
+        invite_url=url_for("core.index", _external=True).rstrip("/") + f"/j/{promoter.code}",
+        tab="home",
+    )
+
+
+@bp.get("/materials")
+def materials():
+    return render("promoter/materials.html", tab="materials")
+
+
+@bp.get("/orders")
+def orders():
+    promoter = _promoter()
+    before = request.args.get("before", type=int)
+    rows = reports.promoter_orders(promoter.id, before_id=before)
+    return render(
+        "promoter/orders.html",
+        "promoter/_order_rows.html",
+        orders=rows,
+        has_more=len(rows) == reports.PAGE_SIZE,
+        tab="orders",
+    )
+
+
+@bp.get("/wallet")
+def wallet():
+    return render("promoter/wallet.html", tab="wallet")
+
+
+@bp.get("/me")
+def me():
+    return render("promoter/me.html", promoter=_promoter(), tab="me")

@@ -1,0 +1,3 @@
+from distweb.web.pwa.routes import bp
+
+__all__ = ["bp"]

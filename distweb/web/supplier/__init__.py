@@ -1,0 +1,3 @@
+from distweb.web.supplier.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,102 @@
+// distweb — the one script of the app shell. No inline scripts anywhere (strict CSP).
+(function () {
+  "use strict";
+
+  // Service worker: makes the promoter app installable and gives it an offline page.
+  if ("serviceWorker" in navigator && document.body && document.body.dataset.sw) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register(document.body.dataset.sw, { scope: "/" }).catch(function () {});
+    });
+  }
+
+  // Toasts fade out on their own.
+  function scheduleToasts(root) {
+    (root || document).querySelectorAll(".toast:not([data-timed])").forEach(function (toast) {
+      toast.dataset.timed = "1";
+      setTimeout(function () {
+        toast.classList.add("leaving");
+        setTimeout(function () { toast.remove(); }, 400);
+      }, 3500);
+    });
+  }
+
+  function toast(message) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast";
+    el.setAttribute("role", "status");
+    el.textContent = message;
+    box.appendChild(el);
+    scheduleToasts(box);
+  }
+  window.distwebToast = toast;
+
+  // Copy buttons: <button data-copy="text" data-copied="已复制">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var text = button.dataset.copy;
+    var done = function () { toast(button.dataset.copied || "OK"); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  });
+
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing else to try */ }
+    area.remove();
+  }
+
+  // Install prompt (Android/Chromium) and the 添加到主屏幕 guide (iOS Safari).
+  var deferredPrompt = null;
+  var standalone = window.matchMedia("(display-mode: standalone)").matches || window.navigator.standalone === true;
+  var isIOS = /iphone|ipad|ipod/i.test(navigator.userAgent) && !window.MSStream;
+
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault();
+    deferredPrompt = event;
+    showInstall();
+  });
+
+  function showInstall() {
+    var card = document.getElementById("install-card");
+    if (!card || standalone) return;
+    var button = document.getElementById("install-button");
+    var guide = document.getElementById("ios-guide");
+    if (deferredPrompt && button) {
+      card.hidden = false;
+      button.hidden = false;
+    } else if (isIOS && guide) {
+      card.hidden = false;
+      guide.hidden = false;
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("#install-button") || !deferredPrompt) return;
+    deferredPrompt.prompt();
+    deferredPrompt.userChoice.finally(function () {
+      deferredPrompt = null;
+      var card = document.getElementById("install-card");
+      if (card) card.hidden = true;
+    });
+  });
+
+  function onPage() {
+    scheduleToasts(document);
+    showInstall();
+  }
+  document.addEventListener("DOMContentLoaded", onPage);
+  document.addEventListener("htmx:afterSettle", onPage);
+  document.addEventListener("htmx:oobAfterSwap", function () { scheduleToasts(document); });
+})();

@@ -1,0 +1,56 @@
+"""Job functions. Each takes ids, loads what it needs, and is safe to run twice."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from flask import current_app
+from sqlalchemy import func, select, text
+
+from distweb.extensions import db
+from distweb.models import Order, Promoter
+from distweb.queues import redis_connection
+from distweb.services.jobs import run_job
+from worker.context import with_app_context
+
+
+@with_app_context
+def run_diagnostics(job_id: int) -> None:
+    """Checks what the system needs to run (database, Redis, PDF fonts) and reports it."""
+
+    def work(job, progress):
+        result: dict[str, str] = {}
+        progress(10, "database")
+        db.session.execute(text("SELECT 1"))
+        result["database"] = db.engine.dialect.name
+        result["orders"] = str(db.session.scalar(select(func.count(Order.id))))
+        result["promoters"] = str(db.session.scalar(select(func.count(Promoter.id))))
+        time.sleep(0.3)
+        progress(40, "redis")
+        info = redis_connection().info("server")
+        result["redis"] = str(info.get("redis_version"))
+        time.sleep(0.3)
+        progress(70, "fonts")
+        result["cjk_font"] = "yes" if _has_cjk_font() else "missing"
+        result["harfbuzz_subset"] = "yes" if _has_harfbuzz_subset() else "missing"
+        result["queue_prefix"] = current_app.config.get("RQ_QUEUE_PREFIX", "") or "-"
+        time.sleep(0.3)
+        return result
+
+    run_job(job_id, work)
+
+
+def _has_cjk_font() -> bool:
+    import subprocess
+
+    if not shutil.which("fc-list"):
+        return False
+    out = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, timeout=10).stdout
+    return bool(out.strip())
+
+
+def _has_harfbuzz_subset() -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library("harfbuzz-subset") is not None
