@@ -1,0 +1,128 @@
+"""Fixtures shared by every layer: a migrated throwaway database, a private Redis key space,
+the app, and helpers to sign in the way a browser does (CSRF included)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# The app must never write into the checkout's instance/ during tests.
+_TMP = Path(tempfile.mkdtemp(prefix="distweb-tests-"))
+os.environ["DISTWEB_INSTANCE"] = str(_TMP / "instance")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+
+from tests.support.services import throwaway_database, throwaway_redis  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def service_urls():
+    with throwaway_database(_TMP) as database_url, throwaway_redis(_TMP) as redis_url:
+        yield {"database": database_url, "redis": redis_url}
+
+
+@pytest.fixture(scope="session")
+def app(service_urls):
+    from flask_migrate import upgrade
+
+    from distweb import create_app
+    from distweb.config import normalise_database_url, redis_url_for_limits
+    from distweb.extensions import db
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": normalise_database_url(service_urls["database"]),
+            "REDIS_URL": service_urls["redis"],
+            "RATELIMIT_STORAGE_URI": redis_url_for_limits(service_urls["redis"]),
+            "SERVER_NAME": "distweb.test",
+        }
+    )
+    with app.app_context():
+        upgrade(directory=str(Path(__file__).parent.parent / "distweb" / "migrations"))
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Every test that used the app leaves empty tables and an empty Redis key space."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    from distweb.extensions import db, limiter
+    from distweb.queues import redis_connection
+
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        redis_connection().flushdb()
+        limiter.reset()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_META.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class Browser:
+    """A test client that behaves like a browser: it reads the CSRF token from the page."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, url, **kw):
+        return self.client.get(url, **kw)
+
+    def token(self, url="/auth/login") -> str:
+        return csrf_token_from(self.client.get(url).get_data(as_text=True))
+
+    def post(self, url, data=None, token_from=None, **kw):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token(token_from or url))
+        return self.client.post(url, data=data, **kw)
+
+    def login(self, login: str, password: str):
+        return self.post("/auth/login", {"login": login, "password": password})
+
+
+@pytest.fixture
+def browser(client):
+    return Browser(client)
+
+
+@pytest.fixture
+def make(app_ctx):
+    """Factories that write through the same services the app uses."""
+    from tests.support.factories import Factories
+
+    return Factories()

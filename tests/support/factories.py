@@ -1,0 +1,76 @@
+"""Test data built through the services, so tests exercise the real rules."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from distweb.extensions import db
+from distweb.models import Order, OrderItem, Product, Promoter, Supplier
+from distweb.models.base import utcnow
+from distweb.models.network import PromoterStatus, Rank
+from distweb.models.order import OrderMode, OrderStatus
+from distweb.models.user import Role
+from distweb.services import accounts
+from distweb.services.tx import transaction
+
+PASSWORD = "secret123"
+_seq = itertools.count(1)
+
+
+class Factories:
+    def brand(self, name="测试品牌"):
+        brand = accounts.current_brand()
+        if brand is None:
+            brand, _, _ = accounts.init_brand(name, "boss@example.com", PASSWORD)
+        return brand
+
+    def manager(self, email=None):
+        brand = self.brand()
+        if email is None:
+            return accounts.find_user_by_login("boss@example.com")
+        with transaction():
+            user = accounts.create_user(brand, Role.MANAGER, "经理", PASSWORD, email=email)
+        return user
+
+    def promoter(self, name="王小明", upline=None, phone=None, status=PromoterStatus.ACTIVE, rank=Rank.PROMOTER):
+        brand = self.brand()
+        n = next(_seq)
+        phone = phone or f"138{n:08d}"
+        with transaction():
+            user = accounts.create_user(brand, Role.PROMOTER, name, PASSWORD, phone=phone)
+            db.session.flush()
+            promoter = Promoter(brand_id=brand.id, user_id=user.id, code=f"T{n:07d}",
+                                upline_id=upline.id if upline else None, status=status, rank=rank)
+            db.session.add(promoter)
+        return promoter
+
+    def supplier_user(self, code="sup"):
+        brand = self.brand()
+        with transaction():
+            supplier = Supplier(brand_id=brand.id, code=code, name="供货商")
+            db.session.add(supplier)
+            db.session.flush()
+            user = accounts.create_user(brand, Role.SUPPLIER, "供货商", PASSWORD, email=f"{code}@example.com",
+                                        supplier_id=supplier.id)
+        return user
+
+    def product(self, sku="TEA-001", price_fen=5900, supply_cost_fen=3100):
+        brand = self.brand()
+        with transaction():
+            product = Product(brand_id=brand.id, sku=sku, name=f"商品 {sku}", price_fen=price_fen,
+                              supply_cost_fen=supply_cost_fen, category="茶叶")
+            db.session.add(product)
+        return product
+
+    def order(self, promoter, product, quantity=1, status=OrderStatus.PAID, days_ago=0, mode=OrderMode.PROMOTION):
+        n = next(_seq)
+        placed = utcnow() - timedelta(days=days_ago)
+        with transaction():
+            order = Order(brand_id=promoter.brand_id, external_id=f"T-{n}", mode=mode, status=status,
+                          promoter_id=promoter.id, total_paid_fen=product.price_fen * quantity, placed_at=placed,
+                          paid_at=placed)
+            order.items.append(OrderItem(product_id=product.id, sku=product.sku, name=product.name, quantity=quantity,
+                                         unit_price_fen=product.price_fen, paid_fen=product.price_fen * quantity))
+            db.session.add(order)
+        return order
