@@ -121,8 +121,13 @@ def browser(client):
 
 
 @pytest.fixture
-def make(app_ctx):
-    """Factories that write through the same services the app uses."""
+def make(app):
+    """Factories that write through the same services the app uses.
+
+    Each call runs in its own app context and returns detached, fully loaded objects: an
+    app context held open for the whole test would be shared by every test-client request
+    (Flask reuses it), leaking ``g`` and the signed-in user between requests.
+    """
     from tests.support.factories import Factories
 
-    return Factories()
+    return Factories(app)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import timedelta
+
+from sqlalchemy import inspect as sa_inspect
 
 from distweb.extensions import db
 from distweb.models import Order, OrderItem, Product, Promoter, Supplier
@@ -18,13 +21,37 @@ PASSWORD = "secret123"
 _seq = itertools.count(1)
 
 
+def _detached(method):
+    """Run a factory in its own app context; hand back a loaded, detached object."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.app.app_context():
+            obj = method(self, *args, **kwargs)
+            if obj is not None:
+                db.session.refresh(obj)
+                for name in ("user", "promoter", "brand", "supplier", "items"):
+                    if name in sa_inspect(type(obj)).relationships:
+                        getattr(obj, name)
+            db.session.expunge_all()
+            db.session.remove()
+        return obj
+
+    return wrapper
+
+
 class Factories:
+    def __init__(self, app):
+        self.app = app
+
+    @_detached
     def brand(self, name="测试品牌"):
         brand = accounts.current_brand()
         if brand is None:
             brand, _, _ = accounts.init_brand(name, "boss@example.com", PASSWORD)
         return brand
 
+    @_detached
     def manager(self, email=None):
         brand = self.brand()
         if email is None:
@@ -33,6 +60,7 @@ class Factories:
             user = accounts.create_user(brand, Role.MANAGER, "经理", PASSWORD, email=email)
         return user
 
+    @_detached
     def promoter(self, name="王小明", upline=None, phone=None, status=PromoterStatus.ACTIVE, rank=Rank.PROMOTER):
         brand = self.brand()
         n = next(_seq)
@@ -45,6 +73,7 @@ class Factories:
             db.session.add(promoter)
         return promoter
 
+    @_detached
     def supplier_user(self, code="sup"):
         brand = self.brand()
         with transaction():
@@ -55,6 +84,7 @@ class Factories:
                                         supplier_id=supplier.id)
         return user
 
+    @_detached
     def product(self, sku="TEA-001", price_fen=5900, supply_cost_fen=3100):
         brand = self.brand()
         with transaction():
@@ -63,6 +93,7 @@ class Factories:
             db.session.add(product)
         return product
 
+    @_detached
     def order(self, promoter, product, quantity=1, status=OrderStatus.PAID, days_ago=0, mode=OrderMode.PROMOTION):
         n = next(_seq)
         placed = utcnow() - timedelta(days=days_ago)

@@ -9,6 +9,7 @@ from distweb.services import accounts
 from distweb.services.errors import ServiceError
 from distweb.web.auth.forms import LoginForm, PasswordChangeForm
 from distweb.web.core.routes import home_url_for, safe_next
+from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -61,7 +62,7 @@ def password():
                 current_user, form.current_password.data, form.new_password.data, session.get("_user_id")
             )
         except ServiceError as err:
-            getattr(form, err.field or "new_password").errors.append(str(err.message))
+            attach_error(form, err, "new_password", aliases={"password": "new_password"})
         else:
             flash(_("密码已修改，其他设备已退出登录。"), "success")
             return redirect_to(home_url_for(current_user))

@@ -11,6 +11,7 @@ from distweb.services import branding, jobs, reports
 from distweb.services.errors import NotFound, ServiceError
 from distweb.web.htmx import redirect_to, render
 from distweb.web.access import require_role
+from distweb.web.forms import attach_error
 from distweb.web.manage.forms import BrandForm
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
@@ -72,7 +73,7 @@ def brand_settings():
             if upload and getattr(upload, "filename", ""):
                 branding.save_logo(brand, upload.read(), current_app.config["DISTWEB_UPLOADS"])
         except ServiceError as err:
-            getattr(form, err.field, form.name).errors.append(str(err.message))
+            attach_error(form, err, "name")
             status = 422
         else:
             flash(_("品牌设置已保存。"), "success")

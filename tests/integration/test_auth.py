@@ -1,0 +1,123 @@
+"""Signing in and out as a browser does: CSRF, rate limits, server-side session ends."""
+
+from tests.conftest import Browser
+from tests.support.factories import PASSWORD
+
+
+def test_promoter_signs_in_with_phone_and_lands_on_the_promoter_home(browser, make):
+    promoter = make.promoter(name="李小红", phone="13900000001")
+    response = browser.login("13900000001", PASSWORD)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/promoter/")
+    home = browser.get("/promoter/").get_data(as_text=True)
+    assert "你好，李小红" in home
+    assert promoter.code in home
+
+
+def test_manager_signs_in_with_email_case_insensitively(browser, make):
+    make.brand()
+    response = browser.login("  BOSS@Example.com ", PASSWORD)
+    assert response.headers["Location"].endswith("/manage/")
+
+
+def test_wrong_password_and_unknown_user_get_the_same_clear_message(browser, make):
+    make.promoter(phone="13900000002")
+    for login in ("13900000002", "13999999999"):
+        response = browser.login(login, "wrong-password1")
+        assert response.status_code == 401
+        assert "手机号/邮箱或密码不正确" in response.get_data(as_text=True)
+
+
+def test_empty_login_form_is_a_form_error_not_a_crash(browser, make):
+    make.brand()
+    response = browser.post("/auth/login", {"login": "", "password": ""})
+    assert response.status_code == 400
+    assert "请输入手机号或邮箱" in response.get_data(as_text=True)
+
+
+def test_login_without_csrf_token_is_refused(client, make):
+    make.promoter(phone="13900000003")
+    response = client.post("/auth/login", data={"login": "13900000003", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "页面已过期" in response.get_data(as_text=True)
+    assert client.get("/promoter/").status_code == 302  # still signed out
+
+
+def test_disabled_account_cannot_sign_in(browser, make, app):
+    from distweb.extensions import db
+    from distweb.models import User
+
+    promoter = make.promoter(phone="13900000004")
+    with app.app_context():
+        db.session.get(User, promoter.user_id).is_enabled = False
+        db.session.commit()
+    assert browser.login("13900000004", PASSWORD).status_code == 401
+
+
+def test_login_is_rate_limited_per_address(browser, make, app):
+    make.brand()
+    statuses = [browser.login("13900000099", "nope-nope1").status_code for _ in range(11)]
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    assert "操作太频繁" in browser.login("13900000099", "nope-nope1").get_data(as_text=True)
+
+
+def test_logout_ends_the_session_on_the_server(app, make):
+    make.promoter(phone="13900000005")
+    browser = Browser(app.test_client())
+    browser.login("13900000005", PASSWORD)
+    stolen_cookie = browser.client.get_cookie("session", domain="distweb.test").value
+    assert browser.post("/auth/logout", token_from="/promoter/").status_code == 302
+
+    thief = app.test_client()
+    thief.set_cookie("session", stolen_cookie, domain="distweb.test")
+    response = thief.get("/promoter/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_password_change_signs_out_other_devices_but_not_this_one(app, make):
+    make.promoter(phone="13900000006")
+    phone_a, phone_b = Browser(app.test_client()), Browser(app.test_client())
+    phone_a.login("13900000006", PASSWORD)
+    phone_b.login("13900000006", PASSWORD)
+    response = phone_a.post(
+        "/auth/password",
+        {"current_password": PASSWORD, "new_password": "newpass123", "confirm": "newpass123"},
+    )
+    assert response.status_code == 302
+    assert phone_a.get("/promoter/").status_code == 200
+    assert phone_b.get("/promoter/").status_code == 302
+    fresh = Browser(app.test_client())
+    assert fresh.login("13900000006", PASSWORD).status_code == 401
+    assert fresh.login("13900000006", "newpass123").status_code == 302
+
+
+def test_password_change_rejects_wrong_current_and_weak_new(browser, make):
+    make.promoter(phone="13900000007")
+    browser.login("13900000007", PASSWORD)
+    wrong = browser.post("/auth/password", {"current_password": "x1234567", "new_password": "newpass123", "confirm": "newpass123"})
+    assert wrong.status_code == 400 and "当前密码不正确" in wrong.get_data(as_text=True)
+    weak = browser.post("/auth/password", {"current_password": PASSWORD, "new_password": "12345678", "confirm": "12345678"})
+    assert weak.status_code == 400 and "字母和数字" in weak.get_data(as_text=True)
+    mismatch = browser.post("/auth/password", {"current_password": PASSWORD, "new_password": "newpass123", "confirm": "other123"})
+    assert mismatch.status_code == 400 and "两次输入的密码不一致" in mismatch.get_data(as_text=True)
+
+
+def test_expired_session_on_an_htmx_request_answers_hx_redirect(client, make):
+    make.brand()
+    response = client.get("/promoter/orders", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "/auth/login" in response.headers["HX-Redirect"]
+
+
+def test_next_parameter_never_redirects_off_site(browser, make):
+    make.promoter(phone="13900000008")
+    response = browser.post("/auth/login?next=//evil.example/x", {"login": "13900000008", "password": PASSWORD},
+                            token_from="/auth/login")
+    assert response.headers["Location"].endswith("/promoter/")
+
+
+def test_passwords_are_stored_as_argon2_hashes(make):
+    promoter = make.promoter()
+    assert promoter.user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in promoter.user.password_hash
