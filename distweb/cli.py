@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from distweb.services.errors import ServiceError
 
@@ -31,6 +31,7 @@ def init_app(app) -> None:
 
 
 @click.command("init")
+@with_appcontext
 @click.option("--brand", "brand_name", required=True, help="The brand's name.")
 @click.option("--manager-email", required=True)
 @click.option("--manager-password", required=True)
@@ -51,6 +52,7 @@ def api_key() -> None:
 
 
 @api_key.command("create")
+@with_appcontext
 @click.option("--name", required=True)
 def api_key_create(name: str) -> None:
     """Create a key; prints only the key on stdout (it is never shown again)."""
@@ -67,6 +69,7 @@ def api_key_create(name: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Only load when the database has no brand yet.")
 def demo_command(if_empty: bool) -> None:
     """Load believable Chinese demo data and print the demo logins."""
@@ -80,6 +83,7 @@ def demo_command(if_empty: bool) -> None:
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 def worker_command(burst: bool) -> None:
     """Run an RQ worker on queues default, settlement and pdf (with the scheduler)."""
@@ -89,6 +93,7 @@ def worker_command(burst: bool) -> None:
 
 
 @click.command("launch")
+@with_appcontext
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 def launch_command(host: str, port: int) -> None:

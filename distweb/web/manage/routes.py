@@ -67,11 +67,13 @@ def brand_settings():
     form = BrandForm(obj=brand)
     status = 200
     if form.validate_on_submit():
+        upload = form.logo.data
         try:
-            branding.update_brand(brand, form.name.data, form.short_name.data, form.theme_color.data)
-            upload = form.logo.data
-            if upload and getattr(upload, "filename", ""):
-                branding.save_logo(brand, upload.read(), current_app.config["DISTWEB_UPLOADS"])
+            logo = branding.decode_logo(upload.read()) if upload and getattr(upload, "filename", "") else None
+            branding.update_brand(
+                brand, form.name.data, form.short_name.data, form.theme_color.data,
+                logo=logo, uploads_dir=current_app.config["DISTWEB_UPLOADS"],
+            )
         except ServiceError as err:
             attach_error(form, err, "name")
             status = 422

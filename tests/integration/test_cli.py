@@ -1,0 +1,62 @@
+"""The command line scripts rely on."""
+
+from sqlalchemy import func, select
+
+from distweb.extensions import db
+from distweb.models import ApiKey, Brand, Order, Product, Promoter, User
+from distweb.models.order import OrderMode
+from distweb.services import api_keys
+
+
+def test_init_creates_brand_and_manager_once(runner, app):
+    args = ["init", "--brand", "山茶集", "--manager-email", "boss@shancha.cn", "--manager-password", "secret123"]
+    first = runner.invoke(args=args)
+    assert first.exit_code == 0 and "created" in first.output
+    second = runner.invoke(args=args)
+    assert second.exit_code == 0 and "already set up" in second.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Brand.id))) == 1
+        assert db.session.scalar(select(func.count(User.id))) == 1
+
+
+def test_init_refuses_a_weak_password(runner, app):
+    result = runner.invoke(args=["init", "--brand", "B", "--manager-email", "a@b.cn", "--manager-password", "123"])
+    assert result.exit_code != 0 and "密码至少需要" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Brand.id))) == 0  # nothing half-written
+
+
+def test_api_key_create_prints_only_the_key_and_stores_its_hash(runner, app):
+    runner.invoke(args=["init", "--brand", "B", "--manager-email", "a@b.cn", "--manager-password", "secret123"])
+    result = runner.invoke(args=["api-key", "create", "--name", "有赞商城"])
+    assert result.exit_code == 0
+    key = result.output.strip()
+    assert result.output == key + "\n" and key.startswith("dw_live_")
+    with app.app_context():
+        row = db.session.scalars(select(ApiKey)).one()
+        assert row.name == "有赞商城" and key not in (row.key_hash, row.prefix)
+        assert api_keys.key_for(key).id == row.id
+        assert api_keys.key_for(key + "x") is None
+
+
+def test_demo_loads_a_believable_three_level_network_and_three_modes(runner, app):
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0 and "13800000001" in result.output
+    with app.app_context():
+        assert 18 <= db.session.scalar(select(func.count(Product.id))) <= 25
+        assert db.session.scalar(select(func.count(Promoter.id))) == 50
+        modes = set(db.session.scalars(select(Order.mode).distinct()))
+        assert modes == set(OrderMode)
+        assert db.session.scalar(select(func.count(Order.id))) >= 200
+        # three levels: someone's upline has an upline
+        deep = db.session.scalar(
+            select(func.count(Promoter.id)).where(
+                Promoter.upline_id.in_(select(Promoter.id).where(Promoter.upline_id.is_not(None)))
+            )
+        )
+        assert deep > 0
+        # every order's total equals the sum of its lines, to the fen
+        for order in db.session.scalars(select(Order)):
+            assert order.total_paid_fen == sum(item.paid_fen for item in order.items)
+    again = runner.invoke(args=["demo", "--if-empty"])
+    assert "already has data" in again.output

@@ -1,0 +1,97 @@
+"""Background jobs: a row per job, carried out by a real RQ worker, safe to run twice,
+and never lost when Redis forgets them."""
+
+from rq import SimpleWorker
+
+from distweb.extensions import db
+from distweb.models import Job
+from distweb.models.job import JobStatus
+from distweb.queues import all_queues, redis_connection
+from distweb.services import jobs
+from tests.support.factories import PASSWORD
+
+
+def work_off_queues():
+    SimpleWorker(all_queues(), connection=redis_connection()).work(burst=True)
+
+
+def test_diagnostics_job_runs_in_a_worker_and_records_its_result(app_ctx, make):
+    brand = make.brand()
+    job = jobs.create_job("diagnostics", brand_id=brand.id)
+    assert job.status == JobStatus.QUEUED
+    work_off_queues()
+    db.session.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.progress == 100
+    assert job.result["database"] == db.engine.dialect.name
+    assert job.started_at and job.finished_at and job.attempts == 1
+
+
+def test_running_a_finished_job_again_does_nothing(app_ctx, make):
+    from worker.jobs import run_diagnostics
+
+    job = jobs.create_job("diagnostics", brand_id=make.brand().id)
+    run_diagnostics(job.id)
+    run_diagnostics(job.id)
+    db.session.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 1
+
+
+def test_jobs_forgotten_by_redis_are_pushed_again_by_the_sweep(app_ctx, make):
+    job = jobs.create_job("diagnostics", brand_id=make.brand().id)
+    redis_connection().flushdb()  # Redis restarted without persistence
+    work_off_queues()
+    db.session.refresh(job)
+    assert job.status == JobStatus.QUEUED  # nothing ran, nothing lost
+    assert jobs.sweep_lost_jobs() == 1
+    work_off_queues()
+    db.session.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED
+
+
+def test_a_failing_job_records_the_error(app_ctx, make, monkeypatch):
+    import worker.jobs as worker_jobs
+
+    def broken(*_):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(worker_jobs, "redis_connection", broken)
+    job = jobs.create_job("diagnostics", brand_id=make.brand().id)
+    try:
+        worker_jobs.run_diagnostics(job.id)
+    except RuntimeError:
+        pass
+    db.session.refresh(job)
+    assert job.status == JobStatus.FAILED
+    assert "disk on fire" in job.error
+
+
+def test_manager_starts_a_job_and_the_widget_polls_until_done(app, browser, make):
+    make.brand()
+    browser.login("boss@example.com", PASSWORD)
+    response = browser.post("/manage/jobs", token_from="/manage/jobs")
+    assert response.status_code == 302
+    page = browser.get(response.headers["Location"]).get_data(as_text=True)
+    assert "排队中" in page and 'hx-trigger="load delay:1s"' in page
+    with app.app_context():
+        work_off_queues()
+        job_id = db.session.query(Job.id).scalar()
+    widget = browser.get(f"/manage/jobs/{job_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in widget
+    assert "已完成" in widget and "hx-trigger" not in widget  # stops polling when done
+
+
+def test_a_job_of_another_brand_is_not_found(app, browser, make):
+    from distweb.models import Brand
+
+    make.brand()
+    with app.app_context():
+        other = Brand(name="别家", short_name="别家")
+        db.session.add(other)
+        db.session.commit()
+        foreign = Job(kind="diagnostics", brand_id=other.id)
+        db.session.add(foreign)
+        db.session.commit()
+        foreign_id = foreign.id
+    browser.login("boss@example.com", PASSWORD)
+    assert browser.get(f"/manage/jobs/{foreign_id}").status_code == 404

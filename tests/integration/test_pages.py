@@ -1,0 +1,144 @@
+"""What the promoter and the manager see, and what they may not see."""
+
+import re
+
+import pytest
+
+from distweb.models.order import OrderStatus
+from tests.support.factories import PASSWORD
+
+TABS = ["首页", "素材", "订单", "钱包", "我的"]
+
+
+@pytest.fixture
+def promoter_browser(browser, make):
+    promoter = make.promoter(name="张伟", phone="13700000001")
+    browser.login("13700000001", PASSWORD)
+    browser.promoter = promoter
+    return browser
+
+
+def test_promoter_shell_has_the_five_tabs_with_the_current_one_marked(promoter_browser):
+    for url, label in [("/promoter/", "首页"), ("/promoter/materials", "素材"), ("/promoter/orders", "订单"),
+                       ("/promoter/wallet", "钱包"), ("/promoter/me", "我的")]:
+        html = promoter_browser.get(url).get_data(as_text=True)
+        tabbar = html.split('class="tabbar"', 1)[1]
+        assert [t for t in TABS if f"<span>{t}</span>" in tabbar] == TABS
+        current = re.search(r'class="tab active" aria-current="page">.*?<span>(.+?)</span>', tabbar, re.S)
+        assert current.group(1) == label
+
+
+def test_home_shows_this_months_sales_and_team_from_real_orders(promoter_browser, make):
+    me = promoter_browser.promoter
+    product = make.product(price_fen=123456)
+    make.order(me, product, quantity=1)
+    make.order(me, product, quantity=1, status=OrderStatus.CANCELLED)  # not a sale
+    make.promoter(name="下级一", upline=me)
+    html = promoter_browser.get("/promoter/").get_data(as_text=True)
+    stats = html.split('class="stat-grid"', 1)[1].split("</section>", 1)[0]
+    assert stats.count("¥1,234.56") == 2  # today and this month; the cancelled order is no sale
+    assert stats.count("1 单") == 2
+    assert re.search(r"直属团队</span><strong class=\"stat-value\">1</strong>", stats)
+
+
+def test_orders_tab_lists_only_my_orders_and_pages_with_htmx(promoter_browser, make):
+    me = promoter_browser.promoter
+    other = make.promoter(name="别人")
+    product = make.product(price_fen=1000)
+    mine = [make.order(me, product) for _ in range(25)]
+    theirs = make.order(other, product)
+    page = promoter_browser.get("/promoter/orders").get_data(as_text=True)
+    assert theirs.external_id not in page
+    assert page.count('class="order"') == 20
+    assert 'hx-trigger="revealed"' in page
+    more = promoter_browser.get(f"/promoter/orders?before={mine[5].id}", headers={"HX-Request": "true"})
+    fragment = more.get_data(as_text=True)
+    assert "<html" not in fragment  # a fragment, not a page
+    assert fragment.count('class="order"') == 5
+    assert more.headers["Vary"] == "HX-Request" or "HX-Request" in more.headers["Vary"]
+
+
+def test_boosted_navigation_and_history_restore_get_the_whole_page(promoter_browser):
+    for headers in ({"HX-Request": "true", "HX-Boosted": "true"},
+                    {"HX-Request": "true", "HX-History-Restore-Request": "true"}):
+        html = promoter_browser.get("/promoter/orders", headers=headers).get_data(as_text=True)
+        assert html.startswith("<!doctype html>")
+
+
+def test_a_promoter_cannot_open_the_manager_console(promoter_browser):
+    assert promoter_browser.get("/manage/").status_code == 403
+    assert promoter_browser.get("/manage/orders").status_code == 403
+    assert promoter_browser.get("/supplier/").status_code == 403
+
+
+def test_a_manager_cannot_open_the_promoter_app(browser, make):
+    make.brand()
+    browser.login("boss@example.com", PASSWORD)
+    assert browser.get("/promoter/").status_code == 403
+
+
+def test_manager_console_pages_show_real_data(browser, make):
+    me = make.promoter(name="赵敏", phone="13700000002")
+    product = make.product(sku="TEA-009", price_fen=5900)
+    order = make.order(me, product, quantity=2)
+    browser.login("boss@example.com", PASSWORD)
+    overview = browser.get("/manage/").get_data(as_text=True)
+    assert "¥118.00" in overview and order.external_id in overview
+    assert "赵敏" in browser.get("/manage/promoters").get_data(as_text=True)
+    assert order.external_id in browser.get("/manage/orders").get_data(as_text=True)
+    products = browser.get("/manage/products").get_data(as_text=True)
+    assert "TEA-009" in products and "¥59.00" in products
+
+
+def test_every_page_carries_a_strict_csp_and_no_inline_script(promoter_browser):
+    response = promoter_browser.get("/promoter/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    html = response.get_data(as_text=True)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    assert not re.search(r"\son[a-z]+=", html)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_language_switch_is_on_every_page_and_remembers_the_choice(promoter_browser):
+    html = promoter_browser.get("/promoter/").get_data(as_text=True)
+    assert 'class="lang-switch"' in html and '<html lang="zh-CN">' in html
+    response = promoter_browser.get("/lang/en?next=/promoter/me")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/promoter/me")
+    english = promoter_browser.get("/promoter/me").get_data(as_text=True)
+    assert '<html lang="en">' in english
+
+
+def test_language_switch_refuses_offsite_next_and_unknown_codes(client, make):
+    make.brand()
+    response = client.get("/lang/xx?next=https://evil.example/")
+    assert response.status_code == 302 and "evil" not in response.headers["Location"]
+    assert "lang=" not in response.headers.get("Set-Cookie", "")
+
+
+def test_unknown_url_is_a_friendly_404_in_chinese(client, make):
+    make.brand()
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_api_paths_get_json_errors(client, make):
+    make.brand()
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_oversized_request_is_a_413_not_a_crash(browser, make, app):
+    make.brand()
+    body = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = browser.client.post("/auth/login", data=body, content_type="application/octet-stream")
+    assert response.status_code == 413
+    assert "内容过大" in response.get_data(as_text=True)
+
+
+def test_healthz_reports_database_and_redis(client, make):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"database": "ok", "redis": "ok"}
