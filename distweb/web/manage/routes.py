@@ -9,9 +9,9 @@ from flask_login import current_user
 from distweb.models.user import Role
 from distweb.services import branding, jobs, reports
 from distweb.services.errors import NotFound, ServiceError
-from distweb.web.htmx import redirect_to, render
 from distweb.web.access import require_role
 from distweb.web.forms import attach_error
+from distweb.web.htmx import redirect_to, render
 from distweb.web.manage.forms import BrandForm
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
