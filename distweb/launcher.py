@@ -115,7 +115,8 @@ def launch(host: str, port: int) -> None:
         click.echo(f"distweb is running: {url}")
         click.echo(f"  推客手机端 promoter app : {url}promoter/   (open on a phone-sized window)")
         click.echo(f"  管理后台 manager console: {url}manage/")
-        click.echo(demo.describe_logins(demo.demo_logins()))
+        if accounts.find_user_by_login(demo.MANAGER_EMAIL):
+            click.echo(demo.describe_logins(demo.demo_logins()))
         click.echo("Press Ctrl-C to stop.")
         while True:
             for name, proc in children:

@@ -14,6 +14,9 @@ from distweb.services import jobs
 
 log = logging.getLogger("distweb.worker")
 
+# How often each worker looks for jobs that Redis lost (seconds).
+SWEEP_INTERVAL = 60
+
 
 def _dispose_pool_after_fork() -> None:
     # A forked work horse must not share the parent's database sockets.
@@ -23,14 +26,29 @@ def _dispose_pool_after_fork() -> None:
         db.engine.dispose(close=False)
 
 
-def run_worker(app: Flask, burst: bool = False) -> bool:
-    os.register_at_fork(after_in_child=_dispose_pool_after_fork)
-    with app.app_context():
-        # Jobs whose Redis entry was lost (Redis restarted, a worker was SIGKILLed) go back
-        # on their queue before we start taking work.
+def sweep() -> None:
+    try:
         pushed = jobs.sweep_lost_jobs()
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
+    except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
+        log.exception("job sweep failed")
+    finally:
         db.session.remove()
-        worker = Worker(all_queues(), connection=redis_connection())
+
+
+class DistwebWorker(Worker):
+    """RQ's worker, plus a sweep of lost jobs with its regular maintenance: if Redis
+    restarts and forgets queued jobs, the database rows bring them back."""
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        sweep()
+
+
+def run_worker(app: Flask, burst: bool = False) -> bool:
+    os.register_at_fork(after_in_child=_dispose_pool_after_fork)
+    with app.app_context():
+        sweep()
+        worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=SWEEP_INTERVAL)
         return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")

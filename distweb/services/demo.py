@@ -185,10 +185,11 @@ def _orders(brand, promoters, products, rng, now) -> None:
         order.total_paid_fen = total
         if status != OrderStatus.CANCELLED or rng.random() < 0.5:
             order.paid_at = placed + timedelta(minutes=rng.randint(1, 30))
+        # Later steps never lie in the future: a recent order simply has not got that far.
         if status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED, OrderStatus.REFUNDED):
-            order.shipped_at = placed + timedelta(hours=rng.randint(4, 40))
+            order.shipped_at = min(now, placed + timedelta(hours=rng.randint(4, 40)))
         if status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
-            order.completed_at = placed + timedelta(days=rng.randint(2, 6))
+            order.completed_at = min(now, placed + timedelta(days=rng.randint(2, 6)))
         if status == OrderStatus.CANCELLED:
-            order.cancelled_at = placed + timedelta(hours=rng.randint(1, 20))
+            order.cancelled_at = min(now, placed + timedelta(hours=rng.randint(1, 20)))
         db.session.add(order)

@@ -34,8 +34,6 @@ JOB_KINDS: dict[str, tuple[str, str]] = {
 }
 
 JOB_TIMEOUT = 60 * 60
-SWEEP_JOB_ID = "distweb-sweep-jobs"
-SWEEP_EVERY = timedelta(seconds=60)
 
 
 def rq_job_id(job_id: int) -> str:
@@ -118,13 +116,18 @@ def run_job(job_id: int, work: Callable[[Job, Callable[[int, str], None]], dict 
         job.finished_at = utcnow()
 
 
-def sweep_lost_jobs() -> int:
+def sweep_lost_jobs(min_age: timedelta = timedelta(seconds=30)) -> int:
     """Push again every job whose row is unfinished but which Redis no longer carries
-    (Redis restarted, a worker was killed). Returns how many were pushed."""
+    (Redis restarted, a worker was killed). Returns how many were pushed.
+
+    Rows younger than ``min_age`` are left alone: their first push may still be under way.
+    """
     conn = redis_connection()
     pushed = 0
     unfinished = db.session.scalars(
-        select(Job).where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])).order_by(Job.id)
+        select(Job)
+        .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]), Job.created_at <= utcnow() - min_age)
+        .order_by(Job.id)
     ).all()
     for job in unfinished:
         try:
