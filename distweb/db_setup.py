@@ -7,6 +7,10 @@ from sqlalchemy.engine import Engine
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin: the module's
+    # legacy mode never opens one before DDL (so a failed migration would be half-applied)
+    # and cannot take the write lock up front (BEGIN IMMEDIATE) when we need it.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -23,3 +27,8 @@ def init_app(app) -> None:
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql(conn.info.pop("sqlite_begin", "BEGIN"))

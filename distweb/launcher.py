@@ -83,6 +83,8 @@ def launch(host: str, port: int) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, shutdown)
+    # Also when started in the background, where SIGINT would otherwise be ignored.
+    signal.signal(signal.SIGINT, shutdown)
     try:
         if not os.environ.get("REDIS_URL"):
             redis_proc = start_embedded_redis(instance)

@@ -95,12 +95,21 @@ def run_migrations_online():
     # into them as the plain SQLAlchemy type it stores.
     conf_args.setdefault("render_item", render_item)
     conf_args.setdefault("compare_type", True)
+    # SQLite can roll back DDL too (db_setup makes SQLAlchemy emit BEGIN): a migration that
+    # fails half-way leaves the schema as it was.
+    conf_args.setdefault("transactional_ddl", True)
+    conf_args.setdefault("transaction_per_migration", True)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild tables that others reference; SQLite can only do that
+            # with foreign keys off, and the switch only works outside a transaction.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -109,6 +118,12 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+
+        if sqlite:
+            problems = connection.connection.driver_connection.execute("PRAGMA foreign_key_check").fetchall()
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            if problems:
+                raise RuntimeError(f"migration left broken foreign keys: {problems[:5]}")
 
 
 if context.is_offline_mode():

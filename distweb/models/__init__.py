@@ -1,15 +1,20 @@
 """Flask-SQLAlchemy models, one module per aggregate. Money columns end in ``_fen``."""
 
-from distweb.models.api_key import ApiKey
+from distweb.models.api_key import ApiKey, IdempotencyRecord
 from distweb.models.brand import Brand
 from distweb.models.catalogue import Product, Supplier
 from distweb.models.job import Job
-from distweb.models.network import Promoter
+from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
 from distweb.models.order import Order, OrderItem
 from distweb.models.user import LoginSession, User
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
+    "BuyerBinding",
+    "Click",
+    "IdempotencyRecord",
+    "ProgrammeSettings",
     "Brand",
     "Job",
     "LoginSession",

@@ -44,8 +44,13 @@ class Order(db.Model):
     # The promoter credited with the sale (L1) and the upline chain snapshotted when the order
     # was placed: later moves in the tree never re-attribute past sales.
     promoter_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
+    # The paying positions: L1 is the attributed promoter unless suspended (then None: its
+    # share is paid to no one); L2/L3 likewise, as the tree stood when the order was placed.
+    chain_l1_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
     chain_l2_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
     chain_l3_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
+    # How the order found its promoter: link, shop, coupon, binding, api, self.
+    attribution_source: Mapped[str | None] = mapped_column(String(16))
     buyer_name: Mapped[str | None] = mapped_column(String(60))
     buyer_phone: Mapped[str | None] = mapped_column(String(20))
     buyer_address: Mapped[str | None] = mapped_column(String(200))

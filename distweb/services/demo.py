@@ -16,6 +16,7 @@ from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus
 from distweb.models.user import Role
 from distweb.services.accounts import hash_password
+from distweb.services.network import place_under
 from distweb.services.tx import transaction
 
 DEMO_PASSWORD = "demo2026"
@@ -135,9 +136,9 @@ def _network(brand, password_hash, rng, now) -> list[Promoter]:
                 status = PromoterStatus.PENDING
             elif rank == Rank.PROMOTER and i == 29:
                 status = PromoterStatus.SUSPENDED
-            promoter = Promoter(brand_id=brand.id, user_id=user.id, code=_code(taken), rank=rank,
-                                upline_id=upline.id if upline else None, status=status,
+            promoter = Promoter(brand_id=brand.id, user_id=user.id, code=_code(taken), rank=rank, status=status,
                                 joined_at=now - timedelta(days=rng.randint(20, 240)))
+            place_under(promoter, upline)
             db.session.add(promoter)
             db.session.flush()
             level.append(promoter)
@@ -169,7 +170,8 @@ def _orders(brand, promoters, products, rng, now) -> None:
         number += 1
         order = Order(
             brand_id=brand.id, external_id=f"DEMO-{number}", mode=mode, status=status,
-            promoter_id=seller.id, chain_l2_id=l2.id if l2 else None, chain_l3_id=l3.id if l3 else None,
+            promoter_id=seller.id, chain_l1_id=seller.id, chain_l2_id=l2.id if l2 else None,
+            chain_l3_id=l3.id if l3 else None, attribution_source=rng.choice(["link", "shop", "binding"]),
             buyer_name=seller.user.name if mode == OrderMode.WHOLESALE else buyer_name,
             buyer_phone=seller.user.phone if mode == OrderMode.WHOLESALE else buyer_phone,
             buyer_address=rng.choice(CITIES), placed_at=placed,

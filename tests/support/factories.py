@@ -14,7 +14,7 @@ from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus
 from distweb.models.user import Role
-from distweb.services import accounts
+from distweb.services import accounts, network
 from distweb.services.tx import transaction
 
 PASSWORD = "secret123"
@@ -66,11 +66,8 @@ class Factories:
         n = next(_seq)
         phone = phone or f"138{n:08d}"
         with transaction():
-            user = accounts.create_user(brand, Role.PROMOTER, name, PASSWORD, phone=phone)
-            db.session.flush()
-            promoter = Promoter(brand_id=brand.id, user_id=user.id, code=f"T{n:07d}",
-                                upline_id=upline.id if upline else None, status=status, rank=rank)
-            db.session.add(promoter)
+            upline_row = db.session.get(Promoter, upline.id) if upline else None
+            promoter = network.add_promoter(brand, name, phone, PASSWORD, upline_row, rank=rank, status=status)
         return promoter
 
     @_detached

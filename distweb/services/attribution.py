@@ -1,0 +1,194 @@
+"""Who brought the buyer: tracked-link clicks, the attribution cookie, buyer bindings, and
+the upline chain snapshotted on each order.
+
+Rules (brand settings):
+- touches (link clicks, shop visits, coupon codes) inside the attribution window pick a
+  promoter, first-touch or last-touch;
+- the buyer's binding decides between that promoter and an earlier one: a permanent binding
+  keeps the first promoter for good, a binding of N days keeps it until it expires, and
+  "overwrite" lets each new share take over;
+- with self-purchase off, a promoter buying for itself is a buyer bound to its upline;
+- a suspended promoter in the chain is skipped: its position is paid to no one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from distweb.extensions import db
+from distweb.models import BuyerBinding, Click, ProgrammeSettings, Promoter, User
+from distweb.models.base import utcnow
+from distweb.models.network import AttributionModel, BindingMode, PromoterStatus
+from distweb.queues import redis_connection
+from distweb.services.tx import transaction
+
+COOKIE_NAME = "dw_ref"
+MAX_TOUCHES = 10
+CLICK_DEDUPE_SECONDS = 30 * 60
+
+
+# ---------------------------------------------------------------- hashing visitors
+
+
+def _keyed_hash(kind: str, value: str) -> str:
+    """Identifiers we must match but never need to read back (IPs, buyer phones) are kept
+    only as a keyed hash."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def ip_hash(ip: str | None) -> str:
+    return _keyed_hash("ip", ip or "-")
+
+
+def buyer_key_for_phone(phone: str) -> str:
+    return _keyed_hash("phone", phone.strip())
+
+
+# ---------------------------------------------------------------- the attribution cookie
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="distweb-attribution")
+
+
+def read_touches(cookie: str | None) -> list[tuple[int, int]]:
+    """[(promoter id, unix time)] from the signed cookie; a tampered cookie reads as empty."""
+    if not cookie:
+        return []
+    try:
+        data = _serializer().loads(cookie)
+    except BadSignature:
+        return []
+    if not isinstance(data, list):
+        return []
+    touches = []
+    for item in data[-MAX_TOUCHES:]:
+        if isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
+            touches.append((item[0], item[1]))
+    return touches
+
+
+def add_touch(cookie: str | None, promoter_id: int, now: datetime | None = None) -> str:
+    touches = read_touches(cookie)
+    touches.append((promoter_id, int((now or utcnow()).timestamp())))
+    return _serializer().dumps([list(t) for t in touches[-MAX_TOUCHES:]])
+
+
+def pick_touch(touches: list[tuple[int, int]], settings: ProgrammeSettings, now: datetime) -> int | None:
+    """The promoter the touches point to, within the attribution window."""
+    cutoff = int((now - timedelta(days=settings.attribution_window_days)).timestamp())
+    live = [t for t in touches if t[1] >= cutoff]
+    if not live:
+        return None
+    live.sort(key=lambda t: t[1])
+    chosen = live[0] if settings.attribution == AttributionModel.FIRST_TOUCH else live[-1]
+    return chosen[0]
+
+
+# ---------------------------------------------------------------- clicks
+
+
+def record_click(promoter: Promoter, target: str | None, ip: str | None, user_agent: str | None) -> bool:
+    """Log a tracked-link visit; the same visitor, promoter and target count once per
+    30 minutes, so a flood of clicks is one click. Returns whether it was counted."""
+    visitor = ip_hash(ip)
+    key = f"distweb:click:{promoter.id}:{target or '-'}:{visitor[:32]}"
+    try:
+        first = redis_connection().set(key, 1, nx=True, ex=CLICK_DEDUPE_SECONDS)
+    except RedisError:
+        first = True  # without Redis we would rather count a repeat than lose a click
+    if not first:
+        return False
+    with transaction():
+        db.session.add(
+            Click(brand_id=promoter.brand_id, promoter_id=promoter.id, target=(target or None) and target[:80],
+                  ip_hash=visitor, user_agent=(user_agent or "")[:200])
+        )
+    return True
+
+
+# ---------------------------------------------------------------- resolving an order
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The attributed promoter and the paying positions L1..L3 (None where skipped)."""
+
+    promoter_id: int | None
+    source: str | None
+    l1_id: int | None = None
+    l2_id: int | None = None
+    l3_id: int | None = None
+
+    @property
+    def positions(self) -> list[int | None]:
+        return [self.l1_id, self.l2_id, self.l3_id]
+
+
+def resolve_promoter(
+    settings: ProgrammeSettings,
+    buyer_key: str | None,
+    touches: list[tuple[int, int]],
+    explicit_promoter_id: int | None = None,
+    now: datetime | None = None,
+) -> tuple[int | None, str | None]:
+    """Decide the promoter for a buyer's order and update the buyer's binding (the caller's
+    transaction commits it). Returns (promoter id, source)."""
+    now = now or utcnow()
+    touched = explicit_promoter_id or pick_touch(touches, settings, now)
+    source = "shop" if explicit_promoter_id else ("link" if touched else None)
+    if touched:
+        candidate = db.session.get(Promoter, touched)
+        if candidate is None or candidate.brand_id != settings.brand_id:
+            touched, source = None, None
+    binding = None
+    if buyer_key:
+        binding = db.session.scalars(
+            select(BuyerBinding).where(BuyerBinding.brand_id == settings.brand_id, BuyerBinding.buyer_key == buyer_key)
+        ).first()
+    binding_live = binding is not None and (binding.expires_at is None or binding.expires_at > now)
+
+    mode = settings.binding_mode
+    if binding_live and mode != BindingMode.OVERWRITE:
+        return binding.promoter_id, "binding"
+    if touched is None:
+        return (binding.promoter_id, "binding") if binding_live else (None, None)
+    if buyer_key:
+        expires = now + timedelta(days=settings.binding_days) if mode == BindingMode.DAYS else None
+        if binding is None:
+            db.session.add(BuyerBinding(brand_id=settings.brand_id, buyer_key=buyer_key, promoter_id=touched,
+                                        bound_at=now, expires_at=expires))
+        else:
+            binding.promoter_id, binding.bound_at, binding.expires_at = touched, now, expires
+    return touched, source
+
+
+def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_user: User | None = None,
+                   self_purchase: bool = False, source: str | None = None) -> Chain:
+    """The chain as it stands now, to be stored on the order. With self-purchase off, a
+    promoter buying for itself starts the chain at its upline; suspended positions pay no one."""
+    promoter = db.session.get(Promoter, promoter_id) if promoter_id else None
+    if promoter is None:
+        return Chain(None, None)
+    if buyer_user is not None and buyer_user.id == promoter.user_id and not self_purchase:
+        upline = db.session.get(Promoter, promoter.upline_id) if promoter.upline_id else None
+        if upline is None:
+            return Chain(None, "self")
+        promoter, source = upline, "self"
+    ids = [promoter.id, promoter.upline_id, promoter.upline2_id][: settings.commission_depth]
+    ids += [None] * (3 - len(ids))
+    if any(ids):
+        statuses = dict(
+            db.session.execute(select(Promoter.id, Promoter.status).where(Promoter.id.in_([i for i in ids if i])))
+        )
+        ids = [i if i and statuses.get(i) == PromoterStatus.ACTIVE else None for i in ids]
+    return Chain(promoter.id, source, *ids)

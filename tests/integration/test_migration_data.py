@@ -1,0 +1,43 @@
+"""Data migrations carry existing rows forward (on a SQLite file of their own)."""
+
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from distweb import create_app
+from distweb.extensions import db, limiter
+
+MIGRATIONS = str(Path(__file__).resolve().parents[2] / "distweb" / "migrations")
+
+
+@pytest.fixture
+def fresh_app(app, tmp_path):
+    other = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite3'}"})
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    limiter.init_app(app)  # the second app borrowed the shared limiter; hand it back
+
+
+def test_0002_fills_repeated_ancestors_and_the_l1_position(fresh_app):
+    with fresh_app.app_context():
+        upgrade(directory=MIGRATIONS, revision="f37bfb68f25b")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO brands (id, name, short_name, theme_color, timezone, created_at, updated_at) "
+                              "VALUES (1, 'B', 'B', '#000000', 'Asia/Shanghai', '2026-01-01', '2026-01-01')"))
+            for uid in range(1, 5):
+                conn.execute(text("INSERT INTO users (id, brand_id, role, name, phone, password_hash, is_enabled, "
+                                  "created_at, password_changed_at) VALUES (:id, 1, 'promoter', 'u', :phone, 'x', 1, "
+                                  "'2026-01-01', '2026-01-01')"), {"id": uid, "phone": f"1380000000{uid}"})
+                conn.execute(text("INSERT INTO promoters (id, brand_id, user_id, code, upline_id, rank, status, joined_at) "
+                                  "VALUES (:id, 1, :id, :code, :up, 'promoter', 'active', '2026-01-01')"),
+                             {"id": uid, "code": f"C{uid}", "up": uid - 1 if uid > 1 else None})
+            conn.execute(text("INSERT INTO orders (id, brand_id, external_id, mode, status, promoter_id, total_paid_fen, "
+                              "placed_at) VALUES (1, 1, 'E1', 'promotion', 'paid', 4, 100, '2026-01-01')"))
+        upgrade(directory=MIGRATIONS)
+        rows = db.session.execute(text("SELECT id, upline_id, upline2_id, upline3_id FROM promoters ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(1, None, None, None), (2, 1, None, None), (3, 2, 1, None), (4, 3, 2, 1)]
+        assert db.session.execute(text("SELECT chain_l1_id FROM orders")).scalar() == 4
