@@ -65,8 +65,8 @@ def _brand_timezone() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from distweb.web import auth, core, manage, promoter, pwa, supplier
+    from distweb.web import auth, core, join, manage, promoter, pwa, supplier, track
 
-    for module in (core, auth, promoter, manage, supplier, pwa):
+    for module in (core, auth, join, track, promoter, manage, supplier, pwa):
         app.register_blueprint(module.bp)
     pwa.routes.init_app(app)

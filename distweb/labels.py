@@ -35,11 +35,34 @@ JOB_STATUS = {
 JOB_KIND = {"diagnostics": _l("系统自检")}
 
 
+DEFAULT_RANK_NAMES = {Rank.PROMOTER: "推客", Rank.MENTOR: "导师", Rank.PARTNER: "合伙人"}
+
+
+def rank_name(rank: Rank) -> str:
+    """The brand's name for a rank; the default names follow the UI language."""
+    from flask import g
+    from flask_login import current_user
+
+    from distweb.services.network import get_settings
+
+    if "programme_settings" not in g:
+        brand_id = getattr(current_user, "brand_id", None) if current_user else None
+        if brand_id is None:
+            from distweb.services.accounts import current_brand
+
+            brand = current_brand()
+            brand_id = brand.id if brand else None
+        g.programme_settings = get_settings(brand_id) if brand_id else None
+    settings = g.programme_settings
+    custom = settings.rank_name(rank) if settings else DEFAULT_RANK_NAMES[rank]
+    return str(RANK[rank]) if custom == DEFAULT_RANK_NAMES[rank] else custom
+
+
 def init_app(app) -> None:
     app.jinja_env.globals.update(
         order_status_label=lambda v: str(ORDER_STATUS[v]),
         mode_label=lambda v: str(ORDER_MODE[v]),
-        rank_label=lambda v: str(RANK[v]),
+        rank_name=rank_name,
         promoter_status_label=lambda v: str(PROMOTER_STATUS[v]),
         job_status_label=lambda v: str(JOB_STATUS[v]),
         job_kind_label=lambda v: str(JOB_KIND.get(v, v)),

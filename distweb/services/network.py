@@ -447,3 +447,30 @@ def team_page(promoter_id: int, level: int, since: datetime, query: str | None =
         )
     }
     return [TeamMember(m, *stats.get(m.id, (0, 0))) for m in members]
+
+
+# ---------------------------------------------------------------- invite statistics
+
+
+def invite_stats(promoter_id: int, tz: str, days: int = 14, now: datetime | None = None) -> list[dict]:
+    """Clicks, sign-ups and new buyers per local day for the last ``days`` days, newest first."""
+    from zoneinfo import ZoneInfo
+
+    from distweb.models import BuyerBinding, Click
+
+    zone = ZoneInfo(tz)
+    now = (now or utcnow()).astimezone(zone)
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    buckets = {(start + timedelta(days=i)).date(): {"clicks": 0, "signups": 0, "buyers": 0} for i in range(days)}
+    sources = (
+        ("clicks", select(Click.created_at).where(Click.promoter_id == promoter_id, Click.created_at >= start)),
+        ("signups", select(Promoter.joined_at).where(Promoter.upline_id == promoter_id, Promoter.joined_at >= start)),
+        ("buyers", select(BuyerBinding.bound_at).where(BuyerBinding.promoter_id == promoter_id,
+                                                       BuyerBinding.bound_at >= start)),
+    )
+    for name, stmt in sources:
+        for moment in db.session.scalars(stmt):
+            day = moment.astimezone(zone).date()
+            if day in buckets:
+                buckets[day][name] += 1
+    return [{"day": day, **counts} for day, counts in sorted(buckets.items(), reverse=True)]

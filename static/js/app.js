@@ -46,6 +46,26 @@
     }
   });
 
+  // Share buttons: <button data-share-url data-share-title data-share-text data-copied>.
+  // The Web Share API where the phone has it; otherwise copy text + link with a toast.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-share-url]");
+    if (!button) return;
+    var data = { title: button.dataset.shareTitle || "", text: button.dataset.shareText || "", url: button.dataset.shareUrl };
+    if (navigator.share) {
+      navigator.share(data).catch(function () { /* cancelled by the user */ });
+      return;
+    }
+    var text = (data.text ? data.text + " " : "") + data.url;
+    var done = function () { toast(button.dataset.copied || "OK"); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  });
+
   function fallbackCopy(text) {
     var area = document.createElement("textarea");
     area.value = text;

@@ -1,0 +1,3 @@
+from distweb.web.join.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from distweb.web.track.routes import bp
+
+__all__ = ["bp"]

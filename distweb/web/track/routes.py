@@ -1,0 +1,43 @@
+"""Tracked links: /r/<code>[/<target>] logs the click, sets the attribution cookie, redirects."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, redirect, request, url_for
+
+from distweb.models.network import PromoterStatus
+from distweb.services import attribution, network
+
+bp = Blueprint("track", __name__, url_prefix="/r")
+
+TARGET_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
+
+
+def landing_for(promoter, target: str | None) -> str:
+    """Where a tracked link lands. Until the promoter's shop exists, the brand landing page
+    of the promoter (it shows the brand and the promoter's invitation)."""
+    return url_for("join.show", code=promoter.code)
+
+
+@bp.get("/<code>")
+@bp.get("/<code>/<target>")
+def follow(code: str, target: str | None = None):
+    promoter = network.by_code(code)
+    if promoter is None or promoter.status != PromoterStatus.ACTIVE:
+        # A dead link still lands somewhere useful, and sets nothing.
+        return redirect(url_for("core.index"))
+    if target is not None and not TARGET_RE.match(target):
+        target = None
+    attribution.record_click(promoter, target, request.remote_addr, request.user_agent.string)
+    settings = network.get_settings(promoter.brand_id)
+    response = redirect(landing_for(promoter, target))
+    response.set_cookie(
+        attribution.COOKIE_NAME,
+        attribution.add_touch(request.cookies.get(attribution.COOKIE_NAME), promoter.id),
+        max_age=settings.attribution_window_days * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+    )
+    return response
