@@ -32,7 +32,18 @@ JOB_STATUS = {
     JobStatus.SUCCEEDED: _l("已完成"),
     JobStatus.FAILED: _l("失败"),
 }
-JOB_KIND = {"diagnostics": _l("系统自检")}
+JOB_KIND = {"diagnostics": _l("系统自检"), "evaluate_ranks": _l("等级评定")}
+AUDIT_ACTION = {
+    "promoter.signup": _l("注册"),
+    "promoter.import": _l("API 导入"),
+    "promoter.approve": _l("审核通过"),
+    "promoter.reject": _l("审核拒绝"),
+    "promoter.suspend": _l("停用"),
+    "promoter.reactivate": _l("恢复"),
+    "promoter.move": _l("调整上级"),
+    "promoter.rank": _l("等级变更"),
+    "settings.update": _l("修改设置"),
+}
 
 
 DEFAULT_RANK_NAMES = {Rank.PROMOTER: "推客", Rank.MENTOR: "导师", Rank.PARTNER: "合伙人"}
@@ -66,5 +77,6 @@ def init_app(app) -> None:
         promoter_status_label=lambda v: str(PROMOTER_STATUS[v]),
         job_status_label=lambda v: str(JOB_STATUS[v]),
         job_kind_label=lambda v: str(JOB_KIND.get(v, v)),
+        audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )

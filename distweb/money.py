@@ -31,3 +31,28 @@ def format_fen(fen: int, locale: str = "zh_Hans_CN", symbol: str = "¥") -> str:
     sign = "-" if fen < 0 else ""
     text = format_decimal(fen_to_decimal(abs(fen)), format="#,##0.00", locale=locale)
     return f"{sign}{symbol}{text}"
+
+
+def parse_yuan(text: str) -> int:
+    """'1,234.5' → 123450 fen, exactly (Decimal, never float). At most two decimals;
+    negative amounts and non-numbers are refused with ValueError."""
+    from decimal import InvalidOperation
+
+    cleaned = (text or "").strip().replace(",", "").replace("¥", "").replace("￥", "")
+    if not cleaned:
+        raise ValueError("empty amount")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"not a non-negative amount: {text!r}")
+    fen = value.scaleb(2)
+    if fen != fen.to_integral_value():
+        raise ValueError(f"more than two decimals: {text!r}")
+    return int(fen)
+
+
+def fen_to_yuan_text(fen: int) -> str:
+    """123450 → '1234.50' (for form fields)."""
+    return f"{fen_to_decimal(fen):.2f}"

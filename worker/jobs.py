@@ -54,3 +54,16 @@ def _has_harfbuzz_subset() -> bool:
     import ctypes.util
 
     return ctypes.util.find_library("harfbuzz-subset") is not None
+
+
+@with_app_context
+def evaluate_ranks(job_id: int) -> None:
+    """Promote promoters whose sales meet the brand's rank rules (only ever upwards)."""
+    from distweb.services import network
+
+    def work(job, progress):
+        progress(10, "evaluate")
+        promotions = network.evaluate_ranks(job.brand_id)
+        return {"promoted": str(len(promotions))}
+
+    run_job(job_id, work)

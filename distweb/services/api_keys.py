@@ -48,3 +48,7 @@ def revoke_key(brand: Brand, key_id: int) -> None:
             raise ServiceError("not_found", _l("密钥不存在。"))
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+
+
+def list_keys(brand_id: int) -> list[ApiKey]:
+    return list(db.session.scalars(select(ApiKey).where(ApiKey.brand_id == brand_id).order_by(ApiKey.id.desc())))

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # kind -> (queue, dotted path of the job function in the worker package)
 JOB_KINDS: dict[str, tuple[str, str]] = {
     "diagnostics": ("default", "worker.jobs.run_diagnostics"),
+    "evaluate_ranks": ("default", "worker.jobs.evaluate_ranks"),
 }
 
 JOB_TIMEOUT = 60 * 60

@@ -474,3 +474,98 @@ def invite_stats(promoter_id: int, tz: str, days: int = 14, now: datetime | None
             if day in buckets:
                 buckets[day][name] += 1
     return [{"day": day, **counts} for day, counts in sorted(buckets.items(), reverse=True)]
+
+
+# ---------------------------------------------------------------- manager lists
+
+
+@dataclass
+class PromoterFilter:
+    q: str | None = None
+    status: str | None = None
+    rank: str | None = None
+    upline_code: str | None = None
+    joined_from: datetime | None = None
+    joined_to: datetime | None = None
+
+
+def search_promoters(brand_id: int, f: PromoterFilter, before_id: int | None = None, limit: int | None = 50):
+    """Promoters matching the manager's filters, newest first, keyset-paged by id."""
+    from sqlalchemy.orm import joinedload
+
+    upline_row = aliased(Promoter)
+    stmt = (
+        select(Promoter)
+        .options(joinedload(Promoter.user), joinedload(Promoter.upline).joinedload(Promoter.user))
+        .join(User, User.id == Promoter.user_id)
+        .where(Promoter.brand_id == brand_id)
+        .order_by(Promoter.id.desc())
+    )
+    if f.q:
+        q = f.q.strip()[:40]
+        like = f"%{q}%"
+        stmt = stmt.where(or_(User.name.like(like), User.phone.like(like), Promoter.code == q.upper()))
+    if f.status:
+        try:
+            stmt = stmt.where(Promoter.status == PromoterStatus(f.status))
+        except ValueError:
+            pass
+    if f.rank:
+        try:
+            stmt = stmt.where(Promoter.rank == Rank(f.rank))
+        except ValueError:
+            pass
+    if f.upline_code:
+        stmt = stmt.join(upline_row, upline_row.id == Promoter.upline_id).where(
+            upline_row.code == f.upline_code.strip().upper()
+        )
+    if f.joined_from:
+        stmt = stmt.where(Promoter.joined_at >= f.joined_from)
+    if f.joined_to:
+        stmt = stmt.where(Promoter.joined_at < f.joined_to)
+    if before_id:
+        stmt = stmt.where(Promoter.id < before_id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return db.session.scalars(stmt)
+
+
+def children_of(brand_id: int, promoter_id: int | None, limit: int = 200) -> list[tuple[Promoter, int]]:
+    """Direct downline of a promoter (or the top of the tree), each with its own count of
+    direct downline, for the lazily expanding tree."""
+    from sqlalchemy.orm import joinedload
+
+    child = aliased(Promoter)
+    sub = (
+        select(func.count(child.id)).where(child.upline_id == Promoter.id).correlate(Promoter).scalar_subquery()
+    )
+    stmt = (
+        select(Promoter, sub)
+        .options(joinedload(Promoter.user))
+        .where(Promoter.brand_id == brand_id,
+               Promoter.upline_id == promoter_id if promoter_id else Promoter.upline_id.is_(None))
+        .order_by(Promoter.id)
+        .limit(limit)
+    )
+    return [(p, int(n)) for p, n in db.session.execute(stmt)]
+
+
+def audit_for(brand_id: int, promoter_id: int, limit: int = 50) -> list[AuditEntry]:
+    from sqlalchemy.orm import joinedload
+
+    return list(
+        db.session.scalars(
+            select(AuditEntry)
+            .options(joinedload(AuditEntry.actor))
+            .where(AuditEntry.brand_id == brand_id, AuditEntry.subject_type == "promoter",
+                   AuditEntry.subject_id == promoter_id)
+            .order_by(AuditEntry.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def pending_count(brand_id: int) -> int:
+    return db.session.scalar(
+        select(func.count(Promoter.id)).where(Promoter.brand_id == brand_id, Promoter.status == PromoterStatus.PENDING)
+    )

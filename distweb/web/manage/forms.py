@@ -1,8 +1,11 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+
+from distweb.money import fen_to_yuan_text, parse_yuan
+from distweb.services.network import SettingsInput
 
 
 class BrandForm(FlaskForm):
@@ -12,6 +15,108 @@ class BrandForm(FlaskForm):
     )
     theme_color = StringField(
         _l("主题色"),
-        validators=[DataRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message=_l("主题色需为 #RRGGBB 格式。"))],
+        validators=[DataRequired(_l("请输入主题色。")), Regexp(r"^#[0-9a-fA-F]{6}$", message=_l("主题色需为 #RRGGBB 格式。"))],
     )
     logo = FileField(_l("Logo（PNG / JPEG / WebP，≤ 2 MB）"))
+
+
+class YuanField(StringField):
+    """An amount typed in yuan, held as integer fen (``.fen``)."""
+
+    fen: int | None = None
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        self.fen = None
+        if self.data:
+            try:
+                self.fen = parse_yuan(self.data)
+            except ValueError:
+                raise ValidationError(_l("请输入金额，最多两位小数，例如 5000 或 5000.50。")) from None
+
+    def set_fen(self, fen: int | None):
+        self.fen = fen
+        self.data = fen_to_yuan_text(fen) if fen else ""
+
+
+class ProgrammeForm(FlaskForm):
+    commission_depth = SelectField(
+        _l("分佣层级"), coerce=int,
+        choices=[(1, _l("1 级（仅直接推广人）")), (2, _l("2 级（推荐）")), (3, _l("3 级"))],
+    )
+    signup_requires_approval = BooleanField(_l("新推客注册后需审核"))
+    binding_mode = RadioField(
+        _l("买家绑定模式"),
+        choices=[("permanent", _l("永久绑定：买家第一次绑定后始终归属该推客")),
+                 ("days", _l("限时绑定：绑定 N 天，到期后可被新的分享绑定")),
+                 ("overwrite", _l("覆盖绑定：每次新的分享都会改绑"))],
+    )
+    binding_days = IntegerField(_l("限时绑定天数"), validators=[NumberRange(1, 3650, _l("绑定天数需在 1–3650 之间。"))])
+    attribution = RadioField(
+        _l("归因方式"),
+        choices=[("last_touch", _l("最后点击：归属最后一次分享的推客")),
+                 ("first_touch", _l("首次点击：归属第一次分享的推客"))],
+    )
+    attribution_window_days = IntegerField(
+        _l("归因窗口（天）"), validators=[NumberRange(1, 365, _l("归因窗口需在 1–365 天之间。"))]
+    )
+    rank_name_promoter = StringField(_l("一级等级名称"), validators=[DataRequired(), Length(max=20)])
+    rank_name_mentor = StringField(_l("二级等级名称"), validators=[DataRequired(), Length(max=20)])
+    rank_name_partner = StringField(_l("三级等级名称"), validators=[DataRequired(), Length(max=20)])
+    mentor_days = IntegerField(_l("统计周期（天）"), validators=[Optional(), NumberRange(1, 366)])
+    mentor_own_sales = YuanField(_l("个人销售额 ≥（元）"))
+    mentor_team_sales = YuanField(_l("团队销售额 ≥（元）"))
+    partner_days = IntegerField(_l("统计周期（天）"), validators=[Optional(), NumberRange(1, 366)])
+    partner_own_sales = YuanField(_l("个人销售额 ≥（元）"))
+    partner_team_sales = YuanField(_l("团队销售额 ≥（元）"))
+    terms_text = TextAreaField(_l("推广计划条款（注册页展示）"), validators=[Optional(), Length(max=4000)])
+
+    RULE_FIELDS = {"rank_rules.mentor": "mentor_team_sales", "rank_rules.partner": "partner_team_sales",
+                   "rank_name_promoter": "rank_name_promoter"}
+
+    @classmethod
+    def from_settings(cls, settings) -> "ProgrammeForm":
+        form = cls(
+            commission_depth=settings.commission_depth,
+            signup_requires_approval=settings.signup_requires_approval,
+            binding_mode=settings.binding_mode.value,
+            binding_days=settings.binding_days,
+            attribution=settings.attribution.value,
+            attribution_window_days=settings.attribution_window_days,
+            rank_name_promoter=settings.rank_name_promoter,
+            rank_name_mentor=settings.rank_name_mentor,
+            rank_name_partner=settings.rank_name_partner,
+            terms_text=settings.terms_text or "",
+        )
+        for rank in ("mentor", "partner"):
+            rule = (settings.rank_rules or {}).get(rank) or {}
+            getattr(form, f"{rank}_days").data = rule.get("days")
+            getattr(form, f"{rank}_own_sales").set_fen(rule.get("own_sales_fen"))
+            getattr(form, f"{rank}_team_sales").set_fen(rule.get("team_sales_fen"))
+        return form
+
+    def to_input(self) -> SettingsInput:
+        rules = {}
+        for rank in ("mentor", "partner"):
+            days = getattr(self, f"{rank}_days").data
+            own = getattr(self, f"{rank}_own_sales").fen
+            team = getattr(self, f"{rank}_team_sales").fen
+            if days or own or team:
+                rules[rank] = {"days": days or 30, "own_sales_fen": own or 0, "team_sales_fen": team or 0}
+        return SettingsInput(
+            commission_depth=self.commission_depth.data,
+            signup_requires_approval=bool(self.signup_requires_approval.data),
+            binding_mode=self.binding_mode.data or "",
+            binding_days=self.binding_days.data or 0,
+            attribution=self.attribution.data or "",
+            attribution_window_days=self.attribution_window_days.data or 0,
+            rank_name_promoter=self.rank_name_promoter.data,
+            rank_name_mentor=self.rank_name_mentor.data,
+            rank_name_partner=self.rank_name_partner.data,
+            rank_rules=rules,
+            terms_text=self.terms_text.data,
+        )
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField(_l("密钥名称（例如：有赞商城）"), validators=[DataRequired(_l("请输入名称。")), Length(max=80)])

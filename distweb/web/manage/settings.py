@@ -1,0 +1,87 @@
+"""Brand, programme and API-key settings."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from distweb.services import api_keys, branding, network
+from distweb.services.errors import ServiceError
+from distweb.web.forms import attach_error
+from distweb.web.htmx import redirect_to, render
+from distweb.web.manage.forms import ApiKeyForm, BrandForm, ProgrammeForm
+from distweb.web.manage.routes import bp
+
+
+@bp.route("/settings/brand", methods=["GET", "POST"])
+def brand_settings():
+    brand = current_user.brand
+    form = BrandForm(obj=brand)
+    status = 200
+    if form.validate_on_submit():
+        upload = form.logo.data
+        try:
+            logo = branding.decode_logo(upload.read()) if upload and getattr(upload, "filename", "") else None
+            branding.update_brand(
+                brand, form.name.data, form.short_name.data, form.theme_color.data,
+                logo=logo, uploads_dir=current_app.config["DISTWEB_UPLOADS"],
+            )
+        except ServiceError as err:
+            attach_error(form, err, "name")
+            status = 422
+        else:
+            flash(_("品牌设置已保存。"), "success")
+            return redirect_to(url_for("manage.brand_settings"))
+    elif request.method == "POST":
+        status = 400
+    return render("manage/brand.html", form=form, brand=brand, nav="settings"), status
+
+
+@bp.route("/settings/programme", methods=["GET", "POST"])
+def programme_settings():
+    settings = network.get_settings(current_user.brand_id)
+    form = ProgrammeForm.from_settings(settings) if request.method == "GET" else ProgrammeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            network.update_settings(current_user, form.to_input())
+        except ServiceError as err:
+            attach_error(form, err, "commission_depth", aliases=ProgrammeForm.RULE_FIELDS)
+            status = 422
+        else:
+            flash(_("推广计划设置已保存。"), "success")
+            return redirect_to(url_for("manage.programme_settings"))
+    elif request.method == "POST":
+        status = 400
+    return render("manage/programme.html", form=form, nav="programme"), status
+
+
+@bp.route("/settings/api-keys", methods=["GET", "POST"])
+def api_key_settings():
+    form = ApiKeyForm()
+    new_key = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            _row, new_key = api_keys.create_key(current_user.brand, form.name.data)
+        except ServiceError as err:
+            attach_error(form, err, "name")
+            status = 422
+        else:
+            form = ApiKeyForm(formdata=None)
+    elif request.method == "POST":
+        status = 400
+    return render_template("manage/api_keys.html", form=form, keys=api_keys.list_keys(current_user.brand_id),
+                           new_key=new_key, nav="api"), status
+
+
+@bp.post("/settings/api-keys/<int:key_id>/revoke")
+def api_key_revoke(key_id: int):
+    try:
+        api_keys.revoke_key(current_user.brand, key_id)
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("密钥已吊销。"), "success")
+    return redirect_to(url_for("manage.api_key_settings"))
