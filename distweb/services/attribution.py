@@ -187,8 +187,7 @@ def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_u
     ids = [promoter.id, promoter.upline_id, promoter.upline2_id][: settings.commission_depth]
     ids += [None] * (3 - len(ids))
     if any(ids):
-        statuses = dict(
-            db.session.execute(select(Promoter.id, Promoter.status).where(Promoter.id.in_([i for i in ids if i])))
-        )
+        rows = db.session.execute(select(Promoter.id, Promoter.status).where(Promoter.id.in_([i for i in ids if i])))
+        statuses = {pid: status for pid, status in rows}
         ids = [i if i and statuses.get(i) == PromoterStatus.ACTIVE else None for i in ids]
     return Chain(promoter.id, source, *ids)

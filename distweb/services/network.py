@@ -349,6 +349,7 @@ def team_sales_by_promoter(brand_id: int, since: datetime) -> dict[int, int]:
     for column in (Promoter.upline_id, Promoter.upline2_id, Promoter.upline3_id):
         rows = db.session.execute(
             select(column, func.sum(Order.total_paid_fen))
+            .select_from(Order)
             .join(Promoter, Promoter.id == Order.promoter_id)
             .where(Order.brand_id == brand_id, Order.placed_at >= since, Order.status.in_(SALE_STATUSES),
                    column.is_not(None))

@@ -6,6 +6,7 @@ import functools
 import itertools
 from datetime import timedelta
 
+from flask import has_app_context
 from sqlalchemy import inspect as sa_inspect
 
 from distweb.extensions import db
@@ -35,6 +36,10 @@ def _detached(method):
                         getattr(obj, name)
             db.session.expunge_all()
             db.session.remove()
+        if has_app_context():
+            # A test holding its own app context must see what we just wrote: end its
+            # transaction, whose snapshot (SQLite WAL) predates our commit.
+            db.session.commit()
         return obj
 
     return wrapper

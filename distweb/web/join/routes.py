@@ -61,7 +61,7 @@ def show(code: str):
                 session.permanent = True
                 return redirect_to(url_for("promoter.index", welcome=1))
             return render_template("join/pending.html", inviter=inviter, promoter=promoter)
-    elif request.method == "POST":
+    elif usable and request.method == "POST":
         status = 400
     return render_template(
         "join/show.html", inviter=inviter if usable else None, form=form, settings=settings,

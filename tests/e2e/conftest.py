@@ -1,0 +1,126 @@
+"""End-to-end fixtures: a live server (gunicorn + a real RQ worker) on the session's throwaway
+database and Redis, the demo data, and Debian's Chromium driven by Playwright.
+
+Design around tests/conftest.py's ``_clean_state``: it wipes every table and the Redis key
+space after each test that has ``app`` among its fixtures. The e2e tests therefore never use
+``app``: ``live_server`` migrates and loads the demo itself through a private app object,
+keeps the data for the whole e2e package, and leaves empty tables and an empty Redis key
+space behind when the package is done (after stopping gunicorn and the worker), just as
+``_clean_state`` would. It is package-scoped, not session-scoped, so the real worker is gone
+before any other test directory runs and can never pick up a job another test enqueues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import live
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, PageWatch, login
+
+E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if E2E_DIR not in Path(str(item.path)).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.e2e)
+        if not CHROMIUM.exists():
+            item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed"))
+
+
+# --- the live server ---------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    url: str
+    database: str  # "sqlite" or "postgresql"
+    demo: live.Demo
+    process: live.LiveServer = field(repr=False)
+
+
+@pytest.fixture(scope="package")
+def live_server(service_urls, tmp_path_factory):
+    """gunicorn (1 worker, 4 threads) + ``python -m distweb worker`` serving the demo data."""
+    instance = tmp_path_factory.mktemp("e2e-instance")
+    control = live.control_app(service_urls, instance)
+    try:
+        demo = live.migrate_and_load_demo(control)
+        with live.live_server(
+            service_urls["database"], service_urls["redis"], instance, "e2e-secret-key-not-for-production"
+        ) as process:
+            dialect = "postgresql" if service_urls["database"].startswith("postgres") else "sqlite"
+            yield Server(url=process.url, database=dialect, demo=demo, process=process)
+    finally:
+        live.wipe(control)
+
+
+# --- the browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def playwright_driver():
+    from playwright.sync_api import sync_playwright
+
+    driver = sync_playwright().start()
+    yield driver
+    driver.stop()
+
+
+@pytest.fixture(scope="package")
+def browser(playwright_driver):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    browser = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+def _context(browser, live_server, options: dict):
+    context = browser.new_context(base_url=live_server.url, **options)
+    context.set_default_timeout(10_000)
+    watch = PageWatch(live_server.url)
+    watch.attach(context)
+    context.watch = watch
+    return context
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """A 390x844 phone (3x, touch, zh-CN) with a fresh profile."""
+    context = _context(browser, live_server, PHONE)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser, live_server):
+    """A 1366x900 desktop browser (zh-CN) with a fresh profile."""
+    context = _context(browser, live_server, DESKTOP)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="package")
+def promoter_cookies(browser, live_server):
+    """One real sign-in for the tests that are not about signing in (the login route is
+    rate-limited per address)."""
+    context = browser.new_context(base_url=live_server.url, **PHONE)
+    page = context.new_page()
+    login(page, live_server.demo.promoter_login, live_server.demo.password)
+    cookies = context.cookies()
+    context.close()
+    return cookies
+
+
+@pytest.fixture
+def promoter_phone(phone, promoter_cookies):
+    """The phone, already signed in as the demo promoter."""
+    phone.add_cookies(promoter_cookies)
+    return phone
