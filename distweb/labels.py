@@ -33,6 +33,21 @@ JOB_STATUS = {
     JobStatus.FAILED: _l("失败"),
 }
 JOB_KIND = {"diagnostics": _l("系统自检"), "evaluate_ranks": _l("等级评定")}
+# Job progress steps and result fields are stored as keys and translated when shown.
+JOB_TEXT = {
+    "database": _l("数据库"),
+    "redis": _l("Redis"),
+    "fonts": _l("PDF 字体"),
+    "evaluate": _l("评定等级"),
+    "orders": _l("订单数"),
+    "promoters": _l("推客数"),
+    "cjk_font": _l("中文字体"),
+    "harfbuzz_subset": _l("字体子集库 (harfbuzz-subset)"),
+    "queue_prefix": _l("队列前缀"),
+    "promoted": _l("晋升人数"),
+    "yes": _l("有"),
+    "missing": _l("缺失"),
+}
 AUDIT_ACTION = {
     "promoter.signup": _l("注册"),
     "promoter.import": _l("API 导入"),
@@ -77,6 +92,7 @@ def init_app(app) -> None:
         promoter_status_label=lambda v: str(PROMOTER_STATUS[v]),
         job_status_label=lambda v: str(JOB_STATUS[v]),
         job_kind_label=lambda v: str(JOB_KIND.get(v, v)),
+        job_text=lambda v: str(JOB_TEXT.get(v, v)),
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 from datetime import timedelta
 
+from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
@@ -66,7 +67,7 @@ def push_job(job: Job) -> bool:
 def get_job(job_id: int, brand_id: int | None) -> Job:
     job = db.session.get(Job, job_id)
     if job is None or job.brand_id != brand_id:
-        raise NotFound("job_not_found", "job not found")
+        raise NotFound("job_not_found", _l("任务不存在。"))
     return job
 
 

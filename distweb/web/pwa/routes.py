@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, make_response, render_template, send_file, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from distweb.models import Brand
@@ -44,12 +45,17 @@ def manifest():
     short = brand.short_name if brand else "distweb"
     color = brand.theme_color if brand else "#d9363e"
     version = brand_version(brand)
+    # One manifest per installation: written in the brand's default language, not the
+    # language of whoever happened to fetch it first.
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(default):
+        description = _("%(brand)s 推广中心", brand=name)
     body = {
         "id": "/promoter/",
         "name": name,
         "short_name": short,
-        "description": _("%(brand)s 推广中心", brand=name),
-        "lang": "zh-CN",
+        "description": description,
+        "lang": "zh-CN" if default.startswith("zh") else "en",
         "dir": "ltr",
         "start_url": url_for("promoter.index") + "?source=pwa",
         "scope": "/",
