@@ -140,9 +140,14 @@ def resolve_promoter(
     touches: list[tuple[int, int]],
     explicit_promoter_id: int | None = None,
     now: datetime | None = None,
+    buyer_promoter_id: int | None = None,
 ) -> tuple[int | None, str | None]:
     """Decide the promoter for a buyer's order and update the buyer's binding (the caller's
-    transaction commits it). Returns (promoter id, source)."""
+    transaction commits it). Returns (promoter id, source).
+
+    ``buyer_promoter_id`` is set when the buyer is a promoter: its own share never binds it
+    to itself (self-binding is refused); the order is then a self-purchase, which
+    ``snapshot_chain`` handles."""
     now = now or utcnow()
     touched = explicit_promoter_id or pick_touch(touches, settings, now)
     source = "shop" if explicit_promoter_id else ("link" if touched else None)
@@ -162,7 +167,7 @@ def resolve_promoter(
         return binding.promoter_id, "binding"
     if touched is None:
         return (binding.promoter_id, "binding") if binding_live else (None, None)
-    if buyer_key:
+    if buyer_key and touched != buyer_promoter_id:
         expires = now + timedelta(days=settings.binding_days) if mode == BindingMode.DAYS else None
         if binding is None:
             db.session.add(BuyerBinding(brand_id=settings.brand_id, buyer_key=buyer_key, promoter_id=touched,

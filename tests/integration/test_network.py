@@ -12,7 +12,6 @@ from distweb.models.network import BindingMode, PromoterStatus, Rank
 from distweb.services import attribution, network
 from distweb.services.errors import ServiceError
 from tests.conftest import Browser
-from tests.support.factories import PASSWORD
 
 
 def settings_for(brand_id, **changes):
@@ -347,3 +346,16 @@ def test_a_rule_without_a_sales_threshold_is_refused(app_ctx, make):
     with pytest.raises(ServiceError) as err:
         network.update_settings(manager, SettingsInput(2, False, "permanent", 30, "last_touch", 30, "推客", "导师", "合伙人", rules))
     assert err.value.code == "rank_rule_needs_sales"
+
+
+def test_a_promoter_sharing_to_itself_is_never_bound_to_itself(app_ctx, three):
+    a, b, _c = three
+    settings_for(a.brand_id, binding_mode=BindingMode.PERMANENT)
+    own_phone_key = attribution.buyer_key_for_phone("13800009999")
+    settings = network.get_settings(a.brand_id)
+    chosen = attribution.resolve_promoter(settings, own_phone_key, [touch(a)], buyer_promoter_id=a.id)
+    db.session.commit()
+    assert chosen == (a.id, "link")  # the order is a self-purchase; snapshot_chain moves it up
+    assert db.session.query(BuyerBinding).count() == 0  # no self-binding
+    # a later share by someone else can still bind this buyer
+    assert resolve(a.brand_id, own_phone_key, [touch(b)]) == (b.id, "link")

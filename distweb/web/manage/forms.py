@@ -1,7 +1,15 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from distweb.money import fen_to_yuan_text, parse_yuan
@@ -42,20 +50,21 @@ class YuanField(StringField):
 class ProgrammeForm(FlaskForm):
     commission_depth = SelectField(
         _l("分佣层级"), coerce=int,
-        choices=[(1, _l("1 级（仅直接推广人）")), (2, _l("2 级（推荐）")), (3, _l("3 级"))],
+        choices=[SelectChoice(1, _l("1 级（仅直接推广人）")), SelectChoice(2, _l("2 级（推荐）")),
+                 SelectChoice(3, _l("3 级"))],
     )
     signup_requires_approval = BooleanField(_l("新推客注册后需审核"))
     binding_mode = RadioField(
         _l("买家绑定模式"),
-        choices=[("permanent", _l("永久绑定：买家第一次绑定后始终归属该推客")),
-                 ("days", _l("限时绑定：绑定 N 天，到期后可被新的分享绑定")),
-                 ("overwrite", _l("覆盖绑定：每次新的分享都会改绑"))],
+        choices=[SelectChoice("permanent", _l("永久绑定：买家第一次绑定后始终归属该推客")),
+                 SelectChoice("days", _l("限时绑定：绑定 N 天，到期后可被新的分享绑定")),
+                 SelectChoice("overwrite", _l("覆盖绑定：每次新的分享都会改绑"))],
     )
     binding_days = IntegerField(_l("限时绑定天数"), validators=[NumberRange(1, 3650, _l("绑定天数需在 1–3650 之间。"))])
     attribution = RadioField(
         _l("归因方式"),
-        choices=[("last_touch", _l("最后点击：归属最后一次分享的推客")),
-                 ("first_touch", _l("首次点击：归属第一次分享的推客"))],
+        choices=[SelectChoice("last_touch", _l("最后点击：归属最后一次分享的推客")),
+                 SelectChoice("first_touch", _l("首次点击：归属第一次分享的推客"))],
     )
     attribution_window_days = IntegerField(
         _l("归因窗口（天）"), validators=[NumberRange(1, 365, _l("归因窗口需在 1–365 天之间。"))]
