@@ -153,11 +153,15 @@ def _orders(brand, promoters, products, rng, now) -> None:
     sellers = [p for p in promoters if p.status == PromoterStatus.ACTIVE]
     buyers = [(SURNAMES[i] + ("女士" if i % 2 else "先生"), f"139{10000000 + i * 7919:08d}") for i in range(40)]
     number = 10000
-    for _ in range(320):
+    # Orders arrive in time order, so their numbers and ids follow the clock as in a real shop.
+    moments = sorted(
+        now - timedelta(days=rng.randint(0, 59), hours=rng.randint(0, 23), minutes=rng.randint(0, 59))
+        for _ in range(320)
+    )
+    for placed in moments:
         seller = rng.choice(sellers)
         mode = rng.choices([OrderMode.PROMOTION, OrderMode.CONSIGNMENT, OrderMode.WHOLESALE], [6, 3, 1])[0]
         sellable = [p for p in products if mode.value in p.modes]
-        placed = now - timedelta(days=rng.randint(0, 59), hours=rng.randint(0, 23), minutes=rng.randint(0, 59))
         status = rng.choices(
             [OrderStatus.COMPLETED, OrderStatus.SHIPPED, OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.REFUNDED],
             [60, 12, 15, 8, 5],
