@@ -3,10 +3,11 @@ database and Redis, the demo data, and Debian's Chromium driven by Playwright.
 
 Design around tests/conftest.py's ``_clean_state``: it wipes every table and the Redis key
 space after each test that has ``app`` among its fixtures. The e2e tests therefore never use
-``app``: ``live_server`` migrates and loads the demo itself through a private app object,
-keeps the data for the whole e2e package, and leaves empty tables and an empty Redis key
-space behind when the package is done (after stopping gunicorn and the worker), just as
-``_clean_state`` would. It is package-scoped, not session-scoped, so the real worker is gone
+``app``: ``live_server`` migrates (when nobody has yet) and loads the demo itself through a
+private app object, keeps the data for the whole e2e package, and when the package is done
+(after stopping gunicorn and the worker) leaves the database as it found it: no schema if
+it migrated it, else empty tables, as ``_clean_state`` would; Redis an empty key space.
+So the other tests run exactly as they would without the e2e tests before them. It is package-scoped, not session-scoped, so the real worker is gone
 before any other test directory runs and can never pick up a job another test enqueues.
 """
 
@@ -48,15 +49,16 @@ def live_server(service_urls, tmp_path_factory):
     """gunicorn (1 worker, 4 threads) + ``python -m distweb worker`` serving the demo data."""
     instance = tmp_path_factory.mktemp("e2e-instance")
     control = live.control_app(service_urls, instance)
+    created_schema = False
     try:
-        demo = live.migrate_and_load_demo(control)
+        demo, created_schema = live.migrate_and_load_demo(control)
         with live.live_server(
             service_urls["database"], service_urls["redis"], instance, "e2e-secret-key-not-for-production"
         ) as process:
             dialect = "postgresql" if service_urls["database"].startswith("postgres") else "sqlite"
             yield Server(url=process.url, database=dialect, demo=demo, process=process)
     finally:
-        live.wipe(control)
+        live.wipe(control, drop_schema=created_schema)
 
 
 # --- the browser ---------------------------------------------------------------------------

@@ -195,16 +195,24 @@ def control_app(service_urls: dict, instance: Path):
     )
 
 
-def migrate_and_load_demo(control) -> Demo:
+def migrate_and_load_demo(control) -> tuple[Demo, bool]:
+    """Migrate (if nobody has yet) and load the demo. Returns the demo and whether the schema
+    was created here, so that ``wipe`` can leave the database as it was found."""
     from flask_migrate import upgrade
-    from sqlalchemy import select
+    from sqlalchemy import inspect, select
 
     from distweb.extensions import db
     from distweb.models import Brand, User
     from distweb.services import demo
 
     with control.app_context():
-        upgrade(directory=str(PROJECT_ROOT / "distweb" / "migrations"))
+        created_schema = not inspect(db.engine).has_table("alembic_version")
+        if created_schema:
+            upgrade(directory=str(PROJECT_ROOT / "distweb" / "migrations"))
+            # Start again from fresh connections: a pooled one that went through the
+            # migration must not be trusted with the connection-level SQLite PRAGMAs.
+            db.session.remove()
+            db.engine.dispose()
         demo.load_demo()
         brand = db.session.scalars(select(Brand).limit(1)).one()
         promoter = db.session.scalars(select(User).where(User.phone == demo.FIRST_PROMOTER_PHONE)).one()
@@ -216,19 +224,34 @@ def migrate_and_load_demo(control) -> Demo:
             password=demo.DEMO_PASSWORD,
         )
         db.session.remove()
-    return result
+    return result, created_schema
 
 
-def wipe(control) -> None:
-    """What ``_clean_state`` does after a test: empty tables, empty Redis key space."""
+def wipe(control, drop_schema: bool) -> None:
+    """Leave the database and Redis as they were found: with ``drop_schema`` (we migrated a
+    blank database) no schema at all, so whoever comes next migrates it as if we had never
+    run; otherwise what ``_clean_state`` leaves, empty tables. Redis: an empty key space."""
+    from sqlalchemy import text
+
     from distweb.extensions import db
     from distweb.queues import redis_connection
 
     with control.app_context():
         db.session.remove()
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
         redis_connection().flushdb()
         redis_connection().close()
-        db.engine.dispose()
+        engine = db.engine
+        if not drop_schema:
+            with engine.begin() as conn:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+        elif engine.dialect.name == "sqlite":
+            path = Path(engine.url.database)
+            engine.dispose()
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        else:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()

@@ -36,7 +36,7 @@ def main() -> None:
 
     try:
         with throwaway_database(tmp) as database_url, throwaway_redis(tmp) as redis_url:
-            demo = live.migrate_and_load_demo(live.control_app({"database": database_url, "redis": redis_url}, instance))
+            demo, _ = live.migrate_and_load_demo(live.control_app({"database": database_url, "redis": redis_url}, instance))
             with live.live_server(database_url, redis_url, instance, "screenshots-secret-key") as server, \
                     sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

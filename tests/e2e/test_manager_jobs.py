@@ -35,10 +35,10 @@ def test_manager_runs_the_system_check_and_sees_it_finish(desktop, live_server):
     results = dict(
         zip(widget.locator("dl.result dt").all_inner_texts(), widget.locator("dl.result dd").all_inner_texts(), strict=True)
     )
-    assert results["database"] == live_server.database
-    assert re.fullmatch(r"\d+\.\d+\.\d+", results["redis"]), results
-    assert int(results["promoters"]) == 50
-    assert int(results["orders"]) > 0
+    assert results["数据库"] == live_server.database, results
+    assert re.fullmatch(r"\d+\.\d+\.\d+", results["Redis"]), results
+    assert int(results["推客数"]) == 50, results
+    assert int(results["订单数"]) > 0, results
     # Once done, it stops polling: no request for the job for two seconds.
     polls = []
     page.on("request", lambda r: polls.append(r.url) if f"/manage/jobs/{job_id}" in r.url else None)

