@@ -120,8 +120,15 @@ def run_migrations_online():
             context.run_migrations()
 
         if sqlite:
+            # Alembic's version check can leave a transaction open when there was nothing to
+            # do; the pragma is ignored inside one, and the pooled connection would keep
+            # foreign keys off for the rest of the process.
+            if connection.in_transaction():
+                connection.commit()
             problems = connection.connection.driver_connection.execute("PRAGMA foreign_key_check").fetchall()
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+            if connection.connection.driver_connection.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
+                connection.invalidate()
             if problems:
                 raise RuntimeError(f"migration left broken foreign keys: {problems[:5]}")
 

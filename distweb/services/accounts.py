@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
 from distweb.models import Brand, LoginSession, User
@@ -85,8 +86,11 @@ def start_session(user: User, user_agent: str | None = None) -> str:
 
 def user_for_session(token: str) -> User | None:
     """The user behind a live session token, or None once it is revoked."""
+    # One query for everything a page needs about who is asking: the user, its brand and,
+    # for promoters, its place in the network.
     row = db.session.execute(
         select(User, LoginSession.id)
+        .options(joinedload(User.brand), joinedload(User.promoter))
         .join(LoginSession, LoginSession.user_id == User.id)
         .where(LoginSession.token_hash == _token_hash(token), LoginSession.revoked_at.is_(None))
     ).first()

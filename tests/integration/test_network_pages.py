@@ -162,9 +162,10 @@ def test_programme_settings_warn_at_depth_three_and_refuse_bad_values(app, make)
     page = browser.get("/manage/settings/programme").get_data(as_text=True)
     assert "禁止传销条例" in page and 'value="5000.50"' in page
     with app.app_context():
+        from distweb.models import Brand
         from distweb.services.network import get_settings
 
-        settings = get_settings(1)
+        settings = get_settings(db.session.query(Brand.id).scalar())
         assert settings.commission_depth == 3 and settings.binding_days == 15
         assert settings.rank_rules == {"mentor": {"days": 30, "own_sales_fen": 0, "team_sales_fen": 500050}}
     bad = browser.post("/manage/settings/programme", {**form, "mentor_team_sales": "12.345"})

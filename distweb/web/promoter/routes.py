@@ -25,12 +25,12 @@ def _promoter():
 @bp.get("/")
 def index():
     promoter = _promoter()
-    tz = current_user.brand.timezone
+    today, month = reports.promoter_sales_today_and_month(promoter.id, current_user.brand.timezone)
     return render(
         "promoter/index.html",
         promoter=promoter,
-        today=reports.promoter_sales(promoter.id, reports.day_start(tz)),
-        month=reports.promoter_sales(promoter.id, reports.month_start(tz)),
+        today=today,
+        month=month,
         team_size=reports.direct_team_size(promoter.id),
         recent_orders=reports.promoter_orders(promoter.id, limit=5),
         invite_url=invite_url(promoter.code),

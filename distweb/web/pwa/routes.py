@@ -5,9 +5,19 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from flask import Blueprint, current_app, g, make_response, render_template, send_file, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    has_request_context,
+    make_response,
+    render_template,
+    send_file,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from distweb.models import Brand
 from distweb.services.accounts import current_brand
@@ -26,7 +36,10 @@ STATIC_PRECACHE = (
 def _brand() -> Brand | None:
     """The brand, loaded once per request."""
     if "brand" not in g:
-        g.brand = current_brand()
+        # The signed-in user's brand is already loaded with the user; only anonymous pages
+        # (login, invite, manifest) look it up.
+        user = current_user if has_request_context() else None
+        g.brand = user.brand if user is not None and user.is_authenticated else current_brand()
     return g.brand
 
 
