@@ -62,10 +62,11 @@ def api_key_create(name: str) -> None:
     if brand is None:
         raise click.ClickException("run `distweb init` first")
     try:
-        _, key = api_keys.create_key(brand, name)
+        row, key = api_keys.create_key(brand, name)
     except ServiceError as err:
         raise click.ClickException(str(err.message)) from None
     click.echo(key)
+    click.echo(f"webhook signing secret: {row.webhook_secret}", err=True)
 
 
 @click.command("demo")

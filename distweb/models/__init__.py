@@ -3,6 +3,16 @@
 from distweb.models.api_key import ApiKey, IdempotencyRecord
 from distweb.models.brand import Brand
 from distweb.models.catalogue import Product, Supplier
+from distweb.models.fulfilment import (
+    OrderEvent,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Refund,
+    RefundLine,
+    StockLevel,
+    StockMovement,
+    WebhookEvent,
+)
 from distweb.models.job import Job
 from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
 from distweb.models.order import Order, OrderItem
@@ -19,7 +29,15 @@ __all__ = [
     "Job",
     "LoginSession",
     "Order",
+    "OrderEvent",
     "OrderItem",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "Refund",
+    "RefundLine",
+    "StockLevel",
+    "StockMovement",
+    "WebhookEvent",
     "Product",
     "Promoter",
     "Supplier",

@@ -18,6 +18,8 @@ class ApiKey(db.Model):
     # The first characters of the key, shown in lists so a manager can tell keys apart.
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Signs inbound webhooks (HMAC-SHA256); shown once with the key, kept to verify them.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     last_used_at = mapped_column(UTCDateTime)
     revoked_at = mapped_column(UTCDateTime)

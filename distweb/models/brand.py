@@ -22,6 +22,8 @@ class Brand(db.Model):
     # Relative path under the uploads directory; None means the built-in mark.
     logo_file: Mapped[str | None] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Signs payment notifications from the payment step (see services.payments).
+    payment_secret: Mapped[str | None] = mapped_column(String(64))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

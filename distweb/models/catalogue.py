@@ -38,6 +38,8 @@ class Product(db.Model):
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
     category: Mapped[str | None] = mapped_column(String(40), index=True)
+    description: Mapped[str | None] = mapped_column(String(2000))
+    image_url: Mapped[str | None] = mapped_column(String(300))
     price_fen: Mapped[int]
     supply_cost_fen: Mapped[int] = mapped_column(default=0)
     wholesale_price_fen: Mapped[int] = mapped_column(default=0)

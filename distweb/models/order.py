@@ -30,6 +30,7 @@ class Order(db.Model):
     __table_args__ = (
         UniqueConstraint("brand_id", "external_id"),
         CheckConstraint("total_paid_fen >= 0", name="total_paid_nonneg"),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_paid_fen", name="refund_within_paid"),
         Index("ix_orders_promoter_placed", "promoter_id", "placed_at"),
         Index("ix_orders_brand_placed", "brand_id", "placed_at"),
     )
@@ -49,6 +50,16 @@ class Order(db.Model):
     chain_l1_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
     chain_l2_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
     chain_l3_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
+    # A wholesale order is either a distributor's stock purchase from the brand (commission
+    # goes to its uplines) or the distributor's own retail sale from its stock (no commission).
+    is_stock_purchase: Mapped[bool] = mapped_column(default=False)
+    # Where it came from (shop, api, webhook, demo) and the buyer's own page (unguessable).
+    source: Mapped[str] = mapped_column(String(12), default="api")
+    public_token: Mapped[str | None] = mapped_column(String(32), unique=True)
+    buyer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    carrier: Mapped[str | None] = mapped_column(String(40))
+    tracking_no: Mapped[str | None] = mapped_column(String(60))
+    refunded_fen: Mapped[int] = mapped_column(default=0)
     # How the order found its promoter: link, shop, coupon, binding, api, self.
     attribution_source: Mapped[str | None] = mapped_column(String(16))
     buyer_name: Mapped[str | None] = mapped_column(String(60))
@@ -63,6 +74,13 @@ class Order(db.Model):
 
     promoter = relationship("Promoter", foreign_keys=[promoter_id])
     items = relationship("OrderItem", back_populates="order", order_by="OrderItem.id")
+    events = relationship("OrderEvent", order_by="OrderEvent.id", cascade="all, delete-orphan")
+    purchase_orders = relationship("PurchaseOrder", back_populates="order", order_by="PurchaseOrder.id")
+    refunds = relationship("Refund", order_by="Refund.id")
+
+    @property
+    def kept_fen(self) -> int:
+        return self.total_paid_fen - self.refunded_fen
 
 
 class OrderItem(db.Model):
@@ -72,6 +90,7 @@ class OrderItem(db.Model):
         CheckConstraint("unit_price_fen >= 0", name="unit_price_nonneg"),
         CheckConstraint("paid_fen >= 0", name="paid_nonneg"),
         CheckConstraint("supply_cost_fen >= 0", name="supply_cost_nonneg"),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= paid_fen", name="refund_within_paid"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +103,7 @@ class OrderItem(db.Model):
     paid_fen: Mapped[int]
     # Supply cost per line at the time of sale (consignment splits and margin bases use it).
     supply_cost_fen: Mapped[int] = mapped_column(default=0)
+    refunded_fen: Mapped[int] = mapped_column(default=0)
 
     order = relationship("Order", back_populates="items")
     product = relationship("Product")

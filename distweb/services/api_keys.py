@@ -22,12 +22,14 @@ def _hash(key: str) -> str:
 
 
 def create_key(brand: Brand, name: str) -> tuple[ApiKey, str]:
+    """A new key (returned once) with its webhook signing secret (``row.webhook_secret``)."""
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ServiceError("invalid_name", _l("密钥名称需为 1–80 个字符。"), "name")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with transaction():
-        row = ApiKey(brand_id=brand.id, name=name, prefix=key[: len(KEY_PREFIX) + 6], key_hash=_hash(key))
+        row = ApiKey(brand_id=brand.id, name=name, prefix=key[: len(KEY_PREFIX) + 6], key_hash=_hash(key),
+                     webhook_secret="whsec_" + secrets.token_urlsafe(32))
         db.session.add(row)
     return row, key
 

@@ -30,8 +30,9 @@ def test_api_key_create_prints_only_the_key_and_stores_its_hash(runner, app):
     runner.invoke(args=["init", "--brand", "B", "--manager-email", "a@b.cn", "--manager-password", "secret123"])
     result = runner.invoke(args=["api-key", "create", "--name", "有赞商城"])
     assert result.exit_code == 0
-    key = result.output.strip()
-    assert result.output == key + "\n" and key.startswith("dw_live_")
+    key = result.stdout.strip()
+    assert result.stdout == key + "\n" and key.startswith("dw_live_")  # only the key on stdout
+    assert "whsec_" in result.stderr  # the webhook secret goes to stderr, for the operator
     with app.app_context():
         row = db.session.scalars(select(ApiKey)).one()
         assert row.name == "有赞商城" and key not in (row.key_hash, row.prefix)

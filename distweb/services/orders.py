@@ -1,0 +1,512 @@
+"""Orders in three modes, from the promoter's shop or a brand's shop through the API.
+
+Lifecycle: created → paid → shipped → completed; cancel before shipping; refunds (per item,
+several over time, never beyond what was paid). Every transition is timestamped on the
+order and recorded as an event on its timeline. Consignment orders create a purchase order
+to each supplier when paid; wholesale stock purchases fill the distributor's stock when
+completed, and the distributor's own retail sales draw it down (never below zero).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from distweb.extensions import db
+from distweb.models import (
+    Brand,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Product,
+    Promoter,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Refund,
+    RefundLine,
+    StockLevel,
+    StockMovement,
+    User,
+)
+from distweb.models.base import utcnow
+from distweb.models.fulfilment import PurchaseOrderKind, PurchaseOrderStatus
+from distweb.models.network import PromoterStatus
+from distweb.models.order import OrderMode, OrderStatus
+from distweb.services import attribution, network
+from distweb.services.errors import Conflict, NotFound, ServiceError
+from distweb.services.tx import transaction
+
+EXTERNAL_ID_MAX = 64
+
+
+@dataclass
+class ItemInput:
+    sku: str
+    quantity: int
+    unit_price_fen: int | None = None  # None: the product's price for the mode
+    paid_fen: int | None = None  # None: unit price × quantity
+
+
+@dataclass
+class BuyerInput:
+    name: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+@dataclass
+class OrderInput:
+    external_id: str | None
+    mode: str
+    items: list[ItemInput]
+    promoter_code: str | None = None
+    buyer: BuyerInput = field(default_factory=BuyerInput)
+    paid_at: datetime | None = None
+    total_paid_fen: int | None = None
+    stock_purchase: bool | None = None
+    source: str = "api"
+    touches: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def get_order(brand_id: int, external_id: str, lock: bool = False) -> Order:
+    stmt = select(Order).where(Order.brand_id == brand_id, Order.external_id == external_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    order = db.session.scalars(stmt).first()
+    if order is None:
+        raise NotFound("order_not_found", _l("订单不存在。"), "external_id")
+    return order
+
+
+def order_by_id(brand_id: int, order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or order.brand_id != brand_id:
+        raise NotFound("order_not_found", _l("订单不存在。"))
+    return order
+
+
+def _event(order: Order, kind: str, at: datetime | None = None, **detail) -> None:
+    db.session.add(OrderEvent(order_id=order.id, kind=kind, at=at or utcnow(), detail=detail))
+
+
+def _sellable(product: Product, mode: OrderMode) -> bool:
+    return product.active and mode.value in product.modes
+
+
+# ---------------------------------------------------------------- placing
+
+
+def place_order(brand: Brand, data: OrderInput) -> Order:
+    """Validate everything, then write the order, its items, attribution and (when paid)
+    its purchase orders in one transaction."""
+    try:
+        mode = OrderMode(data.mode)
+    except ValueError:
+        raise ServiceError("invalid_mode", _l("mode 只能是 promotion、consignment 或 wholesale。"), "mode") from None
+    external_id = (data.external_id or "").strip() or None
+    if external_id is not None and len(external_id) > EXTERNAL_ID_MAX:
+        raise ServiceError("invalid_external_id", _l("external_id 最长 64 个字符。"), "external_id")
+    if not data.items:
+        raise ServiceError("empty_items", _l("订单至少需要一个商品。"), "items")
+
+    promoter = None
+    if data.promoter_code:
+        promoter = network.by_code(data.promoter_code, brand.id)
+        if promoter is None:
+            raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
+    stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
+    if mode == OrderMode.WHOLESALE and promoter is None:
+        raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
+
+    lines: list[tuple[Product, ItemInput, int, int]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(data.items):
+        where = f"items[{i}]"
+        if not isinstance(item.sku, str) or not item.sku:
+            raise ServiceError("invalid_sku", _l("缺少 SKU。"), f"{where}.sku")
+        if item.sku in seen:
+            raise ServiceError("duplicate_sku", _l("同一订单中 SKU 不能重复。"), f"{where}.sku")
+        seen.add(item.sku)
+        product = db.session.scalars(select(Product).where(Product.brand_id == brand.id, Product.sku == item.sku)).first()
+        if product is None:
+            raise ServiceError("unknown_sku", _l("SKU %(sku)s 不存在。", sku=item.sku), f"{where}.sku")
+        if not _sellable(product, mode):
+            raise ServiceError("mode_not_allowed", _l("商品 %(sku)s 不能以该模式销售。", sku=item.sku), f"{where}.sku")
+        if not _is_int(item.quantity) or item.quantity < 1:
+            raise ServiceError("invalid_quantity", _l("数量必须是不小于 1 的整数。"), f"{where}.quantity")
+        default_unit = product.wholesale_price_fen if stock_purchase else product.price_fen
+        unit = default_unit if item.unit_price_fen is None else item.unit_price_fen
+        if not _is_int(unit) or unit < 0:
+            raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.unit_price_fen")
+        paid = unit * item.quantity if item.paid_fen is None else item.paid_fen
+        if not _is_int(paid) or paid < 0:
+            raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.paid_fen")
+        if paid > unit * item.quantity:
+            raise ServiceError("paid_above_price", _l("实付金额不能超过单价 × 数量。"), f"{where}.paid_fen")
+        if mode == OrderMode.CONSIGNMENT and product.supplier_id is None:
+            raise ServiceError("no_supplier", _l("代销商品 %(sku)s 没有供货商。", sku=item.sku), f"{where}.sku")
+        lines.append((product, item, unit, paid))
+    total = sum(paid for *_, paid in lines)
+    if data.total_paid_fen is not None and data.total_paid_fen != total:
+        raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
+    if external_id and db.session.scalar(
+        select(Order.id).where(Order.brand_id == brand.id, Order.external_id == external_id)
+    ):
+        raise Conflict("duplicate_order", _l("external_id 已存在。"), "external_id")
+
+    buyer = data.buyer
+    buyer_user = None
+    if buyer.phone:
+        buyer_user = db.session.scalars(select(User).where(User.phone == buyer.phone.strip())).first()
+    with transaction():
+        order = Order(
+            brand_id=brand.id,
+            external_id=external_id or _new_external_id(),
+            mode=mode,
+            status=OrderStatus.CREATED,
+            is_stock_purchase=stock_purchase,
+            source=data.source,
+            public_token=secrets.token_urlsafe(18),
+            buyer_name=(buyer.name or "").strip()[:60] or None,
+            buyer_phone=(buyer.phone or "").strip()[:20] or None,
+            buyer_address=(buyer.address or "").strip()[:200] or None,
+            buyer_user_id=buyer_user.id if buyer_user else None,
+            total_paid_fen=total,
+        )
+        for product, item, unit, paid in lines:
+            order.items.append(
+                OrderItem(product_id=product.id, sku=product.sku, name=product.name, quantity=item.quantity,
+                          unit_price_fen=unit, paid_fen=paid, supply_cost_fen=product.supply_cost_fen * item.quantity)
+            )
+        _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
+        db.session.add(order)
+        db.session.flush()
+        _event(order, "placed", source=data.source)
+        if mode == OrderMode.WHOLESALE and not stock_purchase:
+            _move_stock(order, -1, "sale")
+        if data.paid_at is not None:
+            _mark_paid(order, data.paid_at)
+    return order
+
+
+def _new_external_id() -> str:
+    return "DW" + utcnow().strftime("%y%m%d") + secrets.token_hex(4).upper()
+
+
+def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput) -> None:
+    settings = network.get_settings(brand.id)
+    if mode == OrderMode.WHOLESALE and not stock_purchase:
+        # The distributor's own retail sale from its stock: tracked, no commission chain.
+        order.promoter_id = promoter.id
+        order.attribution_source = "retail"
+        return
+    if stock_purchase:
+        # The distributor buys for itself: its upline earns (self-purchase rules apply).
+        buyer_user = db.session.get(User, promoter.user_id)
+        chosen, source = promoter.id, "stock"
+    else:
+        buyer_key = attribution.buyer_key_for_phone(order.buyer_phone) if order.buyer_phone else None
+        buyer_promoter_id = buyer_user.promoter.id if buyer_user is not None and buyer_user.promoter else None
+        explicit = promoter.id if promoter is not None else None
+        chosen, source = attribution.resolve_promoter(
+            settings, buyer_key, data.touches, explicit, buyer_promoter_id=buyer_promoter_id
+        )
+        if data.source == "api" and promoter is not None and source != "binding":
+            source = "api"
+    chain = attribution.snapshot_chain(settings, chosen, buyer_user=buyer_user, source=source)
+    order.promoter_id = chain.promoter_id
+    order.attribution_source = chain.source
+    order.chain_l1_id, order.chain_l2_id, order.chain_l3_id = chain.positions
+
+
+# ---------------------------------------------------------------- stock
+
+
+def _stock_level(order: Order, product_id: int, lock: bool = True) -> StockLevel:
+    stmt = select(StockLevel).where(StockLevel.promoter_id == order.promoter_id, StockLevel.product_id == product_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    level = db.session.scalars(stmt).first()
+    if level is None:
+        level = StockLevel(brand_id=order.brand_id, promoter_id=order.promoter_id, product_id=product_id, quantity=0)
+        db.session.add(level)
+        db.session.flush()
+    return level
+
+
+def _move_stock(order: Order, sign: int, reason: str) -> None:
+    """Add (sign +1) or take (sign -1) the order's quantities to/from the distributor's
+    stock. Taking more than there is refuses the whole order."""
+    for item in order.items:
+        level = _stock_level(order, item.product_id)
+        delta = sign * item.quantity
+        if sign < 0:
+            # One conditional UPDATE: concurrent sales can never take the same units twice.
+            result = db.session.execute(
+                update(StockLevel)
+                .where(StockLevel.id == level.id, StockLevel.quantity >= item.quantity)
+                .values(quantity=StockLevel.quantity + delta)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                raise Conflict("out_of_stock", _l("%(name)s 库存不足。", name=item.name), "items")
+        else:
+            db.session.execute(
+                update(StockLevel).where(StockLevel.id == level.id).values(quantity=StockLevel.quantity + delta)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.add(StockMovement(stock_level_id=level.id, delta=delta, reason=reason, order_id=order.id))
+
+
+def stock_for(promoter_id: int) -> list[StockLevel]:
+    return list(
+        db.session.scalars(
+            select(StockLevel).options(selectinload(StockLevel.product))
+            .where(StockLevel.promoter_id == promoter_id).order_by(StockLevel.id)
+        )
+    )
+
+
+def stock_movements(promoter_id: int, limit: int = 50) -> list[tuple[StockMovement, StockLevel]]:
+    return list(
+        db.session.execute(
+            select(StockMovement, StockLevel)
+            .join(StockLevel, StockLevel.id == StockMovement.stock_level_id)
+            .options(selectinload(StockLevel.product))
+            .where(StockLevel.promoter_id == promoter_id)
+            .order_by(StockMovement.id.desc())
+            .limit(limit)
+        ).tuples()
+    )
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def _check_time(at: datetime | None, field_name: str) -> datetime:
+    if at is None:
+        return utcnow()
+    if at.tzinfo is None:
+        raise ServiceError("naive_time", _l("时间必须带时区，例如 2026-11-28T10:00:00+08:00。"), field_name)
+    return at
+
+
+def _mark_paid(order: Order, paid_at: datetime, by: str | None = None) -> None:
+    order.status = OrderStatus.PAID
+    order.paid_at = paid_at
+    _event(order, "paid", at=paid_at, amount_fen=order.total_paid_fen, by=by)
+    if order.mode == OrderMode.CONSIGNMENT:
+        _create_purchase_orders(order)
+    from distweb.services import commission_hooks
+
+    commission_hooks.order_paid(order)
+
+
+def _create_purchase_orders(order: Order) -> None:
+    by_supplier: dict[int, list[OrderItem]] = {}
+    for item in order.items:
+        by_supplier.setdefault(item.product.supplier_id, []).append(item)
+    for supplier_id, items in by_supplier.items():
+        po = PurchaseOrder(brand_id=order.brand_id, order_id=order.id, supplier_id=supplier_id,
+                           kind=PurchaseOrderKind.CONSIGNMENT, total_cost_fen=sum(i.supply_cost_fen for i in items))
+        for item in items:
+            po.lines.append(PurchaseOrderLine(order_item_id=item.id, sku=item.sku, name=item.name,
+                                              quantity=item.quantity, cost_fen=item.supply_cost_fen))
+        db.session.add(po)
+        db.session.flush()
+        _event(order, "purchase_order", supplier_id=supplier_id, purchase_order_id=po.id, cost_fen=po.total_cost_fen)
+
+
+def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, actor: str = "manager") -> Order:
+    with transaction():
+        order = _locked(brand_id, order_id)
+        if order.status == OrderStatus.PAID and order.paid_at is not None:
+            return order  # a repeated notification changes nothing
+        if order.status != OrderStatus.CREATED:
+            raise Conflict("invalid_transition", _l("只有待付款的订单可以标记为已付款。"), "status")
+        _mark_paid(order, _check_time(paid_at, "paid_at"), by=actor)
+    return order
+
+
+def _locked(brand_id: int, order_id: int) -> Order:
+    order = db.session.scalars(select(Order).where(Order.id == order_id).with_for_update()).first()
+    if order is None or order.brand_id != brand_id:
+        raise NotFound("order_not_found", _l("订单不存在。"))
+    return order
+
+
+def ship(brand_id: int, order_id: int, carrier: str | None, tracking_no: str | None, at: datetime | None = None) -> Order:
+    carrier, tracking_no = (carrier or "").strip()[:40], (tracking_no or "").strip()[:60]
+    if not carrier or not tracking_no:
+        raise ServiceError("tracking_required", _l("请填写快递公司和运单号。"), "tracking_no")
+    with transaction():
+        order = _locked(brand_id, order_id)
+        if order.status != OrderStatus.PAID:
+            raise Conflict("invalid_transition", _l("只有已付款的订单可以发货。"), "status")
+        _ship(order, carrier, tracking_no, _check_time(at, "shipped_at"))
+    return order
+
+
+def _ship(order: Order, carrier: str, tracking_no: str, at: datetime) -> None:
+    order.status = OrderStatus.SHIPPED
+    order.shipped_at = at
+    order.carrier, order.tracking_no = carrier, tracking_no
+    _event(order, "shipped", at=at, carrier=carrier, tracking_no=tracking_no)
+
+
+def ship_purchase_order(supplier_id: int, po_id: int, carrier: str | None, tracking_no: str | None) -> PurchaseOrder:
+    """The supplier ships a consignment purchase order straight to the buyer; when every
+    purchase order of the buyer's order has shipped, the order is shipped."""
+    carrier, tracking_no = (carrier or "").strip()[:40], (tracking_no or "").strip()[:60]
+    if not carrier or not tracking_no:
+        raise ServiceError("tracking_required", _l("请填写快递公司和运单号。"), "tracking_no")
+    with transaction():
+        po = db.session.scalars(select(PurchaseOrder).where(PurchaseOrder.id == po_id).with_for_update()).first()
+        if po is None or po.supplier_id != supplier_id:
+            raise NotFound("purchase_order_not_found", _l("采购单不存在。"))
+        if po.status != PurchaseOrderStatus.OPEN:
+            raise Conflict("invalid_transition", _l("该采购单已发货或已取消。"), "status")
+        now = utcnow()
+        po.status, po.carrier, po.tracking_no, po.shipped_at = PurchaseOrderStatus.SHIPPED, carrier, tracking_no, now
+        order = _locked(po.brand_id, po.order_id)
+        _event(order, "supplier_shipped", at=now, purchase_order_id=po.id, carrier=carrier, tracking_no=tracking_no)
+        if order.status == OrderStatus.PAID and all(p.status != PurchaseOrderStatus.OPEN for p in order.purchase_orders):
+            _ship(order, carrier, tracking_no, now)
+    return po
+
+
+def complete(brand_id: int, order_id: int, completed_at: datetime | None = None) -> Order:
+    """Received by the buyer: the freeze window counts from here."""
+    at = _check_time(completed_at, "completed_at")
+    with transaction():
+        order = _locked(brand_id, order_id)
+        if order.status == OrderStatus.COMPLETED:
+            return order
+        if order.status not in (OrderStatus.PAID, OrderStatus.SHIPPED):
+            raise Conflict("invalid_transition", _l("只有已付款或已发货的订单可以确认收货。"), "status")
+        order.status = OrderStatus.COMPLETED
+        order.completed_at = at
+        _event(order, "completed", at=at)
+        if order.mode == OrderMode.WHOLESALE and order.is_stock_purchase:
+            _move_stock(order, +1, "purchase")
+        from distweb.services import commission_hooks
+
+        commission_hooks.order_completed(order)
+    return order
+
+
+def cancel(brand_id: int, order_id: int, reason: str | None = None) -> Order:
+    """Before shipping only; reverses everything (purchase orders, stock, commission)."""
+    with transaction():
+        order = _locked(brand_id, order_id)
+        if order.status == OrderStatus.CANCELLED:
+            return order
+        if order.status not in (OrderStatus.CREATED, OrderStatus.PAID):
+            raise Conflict("invalid_transition", _l("已发货的订单不能取消，请走退款。"), "status")
+        was_paid = order.status == OrderStatus.PAID
+        order.status = OrderStatus.CANCELLED
+        order.cancelled_at = utcnow()
+        for po in order.purchase_orders:
+            if po.status == PurchaseOrderStatus.OPEN:
+                po.status = PurchaseOrderStatus.CANCELLED
+        if order.mode == OrderMode.WHOLESALE and not order.is_stock_purchase:
+            _move_stock(order, +1, "cancel")
+        _event(order, "cancelled", reason=(reason or "").strip()[:200] or None)
+        if was_paid:
+            from distweb.services import commission_hooks
+
+            commission_hooks.order_cancelled(order)
+    return order
+
+
+@dataclass
+class RefundItemInput:
+    sku: str
+    amount_fen: int
+
+
+def refund(brand_id: int, order_id: int, refund_id: str, items: list[RefundItemInput],
+           reason: str | None = None) -> Refund:
+    """Refund amounts per item; several refunds over time, never beyond what was paid.
+    A refund id is used once per order."""
+    refund_id = (refund_id or "").strip() if isinstance(refund_id, str) else ""
+    if not refund_id or len(refund_id) > 64:
+        raise ServiceError("invalid_refund_id", _l("refund_id 需为 1–64 个字符。"), "refund_id")
+    if not items:
+        raise ServiceError("empty_items", _l("退款至少需要一个商品。"), "items")
+    with transaction():
+        order = _locked(brand_id, order_id)
+        if db.session.scalar(select(Refund.id).where(Refund.order_id == order.id, Refund.refund_id == refund_id)):
+            raise Conflict("duplicate_refund", _l("该 refund_id 已经退过款。"), "refund_id")
+        if order.status in (OrderStatus.CREATED, OrderStatus.CANCELLED):
+            raise Conflict("not_paid", _l("订单未付款或已取消，无需退款。"), "status")
+        by_sku = {item.sku: item for item in order.items}
+        record = Refund(order_id=order.id, refund_id=refund_id, amount_fen=0, reason=(reason or "").strip()[:200] or None)
+        seen = set()
+        for i, line in enumerate(items):
+            where = f"items[{i}]"
+            item = by_sku.get(line.sku)
+            if item is None:
+                raise ServiceError("unknown_sku", _l("订单中没有 SKU %(sku)s。", sku=line.sku), f"{where}.sku")
+            if line.sku in seen:
+                raise ServiceError("duplicate_sku", _l("同一退款中 SKU 不能重复。"), f"{where}.sku")
+            seen.add(line.sku)
+            if not _is_int(line.amount_fen) or line.amount_fen <= 0:
+                raise ServiceError("invalid_amount", _l("退款金额必须是正整数（分）。"), f"{where}.amount_fen")
+            if item.refunded_fen + line.amount_fen > item.paid_fen:
+                raise ServiceError("refund_exceeds_paid", _l("退款金额超过了该商品的实付金额。"), f"{where}.amount_fen")
+            item.refunded_fen += line.amount_fen
+            record.lines.append(RefundLine(order_item_id=item.id, amount_fen=line.amount_fen))
+            record.amount_fen += line.amount_fen
+        order.refunded_fen += record.amount_fen
+        db.session.add(record)
+        db.session.flush()
+        _event(order, "refunded", refund_id=refund_id, amount_fen=record.amount_fen)
+        if order.refunded_fen == order.total_paid_fen:
+            order.status = OrderStatus.REFUNDED
+        from distweb.services import commission_hooks
+
+        commission_hooks.order_refunded(order, record)
+    return record
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load_full(order: Order) -> Order:
+    """Items, events and purchase orders, for pages and the API."""
+    return db.session.scalars(
+        select(Order)
+        .options(selectinload(Order.items), selectinload(Order.events), selectinload(Order.purchase_orders),
+                 selectinload(Order.refunds))
+        .where(Order.id == order.id)
+    ).one()
+
+
+def promoter_can_see(promoter: Promoter, order: Order) -> int | None:
+    """The level at which a promoter sees an order (1 = brought it, 2/3 = its team's), or None."""
+    if order.brand_id != promoter.brand_id:
+        return None
+    if order.promoter_id == promoter.id:
+        return 1
+    if order.chain_l2_id == promoter.id:
+        return 2
+    if order.chain_l3_id == promoter.id:
+        return 3
+    return None
+
+
+def active_promoter(brand_id: int, code: str) -> Promoter | None:
+    promoter = network.by_code(code, brand_id)
+    if promoter is None or promoter.status != PromoterStatus.ACTIVE:
+        return None
+    return promoter
