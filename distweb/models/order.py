@@ -53,6 +53,8 @@ class Order(db.Model):
     # A wholesale order is either a distributor's stock purchase from the brand (commission
     # goes to its uplines) or the distributor's own retail sale from its stock (no commission).
     is_stock_purchase: Mapped[bool] = mapped_column(default=False)
+    # The distributor whose stock a wholesale order fills (stock purchase) or draws (retail).
+    distributor_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"))
     # Where it came from (shop, api, webhook, demo) and the buyer's own page (unguessable).
     source: Mapped[str] = mapped_column(String(12), default="api")
     public_token: Mapped[str | None] = mapped_column(String(32), unique=True)

@@ -204,6 +204,8 @@ def _new_external_id() -> str:
 
 def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput) -> None:
     settings = network.get_settings(brand.id)
+    if mode == OrderMode.WHOLESALE:
+        order.distributor_id = promoter.id
     if mode == OrderMode.WHOLESALE and not stock_purchase:
         # The distributor's own retail sale from its stock: tracked, no commission chain.
         order.promoter_id = promoter.id
@@ -232,12 +234,12 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
 
 
 def _stock_level(order: Order, product_id: int, lock: bool = True) -> StockLevel:
-    stmt = select(StockLevel).where(StockLevel.promoter_id == order.promoter_id, StockLevel.product_id == product_id)
+    stmt = select(StockLevel).where(StockLevel.promoter_id == order.distributor_id, StockLevel.product_id == product_id)
     if lock:
         stmt = stmt.with_for_update()
     level = db.session.scalars(stmt).first()
     if level is None:
-        level = StockLevel(brand_id=order.brand_id, promoter_id=order.promoter_id, product_id=product_id, quantity=0)
+        level = StockLevel(brand_id=order.brand_id, promoter_id=order.distributor_id, product_id=product_id, quantity=0)
         db.session.add(level)
         db.session.flush()
     return level

@@ -160,6 +160,8 @@ def upgrade():
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('is_stock_purchase', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('distributor_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_orders_distributor_id_promoters'), 'promoters', ['distributor_id'], ['id'])
         batch_op.add_column(sa.Column('source', sa.String(length=12), nullable=False, server_default='api'))
         batch_op.add_column(sa.Column('public_token', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('buyer_user_id', sa.Integer(), nullable=True))
@@ -191,6 +193,8 @@ def downgrade():
         batch_op.drop_column('buyer_user_id')
         batch_op.drop_column('public_token')
         batch_op.drop_column('source')
+        batch_op.drop_constraint(batch_op.f('fk_orders_distributor_id_promoters'), type_='foreignkey')
+        batch_op.drop_column('distributor_id')
         batch_op.drop_column('is_stock_purchase')
 
     with op.batch_alter_table('order_items', schema=None) as batch_op:
