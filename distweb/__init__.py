@@ -65,8 +65,8 @@ def _brand_timezone() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from distweb.web import api, auth, core, join, manage, promoter, pwa, supplier, track
+    from distweb.web import api, auth, core, join, manage, pay, promoter, pwa, shop, supplier, track
 
-    for module in (core, auth, join, track, promoter, manage, supplier, pwa, api):
+    for module in (core, auth, join, track, shop, pay, promoter, manage, supplier, pwa, api):
         app.register_blueprint(module.bp)
     pwa.routes.init_app(app)

@@ -59,6 +59,9 @@ def init_app(app) -> None:
     app.jinja_env.filters["fen"] = money
     app.jinja_env.filters["localdt"] = local_datetime
     app.jinja_env.filters["mask_phone"] = mask_phone
+    from distweb.services.commission_view import lines_json
+
+    app.jinja_env.globals["commission_lines"] = lines_json
     app.jinja_env.globals["html_lang"] = html_lang
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())

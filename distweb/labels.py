@@ -48,6 +48,27 @@ JOB_TEXT = {
     "yes": _l("有"),
     "missing": _l("缺失"),
 }
+ORDER_EVENT = {
+    "placed": _l("下单"),
+    "paid": _l("已付款"),
+    "purchase_order": _l("已向供货商下采购单"),
+    "supplier_shipped": _l("供货商已发货"),
+    "shipped": _l("已发货"),
+    "completed": _l("已确认收货"),
+    "cancelled": _l("已取消"),
+    "refunded": _l("退款"),
+}
+ATTRIBUTION_SOURCE = {
+    "link": _l("推广链接"),
+    "shop": _l("推客小店"),
+    "binding": _l("买家绑定"),
+    "api": _l("接口指定"),
+    "self": _l("自购转上级"),
+    "stock": _l("分销商进货"),
+    "retail": _l("分销商零售"),
+}
+PO_STATUS = {"open": _l("待发货"), "shipped": _l("已发货"), "cancelled": _l("已取消")}
+STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
 AUDIT_ACTION = {
     "promoter.signup": _l("注册"),
     "promoter.import": _l("API 导入"),
@@ -93,6 +114,10 @@ def init_app(app) -> None:
         job_status_label=lambda v: str(JOB_STATUS[v]),
         job_kind_label=lambda v: str(JOB_KIND.get(v, v)),
         job_text=lambda v: str(JOB_TEXT.get(v, v)),
+        event_label=lambda v: str(ORDER_EVENT.get(v, v)),
+        attribution_label=lambda v: str(ATTRIBUTION_SOURCE.get(v, v)),
+        po_status_label=lambda v: str(PO_STATUS.get(getattr(v, "value", v), v)),
+        stock_reason_label=lambda v: str(STOCK_REASON.get(v, v)),
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )

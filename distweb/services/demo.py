@@ -10,10 +10,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from distweb.extensions import db
-from distweb.models import Brand, Order, OrderItem, Product, Promoter, Supplier, User
+from distweb.models import Brand, Product, Promoter, Supplier, User
 from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus, Rank
-from distweb.models.order import OrderMode, OrderStatus
+from distweb.models.order import OrderMode
 from distweb.models.user import Role
 from distweb.services.accounts import hash_password
 from distweb.services.network import place_under
@@ -149,53 +149,55 @@ def _network(brand, password_hash, rng, now) -> list[Promoter]:
 
 
 def _orders(brand, promoters, products, rng, now) -> None:
-    by_id = {p.id: p for p in promoters}
+    """Orders through the same services a shop uses, with a believable history: most are
+    completed, some are on their way, a few cancelled or refunded."""
+    from distweb.services import orders
+
     sellers = [p for p in promoters if p.status == PromoterStatus.ACTIVE]
     buyers = [(SURNAMES[i] + ("女士" if i % 2 else "先生"), f"139{10000000 + i * 7919:08d}") for i in range(40)]
-    number = 10000
+    carriers = ["顺丰速运", "中通快递", "圆通速递", "京东物流"]
     # Orders arrive in time order, so their numbers and ids follow the clock as in a real shop.
     moments = sorted(
         now - timedelta(days=rng.randint(0, 59), hours=rng.randint(0, 23), minutes=rng.randint(0, 59))
         for _ in range(320)
     )
-    for placed in moments:
+    db.session.commit()
+    for number, placed in enumerate(moments, start=10001):
         seller = rng.choice(sellers)
         mode = rng.choices([OrderMode.PROMOTION, OrderMode.CONSIGNMENT, OrderMode.WHOLESALE], [6, 3, 1])[0]
         sellable = [p for p in products if mode.value in p.modes]
-        status = rng.choices(
-            [OrderStatus.COMPLETED, OrderStatus.SHIPPED, OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.REFUNDED],
-            [60, 12, 15, 8, 5],
-        )[0]
-        if placed > now - timedelta(days=2) and status == OrderStatus.COMPLETED:
-            status = OrderStatus.PAID
-        l2 = by_id.get(seller.upline_id)
-        l3 = by_id.get(l2.upline_id) if l2 else None
+        outcome = rng.choices(["completed", "shipped", "paid", "created", "cancelled", "refunded"],
+                              [58, 12, 12, 3, 8, 7])[0]
         buyer_name, buyer_phone = rng.choice(buyers)
-        number += 1
-        order = Order(
-            brand_id=brand.id, external_id=f"DEMO-{number}", mode=mode, status=status,
-            promoter_id=seller.id, chain_l1_id=seller.id, chain_l2_id=l2.id if l2 else None,
-            chain_l3_id=l3.id if l3 else None, attribution_source=rng.choice(["link", "shop", "binding"]),
-            buyer_name=seller.user.name if mode == OrderMode.WHOLESALE else buyer_name,
-            buyer_phone=seller.user.phone if mode == OrderMode.WHOLESALE else buyer_phone,
-            buyer_address=rng.choice(CITIES), placed_at=placed,
-        )
-        total = 0
-        for product in rng.sample(sellable, k=min(len(sellable), rng.choice([1, 1, 1, 2, 3]))):
-            quantity = rng.choice([1, 1, 2, 3]) * (10 if mode == OrderMode.WHOLESALE else 1)
-            unit = product.wholesale_price_fen if mode == OrderMode.WHOLESALE else product.price_fen
-            order.items.append(OrderItem(product_id=product.id, sku=product.sku, name=product.name,
-                                         quantity=quantity, unit_price_fen=unit, paid_fen=unit * quantity,
-                                         supply_cost_fen=product.supply_cost_fen * quantity))
-            total += unit * quantity
-        order.total_paid_fen = total
-        if status != OrderStatus.CANCELLED or rng.random() < 0.5:
-            order.paid_at = placed + timedelta(minutes=rng.randint(1, 30))
+        picked = rng.sample(sellable, k=min(len(sellable), rng.choice([1, 1, 1, 2, 3])))
+        stock_purchase = mode == OrderMode.WHOLESALE
+        items = [orders.ItemInput(sku=p.sku, quantity=rng.choice([1, 1, 2, 3]) * (10 if stock_purchase else 1))
+                 for p in picked]
+        paid_at = placed + timedelta(minutes=rng.randint(1, 30))
+        order = orders.place_order(brand, orders.OrderInput(
+            external_id=f"DEMO-{number}", mode=mode.value, items=items, promoter_code=seller.code,
+            buyer=orders.BuyerInput(None, None, rng.choice(CITIES)) if stock_purchase
+            else orders.BuyerInput(buyer_name, buyer_phone, rng.choice(CITIES)),
+            paid_at=None if outcome == "created" or (outcome == "cancelled" and rng.random() < 0.5) else paid_at,
+            placed_at=placed, source="demo",
+        ))
         # Later steps never lie in the future: a recent order simply has not got that far.
-        if status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED, OrderStatus.REFUNDED):
-            order.shipped_at = min(now, placed + timedelta(hours=rng.randint(4, 40)))
-        if status in (OrderStatus.COMPLETED, OrderStatus.REFUNDED):
-            order.completed_at = min(now, placed + timedelta(days=rng.randint(2, 6)))
-        if status == OrderStatus.CANCELLED:
-            order.cancelled_at = min(now, placed + timedelta(hours=rng.randint(1, 20)))
-        db.session.add(order)
+        shipped_at = min(now, placed + timedelta(hours=rng.randint(4, 40)))
+        completed_at = min(now, placed + timedelta(days=rng.randint(2, 6)))
+        if outcome == "cancelled":
+            orders.cancel(brand.id, order.id, "买家取消", at=min(now, placed + timedelta(hours=rng.randint(1, 20))))
+            continue
+        if outcome in ("created", "paid") or (outcome == "completed" and placed > now - timedelta(days=2)):
+            continue
+        carrier, tracking = rng.choice(carriers), f"SF{rng.randint(10**11, 10**12 - 1)}"
+        if mode == OrderMode.CONSIGNMENT:
+            for po in list(order.purchase_orders):
+                orders.ship_purchase_order(po.supplier_id, po.id, carrier, tracking, at=shipped_at)
+        else:
+            orders.ship(brand.id, order.id, carrier, tracking, at=shipped_at)
+        if outcome in ("completed", "refunded"):
+            orders.complete(brand.id, order.id, completed_at)
+        if outcome == "refunded":
+            item = order.items[0]
+            orders.refund(brand.id, order.id, "R1", [orders.RefundItemInput(item.sku, item.paid_fen // 2 or item.paid_fen)],
+                          "质量问题", at=completed_at)

@@ -71,6 +71,7 @@ class OrderInput:
     stock_purchase: bool | None = None
     source: str = "api"
     touches: list[tuple[int, int]] = field(default_factory=list)
+    placed_at: datetime | None = None  # imports and demo data; otherwise now
 
 
 def _is_int(value) -> bool:
@@ -181,6 +182,7 @@ def place_order(brand: Brand, data: OrderInput) -> Order:
             buyer_address=(buyer.address or "").strip()[:200] or None,
             buyer_user_id=buyer_user.id if buyer_user else None,
             total_paid_fen=total,
+            placed_at=_check_time(data.placed_at, "placed_at"),
         )
         for product, item, unit, paid in lines:
             order.items.append(
@@ -190,7 +192,7 @@ def place_order(brand: Brand, data: OrderInput) -> Order:
         _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
         db.session.add(order)
         db.session.flush()
-        _event(order, "placed", source=data.source)
+        _event(order, "placed", at=order.placed_at, source=data.source)
         if mode == OrderMode.WHOLESALE and not stock_purchase:
             _move_stock(order, -1, "sale")
         if data.paid_at is not None:
@@ -365,7 +367,8 @@ def _ship(order: Order, carrier: str, tracking_no: str, at: datetime) -> None:
     _event(order, "shipped", at=at, carrier=carrier, tracking_no=tracking_no)
 
 
-def ship_purchase_order(supplier_id: int, po_id: int, carrier: str | None, tracking_no: str | None) -> PurchaseOrder:
+def ship_purchase_order(supplier_id: int, po_id: int, carrier: str | None, tracking_no: str | None,
+                        at: datetime | None = None) -> PurchaseOrder:
     """The supplier ships a consignment purchase order straight to the buyer; when every
     purchase order of the buyer's order has shipped, the order is shipped."""
     carrier, tracking_no = (carrier or "").strip()[:40], (tracking_no or "").strip()[:60]
@@ -377,7 +380,7 @@ def ship_purchase_order(supplier_id: int, po_id: int, carrier: str | None, track
             raise NotFound("purchase_order_not_found", _l("采购单不存在。"))
         if po.status != PurchaseOrderStatus.OPEN:
             raise Conflict("invalid_transition", _l("该采购单已发货或已取消。"), "status")
-        now = utcnow()
+        now = _check_time(at, "shipped_at")
         po.status, po.carrier, po.tracking_no, po.shipped_at = PurchaseOrderStatus.SHIPPED, carrier, tracking_no, now
         order = _locked(po.brand_id, po.order_id)
         _event(order, "supplier_shipped", at=now, purchase_order_id=po.id, carrier=carrier, tracking_no=tracking_no)
@@ -406,7 +409,7 @@ def complete(brand_id: int, order_id: int, completed_at: datetime | None = None)
     return order
 
 
-def cancel(brand_id: int, order_id: int, reason: str | None = None) -> Order:
+def cancel(brand_id: int, order_id: int, reason: str | None = None, at: datetime | None = None) -> Order:
     """Before shipping only; reverses everything (purchase orders, stock, commission)."""
     with transaction():
         order = _locked(brand_id, order_id)
@@ -416,13 +419,13 @@ def cancel(brand_id: int, order_id: int, reason: str | None = None) -> Order:
             raise Conflict("invalid_transition", _l("已发货的订单不能取消，请走退款。"), "status")
         was_paid = order.status == OrderStatus.PAID
         order.status = OrderStatus.CANCELLED
-        order.cancelled_at = utcnow()
+        order.cancelled_at = _check_time(at, "cancelled_at")
         for po in order.purchase_orders:
             if po.status == PurchaseOrderStatus.OPEN:
                 po.status = PurchaseOrderStatus.CANCELLED
         if order.mode == OrderMode.WHOLESALE and not order.is_stock_purchase:
             _move_stock(order, +1, "cancel")
-        _event(order, "cancelled", reason=(reason or "").strip()[:200] or None)
+        _event(order, "cancelled", at=order.cancelled_at, reason=(reason or "").strip()[:200] or None)
         if was_paid:
             from distweb.services import commission_hooks
 
@@ -437,7 +440,7 @@ class RefundItemInput:
 
 
 def refund(brand_id: int, order_id: int, refund_id: str, items: list[RefundItemInput],
-           reason: str | None = None) -> Refund:
+           reason: str | None = None, at: datetime | None = None) -> Refund:
     """Refund amounts per item; several refunds over time, never beyond what was paid.
     A refund id is used once per order."""
     refund_id = (refund_id or "").strip() if isinstance(refund_id, str) else ""
@@ -452,7 +455,8 @@ def refund(brand_id: int, order_id: int, refund_id: str, items: list[RefundItemI
         if order.status in (OrderStatus.CREATED, OrderStatus.CANCELLED):
             raise Conflict("not_paid", _l("订单未付款或已取消，无需退款。"), "status")
         by_sku = {item.sku: item for item in order.items}
-        record = Refund(order_id=order.id, refund_id=refund_id, amount_fen=0, reason=(reason or "").strip()[:200] or None)
+        record = Refund(order_id=order.id, refund_id=refund_id, amount_fen=0, reason=(reason or "").strip()[:200] or None,
+                        created_at=_check_time(at, "created_at"))
         seen = set()
         for i, line in enumerate(items):
             where = f"items[{i}]"
@@ -472,7 +476,7 @@ def refund(brand_id: int, order_id: int, refund_id: str, items: list[RefundItemI
         order.refunded_fen += record.amount_fen
         db.session.add(record)
         db.session.flush()
-        _event(order, "refunded", refund_id=refund_id, amount_fen=record.amount_fen)
+        _event(order, "refunded", at=record.created_at, refund_id=refund_id, amount_fen=record.amount_fen)
         if order.refunded_fen == order.total_paid_fen:
             order.status = OrderStatus.REFUNDED
         from distweb.services import commission_hooks

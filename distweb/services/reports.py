@@ -145,3 +145,24 @@ def brand_products(brand_id: int) -> list[Product]:
             .order_by(Product.sku)
         )
     )
+
+
+def promoter_order_page(promoter_id: int, level: int = 1, status: str | None = None,
+                        since: datetime | None = None, until: datetime | None = None,
+                        before_id: int | None = None, limit: int = PAGE_SIZE) -> list[Order]:
+    """Orders a promoter brought (level 1) or its team brought (levels 2 and 3, by the
+    chain snapshotted on each order), newest first."""
+    column = {1: Order.promoter_id, 2: Order.chain_l2_id, 3: Order.chain_l3_id}[level]
+    stmt = select(Order).where(column == promoter_id).order_by(Order.id.desc()).limit(limit)
+    if status:
+        try:
+            stmt = stmt.where(Order.status == OrderStatus(status))
+        except ValueError:
+            pass
+    if since:
+        stmt = stmt.where(Order.placed_at >= since)
+    if until:
+        stmt = stmt.where(Order.placed_at < until)
+    if before_id:
+        stmt = stmt.where(Order.id < before_id)
+    return list(db.session.scalars(stmt))

@@ -129,3 +129,29 @@ class ProgrammeForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField(_l("密钥名称（例如：有赞商城）"), validators=[DataRequired(_l("请输入名称。")), Length(max=80)])
+
+
+class ProductForm(FlaskForm):
+    sku = StringField(_l("SKU"), validators=[DataRequired(_l("请输入 SKU。")), Length(max=64)])
+    name = StringField(_l("名称"), validators=[DataRequired(_l("请输入名称。")), Length(max=120)])
+    category = StringField(_l("类目"), validators=[Optional(), Length(max=40)])
+    price = YuanField(_l("售价（元）"), validators=[DataRequired(_l("请输入售价。"))])
+    supply_cost = YuanField(_l("供货价（元）"))
+    wholesale_price = YuanField(_l("经销进货价（元）"))
+    supplier_code = SelectField(_l("供货商"), choices=[])
+    sells_promotion = BooleanField(_l("推广"))
+    sells_consignment = BooleanField(_l("代销"))
+    sells_wholesale = BooleanField(_l("经销"))
+    active = BooleanField(_l("在售"), default=True)
+    image_url = StringField(_l("图片地址"), validators=[Optional(), Length(max=300)])
+    description = TextAreaField(_l("描述"), validators=[Optional(), Length(max=2000)])
+
+
+class SupplierForm(FlaskForm):
+    code = StringField(_l("代码（小写字母、数字）"), validators=[DataRequired(), Length(max=40)])
+    name = StringField(_l("名称"), validators=[DataRequired(), Length(max=80)])
+    contact_name = StringField(_l("联系人"), validators=[Optional(), Length(max=60)])
+    contact_phone = StringField(_l("联系电话"), validators=[Optional(), Length(max=20)])
+    settlement_account = StringField(_l("结算账户"), validators=[Optional(), Length(max=120)])
+    login_email = StringField(_l("供货商登录邮箱（可选，创建后台账号）"), validators=[Optional(), Length(max=254)])
+    login_password = StringField(_l("初始密码"), validators=[Optional(), Length(max=200)])

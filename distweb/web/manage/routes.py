@@ -29,24 +29,6 @@ def index():
     )
 
 
-@bp.get("/orders")
-def orders():
-    before = request.args.get("before", type=int)
-    rows = reports.brand_orders(current_user.brand_id, before_id=before)
-    return render(
-        "manage/orders.html",
-        "manage/_order_rows.html",
-        orders=rows,
-        has_more=len(rows) == reports.PAGE_SIZE,
-        nav="orders",
-    )
-
-
-@bp.get("/products")
-def products():
-    return render("manage/products.html", products=reports.brand_products(current_user.brand_id), nav="products")
-
-
 @bp.get("/jobs")
 def job_list():
     return render("manage/jobs.html", jobs=jobs.recent_jobs(current_user.brand_id), nav="jobs")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, request
 from flask_login import current_user
 
+from distweb.extensions import db
+from distweb.models import Order
+from distweb.models.order import OrderStatus
 from distweb.models.user import Role
 from distweb.services import network, reports
+from distweb.services import orders as orders_service
 from distweb.web.access import require_role
 from distweb.web.htmx import render
 from distweb.web.join.routes import invite_url
@@ -46,15 +52,58 @@ def materials():
 @bp.get("/orders")
 def orders():
     promoter = _promoter()
-    before = request.args.get("before", type=int)
-    rows = reports.promoter_orders(promoter.id, before_id=before)
+    settings = network.get_settings(promoter.brand_id)
+    level = request.args.get("level", 1, type=int)
+    if level not in range(1, settings.commission_depth + 1):
+        level = 1
+    tz = current_user.brand.timezone
+    args = {k: v for k, v in request.args.items() if v and k != "before"}
+    since = _local_day(args.get("from"), tz)
+    until = _local_day(args.get("to"), tz)
+    rows = reports.promoter_order_page(
+        promoter.id, level, args.get("status"), since, until + timedelta(days=1) if until else None,
+        before_id=request.args.get("before", type=int),
+    )
     return render(
         "promoter/orders.html",
         "promoter/_order_rows.html",
         orders=rows,
         has_more=len(rows) == reports.PAGE_SIZE,
+        level=level,
+        depth=settings.commission_depth,
+        args=args,
+        statuses=[s for s in OrderStatus],
         tab="orders",
     )
+
+
+@bp.get("/orders/<int:order_id>")
+def order_show(order_id: int):
+    promoter = _promoter()
+    order = db.session.get(Order, order_id)
+    level = orders_service.promoter_can_see(promoter, order) if order else None
+    if level is None:
+        abort(404)  # never confirm that someone else's order exists
+    return render("promoter/order.html", order=orders_service.load_full(order), level=level, tab="orders")
+
+
+@bp.get("/stock")
+def stock():
+    promoter = _promoter()
+    return render("promoter/stock.html", levels=orders_service.stock_for(promoter.id),
+                  movements=orders_service.stock_movements(promoter.id), tab="me")
+
+
+def _local_day(value, tz):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=ZoneInfo(tz))
+    except ValueError:
+        return None
 
 
 @bp.get("/wallet")

@@ -15,9 +15,10 @@ TARGET_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
 
 def landing_for(promoter, target: str | None) -> str:
-    """Where a tracked link lands. Until the promoter's shop exists, the brand landing page
-    of the promoter (it shows the brand and the promoter's invitation)."""
-    return url_for("join.show", code=promoter.code)
+    """Where a tracked link lands: the product in the promoter's shop, or the shop."""
+    if target:
+        return url_for("shop.product", code=promoter.code, sku=target)
+    return url_for("shop.index", code=promoter.code)
 
 
 @bp.get("/<code>")

@@ -1,0 +1,3 @@
+from distweb.web.pay.routes import bp
+
+__all__ = ["bp"]

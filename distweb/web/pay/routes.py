@@ -1,0 +1,52 @@
+"""POST /pay/notify — a signed payment notification (X-Distweb-Signature, as webhooks)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
+
+from distweb.extensions import csrf
+from distweb.services import payments, webhooks
+from distweb.services.accounts import current_brand
+from distweb.services.errors import ServiceError
+
+bp = Blueprint("pay", __name__, url_prefix="/pay")
+csrf.exempt(bp)  # authenticated by its HMAC signature, not a browser session
+
+
+def _error(status: int, code: str, message: str, field: str | None = None):
+    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+    response.status_code = status
+    return response
+
+
+@bp.post("/notify")
+def notify():
+    brand = current_brand()
+    raw = request.get_data(cache=True)
+    if brand is None:
+        return _error(404, "not_found", _("页面不存在"))
+    try:
+        webhooks.verify(payments.payment_secret(brand), request.headers.get("X-Distweb-Signature"), raw)
+    except webhooks.SignatureError as err:
+        return _error(401, err.code, str(err.message))
+    try:
+        body = json.loads(raw)
+        assert isinstance(body, dict)
+    except (ValueError, AssertionError, UnicodeDecodeError):
+        return _error(400, "invalid_json", _("请求体必须是 JSON 对象。"))
+    from distweb.web.api.base import ApiError, field
+    from distweb.web.api.orders import parse_time
+
+    try:
+        order = payments.notify_paid(
+            brand, field(body, "external_id", str, max_length=64), body.get("paid_fen"),
+            parse_time(body, "paid_at"), field(body, "transaction_id", str, required=False, nullable=True),
+        )
+    except ApiError as err:
+        return _error(err.status, err.code, err.message, err.field)
+    except ServiceError as err:
+        return _error(err.status, err.code, str(err.message), err.field)
+    return {"external_id": order.external_id, "status": order.status.value}

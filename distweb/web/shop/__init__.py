@@ -1,0 +1,3 @@
+from distweb.web.shop.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,143 @@
+"""The promoter's shop (微店): a mobile page per promoter; buyers need no account."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from distweb.extensions import db, limiter
+from distweb.models import Order, Product, StockLevel
+from distweb.models.order import OrderMode
+from distweb.services import attribution, orders
+from distweb.services.accounts import PHONE_RE
+from distweb.services.errors import ServiceError
+from distweb.web.forms import attach_error
+from distweb.web.htmx import redirect_to
+from distweb.web.shop.forms import CheckoutForm
+
+bp = Blueprint("shop", __name__, url_prefix="/s")
+
+
+def _shop_promoter(code: str):
+    from distweb.services.accounts import current_brand
+
+    brand = current_brand()
+    promoter = orders.active_promoter(brand.id, code) if brand else None
+    if promoter is None:
+        abort(404)
+    return promoter
+
+
+def _stock(promoter_id: int) -> dict[int, int]:
+    return dict(db.session.execute(
+        select(StockLevel.product_id, StockLevel.quantity).where(StockLevel.promoter_id == promoter_id)
+    ).tuples().all())
+
+
+def shop_mode(product: Product, stock: dict[int, int]) -> OrderMode | None:
+    """How this shop sells the product: from the distributor's own stock (经销), consigned from
+    the supplier (代销), or for the brand (推广)."""
+    if product.sells_wholesale and stock.get(product.id, 0) > 0:
+        return OrderMode.WHOLESALE
+    if product.sells_consignment and product.supplier_id:
+        return OrderMode.CONSIGNMENT
+    if product.sells_promotion:
+        return OrderMode.PROMOTION
+    return None
+
+
+@bp.get("/<code>")
+def index(code: str):
+    promoter = _shop_promoter(code)
+    stock = _stock(promoter.id)
+    products = [p for p in db.session.scalars(
+        select(Product).where(Product.brand_id == promoter.brand_id, Product.active.is_(True)).order_by(Product.sku)
+    ) if shop_mode(p, stock)]
+    response = make_response(render_template("shop/index.html", promoter=promoter, products=products))
+    _touch(response, promoter)
+    return response
+
+
+def _touch(response, promoter) -> None:
+    """Visiting a promoter's shop counts as that promoter's share (attribution cookie)."""
+    from distweb.services import network
+
+    settings = network.get_settings(promoter.brand_id)
+    response.set_cookie(attribution.COOKIE_NAME,
+                        attribution.add_touch(request.cookies.get(attribution.COOKIE_NAME), promoter.id),
+                        max_age=settings.attribution_window_days * 86400, httponly=True, samesite="Lax",
+                        secure=request.is_secure)
+
+
+def _product(promoter, sku: str) -> Product:
+    product = db.session.scalars(
+        select(Product).where(Product.brand_id == promoter.brand_id, Product.sku == sku, Product.active.is_(True))
+    ).first()
+    if product is None:
+        abort(404)
+    return product
+
+
+@bp.route("/<code>/p/<sku>", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+def product(code: str, sku: str):
+    promoter = _shop_promoter(code)
+    item = _product(promoter, sku)
+    stock = _stock(promoter.id)
+    mode = shop_mode(item, stock)
+    if mode is None:
+        abort(404)
+    form = CheckoutForm()
+    status = 200
+    if form.validate_on_submit():
+        phone = form.phone.data.strip()
+        if not PHONE_RE.match(phone):
+            form.phone.errors.append(_("请输入 11 位手机号码。"))
+            status = 422
+        else:
+            try:
+                order = orders.place_order(
+                    promoter_brand(promoter),
+                    orders.OrderInput(
+                        external_id=None, mode=mode.value, promoter_code=promoter.code, source="shop",
+                        stock_purchase=False if mode == OrderMode.WHOLESALE else None,
+                        items=[orders.ItemInput(sku=item.sku, quantity=form.quantity.data)],
+                        buyer=orders.BuyerInput(form.name.data, phone, form.address.data),
+                        touches=attribution.read_touches(request.cookies.get(attribution.COOKIE_NAME)),
+                    ),
+                )
+            except ServiceError as err:
+                attach_error(form, err, "quantity", aliases={"items": "quantity", "items[0].quantity": "quantity"})
+                status = 422
+            else:
+                return redirect_to(url_for("shop.order", token=order.public_token))
+    elif request.method == "POST":
+        status = 400
+    response = make_response(render_template("shop/product.html", promoter=promoter, product=item, form=form,
+                                             mode=mode, stock=stock.get(item.id, 0)), status)
+    _touch(response, promoter)
+    return response
+
+
+def promoter_brand(promoter):
+    from distweb.models import Brand
+
+    return db.session.get(Brand, promoter.brand_id)
+
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{10,40}$")
+
+
+@bp.get("/o/<token>")
+def order(token: str):
+    """The buyer's own order page (the unguessable link is the buyer's key)."""
+    if not TOKEN_RE.match(token):
+        abort(404)
+    found = db.session.scalars(select(Order).where(Order.public_token == token)).first()
+    if found is None:
+        abort(404)
+    found = orders.load_full(found)
+    return render_template("shop/order.html", order=found)
