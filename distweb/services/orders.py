@@ -289,7 +289,7 @@ def stock_movements(promoter_id: int, limit: int = 50) -> list[tuple[StockMoveme
             .where(StockLevel.promoter_id == promoter_id)
             .order_by(StockMovement.id.desc())
             .limit(limit)
-        ).tuples()
+        ).all()
     )
 
 

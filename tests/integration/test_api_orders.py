@@ -194,6 +194,7 @@ def test_list_orders_with_cursor_and_filters(shop):
     page = shop.call("GET", f"/orders?promoter_code={shop.promoter_code}&status=paid").get_json()
     assert [o["external_id"] for o in page["orders"]] == ["L-2", "L-1", "L-0"] and page["next_cursor"] is None
     assert shop.call("GET", "/orders?cursor=@@@").status_code == 400
+    assert shop.call("GET", "/orders?promoter_code=NOBODY").get_json() == {"orders": [], "next_cursor": None}
 
 
 # ---------------------------------------------------------------- webhooks

@@ -63,6 +63,117 @@ PROMOTER_CREATE = {
     },
 }
 
+MONEY = {"type": "integer", "minimum": 0}
+TIME = {"type": "string", "format": "date-time"}
+
+PRODUCT = {
+    "type": "object",
+    "required": ["name", "price_fen"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 120},
+        "price_fen": MONEY,
+        "supply_cost_fen": MONEY,
+        "wholesale_price_fen": {"type": ["integer", "null"], "minimum": 0},
+        "supplier": {"type": ["string", "null"], "maxLength": 40},
+        "category": {"type": ["string", "null"], "maxLength": 40},
+        "modes": {"type": "array", "items": {"type": "string", "enum": ["promotion", "consignment", "wholesale"]}},
+        "active": {"type": "boolean"},
+        "description": {"type": ["string", "null"]},
+        "image_url": {"type": ["string", "null"]},
+        "sku": {"type": "string"},
+    },
+}
+
+ITEM_IN = {
+    "type": "object",
+    "required": ["sku", "quantity"],
+    "properties": {
+        "sku": {"type": "string"},
+        "quantity": {"type": "integer", "minimum": 1},
+        "unit_price_fen": MONEY,
+        "paid_fen": MONEY,
+    },
+}
+
+ORDER_CREATE = {
+    "type": "object",
+    "required": ["external_id", "mode", "items"],
+    "properties": {
+        "external_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "promoter_code": {"type": ["string", "null"]},
+        "mode": {"type": "string", "enum": ["promotion", "consignment", "wholesale"]},
+        "currency": {"type": "string", "enum": ["CNY"]},
+        "stock_purchase": {"type": ["boolean", "null"]},
+        "buyer": {"type": "object", "properties": {"name": {"type": ["string", "null"]},
+                                                   "phone": {"type": ["string", "null"]},
+                                                   "address": {"type": ["string", "null"]}}},
+        "items": {"type": "array", "minItems": 1, "items": ITEM_IN},
+        "total_paid_fen": MONEY,
+        "paid_at": TIME,
+    },
+}
+
+COMMISSION = {
+    "type": "object",
+    "properties": {
+        "promoter_code": {"type": "string"},
+        "level": {"type": "integer"},
+        "kind": {"type": "string", "enum": ["commission", "margin", "reversal", "clawback"]},
+        "amount_fen": {"type": "integer"},
+        "status": {"type": "string", "enum": ["frozen", "available", "reversed", "paid_out"]},
+        "rule_version": {"type": ["integer", "null"]},
+    },
+}
+
+ORDER = {
+    "type": "object",
+    "required": ["external_id", "status", "mode", "promoter_code", "total_paid_fen", "items", "commissions",
+                 "purchase_orders"],
+    "properties": {
+        "external_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["created", "paid", "shipped", "completed", "cancelled", "refunded"]},
+        "mode": {"type": "string", "enum": ["promotion", "consignment", "wholesale"]},
+        "stock_purchase": {"type": "boolean"},
+        "promoter_code": {"type": ["string", "null"]},
+        "attribution": {"type": ["string", "null"]},
+        "currency": {"type": "string"},
+        "total_paid_fen": {"type": "integer"},
+        "refunded_fen": {"type": "integer"},
+        "buyer": {"type": "object"},
+        "placed_at": TIME,
+        "paid_at": {"type": ["string", "null"]},
+        "shipped_at": {"type": ["string", "null"]},
+        "completed_at": {"type": ["string", "null"]},
+        "cancelled_at": {"type": ["string", "null"]},
+        "items": {"type": "array", "items": {"type": "object"}},
+        "refunds": {"type": "array", "items": {"type": "object"}},
+        "commissions": {"type": "array", "items": COMMISSION},
+        "purchase_orders": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+REFUND_CREATE = {
+    "type": "object",
+    "required": ["refund_id", "items"],
+    "properties": {
+        "refund_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "reason": {"type": ["string", "null"]},
+        "items": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["sku", "amount_fen"],
+            "properties": {"sku": {"type": "string"}, "amount_fen": {"type": "integer", "minimum": 1}}}},
+    },
+}
+
+WEBHOOK = {
+    "type": "object",
+    "required": ["id", "type", "data"],
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"type": "string", "enum": ["order.paid", "order.completed", "order.refunded", "order.cancelled"]},
+        "data": {"type": "object"},
+    },
+}
+
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200},
     "description": "Replaying the same key with the same body returns the original response.",
@@ -79,9 +190,12 @@ def spec() -> dict:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR, "Promoter": PROMOTER, "PromoterCreate": PROMOTER_CREATE},
+            "schemas": {"Error": ERROR, "Promoter": PROMOTER, "PromoterCreate": PROMOTER_CREATE, "Product": PRODUCT,
+                        "OrderCreate": ORDER_CREATE, "Order": ORDER, "RefundCreate": REFUND_CREATE,
+                        "WebhookEvent": WEBHOOK},
         },
         "paths": {
+            **_order_paths(),
             "/promoters": {
                 "post": {
                     "summary": "Import a promoter (bound under upline_code)",
@@ -106,6 +220,92 @@ def spec() -> dict:
                     },
                 }
             },
+        },
+    }
+
+
+def _json(ref: str) -> dict:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+def _order_paths() -> dict:
+    external_id = {"name": "external_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    order_ok = {"description": "The order", "content": _json("Order")}
+    time_body = lambda name: {  # noqa: E731
+        "required": False,
+        "content": {"application/json": {"schema": {"type": "object", "properties": {name: TIME}}}},
+    }
+    return {
+        "/products/{sku}": {
+            "put": {"summary": "Create or update a product by SKU",
+                    "parameters": [{"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {"required": True, "content": _json("Product")},
+                    "responses": {"200": {"description": "Updated", "content": _json("Product")},
+                                  "201": {"description": "Created", "content": _json("Product")},
+                                  **_error_responses(400, 401, 413, 422)}},
+            "get": {"summary": "A product",
+                    "parameters": [{"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The product", "content": _json("Product")},
+                                  **_error_responses(401, 404)}},
+        },
+        "/orders": {
+            "post": {"summary": "Create an order (paid when paid_at is given)", "parameters": [IDEMPOTENCY_KEY],
+                     "requestBody": {"required": True, "content": _json("OrderCreate")},
+                     "responses": {"201": {"description": "Created", "content": _json("Order")},
+                                   **_error_responses(400, 401, 409, 413, 422)}},
+            "get": {"summary": "List orders, newest first",
+                    "parameters": [
+                        {"name": "promoter_code", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "status", "in": "query", "required": False, "schema": {
+                            "type": "string",
+                            "enum": ["created", "paid", "shipped", "completed", "cancelled", "refunded"]}},
+                        {"name": "cursor", "in": "query", "required": False,
+                         "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+                    ],
+                    "responses": {"200": {"description": "A page of orders", "content": {"application/json": {
+                        "schema": {"type": "object", "required": ["orders", "next_cursor"], "properties": {
+                            "orders": {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
+                            "next_cursor": {"type": ["string", "null"]}}}}}},
+                                  **_error_responses(400, 401, 422)}},
+        },
+        "/orders/{external_id}": {
+            "get": {"summary": "An order", "parameters": [external_id],
+                    "responses": {"200": order_ok, **_error_responses(401, 404)}},
+        },
+        "/orders/{external_id}/paid": {
+            "post": {"summary": "Record payment", "parameters": [external_id, IDEMPOTENCY_KEY],
+                     "requestBody": time_body("paid_at"),
+                     "responses": {"200": order_ok, **_error_responses(400, 401, 404, 409, 422)}},
+        },
+        "/orders/{external_id}/complete": {
+            "post": {"summary": "Received by the buyer; the freeze window counts from here",
+                     "parameters": [external_id, IDEMPOTENCY_KEY], "requestBody": time_body("completed_at"),
+                     "responses": {"200": order_ok, **_error_responses(400, 401, 404, 409, 422)}},
+        },
+        "/orders/{external_id}/cancel": {
+            "post": {"summary": "Cancel before shipping; reverses everything",
+                     "parameters": [external_id, IDEMPOTENCY_KEY],
+                     "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {"reason": {"type": ["string", "null"]}}}}}},
+                     "responses": {"200": order_ok, **_error_responses(400, 401, 404, 409, 422)}},
+        },
+        "/orders/{external_id}/refunds": {
+            "post": {"summary": "Refund amounts per item", "parameters": [external_id, IDEMPOTENCY_KEY],
+                     "requestBody": {"required": True, "content": _json("RefundCreate")},
+                     "responses": {"201": {"description": "Refunded", "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["refund_id", "amount_fen", "order"],
+                         "properties": {"refund_id": {"type": "string"}, "amount_fen": {"type": "integer"},
+                                        "order": {"$ref": "#/components/schemas/Order"}}}}}},
+                                   **_error_responses(400, 401, 404, 409, 413, 422)}},
+        },
+        "/webhooks/orders": {
+            "post": {"summary": "Signed order events (X-Distweb-Signature: t=<unix>,v1=<hex HMAC-SHA256>)",
+                     "parameters": [{"name": "X-Distweb-Signature", "in": "header", "required": True,
+                                     "schema": {"type": "string"}}],
+                     "requestBody": {"required": True, "content": _json("WebhookEvent")},
+                     "responses": {"200": {"description": "Applied or already seen"},
+                                   "202": {"description": "Held until its order arrives"},
+                                   **_error_responses(400, 401, 413, 422)}},
         },
     }
 

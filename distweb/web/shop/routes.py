@@ -34,7 +34,7 @@ def _shop_promoter(code: str):
 def _stock(promoter_id: int) -> dict[int, int]:
     return dict(db.session.execute(
         select(StockLevel.product_id, StockLevel.quantity).where(StockLevel.promoter_id == promoter_id)
-    ).tuples().all())
+    ).all())
 
 
 def shop_mode(product: Product, stock: dict[int, int]) -> OrderMode | None:
