@@ -67,3 +67,56 @@ def parse_yuan(text: str) -> int:
 def fen_to_yuan_text(fen: int) -> str:
     """123450 → '1234.50' (for form fields)."""
     return f"{fen_to_decimal(fen):.2f}"
+
+
+# ---------------------------------------------------------------- exact arithmetic
+
+ROUNDING_MODES = ("half_up", "half_even")
+BP = 10_000  # basis points in a whole
+
+
+def round_div(numerator: int, denominator: int, mode: str = "half_up") -> int:
+    """numerator / denominator rounded once, exactly, to an integer (for non-negative and
+    negative numerators alike). ``half_up`` rounds halves away from zero (四舍五入);
+    ``half_even`` rounds them to the even neighbour (banker's rounding)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"unknown rounding mode {mode!r}")
+    sign = -1 if numerator < 0 else 1
+    quotient, remainder = divmod(abs(numerator), denominator)
+    twice = remainder * 2
+    if twice > denominator or (twice == denominator and (mode == "half_up" or quotient % 2 == 1)):
+        quotient += 1
+    return sign * quotient
+
+
+def apply_bp(base_fen: int, rate_bp: int, mode: str = "half_up") -> int:
+    """base × rate, with the rate in basis points, rounded once."""
+    return round_div(require_fen(base_fen) * rate_bp, BP, mode)
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` in proportion to ``weights`` with the largest-remainder method: the
+    parts are integers and always add up to ``total``. Ties in the remainders go to the
+    earliest part (a fixed, documented tie-break)."""
+    require_fen(total)
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must be non-negative")
+    weight_sum = sum(weights)
+    if not weights:
+        if total:
+            raise ValueError("nothing to allocate to")
+        return []
+    if weight_sum == 0:
+        raise ValueError("weights sum to zero")
+    sign = -1 if total < 0 else 1
+    magnitude = abs(total)
+    floors, remainders = [], []
+    for index, weight in enumerate(weights):
+        share, remainder = divmod(magnitude * weight, weight_sum)
+        floors.append(share)
+        remainders.append((-remainder, index))
+    for _, index in sorted(remainders)[: magnitude - sum(floors)]:
+        floors[index] += 1
+    return [sign * part for part in floors]

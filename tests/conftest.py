@@ -67,6 +67,9 @@ def _clean_state(request):
                 conn.execute(table.delete())
         redis_connection().flushdb()
         limiter.reset()
+        from distweb.services import ledger
+
+        ledger.reset_cache()
 
 
 @pytest.fixture

@@ -14,6 +14,13 @@ from distweb.models.fulfilment import (
     WebhookEvent,
 )
 from distweb.models.job import Job
+from distweb.models.ledger import (
+    CommissionLine,
+    CommissionPlan,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
 from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
 from distweb.models.order import Order, OrderItem
 from distweb.models.user import LoginSession, User
@@ -23,6 +30,11 @@ __all__ = [
     "AuditEntry",
     "BuyerBinding",
     "Click",
+    "CommissionLine",
+    "CommissionPlan",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransaction",
     "IdempotencyRecord",
     "ProgrammeSettings",
     "Brand",

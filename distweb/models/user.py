@@ -16,14 +16,14 @@ class Role(enum.StrEnum):
     SUPPLIER = "supplier"
 
 
-def enum_column(enum_cls, name: str):
+def enum_column(enum_cls, name: str, length: int = 16):
     """Store the enum's value (not its name) and check it in the database too."""
     return Enum(
         enum_cls,
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=16,
+        length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )

@@ -1,23 +1,26 @@
-"""Where order events meet the commission engine.
-
-The order services call these inside their own transaction, so an order change and the
-money it moves are written together or not at all. The commission engine fills them in.
-"""
+"""Where order events meet the commission engine. The order services call these inside
+their own transaction, so an order change and the money it moves commit together."""
 
 from __future__ import annotations
 
 
 def order_paid(order) -> None:
-    """Price the commission lines of a paid order (frozen)."""
+    from distweb.services import commission
+
+    commission.on_paid(order)
 
 
 def order_completed(order) -> None:
-    """Start the freeze window."""
+    """Nothing moves: the freeze window counts from ``completed_at``; settlement releases it."""
 
 
 def order_cancelled(order) -> None:
-    """Reverse everything the order earned."""
+    from distweb.services import commission
+
+    commission.on_cancelled(order)
 
 
 def order_refunded(order, refund) -> None:
-    """Reverse in proportion (or claw back after settlement)."""
+    from distweb.services import commission
+
+    commission.on_refunded(order, refund)

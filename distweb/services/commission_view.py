@@ -1,7 +1,17 @@
-"""How an order's commission lines look to the API and pages (filled by the commission engine)."""
+"""How an order's commission lines look to the API and pages."""
 
 from __future__ import annotations
 
 
 def lines_json(order) -> list[dict]:
-    return []
+    """One entry per line; ``amount_fen`` is what the promoter keeps (a reduced line after
+    partial refunds), so the sum over lines not ``reversed`` is what each level keeps."""
+    from distweb.services.commission import lines_for_order
+
+    return [
+        {"promoter_code": code, "level": line.level, "kind": line.kind,
+         "amount_fen": line.amount_fen if line.status.value == "reversed" else line.kept_fen,
+         "original_fen": line.amount_fen, "reversed_fen": line.reversed_fen, "clawback_fen": line.clawback_fen,
+         "status": line.status.value, "rule_version": line.plan_version}
+        for line, code in lines_for_order(order.id)
+    ]

@@ -1,0 +1,321 @@
+"""The commission engine on the database: plan versions, pricing paid orders into frozen
+commission lines, and reversing them on refunds and cancellations, each with its balanced
+ledger transaction written in the order service's own transaction.
+
+Funding (docs/PRODUCT.md):
+- promotion and wholesale stock purchases: the brand's commission expense pays every level;
+- consignment: at payment the buyer's money splits — supply cost to the supplier's payable,
+  the rest to the distributor (L1) as a frozen "margin" line; uplines' commission comes out
+  of the supplier's payable, or of the distributor's margin if the plan says so. A margin
+  nobody may be paid (a suspended distributor) stays with the brand.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from distweb.domain import commission as rules
+from distweb.extensions import db
+from distweb.models import (
+    CommissionLine,
+    CommissionPlan,
+    Order,
+    Product,
+    ProgrammeSettings,
+    Promoter,
+    User,
+)
+from distweb.models.ledger import AccountKind, LineStatus
+from distweb.models.order import OrderMode
+from distweb.services import ledger
+from distweb.services.errors import ServiceError
+from distweb.services.tx import transaction
+
+DEFAULT_PLAN = {
+    "depth": 2, "freeze_days": 7, "rounding": "half_up", "max_total_bp": 3000, "self_purchase": False,
+    "consignment_funding": "supplier",
+    "rules": [
+        {"scope": {"sku": None, "category": None, "rank": None}, "level": 1, "kind": "percent", "base": "paid",
+         "rate_bp": 1000},
+        {"scope": {"sku": None, "category": None, "rank": None}, "level": 2, "kind": "percent", "base": "paid",
+         "rate_bp": 500},
+    ],
+}
+
+
+# ---------------------------------------------------------------- plans
+
+
+def current_plan_row(brand_id: int) -> CommissionPlan | None:
+    return db.session.scalars(
+        select(CommissionPlan).where(CommissionPlan.brand_id == brand_id).order_by(CommissionPlan.version.desc()).limit(1)
+    ).first()
+
+
+def current_plan(brand_id: int) -> tuple[int | None, rules.Plan]:
+    """(version, plan) in force; without any saved version, the default plan (version None)."""
+    row = current_plan_row(brand_id)
+    if row is None:
+        return None, rules.parse_plan(DEFAULT_PLAN)
+    return row.version, plan_version(brand_id, row.version, row.id)
+
+
+def plan_version(brand_id: int, version: int, row_id: int | None = None) -> rules.Plan:
+    body = _plan_body(brand_id, version)
+    return _parsed(repr(sorted(body.items(), key=lambda kv: kv[0])), body)
+
+
+def _plan_body(brand_id: int, version: int) -> dict:
+    body = db.session.scalar(
+        select(CommissionPlan.body).where(CommissionPlan.brand_id == brand_id, CommissionPlan.version == version)
+    )
+    return body if body is not None else DEFAULT_PLAN
+
+
+_cache: dict[str, rules.Plan] = {}
+
+
+def _parsed(key: str, body: dict) -> rules.Plan:
+    plan = _cache.get(key)
+    if plan is None:
+        plan = rules.parse_plan(body)
+        if len(_cache) > 256:
+            _cache.clear()
+        _cache[key] = plan
+    return plan
+
+
+def catalogue_items(brand_id: int) -> list[rules.CatalogueItem]:
+    return [rules.CatalogueItem(sku, category, price) for sku, category, price in db.session.execute(
+        select(Product.sku, Product.category, Product.price_fen).where(Product.brand_id == brand_id,
+                                                                        Product.active.is_(True)))]
+
+
+def check_plan(brand_id: int, body) -> rules.Plan:
+    """Parse and check a plan body; ServiceError naming the field when it is refused."""
+    try:
+        plan = rules.parse_plan(body)
+        rules.check_against_catalogue(plan, catalogue_items(brand_id))
+    except rules.PlanError as err:
+        raise ServiceError(err.code, _l("佣金方案有误（%(field)s）：%(message)s", field=err.field or "-",
+                                        message=err.message), err.field) from None
+    return plan
+
+
+def save_plan(brand_id: int, body: dict, note: str | None = None, actor: User | None = None) -> CommissionPlan:
+    """Write a new version; older orders keep the version that priced them."""
+    plan = check_plan(brand_id, body)
+    with transaction():
+        latest = db.session.scalar(
+            select(func.max(CommissionPlan.version)).where(CommissionPlan.brand_id == brand_id).with_for_update()
+        ) if db.engine.dialect.name != "sqlite" else db.session.scalar(
+            select(func.max(CommissionPlan.version)).where(CommissionPlan.brand_id == brand_id)
+        )
+        row = CommissionPlan(brand_id=brand_id, version=(latest or 0) + 1, body=plan.to_json(),
+                             note=(note or "").strip()[:200] or None, created_by_id=actor.id if actor else None)
+        db.session.add(row)
+        settings = db.session.get(ProgrammeSettings, brand_id)
+        if settings is not None and settings.commission_depth != plan.depth:
+            settings.commission_depth = plan.depth  # one depth for pricing and for team views
+    return row
+
+
+def plan_history(brand_id: int, limit: int = 50) -> list[CommissionPlan]:
+    return list(db.session.scalars(
+        select(CommissionPlan).where(CommissionPlan.brand_id == brand_id).order_by(CommissionPlan.version.desc()).limit(limit)
+    ))
+
+
+# ---------------------------------------------------------------- pricing a paid order
+
+
+def _chain(order: Order) -> list[rules.Beneficiary | None]:
+    ids = [order.chain_l1_id, order.chain_l2_id, order.chain_l3_id]
+    present = [i for i in ids if i]
+    ranks = dict(db.session.execute(select(Promoter.id, Promoter.rank).where(Promoter.id.in_(present))).all()) if present else {}
+    return [rules.Beneficiary(i, ranks[i].value) if i and i in ranks else None for i in ids]
+
+
+def _items(order: Order) -> list[rules.ItemLine]:
+    categories = dict(db.session.execute(
+        select(Product.id, Product.category).where(Product.id.in_([i.product_id for i in order.items]))
+    ).all())
+    return [rules.ItemLine(i.id, i.sku, categories.get(i.product_id), i.quantity, i.paid_fen, i.supply_cost_fen)
+            for i in order.items]
+
+
+def price(order: Order, version: int | None = None) -> tuple[int | None, list[rules.PricedLine]]:
+    """The lines an order earns under a plan version (the current one by default)."""
+    if version is None:
+        version, plan = current_plan(order.brand_id)
+    else:
+        plan = plan_version(order.brand_id, version)
+    lines = rules.price_order(plan, order.mode.value, _items(order), _chain(order), at=order.paid_at,
+                              stock_purchase=order.is_stock_purchase)
+    return version, lines
+
+
+def on_paid(order: Order) -> None:
+    """Price a paid order into frozen lines and post the money (idempotent per order)."""
+    if db.session.scalar(select(func.count(CommissionLine.id)).where(CommissionLine.order_id == order.id)):
+        return
+    version, priced = price(order)
+    items = {i.id: i for i in order.items}
+    rows = []
+    for line in priced:
+        row = CommissionLine(brand_id=order.brand_id, order_id=order.id, order_item_id=line.item_index,
+                             promoter_id=line.promoter_id, level=line.level, kind=line.kind,
+                             amount_fen=line.amount_fen, plan_version=version, rule_index=line.rule_index)
+        db.session.add(row)
+        rows.append(row)
+    db.session.flush()
+    plan = plan_version(order.brand_id, version) if version else rules.parse_plan(DEFAULT_PLAN)
+    draft = ledger.Draft(order.brand_id, "accrual", order_id=order.id, reference=order.external_id,
+                         memo={"plan_version": version})
+    if order.mode == OrderMode.CONSIGNMENT:
+        _consignment_split(order, items, rows, plan, draft)
+    else:
+        for row in rows:
+            draft.move(row.amount_fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0),
+                       (AccountKind.PROMOTER_FROZEN, row.promoter_id), row.id)
+    ledger.post(draft)
+
+
+def _supplier_of(item) -> int:
+    return item.product.supplier_id or 0
+
+
+def _margin_line(rows, item_id):
+    return next((r for r in rows if r.order_item_id == item_id and r.kind == "margin"), None)
+
+
+def _consignment_split(order, items, rows, plan, draft) -> None:
+    for item in order.items:
+        margin_row = _margin_line(rows, item.id)
+        draft.add(AccountKind.BRAND_CLEARING, 0, -item.paid_fen)
+        draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), item.supply_cost_fen)
+        rest = item.paid_fen - item.supply_cost_fen
+        if margin_row is not None:
+            draft.add(AccountKind.PROMOTER_FROZEN, margin_row.promoter_id, margin_row.amount_fen, margin_row.id)
+            rest -= margin_row.amount_fen
+        draft.add(AccountKind.BRAND_REVENUE, 0, rest)  # skipped margin, or a sale below cost
+    for row in rows:
+        if row.kind != "commission":
+            continue
+        item = items[row.order_item_id]
+        draft.move(row.amount_fen, _funding(order, plan, row, rows, item), (AccountKind.PROMOTER_FROZEN, row.promoter_id),
+                   row.id)
+
+
+def _funding(order, plan, row, rows, item) -> tuple[AccountKind, int]:
+    """Who pays this line."""
+    if order.mode != OrderMode.CONSIGNMENT:
+        return AccountKind.BRAND_COMMISSION_EXPENSE, 0
+    if plan.consignment_funding == "distributor":
+        margin_row = _margin_line(rows, item.id)
+        if margin_row is not None:
+            return _holding_account(margin_row), margin_row.promoter_id
+    return AccountKind.SUPPLIER_PAYABLE, _supplier_of(item)
+
+
+def _holding_account(row: CommissionLine) -> AccountKind:
+    """Where a line's money sits now: frozen until settled, then the available wallet."""
+    return AccountKind.PROMOTER_FROZEN if row.status == LineStatus.FROZEN else AccountKind.PROMOTER_AVAILABLE
+
+
+# ---------------------------------------------------------------- reversing
+
+
+@lru_cache(maxsize=64)
+def _rounding_for(brand_id: int, version: int | None) -> str:
+    return (_plan_body(brand_id, version) if version else DEFAULT_PLAN).get("rounding", "half_up")
+
+
+def on_refunded(order: Order, refund) -> None:
+    """Reverse in proportion to what each item has had refunded (cumulative)."""
+    now = {line.order_item_id: line.amount_fen for line in refund.lines}
+    after = {item.id: item.refunded_fen for item in order.items}
+    before = {item_id: refunded - now.get(item_id, 0) for item_id, refunded in after.items()}
+    _reverse(order, before, after, "reversal", refund.refund_id)
+
+
+def on_cancelled(order: Order) -> None:
+    """A cancelled order keeps nothing."""
+    before = {item.id: item.refunded_fen for item in order.items}
+    _reverse(order, before, {item.id: item.paid_fen for item in order.items}, "cancellation", None)
+
+
+def _reverse(order: Order, before: dict[int, int], refunded: dict[int, int], kind: str,
+             reference: str | None) -> None:
+    rows = list(db.session.scalars(select(CommissionLine).where(CommissionLine.order_id == order.id)
+                                   .order_by(CommissionLine.id).with_for_update()))
+    version = rows[0].plan_version if rows else None
+    plan = plan_version(order.brand_id, version) if version else rules.parse_plan(DEFAULT_PLAN)
+    items = {i.id: i for i in order.items}
+    draft = ledger.Draft(order.brand_id, kind, order_id=order.id, reference=reference or order.external_id)
+    if order.mode == OrderMode.CONSIGNMENT:
+        _reverse_consignment_money(order, rows, before, refunded, plan, draft)
+    for row in rows:
+        if row.kind == "margin" or row.status == LineStatus.REVERSED:
+            continue
+        item = items[row.order_item_id]
+        target = rules.kept_after_refund(row.amount_fen, item.paid_fen, refunded[item.id], plan.rounding)
+        delta = row.kept_fen - target
+        if delta <= 0:
+            continue
+        _take_back(row, delta, _funding(order, plan, row, rows, item), draft)
+    ledger.post(draft)
+
+
+def _take_back(row: CommissionLine, delta: int, to: tuple[AccountKind, int], draft: ledger.Draft) -> None:
+    """Reduce a line by ``delta``: from frozen money, or as a clawback from the wallet once
+    settled (the wallet may go negative; later earnings make it good)."""
+    source = _holding_account(row)
+    if source == AccountKind.PROMOTER_AVAILABLE:
+        row.clawback_fen += delta
+    draft.move(delta, (source, row.promoter_id), to, row.id)
+    row.reversed_fen += delta
+    if row.kept_fen == 0:
+        row.status = LineStatus.REVERSED
+
+
+def _reverse_consignment_money(order, rows, refunded_before, refunded, plan, draft) -> None:
+    """Give the buyer's money back out of the split: the supplier's share of the cost and the
+    margin holder's share, in proportion, so that the parts always make up the refund."""
+    for item in order.items:
+        before, after = refunded_before[item.id], refunded[item.id]
+        refund_now = after - before
+        if refund_now <= 0:
+            continue
+        cost_kept_before = rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, before, plan.rounding)
+        cost_kept_after = rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, after, plan.rounding)
+        cost_back = cost_kept_before - cost_kept_after
+        draft.add(AccountKind.BRAND_CLEARING, 0, refund_now)
+        draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), -cost_back)
+        margin_back = refund_now - cost_back
+        margin_row = _margin_line(rows, item.id)
+        if margin_row is not None and margin_row.status != LineStatus.REVERSED:
+            take = min(margin_back, margin_row.kept_fen)
+            if take > 0:
+                source = _holding_account(margin_row)
+                if source == AccountKind.PROMOTER_AVAILABLE:
+                    margin_row.clawback_fen += take
+                draft.add(source, margin_row.promoter_id, -take, margin_row.id)
+                margin_row.reversed_fen += take
+                if margin_row.kept_fen == 0:
+                    margin_row.status = LineStatus.REVERSED
+                margin_back -= take
+        draft.add(AccountKind.BRAND_REVENUE, 0, -margin_back)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def lines_for_order(order_id: int) -> list[tuple[CommissionLine, str]]:
+    return list(db.session.execute(
+        select(CommissionLine, Promoter.code).join(Promoter, Promoter.id == CommissionLine.promoter_id)
+        .where(CommissionLine.order_id == order_id).order_by(CommissionLine.level, CommissionLine.id)
+    ).all())

@@ -1,0 +1,124 @@
+"""The double-entry ledger: post balanced transactions, read balances, verify it all.
+
+Callers post inside their own (service) transaction, so the business change and the money
+it moves commit together. Entries are only ever inserted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from distweb.extensions import db
+from distweb.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from distweb.models.ledger import AccountKind
+
+
+class UnbalancedTransaction(ValueError):
+    """A programming error: the entries of one transaction must sum to zero."""
+
+
+_account_cache: dict[tuple[int, str, int], int] = {}
+
+
+def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
+    """The id of an account, created on first use."""
+    key = (brand_id, kind.value, owner_id)
+    cached = _account_cache.get(key)
+    if cached is not None:
+        return cached
+    found = db.session.scalar(
+        select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
+                                       LedgerAccount.owner_id == owner_id)
+    )
+    if found is None:
+        # A savepoint, so a concurrent creator's unique-key win does not undo the caller's work.
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with db.session.begin_nested():
+                account = LedgerAccount(brand_id=brand_id, kind=kind, owner_id=owner_id)
+                db.session.add(account)
+            found = account.id
+        except IntegrityError:
+            found = db.session.scalar(
+                select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
+                                               LedgerAccount.owner_id == owner_id)
+            )
+        # Not cached when just created: the surrounding transaction might still roll back.
+        return found
+    _account_cache[key] = found
+    return found
+
+
+@dataclass
+class Posting:
+    kind: AccountKind
+    owner_id: int
+    amount_fen: int
+    commission_line_id: int | None = None
+
+
+@dataclass
+class Draft:
+    """Entries gathered for one transaction; ``post`` checks they balance."""
+
+    brand_id: int
+    kind: str
+    order_id: int | None = None
+    reference: str | None = None
+    memo: dict = field(default_factory=dict)
+    postings: list[Posting] = field(default_factory=list)
+
+    def add(self, kind: AccountKind, owner_id: int, amount_fen: int, line_id: int | None = None) -> Draft:
+        if amount_fen:
+            self.postings.append(Posting(kind, owner_id, amount_fen, line_id))
+        return self
+
+    def move(self, amount_fen: int, source: tuple[AccountKind, int], target: tuple[AccountKind, int],
+             line_id: int | None = None) -> Draft:
+        """Move money from one account to another (negative on the source, positive on the target)."""
+        self.add(source[0], source[1], -amount_fen, line_id)
+        self.add(target[0], target[1], amount_fen, line_id)
+        return self
+
+
+def post(draft: Draft) -> LedgerTransaction | None:
+    if not draft.postings:
+        return None
+    if sum(p.amount_fen for p in draft.postings) != 0:
+        raise UnbalancedTransaction(f"{draft.kind}: entries sum to {sum(p.amount_fen for p in draft.postings)}")
+    tx = LedgerTransaction(brand_id=draft.brand_id, kind=draft.kind, order_id=draft.order_id,
+                           reference=draft.reference, memo=draft.memo)
+    db.session.add(tx)
+    db.session.flush()
+    db.session.add_all([
+        LedgerEntry(transaction_id=tx.id, account_id=account_id(draft.brand_id, p.kind, p.owner_id),
+                    amount_fen=p.amount_fen, commission_line_id=p.commission_line_id)
+        for p in draft.postings
+    ])
+    return tx
+
+
+def balance(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
+    return int(db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind, LedgerAccount.owner_id == owner_id)
+    ))
+
+
+def balances_for(brand_id: int, owner_id: int, kinds: list[AccountKind]) -> dict[AccountKind, int]:
+    rows = db.session.execute(
+        select(LedgerAccount.kind, func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.brand_id == brand_id, LedgerAccount.owner_id == owner_id, LedgerAccount.kind.in_(kinds))
+        .group_by(LedgerAccount.kind)
+    )
+    found = {kind: int(total) for kind, total in rows}
+    return {kind: found.get(kind, 0) for kind in kinds}
+
+
+def reset_cache() -> None:
+    _account_cache.clear()
