@@ -112,6 +112,12 @@
     });
   });
 
+  // Self-refreshing lists (data-poll-visible) rest while the tab is hidden: no traffic from
+  // a phone in a pocket. (An hx-trigger filter would need eval, which the CSP forbids.)
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (document.hidden && event.detail.elt.hasAttribute("data-poll-visible")) event.preventDefault();
+  });
+
   function onPage() {
     scheduleToasts(document);
     showInstall();

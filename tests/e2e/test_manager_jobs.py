@@ -37,7 +37,7 @@ def test_manager_runs_the_system_check_and_sees_it_finish(desktop, live_server):
     )
     assert results["数据库"] == live_server.database, results
     assert re.fullmatch(r"\d+\.\d+\.\d+", results["Redis"]), results
-    assert int(results["推客数"]) == 50, results
+    assert int(results["推客数"]) >= 50, results  # other e2e tests may sign up more
     assert int(results["订单数"]) > 0, results
     # Once done, it stops polling: no request for the job for two seconds.
     polls = []
