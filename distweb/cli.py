@@ -28,6 +28,7 @@ def init_app(app) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(launch_command)
+    app.cli.add_command(ledger_group)
 
 
 @click.command("init")
@@ -102,3 +103,27 @@ def launch_command(host: str, port: int) -> None:
     from distweb.launcher import launch
 
     launch(host=host, port=port)
+
+
+@click.group("ledger")
+def ledger_group() -> None:
+    """The double-entry ledger."""
+
+
+@ledger_group.command("verify")
+@click.option("--reprice-limit", type=int, default=None, help="Re-price only the newest N paid orders.")
+@with_appcontext
+def ledger_verify(reprice_limit: int | None) -> None:
+    """Check every transaction balances, accounts sum to zero, lines match the ledger and
+    their plan version. Exits 1 on any violation."""
+    from distweb.services.verify import verify
+
+    report = verify(reprice_limit=reprice_limit)
+    click.echo(f"transactions: {report.transactions}  entries: {report.entries}  lines: {report.lines}  "
+               f"orders re-priced: {report.orders_repriced}")
+    for violation in report.violations[:100]:
+        click.echo(f"VIOLATION {violation}")
+    if report.violations:
+        click.echo(f"{len(report.violations)} violation(s)")
+        sys.exit(1)
+    click.echo("ledger ok")

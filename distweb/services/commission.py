@@ -108,12 +108,15 @@ def check_plan(brand_id: int, body) -> rules.Plan:
 def save_plan(brand_id: int, body: dict, note: str | None = None, actor: User | None = None) -> CommissionPlan:
     """Write a new version; older orders keep the version that priced them."""
     plan = check_plan(brand_id, body)
+    from distweb.services.network import get_settings
+
+    get_settings(brand_id)  # so the programme's depth can follow the plan's
     with transaction():
-        latest = db.session.scalar(
-            select(func.max(CommissionPlan.version)).where(CommissionPlan.brand_id == brand_id).with_for_update()
-        ) if db.engine.dialect.name != "sqlite" else db.session.scalar(
-            select(func.max(CommissionPlan.version)).where(CommissionPlan.brand_id == brand_id)
-        )
+        # The brand row is the lock that serialises version numbers (the unique key backs it up).
+        from distweb.models import Brand
+
+        db.session.execute(select(Brand.id).where(Brand.id == brand_id).with_for_update())
+        latest = db.session.scalar(select(func.max(CommissionPlan.version)).where(CommissionPlan.brand_id == brand_id))
         row = CommissionPlan(brand_id=brand_id, version=(latest or 0) + 1, body=plan.to_json(),
                              note=(note or "").strip()[:200] or None, created_by_id=actor.id if actor else None)
         db.session.add(row)

@@ -226,7 +226,11 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
         )
         if data.source == "api" and promoter is not None and source != "binding":
             source = "api"
-    chain = attribution.snapshot_chain(settings, chosen, buyer_user=buyer_user, source=source)
+    from distweb.services.commission import current_plan
+
+    _version, plan = current_plan(brand.id)
+    chain = attribution.snapshot_chain(settings, chosen, buyer_user=buyer_user, self_purchase=plan.self_purchase,
+                                       source=source)
     order.promoter_id = chain.promoter_id
     order.attribution_source = chain.source
     order.chain_l1_id, order.chain_l2_id, order.chain_l3_id = chain.positions

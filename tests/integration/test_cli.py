@@ -61,3 +61,17 @@ def test_demo_loads_a_believable_three_level_network_and_three_modes(runner, app
             assert order.total_paid_fen == sum(item.paid_fen for item in order.items)
     again = runner.invoke(args=["demo", "--if-empty"])
     assert "already has data" in again.output
+
+
+def test_ledger_verify_passes_on_the_demo_and_fails_on_a_tampered_entry(runner, app):
+    runner.invoke(args=["demo"])
+    ok = runner.invoke(args=["ledger", "verify"])
+    assert ok.exit_code == 0 and "ledger ok" in ok.output
+    with app.app_context():
+        from distweb.models import LedgerEntry
+
+        entry = db.session.query(LedgerEntry).order_by(LedgerEntry.id).first()
+        entry.amount_fen += 1  # what "entries are never edited" protects against
+        db.session.commit()
+    bad = runner.invoke(args=["ledger", "verify"])
+    assert bad.exit_code == 1 and "does not balance" in bad.output

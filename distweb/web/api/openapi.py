@@ -298,6 +298,23 @@ def _order_paths() -> dict:
                                         "order": {"$ref": "#/components/schemas/Order"}}}}}},
                                    **_error_responses(400, 401, 404, 409, 413, 422)}},
         },
+        "/commission-plan": {
+            "get": {"summary": "The commission plan in force",
+                    "responses": {"200": {"description": "The plan", "content": {"application/json": {
+                        "schema": {"type": "object", "required": ["depth", "rules"]}}}},
+                                  **_error_responses(401)}},
+            "put": {"summary": "Write a new plan version (older orders keep theirs)", "parameters": [IDEMPOTENCY_KEY],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["rules"], "properties": {
+                            "depth": {"type": "integer", "minimum": 1, "maximum": 3},
+                            "freeze_days": {"type": "integer", "minimum": 0, "maximum": 365},
+                            "rounding": {"type": "string", "enum": ["half_up", "half_even"]},
+                            "max_total_bp": {"type": "integer", "minimum": 0, "maximum": 10000},
+                            "self_purchase": {"type": "boolean"},
+                            "rules": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "responses": {"200": {"description": "The new plan", "content": {"application/json": {
+                        "schema": {"type": "object"}}}}, **_error_responses(400, 401, 409, 413, 422)}},
+        },
         "/webhooks/orders": {
             "post": {"summary": "Signed order events (X-Distweb-Signature: t=<unix>,v1=<hex HMAC-SHA256>)",
                      "parameters": [{"name": "X-Distweb-Signature", "in": "header", "required": True,
