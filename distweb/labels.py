@@ -69,6 +69,8 @@ ATTRIBUTION_SOURCE = {
 }
 PO_STATUS = {"open": _l("待发货"), "shipped": _l("已发货"), "cancelled": _l("已取消")}
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
+LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回")}
+LEVEL_LABEL = {1: _l("直推佣金"), 2: _l("二级佣金"), 3: _l("三级佣金")}
 AUDIT_ACTION = {
     "promoter.signup": _l("注册"),
     "promoter.import": _l("API 导入"),
@@ -85,8 +87,9 @@ AUDIT_ACTION = {
 DEFAULT_RANK_NAMES = {Rank.PROMOTER: "推客", Rank.MENTOR: "导师", Rank.PARTNER: "合伙人"}
 
 
-def rank_name(rank: Rank) -> str:
+def rank_name(rank: Rank | str) -> str:
     """The brand's name for a rank; the default names follow the UI language."""
+    rank = Rank(rank)
     from flask import g
     from flask_login import current_user
 
@@ -118,6 +121,8 @@ def init_app(app) -> None:
         attribution_label=lambda v: str(ATTRIBUTION_SOURCE.get(v, v)),
         po_status_label=lambda v: str(PO_STATUS.get(getattr(v, "value", v), v)),
         stock_reason_label=lambda v: str(STOCK_REASON.get(v, v)),
+        line_status_label=lambda v: str(LINE_STATUS.get(getattr(v, "value", v), v)),
+        level_label=lambda level, kind="commission": str(_l("代销利润")) if kind == "margin" else str(LEVEL_LABEL[level]),
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )

@@ -13,6 +13,7 @@ from distweb.models.order import OrderStatus
 from distweb.models.user import Role
 from distweb.services import network, reports
 from distweb.services import orders as orders_service
+from distweb.services import wallet as wallet_service
 from distweb.web.access import require_role
 from distweb.web.htmx import render
 from distweb.web.join.routes import invite_url
@@ -108,7 +109,24 @@ def _local_day(value, tz):
 
 @bp.get("/wallet")
 def wallet():
-    return render("promoter/wallet.html", tab="wallet")
+    promoter = _promoter()
+    tz = current_user.brand.timezone
+    month = request.args.get("month") or ""
+    since = until = None
+    if month:
+        start = _local_day(f"{month}-01", tz)
+        if start is not None:
+            since = start
+            until = (start + timedelta(days=32)).replace(day=1)
+        else:
+            month = ""
+    return render(
+        "promoter/wallet.html",
+        balances=wallet_service.balances(promoter.id),
+        lines=wallet_service.lines(promoter.id, since, until),
+        month=month,
+        tab="wallet",
+    )
 
 
 @bp.get("/me")

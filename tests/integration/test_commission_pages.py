@@ -1,0 +1,119 @@
+"""The rule editor, the plan API, the wallet page and the ledger page."""
+
+import json
+import re
+
+from distweb.extensions import db
+from distweb.models import CommissionPlan
+from distweb.services import api_keys, catalogue
+from tests.conftest import Browser
+from tests.support.factories import PASSWORD
+
+
+def editor_form(token, **overrides):
+    form = {"csrf_token": token, "rule_count": "2", "depth": "2", "freeze_days": "7", "max_total": "30",
+            "rounding": "half_up", "consignment_funding": "supplier",
+            "r0_scope_type": "all", "r0_level": "1", "r0_kind": "percent", "r0_base": "paid", "r0_rate": "12.5",
+            "r1_scope_type": "all", "r1_level": "2", "r1_kind": "fixed_per_unit", "r1_amount": "1.50",
+            "preview_qty": "3", "preview_mode": "promotion", "action": "preview"}
+    form.update(overrides)
+    return form
+
+
+def manager(app, make):
+    brand = make.brand()
+    with app.app_context():
+        from distweb.models import Brand
+
+        catalogue.upsert_product(db.session.get(Brand, brand.id), "TEA-001", catalogue.ProductInput(
+            name="龙井", price_fen=5900, supply_cost_fen=3100, category="茶叶"))
+    browser = Browser(app.test_client())
+    browser.login("boss@example.com", PASSWORD)
+    return browser
+
+
+def token_of(html):
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def test_live_preview_prices_a_sample_order_without_saving(app, make):
+    browser = manager(app, make)
+    token = token_of(browser.get("/manage/commission").get_data(as_text=True))
+    response = browser.client.post("/manage/commission", data=editor_form(token, preview_sku="TEA-001"),
+                                   headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    # 3 × 59.00 = 177.00; L1 12.5 % = 22.125 → 22.13; L2 3 × 1.50 = 4.50
+    assert "¥22.13" in html and "¥4.50" in html and "¥26.63" in html and "<html" not in html
+    with app.app_context():
+        assert db.session.query(CommissionPlan).count() == 0
+
+
+def test_saving_writes_a_version_with_its_note_and_history_shows_the_diff(app, make):
+    browser = manager(app, make)
+    token = token_of(browser.get("/manage/commission").get_data(as_text=True))
+    saved = browser.client.post("/manage/commission", data=editor_form(token, action="save", note="提高一级"))
+    assert saved.status_code == 302
+    second = browser.client.post("/manage/commission", data=editor_form(token, action="save", note="再调", r0_rate="15"))
+    assert second.status_code == 302
+    history = browser.get("/manage/commission/history").get_data(as_text=True)
+    assert "提高一级" in history and "再调" in history
+    version = browser.get("/manage/commission/versions/2").get_data(as_text=True)
+    assert "&#34;rate_bp&#34;: 1500" in version or '"rate_bp": 1500' in version
+    assert "diff-removed" in version and "diff-added" in version
+    exported = json.loads(browser.get("/manage/commission/export.json").get_data(as_text=True))
+    assert exported["version"] == 2 and exported["rules"][0]["rate_bp"] == 1500
+
+
+def test_bad_rules_are_refused_with_the_rule_named_and_nothing_saved(app, make):
+    browser = manager(app, make)
+    token = token_of(browser.get("/manage/commission").get_data(as_text=True))
+    for overrides, message in [({"r0_rate": "abc"}, "比例请填写数字"), ({"r0_rate": "10.555"}, "最多两位小数"),
+                               ({"r0_rate": "120"}, "rules[0].rate_bp"), ({"depth": "1"}, "rules[1].level"),
+                               ({"r0_rate": "25", "r1_kind": "percent", "r1_rate": "10"}, "rules[1]"),
+                               ({"r0_scope_type": "sku", "r0_scope_value": "NOPE"}, "rules[0].scope.sku")]:
+        response = browser.client.post("/manage/commission", data=editor_form(token, action="save", **overrides))
+        assert response.status_code == 422, overrides
+        assert message in response.get_data(as_text=True), (overrides, message)
+    with app.app_context():
+        assert db.session.query(CommissionPlan).count() == 0
+
+
+def test_plan_api_round_trips_and_refuses_bad_plans(app, make, client):
+    make.brand()
+    with app.app_context():
+        from distweb.models import Brand
+
+        _row, key = api_keys.create_key(db.session.query(Brand).one(), "ERP")
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.get("/api/v1/commission-plan", headers=headers).get_json()["version"] is None
+    body = {"depth": 2, "freeze_days": 10, "rounding": "half_even", "max_total_bp": 2000, "self_purchase": True,
+            "rules": [{"scope": {"sku": None, "category": None, "rank": "partner"}, "level": 1, "kind": "percent",
+                       "base": "margin", "rate_bp": 1500}]}
+    put = client.put("/api/v1/commission-plan", json=body, headers=headers)
+    assert put.status_code == 200 and put.get_json()["version"] == 1 and put.get_json()["freeze_days"] == 10
+    bad = client.put("/api/v1/commission-plan", json={**body, "depth": 4}, headers=headers)
+    assert bad.status_code == 422 and bad.get_json()["error"]["field"] == "depth"
+    assert client.get("/api/v1/commission-plan", headers=headers).get_json()["version"] == 1
+
+
+def test_wallet_shows_ledger_balances_and_lines(app, make):
+    from distweb.models.base import utcnow
+    from distweb.services import orders
+
+    promoter = make.promoter(name="钱包主人", phone="13400000001")
+    with app.app_context():
+        from distweb.models import Brand
+
+        brand = db.session.query(Brand).one()
+        catalogue.upsert_product(brand, "TEA-001", catalogue.ProductInput(name="龙井", price_fen=5900))
+        order = orders.place_order(brand, orders.OrderInput(
+            external_id="W-1", mode="promotion", promoter_code=promoter.code,
+            items=[orders.ItemInput("TEA-001", 2)], paid_at=utcnow()))
+        orders.complete(brand.id, order.id)
+    browser = Browser(app.test_client())
+    browser.login("13400000001", PASSWORD)
+    page = browser.get("/promoter/wallet").get_data(as_text=True)
+    hero, rest = page.split('class="stat-grid"', 1)
+    assert "¥0.00" in hero  # nothing settled yet
+    assert "¥11.80" in rest and "冻结中" in rest and "W-1" in rest and "解冻" in rest
+    assert "直推佣金" in page
