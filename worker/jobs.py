@@ -67,3 +67,20 @@ def evaluate_ranks(job_id: int) -> None:
         return {"promoted": str(len(promotions))}
 
     run_job(job_id, work)
+
+
+@with_app_context
+def settle_run(job_id: int) -> None:
+    """Carry out the settlement run recorded for this job (safe to run again: a rerun
+    settles only what is still frozen)."""
+    from distweb.models import SettlementRun
+    from distweb.services import settlement
+
+    def work(job, progress):
+        run = db.session.scalars(select(SettlementRun).where(SettlementRun.job_id == job.id)).first()
+        if run is None:
+            return {"settled": "0"}
+        run = settlement.execute_run(run.id, progress)
+        return {"settled": str(run.settled_count), "settled_fen": str(run.settled_fen)}
+
+    run_job(job_id, work)

@@ -27,12 +27,18 @@ def _dispose_pool_after_fork() -> None:
 
 
 def sweep() -> None:
+    """Regular upkeep: push jobs Redis lost, and start the settlement runs that are due."""
     try:
         pushed = jobs.sweep_lost_jobs()
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
+        from distweb.services import settlement
+
+        started = settlement.schedule_due_runs()
+        if started:
+            log.info("started %d scheduled settlement run(s)", started)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
-        log.exception("job sweep failed")
+        log.exception("worker upkeep failed")
     finally:
         db.session.remove()
 

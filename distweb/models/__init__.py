@@ -23,6 +23,13 @@ from distweb.models.ledger import (
 )
 from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
 from distweb.models.order import Order, OrderItem
+from distweb.models.payouts import (
+    Notification,
+    PayoutAccount,
+    SettlementRun,
+    Statement,
+    Withdrawal,
+)
 from distweb.models.user import LoginSession, User
 
 __all__ = [
@@ -40,6 +47,11 @@ __all__ = [
     "Brand",
     "Job",
     "LoginSession",
+    "Notification",
+    "PayoutAccount",
+    "SettlementRun",
+    "Statement",
+    "Withdrawal",
     "Order",
     "OrderEvent",
     "OrderItem",

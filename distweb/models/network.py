@@ -101,6 +101,10 @@ class ProgrammeSettings(db.Model):
     # Sales-based promotion rules: {"mentor": {"team_sales_fen": ..., "own_sales_fen": ..., "days": ...}, ...}
     rank_rules: Mapped[dict] = mapped_column(JSON, default=dict)
     terms_text: Mapped[str | None] = mapped_column(String(4000))
+    # Settlement cycle: {"cycle": "daily|weekly|monthly|manual", "weekday": 0-6, "day": 1-28}
+    settlement: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Withdrawal rules: {"min_fen", "fee_bp", "fee_fixed_fen", "methods", "daily_limit_fen", "auto_approve"}
+    withdrawal: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
     def rank_name(self, rank: Rank) -> str:

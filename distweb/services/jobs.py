@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 JOB_KINDS: dict[str, tuple[str, str]] = {
     "diagnostics": ("default", "worker.jobs.run_diagnostics"),
     "evaluate_ranks": ("default", "worker.jobs.evaluate_ranks"),
+    "settlement": ("settlement", "worker.jobs.settle_run"),
+    "statement": ("pdf", "worker.jobs.render_statement"),
 }
 
 JOB_TIMEOUT = 60 * 60

@@ -1,0 +1,241 @@
+"""Settlement runs (结算): frozen commission whose order completed at least the plan's
+``freeze_days`` before ``as_of`` becomes available, in set-based batches.
+
+Each batch is one database transaction: the lines change state and one balanced ledger
+transaction moves their money from frozen to available, written with INSERT … SELECT.
+A worker killed between batches leaves whole batches done and the rest untouched; the next
+attempt (or a second run) picks up exactly the lines still frozen, so nothing settles twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from distweb.extensions import db
+from distweb.models import (
+    CommissionLine,
+    CommissionPlan,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Order,
+)
+from distweb.models.base import utcnow
+from distweb.models.ledger import AccountKind, LineStatus
+from distweb.models.order import OrderStatus
+from distweb.models.payouts import RunStatus, SettlementRun
+from distweb.services import jobs
+from distweb.services.errors import NotFound, ServiceError
+from distweb.services.tx import transaction
+
+BATCH = 5000
+SETTLEABLE_ORDER_STATUSES = (OrderStatus.COMPLETED, OrderStatus.REFUNDED)
+
+
+def start_run(brand_id: int, as_of: datetime | None = None, trigger: str = "manual",
+              created_by_id: int | None = None, period_key: str | None = None) -> SettlementRun:
+    """Record a run and queue it on the settlement queue."""
+    as_of = as_of or utcnow()
+    if as_of.tzinfo is None:
+        raise ServiceError("naive_time", _l("时间必须带时区，例如 2026-11-28T10:00:00+08:00。"), "as_of")
+    with transaction():
+        run = SettlementRun(brand_id=brand_id, as_of=as_of, trigger=trigger, created_by_id=created_by_id,
+                            period_key=period_key)
+        db.session.add(run)
+    job = jobs.create_job("settlement", brand_id=brand_id, created_by_id=created_by_id)
+    with transaction():
+        run.job_id = job.id
+    return run
+
+
+def get_run(brand_id: int, run_id: int) -> SettlementRun:
+    run = db.session.get(SettlementRun, run_id)
+    if run is None or run.brand_id != brand_id:
+        raise NotFound("run_not_found", _l("结算批次不存在。"))
+    return run
+
+
+def _freeze_days(brand_id: int) -> dict[int | None, int]:
+    """freeze_days of every plan version (and of the default plan, version None)."""
+    from distweb.services.commission import DEFAULT_PLAN
+
+    days: dict[int | None, int] = {None: DEFAULT_PLAN["freeze_days"]}
+    for version, body in db.session.execute(
+        select(CommissionPlan.version, CommissionPlan.body).where(CommissionPlan.brand_id == brand_id)
+    ):
+        days[version] = int((body or {}).get("freeze_days", 7))
+    return days
+
+
+def eligible(brand_id: int, as_of: datetime):
+    """The condition for a line to settle at ``as_of``, per plan version's freeze window."""
+    clauses = []
+    for version, days in _freeze_days(brand_id).items():
+        cutoff = as_of - timedelta(days=days)
+        version_match = CommissionLine.plan_version.is_(None) if version is None else CommissionLine.plan_version == version
+        clauses.append(and_(version_match, Order.completed_at <= cutoff))
+    return and_(
+        CommissionLine.brand_id == brand_id,
+        CommissionLine.status == LineStatus.FROZEN,
+        Order.id == CommissionLine.order_id,
+        Order.status.in_(SETTLEABLE_ORDER_STATUSES),
+        Order.completed_at.is_not(None),
+        or_(*clauses),
+    )
+
+
+def _ensure_accounts(brand_id: int, line_ids) -> None:
+    """Frozen and available accounts for every promoter in the batch (created if missing)."""
+    dialect = db.engine.dialect.name
+    maker = pg_insert if dialect == "postgresql" else sqlite_insert
+    for kind in (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE):
+        rows = select(literal(brand_id), literal(kind.value), CommissionLine.promoter_id).where(
+            CommissionLine.id.in_(line_ids)).distinct()
+        stmt = maker(LedgerAccount).from_select(["brand_id", "kind", "owner_id"], rows).on_conflict_do_nothing()
+        db.session.execute(stmt)
+
+
+def settle_batch(run: SettlementRun, now: datetime) -> tuple[int, int]:
+    """Settle up to BATCH eligible lines in the caller's transaction; (count, fen)."""
+    pick = (select(CommissionLine.id).select_from(CommissionLine).join(Order, Order.id == CommissionLine.order_id)
+            .where(eligible(run.brand_id, run.as_of)).order_by(CommissionLine.id).limit(BATCH))
+    if db.engine.dialect.name == "postgresql":
+        pick = pick.with_for_update(of=CommissionLine, skip_locked=True)
+    ids = list(db.session.scalars(pick))
+    if not ids:
+        return 0, 0
+    _ensure_accounts(run.brand_id, ids)
+    tx = LedgerTransaction(brand_id=run.brand_id, kind="settlement", reference=f"run:{run.id}",
+                           memo={"run": run.id, "as_of": run.as_of.isoformat()})
+    db.session.add(tx)
+    db.session.flush()
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
+    for kind, sign in ((AccountKind.PROMOTER_FROZEN, -1), (AccountKind.PROMOTER_AVAILABLE, 1)):
+        rows = (
+            select(literal(tx.id), LedgerAccount.id, kept * sign, CommissionLine.id, literal(now))
+            .select_from(CommissionLine)
+            .join(LedgerAccount, and_(LedgerAccount.brand_id == CommissionLine.brand_id,
+                                      LedgerAccount.kind == kind, LedgerAccount.owner_id == CommissionLine.promoter_id))
+            .where(CommissionLine.id.in_(ids), kept > 0)
+        )
+        db.session.execute(insert(LedgerEntry).from_select(
+            ["transaction_id", "account_id", "amount_fen", "commission_line_id", "created_at"], rows))
+    total = int(db.session.scalar(select(func.coalesce(func.sum(kept), 0)).where(CommissionLine.id.in_(ids))))
+    result = db.session.execute(
+        update(CommissionLine)
+        .where(CommissionLine.id.in_(ids), CommissionLine.status == LineStatus.FROZEN)
+        .values(status=LineStatus.AVAILABLE, settled_at=now, settlement_run_id=run.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != len(ids):  # somebody else took a line between our pick and update
+        raise RuntimeError("settlement batch raced; retrying")
+    run.settled_count += len(ids)
+    run.settled_fen += total
+    return len(ids), total
+
+
+def execute_run(run_id: int, progress=None) -> SettlementRun:
+    """Carry out a run to the end, batch by batch (safe to call again after a crash)."""
+    run = db.session.get(SettlementRun, run_id)
+    if run is None:
+        raise NotFound("run_not_found", "run not found")
+    if run.status == RunStatus.SUCCEEDED:
+        return run
+    with transaction():
+        run.status = RunStatus.RUNNING
+        run.started_at = run.started_at or utcnow()
+        run.error = None
+    try:
+        while True:
+            with transaction():
+                count, _fen = settle_batch(run, utcnow())
+            if progress:
+                progress(50, "settling")
+            if count < BATCH:
+                break
+    except Exception as exc:
+        db.session.rollback()
+        with transaction():
+            run.status = RunStatus.FAILED
+            run.error = f"{type(exc).__name__}: {exc}"[:2000]
+            run.finished_at = utcnow()
+        raise
+    with transaction():
+        run.status = RunStatus.SUCCEEDED
+        run.finished_at = utcnow()
+    _notify_unfrozen(run)
+    return run
+
+
+def _notify_unfrozen(run: SettlementRun) -> None:
+    from distweb.services import notifications
+
+    rows = db.session.execute(
+        select(CommissionLine.promoter_id, func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
+        .where(CommissionLine.settlement_run_id == run.id).group_by(CommissionLine.promoter_id)
+    ).all()
+    notifications.notify_promoters([(pid, "commission_unfrozen", {"amount_fen": int(total), "run": run.id})
+                                    for pid, total in rows])
+
+
+def per_promoter(run_id: int, limit: int = 500) -> list[tuple[int, str, int, int]]:
+    """(promoter id, name, lines, fen) settled by a run, largest first."""
+    from distweb.models import Promoter, User
+
+    return [tuple(r) for r in db.session.execute(
+        select(Promoter.id, User.name, func.count(CommissionLine.id),
+               func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
+        .join(Promoter, Promoter.id == CommissionLine.promoter_id).join(User, User.id == Promoter.user_id)
+        .where(CommissionLine.settlement_run_id == run_id)
+        .group_by(Promoter.id, User.name)
+        .order_by(func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen).desc()).limit(limit)
+    )]
+
+
+def recent_runs(brand_id: int, limit: int = 30) -> list[SettlementRun]:
+    return list(db.session.scalars(select(SettlementRun).where(SettlementRun.brand_id == brand_id)
+                                   .order_by(SettlementRun.id.desc()).limit(limit)))
+
+
+def due_period(settings: dict, now_local: datetime) -> tuple[str, datetime] | None:
+    """The scheduled period that is due now (key, as_of), or None. Cycles: daily (every day
+    at 02:00), weekly (a weekday at 02:00), monthly (a day of the month at 02:00)."""
+    cycle = (settings or {}).get("cycle", "manual")
+    at = now_local.replace(hour=2, minute=0, second=0, microsecond=0)
+    if now_local < at:
+        return None
+    if cycle == "daily":
+        return at.strftime("D%Y%m%d"), at
+    if cycle == "weekly" and now_local.weekday() == int(settings.get("weekday", 0)):
+        return at.strftime("W%Y%m%d"), at
+    if cycle == "monthly" and now_local.day == int(settings.get("day", 1)):
+        return at.strftime("M%Y%m"), at
+    return None
+
+
+def schedule_due_runs() -> int:
+    """Start the runs that the brands' cycles say are due (called from the worker's
+    maintenance loop; a period is only ever started once)."""
+    from zoneinfo import ZoneInfo
+
+    from distweb.models import Brand, ProgrammeSettings
+
+    started = 0
+    for brand, settings in db.session.execute(
+        select(Brand, ProgrammeSettings).join(ProgrammeSettings, ProgrammeSettings.brand_id == Brand.id)
+    ):
+        due = due_period(settings.settlement, utcnow().astimezone(ZoneInfo(brand.timezone)))
+        if due is None:
+            continue
+        key, as_of = due
+        if db.session.scalar(select(func.count(SettlementRun.id)).where(
+                SettlementRun.brand_id == brand.id, SettlementRun.period_key == key)):
+            continue
+        start_run(brand.id, as_of, trigger="schedule", period_key=key)
+        started += 1
+    return started

@@ -1,0 +1,199 @@
+"""Withdrawals (提现): requested on the phone, the amount held at once; approved, rejected
+(money returned) or marked paid by finance with a transfer reference.
+
+Concurrent requests never overdraw: each request takes the promoter's write lock first
+(SELECT … FOR UPDATE on PostgreSQL; a first write on SQLite, which serialises writers),
+then reads the available balance from the ledger and writes, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+
+from distweb.extensions import db
+from distweb.models import PayoutAccount, Promoter, Withdrawal
+from distweb.models.base import utcnow
+from distweb.models.ledger import AccountKind
+from distweb.models.network import PromoterStatus
+from distweb.models.payouts import WithdrawalStatus
+from distweb.money import apply_bp
+from distweb.services import ledger, network
+from distweb.services.errors import Conflict, NotFound, ServiceError
+from distweb.services.tx import transaction
+
+METHODS = ("bank", "alipay", "wechat")
+DEFAULTS = {"min_fen": 1000, "fee_bp": 0, "fee_fixed_fen": 0, "methods": list(METHODS), "daily_limit_fen": None,
+            "auto_approve": False}
+
+
+def rules_for(brand_id: int) -> dict:
+    return {**DEFAULTS, **(network.get_settings(brand_id).withdrawal or {})}
+
+
+def fee_for(amount_fen: int, rules: dict) -> int:
+    return min(amount_fen, apply_bp(amount_fen, int(rules["fee_bp"])) + int(rules["fee_fixed_fen"]))
+
+
+def _lock_promoter(promoter_id: int) -> None:
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(select(Promoter.id).where(Promoter.id == promoter_id).with_for_update())
+    else:
+        # The first write of the transaction takes SQLite's single writer lock.
+        db.session.execute(update(Promoter).where(Promoter.id == promoter_id).values(status=Promoter.status))
+
+
+@dataclass
+class Request:
+    amount_fen: int
+    method: str
+    account_name: str
+    account_no: str
+
+
+def request(promoter_id: int, data: Request, day_start: datetime | None = None) -> Withdrawal:
+    if isinstance(data.amount_fen, bool) or not isinstance(data.amount_fen, int) or data.amount_fen <= 0:
+        raise ServiceError("invalid_amount", _l("提现金额必须是正整数（分）。"), "amount_fen")
+    db.session.commit()  # start from a fresh transaction: the lock must come before any read
+    with transaction():
+        _lock_promoter(promoter_id)
+        promoter = db.session.get(Promoter, promoter_id)
+        db.session.refresh(promoter)
+        if promoter.status != PromoterStatus.ACTIVE:
+            raise ServiceError("promoter_inactive", _l("账号已停用，暂不能提现。"), "promoter")
+        rules = rules_for(promoter.brand_id)
+        if data.method not in rules["methods"] or data.method not in METHODS:
+            raise ServiceError("invalid_method", _l("不支持该提现方式。"), "method")
+        name, number = (data.account_name or "").strip(), (data.account_no or "").strip()
+        if not name or not number or len(name) > 60 or len(number) > 60:
+            raise ServiceError("account_required", _l("请填写收款账户。"), "account")
+        if data.amount_fen < int(rules["min_fen"]):
+            raise ServiceError("below_minimum", _l("单笔提现不能少于最低金额。"), "amount_fen")
+        available = ledger.balance(promoter.brand_id, AccountKind.PROMOTER_AVAILABLE, promoter.id)
+        if data.amount_fen > available:
+            raise ServiceError("insufficient_balance", _l("可提现余额不足。"), "amount_fen")
+        limit = rules.get("daily_limit_fen")
+        if limit:
+            since = day_start or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+            today = db.session.scalar(select(func.coalesce(func.sum(Withdrawal.amount_fen), 0)).where(
+                Withdrawal.promoter_id == promoter.id, Withdrawal.created_at >= since,
+                Withdrawal.status != WithdrawalStatus.REJECTED))
+            if today + data.amount_fen > int(limit):
+                raise ServiceError("over_daily_limit", _l("超过每日提现额度。"), "amount_fen")
+        fee = fee_for(data.amount_fen, rules)
+        withdrawal = Withdrawal(brand_id=promoter.brand_id, promoter_id=promoter.id, amount_fen=data.amount_fen,
+                                fee_fen=fee, net_fen=data.amount_fen - fee, method=data.method, account_name=name,
+                                account_no=number,
+                                status=WithdrawalStatus.APPROVED if rules.get("auto_approve") else WithdrawalStatus.REQUESTED)
+        db.session.add(withdrawal)
+        db.session.flush()
+        ledger.post(ledger.Draft(promoter.brand_id, "withdrawal_hold", reference=f"withdrawal:{withdrawal.id}").move(
+            data.amount_fen, (AccountKind.PROMOTER_AVAILABLE, promoter.id),
+            (AccountKind.PROMOTER_PENDING_WITHDRAWAL, promoter.id)))
+    return withdrawal
+
+
+def get(brand_id: int, withdrawal_id: int, lock: bool = False) -> Withdrawal:
+    stmt = select(Withdrawal).where(Withdrawal.id == withdrawal_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    found = db.session.scalars(stmt).first()
+    if found is None or found.brand_id != brand_id:
+        raise NotFound("withdrawal_not_found", _l("提现申请不存在。"))
+    return found
+
+
+def _notify(w: Withdrawal) -> None:
+    from distweb.services import notifications
+
+    notifications.notify_promoters([(w.promoter_id, f"withdrawal_{w.status.value}",
+                                     {"amount_fen": w.amount_fen, "withdrawal": w.id})])
+
+
+def approve(brand_id: int, withdrawal_id: int, actor_id: int | None = None) -> Withdrawal:
+    with transaction():
+        w = get(brand_id, withdrawal_id, lock=True)
+        if w.status != WithdrawalStatus.REQUESTED:
+            raise Conflict("invalid_transition", _l("只有待审核的提现可以通过。"), "status")
+        w.status, w.decided_at, w.decided_by_id = WithdrawalStatus.APPROVED, utcnow(), actor_id
+    _notify(w)
+    return w
+
+
+def reject(brand_id: int, withdrawal_id: int, reason: str | None, actor_id: int | None = None) -> Withdrawal:
+    reason = (reason or "").strip()[:200]
+    if not reason:
+        raise ServiceError("reason_required", _l("请填写原因。"), "reason")
+    with transaction():
+        w = get(brand_id, withdrawal_id, lock=True)
+        if w.status not in (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED):
+            raise Conflict("invalid_transition", _l("该提现已处理，不能拒绝。"), "status")
+        w.status, w.reason, w.decided_at, w.decided_by_id = WithdrawalStatus.REJECTED, reason, utcnow(), actor_id
+        ledger.post(ledger.Draft(brand_id, "withdrawal_return", reference=f"withdrawal:{w.id}").move(
+            w.amount_fen, (AccountKind.PROMOTER_PENDING_WITHDRAWAL, w.promoter_id),
+            (AccountKind.PROMOTER_AVAILABLE, w.promoter_id)))
+    _notify(w)
+    return w
+
+
+def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id: int | None = None) -> Withdrawal:
+    reference = (reference or "").strip()[:80]
+    if not reference:
+        raise ServiceError("reference_required", _l("请填写转账流水号。"), "reference")
+    with transaction():
+        w = get(brand_id, withdrawal_id, lock=True)
+        if w.status == WithdrawalStatus.PAID:
+            return w
+        if w.status != WithdrawalStatus.APPROVED:
+            raise Conflict("invalid_transition", _l("只有已通过的提现可以标记为已打款。"), "status")
+        w.status, w.reference, w.paid_at = WithdrawalStatus.PAID, reference, utcnow()
+        draft = ledger.Draft(brand_id, "withdrawal_paid", reference=f"withdrawal:{w.id}")
+        draft.add(AccountKind.PROMOTER_PENDING_WITHDRAWAL, w.promoter_id, -w.amount_fen)
+        draft.add(AccountKind.PAID_OUT, w.promoter_id, w.net_fen)
+        draft.add(AccountKind.WITHDRAWAL_FEES, 0, w.fee_fen)
+        ledger.post(draft)
+    _notify(w)
+    return w
+
+
+def for_promoter(promoter_id: int, limit: int = 30) -> list[Withdrawal]:
+    return list(db.session.scalars(select(Withdrawal).where(Withdrawal.promoter_id == promoter_id)
+                                   .order_by(Withdrawal.id.desc()).limit(limit)))
+
+
+def for_brand(brand_id: int, status: str | None = None, limit: int = 200) -> list[Withdrawal]:
+    from sqlalchemy.orm import joinedload
+
+    stmt = (select(Withdrawal).options(joinedload(Withdrawal.promoter).joinedload(Promoter.user))
+            .where(Withdrawal.brand_id == brand_id).order_by(Withdrawal.id.desc()).limit(limit))
+    if status:
+        try:
+            stmt = stmt.where(Withdrawal.status == WithdrawalStatus(status))
+        except ValueError:
+            pass
+    return list(db.session.scalars(stmt))
+
+
+def payout_account(promoter_id: int) -> PayoutAccount | None:
+    return db.session.get(PayoutAccount, promoter_id)
+
+
+def save_payout_account(user, promoter_id: int, password: str, method: str, name: str, number: str) -> PayoutAccount:
+    """Changing where money goes asks for the password again."""
+    from distweb.services import accounts
+
+    if accounts.authenticate(user.phone or user.email, password or "") is None:
+        raise ServiceError("wrong_password", _l("密码不正确。"), "password")
+    name, number = (name or "").strip(), (number or "").strip()
+    if method not in METHODS:
+        raise ServiceError("invalid_method", _l("不支持该提现方式。"), "method")
+    if not name or not number or len(name) > 60 or len(number) > 60:
+        raise ServiceError("account_required", _l("请填写收款账户。"), "account_no")
+    with transaction():
+        row = db.session.get(PayoutAccount, promoter_id) or PayoutAccount(promoter_id=promoter_id)
+        row.method, row.account_name, row.account_no = method, name, number
+        db.session.add(row)
+    return row
