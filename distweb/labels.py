@@ -71,6 +71,15 @@ PO_STATUS = {"open": _l("待发货"), "shipped": _l("已发货"), "cancelled": _
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
 LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回")}
 LEVEL_LABEL = {1: _l("直推佣金"), 2: _l("二级佣金"), 3: _l("三级佣金")}
+MOVEMENT_KIND = {
+    "accrual": _l("佣金入账（冻结）"),
+    "settlement": _l("结算解冻"),
+    "reversal": _l("退款扣回"),
+    "cancellation": _l("订单取消扣回"),
+    "withdrawal_hold": _l("提现申请"),
+    "withdrawal_return": _l("提现退回"),
+    "withdrawal_paid": _l("提现到账"),
+}
 AUDIT_ACTION = {
     "promoter.signup": _l("注册"),
     "promoter.import": _l("API 导入"),

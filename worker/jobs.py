@@ -84,3 +84,68 @@ def settle_run(job_id: int) -> None:
         return {"settled": str(run.settled_count), "settled_fen": str(run.settled_fen)}
 
     run_job(job_id, work)
+
+
+@with_app_context
+def render_statement(job_id: int) -> None:
+    """Render the statement recorded for this job to PDF (WeasyPrint, CJK font embedded).
+    The file is written to a temporary name and moved into place, so a killed render
+    never leaves a half-written PDF behind."""
+    from distweb.models import Promoter, Statement
+    from distweb.models.base import utcnow
+    from distweb.models.payouts import RunStatus
+    from distweb.services import notifications, statements
+    from distweb.services.tx import transaction
+
+    def work(job, progress):
+        statement = db.session.scalars(select(Statement).where(Statement.job_id == job.id)).first()
+        if statement is None:
+            return {"rendered": "0"}
+        with transaction():
+            statement.status = RunStatus.RUNNING
+        promoter = db.session.get(Promoter, statement.promoter_id)
+        data = statements.build(promoter, statement.period)
+        pdf = render_pdf("pdf/statement.html", data=data)
+        target = statements.file_path(statement)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(pdf)
+        tmp.replace(target)
+        with transaction():
+            statement.status = RunStatus.SUCCEEDED
+            statement.opening_fen, statement.closing_fen = data.opening_fen, data.closing_fen
+            statement.checksum, statement.rendered_at = data.checksum, utcnow()
+            statement.file_name = target.name
+        notifications.notify_promoters([(promoter.id, "statement_ready", {"period": statement.period,
+                                                                           "statement": statement.id})])
+        return {"closing_fen": str(data.closing_fen)}
+
+    run_job(job_id, work)
+
+
+def render_pdf(template: str, **context) -> bytes:
+    """HTML from a Jinja template → PDF bytes. Only the worker imports WeasyPrint."""
+    from pathlib import Path
+
+    from flask import render_template
+    from flask_babel import force_locale, format_datetime
+    from weasyprint import HTML
+
+    from distweb.labels import MOVEMENT_KIND
+    from distweb.services.accounts import current_brand
+
+    brand = current_brand()
+    logo_uri = None
+    if brand and brand.logo_file:
+        logo = Path(current_app.config["DISTWEB_UPLOADS"]) / brand.logo_file
+        if logo.exists():
+            logo_uri = logo.as_uri()
+    with current_app.test_request_context(), force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        html = render_template(template, logo_uri=logo_uri, generated_at=format_datetime(utcnow_local(), "yyyy-MM-dd HH:mm"),
+                               movement_label=lambda kind: str(MOVEMENT_KIND.get(kind, kind)), **context)
+    return HTML(string=html, base_url=str(Path(current_app.root_path))).write_pdf()
+
+
+def utcnow_local():
+    from distweb.models.base import utcnow
+
+    return utcnow()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, flash, request, send_file, url_for
 from flask_login import current_user
 
 from distweb.extensions import db
 from distweb.models import Order
+from distweb.models.base import utcnow
 from distweb.models.order import OrderStatus
 from distweb.models.user import Role
 from distweb.services import network, reports
 from distweb.services import orders as orders_service
 from distweb.services import wallet as wallet_service
+from distweb.services.errors import NotFound, ServiceError
 from distweb.web.access import require_role
-from distweb.web.htmx import render
+from distweb.web.htmx import redirect_to, render
 from distweb.web.join.routes import invite_url
 
 bp = Blueprint("promoter", __name__, url_prefix="/promoter")
@@ -171,3 +174,36 @@ def invite():
         stats=network.invite_stats(promoter.id, current_user.brand.timezone),
         tab="me",
     )
+
+
+@bp.route("/statements", methods=["GET", "POST"])
+def statements_page():
+    from distweb.services import statements
+
+    promoter = _promoter()
+    if request.method == "POST":
+        try:
+            statements.request(promoter, (request.form.get("period") or "").strip())
+        except ServiceError as err:
+            flash(str(err.message), "error")
+        return redirect_to(url_for("promoter.statements_page"))
+    rows = statements.for_promoter(promoter.id)
+    pending = any(s.status.value in ("queued", "running") for s in rows)
+    return render("promoter/statements.html", "promoter/_statement_rows.html", statements=rows, pending=pending,
+                  this_month=utcnow().astimezone(ZoneInfo(current_user.brand.timezone)).strftime("%Y-%m"), tab="me")
+
+
+@bp.get("/statements/<int:statement_id>.pdf")
+def statement_pdf(statement_id: int):
+    from distweb.services import statements
+
+    promoter = _promoter()
+    try:
+        statement = statements.get_for_promoter(promoter.id, statement_id)
+    except NotFound:
+        abort(404)  # another promoter's statement does not exist, as far as this one knows
+    path = statements.file_path(statement)
+    if statement.status.value != "succeeded" or not path.exists():
+        abort(404)
+    return send_file(path, mimetype="application/pdf", as_attachment=True,
+                     download_name=f"statement-{statement.period}.pdf", max_age=0)
