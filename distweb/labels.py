@@ -80,6 +80,9 @@ MOVEMENT_KIND = {
     "withdrawal_return": _l("提现退回"),
     "withdrawal_paid": _l("提现到账"),
 }
+WITHDRAW_METHOD = {"bank": _l("银行卡"), "alipay": _l("支付宝"), "wechat": _l("微信")}
+WITHDRAWAL_STATUS = {"requested": _l("待审核"), "approved": _l("待打款"), "paid": _l("已到账"), "rejected": _l("已拒绝")}
+RUN_STATUS = {"queued": _l("排队中"), "running": _l("进行中"), "succeeded": _l("已完成"), "failed": _l("失败")}
 AUDIT_ACTION = {
     "promoter.signup": _l("注册"),
     "promoter.import": _l("API 导入"),
@@ -132,6 +135,9 @@ def init_app(app) -> None:
         stock_reason_label=lambda v: str(STOCK_REASON.get(v, v)),
         line_status_label=lambda v: str(LINE_STATUS.get(getattr(v, "value", v), v)),
         level_label=lambda level, kind="commission": str(_l("代销利润")) if kind == "margin" else str(LEVEL_LABEL[level]),
+        withdraw_method_label=lambda v: str(WITHDRAW_METHOD.get(v, v)),
+        withdrawal_status_label=lambda v: str(WITHDRAWAL_STATUS.get(getattr(v, "value", v), v)),
+        run_status_label=lambda v: str(RUN_STATUS.get(getattr(v, "value", v), v)),
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )

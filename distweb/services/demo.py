@@ -112,6 +112,10 @@ def load_demo(seed: int = 2026) -> list[tuple[str, str, str]]:
 
         promoters = _network(brand, password_hash, rng, now)
         _orders(brand, promoters, products, rng, now)
+    # Settle what is past its freeze window, so demo wallets have money to withdraw.
+    from distweb.services import settlement
+
+    settlement.execute_run(settlement.start_run(brand.id).id)
     return demo_logins()
 
 

@@ -118,6 +118,16 @@
     if (document.hidden && event.detail.elt.hasAttribute("data-poll-visible")) event.preventDefault();
   });
 
+  // A double tap on "withdraw" sends one request: the button rests until the answer comes.
+  document.addEventListener("submit", function (event) {
+    var button = event.target.querySelector("[data-disable-on-submit]");
+    if (button) {
+      if (button.dataset.busy) { event.preventDefault(); return; }
+      button.dataset.busy = "1";
+      setTimeout(function () { delete button.dataset.busy; }, 5000);
+    }
+  }, true);
+
   function onPage() {
     scheduleToasts(document);
     showInstall();

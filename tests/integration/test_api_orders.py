@@ -259,3 +259,35 @@ def test_purchase_order_belongs_to_the_supplier(shop, app):
     with app.app_context():
         po = db.session.query(PurchaseOrder).one()
         assert po.supplier.code == "westlake-tea" and po.lines[0].quantity == 2
+
+
+def test_settlement_runs_and_withdrawals_through_the_api(shop, app):
+    from rq import SimpleWorker
+
+    from distweb.queues import all_queues, redis_connection
+
+    shop.call("PUT", "/commission-plan", {"depth": 1, "freeze_days": 0, "max_total_bp": 3000, "rules": [
+        {"scope": {}, "level": 1, "kind": "percent", "rate_bp": 1000}]})
+    shop.order("PAY-1", items=[{"sku": "TEA-001", "quantity": 10, "unit_price_fen": 5900, "paid_fen": 59000}])
+    shop.call("POST", "/orders/PAY-1/complete", {})
+    created = shop.call("POST", "/settlement-runs", {"as_of": "2099-01-01T00:00:00+08:00"})
+    assert created.status_code == 202 and created.get_json()["status"] == "queued"
+    with app.app_context():
+        SimpleWorker(all_queues(), connection=redis_connection()).work(burst=True)
+    run = shop.call("GET", f"/settlement-runs/{created.get_json()['id']}").get_json()
+    assert run["status"] == "succeeded" and run["settled_fen"] == 5900
+    assert shop.call("GET", f"/promoters/{shop.promoter_code}").get_json()["balances"]["available_fen"] == 5900
+    too_much = shop.call("POST", f"/promoters/{shop.promoter_code}/withdrawals",
+                         {"amount_fen": 6000, "method": "alipay", "account": "a@b"})
+    assert too_much.status_code == 422 and too_much.get_json()["error"]["code"] == "insufficient_balance"
+    floaty = shop.call("POST", f"/promoters/{shop.promoter_code}/withdrawals",
+                       {"amount_fen": 50.5, "method": "alipay", "account": "a@b"})
+    assert floaty.status_code == 422
+    w = shop.call("POST", f"/promoters/{shop.promoter_code}/withdrawals",
+                  {"amount_fen": 5000, "method": "alipay", "account": "a@b"}).get_json()
+    assert w["status"] == "requested" and w["net_fen"] == 5000
+    assert shop.call("POST", f"/withdrawals/{w['id']}/paid", {"reference": "X"}).status_code == 409
+    assert shop.call("POST", f"/withdrawals/{w['id']}/approve", {}).get_json()["status"] == "approved"
+    assert shop.call("POST", f"/withdrawals/{w['id']}/paid", {"reference": "TX-9"}).get_json()["status"] == "paid"
+    balances = shop.call("GET", f"/promoters/{shop.promoter_code}").get_json()["balances"]
+    assert balances == {"frozen_fen": 0, "available_fen": 900, "pending_withdrawal_fen": 0, "withdrawn_fen": 5000}

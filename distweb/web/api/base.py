@@ -127,9 +127,7 @@ def idempotent(view):
             response.status_code = record.status_code
             response.headers["Idempotent-Replayed"] = "true"
             return response
-        response = view(*args, **kwargs)
-        if isinstance(response, tuple):
-            response = _as_response(response)
+        response = _as_response(view(*args, **kwargs))
         if response.status_code < 500 and response.is_json:
             try:
                 db.session.add(IdempotencyRecord(api_key_id=g.api_key.id, key=key, request_hash=digest,

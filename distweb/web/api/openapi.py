@@ -315,6 +315,51 @@ def _order_paths() -> dict:
                     "responses": {"200": {"description": "The new plan", "content": {"application/json": {
                         "schema": {"type": "object"}}}}, **_error_responses(400, 401, 409, 413, 422)}},
         },
+        "/settlement-runs": {
+            "post": {"summary": "Start a settlement run (an RQ job)", "parameters": [IDEMPOTENCY_KEY],
+                     "requestBody": time_body("as_of"),
+                     "responses": {"202": {"description": "Queued", "content": {"application/json": {
+                         "schema": {"type": "object", "required": ["id", "status"]}}}},
+                         **_error_responses(400, 401, 409, 413, 422)}},
+        },
+        "/settlement-runs/{id}": {
+            "get": {"summary": "A settlement run",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {"200": {"description": "The run", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["id", "status", "as_of", "settled_count", "settled_fen"]}}}},
+                        **_error_responses(401, 404)}},
+        },
+        "/promoters/{code}/withdrawals": {
+            "post": {"summary": "Request a withdrawal (held at once)",
+                     "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}},
+                                    IDEMPOTENCY_KEY],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["amount_fen", "method", "account"],
+                         "properties": {"amount_fen": {"type": "integer", "minimum": 1},
+                                        "method": {"type": "string", "enum": ["bank", "alipay", "wechat"]},
+                                        "account": {"type": "string", "minLength": 1, "maxLength": 60},
+                                        "account_name": {"type": ["string", "null"]}}}}}},
+                     "responses": {"201": {"description": "Requested", "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["id", "status", "amount_fen", "fee_fen", "net_fen"]}}}},
+                         **_error_responses(400, 401, 404, 409, 413, 422)}},
+        },
+        "/withdrawals/{id}": {
+            "get": {"summary": "A withdrawal",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {"200": {"description": "The withdrawal", "content": {"application/json": {
+                        "schema": {"type": "object"}}}}, **_error_responses(401, 404)}},
+        },
+        "/promoters/{code}/statements": {
+            "get": {"summary": "A promoter's statement for a period (rendered by a worker)",
+                    "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}},
+                                   {"name": "period", "in": "query", "required": True,
+                                    "schema": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}}],
+                    "responses": {"200": {"description": "Ready, with a download URL", "content": {
+                        "application/json": {"schema": {"type": "object"}}}},
+                        "202": {"description": "Being rendered", "content": {"application/json": {
+                            "schema": {"type": "object"}}}},
+                        **_error_responses(401, 404, 422)}},
+        },
         "/webhooks/orders": {
             "post": {"summary": "Signed order events (X-Distweb-Signature: t=<unix>,v1=<hex HMAC-SHA256>)",
                      "parameters": [{"name": "X-Distweb-Signature", "in": "header", "required": True,

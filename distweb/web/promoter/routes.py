@@ -6,6 +6,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from distweb.extensions import db
@@ -207,3 +208,54 @@ def statement_pdf(statement_id: int):
         abort(404)
     return send_file(path, mimetype="application/pdf", as_attachment=True,
                      download_name=f"statement-{statement.period}.pdf", max_age=0)
+
+
+@bp.route("/withdraw", methods=["GET", "POST"])
+def withdraw():
+    """提现: amount, method and the saved account; the amount is held at once."""
+    from distweb.money import parse_yuan
+    from distweb.services import withdrawals
+
+    promoter = _promoter()
+    account = withdrawals.payout_account(promoter.id)
+    rules = withdrawals.rules_for(promoter.brand_id)
+    error = None
+    status = 200
+    if request.method == "POST":
+        try:
+            if account is None:
+                raise ServiceError("account_required", _("请先设置收款账户。"), "account")
+            try:
+                amount = parse_yuan(request.form.get("amount", ""))
+            except ValueError:
+                raise ServiceError("invalid_amount", _("请输入金额，最多两位小数。"), "amount") from None
+            withdrawals.request(promoter.id, withdrawals.Request(amount, account.method, account.account_name,
+                                                                 account.account_no))
+        except ServiceError as err:
+            error, status = str(err.message), 422
+        else:
+            flash(_("提现申请已提交，金额已冻结等待处理。"), "success")
+            return redirect_to(url_for("promoter.withdraw"))
+    return render("promoter/withdraw.html", balances=wallet_service.balances(promoter.id), account=account,
+                  rules=rules, history=withdrawals.for_promoter(promoter.id), error=error, tab="wallet"), status
+
+
+@bp.route("/payout-account", methods=["GET", "POST"])
+def payout_account():
+    from distweb.services import withdrawals
+
+    promoter = _promoter()
+    error = None
+    status = 200
+    if request.method == "POST":
+        try:
+            withdrawals.save_payout_account(current_user, promoter.id, request.form.get("password", ""),
+                                            request.form.get("method", ""), request.form.get("account_name", ""),
+                                            request.form.get("account_no", ""))
+        except ServiceError as err:
+            error, status = str(err.message), 422
+        else:
+            flash(_("收款账户已保存。"), "success")
+            return redirect_to(url_for("promoter.withdraw"))
+    return render("promoter/payout_account.html", account=withdrawals.payout_account(promoter.id), error=error,
+                  tab="wallet"), status
