@@ -83,6 +83,26 @@ MOVEMENT_KIND = {
 WITHDRAW_METHOD = {"bank": _l("银行卡"), "alipay": _l("支付宝"), "wechat": _l("微信")}
 WITHDRAWAL_STATUS = {"requested": _l("待审核"), "approved": _l("待打款"), "paid": _l("已到账"), "rejected": _l("已拒绝")}
 RUN_STATUS = {"queued": _l("排队中"), "running": _l("进行中"), "succeeded": _l("已完成"), "failed": _l("失败")}
+NOTIFICATION = {
+    "commission_unfrozen": _l("佣金已解冻 %(amount)s，可以提现了。"),
+    "withdrawal_approved": _l("提现 %(amount)s 已通过审核，等待打款。"),
+    "withdrawal_paid": _l("提现 %(amount)s 已打款。"),
+    "withdrawal_rejected": _l("提现 %(amount)s 被拒绝，金额已退回钱包。"),
+    "withdrawal_requested": _l("提现 %(amount)s 已提交。"),
+    "statement_ready": _l("%(period)s 对账单已生成。"),
+}
+
+
+def notification_text(notification) -> str:
+    from distweb.i18n import money
+
+    data = notification.data or {}
+    template = NOTIFICATION.get(notification.kind)
+    if template is None:
+        return notification.kind
+    return str(template) % {"amount": money(int(data.get("amount_fen", 0))), "period": data.get("period", "")}
+
+
 AUDIT_ACTION = {
     "promoter.signup": _l("注册"),
     "promoter.import": _l("API 导入"),
@@ -138,6 +158,7 @@ def init_app(app) -> None:
         withdraw_method_label=lambda v: str(WITHDRAW_METHOD.get(v, v)),
         withdrawal_status_label=lambda v: str(WITHDRAWAL_STATUS.get(getattr(v, "value", v), v)),
         run_status_label=lambda v: str(RUN_STATUS.get(getattr(v, "value", v), v)),
+        notification_text=notification_text,
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, text
@@ -81,6 +82,14 @@ def settle_run(job_id: int) -> None:
         if run is None:
             return {"settled": "0"}
         run = settlement.execute_run(run.id, progress)
+        progress(90, "report")
+        # The brand's report for finance, written next to the statements.
+        target = settlement.report_path(run)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(render_pdf("pdf/settlement_report.html", **settlement.report_data(run)))
+        tmp.replace(target)
+        if run.trigger == "schedule" and (run.period_key or "").startswith("M"):
+            _queue_monthly_statements(run)
         return {"settled": str(run.settled_count), "settled_fen": str(run.settled_fen)}
 
     run_job(job_id, work)
@@ -149,3 +158,21 @@ def utcnow_local():
     from distweb.models.base import utcnow
 
     return utcnow()
+
+
+def _queue_monthly_statements(run) -> None:
+    """After a monthly settlement, every promoter with money on the ledger gets last month's
+    statement (each rendered by its own pdf job)."""
+    from zoneinfo import ZoneInfo
+
+    from distweb.models import Brand, LedgerAccount, Promoter
+    from distweb.models.ledger import AccountKind
+    from distweb.services import statements
+
+    brand = db.session.get(Brand, run.brand_id)
+    local = run.as_of.astimezone(ZoneInfo(brand.timezone))
+    previous = (local.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    owners = db.session.scalars(select(LedgerAccount.owner_id).where(
+        LedgerAccount.brand_id == brand.id, LedgerAccount.kind == AccountKind.PROMOTER_FROZEN).distinct())
+    for promoter_id in owners:
+        statements.request(db.session.get(Promoter, promoter_id), previous)

@@ -239,3 +239,30 @@ def schedule_due_runs() -> int:
         start_run(brand.id, as_of, trigger="schedule", period_key=key)
         started += 1
     return started
+
+
+def report_data(run: SettlementRun) -> dict:
+    """Totals of a run by level, by supplier and by promoter (for the report PDF)."""
+    from distweb.models import Brand, OrderItem, Product, Supplier
+
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
+    by_level = [tuple(r) for r in db.session.execute(
+        select(CommissionLine.level, CommissionLine.kind, func.count(CommissionLine.id), func.sum(kept))
+        .where(CommissionLine.settlement_run_id == run.id)
+        .group_by(CommissionLine.level, CommissionLine.kind).order_by(CommissionLine.level))]
+    by_supplier = [tuple(r) for r in db.session.execute(
+        select(Supplier.name, func.count(CommissionLine.id), func.sum(kept))
+        .select_from(CommissionLine)
+        .join(OrderItem, OrderItem.id == CommissionLine.order_item_id)
+        .join(Product, Product.id == OrderItem.product_id)
+        .outerjoin(Supplier, Supplier.id == Product.supplier_id)
+        .where(CommissionLine.settlement_run_id == run.id)
+        .group_by(Supplier.name).order_by(func.sum(kept).desc()))]
+    return {"run": run, "brand": db.session.get(Brand, run.brand_id), "by_level": by_level,
+            "by_supplier": by_supplier, "by_promoter": per_promoter(run.id, limit=10000)}
+
+
+def report_path(run: SettlementRun):
+    from distweb.services.statements import storage_dir
+
+    return storage_dir() / f"settlement-{run.id}.pdf"

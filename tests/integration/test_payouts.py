@@ -213,3 +213,35 @@ def test_scheduled_cycles_start_one_run_per_period(world):
     db.session.commit()
     assert settlement.schedule_due_runs() in (0, 1)  # 0 only before 02:00 Shanghai time
     assert settlement.schedule_due_runs() == 0  # never twice for one period
+
+
+def test_the_run_writes_a_settlement_report_pdf_for_finance(world, app):
+    import shutil
+    import subprocess
+
+    completed_order(world, 1, days_ago=9)
+    run = run_now(world)
+    path = settlement.report_path(run)
+    assert path.exists() and path.read_bytes()[:4] == b"%PDF"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode()
+        assert "结算报告" in text and "卖家" in text and "¥15.00" in text
+
+
+def test_inbox_tells_the_promoter_about_unfrozen_commission_and_withdrawals(world, app):
+    from tests.conftest import Browser
+    from tests.support.factories import PASSWORD
+
+    completed_order(world, 1, days_ago=9)
+    run_now(world)
+    seller = db.session.get(__import__("distweb.models", fromlist=["Promoter"]).Promoter, world["seller"].id)
+    phone = seller.user.phone
+    w = withdrawals.request(seller.id, withdrawals.Request(1000, "alipay", "卖家", "a@b"))
+    withdrawals.reject(w.brand_id, w.id, "信息有误")
+    browser = Browser(app.test_client())
+    browser.login(phone, PASSWORD)
+    home = browser.get("/promoter/").get_data(as_text=True)
+    assert 'class="bell-badge">2<' in home
+    inbox = browser.get("/promoter/inbox").get_data(as_text=True)
+    assert "佣金已解冻 ¥10.00" in inbox and "提现 ¥10.00 被拒绝" in inbox
+    assert 'class="bell-badge"' not in browser.get("/promoter/").get_data(as_text=True)

@@ -129,3 +129,17 @@ def payout_xlsx():
 
 
 __all__ = ["PAYOUT_COLUMNS"]
+
+
+@bp.get("/settlements/<int:run_id>/report.pdf")
+def settlement_report(run_id: int):
+    from flask import send_file
+
+    try:
+        run = settlement.get_run(current_user.brand_id, run_id)
+    except NotFound:
+        abort(404)
+    path = settlement.report_path(run)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"settlement-{run.id}.pdf")

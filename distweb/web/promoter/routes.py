@@ -259,3 +259,23 @@ def payout_account():
             return redirect_to(url_for("promoter.withdraw"))
     return render("promoter/payout_account.html", account=withdrawals.payout_account(promoter.id), error=error,
                   tab="wallet"), status
+
+
+@bp.get("/inbox")
+def inbox():
+    from distweb.services import notifications
+
+    rows = notifications.inbox(current_user.id)
+    response = render("promoter/inbox.html", notifications=rows, tab="me")
+    notifications.mark_all_read(current_user.id)
+    return response
+
+
+@bp.app_context_processor
+def unread_badge():
+    """The bell's unread count in the promoter shell (one indexed count per page)."""
+    if not getattr(current_user, "is_authenticated", False) or not current_user.is_promoter:
+        return {}
+    from distweb.services import notifications
+
+    return {"unread_count": notifications.unread_count(current_user.id)}
