@@ -172,7 +172,7 @@ def test_buyer_orders_from_the_shop_supplier_ships_promoter_sees_it(
     expect(promoter).to_have_url(re.compile(url + r"/promoter/orders/\d+$"))
     detail = promoter.locator("#promoter-order")
     expect(detail.locator("h3")).to_have_text(order_no)
-    expect(detail.locator(".badge")).to_have_text("已发货")
+    expect(detail.locator(".card-head .badge")).to_have_text("已发货")
     expect(detail.locator(".timeline")).to_contain_text("供货商已发货")
     expect(detail.locator(".timeline")).to_contain_text(TRACKING_NO)
 
