@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from distweb.config import DEFAULTS, PROJECT_ROOT, from_environment
 
@@ -17,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.url_map.converters["int"] = BoundedInt
     app.config.update(DEFAULTS)
     app.config.update(from_environment())
     if config:
@@ -33,6 +35,15 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
     return app
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:…>`` ids that fit a database integer; a larger number is simply no such page
+    (404), never an overflow deep in the driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _init_extensions(app: Flask) -> None:

@@ -82,6 +82,7 @@ MOVEMENT_KIND = {
 }
 WITHDRAW_METHOD = {"bank": _l("银行卡"), "alipay": _l("支付宝"), "wechat": _l("微信")}
 WITHDRAWAL_STATUS = {"requested": _l("待审核"), "approved": _l("待打款"), "paid": _l("已到账"), "rejected": _l("已拒绝")}
+RUN_TRIGGER = {"manual": _l("手动"), "api": _l("接口"), "schedule": _l("自动"), "demo": _l("演示数据")}
 RUN_STATUS = {"queued": _l("排队中"), "running": _l("进行中"), "succeeded": _l("已完成"), "failed": _l("失败")}
 NOTIFICATION = {
     "commission_unfrozen": _l("佣金已解冻 %(amount)s，可以提现了。"),
@@ -157,6 +158,7 @@ def init_app(app) -> None:
         level_label=lambda level, kind="commission": str(_l("代销利润")) if kind == "margin" else str(LEVEL_LABEL[level]),
         withdraw_method_label=lambda v: str(WITHDRAW_METHOD.get(v, v)),
         withdrawal_status_label=lambda v: str(WITHDRAWAL_STATUS.get(getattr(v, "value", v), v)),
+        run_trigger_label=lambda v: str(RUN_TRIGGER.get(v, v)),
         run_status_label=lambda v: str(RUN_STATUS.get(getattr(v, "value", v), v)),
         notification_text=notification_text,
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),

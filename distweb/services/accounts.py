@@ -76,6 +76,9 @@ def _token_hash(token: str) -> str:
 def start_session(user: User, user_agent: str | None = None) -> str:
     """Record a new signed-in browser; returns the token to keep in the session cookie."""
     token = secrets.token_urlsafe(32)
+    # End the read transaction the password check used: on SQLite a write inside a stale
+    # read snapshot fails at once ("database is locked") instead of waiting its turn.
+    db.session.commit()
     with transaction():
         db.session.add(
             LoginSession(user_id=user.id, token_hash=_token_hash(token), user_agent=(user_agent or "")[:200])

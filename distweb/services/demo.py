@@ -115,7 +115,7 @@ def load_demo(seed: int = 2026) -> list[tuple[str, str, str]]:
     # Settle what is past its freeze window, so demo wallets have money to withdraw.
     from distweb.services import settlement
 
-    settlement.execute_run(settlement.start_run(brand.id).id)
+    settlement.execute_run(settlement.start_run(brand.id, trigger="demo", enqueue=False).id)
     return demo_logins()
 
 

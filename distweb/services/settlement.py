@@ -38,8 +38,10 @@ SETTLEABLE_ORDER_STATUSES = (OrderStatus.COMPLETED, OrderStatus.REFUNDED)
 
 
 def start_run(brand_id: int, as_of: datetime | None = None, trigger: str = "manual",
-              created_by_id: int | None = None, period_key: str | None = None) -> SettlementRun:
-    """Record a run and queue it on the settlement queue."""
+              created_by_id: int | None = None, period_key: str | None = None,
+              enqueue: bool = True) -> SettlementRun:
+    """Record a run and queue it on the settlement queue (``enqueue=False``: the caller runs
+    it inline, as the demo loader does)."""
     as_of = as_of or utcnow()
     if as_of.tzinfo is None:
         raise ServiceError("naive_time", _l("时间必须带时区，例如 2026-11-28T10:00:00+08:00。"), "as_of")
@@ -47,6 +49,8 @@ def start_run(brand_id: int, as_of: datetime | None = None, trigger: str = "manu
         run = SettlementRun(brand_id=brand_id, as_of=as_of, trigger=trigger, created_by_id=created_by_id,
                             period_key=period_key)
         db.session.add(run)
+    if not enqueue:
+        return run
     job = jobs.create_job("settlement", brand_id=brand_id, created_by_id=created_by_id)
     with transaction():
         run.job_id = job.id

@@ -151,7 +151,8 @@ def request(promoter: Promoter, period: str) -> Statement:
 
 def _stale(statement: Statement) -> bool:
     """A statement of the running month is rendered again when asked (it keeps growing)."""
-    return statement.period >= utcnow().strftime("%Y-%m")
+    brand = db.session.get(Brand, statement.brand_id)
+    return statement.period >= utcnow().astimezone(ZoneInfo(brand.timezone)).strftime("%Y-%m")
 
 
 def storage_dir() -> Path:

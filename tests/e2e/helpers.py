@@ -14,6 +14,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--lang=zh-CN",
 ]
 PHONE = {
     "viewport": {"width": 390, "height": 844},

@@ -35,7 +35,7 @@ def _percent_to_bp(text: str, field: str) -> int:
 
 
 def _bp_to_percent(bp: int) -> str:
-    return str((Decimal(bp) / 100).normalize()) if bp else "0"
+    return format((Decimal(bp) / 100).normalize(), "f") if bp else "0"
 
 
 def _yuan(text: str, field: str) -> int:
