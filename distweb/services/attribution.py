@@ -170,8 +170,16 @@ def resolve_promoter(
     if buyer_key and touched != buyer_promoter_id:
         expires = now + timedelta(days=settings.binding_days) if mode == BindingMode.DAYS else None
         if binding is None:
-            db.session.add(BuyerBinding(brand_id=settings.brand_id, buyer_key=buyer_key, promoter_id=touched,
-                                        bound_at=now, expires_at=expires))
+            # A savepoint: two first orders of one new buyer at once must not fail the
+            # second order over the binding the first one wrote.
+            from sqlalchemy.exc import IntegrityError
+
+            try:
+                with db.session.begin_nested():
+                    db.session.add(BuyerBinding(brand_id=settings.brand_id, buyer_key=buyer_key,
+                                                promoter_id=touched, bound_at=now, expires_at=expires))
+            except IntegrityError:
+                pass  # the concurrent order bound this buyer; its binding stands
         else:
             binding.promoter_id, binding.bound_at, binding.expires_at = touched, now, expires
     return touched, source

@@ -32,3 +32,17 @@ def test_sqlite_runs_with_foreign_keys_and_wal(app_ctx):
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_the_database_refuses_a_refund_beyond_what_was_paid(app_ctx, make):
+    """Check constraints are in the migrated schema, not only in the models."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    promoter = make.promoter()
+    order = make.order(promoter, make.product(price_fen=1000))
+    with pytest.raises(IntegrityError):
+        db.session.execute(text("UPDATE orders SET refunded_fen = total_paid_fen + 1 WHERE id = :id"), {"id": order.id})
+        db.session.flush()
+    db.session.rollback()
