@@ -37,12 +37,15 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+MAX_ID = 2**31 - 1
+
+
 class BoundedInt(IntegerConverter):
-    """``<int:…>`` ids that fit a database integer; a larger number is simply no such page
-    (404), never an overflow deep in the driver."""
+    """``<int:…>`` ids that fit the database's INTEGER key columns (32-bit on PostgreSQL); a
+    larger number is simply no such page (404), never an overflow deep in the driver."""
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

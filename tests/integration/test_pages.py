@@ -142,3 +142,9 @@ def test_healthz_reports_database_and_redis(client, make):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"database": "ok", "redis": "ok"}
+
+
+def test_absurd_ids_in_urls_are_404s_or_first_pages_never_500s(promoter_browser):
+    assert promoter_browser.get("/promoter/orders/99999999999999999999").status_code == 404
+    assert promoter_browser.get("/promoter/orders?before=99999999999999999999").status_code == 200
+    assert promoter_browser.get("/promoter/team?before=3000000000").status_code == 200

@@ -214,7 +214,9 @@ def _cursor_decode(cursor: str | None) -> int | None:
         return None
     if not CURSOR_RE.match(cursor):
         raise ApiError(400, "invalid_cursor", _("cursor 无效。"), "cursor")
-    return int(cursor)
+    from distweb import MAX_ID
+
+    return min(int(cursor), MAX_ID)  # clamped to what an id column can hold
 
 
 def _cursor_encode(order_id: int) -> str:

@@ -15,6 +15,7 @@ from flask_login import current_user
 from distweb.models.network import PromoterStatus, Rank
 from distweb.services import network
 from distweb.services.errors import NotFound, ServiceError
+from distweb.web.forms import before_arg
 from distweb.web.htmx import redirect_to, render, wants_fragment
 from distweb.web.manage.routes import bp
 
@@ -53,7 +54,7 @@ def _promoter(promoter_id: int):
 
 @bp.get("/promoters")
 def promoters():
-    before = request.args.get("before", type=int)
+    before = before_arg()
     rows = list(network.search_promoters(current_user.brand_id, _filters(), before_id=before, limit=PAGE))
     args = {k: v for k, v in request.args.items() if k != "before" and v}
     return render(

@@ -15,6 +15,7 @@ from distweb.models.order import OrderMode, OrderStatus
 from distweb.money import parse_yuan
 from distweb.services import orders
 from distweb.services.errors import NotFound, ServiceError
+from distweb.web.forms import before_arg
 from distweb.web.htmx import redirect_to, render
 from distweb.web.manage.routes import bp
 
@@ -48,7 +49,7 @@ def orders_list():
     if args.get("q"):
         q = args["q"].strip()[:64]
         stmt = stmt.where(or_(Order.external_id == q, Order.buyer_phone == q, Order.buyer_name == q))
-    before = request.args.get("before", type=int)
+    before = before_arg()
     if before:
         stmt = stmt.where(Order.id < before)
     rows = list(db.session.scalars(stmt))

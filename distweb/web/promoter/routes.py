@@ -19,6 +19,7 @@ from distweb.services import orders as orders_service
 from distweb.services import wallet as wallet_service
 from distweb.services.errors import NotFound, ServiceError
 from distweb.web.access import require_role
+from distweb.web.forms import before_arg
 from distweb.web.htmx import redirect_to, render
 from distweb.web.join.routes import invite_url
 
@@ -67,7 +68,7 @@ def orders():
     until = _local_day(args.get("to"), tz)
     rows = reports.promoter_order_page(
         promoter.id, level, args.get("status"), since, until + timedelta(days=1) if until else None,
-        before_id=request.args.get("before", type=int),
+        before_id=before_arg(),
     )
     return render(
         "promoter/orders.html",
@@ -146,7 +147,7 @@ def team():
     if level not in range(1, settings.commission_depth + 1):
         level = 1
     query = (request.args.get("q") or "").strip()[:40]
-    before = request.args.get("before", type=int)
+    before = before_arg()
     members = network.team_page(
         promoter.id, level, reports.month_start(current_user.brand.timezone), query=query or None, before_id=before
     )
