@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from distweb.extensions import db
 from distweb.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -28,6 +29,7 @@ def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
     cached = _account_cache.get(key)
     if cached is not None:
         return cached
+    uncommitted = db.session.info.setdefault(_NEW_ACCOUNTS, set())
     found = db.session.scalar(
         select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
                                        LedgerAccount.owner_id == owner_id)
@@ -46,10 +48,22 @@ def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
                 select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
                                                LedgerAccount.owner_id == owner_id)
             )
-        # Not cached when just created: the surrounding transaction might still roll back.
+        # Not cached while the surrounding transaction might still roll back.
+        uncommitted.add(key)
         return found
-    _account_cache[key] = found
+    if key not in uncommitted:
+        _account_cache[key] = found
     return found
+
+
+_NEW_ACCOUNTS = "distweb_new_ledger_accounts"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_new_accounts(session) -> None:
+    """After the transaction ends, accounts it created are looked up (and cached) afresh."""
+    session.info.pop(_NEW_ACCOUNTS, None)
 
 
 @dataclass

@@ -47,22 +47,28 @@ def verify(brand_id: int | None = None, reprice_limit: int | None = None) -> Rep
     # 3. each line's money on the ledger equals what the line says it keeps
     line_filter = [] if brand_id is None else [CommissionLine.brand_id == brand_id]
     report.lines = db.session.scalar(select(func.count(CommissionLine.id)).where(*line_filter))
-    for line_id, kept, posted in db.session.execute(
-        select(CommissionLine.id, CommissionLine.amount_fen - CommissionLine.reversed_fen,
-               func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
-        .outerjoin(LedgerEntry, (LedgerEntry.commission_line_id == CommissionLine.id) & (LedgerEntry.amount_fen > 0)
-                   & ~LedgerEntry.account_id.in_(_funding_accounts()))
-        .where(*line_filter).group_by(CommissionLine.id, CommissionLine.amount_fen, CommissionLine.reversed_fen)
+    # One grouped query: what the ledger moved to or from each line's promoter wallet.
+    from distweb.models import LedgerAccount
+    from distweb.models.ledger import AccountKind
+
+    wallet_kinds = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)
+    held = (
+        select(LedgerEntry.commission_line_id.label("line_id"), func.sum(LedgerEntry.amount_fen).label("held"))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerEntry.commission_line_id.is_not(None), LedgerAccount.kind.in_(wallet_kinds))
+        .group_by(LedgerEntry.commission_line_id)
+        .subquery()
+    )
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
+    for line_id, status, amount, reversed_, held_fen in db.session.execute(
+        select(CommissionLine.id, CommissionLine.status, CommissionLine.amount_fen, CommissionLine.reversed_fen,
+               func.coalesce(held.c.held, 0))
+        .outerjoin(held, held.c.line_id == CommissionLine.id)
+        .where(*line_filter, (func.coalesce(held.c.held, 0) != kept) | (CommissionLine.reversed_fen > CommissionLine.amount_fen)
+               | ((CommissionLine.status == LineStatus.REVERSED) & (kept != 0)))
     ):
-        del line_id, kept, posted  # checked through the per-line balance below
-    for line in db.session.scalars(select(CommissionLine).where(*line_filter)):
-        if line.reversed_fen > line.amount_fen or line.reversed_fen < 0:
-            report.violations.append(f"line {line.id} reversed {line.reversed_fen} of {line.amount_fen}")
-        if line.status == LineStatus.REVERSED and line.kept_fen != 0:
-            report.violations.append(f"line {line.id} is reversed but keeps {line.kept_fen}")
-        net = _promoter_money_for_line(line.id)
-        if net != line.kept_fen:
-            report.violations.append(f"line {line.id}: ledger holds {net} for the promoter, line keeps {line.kept_fen}")
+        report.violations.append(f"line {line_id} ({status.value}): keeps {amount - reversed_}, "
+                                 f"ledger holds {held_fen} for the promoter")
     # 4. every paid order's lines match its plan version when priced again
     order_filter = [Order.status.in_([OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED,
                                       OrderStatus.REFUNDED])]
@@ -88,25 +94,3 @@ def verify(brand_id: int | None = None, reprice_limit: int | None = None) -> Rep
             report.violations.append(f"order {order.external_id}: lines {actual} differ from plan v{version} {expected}")
         report.orders_repriced += 1
     return report
-
-
-def _funding_accounts():
-    from distweb.models import LedgerAccount
-    from distweb.models.ledger import AccountKind
-
-    promoter_kinds = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE,
-                      AccountKind.PROMOTER_PENDING_WITHDRAWAL, AccountKind.PAID_OUT)
-    return select(LedgerAccount.id).where(~LedgerAccount.kind.in_(promoter_kinds))
-
-
-def _promoter_money_for_line(line_id: int) -> int:
-    """What the ledger moved to or from the promoter's wallet accounts for this line."""
-    from distweb.models import LedgerAccount
-    from distweb.models.ledger import AccountKind
-
-    return int(db.session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerEntry.commission_line_id == line_id,
-               LedgerAccount.kind.in_((AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)))
-    ))

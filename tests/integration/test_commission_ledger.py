@@ -187,3 +187,19 @@ def test_any_sequence_of_orders_refunds_cancels_and_completions_keeps_the_ledger
     assert report.ok, report.violations
     for line in db.session.query(CommissionLine):
         assert 0 <= line.kept_fen <= line.amount_fen
+
+
+def test_an_account_created_in_a_rolled_back_transaction_is_not_remembered(shop):
+    brand_id, seller = shop["brand"].id, shop["seller"].id
+    try:
+        with transaction():
+            for _ in range(2):  # the second lookup finds the uncommitted account
+                ledger.post(ledger.Draft(brand_id, "probe").move(
+                    1, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller)))
+            raise RuntimeError("roll it all back")
+    except RuntimeError:
+        pass
+    with transaction():  # would fail on a foreign key if the rolled-back id had been cached
+        ledger.post(ledger.Draft(brand_id, "probe").move(
+            1, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller)))
+    assert ledger.balance(brand_id, AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller) == 1
