@@ -59,11 +59,12 @@ def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
 _NEW_ACCOUNTS = "distweb_new_ledger_accounts"
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_new_accounts(session) -> None:
-    """After the transaction ends, accounts it created are looked up (and cached) afresh."""
-    session.info.pop(_NEW_ACCOUNTS, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_new_accounts(session, transaction) -> None:
+    """When the outermost transaction ends (committed or rolled back), accounts it created
+    are looked up, and cached, afresh. Savepoints ending change nothing."""
+    if transaction.parent is None:
+        session.info.pop(_NEW_ACCOUNTS, None)
 
 
 @dataclass
