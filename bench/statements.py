@@ -20,6 +20,9 @@ Then, in this one process, it measures:
   B. WeasyPrint     the very HTML strings A handed to WeasyPrint (recorded during A), each
                     rendered again with HTML(string=..., base_url=...).write_pdf().
 
+For information it also times C: the same pages with WeasyPrint alone but one shared
+weasyprint.text.fonts.FontConfiguration for the batch (render_pdf makes a new one per PDF).
+
 One statement of each path is rendered first, untimed, so neither pays for loading fonts
 and templates. With --rounds N both are timed N times, alternately, and the best round of
 each counts. Targets: A takes no more than 1.2x as long as B, and memory stays flat across
@@ -171,13 +174,18 @@ def app_path(app, promoter_ids: list[int], period: str, rss: list[tuple[int, flo
     return time.perf_counter() - started, size
 
 
-def weasyprint_alone(html: HTMLs) -> tuple[float, int]:
+def weasyprint_alone(html: HTMLs, rss: list[tuple[int, float]] | None, font_config=None) -> tuple[float, int]:
+    """HTML(string=...).write_pdf() for each recorded page; with ``font_config`` one
+    FontConfiguration serves the whole batch (path C) instead of a new one per document."""
     from weasyprint import HTML
 
+    options = {} if font_config is None else {"font_config": font_config}
     size = 0
     started = time.perf_counter()
-    for string, base_url in html:
-        size += len(HTML(string=string, base_url=base_url).write_pdf())
+    for n, (string, base_url) in enumerate(html, start=1):
+        size += len(HTML(string=string, base_url=base_url).write_pdf(**options))
+        if rss is not None and n % SAMPLE_EVERY == 0:
+            rss.append((n, rss_mb()))
     return time.perf_counter() - started, size
 
 
@@ -274,7 +282,7 @@ def main() -> int:
                                            data=statements.build(db.session.get(Promoter, promoter_ids[0]), period))
                     db.session.remove()
                 rss_start = rss_mb()
-                a_times, b_times, series = [], [], []
+                a_times, b_times, series, b_series = [], [], [], []
                 html: HTMLs = []
                 for round_no in range(args.rounds):
                     recorder.recorded = [] if round_no == 0 else None
@@ -289,11 +297,20 @@ def main() -> int:
                         weasyprint.HTML(string=html[0][0], base_url=html[0][1]).write_pdf()  # warm-up
                         weasyprint.HTML = recorder
                     weasyprint.HTML = recorder.original
-                    seconds, b_bytes = weasyprint_alone(html)
+                    rss = [(0, rss_mb())]
+                    seconds, b_bytes = weasyprint_alone(html, rss)
                     weasyprint.HTML = recorder
                     b_times.append(seconds)
+                    b_series.append(rss)
             finally:
                 weasyprint.HTML = recorder.original
+            # C (for information, last): WeasyPrint alone with one FontConfiguration for the batch
+            from weasyprint.text.fonts import FontConfiguration
+
+            font_config = FontConfiguration()
+            weasyprint_alone(html[:1], None, font_config)  # warm-up
+            c_series = [(0, rss_mb())]
+            c_seconds, _c_bytes = weasyprint_alone(html, c_series, font_config)
             rss_end = rss_mb()
             with app.app_context():
                 db.session.remove()
@@ -318,8 +335,15 @@ def main() -> int:
             print(f"  round {i}: " + "  ".join(f"{k}:{v:.0f}" for k, v in rss))
         growth = series[0][-1][1] - series[0][1][1] if len(series[0]) > 2 else 0.0
         flat = all(abs(rss[-1][1] - rss[1][1]) <= FLAT_MB for rss in series if len(rss) > 2)
-        print(f"RSS after warm-up {rss_start:.0f} MB, at the end {rss_end:.0f} MB; round 1 from statement "
+        print(f"A: RSS after warm-up {rss_start:.0f} MB, at the end {rss_end:.0f} MB; round 1 from statement "
               f"{SAMPLE_EVERY} to {n}: {growth:+.1f} MB  {'flat' if flat else 'GROWING'} (allowance +-{FLAT_MB:g} MB)")
+        print(f"RSS (MB) after every {SAMPLE_EVERY} statements of B (WeasyPrint alone, as render_pdf calls it):")
+        for i, rss in enumerate(b_series, start=1):
+            print(f"  round {i}: " + "  ".join(f"{k}:{v:.0f}" for k, v in rss))
+        print(f"C (information): WeasyPrint alone with one shared FontConfiguration: {c_seconds:.2f} s, "
+              f"{n / c_seconds:.1f} statements/s, {c_seconds / best_b:.2f}x B's time; RSS (MB):")
+        print("  " + "  ".join(f"{k}:{v:.0f}" for k, v in c_series)
+              + f"  ({c_series[-1][1] - c_series[1][1]:+.1f} MB from statement {SAMPLE_EVERY} to {n})")
         print(f"peak RSS (ru_maxrss): {peak_rss_mb():.0f} MB")
         ok &= flat
         print()

@@ -151,7 +151,20 @@ def render_pdf(template: str, **context) -> bytes:
     with current_app.test_request_context(), force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
         html = render_template(template, logo_uri=logo_uri, generated_at=format_datetime(utcnow_local(), "yyyy-MM-dd HH:mm"),
                                movement_label=lambda kind: str(MOVEMENT_KIND.get(kind, kind)), **context)
-    return HTML(string=html, base_url=str(Path(current_app.root_path))).write_pdf()
+    return HTML(string=html, base_url=str(Path(current_app.root_path))).write_pdf(font_config=_font_config())
+
+
+_FONT_CONFIG = None
+
+
+def _font_config():
+    """One font configuration per worker: a new one per PDF leaks memory in WeasyPrint."""
+    global _FONT_CONFIG
+    if _FONT_CONFIG is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        _FONT_CONFIG = FontConfiguration()
+    return _FONT_CONFIG
 
 
 def utcnow_local():

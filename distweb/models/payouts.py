@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distweb.extensions import db
@@ -33,7 +41,7 @@ class SettlementRun(db.Model):
     period_key: Mapped[str | None] = mapped_column(String(20))  # the scheduled period it covers
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
     settled_count: Mapped[int] = mapped_column(default=0)
-    settled_fen: Mapped[int] = mapped_column(default=0)
+    settled_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # a large run exceeds 32 bits
     error: Mapped[str | None] = mapped_column(String(2000))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
