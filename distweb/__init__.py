@@ -49,6 +49,19 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+# Endpoints that take uploads bigger than MAX_CONTENT_LENGTH (nine pictures of up to 10 MB);
+# everything else keeps the small default, so a huge body elsewhere is a 413 at once.
+UPLOAD_BODY_LIMITS = {"manage.material_images_add": 9 * 10 * 1024 * 1024 + 1024 * 1024}
+
+
+def _upload_body_limit() -> None:
+    from flask import request
+
+    limit = UPLOAD_BODY_LIMITS.get(request.endpoint or "")
+    if limit:
+        request.max_content_length = limit
+
+
 def _init_extensions(app: Flask) -> None:
     from distweb import db_setup, i18n, labels
     from distweb.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
@@ -56,6 +69,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     db_setup.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
+    app.before_request(_upload_body_limit)  # before CSRF: its check is what reads the body
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=_brand_timezone)
@@ -79,8 +93,21 @@ def _brand_timezone() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from distweb.web import api, auth, core, join, manage, pay, promoter, pwa, shop, supplier, track
+    from distweb.web import (
+        api,
+        auth,
+        core,
+        join,
+        manage,
+        media,
+        pay,
+        promoter,
+        pwa,
+        shop,
+        supplier,
+        track,
+    )
 
-    for module in (core, auth, join, track, shop, pay, promoter, manage, supplier, pwa, api):
+    for module in (core, auth, join, track, shop, pay, promoter, manage, supplier, media, pwa, api):
         app.register_blueprint(module.bp)
     pwa.routes.init_app(app)

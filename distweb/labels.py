@@ -91,6 +91,18 @@ NOTIFICATION = {
     "withdrawal_rejected": _l("提现 %(amount)s 被拒绝，金额已退回钱包。"),
     "withdrawal_requested": _l("提现 %(amount)s 已提交。"),
     "statement_ready": _l("%(period)s 对账单已生成。"),
+    "order_paid": _l("新订单 %(order)s 已付款 %(amount)s。"),
+    "team_first_sale": _l("你的团队成员 %(name)s 完成了首单！"),
+    "material_pinned": _l("新的置顶素材：%(title)s"),
+}
+# What each kind of notification is called on the push settings page.
+NOTIFICATION_KIND = {
+    "order_paid": _l("新订单"),
+    "team_first_sale": _l("团队成员首单"),
+    "commission_unfrozen": _l("佣金解冻"),
+    "withdrawal": _l("提现进度"),
+    "material_pinned": _l("置顶素材"),
+    "statement_ready": _l("对账单"),
 }
 
 
@@ -101,7 +113,28 @@ def notification_text(notification) -> str:
     template = NOTIFICATION.get(notification.kind)
     if template is None:
         return notification.kind
-    return str(template) % {"amount": money(int(data.get("amount_fen", 0))), "period": data.get("period", "")}
+    return str(template) % {"amount": money(int(data.get("amount_fen", 0))), "period": data.get("period", ""),
+                            "order": data.get("order_no", ""), "name": data.get("name", ""),
+                            "title": data.get("title", "")}
+
+
+def notification_link(notification) -> str:
+    """Where tapping the notification (in the inbox or on the lock screen) leads."""
+    from flask import url_for
+
+    data = notification.data or {}
+    kind = notification.kind
+    if kind == "order_paid" and data.get("order_id"):
+        return url_for("promoter.order_show", order_id=int(data["order_id"]))
+    if kind == "team_first_sale":
+        return url_for("promoter.team")
+    if kind == "material_pinned" and data.get("material_id"):
+        return url_for("promoter.materials", _anchor=f"m{int(data['material_id'])}")
+    if kind == "statement_ready":
+        return url_for("promoter.statements_page")
+    if kind == "commission_unfrozen" or kind.startswith("withdrawal_"):
+        return url_for("promoter.wallet")
+    return url_for("promoter.inbox")
 
 
 AUDIT_ACTION = {
@@ -161,6 +194,8 @@ def init_app(app) -> None:
         run_trigger_label=lambda v: str(RUN_TRIGGER.get(v, v)),
         run_status_label=lambda v: str(RUN_STATUS.get(getattr(v, "value", v), v)),
         notification_text=notification_text,
+        notification_link=notification_link,
+        notification_kind_label=lambda v: str(NOTIFICATION_KIND.get(v, v)),
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )

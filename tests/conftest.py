@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -67,9 +68,12 @@ def _clean_state(request):
                 conn.execute(table.delete())
         redis_connection().flushdb()
         limiter.reset()
-        from distweb.services import ledger
+        from distweb.services import ledger, materials
 
         ledger.reset_cache()
+        materials.reset_cache()
+        for folder in ("materials", "posters"):
+            shutil.rmtree(Path(app.config["DISTWEB_UPLOADS"]) / folder, ignore_errors=True)
 
 
 @pytest.fixture

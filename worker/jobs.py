@@ -71,6 +71,18 @@ def evaluate_ranks(job_id: int) -> None:
 
 
 @with_app_context
+def deliver_push() -> None:
+    """Send pending notifications by Web Push (see services.push; safe to run twice)."""
+    from distweb.services import notifications, push
+
+    try:
+        redis_connection().delete(notifications.PUSH_KICK_KEY)  # later notifications kick anew
+    except Exception:  # noqa: BLE001 — without Redis the sweep still calls us
+        pass
+    push.deliver_all()
+
+
+@with_app_context
 def settle_run(job_id: int) -> None:
     """Carry out the settlement run recorded for this job (safe to run again: a rerun
     settles only what is still frozen)."""

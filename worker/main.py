@@ -37,6 +37,11 @@ def sweep() -> None:
         started = settlement.schedule_due_runs()
         if started:
             log.info("started %d scheduled settlement run(s)", started)
+        from distweb.services import push
+
+        delivered = push.deliver_all()
+        if delivered.get("sent"):
+            log.info("pushed %d notification(s) the push job had not sent", delivered["sent"])
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
     finally:
@@ -56,5 +61,8 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     os.register_at_fork(after_in_child=_dispose_pool_after_fork)
     with app.app_context():
         sweep()
-        worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=SWEEP_INTERVAL)
+        # An idle worker blocks on Redis for worker_ttl - 15 s between maintenance rounds:
+        # keep that close to the sweep interval, or the sweep runs every 7 minutes.
+        worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=SWEEP_INTERVAL,
+                               worker_ttl=SWEEP_INTERVAL + 15)
         return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")

@@ -21,6 +21,15 @@ from distweb.models.ledger import (
     LedgerEntry,
     LedgerTransaction,
 )
+from distweb.models.materials import (
+    Material,
+    MaterialEvent,
+    MaterialImage,
+    MaterialOrder,
+    MaterialTag,
+    NotificationSetting,
+    PushSubscription,
+)
 from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
@@ -47,6 +56,13 @@ __all__ = [
     "Brand",
     "Job",
     "LoginSession",
+    "Material",
+    "MaterialEvent",
+    "MaterialImage",
+    "MaterialOrder",
+    "MaterialTag",
+    "NotificationSetting",
+    "PushSubscription",
     "Notification",
     "PayoutAccount",
     "SettlementRun",

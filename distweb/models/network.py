@@ -135,6 +135,8 @@ class Click(db.Model):
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
     promoter_id: Mapped[int] = mapped_column(ForeignKey("promoters.id"))
     target: Mapped[str | None] = mapped_column(String(80))
+    # The material whose link was followed, when it was one (``/r/<code>?m=<id>``).
+    material_id: Mapped[int | None] = mapped_column(ForeignKey("materials.id"), index=True)
     ip_hash: Mapped[str] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(200))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

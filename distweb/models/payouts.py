@@ -12,7 +12,9 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distweb.extensions import db
@@ -126,7 +128,11 @@ class Notification(db.Model):
     """The in-app inbox (the primary channel; Web Push is an extra)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notifications_user_unread", "user_id", "read_at"),
+        Index("ix_notifications_push_pending", "id", postgresql_where=text("push_pending"),
+              sqlite_where=text("push_pending")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -134,3 +140,6 @@ class Notification(db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     read_at = mapped_column(UTCDateTime)
+    # Waiting for the Web Push job (which clears it whether or not the user has a phone to
+    # push to); a partial index keeps the job's lookup small.
+    push_pending: Mapped[bool] = mapped_column(default=True, server_default=sa_true())

@@ -97,11 +97,12 @@ def pick_touch(touches: list[tuple[int, int]], settings: ProgrammeSettings, now:
 # ---------------------------------------------------------------- clicks
 
 
-def record_click(promoter: Promoter, target: str | None, ip: str | None, user_agent: str | None) -> bool:
-    """Log a tracked-link visit; the same visitor, promoter and target count once per
-    30 minutes, so a flood of clicks is one click. Returns whether it was counted."""
+def record_click(promoter: Promoter, target: str | None, ip: str | None, user_agent: str | None,
+                 material_id: int | None = None) -> bool:
+    """Log a tracked-link visit; the same visitor, promoter, target and material count once
+    per 30 minutes, so a flood of clicks is one click. Returns whether it was counted."""
     visitor = ip_hash(ip)
-    key = f"distweb:click:{promoter.id}:{target or '-'}:{visitor[:32]}"
+    key = f"distweb:click:{promoter.id}:{target or '-'}:{material_id or '-'}:{visitor[:32]}"
     try:
         first = redis_connection().set(key, 1, nx=True, ex=CLICK_DEDUPE_SECONDS)
     except RedisError:
@@ -111,7 +112,7 @@ def record_click(promoter: Promoter, target: str | None, ip: str | None, user_ag
     with transaction():
         db.session.add(
             Click(brand_id=promoter.brand_id, promoter_id=promoter.id, target=(target or None) and target[:80],
-                  ip_hash=visitor, user_agent=(user_agent or "")[:200])
+                  material_id=material_id, ip_hash=visitor, user_agent=(user_agent or "")[:200])
         )
     return True
 

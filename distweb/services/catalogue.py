@@ -160,3 +160,27 @@ def save_supplier(brand: Brand, data: SupplierInput, supplier: Supplier | None =
 
 def suppliers(brand_id: int) -> list[Supplier]:
     return list(db.session.scalars(select(Supplier).where(Supplier.brand_id == brand_id).order_by(Supplier.code)))
+
+
+# ---------------------------------------------------------------- how a promoter's shop sells
+
+
+def stock_by_product(promoter_id: int) -> dict[int, int]:
+    """A distributor's stock on hand, by product id."""
+    from distweb.models import StockLevel
+
+    return dict(db.session.execute(
+        select(StockLevel.product_id, StockLevel.quantity).where(StockLevel.promoter_id == promoter_id)
+    ).all())
+
+
+def shop_mode(product: Product, stock: dict[int, int]) -> OrderMode | None:
+    """How a promoter's shop sells the product: from the distributor's own stock (经销),
+    consigned from the supplier (代销), or for the brand (推广)."""
+    if product.sells_wholesale and stock.get(product.id, 0) > 0:
+        return OrderMode.WHOLESALE
+    if product.sells_consignment and product.supplier_id:
+        return OrderMode.CONSIGNMENT
+    if product.sells_promotion:
+        return OrderMode.PROMOTION
+    return None

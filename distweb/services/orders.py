@@ -314,9 +314,10 @@ def _mark_paid(order: Order, paid_at: datetime, by: str | None = None) -> None:
     _event(order, "paid", at=paid_at, amount_fen=order.total_paid_fen, by=by)
     if order.mode == OrderMode.CONSIGNMENT:
         _create_purchase_orders(order)
-    from distweb.services import commission_hooks
+    from distweb.services import commission_hooks, notifications
 
     commission_hooks.order_paid(order)
+    notifications.order_paid(order)
 
 
 def _create_purchase_orders(order: Order) -> None:

@@ -23,6 +23,7 @@ def _messages() -> dict[int, tuple[str, str]]:
         403: (_("没有权限"), _("您没有权限访问这个页面。")),
         404: (_("页面不存在"), _("您要找的页面不存在或已被移除。")),
         405: (_("不支持的操作"), _("这个地址不支持该操作。")),
+        410: (_("已下线"), _("这项内容已下线。")),
         413: (_("内容过大"), _("上传或提交的内容超过了大小限制。")),
         422: (_("无法处理"), _("提交的内容有误。")),
         429: (_("操作太频繁"), _("请稍后再试。")),
@@ -32,7 +33,7 @@ def _messages() -> dict[int, tuple[str, str]]:
 
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         413: "payload_too_large", 422: "unprocessable", 429: "rate_limited", 500: "internal_error",
+         410: "gone", 413: "payload_too_large", 422: "unprocessable", 429: "rate_limited", 500: "internal_error",
          503: "service_unavailable"}
 
 

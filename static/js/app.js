@@ -128,9 +128,70 @@
     }
   }, true);
 
+  // Web Push on the 通知设置 page (#push-card): subscribe this browser, or stop.
+  function base64UrlToBytes(value) {
+    var padded = (value + "===".slice((value.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(padded);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes;
+  }
+
+  function postJson(url, data) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return fetch(url, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(data),
+      headers: { "Content-Type": "application/json", "X-CSRFToken": meta ? meta.content : "" }
+    }).then(function (response) { return response.json(); });
+  }
+
+  function setupPush() {
+    var card = document.getElementById("push-card");
+    if (!card || card.dataset.ready) return;
+    card.dataset.ready = "1";
+    var on = card.querySelector('[data-push="on"]');
+    var off = card.querySelector('[data-push="off"]');
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+      card.querySelector("[data-push-unsupported]").hidden = false;
+      return;
+    }
+    if (Notification.permission === "denied") card.querySelector("[data-push-denied]").hidden = false;
+    navigator.serviceWorker.ready.then(function (registration) {
+      return registration.pushManager.getSubscription().then(function (subscription) {
+        on.hidden = !!subscription;
+        off.hidden = !subscription;
+        on.onclick = function () {
+          Notification.requestPermission().then(function (permission) {
+            if (permission !== "granted") { card.querySelector("[data-push-denied]").hidden = false; return; }
+            return registration.pushManager.subscribe({
+              userVisibleOnly: true, applicationServerKey: base64UrlToBytes(card.dataset.vapidKey)
+            }).then(function (sub) {
+              return postJson(card.dataset.subscribe, sub.toJSON());
+            }).then(function (answer) {
+              toast(answer.message || (answer.error && answer.error.message) || "");
+              on.hidden = true; off.hidden = false;
+            });
+          }).catch(function () { card.querySelector("[data-push-unsupported]").hidden = false; });
+        };
+        off.onclick = function () {
+          registration.pushManager.getSubscription().then(function (sub) {
+            var endpoint = sub ? sub.endpoint : null;
+            return (sub ? sub.unsubscribe() : Promise.resolve()).then(function () {
+              return postJson(card.dataset.unsubscribe, { endpoint: endpoint });
+            });
+          }).then(function (answer) {
+            toast(answer.message || "");
+            on.hidden = false; off.hidden = true;
+          });
+        };
+      });
+    });
+  }
+
   function onPage() {
     scheduleToasts(document);
     showInstall();
+    setupPush();
   }
   document.addEventListener("DOMContentLoaded", onPage);
   document.addEventListener("htmx:afterSettle", onPage);

@@ -38,3 +38,28 @@ self.addEventListener("fetch", (event) => {
     );
   }
 });
+
+// Web Push: show what the server sent ({title, body, url, tag}); a tap opens that page.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = { body: event.data && event.data.text() }; }
+  event.waitUntil(self.registration.showNotification(data.title || "distweb", {
+    body: data.body || "",
+    tag: data.tag,
+    data: { url: data.url || "/" },
+    icon: "{{ url_for('pwa.icon', purpose='any', size=192) }}",
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL((event.notification.data && event.notification.data.url) || "/", self.location.origin).href;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      for (const client of windows) {
+        if (client.url === target && "focus" in client) return client.focus();
+      }
+      return self.clients.openWindow(target);
+    })
+  );
+});

@@ -155,3 +155,51 @@ class SupplierForm(FlaskForm):
     settlement_account = StringField(_l("结算账户"), validators=[Optional(), Length(max=120)])
     login_email = StringField(_l("供货商登录邮箱（可选，创建后台账号）"), validators=[Optional(), Length(max=254)])
     login_password = StringField(_l("初始密码"), validators=[Optional(), Length(max=200)])
+
+
+class LocalDateTimeField(StringField):
+    """A <input type="datetime-local"> value, read in the brand's time zone (``.value`` is
+    an aware datetime or None)."""
+
+    value = None
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("render_kw", {"type": "datetime-local"})
+        super().__init__(*args, **kwargs)
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        self.value = None
+
+    def pre_validate(self, form):
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from flask_login import current_user
+
+        self.value = None
+        text = (self.data or "").strip()
+        if not text:
+            return
+        try:
+            naive = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(_l("请输入有效的日期和时间。")) from None
+        self.value = naive.replace(tzinfo=ZoneInfo(current_user.brand.timezone))
+
+    def set_value(self, value, tz: str) -> None:
+        from zoneinfo import ZoneInfo
+
+        self.data = value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+class MaterialForm(FlaskForm):
+    title = StringField(_l("标题"), validators=[DataRequired(_l("请输入标题。")), Length(max=120)])
+    body = TextAreaField(_l("文案"), validators=[Length(max=2000)], render_kw={"rows": 6})
+    product_sku = SelectField(_l("关联商品"), choices=[], validate_choice=False)
+    video_url = StringField(_l("视频地址（可选）"), validators=[Optional(), Length(max=300)],
+                            render_kw={"placeholder": "https://"})
+    tags = StringField(_l("标签（用逗号分隔）"), validators=[Length(max=300)])
+    active_from = LocalDateTimeField(_l("上线时间（可选）"))
+    active_to = LocalDateTimeField(_l("下线时间（可选）"))
+    pinned = BooleanField(_l("置顶（并通知所有推客）"))

@@ -50,11 +50,6 @@ def index():
     )
 
 
-@bp.get("/materials")
-def materials():
-    return render("promoter/materials.html", tab="materials")
-
-
 @bp.get("/orders")
 def orders():
     promoter = _promoter()

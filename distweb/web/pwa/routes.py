@@ -28,6 +28,8 @@ bp = Blueprint("pwa", __name__)
 STATIC_PRECACHE = (
     "css/app.css",
     "js/app.js",
+    "js/share.js",
+    "js/sortable.js",
     "js/vendor/htmx-2.0.11.min.js",
     "icons/icon-192.png",
 )

@@ -9,9 +9,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from distweb.extensions import db, limiter
-from distweb.models import Order, Product, StockLevel
+from distweb.models import Order, Product
 from distweb.models.order import OrderMode
-from distweb.services import attribution, orders
+from distweb.services import attribution, catalogue, materials, orders
 from distweb.services.accounts import PHONE_RE
 from distweb.services.errors import ServiceError
 from distweb.web.forms import attach_error
@@ -31,31 +31,13 @@ def _shop_promoter(code: str):
     return promoter
 
 
-def _stock(promoter_id: int) -> dict[int, int]:
-    return dict(db.session.execute(
-        select(StockLevel.product_id, StockLevel.quantity).where(StockLevel.promoter_id == promoter_id)
-    ).all())
-
-
-def shop_mode(product: Product, stock: dict[int, int]) -> OrderMode | None:
-    """How this shop sells the product: from the distributor's own stock (经销), consigned from
-    the supplier (代销), or for the brand (推广)."""
-    if product.sells_wholesale and stock.get(product.id, 0) > 0:
-        return OrderMode.WHOLESALE
-    if product.sells_consignment and product.supplier_id:
-        return OrderMode.CONSIGNMENT
-    if product.sells_promotion:
-        return OrderMode.PROMOTION
-    return None
-
-
 @bp.get("/<code>")
 def index(code: str):
     promoter = _shop_promoter(code)
-    stock = _stock(promoter.id)
+    stock = catalogue.stock_by_product(promoter.id)
     products = [p for p in db.session.scalars(
         select(Product).where(Product.brand_id == promoter.brand_id, Product.active.is_(True)).order_by(Product.sku)
-    ) if shop_mode(p, stock)]
+    ) if catalogue.shop_mode(p, stock)]
     response = make_response(render_template("shop/index.html", promoter=promoter, products=products))
     _touch(response, promoter)
     return response
@@ -86,8 +68,8 @@ def _product(promoter, sku: str) -> Product:
 def product(code: str, sku: str):
     promoter = _shop_promoter(code)
     item = _product(promoter, sku)
-    stock = _stock(promoter.id)
-    mode = shop_mode(item, stock)
+    stock = catalogue.stock_by_product(promoter.id)
+    mode = catalogue.shop_mode(item, stock)
     if mode is None:
         abort(404)
     form = CheckoutForm()
@@ -113,6 +95,7 @@ def product(code: str, sku: str):
                 attach_error(form, err, "quantity", aliases={"items": "quantity", "items[0].quantity": "quantity"})
                 status = 422
             else:
+                materials.record_order(order, request.cookies.get(materials.COOKIE_NAME))
                 return redirect_to(url_for("shop.order", token=order.public_token))
     elif request.method == "POST":
         status = 400

@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, redirect, request, url_for
 
 from distweb.models.network import PromoterStatus
-from distweb.services import attribution, network
+from distweb.services import attribution, materials, network
 
 bp = Blueprint("track", __name__, url_prefix="/r")
 
@@ -30,9 +30,16 @@ def follow(code: str, target: str | None = None):
         return redirect(url_for("core.index"))
     if target is not None and not TARGET_RE.match(target):
         target = None
-    attribution.record_click(promoter, target, request.remote_addr, request.user_agent.string)
+    material_id = materials.material_for_click(promoter, request.args.get("m"))
+    attribution.record_click(promoter, target, request.remote_addr, request.user_agent.string, material_id)
     settings = network.get_settings(promoter.brand_id)
     response = redirect(landing_for(promoter, target))
+    if material_id is not None:
+        # Which material brought the buyer, for counting the order it leads to.
+        response.set_cookie(materials.COOKIE_NAME,
+                            materials.add_touch(request.cookies.get(materials.COOKIE_NAME), promoter.id, material_id),
+                            max_age=settings.attribution_window_days * 86400, httponly=True, samesite="Lax",
+                            secure=request.is_secure)
     response.set_cookie(
         attribution.COOKIE_NAME,
         attribution.add_touch(request.cookies.get(attribution.COOKIE_NAME), promoter.id),

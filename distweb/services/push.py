@@ -1,0 +1,235 @@
+"""Web Push: an extra channel for phones that support it; the inbox works without it.
+
+The VAPID key pair is generated once into ``instance/`` (0600). Notifications are written
+with ``push_pending`` set; the ``deliver_push`` job (kicked after the commit that wrote them,
+and by the worker's sweep as a fallback) sends each to the user's subscribed browsers, unless
+the user switched that kind off, and removes subscriptions the push service says are gone
+(404/410). Sending is at-least-once: a job killed after sending and before clearing the flag
+sends again, which a phone shows as one notification (same ``tag``).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select, update
+
+from distweb.extensions import db
+from distweb.models import Notification, NotificationSetting, PushSubscription, User
+from distweb.models.base import utcnow
+from distweb.services.errors import ServiceError
+from distweb.services.tx import transaction
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+SEND_TIMEOUT = 10
+# What a promoter can switch off, in the order the settings page lists them.
+PUSH_KINDS = ("order_paid", "team_first_sale", "commission_unfrozen", "withdrawal", "material_pinned",
+              "statement_ready")
+
+
+def kind_group(kind: str) -> str:
+    """withdrawal_approved, withdrawal_paid, ... are one switch."""
+    return "withdrawal" if kind.startswith("withdrawal_") else kind
+
+
+# ---------------------------------------------------------------- VAPID keys
+
+
+def _key_path() -> Path:
+    return Path(current_app.config["INSTANCE_PATH"]) / "vapid_private.pem"
+
+
+def vapid():
+    """The server's VAPID key, generated on first use (file mode 0600, never committed)."""
+    from py_vapid import Vapid
+
+    path = _key_path()
+    if not path.exists():
+        key = Vapid()
+        key.generate_keys()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        key.save_key(str(tmp))
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)  # two processes starting at once: the first key wins
+        except FileExistsError:
+            pass
+        tmp.unlink(missing_ok=True)
+    return Vapid.from_file(str(path))
+
+
+def public_key() -> str:
+    """The applicationServerKey a browser subscribes with (base64url, uncompressed point)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = vapid().public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# ---------------------------------------------------------------- subscriptions and settings
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """A push endpoint is a push service's HTTPS URL. The server will POST to it, so private
+    addresses are refused (no requests into our own network on a stranger's behalf)."""
+    refused = ServiceError("invalid_endpoint", _l("推送订阅无效，请重新开启推送。"), "endpoint")
+    if not isinstance(endpoint, str) or len(endpoint) > 1000:
+        raise refused
+    parts = urlsplit(endpoint)
+    if current_app.config.get("DISTWEB_PUSH_ALLOW_LOCAL") and parts.scheme in ("http", "https") and parts.hostname:
+        return  # tests point subscriptions at a local stand-in push service
+    if parts.scheme != "https" or not parts.hostname or parts.hostname == "localhost":
+        raise refused
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return
+    raise refused  # an IP literal: push services are named hosts
+
+
+def _b64_key(value, low: int, high: int) -> str:
+    if not isinstance(value, str) or not (low <= len(value) <= high):
+        raise ServiceError("invalid_keys", _l("推送订阅无效，请重新开启推送。"), "keys")
+    try:
+        base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, TypeError):
+        raise ServiceError("invalid_keys", _l("推送订阅无效，请重新开启推送。"), "keys") from None
+    return value
+
+
+def subscribe(user: User, data: dict, user_agent: str | None = None) -> PushSubscription:
+    """Save a browser's PushSubscription JSON (endpoint + keys) for this user. The same
+    endpoint again (a re-subscribe, or another account on a shared phone) moves to this user."""
+    if not isinstance(data, dict):
+        raise ServiceError("invalid_subscription", _l("推送订阅无效，请重新开启推送。"))
+    endpoint = data.get("endpoint")
+    _check_endpoint(endpoint)
+    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
+    p256dh = _b64_key(keys.get("p256dh"), 80, 200)
+    auth = _b64_key(keys.get("auth"), 16, 100)
+    with transaction():
+        row = db.session.scalars(select(PushSubscription).where(PushSubscription.endpoint == endpoint)).first()
+        if row is None:
+            row = PushSubscription(endpoint=endpoint)
+            db.session.add(row)
+        row.user_id, row.p256dh, row.auth = user.id, p256dh, auth
+        row.user_agent = (user_agent or "")[:200]
+    return row
+
+
+def unsubscribe(user: User, endpoint: str | None) -> int:
+    with transaction():
+        stmt = delete(PushSubscription).where(PushSubscription.user_id == user.id)
+        if endpoint:
+            stmt = stmt.where(PushSubscription.endpoint == endpoint)
+        return db.session.execute(stmt).rowcount
+
+
+def subscription_count(user_id: int) -> int:
+    return len(db.session.scalars(select(PushSubscription.id).where(PushSubscription.user_id == user_id)).all())
+
+
+def push_off(user_id: int) -> set[str]:
+    row = db.session.get(NotificationSetting, user_id)
+    return set(row.push_off or []) if row else set()
+
+
+def save_push_off(user_id: int, kinds_off: set[str]) -> None:
+    kinds_off = {k for k in kinds_off if k in PUSH_KINDS}
+    with transaction():
+        row = db.session.get(NotificationSetting, user_id)
+        if row is None:
+            row = NotificationSetting(user_id=user_id)
+            db.session.add(row)
+        row.push_off = sorted(kinds_off)
+
+
+# ---------------------------------------------------------------- sending
+
+
+def _payload(notification: Notification, user: User) -> str:
+    from distweb.labels import notification_link, notification_text
+
+    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        body = notification_text(notification)
+        title = str(user.brand.name) if user.brand else "distweb"
+    return json.dumps({"title": title, "body": body, "url": notification_link(notification),
+                       "tag": f"n{notification.id}"}, ensure_ascii=False)
+
+
+def deliver_pending(limit: int = BATCH) -> dict:
+    """Send the pending notifications (one batch); returns counts. Safe to run twice."""
+    from pywebpush import WebPushException, webpush
+
+    rows = list(db.session.scalars(select(Notification).where(Notification.push_pending.is_(True))
+                                   .order_by(Notification.id).limit(limit)))
+    counts = {"notifications": len(rows), "sent": 0, "gone": 0, "failed": 0, "skipped": 0}
+    if not rows:
+        return counts
+    user_ids = {n.user_id for n in rows}
+    subs: dict[int, list[PushSubscription]] = {}
+    for sub in db.session.scalars(select(PushSubscription).where(PushSubscription.user_id.in_(user_ids))):
+        subs.setdefault(sub.user_id, []).append(sub)
+    settings = {s.user_id: set(s.push_off or []) for s in db.session.scalars(
+        select(NotificationSetting).where(NotificationSetting.user_id.in_(user_ids)))}
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
+    key = vapid() if subs else None
+    claims_sub = current_app.config.get("DISTWEB_PUSH_CONTACT", "mailto:ops@distweb.invalid")
+    gone: set[int] = set()
+    sent_to: set[int] = set()
+    for notification in rows:
+        targets = [s for s in subs.get(notification.user_id, []) if s.id not in gone]
+        if not targets or kind_group(notification.kind) in settings.get(notification.user_id, set()):
+            counts["skipped"] += 1
+            continue
+        payload = _payload(notification, users[notification.user_id])
+        for sub in targets:
+            try:
+                webpush({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
+                        data=payload, vapid_private_key=key, vapid_claims={"sub": claims_sub},
+                        ttl=24 * 3600, timeout=SEND_TIMEOUT)
+                counts["sent"] += 1
+                sent_to.add(sub.id)
+            except WebPushException as err:
+                status = getattr(err.response, "status_code", None)
+                if status in (404, 410):
+                    gone.add(sub.id)
+                    counts["gone"] += 1
+                else:
+                    counts["failed"] += 1
+                    log.warning("push to subscription %s failed: %s", sub.id, status or err)
+            except Exception as err:  # noqa: BLE001 — one bad endpoint must not stop the batch
+                counts["failed"] += 1
+                log.warning("push to subscription %s failed: %s", sub.id, err)
+    with transaction():
+        db.session.execute(update(Notification).where(Notification.id.in_([n.id for n in rows]))
+                           .values(push_pending=False))
+        if gone:
+            db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
+        if sent_to:
+            db.session.execute(update(PushSubscription).where(PushSubscription.id.in_(sent_to))
+                               .values(last_sent_at=utcnow()))
+    return counts
+
+
+def deliver_all(max_batches: int = 50) -> dict:
+    total: dict[str, int] = {}
+    for _ in range(max_batches):
+        counts = deliver_pending()
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+        if counts["notifications"] < BATCH:
+            break
+    return total

@@ -1,0 +1,3 @@
+from distweb.web.media.routes import bp
+
+__all__ = ["bp"]

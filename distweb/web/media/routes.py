@@ -1,0 +1,34 @@
+"""Uploaded material images, served only to signed-in managers and promoters of the brand."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, send_file
+from flask_login import current_user, login_required
+
+from distweb.models.user import Role
+from distweb.services import materials
+from distweb.services.errors import NotFound
+
+bp = Blueprint("media", __name__, url_prefix="/media")
+
+
+@bp.get("/materials/<int:image_id>/<any(thumb, full):variant>")
+@login_required
+def material_image(image_id: int, variant: str):
+    if current_user.role not in (Role.MANAGER, Role.PROMOTER):
+        abort(404)
+    try:
+        image = materials.image_for_user(current_user.brand_id, image_id)
+    except NotFound:
+        abort(404)
+    key = image.thumb_key if variant == "thumb" else image.file_key
+    path = materials.media_dir() / key
+    if not path.is_file():
+        abort(404)
+    # File names are random and a new upload gets a new id: safe to cache for good, privately.
+    response = send_file(path, mimetype="image/webp" if variant == "thumb" else image.content_type,
+                         max_age=365 * 86400, conditional=True)
+    response.cache_control.private = True
+    response.cache_control.public = False
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
