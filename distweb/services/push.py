@@ -15,10 +15,11 @@ import ipaddress
 import json
 import logging
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, has_request_context
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
@@ -162,10 +163,13 @@ def save_push_off(user_id: int, kinds_off: set[str]) -> None:
 def _payload(notification: Notification, user: User) -> str:
     from distweb.labels import notification_link, notification_text
 
-    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+    # The job runs outside any request: links are built as paths of a stand-in request.
+    request_ctx = nullcontext() if has_request_context() else current_app.test_request_context("/")
+    with request_ctx, force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
         body = notification_text(notification)
         title = str(user.brand.name) if user.brand else "distweb"
-    return json.dumps({"title": title, "body": body, "url": notification_link(notification),
+        link = notification_link(notification)
+    return json.dumps({"title": title, "body": body, "url": link,
                        "tag": f"n{notification.id}"}, ensure_ascii=False)
 
 
