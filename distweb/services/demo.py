@@ -116,7 +116,58 @@ def load_demo(seed: int = 2026) -> list[tuple[str, str, str]]:
     from distweb.services import settlement
 
     settlement.execute_run(settlement.start_run(brand.id, trigger="demo", enqueue=False).id)
+    _materials(brand.id, promoters, rng)
     return demo_logins()
+
+
+DEMO_MATERIALS = [
+    # title, copy, sku, tags, pinned, colour
+    ("明前龙井 · 今春头采", "{name} 推荐：今年的明前龙井到了，豆香清爽，回甘明显。\n{product} 只要 {price}，点链接下单：{link}",
+     "TEA-001", ["新品", "春茶"], True, (46, 125, 50)),
+    ("普洱熟茶饼 · 越陈越香", "冬天喝一口熟普，暖胃又暖心。{product}，{price}。\n👉 {link}", "TEA-003", ["普洱", "冬季"],
+     False, (121, 85, 72)),
+    ("五常大米 · 新米上市", "五常稻花香，新米现磨。家里的米该换了吧？{link}", "FOOD-001", ["粮油", "新品"], False,
+     (230, 160, 30)),
+    ("年货大礼包 · 团购价", "过年送礼不用愁：{product} 团购价 {price}，包邮到家。由 {name} 为你推荐：{link}", "GIFT-002",
+     ["年货", "礼盒"], False, (200, 16, 46)),
+    ("紫砂壶 · 匠人手作", "一把好壶，养一辈子。{product}，{price}。{link}", "CUP-003", ["茶具"], False, (93, 64, 55)),
+]
+
+
+def _demo_picture(title: str, colour: tuple[int, int, int]) -> bytes:
+    """A square picture with the title on a gradient, so the demo needs no image files."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from distweb.services.posters import font
+
+    size = 1080
+    picture = Image.new("RGB", (size, size), colour)
+    draw = ImageDraw.Draw(picture)
+    for y in range(size):  # a soft vertical gradient towards white
+        shade = tuple(int(c + (255 - c) * y / size * 0.55) for c in colour)
+        draw.line((0, y, size, y), fill=shade)
+    draw.text((size // 2, size // 2), title.split(" · ")[0], font=font(110), fill="white", anchor="mm")
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _materials(brand_id: int, promoters: list[Promoter], rng: random.Random) -> None:
+    """A small material library, with some shares so the figures page has something to show."""
+    from distweb.models import MaterialEvent
+    from distweb.models.materials import MaterialEventKind
+    from distweb.services import materials
+
+    for title, body, sku, tags, pinned, colour in reversed(DEMO_MATERIALS):
+        material = materials.save_material(brand_id, materials.MaterialInput(
+            title=title, body=body, product_sku=sku, tags=tags, pinned=pinned))
+        materials.add_images(brand_id, material.id, [_demo_picture(title, colour)])
+        with transaction():
+            for promoter in rng.sample(promoters, k=min(len(promoters), rng.randint(3, 12))):
+                db.session.add(MaterialEvent(brand_id=brand_id, material_id=material.id, promoter_id=promoter.id,
+                                             kind=MaterialEventKind.SHARE, channel=rng.choice(["web_share", "copy"])))
 
 
 def _network(brand, password_hash, rng, now) -> list[Promoter]:

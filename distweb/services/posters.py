@@ -44,7 +44,7 @@ def cjk_font_file() -> tuple[str, int]:
 
 
 @lru_cache(maxsize=16)
-def _font(size: int) -> ImageFont.FreeTypeFont:
+def font(size: int) -> ImageFont.FreeTypeFont:
     path, index = cjk_font_file()
     return ImageFont.truetype(path, size, index=index)
 
@@ -147,20 +147,20 @@ def render(inputs: dict, link: str) -> bytes:
         poster.paste(picture, (0, 0))
     else:
         draw.rectangle((0, 0, WIDTH, PICTURE_HEIGHT), fill=colour)
-        big = _font(64)
+        big = font(64)
         for i, line in enumerate(_wrap(draw, inputs["title"], big, WIDTH - 120, 4)):
             draw.text((60, 220 + i * 92), line, font=big, fill="white")
 
     y = PICTURE_HEIGHT + 40
     if inputs["product"]:
         name, price_fen = inputs["product"]
-        for line in _wrap(draw, name, _font(40), WIDTH - 80, 2):
-            draw.text((40, y), line, font=_font(40), fill=(34, 34, 34))
+        for line in _wrap(draw, name, font(40), WIDTH - 80, 2):
+            draw.text((40, y), line, font=font(40), fill=(34, 34, 34))
             y += 54
-        draw.text((40, y + 6), format_fen(price_fen), font=_font(60), fill=(230, 45, 45))
+        draw.text((40, y + 6), format_fen(price_fen), font=font(60), fill=(230, 45, 45))
     else:
-        for line in _wrap(draw, inputs["title"], _font(40), WIDTH - 80, 3):
-            draw.text((40, y), line, font=_font(40), fill=(34, 34, 34))
+        for line in _wrap(draw, inputs["title"], font(40), WIDTH - 80, 3):
+            draw.text((40, y), line, font=font(40), fill=(34, 34, 34))
             y += 54
 
     # The promoter: a round initial in the brand colour, the name, the QR code to the right.
@@ -169,11 +169,11 @@ def render(inputs: dict, link: str) -> bytes:
     draw.line((40, top - 30, WIDTH - 40, top - 30), fill=(235, 235, 235), width=2)
     draw.ellipse((40, top + 10, 136, top + 106), fill=colour)
     initial = (name or "?")[0]
-    draw.text((88, top + 58), initial, font=_font(46), fill="white", anchor="mm")
-    draw.text((156, top + 22), name[:12], font=_font(34), fill=(34, 34, 34))
-    draw.text((156, top + 70), _("为你推荐"), font=_font(26), fill=(120, 120, 120))
-    draw.text((40, top + 150), _("长按识别二维码"), font=_font(28), fill=(34, 34, 34))
-    draw.text((40, top + 194), inputs["brand"][0][:20], font=_font(24), fill=(150, 150, 150))
+    draw.text((88, top + 58), initial, font=font(46), fill="white", anchor="mm")
+    draw.text((156, top + 22), name[:12], font=font(34), fill=(34, 34, 34))
+    draw.text((156, top + 70), _("为你推荐"), font=font(26), fill=(120, 120, 120))
+    draw.text((40, top + 150), _("长按识别二维码"), font=font(28), fill=(34, 34, 34))
+    draw.text((40, top + 194), inputs["brand"][0][:20], font=font(24), fill=(150, 150, 150))
     poster.paste(_qr(link), (WIDTH - 40 - QR_SIZE, top))
 
     out = io.BytesIO()

@@ -59,6 +59,12 @@ def test_demo_loads_a_believable_three_level_network_and_three_modes(runner, app
         # every order's total equals the sum of its lines, to the fen
         for order in db.session.scalars(select(Order)):
             assert order.total_paid_fen == sum(item.paid_fen for item in order.items)
+        # a material library with pictures, one pinned
+        from distweb.models import Material, MaterialImage
+
+        assert db.session.scalar(select(func.count(Material.id))) == 5
+        assert db.session.scalar(select(func.count(Material.id)).where(Material.pinned.is_(True))) == 1
+        assert db.session.scalar(select(func.count(MaterialImage.id))) == 5
     again = runner.invoke(args=["demo", "--if-empty"])
     assert "already has data" in again.output
 
