@@ -2,7 +2,8 @@
 
     .venv/bin/python -m tests.e2e.screenshots [--out docs/screenshots]
 
-writes promoter-home.png (390x844 phone, zh-CN) and manager-overview.png (1366x900). Uses its
+writes promoter-home.png, promoter-materials.png and poster.png (390x844 phone, zh-CN), and
+manager-overview.png, manager-materials.png and material-edit.png (1366x900). Uses its
 own throwaway database and Redis (SQLite + embedded Redis, or DATABASE_URL / REDIS_URL).
 """
 
@@ -46,6 +47,11 @@ def main() -> None:
                 login(page, demo.promoter_login, demo.password)
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=str(out / "promoter-home.png"))
+                page.goto("/promoter/materials")
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=str(out / "promoter-materials.png"))
+                poster = page.locator("[data-material-poster]").first.get_attribute("href").split("?")[0]
+                (out / "poster.png").write_bytes(page.request.get(poster).body())
                 phone.close()
 
                 desktop = browser.new_context(base_url=server.url, **DESKTOP)
@@ -53,11 +59,18 @@ def main() -> None:
                 login(page, demo.manager_login, demo.password)
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=str(out / "manager-overview.png"))
+                page.goto("/manage/materials")
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=str(out / "manager-materials.png"))
+                page.goto(page.locator("table a").first.get_attribute("href"))
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=str(out / "material-edit.png"), full_page=True)
                 desktop.close()
                 browser.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for name in ("promoter-home.png", "manager-overview.png"):
+    for name in ("promoter-home.png", "promoter-materials.png", "poster.png", "manager-overview.png",
+                 "manager-materials.png", "material-edit.png"):
         print(out / name)
 
 
