@@ -95,6 +95,8 @@ NOTIFICATION = {
     "team_first_sale": _l("你的团队成员 %(name)s 完成了首单！"),
     "material_pinned": _l("新的置顶素材：%(title)s"),
 }
+SHARE_CHANNEL = {"web_share": _l("系统分享"), "copy": _l("复制"), "wechat": _l("微信内"), "poster": _l("保存海报"),
+                 "other": _l("其他")}
 # What each kind of notification is called on the push settings page.
 NOTIFICATION_KIND = {
     "order_paid": _l("新订单"),
@@ -195,6 +197,7 @@ def init_app(app) -> None:
         run_status_label=lambda v: str(RUN_STATUS.get(getattr(v, "value", v), v)),
         notification_text=notification_text,
         notification_link=notification_link,
+        share_channel_label=lambda v: str(SHARE_CHANNEL.get(v, v)),
         notification_kind_label=lambda v: str(NOTIFICATION_KIND.get(v, v)),
         audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},

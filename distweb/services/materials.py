@@ -573,3 +573,50 @@ def stats(brand_id: int, promoter_id: int | None = None, material_ids: list[int]
         result[material_id].orders, result[material_id].sales_fen = int(count), int(fen)
     return list(result.values())
 
+
+
+@dataclass
+class PromoterFigures:
+    promoter_id: int
+    name: str
+    shares: int = 0
+    clicks: int = 0
+    orders: int = 0
+    sales_fen: int = 0
+
+
+def by_promoter(brand_id: int, material_id: int, limit: int = 20) -> tuple[list[PromoterFigures], list[tuple[str, int]]]:
+    """Who shares this material and what it brings them (most orders, then clicks, first),
+    and its share taps by channel."""
+    from distweb.models.order import OrderStatus
+
+    get_for_brand(brand_id, material_id)
+    rows: dict[int, PromoterFigures] = {}
+
+    def row(promoter_id: int) -> PromoterFigures:
+        if promoter_id not in rows:
+            rows[promoter_id] = PromoterFigures(promoter_id, "")
+        return rows[promoter_id]
+
+    channels: dict[str, int] = {}
+    for promoter_id, channel, count in db.session.execute(
+            select(MaterialEvent.promoter_id, MaterialEvent.channel, func.count())
+            .where(MaterialEvent.material_id == material_id).group_by(MaterialEvent.promoter_id, MaterialEvent.channel)):
+        row(promoter_id).shares += int(count)
+        channels[channel or "other"] = channels.get(channel or "other", 0) + int(count)
+    for promoter_id, count in db.session.execute(
+            select(Click.promoter_id, func.count()).where(Click.material_id == material_id).group_by(Click.promoter_id)):
+        row(promoter_id).clicks = int(count)
+    for promoter_id, count, fen in db.session.execute(
+            select(MaterialOrder.promoter_id, func.count(),
+                   func.coalesce(func.sum(Order.total_paid_fen - Order.refunded_fen), 0))
+            .join(Order, Order.id == MaterialOrder.order_id)
+            .where(MaterialOrder.material_id == material_id, Order.paid_at.is_not(None),
+                   Order.status != OrderStatus.CANCELLED).group_by(MaterialOrder.promoter_id)):
+        row(promoter_id).orders, row(promoter_id).sales_fen = int(count), int(fen)
+    ranked = sorted(rows.values(), key=lambda r: (-r.orders, -r.clicks, -r.shares, r.promoter_id))[:limit]
+    names = {p.id: p.name for p in db.session.scalars(
+        select(Promoter).options(selectinload(Promoter.user)).where(Promoter.id.in_([r.promoter_id for r in ranked])))}
+    for r in ranked:
+        r.name = names.get(r.promoter_id, "")
+    return ranked, sorted(channels.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -102,3 +102,32 @@ def test_share_sends_link_and_poster_then_copy_fallback_then_the_click_counts(
     page.goto("/promoter/materials")
     figures = page.locator("article.material").first.locator(".material-figures")
     expect(figures).to_contain_text("点击 1")
+
+
+WECHAT_UA = ("Mozilla/5.0 (Linux; Android 14; V2309A) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0 "
+             "Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20231202 MicroMessenger/8.0.47.2560(0x28002F30) "
+             "WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64")
+
+
+def test_inside_wechat_the_tap_shows_how_to_share_from_wechats_menu(browser, promoter_cookies, live_server):
+    context = browser.new_context(base_url=live_server.url, **PHONE, user_agent=WECHAT_UA)
+    context.set_default_timeout(10_000)
+    context.watch = PageWatch(live_server.url)
+    context.watch.attach(context)
+    try:
+        context.add_cookies(promoter_cookies)
+        context.add_init_script(FAKE_WEB_SHARE)  # even with a Web Share API, WeChat's menu is the way
+        page = open_materials(context)
+        with page.expect_request(lambda r: r.url.endswith("/shared")) as reported:
+            page.locator("article.material").first.get_by_role("button", name="一键分享").tap()
+        assert reported.value.post_data == "channel=wechat"
+        guide = page.locator("#wechat-guide")
+        expect(guide).to_be_visible()
+        expect(guide).to_contain_text("点击右上角「···」")
+        expect(guide.locator("img.sheet-poster")).to_be_visible()  # long-press to save
+        assert page.evaluate("() => window.__shared") == []
+        guide.get_by_role("button", name="知道了").tap()
+        expect(guide).to_be_hidden()
+        context.watch.assert_clean()
+    finally:
+        context.close()

@@ -375,6 +375,10 @@ def test_shares_clicks_and_orders_are_counted_per_material_and_promoter(promoter
     library = manager.get("/manage/materials").get_data(as_text=True)
     row = library.split("爆款素材", 1)[1].split("</tr>", 1)[0]
     assert re.findall(r'<td class="num">([^<]+)</td>', row) == ["4", "1", "1", "1", "¥118.00", "100.0%"]
+    detail = manager.get(f"/manage/materials/{material.id}").get_data(as_text=True)
+    assert "系统分享 2 · 复制 1 · 保存海报 1 · 微信内 1" in detail
+    row = detail.split(">张伟</a>", 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r'<td class="num">([^<]+)</td>', row) == ["5", "1", "1", "¥118.00"]
     card = promoter.get("/promoter/materials").get_data(as_text=True).split(f'id="m{material.id}"', 1)[1]
     assert "我的分享 5 · 点击 1 · 订单 1" in card.split("</article>", 1)[0]
 

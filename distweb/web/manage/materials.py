@@ -74,8 +74,9 @@ def material_edit(material_id: int | None):
             return redirect_to(url_for("manage.material_edit", material_id=saved.id))
     elif request.method == "POST":
         status = 400
+    figures, channels = materials.by_promoter(current_user.brand_id, material.id) if material else ([], [])
     return render("manage/material_form.html", form=form, material=material, preview=_preview(material),
-                  max_images=materials.MAX_IMAGES, nav="materials"), status
+                  max_images=materials.MAX_IMAGES, figures=figures, channels=channels, nav="materials"), status
 
 
 def _preview(material: Material | None) -> dict | None:
