@@ -68,6 +68,8 @@ def from_environment() -> dict:
         "BABEL_DEFAULT_LOCALE": os.environ.get("DISTWEB_LANGUAGE", "zh_Hans_CN").replace("-", "_"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DISTWEB_TIMEZONE", "Asia/Shanghai"),
         "DISTWEB_UPLOADS": str(instance / "uploads"),
+        "DISTWEB_STATEMENTS": os.environ.get("DISTWEB_STATEMENTS") or None,
+        "DISTWEB_PUSH_CONTACT": os.environ.get("DISTWEB_PUSH_CONTACT", "mailto:ops@distweb.invalid"),
         # 1 MiB bodies for the API; uploads are checked again by their own limits.
         "MAX_CONTENT_LENGTH": int(os.environ.get("DISTWEB_MAX_CONTENT_LENGTH", 8 * 1024 * 1024)),
         # Served over HTTPS in production: secure cookies there, plain on localhost.
