@@ -136,7 +136,10 @@ def save_material(brand_id: int, data: MaterialInput, actor_id: int | None = Non
         material.pinned = data.pinned
         material.version += 1
         material.updated_at = now
-        material.tag_rows = [MaterialTag(tag=t) for t in data.tags]
+        # Keep the rows of tags that stay: a delete and an insert of the same key in one flush
+        # would collide (the unit of work inserts first).
+        keep = [row for row in material.tag_rows if row.tag in data.tags]
+        material.tag_rows = keep + [MaterialTag(tag=t) for t in data.tags if t not in {r.tag for r in keep}]
         db.session.flush()
         if material.pinned and not was_pinned and material.is_live(now):
             from distweb.services import notifications

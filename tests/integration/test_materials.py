@@ -98,6 +98,13 @@ def test_manager_creates_a_material_in_the_form_and_sees_the_promoter_preview(ma
     with app.app_context():
         material = db.session.scalars(select(Material)).one()
         assert material.tags == ["新品", "春茶"] and material.pinned and material.product.sku == "TEA-9"
+    # Editing keeps the tags that stay and drops the others.
+    edited = manager.post(f"/manage/materials/{material.id}", {
+        "title": "明前龙井", "body": "{name} 亲测好喝 {link}", "product_sku": "TEA-9", "tags": "春茶, 绿茶",
+        "pinned": "y"}, token_from=f"/manage/materials/{material.id}", follow_redirects=True)
+    assert "素材已保存" in edited.get_data(as_text=True)
+    with app.app_context():
+        assert sorted(db.session.get(Material, material.id).tags) == ["春茶", "绿茶"]
     # The preview is the promoter's card: the copy filled in with a promoter's name and link.
     assert "张伟 亲测好喝 http://distweb.test/r/" in html
     assert f"/TEA-9?m={material.id}" in html
