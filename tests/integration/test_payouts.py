@@ -241,7 +241,7 @@ def test_inbox_tells_the_promoter_about_unfrozen_commission_and_withdrawals(worl
     browser = Browser(app.test_client())
     browser.login(phone, PASSWORD)
     home = browser.get("/promoter/").get_data(as_text=True)
-    assert 'class="bell-badge">2<' in home
+    assert 'class="bell-badge">3<' in home  # the paid order, the unfrozen commission, the rejection
     inbox = browser.get("/promoter/inbox").get_data(as_text=True)
-    assert "佣金已解冻 ¥10.00" in inbox and "提现 ¥10.00 被拒绝" in inbox
+    assert "佣金已解冻 ¥10.00" in inbox and "提现 ¥10.00 被拒绝" in inbox and "已付款" in inbox
     assert 'class="bell-badge"' not in browser.get("/promoter/").get_data(as_text=True)
