@@ -61,6 +61,8 @@ class CommissionLine(db.Model):
         CheckConstraint("amount_fen >= 0", name="amount_nonneg"),
         CheckConstraint("reversed_fen >= 0 AND reversed_fen <= amount_fen", name="reversed_within_amount"),
         Index("ix_commission_lines_promoter_status", "promoter_id", "status"),
+        # The promoter home's "earned today / this month".
+        Index("ix_commission_lines_promoter_created", "promoter_id", "created_at"),
         Index("ix_commission_lines_status_order", "status", "order_id"),
     )
 
