@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from distweb.extensions import db
 from distweb.models import Notification, Promoter
@@ -21,9 +21,13 @@ def notify_promoters(events: list[tuple[int, str, dict]]) -> None:
                             for pid, kind, data in events if pid in users])
 
 
+# Built once: the promoter shell asks on every page (ix_notifications_user_unread).
+_UNREAD_COUNT = select(func.count(Notification.id)).where(
+    Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
+
+
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)))
+    return db.session.execute(_UNREAD_COUNT, {"user_id": user_id}).scalar_one()
 
 
 def inbox(user_id: int, limit: int = 50) -> list[Notification]:
