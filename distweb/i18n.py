@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from babel import dates
 from flask import current_app, g, request
-from flask_babel import Babel, Domain, format_datetime, get_domain, get_locale, get_translations
+from flask_babel import Babel, Domain, get_domain, get_locale, get_timezone, get_translations
+from flask_babel.speaklater import LazyString
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 from werkzeug.utils import cached_property
 
 from distweb.money import format_fen
@@ -74,6 +78,17 @@ def translations():
     return catalogue
 
 
+def gettext(string: str, **variables) -> str:
+    """flask_babel.gettext by the short path (for labels shown many times on a page)."""
+    rv = translations().ugettext(string)
+    return rv % variables if variables else rv
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """flask_babel.lazy_gettext by the short path; extracted under the same keywords (_l)."""
+    return LazyString(gettext, string, **variables)
+
+
 class RequestCachedDomain(Domain):
     """Flask-Babel's message domain, answering from the per-request cache above, so that
     gettext(), lazy_gettext() and the labels take the short path too."""
@@ -91,6 +106,28 @@ class DistwebBabel(Babel):
         return RequestCachedDomain(domain=self.domain)
 
 
+# Templates' _(), gettext() and ngettext(), with the semantics of Jinja's "newstyle" gettext
+# (the translation is marked safe when autoescaping and always used as a %-format string)
+# but one function call each: Jinja's own wrappers go through three Context.call layers,
+# and one that takes the whole context copies it after every {% set %} in a block.
+@pass_eval_context
+def template_gettext(eval_ctx, string: str, **variables) -> str:
+    rv = translations().ugettext(string)
+    if eval_ctx.autoescape:
+        rv = Markup(rv)
+    # Without a % sign formatting could change nothing; it is the costly part of a short label.
+    return rv % variables if variables or "%" in rv else rv
+
+
+@pass_eval_context
+def template_ngettext(eval_ctx, singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("num", num)
+    rv = translations().ungettext(singular, plural, num)
+    if eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
+
+
 def html_lang() -> str:
     return "zh-CN" if str(current_locale()).startswith("zh") else "en"
 
@@ -100,9 +137,11 @@ def money(fen: int) -> str:
 
 
 def local_datetime(value, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """Flask-Babel's format_datetime(value, fmt) for an explicit pattern, minus its second
+    look-up of the request's locale."""
     if value is None:
         return ""
-    return format_datetime(value, fmt)
+    return dates.format_datetime(value, fmt, tzinfo=get_timezone(), locale=current_locale())
 
 
 def mask_phone(phone: str | None) -> str:
@@ -123,6 +162,8 @@ def init_app(app) -> None:
         npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    # _ is bound to gettext itself (the i18n extension's alias looks gettext up per call).
+    app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext, ngettext=template_ngettext)
     app.jinja_env.filters["fen"] = money
     app.jinja_env.filters["localdt"] = local_datetime
     app.jinja_env.filters["mask_phone"] = mask_phone
