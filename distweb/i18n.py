@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
-from flask_babel import format_datetime, get_locale
+from babel import dates
+from flask import current_app, g, request
+from flask_babel import Babel, Domain, get_domain, get_locale, get_timezone, get_translations
+from flask_babel.speaklater import LazyString
+from jinja2 import pass_eval_context
+from markupsafe import Markup
+from werkzeug.utils import cached_property
 
 from distweb.money import format_fen
 
@@ -33,18 +38,110 @@ def select_locale() -> str:
     return chosen or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+# --- the request's locale and catalogue, looked up once --------------------------------
+#
+# Flask-Babel finds the locale and the catalogue through about ten context-local reads on
+# every call, and a page makes dozens of calls (every _() in a template, every label, every
+# amount). The answers are kept in Flask-Babel's own per-request namespace, next to the
+# locale it caches there, and keyed by that locale and domain: force_locale() and refresh()
+# change them, so the cached catalogue never outlives the locale it was looked up for.
+
+
+def _babel_state():
+    """Flask-Babel's per-request namespace, or None before its first use / outside a context."""
+    try:
+        return g._flask_babel
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def current_locale():
+    """The request's ``babel.Locale`` (Flask-Babel's choice, read from where it keeps it)."""
+    state = _babel_state()
+    return (getattr(state, "babel_locale", None) if state is not None else None) or get_locale()
+
+
+def translations():
+    """The request's gettext catalogue, the same one Flask-Babel's get_translations() returns."""
+    state = _babel_state()
+    if state is None:
+        return get_translations()
+    key = (getattr(state, "babel_locale", None), getattr(state, "babel_domain", None))
+    cached = getattr(state, "distweb_translations", None)
+    if key[0] is not None and cached is not None and cached[0] == key:
+        return cached[1]
+    domain = get_domain()
+    # Flask-Babel's own lookup (RequestCachedDomain's would come back here); it also settles
+    # the request's locale when nothing has asked for it yet.
+    catalogue = Domain.get_translations(domain)
+    state.distweb_translations = ((state.babel_locale, domain), catalogue)
+    return catalogue
+
+
+def gettext(string: str, **variables) -> str:
+    """flask_babel.gettext by the short path (for labels shown many times on a page)."""
+    rv = translations().ugettext(string)
+    return rv % variables if variables else rv
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """flask_babel.lazy_gettext by the short path; extracted under the same keywords (_l)."""
+    return LazyString(gettext, string, **variables)
+
+
+class RequestCachedDomain(Domain):
+    """Flask-Babel's message domain, answering from the per-request cache above, so that
+    gettext(), lazy_gettext() and the labels take the short path too."""
+
+    def get_translations(self):
+        state = _babel_state()
+        if state is not None and getattr(state, "babel_domain", None) is self:
+            return translations()
+        return super().get_translations()
+
+
+class DistwebBabel(Babel):
+    @cached_property
+    def domain_instance(self):
+        return RequestCachedDomain(domain=self.domain)
+
+
+# Templates' _(), gettext() and ngettext(), with the semantics of Jinja's "newstyle" gettext
+# (the translation is marked safe when autoescaping and always used as a %-format string)
+# but one function call each: Jinja's own wrappers go through three Context.call layers,
+# and one that takes the whole context copies it after every {% set %} in a block.
+@pass_eval_context
+def template_gettext(eval_ctx, string: str, **variables) -> str:
+    rv = translations().ugettext(string)
+    if eval_ctx.autoescape:
+        rv = Markup(rv)
+    # Without a % sign formatting could change nothing; it is the costly part of a short label.
+    return rv % variables if variables or "%" in rv else rv
+
+
+@pass_eval_context
+def template_ngettext(eval_ctx, singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("num", num)
+    rv = translations().ungettext(singular, plural, num)
+    if eval_ctx.autoescape:
+        rv = Markup(rv)
+    return rv % variables
+
+
 def html_lang() -> str:
-    return "zh-CN" if str(get_locale()).startswith("zh") else "en"
+    return "zh-CN" if str(current_locale()).startswith("zh") else "en"
 
 
 def money(fen: int) -> str:
-    return format_fen(fen, locale=str(get_locale()))
+    return format_fen(fen, locale=str(current_locale()))
 
 
 def local_datetime(value, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """Flask-Babel's format_datetime(value, fmt) for an explicit pattern, minus its second
+    look-up of the request's locale."""
     if value is None:
         return ""
-    return format_datetime(value, fmt)
+    return dates.format_datetime(value, fmt, tzinfo=get_timezone(), locale=current_locale())
 
 
 def mask_phone(phone: str | None) -> str:
@@ -55,7 +152,18 @@ def mask_phone(phone: str | None) -> str:
 
 
 def init_app(app) -> None:
+    """After Babel.init_app: replaces the template gettext callables it installed with ones
+    that read the per-request catalogue."""
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
+    # _ is bound to gettext itself (the i18n extension's alias looks gettext up per call).
+    app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext, ngettext=template_ngettext)
     app.jinja_env.filters["fen"] = money
     app.jinja_env.filters["localdt"] = local_datetime
     app.jinja_env.filters["mask_phone"] = mask_phone
@@ -64,4 +172,4 @@ def init_app(app) -> None:
     app.jinja_env.globals["commission_lines"] = lines_json
     app.jinja_env.globals["html_lang"] = html_lang
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
-    app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+    app.jinja_env.globals["current_locale"] = lambda: str(current_locale())

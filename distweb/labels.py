@@ -1,7 +1,6 @@
 """Display names for enum values, translated (the one place they are spelled)."""
 
-from flask_babel import lazy_gettext as _l
-
+from distweb.i18n import lazy_gettext as _l
 from distweb.models.job import JobStatus
 from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus

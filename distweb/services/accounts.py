@@ -9,7 +9,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
@@ -87,16 +87,20 @@ def start_session(user: User, user_agent: str | None = None) -> str:
     return token
 
 
+# One query for everything a page needs about who is asking: the user, its brand and, for
+# promoters, its place in the network. Built once: every signed-in request runs it, and
+# building the statement cost more than running it.
+_USER_FOR_SESSION = (
+    select(User)
+    .options(joinedload(User.brand), joinedload(User.promoter))
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.token_hash == bindparam("token_hash"), LoginSession.revoked_at.is_(None))
+)
+
+
 def user_for_session(token: str) -> User | None:
     """The user behind a live session token, or None once it is revoked."""
-    # One query for everything a page needs about who is asking: the user, its brand and,
-    # for promoters, its place in the network.
-    row = db.session.execute(
-        select(User, LoginSession.id)
-        .options(joinedload(User.brand), joinedload(User.promoter))
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(LoginSession.token_hash == _token_hash(token), LoginSession.revoked_at.is_(None))
-    ).first()
+    row = db.session.execute(_USER_FOR_SESSION, {"token_hash": _token_hash(token)}).first()
     if row is None:
         return None
     user = row[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from redis.exceptions import RedisError
-from sqlalchemy import event, func, insert, literal, select, update
+from sqlalchemy import bindparam, event, func, insert, literal, select, update
 from sqlalchemy.types import JSON
 
 from distweb.extensions import db
@@ -64,9 +64,13 @@ def order_paid(order: Order) -> None:
     push_after_commit()
 
 
+# Built once: the promoter shell asks on every page (ix_notifications_user_unread).
+_UNREAD_COUNT = select(func.count(Notification.id)).where(
+    Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
+
+
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)))
+    return db.session.execute(_UNREAD_COUNT, {"user_id": user_id}).scalar_one()
 
 
 def inbox(user_id: int, limit: int = 50) -> list[Notification]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
@@ -47,39 +47,61 @@ def promoter_sales(promoter_id: int, since: datetime) -> SalesFigures:
     return SalesFigures(int(count), int(total))
 
 
-def promoter_sales_today_and_month(promoter_id: int, tz: str) -> tuple[SalesFigures, SalesFigures]:
-    """Today's and this month's sales in one query (the home page asks for both)."""
-    today, month = day_start(tz), month_start(tz)
-    is_today = case((Order.placed_at >= today, 1), else_=0)
+@dataclass(frozen=True)
+class PromoterHome:
+    today: SalesFigures
+    month: SalesFigures
+    team_size: int
+
+
+# The home page's figures in one statement, built once (constructing a SQLAlchemy statement
+# costs more than running this one): today's and this month's sales by the promoter's own
+# orders (ix_orders_promoter_placed) and the active direct team (ix_promoters_upline_id).
+_counts_today = case((Order.placed_at >= bindparam("today"), 1), else_=0)
+_sales_today = case((Order.placed_at >= bindparam("today"), Order.total_paid_fen), else_=0)
+_HOME_FIGURES = select(
+    func.count(Order.id),
+    func.coalesce(func.sum(Order.total_paid_fen), 0),
+    func.coalesce(func.sum(_counts_today), 0),
+    func.coalesce(func.sum(_sales_today), 0),
+    select(func.count(Promoter.id))
+    .where(Promoter.upline_id == bindparam("promoter_id"), Promoter.status == PromoterStatus.ACTIVE)
+    .scalar_subquery(),
+).where(
+    Order.promoter_id == bindparam("promoter_id"),
+    Order.placed_at >= bindparam("since"),
+    Order.status.in_(SALE_STATUSES),
+)
+
+
+def promoter_home(promoter_id: int, tz: str) -> PromoterHome:
+    """Today's and this month's sales and the direct team size, in one query."""
+    now = datetime.now(ZoneInfo(tz))
+    today, month = day_start(tz, now), month_start(tz, now)
     row = db.session.execute(
-        select(
-            func.count(Order.id),
-            func.coalesce(func.sum(Order.total_paid_fen), 0),
-            func.coalesce(func.sum(is_today), 0),
-            func.coalesce(func.sum(case((Order.placed_at >= today, Order.total_paid_fen), else_=0)), 0),
-        ).where(
-            Order.promoter_id == promoter_id,
-            Order.placed_at >= min(today, month),
-            Order.status.in_(SALE_STATUSES),
-        )
+        _HOME_FIGURES, {"promoter_id": promoter_id, "today": today, "since": min(today, month)}
     ).one()
-    return SalesFigures(int(row[2]), int(row[3])), SalesFigures(int(row[0]), int(row[1]))
-
-
-def direct_team_size(promoter_id: int) -> int:
-    return db.session.scalar(
-        select(func.count(Promoter.id)).where(
-            Promoter.upline_id == promoter_id, Promoter.status == PromoterStatus.ACTIVE
-        )
+    return PromoterHome(
+        today=SalesFigures(int(row[2]), int(row[3])),
+        month=SalesFigures(int(row[0]), int(row[1])),
+        team_size=int(row[4]),
     )
 
 
-def promoter_orders(promoter_id: int, before_id: int | None = None, limit: int = PAGE_SIZE) -> list[Order]:
-    """The promoter's own attributed orders, newest first, keyset-paged by id."""
-    stmt = select(Order).where(Order.promoter_id == promoter_id).order_by(Order.id.desc()).limit(limit)
-    if before_id:
-        stmt = stmt.where(Order.id < before_id)
-    return list(db.session.scalars(stmt))
+# What an order list shows, read as plain rows (no ORM objects to build), newest first.
+_RECENT_ORDERS = (
+    select(Order.id, Order.external_id, Order.status, Order.mode, Order.placed_at, Order.total_paid_fen)
+    .where(Order.promoter_id == bindparam("promoter_id"))
+    .order_by(Order.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def recent_orders(promoter_id: int, limit: int = 5):
+    """The promoter's latest attributed orders as rows with the attributes of
+    templates/promoter/_order_items.html (id, external_id, status, mode, placed_at,
+    total_paid_fen)."""
+    return db.session.execute(_RECENT_ORDERS, {"promoter_id": promoter_id, "limit": limit}).all()
 
 
 def brand_overview(brand_id: int, since: datetime) -> dict:

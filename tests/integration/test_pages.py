@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
 from tests.support.factories import PASSWORD
 
@@ -39,6 +40,33 @@ def test_home_shows_this_months_sales_and_team_from_real_orders(promoter_browser
     assert stats.count("¥1,234.56") == 2  # today and this month; the cancelled order is no sale
     assert stats.count("1 单") == 2
     assert re.search(r"直属团队</span><strong class=\"stat-value\">1</strong>", stats)
+
+
+def test_home_counts_only_my_sales_of_today_and_this_month_and_my_active_team(promoter_browser, make):
+    me = promoter_browser.promoter
+    other = make.promoter(name="别人")
+    product = make.product(price_fen=10000)
+    make.order(me, product, quantity=2)  # today: ¥200.00
+    make.order(me, product, quantity=1, days_ago=40)  # an earlier month: neither figure
+    make.order(me, product, quantity=1, status=OrderStatus.CREATED)  # not paid: no sale
+    make.order(other, product, quantity=5)  # someone else's sale
+    make.promoter(name="下级一", upline=me)
+    make.promoter(name="下级二", upline=me, status=PromoterStatus.SUSPENDED)
+    make.promoter(name="二级", upline=other)
+    html = promoter_browser.get("/promoter/").get_data(as_text=True)
+    stats = html.split('class="stat-grid"', 1)[1].split("</section>", 1)[0]
+    assert stats.count("¥200.00") == 2 and "¥500.00" not in stats
+    assert re.search(r"直属团队</span><strong class=\"stat-value\">1</strong>", stats)
+
+
+def test_home_lists_my_five_latest_orders_newest_first(promoter_browser, make):
+    me = promoter_browser.promoter
+    product = make.product(price_fen=100)
+    numbers = [make.order(me, product, quantity=q).external_id for q in range(1, 8)]
+    html = promoter_browser.get("/promoter/").get_data(as_text=True)
+    latest = html.split('class="order-list"', 1)[1].split("</ul>", 1)[0]
+    assert re.findall(r'class="order-no">([^<]+)<', latest) == numbers[::-1][:5]
+    assert "¥7.00" in latest and "已付款" in latest
 
 
 def test_orders_tab_lists_only_my_orders_and_pages_with_htmx(promoter_browser, make):

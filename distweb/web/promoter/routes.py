@@ -37,14 +37,14 @@ def _promoter():
 @bp.get("/")
 def index():
     promoter = _promoter()
-    today, month = reports.promoter_sales_today_and_month(promoter.id, current_user.brand.timezone)
+    figures = reports.promoter_home(promoter.id, current_user.brand.timezone)
     return render(
         "promoter/index.html",
         promoter=promoter,
-        today=today,
-        month=month,
-        team_size=reports.direct_team_size(promoter.id),
-        recent_orders=reports.promoter_orders(promoter.id, limit=5),
+        today=figures.today,
+        month=figures.month,
+        team_size=figures.team_size,
+        recent_orders=reports.recent_orders(promoter.id, limit=5),
         invite_url=invite_url(promoter.code),
         tab="home",
     )
