@@ -130,7 +130,7 @@ def notification_link(notification) -> str:
     if kind == "team_first_sale":
         return url_for("promoter.team")
     if kind == "material_pinned" and data.get("material_id"):
-        return url_for("promoter.materials", _anchor=f"m{int(data['material_id'])}")
+        return url_for("promoter.material_show", material_id=int(data["material_id"]))
     if kind == "statement_ready":
         return url_for("promoter.statements_page")
     if kind == "commission_unfrozen" or kind.startswith("withdrawal_"):

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -422,15 +422,18 @@ def reset_cache() -> None:
     _ranking.clear()
 
 
-def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None) -> list[Material]:
+def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None):
     """The materials worth sharing now: pinned ones, then those that brought the most orders
     and clicks over the last 30 days, then the newest. The ranking (ids only, the same for
-    every promoter of the brand) is kept five minutes per process; the rows are read fresh."""
+    every promoter of the brand) is kept five minutes per process; the rows (id, title,
+    pinned, first picture's id, product name) are read fresh, live ones only."""
     now = now or utcnow()
     cached = _ranking.get(brand_id)
     if cached is None or cached[0] < time.monotonic():
         since = now - timedelta(days=30)
-        orders = (select(MaterialOrder.material_id, func.count().label("n")).where(MaterialOrder.created_at >= since)
+        orders = (select(MaterialOrder.material_id, func.count().label("n"))
+                  .join(Material, Material.id == MaterialOrder.material_id)
+                  .where(Material.brand_id == brand_id, MaterialOrder.created_at >= since)
                   .group_by(MaterialOrder.material_id).subquery())
         clicks = (select(Click.material_id, func.count().label("n"))
                   .where(Click.brand_id == brand_id, Click.material_id.is_not(None), Click.created_at >= since)
@@ -446,10 +449,18 @@ def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None) -> lis
     ids = cached[1]
     if not ids:
         return []
-    rows = {m.id: m for m in db.session.scalars(
-        select(Material).options(selectinload(Material.images), selectinload(Material.product))
-        .where(Material.id.in_(ids), _live(now)))}
+    rows = {row.id: row for row in db.session.execute(_PICK_ROWS, {"ids": ids, "now": now})}
     return [rows[i] for i in ids if i in rows][:limit]
+
+
+_first_image = (select(MaterialImage.id).where(MaterialImage.material_id == Material.id)
+                .order_by(MaterialImage.position, MaterialImage.id).limit(1).correlate(Material).scalar_subquery())
+_PICK_ROWS = (
+    select(Material.id, Material.title, Material.pinned, _first_image.label("image_id"),
+           Product.name.label("product_name"))
+    .outerjoin(Product, and_(Product.id == Material.product_id, Product.active.is_(True)))
+    .where(Material.id.in_(bindparam("ids", expanding=True)), _live(bindparam("now")))
+)
 
 
 # ---------------------------------------------------------------- tracking

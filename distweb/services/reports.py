@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
-from distweb.models import Order, Product, Promoter
+from distweb.models import CommissionLine, LedgerAccount, LedgerEntry, Order, Product, Promoter
+from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
 
@@ -52,11 +53,33 @@ class PromoterHome:
     today: SalesFigures
     month: SalesFigures
     team_size: int
+    earned_today_fen: int = 0
+    earned_month_fen: int = 0
+    frozen_fen: int = 0
+    available_fen: int = 0
+
+
+def _earned_since(name: str):
+    """What the promoter earned (kept after refunds) on lines created since :name."""
+    return (select(func.coalesce(func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen), 0))
+            .where(CommissionLine.promoter_id == bindparam("promoter_id"), CommissionLine.created_at >= bindparam(name))
+            .scalar_subquery())
+
+
+def _wallet_balance(kind: AccountKind):
+    """A wallet account's balance: the sum of its entries (the ledger is the only truth)."""
+    return (select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(LedgerAccount.brand_id == bindparam("brand_id"), LedgerAccount.kind == kind,
+                   LedgerAccount.owner_id == bindparam("promoter_id"))
+            .scalar_subquery())
 
 
 # The home page's figures in one statement, built once (constructing a SQLAlchemy statement
 # costs more than running this one): today's and this month's sales by the promoter's own
-# orders (ix_orders_promoter_placed) and the active direct team (ix_promoters_upline_id).
+# orders (ix_orders_promoter_placed), the active direct team (ix_promoters_upline_id), what it
+# earned today and this month (ix_commission_lines_promoter_created) and its frozen and
+# available balances (the accounts' unique key, then ix_ledger_entries_account).
 _counts_today = case((Order.placed_at >= bindparam("today"), 1), else_=0)
 _sales_today = case((Order.placed_at >= bindparam("today"), Order.total_paid_fen), else_=0)
 _HOME_FIGURES = select(
@@ -67,6 +90,10 @@ _HOME_FIGURES = select(
     select(func.count(Promoter.id))
     .where(Promoter.upline_id == bindparam("promoter_id"), Promoter.status == PromoterStatus.ACTIVE)
     .scalar_subquery(),
+    _earned_since("today"),
+    _earned_since("month"),
+    _wallet_balance(AccountKind.PROMOTER_FROZEN),
+    _wallet_balance(AccountKind.PROMOTER_AVAILABLE),
 ).where(
     Order.promoter_id == bindparam("promoter_id"),
     Order.placed_at >= bindparam("since"),
@@ -74,17 +101,25 @@ _HOME_FIGURES = select(
 )
 
 
-def promoter_home(promoter_id: int, tz: str) -> PromoterHome:
-    """Today's and this month's sales and the direct team size, in one query."""
+def promoter_home(promoter_id: int, tz: str, brand_id: int | None = None) -> PromoterHome:
+    """Today's and this month's sales and earnings, the direct team size and the wallet's
+    frozen and available balances, in one query."""
+    if brand_id is None:
+        brand_id = db.session.scalar(select(Promoter.brand_id).where(Promoter.id == promoter_id))
     now = datetime.now(ZoneInfo(tz))
     today, month = day_start(tz, now), month_start(tz, now)
     row = db.session.execute(
-        _HOME_FIGURES, {"promoter_id": promoter_id, "today": today, "since": min(today, month)}
+        _HOME_FIGURES, {"promoter_id": promoter_id, "brand_id": brand_id, "today": today, "month": month,
+                        "since": min(today, month)}
     ).one()
     return PromoterHome(
         today=SalesFigures(int(row[2]), int(row[3])),
         month=SalesFigures(int(row[0]), int(row[1])),
         team_size=int(row[4]),
+        earned_today_fen=int(row[5]),
+        earned_month_fen=int(row[6]),
+        frozen_fen=int(row[7]),
+        available_fen=int(row[8]),
     )
 
 

@@ -176,3 +176,33 @@ def test_absurd_ids_in_urls_are_404s_or_first_pages_never_500s(promoter_browser)
     assert promoter_browser.get("/promoter/orders/99999999999999999999").status_code == 404
     assert promoter_browser.get("/promoter/orders?before=99999999999999999999").status_code == 200
     assert promoter_browser.get("/promoter/team?before=3000000000").status_code == 200
+
+
+def test_home_shows_earnings_balances_and_the_materials_to_share_now(promoter_browser, make, app):
+    from distweb.services import materials, orders
+    from distweb.services.accounts import current_brand
+
+    me = promoter_browser.promoter
+    make.product(sku="TEA-1", price_fen=5900)  # the default plan pays level 1 ten per cent
+    with app.app_context():
+        brand = current_brand()
+        order = orders.place_order(brand, orders.OrderInput(
+            external_id=None, mode="promotion", promoter_code=me.code, source="shop",
+            items=[orders.ItemInput(sku="TEA-1", quantity=2)], buyer=orders.BuyerInput("买家", "13900000001", "上海")))
+        orders.mark_paid(brand.id, order.id)
+        for title in ("素材一", "素材二", "素材三", "素材四"):
+            materials.save_material(brand.id, materials.MaterialInput(title=title))
+        pinned = materials.save_material(brand.id, materials.MaterialInput(title="置顶的", pinned=True))
+        pinned_id = pinned.id
+    html = promoter_browser.get("/promoter/").get_data(as_text=True)
+    earnings = html.split('aria-label="收益"', 1)[1].split("</section>", 1)[0]
+    assert re.findall(r'stat-value">([^<]+)<', earnings) == ["¥11.80", "¥11.80", "0"]
+    assert earnings.count("1 单 · ¥118.00") == 2  # one order (of two units), today and this month
+    wallet = html.split('aria-label="钱包"', 1)[1].split("</section>", 1)[0]
+    assert re.findall(r'stat-value">([^<]+)<', wallet) == ["¥11.80", "¥0.00"]
+    picks = html.split("现在就分享", 1)[1].split("</section>", 1)[0]
+    assert re.findall(r"<strong>(.+?)</strong>", picks) == ["置顶的", "素材四", "素材三"]
+    assert f"/promoter/materials/{pinned_id}" in picks
+    assert 'id="install-card"' in html  # the install prompt, shown by app.js where installable
+    card = promoter_browser.get(f"/promoter/materials/{pinned_id}").get_data(as_text=True)
+    assert "<h3>置顶的</h3>" in card and "一键分享" in card

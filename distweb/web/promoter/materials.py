@@ -55,6 +55,17 @@ def materials():
     )
 
 
+@bp.get("/materials/<int:material_id>")
+def material_show(material_id: int):
+    """One material's card (from the home page's picks and the 'new pinned material' notice)."""
+    promoter = _promoter()
+    try:
+        material = material_service.for_promoter(promoter, material_id)
+    except ServiceError as err:
+        return error_response(err.status, str(err.message), err.code)
+    return render("promoter/material.html", card=material_cards(promoter, [material])[0], tab="materials")
+
+
 @bp.post("/materials/<int:material_id>/shared")
 def material_shared(material_id: int):
     """The share script reports a tap here (channel: web_share, copy, wechat, poster)."""

@@ -37,14 +37,18 @@ def _promoter():
 @bp.get("/")
 def index():
     promoter = _promoter()
-    figures = reports.promoter_home(promoter.id, current_user.brand.timezone)
+    figures = reports.promoter_home(promoter.id, current_user.brand.timezone, promoter.brand_id)
+    from distweb.services import materials
+
     return render(
         "promoter/index.html",
         promoter=promoter,
+        figures=figures,
         today=figures.today,
         month=figures.month,
         team_size=figures.team_size,
         recent_orders=reports.recent_orders(promoter.id, limit=5),
+        picks=materials.top_picks(promoter.brand_id),
         invite_url=invite_url(promoter.code),
         tab="home",
     )
