@@ -46,8 +46,11 @@ def test_promoter_signs_in_and_taps_through_the_five_tabs(phone, live_server):
     expect(active_tab(page)).to_have_text("首页")
     expect(page.locator(".topbar-title")).to_have_text(demo.brand_name)
     expect(page.get_by_role("heading", name=f"你好，{demo.promoter_name}")).to_be_visible()
-    expect(page.get_by_text("本月销售额")).to_be_visible()
-    expect(page.get_by_role("heading", name="最新订单")).to_be_visible()
+    expect(page.get_by_text("本月收益")).to_be_visible()
+    expect(page.get_by_text("可提现")).to_be_visible()
+    expect(page.get_by_role("heading", name="新订单")).to_be_visible()
+    expect(page.get_by_role("heading", name="现在就分享")).to_be_visible()
+    expect(page.locator(".material-pick").first).to_contain_text("明前龙井 · 今春头采")  # the pinned one
     assert page.locator(".order-list .order").count() > 0, "the demo promoter has orders"
 
     # Each tab: (label, path, heading in the top bar, something that page shows)
