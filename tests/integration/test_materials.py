@@ -267,6 +267,20 @@ def test_expired_and_future_materials_stay_out_of_the_feed_and_cannot_be_shared(
     assert shared.status_code == 410 and shared.get_json()["error"]["code"] == "material_expired"
 
 
+def test_a_deleted_material_leaves_the_feed_and_its_links_still_count(promoter, manager, app, client):
+    material = add_material(app, title="要删除的素材")
+    deleted = manager.post(f"/manage/materials/{material.id}/delete", token_from="/manage/materials",
+                           follow_redirects=True)
+    assert "素材已删除" in deleted.get_data(as_text=True)
+    assert "要删除的素材" not in promoter.get("/promoter/materials").get_data(as_text=True)
+    assert "要删除的素材" not in deleted.get_data(as_text=True)  # gone from the library too
+    assert fetch(promoter, f"/promoter/materials/{material.id}/poster.png").status_code == 404
+    assert promoter.get(f"/promoter/materials/{material.id}").status_code == 404
+    client.get(f"/r/{promoter.promoter.code}?m={material.id}")  # shared while it was live
+    with app.app_context():
+        assert db.session.scalars(select(Click.material_id)).all() == [material.id]
+
+
 def test_another_brands_material_is_not_found(promoter, app):
     from distweb.models import Brand
 
