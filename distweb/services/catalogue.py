@@ -47,18 +47,21 @@ def supplier_by_code(brand_id: int, code: str) -> Supplier | None:
     return db.session.scalars(select(Supplier).where(Supplier.brand_id == brand_id, Supplier.code == code)).first()
 
 
+# ¥10,000,000: above any unit price we sell, and well inside the INTEGER columns.
+MAX_UNIT_PRICE_FEN = 1_000_000_000
+
+
 def _check(data: ProductInput) -> None:
     if not data.name or not data.name.strip() or len(data.name) > 120:
         raise ServiceError("invalid_name", _l("商品名称需为 1–120 个字符。"), "name")
-    for field in ("price_fen", "supply_cost_fen"):
+    for field in ("price_fen", "supply_cost_fen", "wholesale_price_fen"):
         value = getattr(data, field)
+        if value is None and field == "wholesale_price_fen":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), field)
-    if data.wholesale_price_fen is not None and (
-        isinstance(data.wholesale_price_fen, bool) or not isinstance(data.wholesale_price_fen, int)
-        or data.wholesale_price_fen < 0
-    ):
-        raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), "wholesale_price_fen")
+        if value > MAX_UNIT_PRICE_FEN:
+            raise ServiceError("amount_too_large", _l("单价不能超过 ¥10,000,000.00。"), field)
     if data.supply_cost_fen > data.price_fen:
         raise ServiceError("cost_above_price", _l("供货价不能高于售价。"), "supply_cost_fen")
     if not data.modes:

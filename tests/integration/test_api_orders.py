@@ -72,6 +72,7 @@ def test_products_upsert_by_sku_and_read_back(shop):
 @pytest.mark.parametrize(("fields", "field"), [
     ({"price_fen": 59.0}, "price_fen"), ({"price_fen": "5900"}, "price_fen"), ({"price_fen": -1}, "price_fen"),
     ({"modes": ["teleport"]}, "modes"), ({"supply_cost_fen": 9000}, "supply_cost_fen"),
+    ({"price_fen": 2**31}, "price_fen"), ({"wholesale_price_fen": 10**12}, "wholesale_price_fen"),
 ])
 def test_bad_products_are_422(shop, fields, field):
     response = shop.put_product("TEA-002", **fields)
