@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, literal, select, update
 
 from distweb.extensions import db
 from distweb.models import Notification, Promoter
@@ -19,6 +19,19 @@ def notify_promoters(events: list[tuple[int, str, dict]]) -> None:
     with transaction():
         db.session.add_all([Notification(user_id=users[pid], kind=kind, data=data)
                             for pid, kind, data in events if pid in users])
+
+
+def insert_from(rows) -> None:
+    """One notification per row of ``rows``, a SELECT of (user id, kind, data, created_at),
+    written by one INSERT … SELECT in the caller's transaction (for events about thousands
+    of promoters at once, such as a settlement run)."""
+    db.session.execute(insert(Notification).from_select(["user_id", "kind", "data", "created_at"], rows))
+
+
+def json_object(**fields):
+    """A JSON object built in SQL from named column expressions, for ``insert_from``'s data."""
+    name = "json_build_object" if db.engine.dialect.name == "postgresql" else "json_object"
+    return getattr(func, name)(*(part for key, value in fields.items() for part in (literal(key), value)))
 
 
 def unread_count(user_id: int) -> int:
