@@ -11,6 +11,7 @@ from rq import Worker
 from distweb.extensions import db
 from distweb.queues import all_queues, redis_connection
 from distweb.services import jobs
+from worker.jobs import warm_pdf_renderer
 
 log = logging.getLogger("distweb.worker")
 
@@ -54,6 +55,10 @@ class DistwebWorker(Worker):
 
 def run_worker(app: Flask, burst: bool = False) -> bool:
     os.register_at_fork(after_in_child=_dispose_pool_after_fork)
+    try:
+        warm_pdf_renderer()
+    except Exception:  # noqa: BLE001 — without it PDF jobs are slower, not wrong; other jobs unaffected
+        log.exception("PDF renderer warm-up failed; each PDF job will load WeasyPrint itself")
     with app.app_context():
         sweep()
         worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=SWEEP_INTERVAL)
