@@ -21,7 +21,8 @@ Then, in this one process, it measures:
                     rendered again with HTML(string=..., base_url=...).write_pdf().
 
 For information it also times C: the same pages with WeasyPrint alone but one shared
-weasyprint.text.fonts.FontConfiguration for the batch (render_pdf makes a new one per PDF).
+weasyprint.text.fonts.FontConfiguration for the batch, as render_pdf now keeps one per worker
+(B, like WeasyPrint's default, makes a new one per PDF).
 
 One statement of each path is rendered first, untimed, so neither pays for loading fonts
 and templates. With --rounds N both are timed N times, alternately, and the best round of

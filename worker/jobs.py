@@ -179,6 +179,21 @@ def _font_config():
     return _FONT_CONFIG
 
 
+# A line in the PDF templates' font stack (templates/pdf/*.html), so the CJK font is loaded.
+_WARM_UP_HTML = ('<p style="font-family: \'WenQuanYi Micro Hei\', \'Noto Sans CJK SC\', \'Noto Sans SC\', '
+                 'sans-serif">对账单 ¥0.00</p>')
+
+
+def warm_pdf_renderer() -> None:
+    """Import WeasyPrint, build the font configuration and lay out one line of Chinese, in
+    the worker's main process before it forks: RQ runs every job in a fresh fork, which
+    otherwise pays all of that again (about a second per PDF, several times the render)
+    and throws it away when the job ends, so the shared font configuration never got shared."""
+    from weasyprint import HTML
+
+    HTML(string=_WARM_UP_HTML).write_pdf(font_config=_font_config())
+
+
 def utcnow_local():
     from distweb.models.base import utcnow
 

@@ -11,6 +11,7 @@ from rq import Worker
 from distweb.extensions import db
 from distweb.queues import all_queues, redis_connection
 from distweb.services import jobs
+from worker.jobs import warm_pdf_renderer
 
 log = logging.getLogger("distweb.worker")
 
@@ -59,6 +60,10 @@ class DistwebWorker(Worker):
 
 def run_worker(app: Flask, burst: bool = False) -> bool:
     os.register_at_fork(after_in_child=_dispose_pool_after_fork)
+    try:
+        warm_pdf_renderer()
+    except Exception:  # noqa: BLE001 — without it PDF jobs are slower, not wrong; other jobs unaffected
+        log.exception("PDF renderer warm-up failed; each PDF job will load WeasyPrint itself")
     with app.app_context():
         sweep()
         # An idle worker blocks on Redis for worker_ttl - 15 s between maintenance rounds:

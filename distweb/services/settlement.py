@@ -10,9 +10,10 @@ attempt (or a second run) picks up exactly the lines still frozen, so nothing se
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, and_, any_, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -24,8 +25,9 @@ from distweb.models import (
     LedgerEntry,
     LedgerTransaction,
     Order,
+    Promoter,
 )
-from distweb.models.base import utcnow
+from distweb.models.base import UTCDateTime, utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderStatus
 from distweb.models.payouts import RunStatus, SettlementRun
@@ -93,54 +95,83 @@ def eligible(brand_id: int, as_of: datetime):
     )
 
 
-def _ensure_accounts(brand_id: int, line_ids) -> None:
-    """Frozen and available accounts for every promoter in the batch (created if missing)."""
-    dialect = db.engine.dialect.name
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
+def _among(column, ids: list[int]):
+    """``column`` is one of ``ids``: a single array parameter on PostgreSQL (``= ANY``), where
+    an IN list of thousands of parameters costs more to send and plan than the work itself."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(BigInteger)))
+    return column.in_(ids)
+
+
+class Batch(NamedTuple):
+    count: int
+    fen: int
+    last_id: int  # the highest line id settled; the next batch looks only above it
+    promoters: frozenset[int]  # whose accounts exist once the batch commits
+
+
+def _ensure_accounts(brand_id: int, promoter_ids: list[int]) -> None:
+    """Frozen and available accounts for these promoters (created if missing)."""
+    maker = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     for kind in (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE):
-        rows = select(literal(brand_id), literal(kind.value), CommissionLine.promoter_id).where(
-            CommissionLine.id.in_(line_ids)).distinct()
+        rows = select(literal(brand_id), literal(kind.value), Promoter.id).where(_among(Promoter.id, promoter_ids))
         stmt = maker(LedgerAccount).from_select(["brand_id", "kind", "owner_id"], rows).on_conflict_do_nothing()
         db.session.execute(stmt)
 
 
-def settle_batch(run: SettlementRun, now: datetime) -> tuple[int, int]:
-    """Settle up to BATCH eligible lines in the caller's transaction; (count, fen)."""
+def _account_of_line(kind: AccountKind):
+    """The line's promoter's account of this kind, looked up line by line through the unique
+    (brand, kind, owner) index: a plan that does not depend on the table's statistics, which
+    are stale right after a run has created thousands of accounts. A missing account gives
+    NULL, which the NOT NULL account_id refuses, so no entry is ever silently dropped."""
+    return (select(LedgerAccount.id)
+            .where(LedgerAccount.brand_id == CommissionLine.brand_id, LedgerAccount.kind == kind,
+                   LedgerAccount.owner_id == CommissionLine.promoter_id)
+            .scalar_subquery())
+
+
+def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0,
+                 known_promoters: frozenset[int] | set[int] = frozenset()) -> Batch:
+    """Settle up to BATCH eligible lines with ids above ``after_id``, in the caller's
+    transaction. ``known_promoters``: promoters whose accounts are known to exist (an earlier
+    batch of this run, committed, made sure of them), so only new ones are created."""
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
+    # Keyset: lines are picked in id order from where the last batch stopped, so a batch does
+    # not walk past the lines already settled. A line skipped because someone else held it is
+    # left for the next run, as it always was.
     pick = (select(CommissionLine.id).select_from(CommissionLine).join(Order, Order.id == CommissionLine.order_id)
-            .where(eligible(run.brand_id, run.as_of)).order_by(CommissionLine.id).limit(BATCH))
+            .where(eligible(run.brand_id, run.as_of), CommissionLine.id > after_id)
+            .order_by(CommissionLine.id).limit(BATCH).correlate(None))
     if db.engine.dialect.name == "postgresql":
         pick = pick.with_for_update(of=CommissionLine, skip_locked=True)
-    ids = list(db.session.scalars(pick))
-    if not ids:
-        return 0, 0
-    _ensure_accounts(run.brand_id, ids)
+    moved = db.session.execute(
+        update(CommissionLine)
+        .where(CommissionLine.id.in_(pick), CommissionLine.status == LineStatus.FROZEN)
+        .values(status=LineStatus.AVAILABLE, settled_at=now, settlement_run_id=run.id)
+        .returning(CommissionLine.id, CommissionLine.promoter_id, kept)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not moved:
+        return Batch(0, 0, after_id, frozenset())
+    ids = [line_id for line_id, _promoter, _kept in moved]
+    promoters = {promoter for _id, promoter, _kept in moved}
+    new_promoters = sorted(promoters - known_promoters)
+    if new_promoters:
+        _ensure_accounts(run.brand_id, new_promoters)
     tx = LedgerTransaction(brand_id=run.brand_id, kind="settlement", reference=f"run:{run.id}",
                            memo={"run": run.id, "as_of": run.as_of.isoformat()})
     db.session.add(tx)
     db.session.flush()
-    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
     for kind, sign in ((AccountKind.PROMOTER_FROZEN, -1), (AccountKind.PROMOTER_AVAILABLE, 1)):
-        rows = (
-            select(literal(tx.id), LedgerAccount.id, kept * sign, CommissionLine.id, literal(now))
-            .select_from(CommissionLine)
-            .join(LedgerAccount, and_(LedgerAccount.brand_id == CommissionLine.brand_id,
-                                      LedgerAccount.kind == kind, LedgerAccount.owner_id == CommissionLine.promoter_id))
-            .where(CommissionLine.id.in_(ids), kept > 0)
-        )
+        rows = (select(literal(tx.id), _account_of_line(kind), kept * sign, CommissionLine.id,
+                       literal(now, UTCDateTime))
+                .where(_among(CommissionLine.id, ids), kept > 0))
         db.session.execute(insert(LedgerEntry).from_select(
             ["transaction_id", "account_id", "amount_fen", "commission_line_id", "created_at"], rows))
-    total = int(db.session.scalar(select(func.coalesce(func.sum(kept), 0)).where(CommissionLine.id.in_(ids))))
-    result = db.session.execute(
-        update(CommissionLine)
-        .where(CommissionLine.id.in_(ids), CommissionLine.status == LineStatus.FROZEN)
-        .values(status=LineStatus.AVAILABLE, settled_at=now, settlement_run_id=run.id)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != len(ids):  # somebody else took a line between our pick and update
-        raise RuntimeError("settlement batch raced; retrying")
-    run.settled_count += len(ids)
+    total = sum(line_kept for _id, _promoter, line_kept in moved)
+    run.settled_count += len(moved)
     run.settled_fen += total
-    return len(ids), total
+    return Batch(len(moved), total, max(ids), frozenset(promoters))
 
 
 def execute_run(run_id: int, progress=None) -> SettlementRun:
@@ -155,13 +186,23 @@ def execute_run(run_id: int, progress=None) -> SettlementRun:
         run.started_at = run.started_at or utcnow()
         run.error = None
     try:
+        last_id = 0
+        known_promoters: set[int] = set()
         while True:
             with transaction():
-                count, _fen = settle_batch(run, utcnow())
+                batch = settle_batch(run, utcnow(), last_id, known_promoters)
+            last_id = batch.last_id
+            known_promoters |= batch.promoters
             if progress:
                 progress(50, "settling")
-            if count < BATCH:
+            if batch.count < BATCH:
                 break
+        # Done and told in one transaction: a crash before it commits leaves the run to be
+        # finished (and its promoters told) by the next attempt, never told twice.
+        with transaction():
+            run.status = RunStatus.SUCCEEDED
+            run.finished_at = utcnow()
+            _notify_unfrozen(run)
     except Exception as exc:
         db.session.rollback()
         with transaction():
@@ -169,27 +210,27 @@ def execute_run(run_id: int, progress=None) -> SettlementRun:
             run.error = f"{type(exc).__name__}: {exc}"[:2000]
             run.finished_at = utcnow()
         raise
-    with transaction():
-        run.status = RunStatus.SUCCEEDED
-        run.finished_at = utcnow()
-    _notify_unfrozen(run)
     return run
 
 
 def _notify_unfrozen(run: SettlementRun) -> None:
+    """One "commission unfrozen" notification per promoter the run paid, with the amount,
+    written by one INSERT … SELECT in the caller's transaction."""
     from distweb.services import notifications
 
-    rows = db.session.execute(
-        select(CommissionLine.promoter_id, func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
-        .where(CommissionLine.settlement_run_id == run.id).group_by(CommissionLine.promoter_id)
-    ).all()
-    notifications.notify_promoters([(pid, "commission_unfrozen", {"amount_fen": int(total), "run": run.id})
-                                    for pid, total in rows])
+    promoter_total = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
+    notifications.insert_from(
+        select(Promoter.user_id, literal("commission_unfrozen"),
+               notifications.json_object(amount_fen=promoter_total, run=literal(run.id)),
+               literal(utcnow(), UTCDateTime))
+        .select_from(CommissionLine).join(Promoter, Promoter.id == CommissionLine.promoter_id)
+        .where(CommissionLine.settlement_run_id == run.id)
+        .group_by(Promoter.id, Promoter.user_id))
 
 
 def per_promoter(run_id: int, limit: int = 500) -> list[tuple[int, str, int, int]]:
     """(promoter id, name, lines, fen) settled by a run, largest first."""
-    from distweb.models import Promoter, User
+    from distweb.models import User
 
     return [tuple(r) for r in db.session.execute(
         select(Promoter.id, User.name, func.count(CommissionLine.id),

@@ -11,7 +11,7 @@ import pytest
 from rq import SimpleWorker
 
 from distweb.extensions import db
-from distweb.models import Brand, CommissionLine, SettlementRun, Withdrawal
+from distweb.models import Brand, CommissionLine, Notification, SettlementRun, Withdrawal
 from distweb.models.base import utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.payouts import RunStatus, WithdrawalStatus
@@ -76,12 +76,12 @@ def test_a_crash_mid_run_then_a_restart_ends_like_one_uninterrupted_run(world, m
     real = settlement.settle_batch
     calls = {"n": 0}
 
-    def crash_on_second(run, now):
+    def crash_on_second(run, now, *batch_args):
         calls["n"] += 1
         if calls["n"] == 2:
-            real(run, now)  # the work of the batch is done…
+            real(run, now, *batch_args)  # the work of the batch is done…
             raise KeyboardInterrupt("worker killed")  # …and the process dies before commit
-        return real(run, now)
+        return real(run, now, *batch_args)
 
     monkeypatch.setattr(settlement, "settle_batch", crash_on_second)
     run = settlement.start_run(world["brand"].id, utcnow())
@@ -97,6 +97,35 @@ def test_a_crash_mid_run_then_a_restart_ends_like_one_uninterrupted_run(world, m
     assert db.session.query(CommissionLine).filter_by(status=LineStatus.AVAILABLE).count() == 14
     assert wallet.balances(world["seller"].id)["available_fen"] == 7000
     assert verify().ok
+    # Each promoter is told once, about everything the run settled in both attempts.
+    told = {(n.user_id, n.data["amount_fen"], n.data["run"])
+            for n in db.session.query(Notification).filter_by(kind="commission_unfrozen")}
+    assert told == {(world["seller"].user_id, 7000, run.id), (world["top"].user_id, 3500, run.id)}
+    assert db.session.query(Notification).filter_by(kind="commission_unfrozen").count() == 2
+
+
+def test_a_crash_while_telling_promoters_leaves_the_run_to_finish_and_tell_once(world, monkeypatch):
+    from distweb.services import notifications
+
+    completed_order(world, 1, days_ago=10)
+    real = notifications.insert_from
+
+    def killed(rows):
+        real(rows)
+        raise KeyboardInterrupt("worker killed")  # before the run is marked done
+
+    monkeypatch.setattr(notifications, "insert_from", killed)
+    run = settlement.start_run(world["brand"].id, utcnow())
+    with pytest.raises(KeyboardInterrupt):
+        settlement.execute_run(run.id)
+    db.session.rollback()
+    assert db.session.get(SettlementRun, run.id).status == RunStatus.RUNNING
+    assert db.session.query(Notification).count() == 0
+    monkeypatch.setattr(notifications, "insert_from", real)
+    run = settlement.execute_run(run.id)
+    assert run.status == RunStatus.SUCCEEDED and run.settled_count == 2 and run.settled_fen == 1500
+    assert sorted((n.user_id, n.data["amount_fen"]) for n in db.session.query(Notification)) == sorted(
+        [(world["seller"].user_id, 1000), (world["top"].user_id, 500)])
 
 
 def test_a_real_worker_process_runs_a_settlement(world, app):
