@@ -35,11 +35,9 @@ def notify_promoters(events: list[tuple[int, str, dict]]) -> None:
 def notify_brand_promoters(brand_id: int, kind: str, data: dict) -> None:
     """One notification for every active promoter of the brand, in one INSERT … SELECT
     (inside the caller's transaction)."""
-    db.session.execute(insert(Notification).from_select(
-        ["user_id", "kind", "data", "created_at"],
-        select(Promoter.user_id, literal(kind), literal(data, JSON), literal(utcnow(), Notification.created_at.type))
-        .where(Promoter.brand_id == brand_id, Promoter.status == PromoterStatus.ACTIVE)))
-    push_after_commit()
+    insert_from(select(Promoter.user_id, literal(kind), literal(data, JSON),
+                       literal(utcnow(), Notification.created_at.type))
+                .where(Promoter.brand_id == brand_id, Promoter.status == PromoterStatus.ACTIVE))
 
 
 def order_paid(order: Order) -> None:
