@@ -112,7 +112,7 @@ def render_statement(job_id: int) -> None:
     """Render the statement recorded for this job to PDF (WeasyPrint, CJK font embedded).
     The file is written to a temporary name and moved into place, so a killed render
     never leaves a half-written PDF behind."""
-    from distweb.models import Promoter, Statement
+    from distweb.models import Notification, Promoter, Statement
     from distweb.models.base import utcnow
     from distweb.models.payouts import RunStatus
     from distweb.services import notifications, statements
@@ -131,13 +131,14 @@ def render_statement(job_id: int) -> None:
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(pdf)
         tmp.replace(target)
-        with transaction():
+        with transaction():  # the notice commits with the success, or neither does
             statement.status = RunStatus.SUCCEEDED
             statement.opening_fen, statement.closing_fen = data.opening_fen, data.closing_fen
             statement.checksum, statement.rendered_at = data.checksum, utcnow()
             statement.file_name = target.name
-        notifications.notify_promoters([(promoter.id, "statement_ready", {"period": statement.period,
-                                                                           "statement": statement.id})])
+            db.session.add(Notification(user_id=promoter.user_id, kind="statement_ready",
+                                        data={"period": statement.period, "statement": statement.id}))
+            notifications.push_after_commit()
         return {"closing_fen": str(data.closing_fen)}
 
     run_job(job_id, work)

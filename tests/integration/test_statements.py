@@ -47,6 +47,7 @@ def test_statement_pdf_has_the_chinese_name_and_the_right_closing_balance(app, m
         assert statement.closing_fen == 1235 + 635
     page = browser.get("/promoter/statements").get_data(as_text=True)
     assert "¥18.70" in page
+    assert f"{period} 对账单已生成。" in browser.get("/promoter/inbox").get_data(as_text=True)
     response = browser.get(f"/promoter/statements/{statement.id}.pdf")
     assert response.mimetype == "application/pdf" and response.data[:4] == b"%PDF"
     text = subprocess.run(["pdftotext", "-", "-"], input=response.data, capture_output=True, check=True).stdout.decode()
