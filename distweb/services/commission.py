@@ -16,7 +16,7 @@ import json
 from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, func, insert, inspect, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from distweb.domain import commission as rules
@@ -35,6 +35,7 @@ from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderMode
 from distweb.services import ledger
 from distweb.services.errors import ServiceError
+from distweb.services.rows import loaded as loaded_rows
 from distweb.services.tx import transaction
 
 DEFAULT_PLAN = {
@@ -98,7 +99,6 @@ def _plan_body(brand_id: int, version: int) -> dict:
 
 
 _SESSION_PLANS = "distweb_commission_plans"
-_KEPT_ROWS = "distweb_commission_rows"
 
 
 def _session_plans() -> dict:
@@ -107,11 +107,9 @@ def _session_plans() -> dict:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_plans(session, transaction) -> None:
-    """The next transaction reads the plan in force afresh, and lets go of the promoters and
-    products pricing kept (savepoints ending change nothing)."""
+    """The next transaction reads the plan in force afresh (savepoints ending change nothing)."""
     if transaction.parent is None:
         session.info.pop(_SESSION_PLANS, None)
-        session.info.pop(_KEPT_ROWS, None)
 
 
 _cache: dict[str, rules.Plan] = {}
@@ -177,38 +175,14 @@ def plan_history(brand_id: int, limit: int = 50) -> list[CommissionPlan]:
 # ---------------------------------------------------------------- pricing a paid order
 
 
-def _loaded(model, ids) -> dict:
-    """Rows by id: from the session's identity map where they are loaded already (the order
-    that is being paid was just placed with them, or a batch met them before), and with one
-    query for the rest."""
-    found, missing = {}, []
-    identity_map, mapper = db.session.identity_map, inspect(model)
-    for i in ids:
-        if i in found:
-            continue
-        obj = identity_map.get(mapper.identity_key_from_primary_key((i,)))
-        if obj is None or inspect(obj).expired:
-            missing.append(i)
-        else:
-            found[i] = obj
-    if missing:
-        loaded = list(db.session.scalars(select(model).where(model.id.in_(missing))))
-        # The identity map holds clean objects weakly: keep these until the transaction ends,
-        # so the next order it prices finds them there.
-        db.session.info.setdefault(_KEPT_ROWS, []).extend(loaded)
-        for obj in loaded:
-            found[obj.id] = obj
-    return found
-
-
 def _chain(order: Order) -> list[rules.Beneficiary | None]:
     ids = [order.chain_l1_id, order.chain_l2_id, order.chain_l3_id]
-    promoters = _loaded(Promoter, [i for i in ids if i])
+    promoters = loaded_rows(Promoter, [i for i in ids if i])
     return [rules.Beneficiary(i, promoters[i].rank.value) if i and i in promoters else None for i in ids]
 
 
 def _items(order: Order) -> list[rules.ItemLine]:
-    products = _loaded(Product, [i.product_id for i in order.items])
+    products = loaded_rows(Product, [i.product_id for i in order.items])
     return [rules.ItemLine(i.id, i.sku, products[i.product_id].category if i.product_id in products else None,
                            i.quantity, i.paid_fen, i.supply_cost_fen)
             for i in order.items]
@@ -247,9 +221,27 @@ def on_paid(order: Order) -> None:
     ledger.check_balanced(draft)
     accounts = [ledger.account_id(order.brand_id, p.kind, p.owner_id) for p in draft.postings]
     if db.session.connection().dialect.name == "postgresql":
-        _write_accrual_pg(order, version, priced, draft, accounts)
+        written = _write_accrual_pg(order, version, priced, draft, accounts)
     else:
-        _write_accrual(order, version, priced, draft, accounts)
+        written = _write_accrual(order, version, priced, draft, accounts)
+    if written:
+        # For a response built in this same transaction (the API's, for an order it just
+        # placed): what was written, without reading it back. Not a cache: nothing else reads it.
+        order.accrued_now = (version, priced)
+
+
+def accrued_lines_json(order: Order) -> list[dict]:
+    """``commission_view.lines_json`` for an order whose lines ``on_paid`` wrote in this
+    transaction (all frozen, nothing reversed yet), from what it wrote."""
+    version, priced = getattr(order, "accrued_now", (None, []))
+    promoters = loaded_rows(Promoter, [line.promoter_id for line in priced])
+    ordered = sorted(enumerate(priced), key=lambda slot_line: (slot_line[1].level, slot_line[0]))
+    return [
+        {"promoter_code": promoters[line.promoter_id].code, "level": line.level, "kind": line.kind,
+         "amount_fen": line.amount_fen, "original_fen": line.amount_fen, "reversed_fen": 0, "clawback_fen": 0,
+         "status": LineStatus.FROZEN.value, "rule_version": version}
+        for _slot, line in ordered
+    ]
 
 
 def _line_row(order: Order, version: int | None, line: rules.PricedLine, now) -> dict:
@@ -263,17 +255,18 @@ _LINES = CommissionLine.__table__
 _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 
 
-def _write_accrual(order, version, priced, draft, accounts) -> None:
+def _write_accrual(order, version, priced, draft, accounts) -> bool:
     """Three statements: the ledger transaction (only while the order has no lines), the
     lines, the entries."""
     now = utcnow()
     tx_id = ledger.open_transaction(draft, unless=select(CommissionLine.id).where(CommissionLine.order_id == order.id),
                                     at=now)
     if tx_id is None:
-        return  # priced before: its lines and money stand
+        return False  # priced before: its lines and money stand
     ids = db.session.connection().execute(_INSERT_LINES, [_line_row(order, version, line, now) for line in priced]
                                           ).scalars().all()
     ledger.write_entries(tx_id, draft, accounts, line_ids=ids, at=now)
+    return True
 
 
 # One statement: the transaction only while the order has no lines (so a replay writes
@@ -308,7 +301,7 @@ SELECT id FROM tx
 """)
 
 
-def _write_accrual_pg(order, version, priced, draft, accounts) -> None:
+def _write_accrual_pg(order, version, priced, draft, accounts) -> bool:
     entries = []
     for n, (posting, account) in enumerate(zip(draft.postings, accounts, strict=True)):
         entry = {"n": n, "c": account, "a": posting.amount_fen}
@@ -316,13 +309,13 @@ def _write_accrual_pg(order, version, priced, draft, accounts) -> None:
             line = priced[posting.commission_line_id]
             entry.update(i=line.item_index, p=line.promoter_id, l=line.level, k=line.kind)
         entries.append(entry)
-    db.session.connection().execute(_ACCRUAL_PG, {
+    return db.session.connection().execute(_ACCRUAL_PG, {
         "brand_id": order.brand_id, "order_id": order.id, "reference": draft.reference,
         "memo": json.dumps(draft.memo), "now": utcnow(), "version": version,
         "lines": json.dumps([{"n": n, "i": line.item_index, "p": line.promoter_id, "l": line.level, "k": line.kind,
                               "a": line.amount_fen, "r": line.rule_index} for n, line in enumerate(priced)]),
         "entries": json.dumps(entries),
-    })
+    }).scalar() is not None
 
 
 def _consignment_split(order, priced, plan, draft) -> None:
