@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from distweb.extensions import db
-from distweb.models import ApiKey, Brand
+from distweb.models import ApiKey, Brand, ProgrammeSettings
 from distweb.models.base import utcnow
 from distweb.services.errors import ServiceError
 from distweb.services.tx import transaction
@@ -41,6 +41,19 @@ def key_for(secret: str) -> ApiKey | None:
     return db.session.scalars(
         select(ApiKey).where(ApiKey.key_hash == _hash(secret), ApiKey.revoked_at.is_(None))
     ).first()
+
+
+def key_and_brand_for(secret: str) -> tuple[ApiKey, Brand, ProgrammeSettings | None] | None:
+    """The live key matching a bearer token, its brand and the brand's programme settings
+    (None before they are first written), in one query."""
+    if not secret or not secret.startswith(KEY_PREFIX):
+        return None
+    row = db.session.execute(
+        select(ApiKey, Brand, ProgrammeSettings).join(Brand, Brand.id == ApiKey.brand_id)
+        .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == Brand.id)
+        .where(ApiKey.key_hash == _hash(secret), ApiKey.revoked_at.is_(None))
+    ).first()
+    return (row[0], row[1], row[2]) if row is not None else None
 
 
 def revoke_key(brand: Brand, key_id: int) -> None:

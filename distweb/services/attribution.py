@@ -28,6 +28,7 @@ from distweb.models import BuyerBinding, Click, ProgrammeSettings, Promoter, Use
 from distweb.models.base import utcnow
 from distweb.models.network import AttributionModel, BindingMode, PromoterStatus
 from distweb.queues import redis_connection
+from distweb.services.rows import loaded
 from distweb.services.tx import transaction
 
 COOKIE_NAME = "dw_ref"
@@ -171,19 +172,34 @@ def resolve_promoter(
     if buyer_key and touched != buyer_promoter_id:
         expires = now + timedelta(days=settings.binding_days) if mode == BindingMode.DAYS else None
         if binding is None:
-            # A savepoint: two first orders of one new buyer at once must not fail the
-            # second order over the binding the first one wrote.
-            from sqlalchemy.exc import IntegrityError
-
-            try:
-                with db.session.begin_nested():
-                    db.session.add(BuyerBinding(brand_id=settings.brand_id, buyer_key=buyer_key,
-                                                promoter_id=touched, bound_at=now, expires_at=expires))
-            except IntegrityError:
-                pass  # the concurrent order bound this buyer; its binding stands
+            _bind_new_buyer(settings.brand_id, buyer_key, touched, now, expires)
         else:
             binding.promoter_id, binding.bound_at, binding.expires_at = touched, now, expires
     return touched, source
+
+
+def _bind_new_buyer(brand_id: int, buyer_key: str, promoter_id: int, now: datetime, expires: datetime | None) -> None:
+    """Bind a buyer seen for the first time. Two first orders of one new buyer at once must
+    not fail the second order over the binding the first one wrote: the first binding stands
+    (INSERT ... ON CONFLICT DO NOTHING where the database has it, else a savepoint)."""
+    values = {"brand_id": brand_id, "buyer_key": buyer_key, "promoter_id": promoter_id, "bound_at": now,
+              "expires_at": expires}
+    dialect = db.session.connection().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        db.session.execute(insert(BuyerBinding).values(values)
+                           .on_conflict_do_nothing(index_elements=["brand_id", "buyer_key"]))
+        return
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with db.session.begin_nested():
+            db.session.add(BuyerBinding(**values))
+    except IntegrityError:
+        pass  # the concurrent order bound this buyer; its binding stands
 
 
 def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_user: User | None = None,
@@ -201,7 +217,7 @@ def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_u
     ids = [promoter.id, promoter.upline_id, promoter.upline2_id][: settings.commission_depth]
     ids += [None] * (3 - len(ids))
     if any(ids):
-        rows = db.session.execute(select(Promoter.id, Promoter.status).where(Promoter.id.in_([i for i in ids if i])))
-        statuses = {pid: status for pid, status in rows}
-        ids = [i if i and statuses.get(i) == PromoterStatus.ACTIVE else None for i in ids]
+        # Whole rows, kept for the transaction: pricing the order reads their ranks next.
+        chain = loaded(Promoter, ids)
+        ids = [i if i and i in chain and chain[i].status == PromoterStatus.ACTIVE else None for i in ids]
     return Chain(promoter.id, source, *ids)

@@ -12,10 +12,12 @@ Funding (docs/PRODUCT.md):
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select, text
+from sqlalchemy.orm import Session
 
 from distweb.domain import commission as rules
 from distweb.extensions import db
@@ -28,10 +30,12 @@ from distweb.models import (
     Promoter,
     User,
 )
+from distweb.models.base import utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderMode
 from distweb.services import ledger
 from distweb.services.errors import ServiceError
+from distweb.services.rows import loaded as loaded_rows
 from distweb.services.tx import transaction
 
 DEFAULT_PLAN = {
@@ -56,16 +60,35 @@ def current_plan_row(brand_id: int) -> CommissionPlan | None:
 
 
 def current_plan(brand_id: int) -> tuple[int | None, rules.Plan]:
-    """(version, plan) in force; without any saved version, the default plan (version None)."""
-    row = current_plan_row(brand_id)
+    """(version, plan) in force; without any saved version, the default plan (version None).
+
+    Read once per database transaction (and kept in the session until it ends), so placing
+    an order and pricing it, or pricing a batch of orders, agree on one version without
+    reading the plan again; ``save_plan`` forgets it for its brand."""
+    known = _session_plans()
+    found = known.get(("current", brand_id))
+    if found is not None:
+        return found
+    row = db.session.execute(
+        select(CommissionPlan.version, CommissionPlan.body).where(CommissionPlan.brand_id == brand_id)
+        .order_by(CommissionPlan.version.desc()).limit(1)
+    ).first()
     if row is None:
-        return None, rules.parse_plan(DEFAULT_PLAN)
-    return row.version, plan_version(brand_id, row.version, row.id)
+        found = (None, _parsed(DEFAULT_PLAN))
+    else:
+        found = (row.version, _parsed(row.body))
+        known[(brand_id, row.version)] = found[1]
+    known[("current", brand_id)] = found
+    return found
 
 
 def plan_version(brand_id: int, version: int, row_id: int | None = None) -> rules.Plan:
-    body = _plan_body(brand_id, version)
-    return _parsed(repr(sorted(body.items(), key=lambda kv: kv[0])), body)
+    """A saved version (versions are never edited), read once per database transaction."""
+    known = _session_plans()
+    plan = known.get((brand_id, version))
+    if plan is None:
+        plan = known[(brand_id, version)] = _parsed(_plan_body(brand_id, version))
+    return plan
 
 
 def _plan_body(brand_id: int, version: int) -> dict:
@@ -75,10 +98,26 @@ def _plan_body(brand_id: int, version: int) -> dict:
     return body if body is not None else DEFAULT_PLAN
 
 
+_SESSION_PLANS = "distweb_commission_plans"
+
+
+def _session_plans() -> dict:
+    return db.session.info.setdefault(_SESSION_PLANS, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_plans(session, transaction) -> None:
+    """The next transaction reads the plan in force afresh (savepoints ending change nothing)."""
+    if transaction.parent is None:
+        session.info.pop(_SESSION_PLANS, None)
+
+
 _cache: dict[str, rules.Plan] = {}
 
 
-def _parsed(key: str, body: dict) -> rules.Plan:
+def _parsed(body: dict) -> rules.Plan:
+    """Parsed plans by content (parsing checks every rule; the same body parses the same)."""
+    key = repr(sorted(body.items(), key=lambda kv: kv[0]))
     plan = _cache.get(key)
     if plan is None:
         plan = rules.parse_plan(body)
@@ -120,6 +159,7 @@ def save_plan(brand_id: int, body: dict, note: str | None = None, actor: User | 
         row = CommissionPlan(brand_id=brand_id, version=(latest or 0) + 1, body=plan.to_json(),
                              note=(note or "").strip()[:200] or None, created_by_id=actor.id if actor else None)
         db.session.add(row)
+        _session_plans().pop(("current", brand_id), None)
         settings = db.session.get(ProgrammeSettings, brand_id)
         if settings is not None and settings.commission_depth != plan.depth:
             settings.commission_depth = plan.depth  # one depth for pricing and for team views
@@ -137,16 +177,14 @@ def plan_history(brand_id: int, limit: int = 50) -> list[CommissionPlan]:
 
 def _chain(order: Order) -> list[rules.Beneficiary | None]:
     ids = [order.chain_l1_id, order.chain_l2_id, order.chain_l3_id]
-    present = [i for i in ids if i]
-    ranks = dict(db.session.execute(select(Promoter.id, Promoter.rank).where(Promoter.id.in_(present))).all()) if present else {}
-    return [rules.Beneficiary(i, ranks[i].value) if i and i in ranks else None for i in ids]
+    promoters = loaded_rows(Promoter, [i for i in ids if i])
+    return [rules.Beneficiary(i, promoters[i].rank.value) if i and i in promoters else None for i in ids]
 
 
 def _items(order: Order) -> list[rules.ItemLine]:
-    categories = dict(db.session.execute(
-        select(Product.id, Product.category).where(Product.id.in_([i.product_id for i in order.items]))
-    ).all())
-    return [rules.ItemLine(i.id, i.sku, categories.get(i.product_id), i.quantity, i.paid_fen, i.supply_cost_fen)
+    products = loaded_rows(Product, [i.product_id for i in order.items])
+    return [rules.ItemLine(i.id, i.sku, products[i.product_id].category if i.product_id in products else None,
+                           i.quantity, i.paid_fen, i.supply_cost_fen)
             for i in order.items]
 
 
@@ -162,29 +200,149 @@ def price(order: Order, version: int | None = None) -> tuple[int | None, list[ru
 
 
 def on_paid(order: Order) -> None:
-    """Price a paid order into frozen lines and post the money (idempotent per order)."""
-    if db.session.scalar(select(func.count(CommissionLine.id)).where(CommissionLine.order_id == order.id)):
+    """Price a paid order into frozen lines and post the money (idempotent per order: a
+    replay finds the order's lines and writes nothing). No ORM objects: the lines, the
+    ledger transaction and its entries are written with set-based statements, one on
+    PostgreSQL, three elsewhere."""
+    version, plan = current_plan(order.brand_id)
+    priced = rules.price_order(plan, order.mode.value, _items(order), _chain(order), at=order.paid_at,
+                               stock_purchase=order.is_stock_purchase)
+    if not priced:
         return
-    version, priced = price(order)
-    items = {i.id: i for i in order.items}
-    rows = []
-    for line in priced:
-        row = CommissionLine(brand_id=order.brand_id, order_id=order.id, order_item_id=line.item_index,
-                             promoter_id=line.promoter_id, level=line.level, kind=line.kind,
-                             amount_fen=line.amount_fen, plan_version=version, rule_index=line.rule_index)
-        db.session.add(row)
-        rows.append(row)
-    db.session.flush()
-    plan = plan_version(order.brand_id, version) if version else rules.parse_plan(DEFAULT_PLAN)
     draft = ledger.Draft(order.brand_id, "accrual", order_id=order.id, reference=order.external_id,
                          memo={"plan_version": version})
+    # Each posting's commission_line_id is, until the lines are written, the line's place in ``priced``.
     if order.mode == OrderMode.CONSIGNMENT:
-        _consignment_split(order, items, rows, plan, draft)
+        _consignment_split(order, priced, plan, draft)
     else:
-        for row in rows:
-            draft.move(row.amount_fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0),
-                       (AccountKind.PROMOTER_FROZEN, row.promoter_id), row.id)
-    ledger.post(draft)
+        for slot, line in enumerate(priced):
+            draft.move(line.amount_fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0),
+                       (AccountKind.PROMOTER_FROZEN, line.promoter_id), slot)
+    ledger.check_balanced(draft)
+    accounts = [ledger.account_id(order.brand_id, p.kind, p.owner_id) for p in draft.postings]
+    if db.session.connection().dialect.name == "postgresql":
+        written = _write_accrual_pg(order, version, priced, draft, accounts)
+    else:
+        written = _write_accrual(order, version, priced, draft, accounts)
+    if written:
+        # For a response built in this same transaction (the API's, for an order it just
+        # placed): what was written, without reading it back. Not a cache: nothing else reads it.
+        order.accrued_now = (version, priced)
+
+
+def accrued_lines_json(order: Order) -> list[dict]:
+    """``commission_view.lines_json`` for an order whose lines ``on_paid`` wrote in this
+    transaction (all frozen, nothing reversed yet), from what it wrote."""
+    version, priced = getattr(order, "accrued_now", (None, []))
+    promoters = loaded_rows(Promoter, [line.promoter_id for line in priced])
+    ordered = sorted(enumerate(priced), key=lambda slot_line: (slot_line[1].level, slot_line[0]))
+    return [
+        {"promoter_code": promoters[line.promoter_id].code, "level": line.level, "kind": line.kind,
+         "amount_fen": line.amount_fen, "original_fen": line.amount_fen, "reversed_fen": 0, "clawback_fen": 0,
+         "status": LineStatus.FROZEN.value, "rule_version": version}
+        for _slot, line in ordered
+    ]
+
+
+def _line_row(order: Order, version: int | None, line: rules.PricedLine, now) -> dict:
+    return {"brand_id": order.brand_id, "order_id": order.id, "order_item_id": line.item_index,
+            "promoter_id": line.promoter_id, "level": line.level, "kind": line.kind, "amount_fen": line.amount_fen,
+            "reversed_fen": 0, "clawback_fen": 0, "status": LineStatus.FROZEN, "plan_version": version,
+            "rule_index": line.rule_index, "created_at": now}
+
+
+_LINES = CommissionLine.__table__
+_INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+
+
+def _write_accrual(order, version, priced, draft, accounts) -> bool:
+    """Three statements: the ledger transaction (only while the order has no lines), the
+    lines, the entries."""
+    now = utcnow()
+    tx_id = ledger.open_transaction(draft, unless=select(CommissionLine.id).where(CommissionLine.order_id == order.id),
+                                    at=now)
+    if tx_id is None:
+        return False  # priced before: its lines and money stand
+    ids = db.session.connection().execute(_INSERT_LINES, [_line_row(order, version, line, now) for line in priced]
+                                          ).scalars().all()
+    ledger.write_entries(tx_id, draft, accounts, line_ids=ids, at=now)
+    return True
+
+
+# One statement: the transaction only while the order has no lines (so a replay writes
+# nothing at all), the lines in pricing order, and the entries in posting order, each joined
+# to its line by the line's unique key (item, promoter, level, kind). Lines and entries
+# travel as one JSON document each (cheaper to send than a dozen arrays).
+_ACCRUAL_PG = text("""
+WITH tx AS (
+    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at)
+    SELECT CAST(:brand_id AS INTEGER), 'accrual', CAST(:order_id AS INTEGER), CAST(:reference AS VARCHAR),
+           CAST(:memo AS JSON), CAST(:now AS TIMESTAMPTZ)
+    WHERE NOT EXISTS (SELECT 1 FROM commission_lines WHERE order_id = CAST(:order_id AS INTEGER))
+    RETURNING id
+), lines AS (
+    INSERT INTO commission_lines (brand_id, order_id, order_item_id, promoter_id, level, kind, amount_fen,
+                                  reversed_fen, clawback_fen, status, plan_version, rule_index, created_at)
+    SELECT CAST(:brand_id AS INTEGER), CAST(:order_id AS INTEGER), l.i, l.p, l.l, l.k, l.a,
+           0, 0, 'frozen', CAST(:version AS INTEGER), l.r, CAST(:now AS TIMESTAMPTZ)
+    FROM tx, json_to_recordset(CAST(:lines AS JSON)) AS l (n INTEGER, i INTEGER, p INTEGER, l INTEGER, k VARCHAR,
+                                                          a INTEGER, r INTEGER)
+    ORDER BY l.n
+    RETURNING id, order_item_id, promoter_id, level, kind
+), entries AS (
+    INSERT INTO ledger_entries (transaction_id, account_id, amount_fen, commission_line_id, created_at)
+    SELECT tx.id, e.c, e.a, lines.id, CAST(:now AS TIMESTAMPTZ)
+    FROM tx, json_to_recordset(CAST(:entries AS JSON)) AS e (n INTEGER, c INTEGER, a BIGINT, i INTEGER, p INTEGER,
+                                                            l INTEGER, k VARCHAR)
+    LEFT JOIN lines ON lines.order_item_id = e.i AND lines.promoter_id = e.p AND lines.level = e.l AND lines.kind = e.k
+    ORDER BY e.n
+)
+SELECT id FROM tx
+""")
+
+
+def _write_accrual_pg(order, version, priced, draft, accounts) -> bool:
+    entries = []
+    for n, (posting, account) in enumerate(zip(draft.postings, accounts, strict=True)):
+        entry = {"n": n, "c": account, "a": posting.amount_fen}
+        if posting.commission_line_id is not None:
+            line = priced[posting.commission_line_id]
+            entry.update(i=line.item_index, p=line.promoter_id, l=line.level, k=line.kind)
+        entries.append(entry)
+    return db.session.connection().execute(_ACCRUAL_PG, {
+        "brand_id": order.brand_id, "order_id": order.id, "reference": draft.reference,
+        "memo": json.dumps(draft.memo), "now": utcnow(), "version": version,
+        "lines": json.dumps([{"n": n, "i": line.item_index, "p": line.promoter_id, "l": line.level, "k": line.kind,
+                              "a": line.amount_fen, "r": line.rule_index} for n, line in enumerate(priced)]),
+        "entries": json.dumps(entries),
+    }).scalar() is not None
+
+
+def _consignment_split(order, priced, plan, draft) -> None:
+    """At payment the buyer's money splits: the supplier's cost, the distributor's margin
+    (frozen), the rest to the brand; uplines' commission is funded by the supplier, or by
+    the distributor's margin when the plan says so."""
+    margins = {line.item_index: (line, slot) for slot, line in enumerate(priced) if line.kind == "margin"}
+    items = {i.id: i for i in order.items}
+    for item in order.items:
+        margin = margins.get(item.id)
+        draft.add(AccountKind.BRAND_CLEARING, 0, -item.paid_fen)
+        draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), item.supply_cost_fen)
+        rest = item.paid_fen - item.supply_cost_fen
+        if margin is not None:
+            draft.add(AccountKind.PROMOTER_FROZEN, margin[0].promoter_id, margin[0].amount_fen, margin[1])
+            rest -= margin[0].amount_fen
+        draft.add(AccountKind.BRAND_REVENUE, 0, rest)  # skipped margin, or a sale below cost
+    for slot, line in enumerate(priced):
+        if line.kind != "commission":
+            continue
+        item = items[line.item_index]
+        margin = margins.get(item.id)
+        if plan.consignment_funding == "distributor" and margin is not None:
+            source = (AccountKind.PROMOTER_FROZEN, margin[0].promoter_id)  # a new margin is frozen
+        else:
+            source = (AccountKind.SUPPLIER_PAYABLE, _supplier_of(item))
+        draft.move(line.amount_fen, source, (AccountKind.PROMOTER_FROZEN, line.promoter_id), slot)
 
 
 def _supplier_of(item) -> int:
@@ -193,24 +351,6 @@ def _supplier_of(item) -> int:
 
 def _margin_line(rows, item_id):
     return next((r for r in rows if r.order_item_id == item_id and r.kind == "margin"), None)
-
-
-def _consignment_split(order, items, rows, plan, draft) -> None:
-    for item in order.items:
-        margin_row = _margin_line(rows, item.id)
-        draft.add(AccountKind.BRAND_CLEARING, 0, -item.paid_fen)
-        draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), item.supply_cost_fen)
-        rest = item.paid_fen - item.supply_cost_fen
-        if margin_row is not None:
-            draft.add(AccountKind.PROMOTER_FROZEN, margin_row.promoter_id, margin_row.amount_fen, margin_row.id)
-            rest -= margin_row.amount_fen
-        draft.add(AccountKind.BRAND_REVENUE, 0, rest)  # skipped margin, or a sale below cost
-    for row in rows:
-        if row.kind != "commission":
-            continue
-        item = items[row.order_item_id]
-        draft.move(row.amount_fen, _funding(order, plan, row, rows, item), (AccountKind.PROMOTER_FROZEN, row.promoter_id),
-                   row.id)
 
 
 def _funding(order, plan, row, rows, item) -> tuple[AccountKind, int]:

@@ -7,12 +7,14 @@ it moves commit together. Entries are only ever inserted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from distweb.extensions import db
 from distweb.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from distweb.models.base import utcnow
 from distweb.models.ledger import AccountKind
 
 
@@ -29,7 +31,11 @@ def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
     cached = _account_cache.get(key)
     if cached is not None:
         return cached
-    uncommitted = db.session.info.setdefault(_NEW_ACCOUNTS, set())
+    info = db.session.info
+    live = info.get(_LIVE_ACCOUNTS)
+    if live is not None and key in live:
+        return live[key]
+    uncommitted = info.setdefault(_NEW_ACCOUNTS, set())
     found = db.session.scalar(
         select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
                                        LedgerAccount.owner_id == owner_id)
@@ -48,15 +54,20 @@ def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
                 select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
                                                LedgerAccount.owner_id == owner_id)
             )
-        # Not cached while the surrounding transaction might still roll back.
+        # Not cached while the surrounding transaction might still roll back; until then
+        # (or until any rollback, a savepoint's included) this session reuses it.
         uncommitted.add(key)
+        info.setdefault(_LIVE_ACCOUNTS, {})[key] = found
         return found
-    if key not in uncommitted:
+    if key in uncommitted:
+        info.setdefault(_LIVE_ACCOUNTS, {})[key] = found
+    else:
         _account_cache[key] = found
     return found
 
 
 _NEW_ACCOUNTS = "distweb_new_ledger_accounts"
+_LIVE_ACCOUNTS = "distweb_uncommitted_ledger_account_ids"
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -65,6 +76,13 @@ def _forget_new_accounts(session, transaction) -> None:
     are looked up, and cached, afresh. Savepoints ending change nothing."""
     if transaction.parent is None:
         session.info.pop(_NEW_ACCOUNTS, None)
+        session.info.pop(_LIVE_ACCOUNTS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _distrust_new_accounts(session, previous_transaction) -> None:
+    """Any rollback, a savepoint's too, may have undone an account this transaction created."""
+    session.info.pop(_LIVE_ACCOUNTS, None)
 
 
 @dataclass
@@ -114,6 +132,55 @@ def post(draft: Draft) -> LedgerTransaction | None:
         for p in draft.postings
     ])
     return tx
+
+
+_TRANSACTIONS = LedgerTransaction.__table__
+_ENTRIES = LedgerEntry.__table__
+_INSERT_ENTRIES = insert(_ENTRIES)
+
+
+def open_transaction(draft: Draft, unless=None, at: datetime | None = None) -> int | None:
+    """Write the transaction row of ``draft`` (no ORM object) and return its id; the
+    entries follow with ``write_entries``, in the same database transaction. With ``unless``
+    (a SELECT), nothing is written while that finds a row, and None is returned: one
+    statement for "not done yet?" and "start it"."""
+    at = at or utcnow()
+    values = {"brand_id": draft.brand_id, "kind": draft.kind, "order_id": draft.order_id,
+              "reference": draft.reference, "memo": draft.memo, "created_at": at}
+    if unless is None:
+        stmt = insert(_TRANSACTIONS).values(values)
+    else:
+        columns = list(values)
+        stmt = insert(_TRANSACTIONS).from_select(
+            columns,
+            select(*[literal(values[name], _TRANSACTIONS.c[name].type).label(name) for name in columns])
+            .where(~unless.exists()),
+        )
+    return db.session.connection().execute(stmt.returning(_TRANSACTIONS.c.id)).scalar()
+
+
+def check_balanced(draft: Draft) -> None:
+    if sum(p.amount_fen for p in draft.postings) != 0:
+        raise UnbalancedTransaction(f"{draft.kind}: entries sum to {sum(p.amount_fen for p in draft.postings)}")
+
+
+def write_entries(transaction_id: int, draft: Draft, accounts: list[int] | None = None,
+                  line_ids: list[int] | None = None, at: datetime | None = None) -> None:
+    """The entries of ``draft`` under a transaction ``open_transaction`` wrote; they must
+    balance. ``accounts``: the postings' account ids when the caller resolved them already;
+    ``line_ids``: when each posting's commission_line_id is a place in that list."""
+    check_balanced(draft)
+    if not draft.postings:
+        return
+    at = at or utcnow()
+    if accounts is None:
+        accounts = [account_id(draft.brand_id, p.kind, p.owner_id) for p in draft.postings]
+    db.session.connection().execute(_INSERT_ENTRIES, [
+        {"transaction_id": transaction_id, "account_id": account, "amount_fen": p.amount_fen,
+         "commission_line_id": p.commission_line_id if line_ids is None or p.commission_line_id is None
+         else line_ids[p.commission_line_id], "created_at": at}
+        for p, account in zip(draft.postings, accounts, strict=True)
+    ])
 
 
 def balance(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:

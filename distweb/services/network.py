@@ -136,6 +136,25 @@ def by_code(code: str, brand_id: int | None = None) -> Promoter | None:
     return db.session.scalars(stmt).first()
 
 
+def by_code_with_uplines(code: str, brand_id: int) -> Promoter | None:
+    """``by_code``, with the promoter's two uplines loaded in the same query and kept for
+    the transaction (placing an order snapshots that chain next)."""
+    code = (code or "").strip().upper()
+    if not code or len(code) > 12:
+        return None
+    own = select(Promoter.id, Promoter.upline_id, Promoter.upline2_id).where(
+        Promoter.code == code, Promoter.brand_id == brand_id).cte("own")
+    found = list(db.session.scalars(select(Promoter).where(or_(
+        Promoter.id == select(own.c.id).scalar_subquery(),
+        Promoter.id == select(own.c.upline_id).scalar_subquery(),
+        Promoter.id == select(own.c.upline2_id).scalar_subquery(),
+    ))))
+    from distweb.services.rows import keep
+
+    keep(found)
+    return next((p for p in found if p.code == code and p.brand_id == brand_id), None)
+
+
 def get_for_brand(brand_id: int, promoter_id: int) -> Promoter:
     promoter = db.session.get(Promoter, promoter_id)
     if promoter is None or promoter.brand_id != brand_id:

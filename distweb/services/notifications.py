@@ -54,9 +54,9 @@ def order_paid(order: Order) -> None:
         earlier = db.session.scalar(select(Order.id).where(
             Order.promoter_id == promoter.id, Order.paid_at.is_not(None), Order.id != order.id).limit(1))
         if earlier is None:
-            upline_user = db.session.scalar(select(Promoter.user_id).where(Promoter.id == promoter.upline_id))
-            if upline_user is not None:
-                db.session.add(Notification(user_id=upline_user, kind="team_first_sale",
+            upline = db.session.get(Promoter, promoter.upline_id)  # usually in the session: the chain
+            if upline is not None:
+                db.session.add(Notification(user_id=upline.user_id, kind="team_first_sale",
                                             data={"promoter_id": promoter.id, "name": promoter.name,
                                                   "order_no": order.external_id}))
     push_after_commit()

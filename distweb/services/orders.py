@@ -10,12 +10,14 @@ completed, and the distributor's own retail sales draw it down (never below zero
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from distweb.extensions import db
 from distweb.models import (
@@ -106,9 +108,11 @@ def _sellable(product: Product, mode: OrderMode) -> bool:
 # ---------------------------------------------------------------- placing
 
 
-def place_order(brand: Brand, data: OrderInput) -> Order:
+def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order], None] | None = None) -> Order:
     """Validate everything, then write the order, its items, attribution and (when paid)
-    its purchase orders in one transaction."""
+    its purchase orders in one transaction. ``before_commit(order)`` runs last inside that
+    transaction, with the order, its items, purchase orders and commission written (the API
+    builds its response there, from the objects in hand, instead of reloading them)."""
     try:
         mode = OrderMode(data.mode)
     except ValueError:
@@ -121,7 +125,7 @@ def place_order(brand: Brand, data: OrderInput) -> Order:
 
     promoter = None
     if data.promoter_code:
-        promoter = network.by_code(data.promoter_code, brand.id)
+        promoter = network.by_code_with_uplines(data.promoter_code, brand.id)
         if promoter is None:
             raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
     stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
@@ -130,6 +134,12 @@ def place_order(brand: Brand, data: OrderInput) -> Order:
 
     lines: list[tuple[Product, ItemInput, int, int]] = []
     seen: set[str] = set()
+    # Every product in one query (their suppliers with them, for purchase orders); the
+    # checks below still go item by item, so the first bad item is the one reported.
+    skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
+    products = {p.sku: p for p in db.session.scalars(
+        select(Product).options(joinedload(Product.supplier)).where(Product.brand_id == brand.id, Product.sku.in_(skus))
+    )} if skus else {}
     for i, item in enumerate(data.items):
         where = f"items[{i}]"
         if not isinstance(item.sku, str) or not item.sku:
@@ -137,7 +147,7 @@ def place_order(brand: Brand, data: OrderInput) -> Order:
         if item.sku in seen:
             raise ServiceError("duplicate_sku", _l("同一订单中 SKU 不能重复。"), f"{where}.sku")
         seen.add(item.sku)
-        product = db.session.scalars(select(Product).where(Product.brand_id == brand.id, Product.sku == item.sku)).first()
+        product = products.get(item.sku)
         if product is None:
             raise ServiceError("unknown_sku", _l("SKU %(sku)s 不存在。", sku=item.sku), f"{where}.sku")
         if not _sellable(product, mode):
@@ -159,44 +169,57 @@ def place_order(brand: Brand, data: OrderInput) -> Order:
     total = sum(paid for *_, paid in lines)
     if data.total_paid_fen is not None and data.total_paid_fen != total:
         raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
-    if external_id and db.session.scalar(
-        select(Order.id).where(Order.brand_id == brand.id, Order.external_id == external_id)
-    ):
-        raise Conflict("duplicate_order", _l("external_id 已存在。"), "external_id")
-
     buyer = data.buyer
     buyer_user = None
     if buyer.phone:
         buyer_user = db.session.scalars(select(User).where(User.phone == buyer.phone.strip())).first()
-    with transaction():
-        order = Order(
-            brand_id=brand.id,
-            external_id=external_id or _new_external_id(),
-            mode=mode,
-            status=OrderStatus.CREATED,
-            is_stock_purchase=stock_purchase,
-            source=data.source,
-            public_token=secrets.token_urlsafe(18),
-            buyer_name=(buyer.name or "").strip()[:60] or None,
-            buyer_phone=(buyer.phone or "").strip()[:20] or None,
-            buyer_address=(buyer.address or "").strip()[:200] or None,
-            buyer_user_id=buyer_user.id if buyer_user else None,
-            total_paid_fen=total,
-            placed_at=_check_time(data.placed_at, "placed_at"),
-        )
-        for product, item, unit, paid in lines:
-            order.items.append(
-                OrderItem(product_id=product.id, sku=product.sku, name=product.name, quantity=item.quantity,
-                          unit_price_fen=unit, paid_fen=paid, supply_cost_fen=product.supply_cost_fen * item.quantity)
+    paid = data.paid_at is not None
+    try:
+        with transaction():
+            order = Order(
+                brand_id=brand.id,
+                external_id=external_id or _new_external_id(),
+                mode=mode,
+                # Paid when placed: written paid at once (no insert, then update).
+                status=OrderStatus.PAID if paid else OrderStatus.CREATED,
+                paid_at=data.paid_at,
+                is_stock_purchase=stock_purchase,
+                source=data.source,
+                public_token=secrets.token_urlsafe(18),
+                buyer_name=(buyer.name or "").strip()[:60] or None,
+                buyer_phone=(buyer.phone or "").strip()[:20] or None,
+                buyer_address=(buyer.address or "").strip()[:200] or None,
+                buyer_user_id=buyer_user.id if buyer_user else None,
+                total_paid_fen=total,
+                placed_at=_check_time(data.placed_at, "placed_at"),
+                # A new order has none: known empty, never lazily loaded.
+                refunds=[],
+                purchase_orders=[],
             )
-        _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
-        db.session.add(order)
-        db.session.flush()
-        _event(order, "placed", at=order.placed_at, source=data.source)
-        if mode == OrderMode.WHOLESALE and not stock_purchase:
-            _move_stock(order, -1, "sale")
-        if data.paid_at is not None:
-            _mark_paid(order, data.paid_at)
+            for product, item, unit, paid_fen in lines:
+                order.items.append(
+                    OrderItem(product_id=product.id, sku=product.sku, name=product.name, quantity=item.quantity,
+                              unit_price_fen=unit, paid_fen=paid_fen,
+                              supply_cost_fen=product.supply_cost_fen * item.quantity)
+                )
+            _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
+            db.session.add(order)
+            # The (brand, external_id) key refuses a duplicate here: no query beforehand.
+            db.session.flush()
+            purchase_orders = _create_purchase_orders(order) if paid and mode == OrderMode.CONSIGNMENT else []
+            _event(order, "placed", at=order.placed_at, source=data.source)
+            if mode == OrderMode.WHOLESALE and not stock_purchase:
+                _move_stock(order, -1, "sale")
+            if paid:
+                _paid(order, purchase_orders)
+            if before_commit is not None:
+                before_commit(order)
+    except IntegrityError:
+        if external_id and db.session.scalar(
+            select(Order.id).where(Order.brand_id == brand.id, Order.external_id == external_id)
+        ):
+            raise Conflict("duplicate_order", _l("external_id 已存在。"), "external_id") from None
+        raise
     return order
 
 
@@ -311,28 +334,37 @@ def _check_time(at: datetime | None, field_name: str) -> datetime:
 def _mark_paid(order: Order, paid_at: datetime, by: str | None = None) -> None:
     order.status = OrderStatus.PAID
     order.paid_at = paid_at
-    _event(order, "paid", at=paid_at, amount_fen=order.total_paid_fen, by=by)
-    if order.mode == OrderMode.CONSIGNMENT:
-        _create_purchase_orders(order)
+    _paid(order, _create_purchase_orders(order) if order.mode == OrderMode.CONSIGNMENT else [], by)
+
+
+def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = None) -> None:
+    """What payment brings: the events (paid, then each purchase order), the commission, and
+    the promoter's notice."""
+    _event(order, "paid", at=order.paid_at, amount_fen=order.total_paid_fen, by=by)
+    for po in purchase_orders:
+        _event(order, "purchase_order", supplier_id=po.supplier_id, purchase_order_id=po.id, cost_fen=po.total_cost_fen)
     from distweb.services import commission_hooks, notifications
 
     commission_hooks.order_paid(order)
     notifications.order_paid(order)
 
 
-def _create_purchase_orders(order: Order) -> None:
+def _create_purchase_orders(order: Order) -> list[PurchaseOrder]:
+    """One purchase order per supplier, written with one flush (their ids go in the events)."""
     by_supplier: dict[int, list[OrderItem]] = {}
     for item in order.items:
         by_supplier.setdefault(item.product.supplier_id, []).append(item)
+    created = []
     for supplier_id, items in by_supplier.items():
-        po = PurchaseOrder(brand_id=order.brand_id, order_id=order.id, supplier_id=supplier_id,
-                           kind=PurchaseOrderKind.CONSIGNMENT, total_cost_fen=sum(i.supply_cost_fen for i in items))
+        po = PurchaseOrder(brand_id=order.brand_id, supplier_id=supplier_id, kind=PurchaseOrderKind.CONSIGNMENT,
+                           total_cost_fen=sum(i.supply_cost_fen for i in items))
         for item in items:
             po.lines.append(PurchaseOrderLine(order_item_id=item.id, sku=item.sku, name=item.name,
                                               quantity=item.quantity, cost_fen=item.supply_cost_fen))
-        db.session.add(po)
-        db.session.flush()
-        _event(order, "purchase_order", supplier_id=supplier_id, purchase_order_id=po.id, cost_fen=po.total_cost_fen)
+        order.purchase_orders.append(po)
+        created.append(po)
+    db.session.flush()
+    return created
 
 
 def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, actor: str = "manager") -> Order:

@@ -292,3 +292,17 @@ def test_settlement_runs_and_withdrawals_through_the_api(shop, app):
     assert shop.call("POST", f"/withdrawals/{w['id']}/paid", {"reference": "TX-9"}).get_json()["status"] == "paid"
     balances = shop.call("GET", f"/promoters/{shop.promoter_code}").get_json()["balances"]
     assert balances == {"frozen_fen": 0, "available_fen": 900, "pending_withdrawal_fen": 0, "withdrawn_fen": 5000}
+
+
+@pytest.mark.parametrize("mode", ["promotion", "consignment"])
+def test_the_created_order_is_answered_as_it_reads_back(shop, mode):
+    """The POST answer is built from the objects just written (nothing is reloaded); it
+    must be exactly what a GET of the order returns."""
+    shop.put_product("CUP-001", price_fen=2000, supply_cost_fen=800, supplier="jingdezhen")
+    created = shop.order(f"SAME-{mode}", mode=mode, items=[
+        {"sku": "TEA-001", "quantity": 2, "unit_price_fen": 5900, "paid_fen": 11799},
+        {"sku": "CUP-001", "quantity": 1}])
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body == shop.call("GET", f"/orders/SAME-{mode}").get_json()
+    assert body["commissions"] and len(body["purchase_orders"]) == (2 if mode == "consignment" else 0)

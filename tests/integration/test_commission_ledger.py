@@ -82,6 +82,20 @@ def test_replaying_payment_never_doubles_lines(shop):
     assert len(lines_of(order)) == 3 and verify().ok
 
 
+def test_pricing_an_order_again_writes_nothing(shop):
+    from sqlalchemy import func, select
+
+    from distweb.models import LedgerTransaction
+
+    for mode in ("promotion", "consignment"):
+        order = place(shop, mode=mode, items=(("TEA-001", 2), ("CUP-001", 1)))
+        before = (lines_of(order), db.session.scalar(select(func.count(LedgerTransaction.id))))
+        with transaction():  # a replayed hook: the order's lines are there, nothing more is written
+            commission.on_paid(db.session.get(Order, order.id))
+        assert (lines_of(order), db.session.scalar(select(func.count(LedgerTransaction.id)))) == before
+    assert verify().ok
+
+
 def test_partial_refund_reverses_in_proportion_and_cancel_reverses_all(shop):
     order = place(shop, items=(("TEA-001", 3),))  # 177.00: L1 1770, L2 885, L3 354
     item = order.items[0]

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from distweb.extensions import csrf, db
-from distweb.models import Brand, IdempotencyRecord
+from distweb.models import IdempotencyRecord
 from distweb.models.base import utcnow
 from distweb.services import api_keys
 from distweb.services.errors import ServiceError
@@ -45,11 +45,13 @@ def authenticate():
         return error(413, "payload_too_large", _("请求体不能超过 1 MiB。"))
     header = request.headers.get("Authorization", "")
     scheme, _sep, secret = header.partition(" ")
-    key = api_keys.key_for(secret.strip()) if scheme.lower() == "bearer" else None
-    if key is None:
+    found = api_keys.key_and_brand_for(secret.strip()) if scheme.lower() == "bearer" else None
+    if found is None:
         return error(401, "unauthorized", _("缺少或无效的 API 密钥。"))
+    # The settings ride along for the request (order placement reads them): held on g, the
+    # session's identity map keeps them, so get_settings needs no query.
+    key, g.brand, g.programme_settings = found
     g.api_key = key
-    g.brand = db.session.get(Brand, key.brand_id)
     now = utcnow()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         key.last_used_at = now  # at most one write a minute per key

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import g, request
 from flask_babel import gettext as _
@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from distweb.extensions import db
 from distweb.models import Order, Promoter
 from distweb.models.order import OrderStatus
-from distweb.services import catalogue, commission_view, orders
+from distweb.services import catalogue, commission, commission_view, orders
 from distweb.web.api.base import ApiError, bp, field, idempotent, json_body
 
 LIST_LIMIT = 50
@@ -72,8 +72,18 @@ def product_get(sku: str):
 # ---------------------------------------------------------------- orders
 
 
-def order_json(order: Order) -> dict:
-    order = orders.load_full(order)
+def _utc(moment: datetime | None) -> str | None:
+    """Times are answered in UTC, as they read back from the database (an order being
+    placed still holds the client's own offset)."""
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def order_json(order: Order, reload: bool = True) -> dict:
+    """The order as docs/API.md shows it. ``reload=False``: an order being placed, inside
+    its transaction: its items, refunds and purchase orders are in hand, and its commission
+    lines are the ones ``on_paid`` just wrote; nothing is read."""
+    if reload:
+        order = orders.load_full(order)
     promoter = db.session.get(Promoter, order.promoter_id) if order.promoter_id else None
     return {
         "external_id": order.external_id,
@@ -86,19 +96,19 @@ def order_json(order: Order) -> dict:
         "total_paid_fen": order.total_paid_fen,
         "refunded_fen": order.refunded_fen,
         "buyer": {"name": order.buyer_name, "phone": order.buyer_phone, "address": order.buyer_address},
-        "placed_at": order.placed_at.isoformat(),
-        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
-        "shipped_at": order.shipped_at.isoformat() if order.shipped_at else None,
-        "completed_at": order.completed_at.isoformat() if order.completed_at else None,
-        "cancelled_at": order.cancelled_at.isoformat() if order.cancelled_at else None,
+        "placed_at": _utc(order.placed_at),
+        "paid_at": _utc(order.paid_at),
+        "shipped_at": _utc(order.shipped_at),
+        "completed_at": _utc(order.completed_at),
+        "cancelled_at": _utc(order.cancelled_at),
         "items": [
             {"sku": i.sku, "name": i.name, "quantity": i.quantity, "unit_price_fen": i.unit_price_fen,
              "paid_fen": i.paid_fen, "refunded_fen": i.refunded_fen}
             for i in order.items
         ],
-        "refunds": [{"refund_id": r.refund_id, "amount_fen": r.amount_fen, "created_at": r.created_at.isoformat()}
+        "refunds": [{"refund_id": r.refund_id, "amount_fen": r.amount_fen, "created_at": _utc(r.created_at)}
                     for r in order.refunds],
-        "commissions": commission_view.lines_json(order),
+        "commissions": commission_view.lines_json(order) if reload else commission.accrued_lines_json(order),
         "purchase_orders": [
             {"id": po.id, "supplier": po.supplier.code, "status": po.status.value, "total_cost_fen": po.total_cost_fen,
              "carrier": po.carrier, "tracking_no": po.tracking_no}
@@ -148,8 +158,12 @@ def order_input_from(body: dict, source: str = "api") -> orders.OrderInput:
 @bp.post("/orders")
 @idempotent
 def order_create():
-    order = orders.place_order(g.brand, order_input_from(json_body()))
-    return order_json(order), 201
+    response: dict = {}
+    # Built inside the order's transaction from the objects just written: nothing is read
+    # back after the commit.
+    orders.place_order(g.brand, order_input_from(json_body()),
+                       before_commit=lambda order: response.update(order_json(order, reload=False)))
+    return response, 201
 
 
 def _order(external_id: str) -> Order:
