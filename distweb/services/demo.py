@@ -112,12 +112,28 @@ def load_demo(seed: int = 2026) -> list[tuple[str, str, str]]:
 
         promoters = _network(brand, password_hash, rng, now)
         _orders(brand, promoters, products, rng, now)
+        _date_accruals_at_payment(brand.id)
     # Settle what is past its freeze window, so demo wallets have money to withdraw.
     from distweb.services import settlement
 
     settlement.execute_run(settlement.start_run(brand.id, trigger="demo", enqueue=False).id)
     _materials(brand.id, promoters, rng)
     return demo_logins()
+
+
+def _date_accruals_at_payment(brand_id: int) -> None:
+    """The demo writes months of orders in one go, so their commission would all look earned
+    today; date each accrual (line and ledger transaction) at its order's payment instead."""
+    from sqlalchemy import update
+
+    from distweb.models import CommissionLine, LedgerTransaction, Order
+
+    paid_at = select(Order.paid_at).where(Order.id == CommissionLine.order_id).scalar_subquery()
+    db.session.execute(update(CommissionLine).where(CommissionLine.brand_id == brand_id).values(created_at=paid_at))
+    tx_paid_at = select(Order.paid_at).where(Order.id == LedgerTransaction.order_id).scalar_subquery()
+    db.session.execute(update(LedgerTransaction).where(LedgerTransaction.brand_id == brand_id,
+                                                       LedgerTransaction.kind == "accrual")
+                       .values(created_at=tx_paid_at))
 
 
 DEMO_MATERIALS = [
