@@ -197,7 +197,7 @@ def test_home_shows_earnings_balances_and_the_materials_to_share_now(promoter_br
     html = promoter_browser.get("/promoter/").get_data(as_text=True)
     earnings = html.split('aria-label="收益"', 1)[1].split("</section>", 1)[0]
     assert re.findall(r'stat-value">([^<]+)<', earnings) == ["¥11.80", "¥11.80", "0"]
-    assert earnings.count("1 单 · ¥118.00") == 2  # one order (of two units), today and this month
+    assert earnings.count("自售 1 单 · ¥118.00") == 2  # one order (of two units), today and this month
     wallet = html.split('aria-label="钱包"', 1)[1].split("</section>", 1)[0]
     assert re.findall(r'stat-value">([^<]+)<', wallet) == ["¥11.80", "¥0.00"]
     picks = html.split("现在就分享", 1)[1].split("</section>", 1)[0]
