@@ -41,6 +41,8 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(16))
     is_enabled: Mapped[bool] = mapped_column(default=True)
     supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    # A square picture under uploads/avatars/ (shown on posters); random name, EXIF-free.
+    avatar_file: Mapped[str | None] = mapped_column(String(120))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     password_changed_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 

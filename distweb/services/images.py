@@ -87,3 +87,31 @@ def store(directory: Path, stem: str, data: bytes, ext: str) -> str:
     tmp.write_bytes(data)
     tmp.replace(directory / name)
     return name
+
+
+AVATAR_SIZE = 256
+MAX_AVATAR_BYTES = 5 * 1024 * 1024
+MAX_AVATAR_PIXELS = 40_000_000
+
+
+def save_avatar(user, data: bytes, uploads_dir: Path) -> str:
+    """Check an uploaded avatar, crop it to a centred square, store it re-encoded (no EXIF)
+    and point the user at it; the previous picture is removed."""
+    from PIL import ImageOps
+
+    from distweb.services.tx import transaction
+
+    picture = decode(data, field="avatar", max_bytes=MAX_AVATAR_BYTES, max_pixels=MAX_AVATAR_PIXELS)
+    square = ImageOps.fit(picture.image.convert("RGB"), (AVATAR_SIZE, AVATAR_SIZE), Image.Resampling.LANCZOS)
+    directory = uploads_dir / "avatars"
+    name = store(directory, f"u{user.id}", encode(square, "JPEG"), "jpg")
+    old = user.avatar_file
+    try:
+        with transaction():
+            user.avatar_file = f"avatars/{name}"
+    except BaseException:
+        (directory / name).unlink(missing_ok=True)
+        raise
+    if old:
+        (uploads_dir / old).unlink(missing_ok=True)
+    return user.avatar_file

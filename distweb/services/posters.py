@@ -65,7 +65,7 @@ def _inputs(promoter: Promoter, material: Material, brand: Brand, link: str) -> 
         "layout": LAYOUT_VERSION, "material": material.id, "version": material.version, "image": image,
         "title": material.title,
         "product": [product.name, product.price_fen] if live_product else None,
-        "promoter": [promoter.id, promoter.name], "link": link,
+        "promoter": [promoter.id, promoter.name], "avatar": promoter.user.avatar_file, "link": link,
         "brand": [brand.name, brand.theme_color], "locale": str(get_locale()),
     }
 
@@ -130,6 +130,16 @@ def _picture(file_key: str | None) -> Image.Image | None:
         return None  # a missing or damaged file gives a poster without the picture, not an error
 
 
+def _avatar(file_key: str | None) -> Image.Image | None:
+    if not file_key:
+        return None
+    try:
+        with Image.open(Path(current_app.config["DISTWEB_UPLOADS"]) / file_key) as source:
+            return ImageOps.fit(source.convert("RGB"), (96, 96), Image.Resampling.LANCZOS)
+    except (OSError, ValueError):
+        return None
+
+
 def _qr(link: str) -> Image.Image:
     buffer = io.BytesIO()
     segno.make(link, error="m").save(buffer, kind="png", scale=8, border=2)
@@ -167,9 +177,14 @@ def render(inputs: dict, link: str) -> bytes:
     _promoter_id, name = inputs["promoter"]
     top = HEIGHT - 60 - QR_SIZE
     draw.line((40, top - 30, WIDTH - 40, top - 30), fill=(235, 235, 235), width=2)
-    draw.ellipse((40, top + 10, 136, top + 106), fill=colour)
-    initial = (name or "?")[0]
-    draw.text((88, top + 58), initial, font=font(46), fill="white", anchor="mm")
+    avatar = _avatar(inputs.get("avatar"))
+    if avatar is not None:
+        mask = Image.new("L", avatar.size, 0)
+        ImageDraw.Draw(mask).ellipse((0, 0, avatar.width - 1, avatar.height - 1), fill=255)
+        poster.paste(avatar, (40, top + 10), mask)
+    else:  # no picture: the name's first character in the brand colour
+        draw.ellipse((40, top + 10, 136, top + 106), fill=colour)
+        draw.text((88, top + 58), (name or "?")[0], font=font(46), fill="white", anchor="mm")
     draw.text((156, top + 22), name[:12], font=font(34), fill=(34, 34, 34))
     draw.text((156, top + 70), _("为你推荐"), font=font(26), fill=(120, 120, 120))
     draw.text((40, top + 150), _("长按识别二维码"), font=font(28), fill=(34, 34, 34))

@@ -424,3 +424,25 @@ def test_a_forged_material_cookie_or_foreign_material_id_counts_nothing(promoter
         assert db.session.scalars(select(Click.material_id)).all() == [None]
         assert db.session.scalar(select(func.count()).select_from(MaterialOrder)) == 0
     assert material.id
+
+
+def test_the_promoters_avatar_goes_on_the_poster_and_a_new_one_redraws_it(promoter, app):
+    material = add_material(app)
+    before = fetch(promoter, f"/promoter/materials/{material.id}/poster.png")
+    token = csrf_token_from(promoter.get("/promoter/me").get_data(as_text=True))
+    bad = promoter.client.post("/promoter/me/avatar", data={"csrf_token": token, "avatar": (io.BytesIO(images.SVG_AS_PNG), "a.png")},
+                               content_type="multipart/form-data", follow_redirects=True)
+    assert "只支持 PNG、JPEG 或 WebP 图片" in bad.get_data(as_text=True)
+    good = promoter.client.post("/promoter/me/avatar", data={"csrf_token": token, "avatar": (
+        io.BytesIO(images.jpeg_with_exif((600, 400), (0, 160, 0))), "me.jpg")}, content_type="multipart/form-data",
+        follow_redirects=True)
+    assert "头像已更新" in good.get_data(as_text=True)
+    shown = fetch(promoter, f"/media/avatars/{promoter.promoter.user_id}")
+    with Image.open(io.BytesIO(shown.data)) as avatar:
+        assert avatar.size == (256, 256) and not avatar.getexif()
+    after = fetch(promoter, f"/promoter/materials/{material.id}/poster.png")
+    assert after.headers["ETag"] != before.headers["ETag"]
+    with Image.open(io.BytesIO(after.data)) as poster:
+        # The avatar's circle (green picture) where the initial's brand-coloured disc was.
+        r, g, b = poster.getpixel((88, 1334 - 60 - 232 + 58))[:3]
+        assert g > 120 and r < 60 and b < 60

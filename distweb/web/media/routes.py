@@ -12,6 +12,29 @@ from distweb.services.errors import NotFound
 bp = Blueprint("media", __name__, url_prefix="/media")
 
 
+@bp.get("/avatars/<int:user_id>")
+@login_required
+def avatar(user_id: int):
+    """A user's profile picture, for signed-in users of the same brand."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from distweb.extensions import db
+    from distweb.models import User
+
+    user = db.session.get(User, user_id)
+    if user is None or user.brand_id != current_user.brand_id or not user.avatar_file:
+        abort(404)
+    path = Path(current_app.config["DISTWEB_UPLOADS"]) / user.avatar_file
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype="image/jpeg", max_age=0, conditional=True, etag=True)
+    response.cache_control.private = True
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @bp.get("/materials/<int:image_id>/<any(thumb, full):variant>")
 @login_required
 def material_image(image_id: int, variant: str):

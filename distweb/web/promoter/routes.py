@@ -138,6 +138,28 @@ def me():
     return render("promoter/me.html", promoter=_promoter(), tab="me")
 
 
+@bp.post("/me/avatar")
+def avatar():
+    """A new profile picture (it goes on the promoter's posters)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from distweb.models import User
+    from distweb.services import images
+
+    upload = request.files.get("avatar")
+    user = db.session.get(User, current_user.id)
+    try:
+        images.save_avatar(user, upload.read(images.MAX_AVATAR_BYTES + 1) if upload else b"",
+                           Path(current_app.config["DISTWEB_UPLOADS"]))
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("头像已更新，海报会用上新头像。"), "success")
+    return redirect_to(url_for("promoter.me"))
+
+
 @bp.get("/team")
 def team():
     promoter = _promoter()
