@@ -16,7 +16,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="distweb-tests-"))
 os.environ["DISTWEB_INSTANCE"] = str(_TMP / "instance")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 
-from tests.support.services import throwaway_database, throwaway_redis  # noqa: E402
+from tests.support.services import flush_keeping_claim, throwaway_database, throwaway_redis  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,7 @@ def _clean_state(request):
         with db.engine.begin() as conn:
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
-        redis_connection().flushdb()
+        flush_keeping_claim(redis_connection())
         limiter.reset()
         from distweb.services import ledger, materials
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from redis import Redis
 from rq.worker_registration import REDIS_WORKER_KEYS
 
+from tests.support.services import flush_keeping_claim
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
@@ -238,7 +240,7 @@ def wipe(control, drop_schema: bool) -> None:
 
     with control.app_context():
         db.session.remove()
-        redis_connection().flushdb()
+        flush_keeping_claim(redis_connection())
         redis_connection().close()
         engine = db.engine
         if not drop_schema:

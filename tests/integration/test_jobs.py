@@ -11,6 +11,7 @@ from distweb.models.job import JobStatus
 from distweb.queues import all_queues, redis_connection
 from distweb.services import jobs
 from tests.support.factories import PASSWORD
+from tests.support.services import flush_keeping_claim
 
 
 def work_off_queues():
@@ -41,7 +42,7 @@ def test_running_a_finished_job_again_does_nothing(app_ctx, make):
 
 def test_jobs_forgotten_by_redis_are_pushed_again_by_the_sweep(app_ctx, make):
     job = jobs.create_job("diagnostics", brand_id=make.brand().id)
-    redis_connection().flushdb()  # Redis restarted without persistence
+    flush_keeping_claim(redis_connection())  # Redis restarted without persistence
     work_off_queues()
     db.session.refresh(job)
     assert job.status == JobStatus.QUEUED  # nothing ran, nothing lost

@@ -62,6 +62,18 @@ def start_embedded_redis(directory: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("embedded redis-server did not start")
 
 
+CLAIM_KEY = "distweb:test:claim"
+
+
+def flush_keeping_claim(conn) -> None:
+    """Empty a test run's Redis database but keep its claim in the same atomic step, so a
+    concurrent run (another checkout's suite) never takes the index in between."""
+    pipe = conn.pipeline(transaction=True)
+    pipe.flushdb()
+    pipe.set(CLAIM_KEY, "1")
+    pipe.execute()
+
+
 @contextmanager
 def throwaway_redis(tmp: Path):
     base = os.environ.get("REDIS_URL")
@@ -80,7 +92,7 @@ def throwaway_redis(tmp: Path):
     for index in range(15, 0, -1):
         url = f"{root}/{index}"
         conn = Redis.from_url(url)
-        if conn.dbsize() == 0 and conn.set("distweb:test:claim", "1", nx=True):
+        if conn.dbsize() == 0 and conn.set(CLAIM_KEY, "1", nx=True):
             try:
                 yield url
             finally:
