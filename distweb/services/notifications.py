@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, event, func, insert, literal, select, update
-from sqlalchemy.types import JSON
+from sqlalchemy import bindparam, event, exists, func, insert, literal, select, union_all, update
+from sqlalchemy.types import JSON, Boolean, Integer, String
 
 from distweb.extensions import db
-from distweb.models import Notification, Order, Promoter
+from distweb.models import Notification, Order, Promoter, User
 from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus
 from distweb.services.tx import transaction
@@ -42,24 +42,33 @@ def notify_brand_promoters(brand_id: int, kind: str, data: dict) -> None:
 
 def order_paid(order: Order) -> None:
     """Inside the paying transaction: the promoter who brought the order hears of it, and,
-    when it is that promoter's first sale, so does its upline."""
+    when it is that promoter's first sale, so does its upline. One INSERT … SELECT: the
+    upline's notice is a second row only while the promoter has no other paid order."""
     if order.promoter_id is None:
         return
     promoter = db.session.get(Promoter, order.promoter_id)
     if promoter is None:
         return
-    data = {"order_id": order.id, "order_no": order.external_id, "amount_fen": int(order.total_paid_fen)}
-    db.session.add(Notification(user_id=promoter.user_id, kind="order_paid", data=data))
-    if promoter.upline_id is not None:
-        earlier = db.session.scalar(select(Order.id).where(
-            Order.promoter_id == promoter.id, Order.paid_at.is_not(None), Order.id != order.id).limit(1))
-        if earlier is None:
-            upline = db.session.get(Promoter, promoter.upline_id)  # usually in the session: the chain
-            if upline is not None:
-                db.session.add(Notification(user_id=upline.user_id, kind="team_first_sale",
-                                            data={"promoter_id": promoter.id, "name": promoter.name,
-                                                  "order_no": order.external_id}))
+    now = utcnow()
+    rows = [_notice_row(promoter.user_id, "order_paid", {
+        "order_id": order.id, "order_no": order.external_id, "amount_fen": int(order.total_paid_fen)}, now)]
+    upline = db.session.get(Promoter, promoter.upline_id) if promoter.upline_id is not None else None
+    if upline is not None:  # usually in the session already: the order's chain
+        # The promoter's name is its user's: read in the statement, only for the row written.
+        data = json_object(promoter_id=literal(promoter.id, Integer),
+                           name=select(User.name).where(User.id == promoter.user_id).scalar_subquery(),
+                           order_no=literal(order.external_id, String))
+        rows.append(_notice_row(upline.user_id, "team_first_sale", data, now).where(
+            ~exists().where(Order.promoter_id == promoter.id, Order.paid_at.is_not(None), Order.id != order.id)))
+    db.session.connection().execute(insert(Notification).from_select(
+        ["user_id", "kind", "data", "created_at", "push_pending"], rows[0] if len(rows) == 1 else union_all(*rows)))
     push_after_commit()
+
+
+def _notice_row(user_id: int, kind: str, data, now):
+    """(user id, kind, data, created_at, push_pending) as a SELECT; ``data`` a dict or a SQL expression."""
+    return select(literal(user_id, Integer), literal(kind, String), literal(data, JSON) if isinstance(data, dict) else data,
+                  literal(now, Notification.created_at.type), literal(True, Boolean))
 
 
 # Built once: the promoter shell asks on every page (ix_notifications_user_unread).

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 
 from distweb.extensions import db
 from distweb.models import (
@@ -97,8 +97,46 @@ def order_by_id(brand_id: int, order_id: int) -> Order:
     return order
 
 
+_ORDERS = Order.__table__
+_ITEMS = OrderItem.__table__
+_EVENTS = OrderEvent.__table__
+_PURCHASE_ORDERS = PurchaseOrder.__table__
+_PO_LINES = PurchaseOrderLine.__table__
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_INSERT_ITEMS = insert(_ITEMS).returning(_ITEMS.c.id, sort_by_parameter_order=True)
+_INSERT_PURCHASE_ORDERS = insert(_PURCHASE_ORDERS).returning(_PURCHASE_ORDERS.c.id, sort_by_parameter_order=True)
+_INSERT_PO_LINES = insert(_PO_LINES)
+_INSERT_EVENTS = insert(_EVENTS)
+
+
+def _event_row(order: Order, kind: str, at: datetime | None = None, **detail) -> dict:
+    return {"order_id": order.id, "kind": kind, "at": at or utcnow(), "detail": detail}
+
+
 def _event(order: Order, kind: str, at: datetime | None = None, **detail) -> None:
-    db.session.add(OrderEvent(order_id=order.id, kind=kind, at=at or utcnow(), detail=detail))
+    """One event on the order's timeline, written at once (events are never edited)."""
+    _write_events([_event_row(order, kind, at, **detail)])
+
+
+def _write_events(rows: list[dict]) -> None:
+    """Events in one INSERT, in timeline order (their ids give that order)."""
+    if rows:
+        db.session.connection().execute(_INSERT_EVENTS, rows)
+
+
+def _row(obj, table) -> dict:
+    """Every column of a new object (all set by its constructor) but its id, for a Core INSERT."""
+    return {c.key: obj.__dict__[c.key] for c in table.columns if c.key != "id"}
+
+
+def _adopt(order: Order) -> None:
+    """Make an order written with Core statements (its items and purchase orders with it)
+    part of the session as if it had been loaded: clean, nothing left to flush, and expired
+    with everything else when the transaction commits."""
+    for obj in (*order.items, *order.purchase_orders):
+        make_transient_to_detached(obj)
+    make_transient_to_detached(order)
+    db.session.add(order)
 
 
 def _sellable(product: Product, mode: OrderMode) -> bool:
@@ -174,15 +212,19 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     if buyer.phone:
         buyer_user = db.session.scalars(select(User).where(User.phone == buyer.phone.strip())).first()
     paid = data.paid_at is not None
+    placed_at = _check_time(data.placed_at, "placed_at")
     try:
         with transaction():
+            # Every column is given here: the order is written with Core statements and then
+            # joins the session as if loaded (see _adopt), so nothing may be left to a default.
             order = Order(
                 brand_id=brand.id,
                 external_id=external_id or _new_external_id(),
                 mode=mode,
                 # Paid when placed: written paid at once (no insert, then update).
                 status=OrderStatus.PAID if paid else OrderStatus.CREATED,
-                paid_at=data.paid_at,
+                promoter_id=None, chain_l1_id=None, chain_l2_id=None, chain_l3_id=None, distributor_id=None,
+                attribution_source=None,
                 is_stock_purchase=stock_purchase,
                 source=data.source,
                 public_token=secrets.token_urlsafe(18),
@@ -190,28 +232,39 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 buyer_phone=(buyer.phone or "").strip()[:20] or None,
                 buyer_address=(buyer.address or "").strip()[:200] or None,
                 buyer_user_id=buyer_user.id if buyer_user else None,
+                carrier=None, tracking_no=None,
                 total_paid_fen=total,
-                placed_at=_check_time(data.placed_at, "placed_at"),
+                refunded_fen=0,
+                placed_at=placed_at,
+                paid_at=data.paid_at, shipped_at=None, completed_at=None, cancelled_at=None,
                 # A new order has none: known empty, never lazily loaded.
                 refunds=[],
                 purchase_orders=[],
             )
-            for product, item, unit, paid_fen in lines:
-                order.items.append(
-                    OrderItem(product_id=product.id, sku=product.sku, name=product.name, quantity=item.quantity,
-                              unit_price_fen=unit, paid_fen=paid_fen,
-                              supply_cost_fen=product.supply_cost_fen * item.quantity)
-                )
             _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
-            db.session.add(order)
+            connection = db.session.connection()
             # The (brand, external_id) key refuses a duplicate here: no query beforehand.
-            db.session.flush()
-            purchase_orders = _create_purchase_orders(order) if paid and mode == OrderMode.CONSIGNMENT else []
-            _event(order, "placed", at=order.placed_at, source=data.source)
+            order.id = connection.execute(_INSERT_ORDER, _row(order, _ORDERS)).scalar_one()
+            items = [
+                OrderItem(order_id=order.id, product_id=product.id, sku=product.sku, name=product.name,
+                          quantity=item.quantity, unit_price_fen=unit, paid_fen=paid_fen,
+                          supply_cost_fen=product.supply_cost_fen * item.quantity, refunded_fen=0)
+                for product, item, unit, paid_fen in lines
+            ]
+            item_ids = connection.execute(_INSERT_ITEMS, [_row(i, _ITEMS) for i in items]).scalars().all()
+            for item, item_id, (product, *_rest) in zip(items, item_ids, lines, strict=True):
+                item.id = item_id
+                item.product = product
+            order.items = items
+            if paid and mode == OrderMode.CONSIGNMENT:
+                order.purchase_orders = _create_purchase_orders(order)
+            _adopt(order)
+            events = [_event_row(order, "placed", at=order.placed_at, source=data.source)]
             if mode == OrderMode.WHOLESALE and not stock_purchase:
                 _move_stock(order, -1, "sale")
             if paid:
-                _paid(order, purchase_orders)
+                _paid(order, order.purchase_orders, events=events)
+            _write_events(events)
             if before_commit is not None:
                 before_commit(order)
     except IntegrityError:
@@ -337,12 +390,20 @@ def _mark_paid(order: Order, paid_at: datetime, by: str | None = None) -> None:
     _paid(order, _create_purchase_orders(order) if order.mode == OrderMode.CONSIGNMENT else [], by)
 
 
-def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = None) -> None:
-    """What payment brings: the events (paid, then each purchase order), the commission, and
-    the promoter's notice."""
-    _event(order, "paid", at=order.paid_at, amount_fen=order.total_paid_fen, by=by)
+def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = None,
+          events: list[dict] | None = None) -> None:
+    """What payment brings: the events (paid, then each purchase order; added to ``events``
+    when given, for the caller to write, else written now), the commission, and the
+    promoter's notice."""
+    rows = [_event_row(order, "paid", at=order.paid_at, amount_fen=order.total_paid_fen, by=by)]
+    now = utcnow()
     for po in purchase_orders:
-        _event(order, "purchase_order", supplier_id=po.supplier_id, purchase_order_id=po.id, cost_fen=po.total_cost_fen)
+        rows.append(_event_row(order, "purchase_order", at=now, supplier_id=po.supplier_id, purchase_order_id=po.id,
+                               cost_fen=po.total_cost_fen))
+    if events is not None:
+        events.extend(rows)
+    else:
+        _write_events(rows)
     from distweb.services import commission_hooks, notifications
 
     commission_hooks.order_paid(order)
@@ -350,20 +411,28 @@ def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = N
 
 
 def _create_purchase_orders(order: Order) -> list[PurchaseOrder]:
-    """One purchase order per supplier, written with one flush (their ids go in the events)."""
+    """One purchase order per supplier, with its lines: two INSERTs. Returns them as new
+    objects with their ids (not in the session; ``place_order`` adopts them with its order)."""
     by_supplier: dict[int, list[OrderItem]] = {}
     for item in order.items:
         by_supplier.setdefault(item.product.supplier_id, []).append(item)
-    created = []
-    for supplier_id, items in by_supplier.items():
-        po = PurchaseOrder(brand_id=order.brand_id, supplier_id=supplier_id, kind=PurchaseOrderKind.CONSIGNMENT,
-                           total_cost_fen=sum(i.supply_cost_fen for i in items))
-        for item in items:
-            po.lines.append(PurchaseOrderLine(order_item_id=item.id, sku=item.sku, name=item.name,
-                                              quantity=item.quantity, cost_fen=item.supply_cost_fen))
-        order.purchase_orders.append(po)
-        created.append(po)
-    db.session.flush()
+    now = utcnow()
+    created = [
+        PurchaseOrder(brand_id=order.brand_id, order_id=order.id, supplier_id=supplier_id,
+                      kind=PurchaseOrderKind.CONSIGNMENT, status=PurchaseOrderStatus.OPEN,
+                      total_cost_fen=sum(i.supply_cost_fen for i in items), carrier=None, tracking_no=None,
+                      created_at=now, shipped_at=None)
+        for supplier_id, items in by_supplier.items()
+    ]
+    connection = db.session.connection()
+    ids = connection.execute(_INSERT_PURCHASE_ORDERS, [_row(po, _PURCHASE_ORDERS) for po in created]).scalars().all()
+    lines = []
+    for po, po_id, items in zip(created, ids, by_supplier.values(), strict=True):
+        po.id = po_id
+        po.supplier = items[0].product.supplier
+        lines += [{"purchase_order_id": po_id, "order_item_id": item.id, "sku": item.sku, "name": item.name,
+                   "quantity": item.quantity, "cost_fen": item.supply_cost_fen} for item in items]
+    connection.execute(_INSERT_PO_LINES, lines)
     return created
 
 
