@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from distweb.extensions import db
 from distweb.models import ApiKey, Brand, ProgrammeSettings
@@ -48,12 +48,15 @@ def key_and_brand_for(secret: str) -> tuple[ApiKey, Brand, ProgrammeSettings | N
     (None before they are first written), in one query."""
     if not secret or not secret.startswith(KEY_PREFIX):
         return None
-    row = db.session.execute(
-        select(ApiKey, Brand, ProgrammeSettings).join(Brand, Brand.id == ApiKey.brand_id)
-        .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == Brand.id)
-        .where(ApiKey.key_hash == _hash(secret), ApiKey.revoked_at.is_(None))
-    ).first()
+    row = db.session.execute(_KEY_AND_BRAND, {"key_hash": _hash(secret)}).first()
     return (row[0], row[1], row[2]) if row is not None else None
+
+
+_KEY_AND_BRAND = (
+    select(ApiKey, Brand, ProgrammeSettings).join(Brand, Brand.id == ApiKey.brand_id)
+    .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == Brand.id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
 
 
 def revoke_key(brand: Brand, key_id: int) -> None:

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from distweb.extensions import db
-from distweb.models import BuyerBinding, Click, ProgrammeSettings, Promoter, User
+from distweb.models import BuyerBinding, Click, ProgrammeSettings, Promoter
 from distweb.models.base import utcnow
 from distweb.models.network import AttributionModel, BindingMode, PromoterStatus
 from distweb.queues import redis_connection
@@ -159,9 +159,8 @@ def resolve_promoter(
             touched, source = None, None
     binding = None
     if buyer_key:
-        binding = db.session.scalars(
-            select(BuyerBinding).where(BuyerBinding.brand_id == settings.brand_id, BuyerBinding.buyer_key == buyer_key)
-        ).first()
+        binding = db.session.connection().execute(
+            _BINDING, {"brand_id": settings.brand_id, "buyer_key": buyer_key}).first()
     binding_live = binding is not None and (binding.expires_at is None or binding.expires_at > now)
 
     mode = settings.binding_mode
@@ -174,8 +173,16 @@ def resolve_promoter(
         if binding is None:
             _bind_new_buyer(settings.brand_id, buyer_key, touched, now, expires)
         else:
-            binding.promoter_id, binding.bound_at, binding.expires_at = touched, now, expires
+            db.session.execute(update(BuyerBinding).where(BuyerBinding.id == binding.id)
+                               .values(promoter_id=touched, bound_at=now, expires_at=expires)
+                               .execution_options(synchronize_session=False))
     return touched, source
+
+
+# Built once (bound per call): the buyer's binding, as a row.
+_BINDING = select(BuyerBinding.id, BuyerBinding.promoter_id, BuyerBinding.expires_at).where(
+    BuyerBinding.brand_id == bindparam("brand_id"), BuyerBinding.buyer_key == bindparam("buyer_key"))
+_BIND_NEW: dict[str, object] = {}
 
 
 def _bind_new_buyer(brand_id: int, buyer_key: str, promoter_id: int, now: datetime, expires: datetime | None) -> None:
@@ -184,14 +191,18 @@ def _bind_new_buyer(brand_id: int, buyer_key: str, promoter_id: int, now: dateti
     (INSERT ... ON CONFLICT DO NOTHING where the database has it, else a savepoint)."""
     values = {"brand_id": brand_id, "buyer_key": buyer_key, "promoter_id": promoter_id, "bound_at": now,
               "expires_at": expires}
-    dialect = db.session.connection().dialect.name
+    connection = db.session.connection()
+    dialect = connection.dialect.name
     if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        db.session.execute(insert(BuyerBinding).values(values)
-                           .on_conflict_do_nothing(index_elements=["brand_id", "buyer_key"]))
+        statement = _BIND_NEW.get(dialect)
+        if statement is None:
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            statement = _BIND_NEW[dialect] = insert(BuyerBinding.__table__).on_conflict_do_nothing(
+                index_elements=["brand_id", "buyer_key"])
+        connection.execute(statement, values)
         return
     from sqlalchemy.exc import IntegrityError
 
@@ -202,10 +213,11 @@ def _bind_new_buyer(brand_id: int, buyer_key: str, promoter_id: int, now: dateti
         pass  # the concurrent order bound this buyer; its binding stands
 
 
-def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_user: User | None = None,
+def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_user=None,
                    self_purchase: bool = False, source: str | None = None) -> Chain:
     """The chain as it stands now, to be stored on the order. With self-purchase off, a
-    promoter buying for itself starts the chain at its upline; suspended positions pay no one."""
+    promoter buying for itself starts the chain at its upline; suspended positions pay no one.
+    ``buyer_user``: the buying user (a User, or anything with its ``id``)."""
     promoter = db.session.get(Promoter, promoter_id) if promoter_id else None
     if promoter is None:
         return Chain(None, None)

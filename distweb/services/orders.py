@@ -13,9 +13,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 
@@ -74,6 +75,17 @@ class OrderInput:
     source: str = "api"
     touches: list[tuple[int, int]] = field(default_factory=list)
     placed_at: datetime | None = None  # imports and demo data; otherwise now
+
+
+class Buyer(NamedTuple):
+    """The buying user's id and, when that user is a promoter, its promoter id."""
+
+    id: int
+    promoter_id: int | None
+
+
+_BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
+    User.phone == bindparam("phone")).limit(1)
 
 
 def _is_int(value) -> bool:
@@ -210,7 +222,9 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     buyer = data.buyer
     buyer_user = None
     if buyer.phone:
-        buyer_user = db.session.scalars(select(User).where(User.phone == buyer.phone.strip())).first()
+        # The buyer's account, if any, and whether it is a promoter: a row, not entities.
+        found = db.session.connection().execute(_BUYER, {"phone": buyer.phone.strip()}).first()
+        buyer_user = Buyer(*found) if found is not None else None
     paid = data.paid_at is not None
     placed_at = _check_time(data.placed_at, "placed_at")
     try:
@@ -291,11 +305,11 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
         return
     if stock_purchase:
         # The distributor buys for itself: its upline earns (self-purchase rules apply).
-        buyer_user = db.session.get(User, promoter.user_id)
+        buyer_user = Buyer(promoter.user_id, promoter.id)
         chosen, source = promoter.id, "stock"
     else:
         buyer_key = attribution.buyer_key_for_phone(order.buyer_phone) if order.buyer_phone else None
-        buyer_promoter_id = buyer_user.promoter.id if buyer_user is not None and buyer_user.promoter else None
+        buyer_promoter_id = buyer_user.promoter_id if buyer_user is not None else None
         explicit = promoter.id if promoter is not None else None
         chosen, source = attribution.resolve_promoter(
             settings, buyer_key, data.touches, explicit, buyer_promoter_id=buyer_promoter_id
