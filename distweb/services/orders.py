@@ -84,6 +84,8 @@ class Buyer(NamedTuple):
     promoter_id: int | None
 
 
+_PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
+    Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
 
@@ -187,9 +189,7 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     # Every product in one query (their suppliers with them, for purchase orders); the
     # checks below still go item by item, so the first bad item is the one reported.
     skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
-    products = {p.sku: p for p in db.session.scalars(
-        select(Product).options(joinedload(Product.supplier)).where(Product.brand_id == brand.id, Product.sku.in_(skus))
-    )} if skus else {}
+    products = {p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand.id, "skus": list(skus)})} if skus else {}
     for i, item in enumerate(data.items):
         where = f"items[{i}]"
         if not isinstance(item.sku, str) or not item.sku:
