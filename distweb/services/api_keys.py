@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from distweb.extensions import db
 from distweb.models import ApiKey, Brand, ProgrammeSettings
@@ -43,17 +45,35 @@ def key_for(secret: str) -> ApiKey | None:
     ).first()
 
 
-def key_and_brand_for(secret: str) -> tuple[ApiKey, Brand, ProgrammeSettings | None] | None:
-    """The live key matching a bearer token, its brand and the brand's programme settings
-    (None before they are first written), in one query."""
+def key_and_brand_for(secret: str) -> tuple[KeyRow, Brand, ProgrammeSettings | None] | None:
+    """The live key matching a bearer token (a row: its id, brand id, last use and webhook
+    secret), its brand and the brand's programme settings (None before they are first
+    written), in one query."""
     if not secret or not secret.startswith(KEY_PREFIX):
         return None
-    row = db.session.execute(
-        select(ApiKey, Brand, ProgrammeSettings).join(Brand, Brand.id == ApiKey.brand_id)
-        .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == Brand.id)
-        .where(ApiKey.key_hash == _hash(secret), ApiKey.revoked_at.is_(None))
-    ).first()
-    return (row[0], row[1], row[2]) if row is not None else None
+    row = db.session.execute(_KEY_AND_BRAND, {"key_hash": _hash(secret)}).first()
+    return (KeyRow(*row[:4]), row[4], row[5]) if row is not None else None
+
+
+class KeyRow(NamedTuple):
+    id: int
+    brand_id: int
+    last_used_at: datetime | None
+    webhook_secret: str
+
+
+def touch(key: KeyRow, now: datetime) -> None:
+    """Record the key's use (the caller commits)."""
+    db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+                       .execution_options(synchronize_session=False))
+
+
+_KEY_AND_BRAND = (
+    select(ApiKey.id, ApiKey.brand_id, ApiKey.last_used_at, ApiKey.webhook_secret, Brand, ProgrammeSettings)
+    .join(Brand, Brand.id == ApiKey.brand_id)
+    .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == Brand.id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
 
 
 def revoke_key(brand: Brand, key_id: int) -> None:

@@ -16,7 +16,7 @@ import json
 from functools import lru_cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from distweb.domain import commission as rules
@@ -69,10 +69,7 @@ def current_plan(brand_id: int) -> tuple[int | None, rules.Plan]:
     found = known.get(("current", brand_id))
     if found is not None:
         return found
-    row = db.session.execute(
-        select(CommissionPlan.version, CommissionPlan.body).where(CommissionPlan.brand_id == brand_id)
-        .order_by(CommissionPlan.version.desc()).limit(1)
-    ).first()
+    row = db.session.connection().execute(_CURRENT_PLAN, {"brand_id": brand_id}).first()
     if row is None:
         found = (None, _parsed(DEFAULT_PLAN))
     else:
@@ -80,6 +77,10 @@ def current_plan(brand_id: int) -> tuple[int | None, rules.Plan]:
         known[(brand_id, row.version)] = found[1]
     known[("current", brand_id)] = found
     return found
+
+
+_CURRENT_PLAN = (select(CommissionPlan.version, CommissionPlan.body).where(CommissionPlan.brand_id == bindparam("brand_id"))
+                 .order_by(CommissionPlan.version.desc()).limit(1))
 
 
 def plan_version(brand_id: int, version: int, row_id: int | None = None) -> rules.Plan:

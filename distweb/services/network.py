@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from distweb.extensions import db
@@ -142,17 +142,20 @@ def by_code_with_uplines(code: str, brand_id: int) -> Promoter | None:
     code = (code or "").strip().upper()
     if not code or len(code) > 12:
         return None
-    own = select(Promoter.id, Promoter.upline_id, Promoter.upline2_id).where(
-        Promoter.code == code, Promoter.brand_id == brand_id).cte("own")
-    found = list(db.session.scalars(select(Promoter).where(or_(
-        Promoter.id == select(own.c.id).scalar_subquery(),
-        Promoter.id == select(own.c.upline_id).scalar_subquery(),
-        Promoter.id == select(own.c.upline2_id).scalar_subquery(),
-    ))))
+    found = list(db.session.scalars(_WITH_UPLINES, {"code": code, "brand_id": brand_id}))
     from distweb.services.rows import keep
 
     keep(found)
     return next((p for p in found if p.code == code and p.brand_id == brand_id), None)
+
+
+_OWN = select(Promoter.id, Promoter.upline_id, Promoter.upline2_id).where(
+    Promoter.code == bindparam("code"), Promoter.brand_id == bindparam("brand_id")).cte("own")
+_WITH_UPLINES = select(Promoter).where(or_(
+    Promoter.id == select(_OWN.c.id).scalar_subquery(),
+    Promoter.id == select(_OWN.c.upline_id).scalar_subquery(),
+    Promoter.id == select(_OWN.c.upline2_id).scalar_subquery(),
+))
 
 
 def get_for_brand(brand_id: int, promoter_id: int) -> Promoter:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, event, func, insert, literal, select, update
-from sqlalchemy.types import JSON
+from sqlalchemy import bindparam, event, exists, func, insert, literal, select, union_all, update
+from sqlalchemy.types import JSON, Boolean, Integer, String
 
 from distweb.extensions import db
-from distweb.models import Notification, Order, Promoter
+from distweb.models import Notification, Order, Promoter, User
 from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus
 from distweb.services.tx import transaction
@@ -42,24 +42,53 @@ def notify_brand_promoters(brand_id: int, kind: str, data: dict) -> None:
 
 def order_paid(order: Order) -> None:
     """Inside the paying transaction: the promoter who brought the order hears of it, and,
-    when it is that promoter's first sale, so does its upline."""
+    when it is that promoter's first sale, so does its upline. One INSERT … SELECT: the
+    upline's notice is a second row only while the promoter has no other paid order (its
+    name, the promoter's user's, is read in the statement, for that row only)."""
     if order.promoter_id is None:
         return
     promoter = db.session.get(Promoter, order.promoter_id)
     if promoter is None:
         return
-    data = {"order_id": order.id, "order_no": order.external_id, "amount_fen": int(order.total_paid_fen)}
-    db.session.add(Notification(user_id=promoter.user_id, kind="order_paid", data=data))
-    if promoter.upline_id is not None:
-        earlier = db.session.scalar(select(Order.id).where(
-            Order.promoter_id == promoter.id, Order.paid_at.is_not(None), Order.id != order.id).limit(1))
-        if earlier is None:
-            upline = db.session.get(Promoter, promoter.upline_id)  # usually in the session: the chain
-            if upline is not None:
-                db.session.add(Notification(user_id=upline.user_id, kind="team_first_sale",
-                                            data={"promoter_id": promoter.id, "name": promoter.name,
-                                                  "order_no": order.external_id}))
+    params = {"user_id": promoter.user_id, "now": utcnow(), "data": {
+        "order_id": order.id, "order_no": order.external_id, "amount_fen": int(order.total_paid_fen)}}
+    upline = db.session.get(Promoter, promoter.upline_id) if promoter.upline_id is not None else None
+    if upline is None:
+        statement = _order_paid_statements()[0]
+    else:  # usually in the session already: the order's chain
+        statement = _order_paid_statements()[1]
+        params.update(upline_user_id=upline.user_id, promoter_id=promoter.id, promoter_user_id=promoter.user_id,
+                      order_no=order.external_id, order_id=order.id)
+    db.session.connection().execute(statement, params)
     push_after_commit()
+
+
+_ORDER_PAID: dict[str, tuple] = {}
+
+
+def _order_paid_statements() -> tuple:
+    """(the promoter's notice, the same with its upline's first-sale notice), built once per
+    dialect (the JSON object is built in SQL)."""
+    dialect = db.engine.dialect.name
+    found = _ORDER_PAID.get(dialect)
+    if found is None:
+        columns = ["user_id", "kind", "data", "created_at", "push_pending"]
+        now = bindparam("now", type_=Notification.created_at.type)
+        own = select(bindparam("user_id", type_=Integer), literal("order_paid", String), bindparam("data", type_=JSON),
+                     now, literal(True, Boolean))
+        promoter_id = bindparam("promoter_id", type_=Integer)
+        first_sale = select(
+            bindparam("upline_user_id", type_=Integer), literal("team_first_sale", String),
+            json_object(promoter_id=promoter_id,
+                        name=select(User.name).where(User.id == bindparam("promoter_user_id", type_=Integer))
+                        .scalar_subquery(),
+                        order_no=bindparam("order_no", type_=String)),
+            now, literal(True, Boolean),
+        ).where(~exists().where(Order.promoter_id == promoter_id, Order.paid_at.is_not(None),
+                                Order.id != bindparam("order_id", type_=Integer)))
+        found = _ORDER_PAID[dialect] = (insert(Notification).from_select(columns, own),
+                                        insert(Notification).from_select(columns, union_all(own, first_sale)))
+    return found
 
 
 # Built once: the promoter shell asks on every page (ix_notifications_user_unread).

@@ -13,11 +13,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 
 from distweb.extensions import db
 from distweb.models import (
@@ -76,6 +77,19 @@ class OrderInput:
     placed_at: datetime | None = None  # imports and demo data; otherwise now
 
 
+class Buyer(NamedTuple):
+    """The buying user's id and, when that user is a promoter, its promoter id."""
+
+    id: int
+    promoter_id: int | None
+
+
+_PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
+    Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
+_BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
+    User.phone == bindparam("phone")).limit(1)
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -97,8 +111,46 @@ def order_by_id(brand_id: int, order_id: int) -> Order:
     return order
 
 
+_ORDERS = Order.__table__
+_ITEMS = OrderItem.__table__
+_EVENTS = OrderEvent.__table__
+_PURCHASE_ORDERS = PurchaseOrder.__table__
+_PO_LINES = PurchaseOrderLine.__table__
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_INSERT_ITEMS = insert(_ITEMS).returning(_ITEMS.c.id, sort_by_parameter_order=True)
+_INSERT_PURCHASE_ORDERS = insert(_PURCHASE_ORDERS).returning(_PURCHASE_ORDERS.c.id, sort_by_parameter_order=True)
+_INSERT_PO_LINES = insert(_PO_LINES)
+_INSERT_EVENTS = insert(_EVENTS)
+
+
+def _event_row(order: Order, kind: str, at: datetime | None = None, **detail) -> dict:
+    return {"order_id": order.id, "kind": kind, "at": at or utcnow(), "detail": detail}
+
+
 def _event(order: Order, kind: str, at: datetime | None = None, **detail) -> None:
-    db.session.add(OrderEvent(order_id=order.id, kind=kind, at=at or utcnow(), detail=detail))
+    """One event on the order's timeline, written at once (events are never edited)."""
+    _write_events([_event_row(order, kind, at, **detail)])
+
+
+def _write_events(rows: list[dict]) -> None:
+    """Events in one INSERT, in timeline order (their ids give that order)."""
+    if rows:
+        db.session.connection().execute(_INSERT_EVENTS, rows)
+
+
+def _row(obj, table) -> dict:
+    """Every column of a new object (all set by its constructor) but its id, for a Core INSERT."""
+    return {c.key: obj.__dict__[c.key] for c in table.columns if c.key != "id"}
+
+
+def _adopt(order: Order) -> None:
+    """Make an order written with Core statements (its items and purchase orders with it)
+    part of the session as if it had been loaded: clean, nothing left to flush, and expired
+    with everything else when the transaction commits."""
+    for obj in (*order.items, *order.purchase_orders):
+        make_transient_to_detached(obj)
+    make_transient_to_detached(order)
+    db.session.add(order)
 
 
 def _sellable(product: Product, mode: OrderMode) -> bool:
@@ -137,9 +189,7 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     # Every product in one query (their suppliers with them, for purchase orders); the
     # checks below still go item by item, so the first bad item is the one reported.
     skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
-    products = {p.sku: p for p in db.session.scalars(
-        select(Product).options(joinedload(Product.supplier)).where(Product.brand_id == brand.id, Product.sku.in_(skus))
-    )} if skus else {}
+    products = {p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand.id, "skus": list(skus)})} if skus else {}
     for i, item in enumerate(data.items):
         where = f"items[{i}]"
         if not isinstance(item.sku, str) or not item.sku:
@@ -172,17 +222,23 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     buyer = data.buyer
     buyer_user = None
     if buyer.phone:
-        buyer_user = db.session.scalars(select(User).where(User.phone == buyer.phone.strip())).first()
+        # The buyer's account, if any, and whether it is a promoter: a row, not entities.
+        found = db.session.connection().execute(_BUYER, {"phone": buyer.phone.strip()}).first()
+        buyer_user = Buyer(*found) if found is not None else None
     paid = data.paid_at is not None
+    placed_at = _check_time(data.placed_at, "placed_at")
     try:
         with transaction():
+            # Every column is given here: the order is written with Core statements and then
+            # joins the session as if loaded (see _adopt), so nothing may be left to a default.
             order = Order(
                 brand_id=brand.id,
                 external_id=external_id or _new_external_id(),
                 mode=mode,
                 # Paid when placed: written paid at once (no insert, then update).
                 status=OrderStatus.PAID if paid else OrderStatus.CREATED,
-                paid_at=data.paid_at,
+                promoter_id=None, chain_l1_id=None, chain_l2_id=None, chain_l3_id=None, distributor_id=None,
+                attribution_source=None,
                 is_stock_purchase=stock_purchase,
                 source=data.source,
                 public_token=secrets.token_urlsafe(18),
@@ -190,28 +246,39 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 buyer_phone=(buyer.phone or "").strip()[:20] or None,
                 buyer_address=(buyer.address or "").strip()[:200] or None,
                 buyer_user_id=buyer_user.id if buyer_user else None,
+                carrier=None, tracking_no=None,
                 total_paid_fen=total,
-                placed_at=_check_time(data.placed_at, "placed_at"),
+                refunded_fen=0,
+                placed_at=placed_at,
+                paid_at=data.paid_at, shipped_at=None, completed_at=None, cancelled_at=None,
                 # A new order has none: known empty, never lazily loaded.
                 refunds=[],
                 purchase_orders=[],
             )
-            for product, item, unit, paid_fen in lines:
-                order.items.append(
-                    OrderItem(product_id=product.id, sku=product.sku, name=product.name, quantity=item.quantity,
-                              unit_price_fen=unit, paid_fen=paid_fen,
-                              supply_cost_fen=product.supply_cost_fen * item.quantity)
-                )
             _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
-            db.session.add(order)
+            connection = db.session.connection()
             # The (brand, external_id) key refuses a duplicate here: no query beforehand.
-            db.session.flush()
-            purchase_orders = _create_purchase_orders(order) if paid and mode == OrderMode.CONSIGNMENT else []
-            _event(order, "placed", at=order.placed_at, source=data.source)
+            order.id = connection.execute(_INSERT_ORDER, _row(order, _ORDERS)).scalar_one()
+            items = [
+                OrderItem(order_id=order.id, product_id=product.id, sku=product.sku, name=product.name,
+                          quantity=item.quantity, unit_price_fen=unit, paid_fen=paid_fen,
+                          supply_cost_fen=product.supply_cost_fen * item.quantity, refunded_fen=0)
+                for product, item, unit, paid_fen in lines
+            ]
+            item_ids = connection.execute(_INSERT_ITEMS, [_row(i, _ITEMS) for i in items]).scalars().all()
+            for item, item_id, (product, *_rest) in zip(items, item_ids, lines, strict=True):
+                item.id = item_id
+                item.product = product
+            order.items = items
+            if paid and mode == OrderMode.CONSIGNMENT:
+                order.purchase_orders = _create_purchase_orders(order)
+            _adopt(order)
+            events = [_event_row(order, "placed", at=order.placed_at, source=data.source)]
             if mode == OrderMode.WHOLESALE and not stock_purchase:
                 _move_stock(order, -1, "sale")
             if paid:
-                _paid(order, purchase_orders)
+                _paid(order, order.purchase_orders, events=events)
+            _write_events(events)
             if before_commit is not None:
                 before_commit(order)
     except IntegrityError:
@@ -238,11 +305,11 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
         return
     if stock_purchase:
         # The distributor buys for itself: its upline earns (self-purchase rules apply).
-        buyer_user = db.session.get(User, promoter.user_id)
+        buyer_user = Buyer(promoter.user_id, promoter.id)
         chosen, source = promoter.id, "stock"
     else:
         buyer_key = attribution.buyer_key_for_phone(order.buyer_phone) if order.buyer_phone else None
-        buyer_promoter_id = buyer_user.promoter.id if buyer_user is not None and buyer_user.promoter else None
+        buyer_promoter_id = buyer_user.promoter_id if buyer_user is not None else None
         explicit = promoter.id if promoter is not None else None
         chosen, source = attribution.resolve_promoter(
             settings, buyer_key, data.touches, explicit, buyer_promoter_id=buyer_promoter_id
@@ -337,12 +404,20 @@ def _mark_paid(order: Order, paid_at: datetime, by: str | None = None) -> None:
     _paid(order, _create_purchase_orders(order) if order.mode == OrderMode.CONSIGNMENT else [], by)
 
 
-def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = None) -> None:
-    """What payment brings: the events (paid, then each purchase order), the commission, and
-    the promoter's notice."""
-    _event(order, "paid", at=order.paid_at, amount_fen=order.total_paid_fen, by=by)
+def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = None,
+          events: list[dict] | None = None) -> None:
+    """What payment brings: the events (paid, then each purchase order; added to ``events``
+    when given, for the caller to write, else written now), the commission, and the
+    promoter's notice."""
+    rows = [_event_row(order, "paid", at=order.paid_at, amount_fen=order.total_paid_fen, by=by)]
+    now = utcnow()
     for po in purchase_orders:
-        _event(order, "purchase_order", supplier_id=po.supplier_id, purchase_order_id=po.id, cost_fen=po.total_cost_fen)
+        rows.append(_event_row(order, "purchase_order", at=now, supplier_id=po.supplier_id, purchase_order_id=po.id,
+                               cost_fen=po.total_cost_fen))
+    if events is not None:
+        events.extend(rows)
+    else:
+        _write_events(rows)
     from distweb.services import commission_hooks, notifications
 
     commission_hooks.order_paid(order)
@@ -350,20 +425,28 @@ def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = N
 
 
 def _create_purchase_orders(order: Order) -> list[PurchaseOrder]:
-    """One purchase order per supplier, written with one flush (their ids go in the events)."""
+    """One purchase order per supplier, with its lines: two INSERTs. Returns them as new
+    objects with their ids (not in the session; ``place_order`` adopts them with its order)."""
     by_supplier: dict[int, list[OrderItem]] = {}
     for item in order.items:
         by_supplier.setdefault(item.product.supplier_id, []).append(item)
-    created = []
-    for supplier_id, items in by_supplier.items():
-        po = PurchaseOrder(brand_id=order.brand_id, supplier_id=supplier_id, kind=PurchaseOrderKind.CONSIGNMENT,
-                           total_cost_fen=sum(i.supply_cost_fen for i in items))
-        for item in items:
-            po.lines.append(PurchaseOrderLine(order_item_id=item.id, sku=item.sku, name=item.name,
-                                              quantity=item.quantity, cost_fen=item.supply_cost_fen))
-        order.purchase_orders.append(po)
-        created.append(po)
-    db.session.flush()
+    now = utcnow()
+    created = [
+        PurchaseOrder(brand_id=order.brand_id, order_id=order.id, supplier_id=supplier_id,
+                      kind=PurchaseOrderKind.CONSIGNMENT, status=PurchaseOrderStatus.OPEN,
+                      total_cost_fen=sum(i.supply_cost_fen for i in items), carrier=None, tracking_no=None,
+                      created_at=now, shipped_at=None)
+        for supplier_id, items in by_supplier.items()
+    ]
+    connection = db.session.connection()
+    ids = connection.execute(_INSERT_PURCHASE_ORDERS, [_row(po, _PURCHASE_ORDERS) for po in created]).scalars().all()
+    lines = []
+    for po, po_id, items in zip(created, ids, by_supplier.values(), strict=True):
+        po.id = po_id
+        po.supplier = items[0].product.supplier
+        lines += [{"purchase_order_id": po_id, "order_item_id": item.id, "sku": item.sku, "name": item.name,
+                   "quantity": item.quantity, "cost_fen": item.supply_cost_fen} for item in items]
+    connection.execute(_INSERT_PO_LINES, lines)
     return created
 
 

@@ -120,7 +120,8 @@ def test_a_paid_order_tells_its_promoter_and_a_first_sale_tells_the_upline_once(
     first = place_and_pay(app, promoter.promoter, product)
     mine = inbox_of(app, promoter.promoter)
     assert mine[0][0] == "order_paid" and mine[0][1]["order_no"] == first and mine[0][1]["amount_fen"] == 5900
-    assert [k for k, _d in inbox_of(app, promoter.upline)] == ["team_first_sale"]
+    assert inbox_of(app, promoter.upline) == [
+        ("team_first_sale", {"promoter_id": promoter.promoter.id, "name": "张伟", "order_no": first})]
     place_and_pay(app, promoter.promoter, product)
     assert [k for k, _d in inbox_of(app, promoter.upline)] == ["team_first_sale"]  # only the first sale
     page = promoter.get("/promoter/inbox").get_data(as_text=True)
