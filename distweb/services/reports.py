@@ -14,6 +14,7 @@ from distweb.models import CommissionLine, LedgerAccount, LedgerEntry, Order, Pr
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
+from distweb.services.tx import read
 
 # Orders that count as sales: paid and not cancelled or fully refunded.
 SALE_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
@@ -108,7 +109,7 @@ def promoter_home(promoter_id: int, tz: str, brand_id: int | None = None) -> Pro
         brand_id = db.session.scalar(select(Promoter.brand_id).where(Promoter.id == promoter_id))
     now = datetime.now(ZoneInfo(tz))
     today, month = day_start(tz, now), month_start(tz, now)
-    row = db.session.execute(
+    row = read(
         _HOME_FIGURES, {"promoter_id": promoter_id, "brand_id": brand_id, "today": today, "month": month,
                         "since": min(today, month)}
     ).one()
@@ -136,7 +137,7 @@ def recent_orders(promoter_id: int, limit: int = 5):
     """The promoter's latest attributed orders as rows with the attributes of
     templates/promoter/_order_items.html (id, external_id, status, mode, placed_at,
     total_paid_fen)."""
-    return db.session.execute(_RECENT_ORDERS, {"promoter_id": promoter_id, "limit": limit}).all()
+    return read(_RECENT_ORDERS, {"promoter_id": promoter_id, "limit": limit}).all()
 
 
 def brand_overview(brand_id: int, since: datetime) -> dict:
