@@ -121,3 +121,47 @@ def test_passwords_are_stored_as_argon2_hashes(make):
     promoter = make.promoter()
     assert promoter.user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in promoter.user.password_hash
+
+
+def test_disabling_an_account_ends_its_open_sessions_at_the_next_request(app, make):
+    from distweb.extensions import db
+    from distweb.models import User
+
+    promoter = make.promoter(phone="13900000010")
+    browser = Browser(app.test_client())
+    browser.login("13900000010", PASSWORD)
+    assert browser.get("/promoter/").status_code == 200
+    with app.app_context():
+        db.session.get(User, promoter.user_id).is_enabled = False
+        db.session.commit()
+    response = browser.get("/promoter/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_the_signed_in_user_is_read_with_its_session_and_is_read_only(app, make):
+    import pytest
+
+    from distweb.models import Brand, Promoter, User
+    from distweb.services import accounts
+
+    promoter = make.promoter(name="王五", phone="13900000011")
+    with app.test_request_context():
+        from distweb.extensions import db
+
+        user = db.session.get(User, promoter.user_id)
+        token = accounts.start_session(user, "test")
+        signed_in = accounts.user_for_session(token)
+        assert (signed_in.id, signed_in.name, signed_in.promoter_id, signed_in.promoter_code) == (
+            user.id, "王五", promoter.id, promoter.code)
+        assert signed_in.get_id() == token and signed_in.is_authenticated and signed_in.is_promoter
+        assert signed_in.timezone == user.brand.timezone and signed_in.brand_look.name == user.brand.name
+        # The ORM objects, on demand, for code that needs them (and for what is not copied).
+        assert isinstance(signed_in.brand, Brand) and isinstance(signed_in.promoter, Promoter)
+        assert signed_in.record is user and signed_in.password_hash == user.password_hash
+        # A change made here could never be saved, so it is refused.
+        with pytest.raises(AttributeError):
+            signed_in.name = "someone else"
+        with pytest.raises(AttributeError):
+            signed_in.brand_look.name = "another brand"
+        accounts.end_session(token)
+        assert accounts.user_for_session(token) is None

@@ -59,7 +59,7 @@ def password():
     if form.validate_on_submit():
         try:
             accounts.change_password(
-                current_user, form.current_password.data, form.new_password.data, session.get("_user_id")
+                current_user.record, form.current_password.data, form.new_password.data, session.get("_user_id")
             )
         except ServiceError as err:
             attach_error(form, err, "new_password", aliases={"password": "new_password"})
