@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--top", type=int, default=0)
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--callers", default="", help="print the callers of functions matching this")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="distweb-calls-"))
@@ -137,6 +138,11 @@ def main() -> None:
                 out = io.StringIO()
                 results["promoter home"][2].stream = out
                 results["promoter home"][2].sort_stats(args.sort).print_stats(args.top)
+                print(out.getvalue())
+            if args.callers:
+                out = io.StringIO()
+                results["promoter home"][2].stream = out
+                results["promoter home"][2].sort_stats("ncalls").print_callers(args.callers)
                 print(out.getvalue())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
