@@ -85,6 +85,7 @@ def _init_extensions(app: Flask) -> None:
 
     login_manager.init_app(app)
     sessions.init_login_manager(login_manager)
+    sessions.init_session_interface(app)
 
 
 def _brand_timezone() -> str:

@@ -165,3 +165,57 @@ def test_the_signed_in_user_is_read_with_its_session_and_is_read_only(app, make)
             signed_in.brand_look.name = "another brand"
         accounts.end_session(token)
         assert accounts.user_for_session(token) is None
+
+
+def _session_cookie_set(response) -> bool:
+    return any(h.startswith("session=") for h in response.headers.getlist("Set-Cookie"))
+
+
+def test_an_unchanged_session_cookie_is_signed_again_only_once_an_hour(app, make, monkeypatch):
+    from datetime import timedelta
+
+    from distweb.web import sessions
+
+    make.promoter(phone="13900000012")
+    browser = Browser(app.test_client())
+    before = browser.token("/auth/login")
+    assert _session_cookie_set(browser.login("13900000012", PASSWORD))
+    # The sign-in's cookie already holds the session's new CSRF token: the pages after it
+    # change nothing, so they send no cookie.
+    assert not _session_cookie_set(browser.get("/promoter/"))
+    assert not _session_cookie_set(browser.get("/promoter/"))
+    assert browser.token("/promoter/") != before
+    later = sessions._now() + timedelta(minutes=61)
+    monkeypatch.setattr(sessions, "_now", lambda: later)
+    refreshed = browser.get("/promoter/")
+    assert refreshed.status_code == 200 and _session_cookie_set(refreshed)
+    # A changed session is saved at once, however young its cookie.
+    monkeypatch.undo()
+    assert _session_cookie_set(browser.post("/auth/logout", token_from="/promoter/"))
+
+
+def test_a_session_cookie_older_than_its_lifetime_is_signed_out(app, make, monkeypatch):
+    import time
+
+    make.promoter(phone="13900000013")
+    browser = Browser(app.test_client())
+    browser.login("13900000013", PASSWORD)
+    assert browser.get("/promoter/").status_code == 200
+    now = time.time()
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    monkeypatch.setattr(time, "time", lambda: now + lifetime + 60)
+    response = browser.get("/promoter/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_pages_of_one_session_reuse_one_signed_csrf_token_which_still_validates(app, make):
+    make.promoter(phone="13900000014")
+    phone_a, phone_b = Browser(app.test_client()), Browser(app.test_client())
+    phone_a.login("13900000014", PASSWORD)
+    phone_b.login("13900000014", PASSWORD)
+    token = phone_a.token("/promoter/")
+    assert phone_a.token("/promoter/orders") == token
+    assert phone_b.token("/promoter/") != token  # another session, another raw token
+    # Another session's signed token is refused; this one's own is accepted.
+    assert phone_a.post("/auth/logout", {"csrf_token": phone_b.token("/promoter/")}).status_code == 400
+    assert phone_a.post("/auth/logout", {"csrf_token": token}).status_code == 302
