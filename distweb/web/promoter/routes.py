@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, request, send_file, url_for
+from flask import Blueprint, abort, flash, g, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -40,7 +40,8 @@ def index():
     promoter_id = current_user.promoter_id
     if promoter_id is None:  # a promoter login without a network row is a data error
         abort(403)
-    figures = reports.promoter_home(promoter_id, current_user.timezone, current_user.brand_id)
+    figures = reports.promoter_home(promoter_id, current_user.timezone, current_user.brand_id, current_user.id)
+    g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
     return render(
@@ -281,4 +282,8 @@ def unread_badge():
         return {}
     from distweb.services import notifications
 
-    return {"unread_count": notifications.unread_count(current_user.id)}
+    # The home page reads it with its figures (the same transaction): no second query.
+    count = g.get("unread_count")
+    if count is None:
+        count = notifications.unread_count(current_user.id)
+    return {"unread_count": count}
