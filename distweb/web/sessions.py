@@ -3,6 +3,7 @@ session cookie, re-signed at most once an hour."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, g, request, session, url_for
@@ -51,6 +52,7 @@ def init_login_manager(login_manager: LoginManager) -> None:
 
 # How often an unchanged permanent session cookie is signed and sent again.
 COOKIE_REFRESH_INTERVAL = timedelta(hours=1)
+_VERIFIED_COOKIES = 4096
 
 
 class _Session(SecureCookieSession):
@@ -70,18 +72,35 @@ class HourlyRefreshSessionInterface(SecureCookieSessionInterface):
 
     session_class = _Session
 
+    def __init__(self) -> None:
+        # Cookie value -> (its contents, when it was signed), for cookies already verified.
+        self._verified: dict[str, tuple[dict, datetime]] = {}
+
     def open_session(self, app, request):
-        serializer = self.get_signing_serializer(app)
-        if serializer is None:
+        if not app.secret_key:
             return None
         value = request.cookies.get(self.get_cookie_name(app))
         if not value:
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
-        try:
-            data, issued_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
-        except BadSignature:
-            return self.session_class()
+        # A browser sends the same cookie until it changes: once its signature has been
+        # checked, the same bytes mean the same contents, so only its age is checked again
+        # (as itsdangerous checks it). Decoding and verifying it was most of opening a session.
+        hit = self._verified.get(value)
+        if hit is not None and 0 <= int(time.time()) - int(hit[1].timestamp()) <= max_age:
+            data, issued_at = hit
+        else:
+            try:
+                data, issued_at = self.get_signing_serializer(app).loads(
+                    value, max_age=max_age, return_timestamp=True)
+            except BadSignature:
+                return self.session_class()
+            # Only contents made of plain values are kept: the session below is a shallow copy,
+            # so a change in a request can never reach the kept contents.
+            if all(isinstance(v, str | int | float | bool | None) for v in data.values()):
+                if len(self._verified) >= _VERIFIED_COOKIES:
+                    self._verified.clear()
+                self._verified[value] = (data, issued_at)
         session = self.session_class(data)
         session.issued_at = issued_at
         return session

@@ -219,3 +219,29 @@ def test_pages_of_one_session_reuse_one_signed_csrf_token_which_still_validates(
     # Another session's signed token is refused; this one's own is accepted.
     assert phone_a.post("/auth/logout", {"csrf_token": phone_b.token("/promoter/")}).status_code == 400
     assert phone_a.post("/auth/logout", {"csrf_token": token}).status_code == 302
+
+
+def test_a_verified_session_cookie_is_read_again_without_letting_changes_or_forgeries_through(app, make):
+    from flask import request, session
+
+    make.promoter(phone="13900000015")
+    browser = Browser(app.test_client())
+    browser.login("13900000015", PASSWORD)
+    cookie = browser.client.get_cookie("session", domain="distweb.test").value
+    interface = app.session_interface
+    headers = {"Cookie": f"session={cookie}"}
+    with app.test_request_context("/", headers=headers):
+        first = interface.open_session(app, request)
+        first["_flashes"] = [("info", "only in this request")]
+        first["_user_id"] = "someone else"
+    with app.test_request_context("/", headers=headers):
+        again = interface.open_session(app, request)
+        assert "_flashes" not in again and again["_user_id"] != "someone else"
+        assert again.issued_at == first.issued_at
+    forged = cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1]
+    thief = app.test_client()
+    thief.set_cookie("session", forged, domain="distweb.test")
+    response = thief.get("/promoter/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    with app.test_request_context("/"):
+        assert "_user_id" not in session
