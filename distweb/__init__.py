@@ -63,7 +63,7 @@ def _upload_body_limit() -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from distweb import db_setup, i18n, labels
+    from distweb import db_setup, i18n, labels, templating
     from distweb.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -75,6 +75,7 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=_brand_timezone)
     i18n.init_app(app)
     labels.init_app(app)
+    templating.init_app(app)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
@@ -84,6 +85,7 @@ def _init_extensions(app: Flask) -> None:
 
     login_manager.init_app(app)
     sessions.init_login_manager(login_manager)
+    sessions.init_session_interface(app)
 
 
 def _brand_timezone() -> str:

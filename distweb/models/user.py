@@ -57,6 +57,28 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str | None:
         return self.login_token
 
+    # The same read-only view as services.accounts.SignedInUser (what current_user is on every
+    # request after the one that signs in, where it is this ORM object).
+    @property
+    def record(self) -> User:
+        return self
+
+    @property
+    def brand_look(self):
+        return self.brand
+
+    @property
+    def timezone(self) -> str:
+        return self.brand.timezone
+
+    @property
+    def promoter_id(self) -> int | None:
+        return self.promoter.id if self.promoter is not None else None
+
+    @property
+    def promoter_code(self) -> str | None:
+        return self.promoter.code if self.promoter is not None else None
+
     @property
     def is_active(self) -> bool:
         return self.is_enabled

@@ -5,19 +5,20 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
-from distweb.models import Brand, LoginSession, User
+from distweb.models import Brand, LoginSession, Promoter, User
 from distweb.models.base import utcnow
 from distweb.models.user import Role
 from distweb.services.errors import Conflict, ServiceError
-from distweb.services.tx import transaction
+from distweb.services.tx import read, transaction
 
 _hasher = PasswordHasher()
 # A valid hash to verify against when the user does not exist, so that "no such user" and
@@ -87,25 +88,114 @@ def start_session(user: User, user_agent: str | None = None) -> str:
     return token
 
 
-# One query for everything a page needs about who is asking: the user, its brand and, for
-# promoters, its place in the network. Built once: every signed-in request runs it, and
-# building the statement cost more than running it.
+@dataclass(frozen=True, slots=True)
+class BrandLook:
+    """What every page shows of the brand (name, colours, logo) and its time zone, read with
+    the signed-in user. Read-only: code that changes the brand uses ``current_user.brand``."""
+
+    id: int
+    name: str
+    short_name: str
+    theme_color: str
+    logo_file: str | None
+    timezone: str
+
+
+class SignedInUser(UserMixin):
+    """The signed-in user of one request, as read with its login session by one Core query.
+
+    Loading ``User`` through the ORM (with its brand and promoter) cost several times the query
+    on every signed-in request, so the columns the pages read are plain attributes here, with
+    the promoter's id and code and the brand's look. ``brand`` and ``promoter`` are the ORM
+    objects, loaded by primary key on first use; anything else (``supplier``,
+    ``password_hash``, …) comes from the ORM ``User`` (``record``), loaded the same way. The object is read-only, so a change can never be made here and
+    silently not saved: code that changes the user changes ``record``.
+    """
+
+    __slots__ = ("id", "brand_id", "role", "name", "email", "phone", "locale", "is_enabled", "supplier_id",
+                 "promoter_id", "promoter_code", "brand_look", "login_token", "_record")
+
+    def __init__(self, row, token: str):
+        set_ = object.__setattr__
+        for name in ("id", "brand_id", "role", "name", "email", "phone", "locale", "is_enabled", "supplier_id",
+                     "promoter_id", "promoter_code"):
+            set_(self, name, getattr(row, name))
+        set_(self, "brand_look", BrandLook(row.brand_id, row.brand_name, row.brand_short_name, row.theme_color,
+                                           row.logo_file, row.timezone))
+        set_(self, "login_token", token)
+        set_(self, "_record", None)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"the signed-in user is read-only: change {name!r} on current_user.record")
+
+    @property
+    def record(self) -> User:
+        """The ORM ``User`` (from the session's identity map after the first use)."""
+        if self._record is None:
+            object.__setattr__(self, "_record", db.session.get(User, self.id))
+        return self._record
+
+    @property
+    def brand(self) -> Brand:
+        return db.session.get(Brand, self.brand_id)
+
+    @property
+    def promoter(self) -> Promoter | None:
+        return db.session.get(Promoter, self.promoter_id) if self.promoter_id is not None else None
+
+    def __getattr__(self, name):
+        # Only for what is not a plain attribute above: relationships and rarely read columns.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.record, name)
+
+    @property
+    def timezone(self) -> str:
+        return self.brand_look.timezone
+
+    def get_id(self) -> str | None:
+        return self.login_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_enabled
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+    @property
+    def is_promoter(self) -> bool:
+        return self.role == Role.PROMOTER
+
+    @property
+    def is_supplier(self) -> bool:
+        return self.role == Role.SUPPLIER
+
+    def __repr__(self) -> str:
+        return f"<SignedInUser {self.id} {self.role} {self.email or self.phone}>"
+
+
+# Built once: every signed-in request runs it (a live login session by its token's hash, its
+# user, the brand and, for promoters, their place in the network).
 _USER_FOR_SESSION = (
-    select(User)
-    .options(joinedload(User.brand), joinedload(User.promoter))
-    .join(LoginSession, LoginSession.user_id == User.id)
+    select(User.id, User.brand_id, User.role, User.name, User.email, User.phone, User.locale, User.is_enabled,
+           User.supplier_id, Promoter.id.label("promoter_id"), Promoter.code.label("promoter_code"),
+           Brand.name.label("brand_name"), Brand.short_name.label("brand_short_name"), Brand.theme_color,
+           Brand.logo_file, Brand.timezone)
+    .select_from(LoginSession)
+    .join(User, User.id == LoginSession.user_id)
+    .join(Brand, Brand.id == User.brand_id)
+    .outerjoin(Promoter, Promoter.user_id == User.id)
     .where(LoginSession.token_hash == bindparam("token_hash"), LoginSession.revoked_at.is_(None))
 )
 
 
-def user_for_session(token: str) -> User | None:
-    """The user behind a live session token, or None once it is revoked."""
-    row = db.session.execute(_USER_FOR_SESSION, {"token_hash": _token_hash(token)}).first()
-    if row is None:
-        return None
-    user = row[0]
-    user.login_token = token
-    return user
+def user_for_session(token: str) -> SignedInUser | None:
+    """The user behind a live session token, or None once it is revoked. Asked on every
+    request, so a logout or a password change ends the session at once."""
+    row = read(_USER_FOR_SESSION, {"token_hash": _token_hash(token)}).first()
+    return SignedInUser(row, token) if row is not None else None
 
 
 def end_session(token: str | None) -> None:

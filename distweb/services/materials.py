@@ -39,7 +39,7 @@ from distweb.models.materials import MaterialEventKind
 from distweb.models.order import OrderMode
 from distweb.services import catalogue, images, network
 from distweb.services.errors import NotFound, ServiceError
-from distweb.services.tx import transaction
+from distweb.services.tx import read, transaction
 
 PAGE_SIZE = 10
 MAX_IMAGES = 9  # a WeChat Moments post takes nine pictures
@@ -449,7 +449,7 @@ def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None):
     ids = cached[1]
     if not ids:
         return []
-    rows = {row.id: row for row in db.session.execute(_PICK_ROWS, {"ids": ids, "now": now})}
+    rows = {row.id: row for row in read(_PICK_ROWS, {"ids": ids, "now": now})}
     return [rows[i] for i in ids if i in rows][:limit]
 
 

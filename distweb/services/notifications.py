@@ -13,7 +13,7 @@ from distweb.extensions import db
 from distweb.models import Notification, Order, Promoter, User
 from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus
-from distweb.services.tx import transaction
+from distweb.services.tx import read, transaction
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def json_object(**fields):
 
 
 def unread_count(user_id: int) -> int:
-    return db.session.execute(_UNREAD_COUNT, {"user_id": user_id}).scalar_one()
+    return read(_UNREAD_COUNT, {"user_id": user_id}).scalar_one()
 
 
 def inbox(user_id: int, limit: int = 50) -> list[Notification]:

@@ -10,10 +10,19 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
-from distweb.models import CommissionLine, LedgerAccount, LedgerEntry, Order, Product, Promoter
+from distweb.models import (
+    CommissionLine,
+    LedgerAccount,
+    LedgerEntry,
+    Notification,
+    Order,
+    Product,
+    Promoter,
+)
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
+from distweb.services.tx import read
 
 # Orders that count as sales: paid and not cancelled or fully refunded.
 SALE_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
@@ -57,6 +66,7 @@ class PromoterHome:
     earned_month_fen: int = 0
     frozen_fen: int = 0
     available_fen: int = 0
+    unread_notifications: int = 0
 
 
 def _earned_since(name: str):
@@ -78,8 +88,9 @@ def _wallet_balance(kind: AccountKind):
 # The home page's figures in one statement, built once (constructing a SQLAlchemy statement
 # costs more than running this one): today's and this month's sales by the promoter's own
 # orders (ix_orders_promoter_placed), the active direct team (ix_promoters_upline_id), what it
-# earned today and this month (ix_commission_lines_promoter_created) and its frozen and
-# available balances (the accounts' unique key, then ix_ledger_entries_account).
+# earned today and this month (ix_commission_lines_promoter_created), its frozen and
+# available balances (the accounts' unique key, then ix_ledger_entries_account) and, for the
+# bell in the page's header, the user's unread notifications (ix_notifications_user_unread).
 _counts_today = case((Order.placed_at >= bindparam("today"), 1), else_=0)
 _sales_today = case((Order.placed_at >= bindparam("today"), Order.total_paid_fen), else_=0)
 _HOME_FIGURES = select(
@@ -94,6 +105,9 @@ _HOME_FIGURES = select(
     _earned_since("month"),
     _wallet_balance(AccountKind.PROMOTER_FROZEN),
     _wallet_balance(AccountKind.PROMOTER_AVAILABLE),
+    select(func.count(Notification.id))
+    .where(Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
+    .scalar_subquery(),
 ).where(
     Order.promoter_id == bindparam("promoter_id"),
     Order.placed_at >= bindparam("since"),
@@ -101,16 +115,17 @@ _HOME_FIGURES = select(
 )
 
 
-def promoter_home(promoter_id: int, tz: str, brand_id: int | None = None) -> PromoterHome:
-    """Today's and this month's sales and earnings, the direct team size and the wallet's
-    frozen and available balances, in one query."""
-    if brand_id is None:
-        brand_id = db.session.scalar(select(Promoter.brand_id).where(Promoter.id == promoter_id))
+def promoter_home(promoter_id: int, tz: str, brand_id: int | None = None, user_id: int | None = None) -> PromoterHome:
+    """Today's and this month's sales and earnings, the direct team size, the wallet's
+    frozen and available balances and the unread notifications, in one query."""
+    if brand_id is None or user_id is None:
+        brand_id, user_id = db.session.execute(
+            select(Promoter.brand_id, Promoter.user_id).where(Promoter.id == promoter_id)).one()
     now = datetime.now(ZoneInfo(tz))
     today, month = day_start(tz, now), month_start(tz, now)
-    row = db.session.execute(
-        _HOME_FIGURES, {"promoter_id": promoter_id, "brand_id": brand_id, "today": today, "month": month,
-                        "since": min(today, month)}
+    row = read(
+        _HOME_FIGURES, {"promoter_id": promoter_id, "brand_id": brand_id, "user_id": user_id, "today": today,
+                        "month": month, "since": min(today, month)}
     ).one()
     return PromoterHome(
         today=SalesFigures(int(row[2]), int(row[3])),
@@ -120,6 +135,7 @@ def promoter_home(promoter_id: int, tz: str, brand_id: int | None = None) -> Pro
         earned_month_fen=int(row[6]),
         frozen_fen=int(row[7]),
         available_fen=int(row[8]),
+        unread_notifications=int(row[9]),
     )
 
 
@@ -136,7 +152,7 @@ def recent_orders(promoter_id: int, limit: int = 5):
     """The promoter's latest attributed orders as rows with the attributes of
     templates/promoter/_order_items.html (id, external_id, status, mode, placed_at,
     total_paid_fen)."""
-    return db.session.execute(_RECENT_ORDERS, {"promoter_id": promoter_id, "limit": limit}).all()
+    return read(_RECENT_ORDERS, {"promoter_id": promoter_id, "limit": limit}).all()
 
 
 def brand_overview(brand_id: int, since: datetime) -> dict:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import get_flashed_messages, render_template, request, session
+import time
+
+from flask import g, get_flashed_messages, render_template, request, session
+from flask_wtf.csrf import generate_csrf
 
 from distweb.web.htmx import wants_fragment
 
@@ -26,7 +29,46 @@ CSP = "; ".join(
 )
 
 
+# How long one signed CSRF token is handed out again for the same session token.
+CSRF_TOKEN_REUSE_SECONDS = 3600
+_CSRF_CACHE_SIZE = 4096
+
+
+def reused_csrf_token(app):
+    """``csrf_token()`` for templates (the page's <meta name="csrf-token"> and forms).
+
+    Flask-WTF signs the session's raw CSRF token afresh on every page, and the signature,
+    not the raw token, is what a form sends back. Any signature of the same raw token is
+    accepted for as long as WTF_CSRF_TIME_LIMIT allows (no limit here: a phone left open for
+    hours must still post), so the signed token is kept per raw token and handed out again
+    for an hour (or a quarter of the time limit, if one is set). Same check, same secret;
+    only the signing is saved. A new raw token (a new session) gets its own."""
+    cache: dict = {}
+
+    def csrf_token() -> str:
+        field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        raw = session.get(field)
+        if raw is None or field in g:  # a new session, or already signed for this request
+            return generate_csrf()
+        hit = cache.get(raw)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            setattr(g, field, hit[0])  # what generate_csrf() answers for the rest of the request
+            return hit[0]
+        token = generate_csrf()
+        limit = app.config.get("WTF_CSRF_TIME_LIMIT")
+        reuse = CSRF_TOKEN_REUSE_SECONDS if limit is None else min(CSRF_TOKEN_REUSE_SECONDS, limit / 4)
+        if len(cache) >= _CSRF_CACHE_SIZE:
+            cache.clear()
+        cache[raw] = (token, now + reuse)
+        return token
+
+    return csrf_token
+
+
 def init_app(app) -> None:
+    app.jinja_env.globals["csrf_token"] = reused_csrf_token(app)
+
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("Content-Security-Policy", CSP)

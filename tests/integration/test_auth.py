@@ -121,3 +121,127 @@ def test_passwords_are_stored_as_argon2_hashes(make):
     promoter = make.promoter()
     assert promoter.user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in promoter.user.password_hash
+
+
+def test_disabling_an_account_ends_its_open_sessions_at_the_next_request(app, make):
+    from distweb.extensions import db
+    from distweb.models import User
+
+    promoter = make.promoter(phone="13900000010")
+    browser = Browser(app.test_client())
+    browser.login("13900000010", PASSWORD)
+    assert browser.get("/promoter/").status_code == 200
+    with app.app_context():
+        db.session.get(User, promoter.user_id).is_enabled = False
+        db.session.commit()
+    response = browser.get("/promoter/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_the_signed_in_user_is_read_with_its_session_and_is_read_only(app, make):
+    import pytest
+
+    from distweb.models import Brand, Promoter, User
+    from distweb.services import accounts
+
+    promoter = make.promoter(name="王五", phone="13900000011")
+    with app.test_request_context():
+        from distweb.extensions import db
+
+        user = db.session.get(User, promoter.user_id)
+        token = accounts.start_session(user, "test")
+        signed_in = accounts.user_for_session(token)
+        assert (signed_in.id, signed_in.name, signed_in.promoter_id, signed_in.promoter_code) == (
+            user.id, "王五", promoter.id, promoter.code)
+        assert signed_in.get_id() == token and signed_in.is_authenticated and signed_in.is_promoter
+        assert signed_in.timezone == user.brand.timezone and signed_in.brand_look.name == user.brand.name
+        # The ORM objects, on demand, for code that needs them (and for what is not copied).
+        assert isinstance(signed_in.brand, Brand) and isinstance(signed_in.promoter, Promoter)
+        assert signed_in.record is user and signed_in.password_hash == user.password_hash
+        # A change made here could never be saved, so it is refused.
+        with pytest.raises(AttributeError):
+            signed_in.name = "someone else"
+        with pytest.raises(AttributeError):
+            signed_in.brand_look.name = "another brand"
+        accounts.end_session(token)
+        assert accounts.user_for_session(token) is None
+
+
+def _session_cookie_set(response) -> bool:
+    return any(h.startswith("session=") for h in response.headers.getlist("Set-Cookie"))
+
+
+def test_an_unchanged_session_cookie_is_signed_again_only_once_an_hour(app, make, monkeypatch):
+    from datetime import timedelta
+
+    from distweb.web import sessions
+
+    make.promoter(phone="13900000012")
+    browser = Browser(app.test_client())
+    before = browser.token("/auth/login")
+    assert _session_cookie_set(browser.login("13900000012", PASSWORD))
+    # The sign-in's cookie already holds the session's new CSRF token: the pages after it
+    # change nothing, so they send no cookie.
+    assert not _session_cookie_set(browser.get("/promoter/"))
+    assert not _session_cookie_set(browser.get("/promoter/"))
+    assert browser.token("/promoter/") != before
+    later = sessions._now() + timedelta(minutes=61)
+    monkeypatch.setattr(sessions, "_now", lambda: later)
+    refreshed = browser.get("/promoter/")
+    assert refreshed.status_code == 200 and _session_cookie_set(refreshed)
+    # A changed session is saved at once, however young its cookie.
+    monkeypatch.undo()
+    assert _session_cookie_set(browser.post("/auth/logout", token_from="/promoter/"))
+
+
+def test_a_session_cookie_older_than_its_lifetime_is_signed_out(app, make, monkeypatch):
+    import time
+
+    make.promoter(phone="13900000013")
+    browser = Browser(app.test_client())
+    browser.login("13900000013", PASSWORD)
+    assert browser.get("/promoter/").status_code == 200
+    now = time.time()
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    monkeypatch.setattr(time, "time", lambda: now + lifetime + 60)
+    response = browser.get("/promoter/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_pages_of_one_session_reuse_one_signed_csrf_token_which_still_validates(app, make):
+    make.promoter(phone="13900000014")
+    phone_a, phone_b = Browser(app.test_client()), Browser(app.test_client())
+    phone_a.login("13900000014", PASSWORD)
+    phone_b.login("13900000014", PASSWORD)
+    token = phone_a.token("/promoter/")
+    assert phone_a.token("/promoter/orders") == token
+    assert phone_b.token("/promoter/") != token  # another session, another raw token
+    # Another session's signed token is refused; this one's own is accepted.
+    assert phone_a.post("/auth/logout", {"csrf_token": phone_b.token("/promoter/")}).status_code == 400
+    assert phone_a.post("/auth/logout", {"csrf_token": token}).status_code == 302
+
+
+def test_a_verified_session_cookie_is_read_again_without_letting_changes_or_forgeries_through(app, make):
+    from flask import request, session
+
+    make.promoter(phone="13900000015")
+    browser = Browser(app.test_client())
+    browser.login("13900000015", PASSWORD)
+    cookie = browser.client.get_cookie("session", domain="distweb.test").value
+    interface = app.session_interface
+    headers = {"Cookie": f"session={cookie}"}
+    with app.test_request_context("/", headers=headers):
+        first = interface.open_session(app, request)
+        first["_flashes"] = [("info", "only in this request")]
+        first["_user_id"] = "someone else"
+    with app.test_request_context("/", headers=headers):
+        again = interface.open_session(app, request)
+        assert "_flashes" not in again and again["_user_id"] != "someone else"
+        assert again.issued_at == first.issued_at
+    forged = cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1]
+    thief = app.test_client()
+    thief.set_cookie("session", forged, domain="distweb.test")
+    response = thief.get("/promoter/")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    with app.test_request_context("/"):
+        assert "_user_id" not in session

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
 from distweb.extensions import limiter
 from distweb.services import accounts
@@ -11,6 +11,7 @@ from distweb.web.auth.forms import LoginForm, PasswordChangeForm
 from distweb.web.core.routes import home_url_for, safe_next
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
+from distweb.web.sessions import sign_in
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -29,11 +30,7 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.login.data, form.password.data)
         if user is not None:
-            # A fresh session on every sign-in: nothing from before the login carries over.
-            session.clear()
-            accounts.start_session(user, request.user_agent.string)
-            login_user(user)
-            session.permanent = True
+            sign_in(user)
             return redirect_to(safe_next(request.args.get("next"), home_url_for(user)))
         form.password.errors.append(_("手机号/邮箱或密码不正确。"))
         status = 401
@@ -59,7 +56,7 @@ def password():
     if form.validate_on_submit():
         try:
             accounts.change_password(
-                current_user, form.current_password.data, form.new_password.data, session.get("_user_id")
+                current_user.record, form.current_password.data, form.new_password.data, session.get("_user_id")
             )
         except ServiceError as err:
             attach_error(form, err, "new_password", aliases={"password": "new_password"})

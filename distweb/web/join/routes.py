@@ -12,18 +12,18 @@ from flask import (
     make_response,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from distweb.extensions import limiter
 from distweb.models.network import PromoterStatus
-from distweb.services import accounts, network
+from distweb.services import network
 from distweb.services.errors import ServiceError
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
 from distweb.web.join.forms import SignUpForm
+from distweb.web.sessions import sign_in
 
 bp = Blueprint("join", __name__, url_prefix="/j")
 
@@ -54,11 +54,7 @@ def show(code: str):
             status = 422
         else:
             if promoter.status == PromoterStatus.ACTIVE:
-                session.clear()
-                user = promoter.user
-                accounts.start_session(user, request.user_agent.string)
-                login_user(user)
-                session.permanent = True
+                sign_in(promoter.user)
                 return redirect_to(url_for("promoter.index", welcome=1))
             return render_template("join/pending.html", inviter=inviter, promoter=promoter)
     elif usable and request.method == "POST":

@@ -185,7 +185,7 @@ class LocalDateTimeField(StringField):
             naive = datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError(_l("请输入有效的日期和时间。")) from None
-        self.value = naive.replace(tzinfo=ZoneInfo(current_user.brand.timezone))
+        self.value = naive.replace(tzinfo=ZoneInfo(current_user.timezone))
 
     def set_value(self, value, tz: str) -> None:
         from zoneinfo import ZoneInfo

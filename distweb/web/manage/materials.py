@@ -40,7 +40,7 @@ def _product_choices(form: MaterialForm) -> None:
 
 
 def _fill_form(form: MaterialForm, material: Material) -> None:
-    tz = current_user.brand.timezone
+    tz = current_user.timezone
     form.title.data, form.body.data = material.title, material.body
     form.product_sku.data = material.product.sku if material.product else ""
     form.video_url.data, form.tags.data = material.video_url, ", ".join(material.tags)

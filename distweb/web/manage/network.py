@@ -33,7 +33,7 @@ def _local_day(value: str | None, tz: str) -> datetime | None:
 
 
 def _filters() -> network.PromoterFilter:
-    tz = current_user.brand.timezone
+    tz = current_user.timezone
     joined_to = _local_day(request.args.get("joined_to"), tz)
     return network.PromoterFilter(
         q=(request.args.get("q") or "").strip() or None,
@@ -72,7 +72,7 @@ def promoters():
 @bp.get("/promoters.csv")
 def promoters_csv():
     """Every promoter matching the filters, streamed (no page limit)."""
-    tz = ZoneInfo(current_user.brand.timezone)
+    tz = ZoneInfo(current_user.timezone)
     from distweb.labels import PROMOTER_STATUS, rank_name
 
     def rows():

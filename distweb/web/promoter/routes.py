@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, request, send_file, url_for
+from flask import Blueprint, abort, flash, g, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -36,20 +36,24 @@ def _promoter():
 
 @bp.get("/")
 def index():
-    promoter = _promoter()
-    figures = reports.promoter_home(promoter.id, current_user.brand.timezone, promoter.brand_id)
+    # The promoter's id and code come with the signed-in user: no ORM Promoter to load here.
+    promoter_id = current_user.promoter_id
+    if promoter_id is None:  # a promoter login without a network row is a data error
+        abort(403)
+    figures = reports.promoter_home(promoter_id, current_user.timezone, current_user.brand_id, current_user.id)
+    g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
     return render(
         "promoter/index.html",
-        promoter=promoter,
+        promoter_code=current_user.promoter_code,
         figures=figures,
         today=figures.today,
         month=figures.month,
         team_size=figures.team_size,
-        recent_orders=reports.recent_orders(promoter.id, limit=5),
-        picks=materials.top_picks(promoter.brand_id),
-        invite_url=invite_url(promoter.code),
+        recent_orders=reports.recent_orders(promoter_id, limit=5),
+        picks=materials.top_picks(current_user.brand_id),
+        invite_url=invite_url(current_user.promoter_code),
         tab="home",
     )
 
@@ -61,7 +65,7 @@ def orders():
     level = request.args.get("level", 1, type=int)
     if level not in range(1, settings.commission_depth + 1):
         level = 1
-    tz = current_user.brand.timezone
+    tz = current_user.timezone
     args = {k: v for k, v in request.args.items() if v and k != "before"}
     since = _local_day(args.get("from"), tz)
     until = _local_day(args.get("to"), tz)
@@ -114,7 +118,7 @@ def _local_day(value, tz):
 @bp.get("/wallet")
 def wallet():
     promoter = _promoter()
-    tz = current_user.brand.timezone
+    tz = current_user.timezone
     month = request.args.get("month") or ""
     since = until = None
     if month:
@@ -170,7 +174,7 @@ def team():
     query = (request.args.get("q") or "").strip()[:40]
     before = before_arg()
     members = network.team_page(
-        promoter.id, level, reports.month_start(current_user.brand.timezone), query=query or None, before_id=before
+        promoter.id, level, reports.month_start(current_user.timezone), query=query or None, before_id=before
     )
     return render(
         "promoter/team.html",
@@ -194,7 +198,7 @@ def invite():
         "promoter/invite.html",
         promoter=promoter,
         invite_url=invite_url(promoter.code),
-        stats=network.invite_stats(promoter.id, current_user.brand.timezone),
+        stats=network.invite_stats(promoter.id, current_user.timezone),
         tab="me",
     )
 
@@ -213,7 +217,7 @@ def statements_page():
     rows = statements.for_promoter(promoter.id)
     pending = any(s.status.value in ("queued", "running") for s in rows)
     return render("promoter/statements.html", "promoter/_statement_rows.html", statements=rows, pending=pending,
-                  this_month=utcnow().astimezone(ZoneInfo(current_user.brand.timezone)).strftime("%Y-%m"), tab="me")
+                  this_month=utcnow().astimezone(ZoneInfo(current_user.timezone)).strftime("%Y-%m"), tab="me")
 
 
 @bp.get("/statements/<int:statement_id>.pdf")
@@ -300,4 +304,8 @@ def unread_badge():
         return {}
     from distweb.services import notifications
 
-    return {"unread_count": notifications.unread_count(current_user.id)}
+    # The home page reads it with its figures (the same transaction): no second query.
+    count = g.get("unread_count")
+    if count is None:
+        count = notifications.unread_count(current_user.id)
+    return {"unread_count": count}

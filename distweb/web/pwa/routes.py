@@ -38,10 +38,10 @@ STATIC_PRECACHE = (
 def _brand() -> Brand | None:
     """The brand, loaded once per request."""
     if "brand" not in g:
-        # The signed-in user's brand is already loaded with the user; only anonymous pages
-        # (login, invite, manifest) look it up.
+        # The signed-in user's brand (its look, read-only) is already loaded with the user;
+        # only anonymous pages (login, invite, manifest) look it up.
         user = current_user if has_request_context() else None
-        g.brand = user.brand if user is not None and user.is_authenticated else current_brand()
+        g.brand = user.brand_look if user is not None and user.is_authenticated else current_brand()
     return g.brand
 
 
