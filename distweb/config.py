@@ -61,11 +61,7 @@ def from_environment() -> dict:
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": load_secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        # No pool_pre_ping: it costs a round trip on every request. A connection the server
-        # dropped (a restart) fails its first statement instead; SQLAlchemy then discards it
-        # and every other pooled connection, that request rolls back and gets the 503 page
-        # (web/errors.py), and the next request connects afresh. Nothing is half-written.
-        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url_for_limits(redis_url),
         "DISTWEB_TIMEZONE": os.environ.get("DISTWEB_TIMEZONE", "Asia/Shanghai"),
