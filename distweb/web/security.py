@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import g, get_flashed_messages, render_template, request, session
+from flask import abort, g, get_flashed_messages, render_template, request, session
 from flask_wtf.csrf import generate_csrf
 
 from distweb.web.htmx import wants_fragment
@@ -68,6 +68,15 @@ def reused_csrf_token(app):
 
 def init_app(app) -> None:
     app.jinja_env.globals["csrf_token"] = reused_csrf_token(app)
+
+    @app.before_request
+    def refuse_nul_bytes():
+        """A NUL in a query or form value is never meant; PostgreSQL cannot store it (a 500
+        deep in the driver otherwise). JSON bodies are checked field by field by the API."""
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()) or (
+                request.method == "POST" and request.mimetype != "multipart/form-data"
+                and any("\x00" in v for v in request.form.values())):
+            abort(400)
 
     @app.after_request
     def security_headers(response):

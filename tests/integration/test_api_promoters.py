@@ -64,6 +64,7 @@ def test_revoked_key_is_401(app, api, make, client):
         ({"name": 12, "phone": "13800000001"}, "name"),
         ({"name": "A", "phone": 13800000001}, "phone"),
         ({"name": "A", "phone": "123"}, "phone"),
+        ({"name": "A", "phone": "13800000001", "upline_code": "AB\x00CD"}, "upline_code"),
         ({"name": "A", "phone": "13800000001", "rank": "king"}, "rank"),
         ({"name": "A", "phone": "13800000001", "upline_code": "NOSUCH"}, "upline_code"),
     ],
@@ -117,3 +118,9 @@ def test_openapi_document_is_public_and_describes_promoters(client, make):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     assert "/promoters" in doc["paths"] and "/promoters/{code}" in doc["paths"]
+
+
+def test_a_nul_byte_in_a_query_is_a_400_not_a_500(api, client):
+    assert api.get("/promoters?cursor=1%00").status_code == 400
+    assert client.get("/r/ABC%00DEF").status_code == 400
+    assert client.get("/auth/login?next=%00").status_code == 400

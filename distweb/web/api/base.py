@@ -104,6 +104,8 @@ def field(body: dict, name: str, kind: type, required: bool = True, nullable: bo
         raise ApiError(422, "invalid_type", _("字段 %(name)s 的类型不正确。", name=name), name)
     if isinstance(value, str) and len(value) > max_length:
         raise ApiError(422, "too_long", _("字段 %(name)s 过长。", name=name), name)
+    if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise ApiError(422, "invalid_text", _("字段 %(name)s 含有不允许的控制字符。", name=name), name)
     return value
 
 
