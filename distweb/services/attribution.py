@@ -57,31 +57,39 @@ def buyer_key_for_phone(phone: str) -> str:
 # ---------------------------------------------------------------- the attribution cookie
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="distweb-attribution")
+def _serializer(salt: str = "distweb-attribution") -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
-def read_touches(cookie: str | None) -> list[tuple[int, int]]:
-    """[(promoter id, unix time)] from the signed cookie; a tampered cookie reads as empty."""
+def read_int_tuples(cookie: str | None, salt: str, width: int, keep: int) -> list[tuple[int, ...]]:
+    """The last ``keep`` tuples of ``width`` integers from a signed cookie (touches); a
+    tampered or malformed cookie reads as empty."""
     if not cookie:
         return []
     try:
-        data = _serializer().loads(cookie)
+        data = _serializer(salt).loads(cookie)
     except BadSignature:
         return []
     if not isinstance(data, list):
         return []
-    touches = []
-    for item in data[-MAX_TOUCHES:]:
-        if isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
-            touches.append((item[0], item[1]))
-    return touches
+    return [tuple(item) for item in data[-keep:]
+            if isinstance(item, list) and len(item) == width
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in item)]
+
+
+def write_int_tuples(rows: list[tuple[int, ...]], salt: str, keep: int) -> str:
+    return _serializer(salt).dumps([list(t) for t in rows[-keep:]])
+
+
+def read_touches(cookie: str | None) -> list[tuple[int, int]]:
+    """[(promoter id, unix time)] from the signed cookie; a tampered cookie reads as empty."""
+    return read_int_tuples(cookie, "distweb-attribution", 2, MAX_TOUCHES)
 
 
 def add_touch(cookie: str | None, promoter_id: int, now: datetime | None = None) -> str:
     touches = read_touches(cookie)
     touches.append((promoter_id, int((now or utcnow()).timestamp())))
-    return _serializer().dumps([list(t) for t in touches[-MAX_TOUCHES:]])
+    return write_int_tuples(touches, "distweb-attribution", MAX_TOUCHES)
 
 
 def pick_touch(touches: list[tuple[int, int]], settings: ProgrammeSettings, now: datetime) -> int | None:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -38,6 +37,7 @@ from distweb.models.base import utcnow
 from distweb.models.materials import MaterialEventKind
 from distweb.models.order import OrderMode
 from distweb.services import catalogue, images, network
+from distweb.services.attribution import read_int_tuples, write_int_tuples
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import read, transaction
 
@@ -486,29 +486,18 @@ def material_for_click(promoter: Promoter, raw_id: str | None) -> int | None:
     return material.id if material is not None and material.brand_id == promoter.brand_id else None
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="distweb-material")
+COOKIE_SALT = "distweb-material"
 
 
 def read_touches(cookie: str | None) -> list[tuple[int, int, int]]:
     """[(promoter id, material id, unix time)] from the signed cookie; tampered reads empty."""
-    if not cookie:
-        return []
-    try:
-        data = _serializer().loads(cookie)
-    except BadSignature:
-        return []
-    if not isinstance(data, list):
-        return []
-    return [tuple(item) for item in data[-MAX_COOKIE_TOUCHES:]
-            if isinstance(item, list) and len(item) == 3
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in item)]
+    return read_int_tuples(cookie, COOKIE_SALT, 3, MAX_COOKIE_TOUCHES)
 
 
 def add_touch(cookie: str | None, promoter_id: int, material_id: int) -> str:
     touches = read_touches(cookie)
     touches.append((promoter_id, material_id, int(utcnow().timestamp())))
-    return _serializer().dumps([list(t) for t in touches[-MAX_COOKIE_TOUCHES:]])
+    return write_int_tuples(touches, COOKIE_SALT, MAX_COOKIE_TOUCHES)
 
 
 def record_order(order: Order, cookie: str | None) -> MaterialOrder | None:

@@ -32,18 +32,22 @@
   }
   window.distwebToast = toast;
 
+  // Copy text: the Clipboard API where the page may use it, else a hidden textarea (older
+  // WebViews, WeChat). Resolves either way; share.js uses it too.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { fallbackCopy(text); });
+    }
+    fallbackCopy(text);
+    return Promise.resolve();
+  }
+  window.distwebCopy = copyText;
+
   // Copy buttons: <button data-copy="text" data-copied="已复制">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
     if (!button) return;
-    var text = button.dataset.copy;
-    var done = function () { toast(button.dataset.copied || "OK"); };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
-    } else {
-      fallbackCopy(text);
-      done();
-    }
+    copyText(button.dataset.copy).then(function () { toast(button.dataset.copied || "OK"); });
   });
 
   // Share buttons: <button data-share-url data-share-title data-share-text data-copied>.
@@ -57,13 +61,7 @@
       return;
     }
     var text = (data.text ? data.text + " " : "") + data.url;
-    var done = function () { toast(button.dataset.copied || "OK"); };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
-    } else {
-      fallbackCopy(text);
-      done();
-    }
+    copyText(text).then(function () { toast(button.dataset.copied || "OK"); });
   });
 
   function fallbackCopy(text) {

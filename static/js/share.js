@@ -33,22 +33,7 @@
   }
 
   function copy(text) {
-    if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(text).catch(function () { legacyCopy(text); });
-    }
-    legacyCopy(text);
-    return Promise.resolve();
-  }
-
-  function legacyCopy(text) {
-    var area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.className = "visually-hidden";
-    document.body.appendChild(area);
-    area.select();
-    try { document.execCommand("copy"); } catch (e) { /* nothing else to try */ }
-    area.remove();
+    return window.distwebCopy(text);  // app.js: Clipboard API, or the textarea fallback
   }
 
   function fullText(button) {
