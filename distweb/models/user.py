@@ -29,7 +29,28 @@ def enum_column(enum_cls, name: str, length: int = 16):
     )
 
 
-class User(UserMixin, db.Model):
+class RoleFlags:
+    """What templates and guards ask of a user, from ``role`` and ``is_enabled``; shared by
+    the ORM ``User`` and the light ``services.accounts.SignedInUser``."""
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_enabled
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+    @property
+    def is_promoter(self) -> bool:
+        return self.role == Role.PROMOTER
+
+    @property
+    def is_supplier(self) -> bool:
+        return self.role == Role.SUPPLIER
+
+
+class User(RoleFlags, UserMixin, db.Model):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
@@ -78,22 +99,6 @@ class User(UserMixin, db.Model):
     @property
     def promoter_code(self) -> str | None:
         return self.promoter.code if self.promoter is not None else None
-
-    @property
-    def is_active(self) -> bool:
-        return self.is_enabled
-
-    @property
-    def is_manager(self) -> bool:
-        return self.role == Role.MANAGER
-
-    @property
-    def is_promoter(self) -> bool:
-        return self.role == Role.PROMOTER
-
-    @property
-    def is_supplier(self) -> bool:
-        return self.role == Role.SUPPLIER
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role} {self.email or self.phone}>"

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from distweb.extensions import db
 from distweb.models import Brand, LoginSession, Promoter, User
 from distweb.models.base import utcnow
-from distweb.models.user import Role
+from distweb.models.user import Role, RoleFlags
 from distweb.services.errors import Conflict, ServiceError
 from distweb.services.tx import read, transaction
 
@@ -101,7 +101,7 @@ class BrandLook:
     timezone: str
 
 
-class SignedInUser(UserMixin):
+class SignedInUser(RoleFlags, UserMixin):
     """The signed-in user of one request, as read with its login session by one Core query.
 
     Loading ``User`` through the ORM (with its brand and promoter) cost several times the query
@@ -155,22 +155,6 @@ class SignedInUser(UserMixin):
 
     def get_id(self) -> str | None:
         return self.login_token
-
-    @property
-    def is_active(self) -> bool:
-        return self.is_enabled
-
-    @property
-    def is_manager(self) -> bool:
-        return self.role == Role.MANAGER
-
-    @property
-    def is_promoter(self) -> bool:
-        return self.role == Role.PROMOTER
-
-    @property
-    def is_supplier(self) -> bool:
-        return self.role == Role.SUPPLIER
 
     def __repr__(self) -> str:
         return f"<SignedInUser {self.id} {self.role} {self.email or self.phone}>"
