@@ -23,7 +23,6 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -96,16 +95,12 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=300)
     args = parser.parse_args()
 
-    os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    tmp = Path(tempfile.mkdtemp(prefix="distweb-bench-network-"))
-    os.environ["DISTWEB_INSTANCE"] = str(tmp / "instance")
-    os.environ.setdefault("SECRET_KEY", "bench")
+    from bench.support import bench_app, bench_instance
+
+    tmp = bench_instance("network", postgres=True)
 
     import psycopg
-    from flask_migrate import upgrade
 
-    from distweb import create_app
-    from distweb.config import normalise_database_url, redis_url_for_limits
     from distweb.extensions import db
     from distweb.models import Promoter, User
     from distweb.services import accounts, attribution, network
@@ -116,14 +111,8 @@ def main() -> int:
         if not database_url.startswith("postgresql"):
             print("bench/network.py needs PostgreSQL (set DATABASE_URL)")
             return 2
-        app = create_app({
-            "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-            "REDIS_URL": redis_url,
-            "RATELIMIT_STORAGE_URI": redis_url_for_limits(redis_url),
-            "RATELIMIT_ENABLED": False,
-        })
+        app = bench_app(database_url, redis_url)
         with app.app_context():
-            upgrade(directory=str(ROOT / "distweb" / "migrations"))
             brand, _manager, _ = accounts.init_brand("基准品牌", "bench@example.com", "bench12345")
             network.get_settings(brand.id).commission_depth = 3
             db.session.commit()

@@ -22,7 +22,6 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,16 +41,13 @@ def main() -> int:
     parser.add_argument("--hits", type=int, default=300)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="distweb-bench-posters-"))
-    os.environ["DISTWEB_INSTANCE"] = str(tmp / "instance")
-    os.environ.setdefault("SECRET_KEY", "bench")
+    from bench.support import bench_app, bench_instance
+
+    tmp = bench_instance("posters")
     os.environ.pop("REDIS_URL", None)  # the embedded one keeps the machine's Redis clean
 
-    from flask_migrate import upgrade
     from sqlalchemy import select
 
-    from distweb import create_app
-    from distweb.config import normalise_database_url, redis_url_for_limits
     from distweb.extensions import db
     from distweb.models import Material, Promoter, User
     from distweb.models.network import PromoterStatus
@@ -59,13 +55,8 @@ def main() -> int:
     from tests.support.services import throwaway_database, throwaway_redis
 
     with throwaway_database(tmp) as database_url, throwaway_redis(tmp) as redis_url:
-        app = create_app({
-            "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-            "REDIS_URL": redis_url, "RATELIMIT_STORAGE_URI": redis_url_for_limits(redis_url),
-            "RATELIMIT_ENABLED": False,
-        })
+        app = bench_app(database_url, redis_url)
         with app.app_context():
-            upgrade(directory=str(ROOT / "distweb" / "migrations"))
             demo.load_demo()  # five materials, each with a 1080×1080 JPEG
             material_ids = list(db.session.scalars(select(Material.id).order_by(Material.id)))[: args.materials]
             phones = list(db.session.scalars(

@@ -39,7 +39,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -399,17 +398,13 @@ def main() -> int:
         parser.error("--promoters must be at least 100")
     begun = time.perf_counter()
 
-    os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    tmp = Path(tempfile.mkdtemp(prefix="distweb-bench-settle-"))
-    os.environ["DISTWEB_INSTANCE"] = str(tmp / "instance")
-    os.environ.setdefault("SECRET_KEY", "bench")
+    from bench.support import bench_app, bench_instance
+
+    tmp = bench_instance("settle", postgres=True)
 
     import psycopg
-    from flask_migrate import upgrade
     from sqlalchemy import select
 
-    from distweb import create_app
-    from distweb.config import normalise_database_url, redis_url_for_limits
     from distweb.extensions import db
     from distweb.models import Product
     from distweb.services import accounts, catalogue, commission
@@ -422,15 +417,9 @@ def main() -> int:
             if not database_url.startswith("postgresql"):
                 print("bench/settle.py needs PostgreSQL (set DATABASE_URL)")
                 return 2
-            app = create_app({
-                "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-                "REDIS_URL": redis_url,
-                "RATELIMIT_STORAGE_URI": redis_url_for_limits(redis_url),
-                "RATELIMIT_ENABLED": False,
-            })
+            app = bench_app(database_url, redis_url)
             t0 = time.perf_counter()
             with app.app_context():
-                upgrade(directory=str(ROOT / "distweb" / "migrations"))
                 brand, _manager, _ = accounts.init_brand("基准品牌", "bench@example.com", "bench12345")
                 for sku, name, category, price in PRODUCTS:
                     catalogue.upsert_product(brand, sku, catalogue.ProductInput(name=name, price_fen=price,
