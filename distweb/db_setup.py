@@ -28,7 +28,43 @@ def init_app(app) -> None:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
+        if engine.dialect.driver == "psycopg":
+            event.listen(engine, "begin", _pg_track_begin)
+            event.listen(engine, "before_cursor_execute", _pg_track_write)
+            event.listen(engine, "rollback", _pg_end_read_only)
 
 
 def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql(conn.info.pop("sqlite_begin", "BEGIN"))
+
+
+# --- PostgreSQL: keep psycopg's prepared statements across read-only requests ---------------
+#
+# psycopg prepares a statement on the server once a connection has run it five times, so the
+# pages' statements skip PostgreSQL's planner (for the promoter home's figures the plan costs
+# more than running them). But psycopg forgets every prepared statement on ROLLBACK (and sends
+# DEALLOCATE ALL: a rolled-back DDL statement could have changed what they refer to), and every
+# request that only read ends with a rollback (the session is closed at teardown), so nothing
+# ever stayed prepared. A transaction that ran nothing but SELECTs has the same effect
+# committed or rolled back, so it is committed instead; any other statement (INSERT, UPDATE,
+# DELETE, WITH ..., DDL) makes the rollback a real one.
+
+
+def _pg_track_begin(conn) -> None:
+    conn.info["distweb_wrote"] = False
+
+
+def _pg_track_write(conn, cursor, statement, parameters, context, executemany) -> None:
+    if statement.lstrip()[:6].upper() != "SELECT":
+        conn.info["distweb_wrote"] = True
+
+
+def _pg_end_read_only(conn) -> None:
+    from psycopg.pq import TransactionStatus
+
+    if conn.info.get("distweb_wrote", True):
+        return
+    raw = conn.connection.dbapi_connection
+    # Only a healthy open transaction: a failed one (INERROR) is rolled back as asked.
+    if raw is not None and raw.info.transaction_status == TransactionStatus.INTRANS:
+        raw.commit()  # the rollback that follows finds the connection idle and does nothing
