@@ -67,7 +67,14 @@ def reused_csrf_token(app):
 
 
 def init_app(app) -> None:
-    app.jinja_env.globals["csrf_token"] = reused_csrf_token(app)
+    csrf_token = reused_csrf_token(app)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    # Flask-WTF also hands every template its own csrf_token through a context processor,
+    # which wins over the global (so pages signed a new token each time): ours replaces it.
+    processors = app.template_context_processors[None]
+    for i, processor in enumerate(processors):
+        if getattr(processor, "__module__", None) == "flask_wtf.csrf":
+            processors[i] = lambda: {"csrf_token": csrf_token}
 
     @app.before_request
     def refuse_nul_bytes():
