@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import has_request_context
 from flask.globals import request_ctx
+from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
+from jinja2.ext import Extension
 
 # The url_for keywords that change more than the path (an anchor, a method, an external URL).
 _URL_FOR_OPTIONS = frozenset(("_anchor", "_method", "_scheme", "_external"))
@@ -56,7 +58,60 @@ def cached_url_for(app):
     return url_for
 
 
+_FRAGMENT_CACHE_SIZE = 1024
+
+
+class FragmentCache(Extension):
+    """``{% cache key, ... %}…{% endcache %}``: the enclosed markup is rendered once per
+    process for each language and each combination of the keys given, then reused.
+
+    For the parts of a page that are the same for every user: the <head>, the tab bar, fixed
+    cards. A page's shell is most of its markup, and rendering it (translations, URLs,
+    escaping) cost more than the page's queries. The language and the app's script root are
+    always part of the key; everything else the fragment reads must be in its keys (the
+    brand's version for its name, colour and logo; the active tab). Nothing about the user,
+    the session (no csrf_token()), the request's URL or the data may be inside one. With
+    templates auto-reloading (development) nothing is cached."""
+
+    tags = {"cache"}
+
+    def __init__(self, environment):
+        super().__init__(environment)
+        self._cache: dict = {}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        keys = [nodes.Const(parser.name), nodes.Const(lineno)]
+        while parser.stream.current.type != "block_end":
+            if len(keys) > 2:
+                parser.stream.expect("comma")
+            keys.append(parser.parse_expression())
+        body = parser.parse_statements(("name:endcache",), drop_needle=True)
+        return nodes.CallBlock(self.call_method("_fragment", [nodes.Tuple(keys, "load")]), [], [], body) \
+            .set_lineno(lineno)
+
+    def _fragment(self, keys: tuple, caller):
+        if self.environment.auto_reload:
+            return caller()
+        from distweb.i18n import current_locale
+
+        key = (keys, str(current_locale()), request_ctx.request.script_root if has_request_context() else "")
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        markup = caller()
+        if len(self._cache) >= _FRAGMENT_CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = markup
+        return markup
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
 def init_app(app) -> None:
     """Before any template is compiled."""
     app.jinja_env.code_generator_class = JoinedBlocksCodeGenerator
+    app.jinja_env.add_extension(FragmentCache)
     app.jinja_env.globals["url_for"] = cached_url_for(app)

@@ -18,7 +18,7 @@ from distweb.models import Brand, LoginSession, Promoter, User
 from distweb.models.base import utcnow
 from distweb.models.user import Role, RoleFlags
 from distweb.services.errors import Conflict, ServiceError
-from distweb.services.tx import read, transaction
+from distweb.services.tx import FastRead, transaction
 
 _hasher = PasswordHasher()
 # A valid hash to verify against when the user does not exist, so that "no such user" and
@@ -162,7 +162,7 @@ class SignedInUser(RoleFlags, UserMixin):
 
 # Built once: every signed-in request runs it (a live login session by its token's hash, its
 # user, the brand and, for promoters, their place in the network).
-_USER_FOR_SESSION = (
+_USER_FOR_SESSION = FastRead(
     select(User.id, User.brand_id, User.role, User.name, User.email, User.phone, User.locale, User.is_enabled,
            User.supplier_id, Promoter.id.label("promoter_id"), Promoter.code.label("promoter_code"),
            Brand.name.label("brand_name"), Brand.short_name.label("brand_short_name"), Brand.theme_color,
@@ -178,7 +178,7 @@ _USER_FOR_SESSION = (
 def user_for_session(token: str) -> SignedInUser | None:
     """The user behind a live session token, or None once it is revoked. Asked on every
     request, so a logout or a password change ends the session at once."""
-    row = read(_USER_FOR_SESSION, {"token_hash": _token_hash(token)}).first()
+    row = _USER_FOR_SESSION.first({"token_hash": _token_hash(token)})
     return SignedInUser(row, token) if row is not None else None
 
 

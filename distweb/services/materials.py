@@ -39,7 +39,7 @@ from distweb.models.order import OrderMode
 from distweb.services import catalogue, images, network
 from distweb.services.attribution import read_int_tuples, write_int_tuples
 from distweb.services.errors import NotFound, ServiceError
-from distweb.services.tx import read, transaction
+from distweb.services.tx import FastRead, transaction
 
 PAGE_SIZE = 10
 MAX_IMAGES = 9  # a WeChat Moments post takes nine pictures
@@ -449,17 +449,18 @@ def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None):
     ids = cached[1]
     if not ids:
         return []
-    rows = {row.id: row for row in read(_PICK_ROWS, {"ids": ids, "now": now})}
+    rows = {row.id: row for row in _PICK_ROWS({"ids": ids, "now": now})}
     return [rows[i] for i in ids if i in rows][:limit]
 
 
 _first_image = (select(MaterialImage.id).where(MaterialImage.material_id == Material.id)
                 .order_by(MaterialImage.position, MaterialImage.id).limit(1).correlate(Material).scalar_subquery())
-_PICK_ROWS = (
+_PICK_ROWS = FastRead(
     select(Material.id, Material.title, Material.pinned, _first_image.label("image_id"),
            Product.name.label("product_name"))
     .outerjoin(Product, and_(Product.id == Material.product_id, Product.active.is_(True)))
-    .where(Material.id.in_(bindparam("ids", expanding=True)), _live(bindparam("now")))
+    .where(Material.id.in_(bindparam("ids", expanding=True)), _live(bindparam("now"))),
+    expanding="ids",
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from distweb.extensions import db
 from distweb.models import Brand
@@ -61,7 +62,7 @@ def test_a_write_through_a_cte_counts_as_a_write(pg):
 def test_a_failed_read_only_transaction_is_rolled_back_and_the_connection_works(pg):
     with pg.app_context():
         session = db.session()
-        with pytest.raises(Exception):
+        with pytest.raises(DBAPIError, match="division by zero"):
             session.execute(text("SELECT 1 / 0"))
         session.rollback()
         assert session.execute(text("SELECT 2")).scalar() == 2

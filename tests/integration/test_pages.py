@@ -206,3 +206,35 @@ def test_home_shows_earnings_balances_and_the_materials_to_share_now(promoter_br
     assert 'id="install-card"' in html  # the install prompt, shown by app.js where installable
     card = promoter_browser.get(f"/promoter/materials/{pinned_id}").get_data(as_text=True)
     assert "<h3>置顶的</h3>" in card and "一键分享" in card
+
+
+def test_the_shared_parts_of_the_shell_follow_the_language_the_tab_the_page_and_the_brand(promoter_browser, app):
+    """The <head>, the tab bar, the language switch and the logo are rendered once and reused
+    (templating.FragmentCache): each must still change with what it shows."""
+    from distweb.extensions import db
+    from distweb.models import Brand
+
+    def shell(url):
+        html = promoter_browser.get(url).get_data(as_text=True)
+        tabbar = html.split('class="tabbar"', 1)[1].split("</nav>", 1)[0]
+        active = re.search(r'class="tab active" aria-current="page">.*?<span>([^<]+)</span>', tabbar, re.S).group(1)
+        switch = html.split('class="lang-switch"', 1)[1].split("</nav>", 1)[0]
+        theme = re.search(r'<meta name="theme-color" content="([^"]+)"', html).group(1)
+        logo_alt = re.search(r'<img class="logo" [^>]*alt="([^"]*)"', html).group(1)
+        return active, switch, theme, logo_alt
+
+    active, switch, theme, logo_alt = shell("/promoter/")
+    assert active == "首页" and "next=/promoter/" in switch and "English" in switch
+    active, switch, _, _ = shell("/promoter/orders")
+    assert active == "订单" and "next=/promoter/orders" in switch
+    promoter_browser.client.set_cookie("lang", "en", domain="distweb.test")
+    active, switch, _, _ = shell("/promoter/orders")
+    assert active == "Orders" and "中文" in switch
+    promoter_browser.client.set_cookie("lang", "zh-CN", domain="distweb.test")
+    with app.app_context():
+        brand = db.session.get(Brand, promoter_browser.promoter.brand_id)
+        old_theme, brand.name, brand.theme_color = brand.theme_color, "新名字茶社", "#0a7d4f"
+        db.session.commit()
+    assert theme == old_theme != "#0a7d4f"
+    active, _, theme, logo_alt = shell("/promoter/")
+    assert (active, theme, logo_alt) == ("首页", "#0a7d4f", "新名字茶社")
