@@ -139,6 +139,21 @@ def main() -> None:
             if args.sql:
                 for statement, n in distinct.most_common():
                     print(f"  --- {n / args.orders:.2f}/order\n{statement}")
+            by_area: collections.Counter = collections.Counter()
+            calls_by_area: collections.Counter = collections.Counter()
+            for (filename, _line, _name), (_cc, nc, tt, _ct, _callers) in stats.stats.items():
+                parts = filename.replace("\\", "/").split("/")
+                if "site-packages" in parts:
+                    area = "/".join(parts[parts.index("site-packages") + 1:][:2])
+                elif "distweb" in parts:
+                    area = "/".join(parts[parts.index("distweb"):][:3])
+                else:
+                    area = "other"
+                by_area[area] += tt
+                calls_by_area[area] += nc
+            print("  own time under cProfile by area (ms/order, calls/order):")
+            for area, tt in by_area.most_common(25):
+                print(f"    {area:<40} {tt / args.orders * 1000:6.2f} {calls_by_area[area] / args.orders:7.0f}")
             if args.top:
                 out = io.StringIO()
                 stats.stream = out

@@ -9,6 +9,7 @@ completed, and the distributor's own retail sales draw it down (never below zero
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Callable
@@ -17,9 +18,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, selectinload
 
 from distweb.extensions import db
 from distweb.models import (
@@ -89,6 +90,23 @@ _PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
     Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
+
+
+_BUYER_PROMOTER = aliased(Promoter)
+
+
+@functools.cache
+def _buyer_and_plan():
+    """``_BUYER`` (phone None: no row) and the plan in force, as one LATERAL row (built once)."""
+    from distweb.services.commission import current_plan_lateral
+
+    buyer = (select(User.id.label("buyer_user_id"), _BUYER_PROMOTER.id.label("buyer_promoter_id"))
+             .outerjoin(_BUYER_PROMOTER, _BUYER_PROMOTER.user_id == User.id)
+             .where(User.phone == bindparam("phone")).limit(1).lateral("buyer"))
+    plan = current_plan_lateral()
+    return (select(buyer.c.buyer_user_id, buyer.c.buyer_promoter_id, plan.c.plan_version, plan.c.plan_body)
+            .select_from(select(true().label("one")).subquery("one"))
+            .outerjoin(buyer, true()).outerjoin(plan, true()).lateral("buyer_and_plan"))
 
 
 def _is_int(value) -> bool:
@@ -177,8 +195,20 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
         raise ServiceError("empty_items", _l("订单至少需要一个商品。"), "items")
 
     promoter = None
+    buyer = data.buyer
+    phone = buyer.phone.strip() if buyer.phone else None
+    buyer_user, buyer_known = None, False
     if data.promoter_code:
-        promoter = network.by_code_with_uplines(data.promoter_code, brand.id)
+        # The promoter with its uplines, the buyer's account and the plan in force: one query.
+        promoter, extra = network.by_code_with_uplines_and(data.promoter_code, brand.id, _buyer_and_plan(),
+                                                           {"phone": phone, "plan_brand_id": brand.id})
+        if extra is not None:
+            user_id, buyer_promoter_id, plan_version, plan_body = extra
+            buyer_user = Buyer(user_id, buyer_promoter_id) if user_id is not None else None
+            buyer_known = True
+            from distweb.services.commission import remember_current_plan
+
+            remember_current_plan(brand.id, plan_version, plan_body)
         if promoter is None:
             raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
     stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
@@ -220,11 +250,9 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     total = sum(paid for *_, paid in lines)
     if data.total_paid_fen is not None and data.total_paid_fen != total:
         raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
-    buyer = data.buyer
-    buyer_user = None
-    if buyer.phone:
+    if phone is not None and not buyer_known:
         # The buyer's account, if any, and whether it is a promoter: a row, not entities.
-        found = db.session.connection().execute(_BUYER, {"phone": buyer.phone.strip()}).first()
+        found = db.session.connection().execute(_BUYER, {"phone": phone}).first()
         buyer_user = Buyer(*found) if found is not None else None
     paid = data.paid_at is not None
     placed_at = _check_time(data.placed_at, "placed_at")
