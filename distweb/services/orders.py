@@ -198,8 +198,13 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     buyer = data.buyer
     phone = buyer.phone.strip() if buyer.phone else None
     buyer_user, buyer_known = None, False
-    if data.promoter_code:
-        # The promoter with its uplines, the buyer's account and the plan in force: one query.
+    if data.promoter_code and db.engine.dialect.name != "postgresql":
+        promoter = network.by_code_with_uplines(data.promoter_code, brand.id)
+        if promoter is None:
+            raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
+    elif data.promoter_code:
+        # PostgreSQL (LATERAL): the promoter with its uplines, the buyer's account and the plan
+        # in force in one query.
         promoter, extra = network.by_code_with_uplines_and(data.promoter_code, brand.id, _buyer_and_plan(),
                                                            {"phone": phone, "plan_brand_id": brand.id})
         if extra is not None:
