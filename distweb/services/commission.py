@@ -79,6 +79,27 @@ def current_plan(brand_id: int) -> tuple[int | None, rules.Plan]:
     return found
 
 
+def remember_current_plan(brand_id: int, version: int | None, body: dict | None) -> None:
+    """The plan in force as a caller read it in this transaction (``current_plan_lateral``'s
+    row; version None: no saved version), so that ``current_plan`` does not read it again."""
+    known = _session_plans()
+    if ("current", brand_id) in known:
+        return  # read before in this transaction: that one stands
+    if version is None:
+        known[("current", brand_id)] = (None, _parsed(DEFAULT_PLAN))
+    else:
+        known[(brand_id, version)] = plan = _parsed(body)
+        known[("current", brand_id)] = (version, plan)
+
+
+def current_plan_lateral():
+    """``_CURRENT_PLAN`` as a LATERAL subquery (columns plan_version, plan_body), for a caller
+    that reads it beside something else and hands the row to ``remember_current_plan``."""
+    return (select(CommissionPlan.version.label("plan_version"), CommissionPlan.body.label("plan_body"))
+            .where(CommissionPlan.brand_id == bindparam("plan_brand_id"))
+            .order_by(CommissionPlan.version.desc()).limit(1).lateral("current_plan"))
+
+
 _CURRENT_PLAN = (select(CommissionPlan.version, CommissionPlan.body).where(CommissionPlan.brand_id == bindparam("brand_id"))
                  .order_by(CommissionPlan.version.desc()).limit(1))
 

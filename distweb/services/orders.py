@@ -9,6 +9,8 @@ completed, and the distributor's own retail sales draw it down (never below zero
 
 from __future__ import annotations
 
+import functools
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,9 +18,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, selectinload
 
 from distweb.extensions import db
 from distweb.models import (
@@ -36,7 +38,7 @@ from distweb.models import (
     StockMovement,
     User,
 )
-from distweb.models.base import utcnow
+from distweb.models.base import UTCDateTime, utcnow
 from distweb.models.fulfilment import PurchaseOrderKind, PurchaseOrderStatus
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderMode, OrderStatus
@@ -88,6 +90,23 @@ _PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
     Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
+
+
+_BUYER_PROMOTER = aliased(Promoter)
+
+
+@functools.cache
+def _buyer_and_plan():
+    """``_BUYER`` (phone None: no row) and the plan in force, as one LATERAL row (built once)."""
+    from distweb.services.commission import current_plan_lateral
+
+    buyer = (select(User.id.label("buyer_user_id"), _BUYER_PROMOTER.id.label("buyer_promoter_id"))
+             .outerjoin(_BUYER_PROMOTER, _BUYER_PROMOTER.user_id == User.id)
+             .where(User.phone == bindparam("phone")).limit(1).lateral("buyer"))
+    plan = current_plan_lateral()
+    return (select(buyer.c.buyer_user_id, buyer.c.buyer_promoter_id, plan.c.plan_version, plan.c.plan_body)
+            .select_from(select(true().label("one")).subquery("one"))
+            .outerjoin(buyer, true()).outerjoin(plan, true()).lateral("buyer_and_plan"))
 
 
 def _is_int(value) -> bool:
@@ -176,8 +195,25 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
         raise ServiceError("empty_items", _l("订单至少需要一个商品。"), "items")
 
     promoter = None
-    if data.promoter_code:
+    buyer = data.buyer
+    phone = buyer.phone.strip() if buyer.phone else None
+    buyer_user, buyer_known = None, False
+    if data.promoter_code and db.engine.dialect.name != "postgresql":
         promoter = network.by_code_with_uplines(data.promoter_code, brand.id)
+        if promoter is None:
+            raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
+    elif data.promoter_code:
+        # PostgreSQL (LATERAL): the promoter with its uplines, the buyer's account and the plan
+        # in force in one query.
+        promoter, extra = network.by_code_with_uplines_and(data.promoter_code, brand.id, _buyer_and_plan(),
+                                                           {"phone": phone, "plan_brand_id": brand.id})
+        if extra is not None:
+            user_id, buyer_promoter_id, plan_version, plan_body = extra
+            buyer_user = Buyer(user_id, buyer_promoter_id) if user_id is not None else None
+            buyer_known = True
+            from distweb.services.commission import remember_current_plan
+
+            remember_current_plan(brand.id, plan_version, plan_body)
         if promoter is None:
             raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
     stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
@@ -219,11 +255,9 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     total = sum(paid for *_, paid in lines)
     if data.total_paid_fen is not None and data.total_paid_fen != total:
         raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
-    buyer = data.buyer
-    buyer_user = None
-    if buyer.phone:
+    if phone is not None and not buyer_known:
         # The buyer's account, if any, and whether it is a promoter: a row, not entities.
-        found = db.session.connection().execute(_BUYER, {"phone": buyer.phone.strip()}).first()
+        found = db.session.connection().execute(_BUYER, {"phone": phone}).first()
         buyer_user = Buyer(*found) if found is not None else None
     paid = data.paid_at is not None
     placed_at = _check_time(data.placed_at, "placed_at")
@@ -257,28 +291,40 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
             )
             _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
             connection = db.session.connection()
-            # The (brand, external_id) key refuses a duplicate here: no query beforehand.
-            order.id = connection.execute(_INSERT_ORDER, _row(order, _ORDERS)).scalar_one()
             items = [
-                OrderItem(order_id=order.id, product_id=product.id, sku=product.sku, name=product.name,
+                OrderItem(order_id=None, product_id=product.id, sku=product.sku, name=product.name,
                           quantity=item.quantity, unit_price_fen=unit, paid_fen=paid_fen,
                           supply_cost_fen=product.supply_cost_fen * item.quantity, refunded_fen=0)
                 for product, item, unit, paid_fen in lines
             ]
-            item_ids = connection.execute(_INSERT_ITEMS, [_row(i, _ITEMS) for i in items]).scalars().all()
-            for item, item_id, (product, *_rest) in zip(items, item_ids, lines, strict=True):
-                item.id = item_id
-                item.product = product
-            order.items = items
-            if paid and mode == OrderMode.CONSIGNMENT:
-                order.purchase_orders = _create_purchase_orders(order)
-            _adopt(order)
-            events = [_event_row(order, "placed", at=order.placed_at, source=data.source)]
-            if mode == OrderMode.WHOLESALE and not stock_purchase:
-                _move_stock(order, -1, "sale")
-            if paid:
-                _paid(order, order.purchase_orders, events=events)
-            _write_events(events)
+            retail = mode == OrderMode.WHOLESALE and not stock_purchase
+            if connection.dialect.name == "postgresql" and not retail:
+                # One statement: the order, its items, (paid consignment) its purchase orders
+                # with their lines, and its events.
+                _write_new_order_pg(connection, order, items, [product for product, *_rest in lines],
+                                    paid and mode == OrderMode.CONSIGNMENT)
+                _adopt(order)
+                if paid:
+                    _paid_effects(order)
+            else:
+                # The (brand, external_id) key refuses a duplicate here: no query beforehand.
+                order.id = connection.execute(_INSERT_ORDER, _row(order, _ORDERS)).scalar_one()
+                for item in items:
+                    item.order_id = order.id
+                item_ids = connection.execute(_INSERT_ITEMS, [_row(i, _ITEMS) for i in items]).scalars().all()
+                for item, item_id, (product, *_rest) in zip(items, item_ids, lines, strict=True):
+                    item.id = item_id
+                    item.product = product
+                order.items = items
+                if paid and mode == OrderMode.CONSIGNMENT:
+                    order.purchase_orders = _create_purchase_orders(order)
+                _adopt(order)
+                events = [_event_row(order, "placed", at=order.placed_at, source=data.source)]
+                if retail:
+                    _move_stock(order, -1, "sale")
+                if paid:
+                    _paid(order, order.purchase_orders, events=events)
+                _write_events(events)
             if before_commit is not None:
                 before_commit(order)
     except IntegrityError:
@@ -418,6 +464,11 @@ def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = N
         events.extend(rows)
     else:
         _write_events(rows)
+    _paid_effects(order)
+
+
+def _paid_effects(order: Order) -> None:
+    """Payment's effects beyond the events: the commission and the promoter's notice."""
     from distweb.services import commission_hooks, notifications
 
     commission_hooks.order_paid(order)
@@ -448,6 +499,126 @@ def _create_purchase_orders(order: Order) -> list[PurchaseOrder]:
                    "quantity": item.quantity, "cost_fen": item.supply_cost_fen} for item in items]
     connection.execute(_INSERT_PO_LINES, lines)
     return created
+
+
+# PostgreSQL: a new order with everything that goes with it in one statement. Items, purchase
+# orders, their lines and the events travel as JSON documents and are inserted in the order
+# given (ORDER BY n: their ids follow it, as with one INSERT each); each line finds its item by
+# product and its purchase order by supplier (both unique within an order). A purchase order's
+# event names the purchase order's id, known only here: its detail is built in SQL, with the
+# same text json.dumps gives the other events.
+_NEW_ORDER_PG = text("""
+WITH o AS (
+    INSERT INTO orders (brand_id, external_id, mode, status, promoter_id, chain_l1_id, chain_l2_id, chain_l3_id,
+                        is_stock_purchase, distributor_id, source, public_token, buyer_user_id, carrier, tracking_no,
+                        refunded_fen, attribution_source, buyer_name, buyer_phone, buyer_address, total_paid_fen,
+                        placed_at, paid_at, shipped_at, completed_at, cancelled_at)
+    VALUES (CAST(:brand_id AS INTEGER), CAST(:external_id AS VARCHAR), CAST(:mode AS VARCHAR),
+            CAST(:status AS VARCHAR), CAST(:promoter_id AS INTEGER), CAST(:chain_l1_id AS INTEGER),
+            CAST(:chain_l2_id AS INTEGER), CAST(:chain_l3_id AS INTEGER), CAST(:is_stock_purchase AS BOOLEAN),
+            CAST(:distributor_id AS INTEGER), CAST(:source AS VARCHAR), CAST(:public_token AS VARCHAR),
+            CAST(:buyer_user_id AS INTEGER), NULL, NULL, 0, CAST(:attribution_source AS VARCHAR),
+            CAST(:buyer_name AS VARCHAR), CAST(:buyer_phone AS VARCHAR), CAST(:buyer_address AS VARCHAR),
+            CAST(:total_paid_fen AS INTEGER), CAST(:placed_at AS TIMESTAMPTZ), CAST(:paid_at AS TIMESTAMPTZ),
+            NULL, NULL, NULL)
+    RETURNING id
+), i AS (
+    INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_fen, paid_fen, supply_cost_fen,
+                             refunded_fen)
+    SELECT o.id, r.p, r.s, r.m, r.q, r.u, r.a, r.c, 0
+    FROM o, json_to_recordset(CAST(:items AS JSON)) AS r (n INTEGER, p INTEGER, s VARCHAR, m VARCHAR, q INTEGER,
+                                                         u INTEGER, a INTEGER, c INTEGER)
+    ORDER BY r.n
+    RETURNING id, product_id
+), p AS (
+    INSERT INTO purchase_orders (brand_id, order_id, supplier_id, kind, status, total_cost_fen, carrier, tracking_no,
+                                 created_at, shipped_at)
+    SELECT CAST(:brand_id AS INTEGER), o.id, r.s, CAST(:po_kind AS VARCHAR), CAST(:po_status AS VARCHAR), r.c,
+           NULL, NULL, CAST(:now AS TIMESTAMPTZ), NULL
+    FROM o, json_to_recordset(CAST(:purchase_orders AS JSON)) AS r (n INTEGER, s INTEGER, c INTEGER)
+    ORDER BY r.n
+    RETURNING id, supplier_id, total_cost_fen
+), l AS (
+    INSERT INTO purchase_order_lines (purchase_order_id, order_item_id, sku, name, quantity, cost_fen)
+    SELECT p.id, i.id, r.s, r.m, r.q, r.c
+    FROM json_to_recordset(CAST(:po_lines AS JSON)) AS r (n INTEGER, supplier INTEGER, p INTEGER, s VARCHAR,
+                                                          m VARCHAR, q INTEGER, c INTEGER)
+    JOIN p ON p.supplier_id = r.supplier JOIN i ON i.product_id = r.p
+    ORDER BY r.n
+), e AS (
+    INSERT INTO order_events (order_id, kind, at, detail)
+    SELECT o.id, r.k, r.t,
+           CASE WHEN r.supplier IS NULL THEN CAST(r.d AS JSON)
+                ELSE CAST(concat('{"supplier_id": ', p.supplier_id, ', "purchase_order_id": ', p.id,
+                                 ', "cost_fen": ', p.total_cost_fen, '}') AS JSON) END
+    FROM o, json_to_recordset(CAST(:events AS JSON)) AS r (n INTEGER, k VARCHAR, t TIMESTAMPTZ, d VARCHAR,
+                                                          supplier INTEGER)
+    LEFT JOIN p ON p.supplier_id = r.supplier
+    ORDER BY r.n
+)
+SELECT o.id, (SELECT json_agg(json_build_array(i.product_id, i.id)) FROM i),
+       (SELECT json_agg(json_build_array(p.supplier_id, p.id)) FROM p)
+FROM o
+""").bindparams(bindparam("placed_at", type_=UTCDateTime()), bindparam("paid_at", type_=UTCDateTime()),
+                bindparam("now", type_=UTCDateTime()))
+
+
+def _write_new_order_pg(connection, order: Order, items: list[OrderItem], products: list[Product],
+                        purchase: bool) -> None:
+    """``place_order``'s writes on PostgreSQL, as the statements of the other path make them:
+    sets the ids on ``order``, its ``items`` (given in order with their ``products``) and,
+    with ``purchase``, the purchase orders it makes (one per supplier), and hangs them on the
+    order."""
+    now = utcnow()
+    by_supplier: dict[int, list[OrderItem]] = {}
+    if purchase:
+        for item, product in zip(items, products, strict=True):
+            by_supplier.setdefault(product.supplier_id, []).append(item)
+    created = [
+        PurchaseOrder(brand_id=order.brand_id, order_id=None, supplier_id=supplier_id,
+                      kind=PurchaseOrderKind.CONSIGNMENT, status=PurchaseOrderStatus.OPEN,
+                      total_cost_fen=sum(i.supply_cost_fen for i in its), carrier=None, tracking_no=None,
+                      created_at=now, shipped_at=None)
+        for supplier_id, its in by_supplier.items()
+    ]
+    lines = [{"n": n, "supplier": supplier_id, "p": item.product_id, "s": item.sku, "m": item.name,
+              "q": item.quantity, "c": item.supply_cost_fen}
+             for n, (supplier_id, item) in enumerate((s, i) for s, its in by_supplier.items() for i in its)]
+    events = [{"n": 0, "k": "placed", "t": order.placed_at.isoformat(), "d": json.dumps({"source": order.source})}]
+    if order.paid_at is not None:
+        events.append({"n": 1, "k": "paid", "t": order.paid_at.isoformat(),
+                       "d": json.dumps({"amount_fen": order.total_paid_fen, "by": None})})
+        events += [{"n": 2 + k, "k": "purchase_order", "t": now.isoformat(), "supplier": po.supplier_id}
+                   for k, po in enumerate(created)]
+    row = connection.execute(_NEW_ORDER_PG, {
+        "brand_id": order.brand_id, "external_id": order.external_id, "mode": order.mode.value,
+        "status": order.status.value, "promoter_id": order.promoter_id, "chain_l1_id": order.chain_l1_id,
+        "chain_l2_id": order.chain_l2_id, "chain_l3_id": order.chain_l3_id,
+        "is_stock_purchase": order.is_stock_purchase, "distributor_id": order.distributor_id,
+        "source": order.source, "public_token": order.public_token, "buyer_user_id": order.buyer_user_id,
+        "attribution_source": order.attribution_source, "buyer_name": order.buyer_name,
+        "buyer_phone": order.buyer_phone, "buyer_address": order.buyer_address,
+        "total_paid_fen": order.total_paid_fen, "placed_at": order.placed_at, "paid_at": order.paid_at,
+        "now": now, "po_kind": PurchaseOrderKind.CONSIGNMENT.value, "po_status": PurchaseOrderStatus.OPEN.value,
+        "items": json.dumps([{"n": n, "p": i.product_id, "s": i.sku, "m": i.name, "q": i.quantity,
+                              "u": i.unit_price_fen, "a": i.paid_fen, "c": i.supply_cost_fen}
+                             for n, i in enumerate(items)]),
+        "purchase_orders": json.dumps([{"n": n, "s": po.supplier_id, "c": po.total_cost_fen}
+                                       for n, po in enumerate(created)]),
+        "po_lines": json.dumps(lines),
+        "events": json.dumps(events),
+    }).one()
+    order.id = row[0]
+    item_ids = dict(row[1])
+    for item, product in zip(items, products, strict=True):
+        item.id, item.order_id, item.product = item_ids[product.id], order.id, product
+    order.items = items
+    if created:
+        po_ids = dict(row[2])
+        for po in created:
+            po.id, po.order_id = po_ids[po.supplier_id], order.id
+            po.supplier = by_supplier[po.supplier_id][0].product.supplier
+        order.purchase_orders = created
 
 
 def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, actor: str = "manager") -> Order:
