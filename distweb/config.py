@@ -61,7 +61,9 @@ def from_environment() -> dict:
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": load_secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pool_pre_ping (a SELECT 1 round trip before every request): distweb.db_setup
+        # checks a pooled PostgreSQL connection's socket instead; SQLite has nothing to ping.
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url_for_limits(redis_url),
         "DISTWEB_TIMEZONE": os.environ.get("DISTWEB_TIMEZONE", "Asia/Shanghai"),

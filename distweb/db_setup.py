@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+import select
+
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 
@@ -29,6 +31,7 @@ def init_app(app) -> None:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         if engine.dialect.driver == "psycopg":
+            event.listen(engine.pool, "checkout", _pg_drop_closed)
             event.listen(engine, "begin", _pg_track_begin)
             event.listen(engine, "before_cursor_execute", _pg_track_write)
             event.listen(engine, "rollback", _pg_end_read_only)
@@ -68,3 +71,21 @@ def _pg_end_read_only(conn) -> None:
     # Only a healthy open transaction: a failed one (INERROR) is rolled back as asked.
     if raw is not None and raw.info.transaction_status == TransactionStatus.INTRANS:
         raw.commit()  # the rollback that follows finds the connection idle and does nothing
+
+
+# --- PostgreSQL: a pooled connection the server has closed is never handed out -----------------
+#
+# After a database restart (or an idle timeout, or pg_terminate_backend) every pooled connection
+# is dead, and the first query on each would fail: a 503 for a request that did nothing wrong.
+# pool_pre_ping prevents that with a SELECT 1 round trip before every request. A server that
+# ends a connection says so: it sends its goodbye (an error message) and closes the socket, so
+# the socket of an idle connection turns readable. That is checked instead, without a round
+# trip; the pool then opens a new connection in its place (DisconnectionError).
+
+
+def _pg_drop_closed(dbapi_connection, connection_record, connection_proxy) -> None:
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise exc.DisconnectionError("the connection is closed")
+    readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+    if readable:  # nothing is expected on an idle connection (we never LISTEN)
+        raise exc.DisconnectionError("the server closed the connection")

@@ -81,3 +81,28 @@ def test_a_service_that_wrote_and_failed_leaves_nothing(pg):
             raise RuntimeError("crash after the write")
         assert db.session.execute(select(func.count(Brand.id))).scalar() == 0
         db.session.remove()
+
+
+def test_after_the_server_ends_every_connection_the_next_requests_still_work(pg, client, make):
+    """What a database restart does to the pool: each pooled connection's backend is gone. The
+    next requests get fresh connections (none is a 503), without a ping before each request."""
+    make.brand()
+    with pg.app_context():
+        pool = db.engine.pool
+        held = [db.engine.connect() for _ in range(3)]  # three connections into the pool
+        pids = [conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in held]
+        for conn in held:
+            conn.rollback()
+            conn.close()
+        assert pool.checkedin() >= 3
+        import psycopg
+
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as admin:  # from outside the pool
+            admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [pids])
+    import time
+
+    time.sleep(0.2)  # the goodbye reaches the sockets
+    for _ in range(5):
+        assert client.get("/auth/login").status_code == 200
+        assert client.get("/healthz").status_code == 200
