@@ -24,6 +24,11 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def init_app(app) -> None:
     from distweb.extensions import db
+    from distweb.services.tx import release_reader
+
+    # Registered after Flask-SQLAlchemy's: teardown functions run in reverse, so this one runs
+    # first and the session is removed after it.
+    app.teardown_appcontext(lambda exc: release_reader())
 
     with app.app_context():
         engine: Engine = db.engine

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from flask import g
+
 from distweb.extensions import db
 
 
@@ -39,9 +41,15 @@ class FastRead:
     result object — three times the cost of the query itself on SQLite. Here the statement is
     compiled once per database (and per length of its one expanding list, if any) into SQL
     text plus the bind and result processors SQLAlchemy itself chose for each parameter and
-    column, and each execution is a DBAPI cursor call on the session's connection, in the
-    session's transaction: the same SQL, the same conversions, the same snapshot. Rows are
-    plain named tuples with the statement's column names.
+    column, and each execution is one DBAPI cursor call. Rows are plain named tuples with the
+    statement's column names.
+
+    Where it runs: inside the session's transaction when the session has one (or has pending
+    changes, flushed first), so it sees what the request wrote; otherwise on the request's
+    *reader*, a pooled connection in autocommit mode that each statement reads committed data
+    on. A page that only reads (the promoter home) then never starts an ORM session, whose
+    transaction set-up and teardown cost more than its queries. Released at the end of the
+    app context (``release_reader``).
 
     ``expanding`` names the statement's one list parameter (``bindparam(name, expanding=True)``),
     if it has one; other IN lists must be constants, written as literal SQL."""
@@ -52,16 +60,12 @@ class FastRead:
         self._plans: dict = {}
 
     def __call__(self, params: dict) -> list:
-        session = db.session()
-        if session.new or session.dirty or session.deleted:
-            session.flush()
-        connection = session.connection()
+        dbapi_connection, dialect = _connection_for_fast_read()
         size = len(params[self.expanding]) if self.expanding else None
-        plan = self._plans.get((connection.dialect.name, size))
+        plan = self._plans.get((dialect.name, size))
         if plan is None:
-            plan = self._plans[(connection.dialect.name, size)] = _FastPlan(self.statement, connection.dialect,
-                                                                          self.expanding, size)
-        cursor = connection.connection.dbapi_connection.cursor()
+            plan = self._plans[(dialect.name, size)] = _FastPlan(self.statement, dialect, self.expanding, size)
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(plan.sql, plan.bind(params))
             rows = cursor.fetchall()
@@ -72,6 +76,42 @@ class FastRead:
     def first(self, params: dict):
         rows = self(params)
         return rows[0] if rows else None
+
+
+_READER = "_distweb_reader"
+
+
+def _connection_for_fast_read():
+    """(DBAPI connection, dialect): the session's when it is in a transaction, else the reader."""
+    registry = db.session.registry
+    if registry.has():
+        session = registry()
+        if session.new or session.dirty or session.deleted:
+            session.flush()
+        if session.in_transaction():
+            connection = session.connection()
+            return connection.connection.dbapi_connection, connection.dialect
+    reader = g.get(_READER)
+    if reader is None:
+        engine = db.engine
+        reader = engine.raw_connection()  # the pool's checkout checks it, as for the session
+        if engine.dialect.driver == "psycopg":
+            reader.driver_connection.autocommit = True
+        # SQLite: its connections run without an implicit transaction (db_setup) unless BEGIN.
+        setattr(g, _READER, reader)
+    return reader.dbapi_connection, db.engine.dialect
+
+
+def release_reader() -> None:
+    """Give the app context's reader back to the pool (teardown)."""
+    reader = g.pop(_READER, None)
+    if reader is None:
+        return
+    try:
+        if reader.dbapi_connection is not None and db.engine.dialect.driver == "psycopg":
+            reader.driver_connection.autocommit = False  # as the pool hands connections out
+    finally:
+        reader.close()
 
 
 class _FastPlan:
