@@ -18,6 +18,12 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    from distweb.templating import DistwebEnvironment
+
+    app.jinja_environment = DistwebEnvironment  # before anything creates app.jinja_env
+    # The templates are a fixed set of files: kept in a plain dict, not Jinja's locking LRU
+    # cache, which every {% extends %} and {% include %} goes through.
+    app.jinja_options = {**app.jinja_options, "cache_size": -1}
     app.url_map.converters["int"] = BoundedInt
     app.config.update(DEFAULTS)
     app.config.update(from_environment())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from babel import dates
 from flask import current_app, g, request
@@ -140,9 +142,15 @@ def template_translations() -> dict:
     kept with the catalogue: a page's thirty-odd labels cost a dictionary look-up each.
     The globals above stay for templates rendered without this context (imported macros)."""
     catalogue = translations()
-    memo = getattr(catalogue, "_distweb_template_memo", None)
-    if memo is None:
-        memo = catalogue._distweb_template_memo = {}
+    # The functions depend only on the catalogue: made once per catalogue, not per render.
+    functions = getattr(catalogue, "_distweb_template_functions", None)
+    if functions is None:
+        functions = catalogue._distweb_template_functions = _template_functions(catalogue)
+    return functions
+
+
+def _template_functions(catalogue) -> dict:
+    memo: dict = {}
     ugettext, ungettext = catalogue.ugettext, catalogue.ungettext
 
     @pass_eval_context
@@ -180,8 +188,21 @@ def html_lang() -> str:
     return "zh-CN" if str(current_locale()).startswith("zh") else "en"
 
 
+def current_locale_name() -> str:
+    """str(current_locale()), kept with the request's locale (Babel builds it afresh each time)."""
+    state = _babel_state()
+    locale = (getattr(state, "babel_locale", None) if state is not None else None) or get_locale()
+    cached = getattr(state, "distweb_locale_name", None) if state is not None else None
+    if cached is not None and cached[0] is locale:
+        return cached[1]
+    name = str(locale)
+    if state is not None:
+        state.distweb_locale_name = (locale, name)
+    return name
+
+
 def money(fen: int) -> str:
-    return format_fen(fen, locale=str(current_locale()))
+    return format_fen(fen, locale=current_locale_name())
 
 
 # The all-number patterns the templates use, which read the same in every language (Babel
@@ -203,8 +224,23 @@ def local_datetime(value, fmt: str = "yyyy-MM-dd HH:mm") -> str:
     numeric = _NUMERIC_PATTERNS.get(fmt)
     if numeric is not None and isinstance(value, datetime):
         # As Babel does: a naive datetime is UTC.
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(get_timezone()).strftime(numeric)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(_zoneinfo()).strftime(numeric)
     return dates.format_datetime(value, fmt, tzinfo=get_timezone(), locale=current_locale())
+
+
+def _zoneinfo() -> ZoneInfo:
+    """The request's time zone (Flask-Babel's choice) as a ZoneInfo: Flask-Babel hands out a
+    pytz zone, whose conversions run in Python; the same IANA zone from zoneinfo converts in C."""
+    state = _babel_state()
+    tz = getattr(state, "babel_tzinfo", None) if state is not None else None
+    if tz is None:
+        tz = get_timezone()
+    return _zoneinfo_named(getattr(tz, "zone", None) or getattr(tz, "key", None) or str(tz))
+
+
+@lru_cache(maxsize=64)
+def _zoneinfo_named(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def mask_phone(phone: str | None) -> str:
@@ -236,4 +272,4 @@ def init_app(app) -> None:
     app.jinja_env.globals["commission_lines"] = lines_json
     app.jinja_env.globals["html_lang"] = html_lang
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
-    app.jinja_env.globals["current_locale"] = lambda: str(current_locale())
+    app.jinja_env.globals["current_locale"] = current_locale_name

@@ -47,8 +47,11 @@ def reused_csrf_token(app):
 
     def csrf_token() -> str:
         field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        signed = g.get(field)
+        if signed is not None:  # already signed (or handed out) for this request
+            return signed
         raw = session.get(field)
-        if raw is None or field in g:  # a new session, or already signed for this request
+        if raw is None:  # a new session: Flask-WTF makes its raw token
             return generate_csrf()
         hit = cache.get(raw)
         now = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 from flask import (
@@ -49,8 +50,12 @@ def brand_version(brand: Brand | None) -> str:
     """Changes whenever the brand's look changes, so caches see the new colour and logo."""
     if brand is None:
         return "0"
-    raw = f"{brand.name}|{brand.short_name}|{brand.theme_color}|{brand.logo_file}"
-    return hashlib.sha1(raw.encode()).hexdigest()[:10]
+    return _look_version(brand.name, brand.short_name, brand.theme_color, brand.logo_file)
+
+
+@lru_cache(maxsize=256)
+def _look_version(name: str, short_name: str, theme_color: str, logo_file: str | None) -> str:
+    return hashlib.sha1(f"{name}|{short_name}|{theme_color}|{logo_file}".encode()).hexdigest()[:10]
 
 
 @bp.get("/manifest.webmanifest")
