@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+from types import FunctionType
+
 from flask import has_request_context
 from flask.globals import request_ctx
 from flask.templating import Environment
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.ext import Extension
+from jinja2.runtime import Context
+from jinja2.utils import _PassArg
 
 # The url_for keywords that change more than the path (an anchor, a method, an external URL).
 _URL_FOR_OPTIONS = frozenset(("_anchor", "_method", "_scheme", "_external"))
 _URL_CACHE_SIZE = 4096
+
+
+_PLAIN = object()  # a callable that takes no context, eval context or environment
+_PASS_KINDS_SIZE = 4096
+
+
+class FastCallContext(Context):
+    """Jinja's Context, with the check of what a called function wants passed (context, eval
+    context, environment or nothing) remembered per function: every call in a template goes
+    through here, and for plain functions (url_for, the labels, filters called as functions)
+    the check was most of the call's cost."""
+
+    _pass_kinds: dict = {}
+
+    def call(__self, __obj, *args, **kwargs):  # noqa: N805 — Jinja's own signature
+        kind = __self._pass_kinds.get(__obj) if type(__obj) is FunctionType else None
+        if kind is _PLAIN:
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            try:
+                return __obj(*args, **kwargs)
+            except StopIteration:
+                return __self.environment.undefined("value was undefined because a callable raised a"
+                                                    " StopIteration exception")
+        # Only module-level functions and closures are remembered: they live as long as the app.
+        # Bound methods and macros are made per render and would keep its data alive here.
+        if kind is None and type(__obj) is FunctionType:
+            plain = _PassArg.from_obj(__obj) is None and not (
+                hasattr(__obj, "__call__") and _PassArg.from_obj(__obj.__call__) is not None)  # noqa: B004
+            if len(__self._pass_kinds) >= _PASS_KINDS_SIZE:
+                __self._pass_kinds.clear()
+            __self._pass_kinds[__obj] = _PLAIN if plain else False
+        return Context.call(__self, __obj, *args, **kwargs)
 
 
 class DistwebEnvironment(Environment):
@@ -23,6 +60,8 @@ class DistwebEnvironment(Environment):
     The globals are all set while the app is created, before any template loads (Jinja asks
     for that: "avoid modifying any globals after a template is loaded"), so one merged dict
     made when a template loads holds the same names."""
+
+    context_class = FastCallContext
 
     def make_globals(self, d):
         return {**self.globals, **d} if d else dict(self.globals)
