@@ -7,7 +7,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import dates
-from flask import current_app, g, request
+from flask import current_app, request
+from flask.globals import _cv_app
 from flask_babel import Babel, Domain, get_domain, get_locale, get_timezone, get_translations
 from flask_babel.speaklater import LazyString
 from jinja2 import pass_eval_context
@@ -52,11 +53,11 @@ def select_locale() -> str:
 
 
 def _babel_state():
-    """Flask-Babel's per-request namespace, or None before its first use / outside a context."""
-    try:
-        return g._flask_babel
-    except (AttributeError, RuntimeError):
-        return None
+    """Flask-Babel's per-request namespace, or None before its first use / outside a context.
+    Read from the app context directly: through the ``g`` proxy it cost several calls, and a
+    page asks for it dozens of times."""
+    ctx = _cv_app.get(None)
+    return getattr(ctx.g, "_flask_babel", None) if ctx is not None else None
 
 
 def current_locale():

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from types import FunctionType
 
-from flask import has_request_context
-from flask.globals import request_ctx
+from flask.globals import _cv_request
 from flask.templating import Environment
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator
@@ -19,6 +18,7 @@ _URL_CACHE_SIZE = 4096
 
 
 _PLAIN = object()  # a callable that takes no context, eval context or environment
+_EVAL_CONTEXT = object()  # one that takes the eval context first (the templates' _() and ngettext())
 _PASS_KINDS_SIZE = 4096
 
 
@@ -32,22 +32,23 @@ class FastCallContext(Context):
 
     def call(__self, __obj, *args, **kwargs):  # noqa: N805 — Jinja's own signature
         kind = __self._pass_kinds.get(__obj) if type(__obj) is FunctionType else None
-        if kind is _PLAIN:
+        if kind is _PLAIN or kind is _EVAL_CONTEXT:
             kwargs.pop("_block_vars", None)
             kwargs.pop("_loop_vars", None)
             try:
-                return __obj(*args, **kwargs)
+                return __obj(*args, **kwargs) if kind is _PLAIN else __obj(__self.eval_ctx, *args, **kwargs)
             except StopIteration:
                 return __self.environment.undefined("value was undefined because a callable raised a"
                                                     " StopIteration exception")
         # Only module-level functions and closures are remembered: they live as long as the app.
         # Bound methods and macros are made per render and would keep its data alive here.
         if kind is None and type(__obj) is FunctionType:
-            plain = _PassArg.from_obj(__obj) is None and not (
-                hasattr(__obj, "__call__") and _PassArg.from_obj(__obj.__call__) is not None)  # noqa: B004
+            passed = _PassArg.from_obj(__obj)
+            if hasattr(__obj, "__call__") and _PassArg.from_obj(__obj.__call__) is not None:  # noqa: B004
+                passed = False  # a callable object that wants something: Jinja's way
             if len(__self._pass_kinds) >= _PASS_KINDS_SIZE:
                 __self._pass_kinds.clear()
-            __self._pass_kinds[__obj] = _PLAIN if plain else False
+            __self._pass_kinds[__obj] = {None: _PLAIN, _PassArg.eval_context: _EVAL_CONTEXT}.get(passed, False)
         return Context.call(__self, __obj, *args, **kwargs)
 
 
@@ -92,10 +93,11 @@ def cached_url_for(app):
     cache: dict = {}
 
     def url_for(endpoint: str, /, **values) -> str:
-        if not has_request_context() or endpoint[:1] == "." or app.url_default_functions \
+        ctx = _cv_request.get(None)  # the request context, read directly (not through the proxy)
+        if ctx is None or endpoint[:1] == "." or app.url_default_functions \
                 or not _URL_FOR_OPTIONS.isdisjoint(values):
             return build(endpoint, **values)
-        adapter = request_ctx.url_adapter
+        adapter = ctx.url_adapter
         try:
             key = (endpoint, *values.items(), adapter.script_name, adapter.server_name, adapter.subdomain,
                    adapter.url_scheme)
@@ -149,7 +151,8 @@ class FragmentCache(Extension):
             return caller()
         from distweb.i18n import current_locale_name
 
-        key = (keys, current_locale_name(), request_ctx.request.script_root if has_request_context() else "")
+        ctx = _cv_request.get(None)
+        key = (keys, current_locale_name(), ctx.request.script_root if ctx is not None else "")
         try:
             return self._cache[key]
         except KeyError:

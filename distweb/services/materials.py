@@ -245,6 +245,7 @@ def add_images(brand_id: int, material_id: int, uploads: list[bytes]) -> list[Ma
         for path in written:
             path.unlink(missing_ok=True)
         raise
+    _forget_ranking(brand_id)  # the first picture may have changed
     return rows
 
 
@@ -260,6 +261,7 @@ def remove_image(brand_id: int, material_id: int, image_id: int) -> None:
         material.updated_at = utcnow()
     for key in keys:
         (media_dir() / key).unlink(missing_ok=True)
+    _forget_ranking(brand_id)  # the first picture may have changed
 
 
 def reorder_images(brand_id: int, material_id: int, ordered_ids: list[int]) -> None:
@@ -273,6 +275,7 @@ def reorder_images(brand_id: int, material_id: int, ordered_ids: list[int]) -> N
             by_id[image_id].position = position
         material.version += 1
         material.updated_at = utcnow()
+    _forget_ranking(brand_id)  # the first picture may have changed
 
 
 def image_for_user(brand_id: int, image_id: int) -> MaterialImage:
@@ -414,19 +417,28 @@ _RANKING_TTL = 300.0
 _ranking: dict[int, tuple[float, list[int]]] = {}
 
 
+# The picks' rows (title, picture, product), the same for every promoter of the brand, are
+# kept half a minute per process: every promoter's home shows them. An edit in this process
+# forgets them at once; other processes see it within the half minute.
+_PICK_ROWS_TTL = 30.0
+_pick_rows: dict[int, tuple[float, list[int], list]] = {}
+
+
 def _forget_ranking(brand_id: int) -> None:
     _ranking.pop(brand_id, None)
+    _pick_rows.pop(brand_id, None)
 
 
 def reset_cache() -> None:
     _ranking.clear()
+    _pick_rows.clear()
 
 
 def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None):
     """The materials worth sharing now: pinned ones, then those that brought the most orders
     and clicks over the last 30 days, then the newest. The ranking (ids only, the same for
-    every promoter of the brand) is kept five minutes per process; the rows (id, title,
-    pinned, first picture's id, product name) are read fresh, live ones only."""
+    every promoter of the brand) is kept five minutes per process, the rows (id, title,
+    pinned, first picture's id, product name, end of its window) half a minute."""
     now = now or utcnow()
     cached = _ranking.get(brand_id)
     if cached is None or cached[0] < time.monotonic():
@@ -449,15 +461,19 @@ def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None):
     ids = cached[1]
     if not ids:
         return []
-    rows = {row.id: row for row in _PICK_ROWS({"ids": ids, "now": now})}
-    return [rows[i] for i in ids if i in rows][:limit]
+    kept = _pick_rows.get(brand_id)
+    if kept is None or kept[0] < time.monotonic() or kept[1] != ids:
+        rows = {row.id: row for row in _PICK_ROWS({"ids": ids, "now": now})}
+        _pick_rows[brand_id] = kept = (time.monotonic() + _PICK_ROWS_TTL, ids, [rows[i] for i in ids if i in rows])
+    # A material whose window closed since the rows were read is left out at once.
+    return [row for row in kept[2] if row.active_to is None or row.active_to > now][:limit]
 
 
 _first_image = (select(MaterialImage.id).where(MaterialImage.material_id == Material.id)
                 .order_by(MaterialImage.position, MaterialImage.id).limit(1).correlate(Material).scalar_subquery())
 _PICK_ROWS = FastRead(
     select(Material.id, Material.title, Material.pinned, _first_image.label("image_id"),
-           Product.name.label("product_name"))
+           Product.name.label("product_name"), Material.active_to)
     .outerjoin(Product, and_(Product.id == Material.product_id, Product.active.is_(True)))
     .where(Material.id.in_(bindparam("ids", expanding=True)), _live(bindparam("now"))),
     expanding="ids",
