@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel import dates
+from babel import Locale, dates
 from flask import current_app, request
 from flask.globals import _cv_app
 from flask_babel import Babel, Domain, get_domain, get_locale, get_timezone, get_translations
@@ -38,9 +38,16 @@ def supported_locale(code: str | None) -> str | None:
     return ALIASES.get(code.strip().lower())
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     chosen = supported_locale(request.cookies.get(LANGUAGE_COOKIE)) if request else None
-    return chosen or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return _parsed_locale(chosen or current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+@lru_cache(maxsize=16)
+def _parsed_locale(code: str) -> Locale:
+    """Babel's Locale for a catalogue name, parsed once (Flask-Babel parses what the selector
+    returns on every request unless it is already a Locale)."""
+    return Locale.parse(code)
 
 
 # --- the request's locale and catalogue, looked up once --------------------------------
