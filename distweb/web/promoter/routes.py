@@ -37,23 +37,24 @@ def _promoter():
 @bp.get("/")
 def index():
     # The promoter's id and code come with the signed-in user: no ORM Promoter to load here.
-    promoter_id = current_user.promoter_id
+    user = current_user._get_current_object()  # once, not through the proxy for each attribute
+    promoter_id = user.promoter_id
     if promoter_id is None:  # a promoter login without a network row is a data error
         abort(403)
-    figures = reports.promoter_home(promoter_id, current_user.timezone, current_user.brand_id, current_user.id)
+    figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id)
     g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
     return render(
         "promoter/index.html",
-        promoter_code=current_user.promoter_code,
+        promoter_code=user.promoter_code,
         figures=figures,
         today=figures.today,
         month=figures.month,
         team_size=figures.team_size,
         recent_orders=reports.recent_orders(promoter_id, limit=5),
-        picks=materials.top_picks(current_user.brand_id),
-        invite_url=invite_url(current_user.promoter_code),
+        picks=materials.top_picks(user.brand_id),
+        invite_url=invite_url(user.promoter_code),
         tab="home",
     )
 
@@ -300,12 +301,13 @@ def inbox():
 @bp.app_context_processor
 def unread_badge():
     """The bell's unread count in the promoter shell (one indexed count per page)."""
-    if not getattr(current_user, "is_authenticated", False) or not current_user.is_promoter:
+    user = current_user._get_current_object()
+    if not getattr(user, "is_authenticated", False) or not user.is_promoter:
         return {}
     from distweb.services import notifications
 
     # The home page reads it with its figures (the same transaction): no second query.
     count = g.get("unread_count")
     if count is None:
-        count = notifications.unread_count(current_user.id)
+        count = notifications.unread_count(user.id)
     return {"unread_count": count}

@@ -41,7 +41,7 @@ def _brand() -> Brand | None:
     if "brand" not in g:
         # The signed-in user's brand (its look, read-only) is already loaded with the user;
         # only anonymous pages (login, invite, manifest) look it up.
-        user = current_user if has_request_context() else None
+        user = current_user._get_current_object() if has_request_context() else None
         g.brand = user.brand_look if user is not None and user.is_authenticated else current_brand()
     return g.brand
 
