@@ -1,6 +1,9 @@
 """Display names for enum values, translated (the one place they are spelled)."""
 
+from flask_babel.speaklater import LazyString
+
 from distweb.i18n import lazy_gettext as _l
+from distweb.i18n import translations
 from distweb.models.job import JobStatus
 from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus
@@ -175,29 +178,45 @@ def rank_name(rank: Rank | str) -> str:
     return str(RANK[rank]) if custom == DEFAULT_RANK_NAMES[rank] else custom
 
 
+def _text(label) -> str:
+    """str(label) for the labels above (lazy strings), kept per catalogue: a list of orders
+    shows the same few labels on every row, and each str() of a lazy string looks the
+    catalogue up again. Anything else (a value without a label) is just str()."""
+    if type(label) is not LazyString:
+        return str(label)
+    catalogue = translations()
+    memo = getattr(catalogue, "_distweb_label_memo", None)
+    if memo is None:
+        memo = catalogue._distweb_label_memo = {}
+    entry = memo.get(id(label))
+    if entry is None or entry[0] is not label:  # kept with the label itself: an id is never reused
+        entry = memo[id(label)] = (label, str(label))
+    return entry[1]
+
+
 def init_app(app) -> None:
     app.jinja_env.globals.update(
-        order_status_label=lambda v: str(ORDER_STATUS[v]),
-        mode_label=lambda v: str(ORDER_MODE[v]),
+        order_status_label=lambda v: _text(ORDER_STATUS[v]),
+        mode_label=lambda v: _text(ORDER_MODE[v]),
         rank_name=rank_name,
-        promoter_status_label=lambda v: str(PROMOTER_STATUS[v]),
-        job_status_label=lambda v: str(JOB_STATUS[v]),
-        job_kind_label=lambda v: str(JOB_KIND.get(v, v)),
-        job_text=lambda v: str(JOB_TEXT.get(v, v)),
-        event_label=lambda v: str(ORDER_EVENT.get(v, v)),
-        attribution_label=lambda v: str(ATTRIBUTION_SOURCE.get(v, v)),
-        po_status_label=lambda v: str(PO_STATUS.get(getattr(v, "value", v), v)),
-        stock_reason_label=lambda v: str(STOCK_REASON.get(v, v)),
-        line_status_label=lambda v: str(LINE_STATUS.get(getattr(v, "value", v), v)),
-        level_label=lambda level, kind="commission": str(_l("代销利润")) if kind == "margin" else str(LEVEL_LABEL[level]),
-        withdraw_method_label=lambda v: str(WITHDRAW_METHOD.get(v, v)),
-        withdrawal_status_label=lambda v: str(WITHDRAWAL_STATUS.get(getattr(v, "value", v), v)),
-        run_trigger_label=lambda v: str(RUN_TRIGGER.get(v, v)),
-        run_status_label=lambda v: str(RUN_STATUS.get(getattr(v, "value", v), v)),
+        promoter_status_label=lambda v: _text(PROMOTER_STATUS[v]),
+        job_status_label=lambda v: _text(JOB_STATUS[v]),
+        job_kind_label=lambda v: _text(JOB_KIND.get(v, v)),
+        job_text=lambda v: _text(JOB_TEXT.get(v, v)),
+        event_label=lambda v: _text(ORDER_EVENT.get(v, v)),
+        attribution_label=lambda v: _text(ATTRIBUTION_SOURCE.get(v, v)),
+        po_status_label=lambda v: _text(PO_STATUS.get(getattr(v, "value", v), v)),
+        stock_reason_label=lambda v: _text(STOCK_REASON.get(v, v)),
+        line_status_label=lambda v: _text(LINE_STATUS.get(getattr(v, "value", v), v)),
+        level_label=lambda level, kind="commission": str(_l("代销利润")) if kind == "margin" else _text(LEVEL_LABEL[level]),
+        withdraw_method_label=lambda v: _text(WITHDRAW_METHOD.get(v, v)),
+        withdrawal_status_label=lambda v: _text(WITHDRAWAL_STATUS.get(getattr(v, "value", v), v)),
+        run_trigger_label=lambda v: _text(RUN_TRIGGER.get(v, v)),
+        run_status_label=lambda v: _text(RUN_STATUS.get(getattr(v, "value", v), v)),
         notification_text=notification_text,
         notification_link=notification_link,
-        share_channel_label=lambda v: str(SHARE_CHANNEL.get(v, v)),
-        notification_kind_label=lambda v: str(NOTIFICATION_KIND.get(v, v)),
-        audit_label=lambda v: str(AUDIT_ACTION.get(v, v)),
+        share_channel_label=lambda v: _text(SHARE_CHANNEL.get(v, v)),
+        notification_kind_label=lambda v: _text(NOTIFICATION_KIND.get(v, v)),
+        audit_label=lambda v: _text(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
     )
