@@ -179,11 +179,16 @@ def _sellable(product: Product, mode: OrderMode) -> bool:
 # ---------------------------------------------------------------- placing
 
 
-def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order], None] | None = None) -> Order:
+def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order], None] | None = None,
+                settings=None) -> Order:
     """Validate everything, then write the order, its items, attribution and (when paid)
     its purchase orders in one transaction. ``before_commit(order)`` runs last inside that
     transaction, with the order, its items, purchase orders and commission written (the API
-    builds its response there, from the objects in hand, instead of reloading them)."""
+    builds its response there, from the objects in hand, instead of reloading them).
+
+    ``brand``: the Brand, or anything with its ``id``. ``settings``: the brand's programme
+    settings as the caller read them in this request (anything with the attribution
+    settings' names, such as ``api_keys.AttributionSettings``); by default read here."""
     try:
         mode = OrderMode(data.mode)
     except ValueError:
@@ -289,7 +294,7 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 refunds=[],
                 purchase_orders=[],
             )
-            _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
+            _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data, settings)
             connection = db.session.connection()
             items = [
                 OrderItem(order_id=None, product_id=product.id, sku=product.sku, name=product.name,
@@ -340,8 +345,9 @@ def _new_external_id() -> str:
     return "DW" + utcnow().strftime("%y%m%d") + secrets.token_hex(4).upper()
 
 
-def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput) -> None:
-    settings = network.get_settings(brand.id)
+def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput, settings=None) -> None:
+    if settings is None or settings.brand_id != brand.id:
+        settings = network.get_settings(brand.id)
     if mode == OrderMode.WHOLESALE:
         order.distributor_id = promoter.id
     if mode == OrderMode.WHOLESALE and not stock_purchase:

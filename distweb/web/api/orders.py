@@ -162,7 +162,8 @@ def order_create():
     # Built inside the order's transaction from the objects just written: nothing is read
     # back after the commit.
     orders.place_order(g.brand, order_input_from(json_body()),
-                       before_commit=lambda order: response.update(order_json(order, reload=False)))
+                       before_commit=lambda order: response.update(order_json(order, reload=False)),
+                       settings=g.attribution_settings)
     return response, 201
 
 
