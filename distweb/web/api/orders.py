@@ -110,7 +110,7 @@ def order_json(order: Order, reload: bool = True) -> dict:
                     for r in order.refunds],
         "commissions": commission_view.lines_json(order) if reload else commission.accrued_lines_json(order),
         "purchase_orders": [
-            {"id": po.id, "supplier": po.supplier.code, "status": po.status.value, "total_cost_fen": po.total_cost_fen,
+            {"id": po.id, "supplier": getattr(po, "supplier_code_now", None) or po.supplier.code, "status": po.status.value, "total_cost_fen": po.total_cost_fen,
              "carrier": po.carrier, "tracking_no": po.tracking_no}
             for po in order.purchase_orders
         ],
