@@ -71,7 +71,8 @@ def order_paid_notices(order: Order) -> str | None:
     which is the text json.dumps gives here, after ``{"order_id": <id>, ``. The upline's
     first-sale notice is written only while the promoter has no paid order (the statement
     does not see the one it writes) and reads the promoter's name there, as ``order_paid``
-    does. The push job is woken after the commit."""
+    does (the statement takes the promoter's id and its user's id as parameters, ``seller_id``
+    and ``seller_user_id``). The push job is woken after the commit."""
     if order.promoter_id is None:
         return None
     promoter = db.session.get(Promoter, order.promoter_id)
@@ -82,7 +83,7 @@ def order_paid_notices(order: Order) -> str | None:
     upline = db.session.get(Promoter, promoter.upline_id) if promoter.upline_id is not None else None
     if upline is not None:
         notices.append({"n": 1, "u": upline.user_id, "k": "team_first_sale", "p": promoter.id,
-                        "pu": promoter.user_id, "no": order.external_id})
+                        "no": order.external_id})
     push_after_commit()
     return json.dumps(notices)
 

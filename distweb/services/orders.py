@@ -609,12 +609,16 @@ WITH o AS (
     INSERT INTO notifications (user_id, kind, data, created_at, push_pending)
     SELECT r.u, r.k,
            CASE WHEN r.p IS NULL THEN CAST(concat('{"order_id": ', o.id, ', ', r.d) AS JSON)
-                ELSE json_build_object('promoter_id', r.p, 'name', (SELECT name FROM users WHERE id = r.pu),
+                ELSE json_build_object('promoter_id', r.p,
+                                       'name', (SELECT name FROM users WHERE id = CAST(:seller_user_id AS INTEGER)),
                                        'order_no', r.no) END,
            CAST(:now AS TIMESTAMPTZ), true
     FROM o, json_to_recordset(CAST(:notices AS JSON)) AS r (n INTEGER, u INTEGER, k VARCHAR, d VARCHAR, p INTEGER,
-                                                           pu INTEGER, no VARCHAR)
-    WHERE r.p IS NULL OR NOT EXISTS (SELECT 1 FROM orders WHERE promoter_id = r.p AND paid_at IS NOT NULL)
+                                                           no VARCHAR)
+    -- The seller's id as a parameter, not r.p: compared with a row of the document, the
+    -- planner hashes every paid order of the table (a sequential scan per order placed).
+    WHERE r.p IS NULL
+       OR NOT EXISTS (SELECT 1 FROM orders WHERE promoter_id = CAST(:seller_id AS INTEGER) AND paid_at IS NOT NULL)
     ORDER BY r.n
 )
 SELECT o.id, (SELECT json_agg(json_build_array(i.product_id, i.id)) FROM i),
@@ -662,6 +666,8 @@ def _write_new_order_pg(connection, order: Order, items: list[OrderItem], produc
                     for n, (i, p) in enumerate(zip(items, products, strict=True))],
             {n: p.supplier_id or 0 for n, p in enumerate(products)})
         notices = notifications.order_paid_notices(order)
+    seller = db.session.get(Promoter, order.promoter_id) if notices is not None else None
+    seller_user_id = seller.user_id if seller is not None else None
     commission_lines, entries = (commission.accrual_json(accrual, [p.id for p in products]) if accrual is not None
                                  else ("[]", "[]"))
     row = connection.execute(_NEW_ORDER_PG, {
@@ -684,6 +690,8 @@ def _write_new_order_pg(connection, order: Order, items: list[OrderItem], produc
         "accrue": accrual is not None, "memo": json.dumps(accrual.draft.memo) if accrual is not None else None,
         "plan_version": accrual.version if accrual is not None else None,
         "lines": commission_lines, "entries": entries, "notices": notices or "[]",
+        # Whose first sale the upline's notice would be (notifications.order_paid_notices).
+        "seller_id": order.promoter_id, "seller_user_id": seller_user_id,
     }).one()
     order.id = row[0]
     item_ids = dict(row[1])
