@@ -6,8 +6,9 @@ Run from the checkout:  .venv/bin/python bench/ingest_calls.py [--orders 400] [-
 Same set-up as bench/ingest.py (throwaway PostgreSQL database and embedded Redis, the brand,
 plan, products, network and API key made by its ``prepare``), but the app, built as
 ``wsgi.py`` builds it, is called in-process as a WSGI callable, one order after another.
-It prints, per order: CPU milliseconds (in this process, without and with cProfile), Python
-function calls, and SQL statements with round trips by kind; ``--top N`` prints the N
+It prints, per order: CPU milliseconds (in this process, without and with cProfile, and in
+the PostgreSQL backends serving it), Python function calls, and SQL statements with round
+trips by kind; ``--top N`` prints the N
 functions with the most cumulative time.
 """
 
@@ -48,6 +49,29 @@ def call(app, path, method="GET", headers=None, body=b""):
         if hasattr(chunks, "close"):
             chunks.close()
     return captured["status"], data
+
+
+def _backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the app (every connection to the bench's database but
+    the one asking)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return [pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (those still running)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def main() -> None:
@@ -111,11 +135,14 @@ def main() -> None:
             post()
             BaseConnection._exec_command, psycopg.Cursor.execute = real_command, real_execute
             statements.clear()
+            backends = _backends(database_url)
+            db_cpu = _cpu_of(backends)
             began, cpu = time.perf_counter(), time.process_time()
             for _ in range(args.orders):
                 post()
             wall_ms = (time.perf_counter() - began) / args.orders * 1000
             cpu_ms = (time.process_time() - cpu) / args.orders * 1000
+            db_cpu_ms = (_cpu_of(backends) - db_cpu) / args.orders * 1000
             kinds = collections.Counter(s.split(None, 1)[0].upper() for s in statements)
             distinct = collections.Counter(statements)
             n_statements = len(statements)
@@ -131,7 +158,8 @@ def main() -> None:
                   f"(EnvironBuilder included)")
             print(f"  {stats.total_calls / args.orders:8.0f} calls/order   CPU {cpu_ms:5.2f} ms/order "
                   f"(wall {wall_ms:5.2f} ms; {prof_ms:5.2f} ms under cProfile)")
-            print(f"  {n_statements / args.orders:5.2f} SQL statements/order: "
+            print(f"  PostgreSQL CPU {db_cpu_ms:5.2f} ms/order (the app's backends, from /proc)")
+            print(f"  {n_statements / args.orders:5.2f} SQL statements/order (FastRead's not counted): "
                   + ", ".join(f"{k} {n / args.orders:.2f}" for k, n in kinds.most_common()))
             print(f"  round trips of one order ({len(trips)}):")
             for trip in trips:

@@ -13,8 +13,9 @@ from sqlalchemy import bindparam, select, update
 from distweb.extensions import db
 from distweb.models import ApiKey, Brand, ProgrammeSettings
 from distweb.models.base import utcnow
+from distweb.models.network import AttributionModel, BindingMode
 from distweb.services.errors import ServiceError
-from distweb.services.tx import transaction
+from distweb.services.tx import FastRead, transaction
 
 KEY_PREFIX = "dw_live_"
 
@@ -45,14 +46,18 @@ def key_for(secret: str) -> ApiKey | None:
     ).first()
 
 
-def key_and_brand_for(secret: str) -> tuple[KeyRow, Brand, ProgrammeSettings | None] | None:
+def key_and_brand_for(secret: str) -> tuple[KeyRow, AttributionSettings | None] | None:
     """The live key matching a bearer token (a row: its id, brand id, last use and webhook
-    secret), its brand and the brand's programme settings (None before they are first
-    written), in one query."""
+    secret) and the settings order attribution reads from its brand's programme settings
+    (None before they are first written), in one query, read afresh on every request (a
+    revoked key stops working at once)."""
     if not secret or not secret.startswith(KEY_PREFIX):
         return None
-    row = db.session.execute(_KEY_AND_BRAND, {"key_hash": _hash(secret)}).first()
-    return (KeyRow(*row[:4]), row[4], row[5]) if row is not None else None
+    row = _KEY_AND_SETTINGS.first({"key_hash": _hash(secret)})
+    if row is None:
+        return None
+    settings = AttributionSettings(*row[4:]) if row.settings_brand_id is not None else None
+    return KeyRow(*row[:4]), settings
 
 
 class KeyRow(NamedTuple):
@@ -62,16 +67,30 @@ class KeyRow(NamedTuple):
     webhook_secret: str
 
 
+class AttributionSettings(NamedTuple):
+    """What placing an order reads of ``ProgrammeSettings`` (the same names), as a row."""
+
+    brand_id: int
+    commission_depth: int
+    binding_mode: BindingMode
+    binding_days: int
+    attribution: AttributionModel
+    attribution_window_days: int
+
+
 def touch(key: KeyRow, now: datetime) -> None:
     """Record the key's use (the caller commits)."""
     db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
                        .execution_options(synchronize_session=False))
 
 
-_KEY_AND_BRAND = (
-    select(ApiKey.id, ApiKey.brand_id, ApiKey.last_used_at, ApiKey.webhook_secret, Brand, ProgrammeSettings)
-    .join(Brand, Brand.id == ApiKey.brand_id)
-    .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == Brand.id)
+# Compiled once (FastRead): every API request runs it.
+_KEY_AND_SETTINGS = FastRead(
+    select(ApiKey.id, ApiKey.brand_id, ApiKey.last_used_at, ApiKey.webhook_secret,
+           ProgrammeSettings.brand_id.label("settings_brand_id"), ProgrammeSettings.commission_depth,
+           ProgrammeSettings.binding_mode, ProgrammeSettings.binding_days, ProgrammeSettings.attribution,
+           ProgrammeSettings.attribution_window_days)
+    .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == ApiKey.brand_id)
     .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
 )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, event, func, insert, select, text
@@ -221,27 +222,53 @@ def price(order: Order, version: int | None = None) -> tuple[int | None, list[ru
     return version, lines
 
 
-def on_paid(order: Order) -> None:
-    """Price a paid order into frozen lines and post the money (idempotent per order: a
-    replay finds the order's lines and writes nothing). No ORM objects: the lines, the
-    ledger transaction and its entries are written with set-based statements, one on
-    PostgreSQL, three elsewhere."""
+class Accrual(NamedTuple):
+    """A paid order priced and its ledger transaction drafted, nothing written yet: the plan
+    version, the lines (``item_index`` as the caller identified the items), the draft (each
+    posting's ``commission_line_id`` is its line's place in ``priced``) and each posting's
+    account id."""
+
+    version: int | None
+    priced: list[rules.PricedLine]
+    draft: ledger.Draft
+    accounts: list[int]
+
+
+def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int, int]) -> Accrual | None:
+    """Price a paid order and draft its balanced ledger transaction, writing nothing (None:
+    nothing to pay). ``items``: its item lines, each ``index`` an item's id, or its position
+    for an order not written yet; ``suppliers``: {index: the item's supplier id, or 0}
+    (consignment only)."""
     version, plan = current_plan(order.brand_id)
-    priced = rules.price_order(plan, order.mode.value, _items(order), _chain(order), at=order.paid_at,
+    priced = rules.price_order(plan, order.mode.value, items, _chain(order), at=order.paid_at,
                                stock_purchase=order.is_stock_purchase)
     if not priced:
-        return
+        return None
     draft = ledger.Draft(order.brand_id, "accrual", order_id=order.id, reference=order.external_id,
                          memo={"plan_version": version})
     # Each posting's commission_line_id is, until the lines are written, the line's place in ``priced``.
     if order.mode == OrderMode.CONSIGNMENT:
-        _consignment_split(order, priced, plan, draft)
+        _consignment_split(items, suppliers, priced, plan, draft)
     else:
         for slot, line in enumerate(priced):
             draft.move(line.amount_fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0),
                        (AccountKind.PROMOTER_FROZEN, line.promoter_id), slot)
     ledger.check_balanced(draft)
     accounts = [ledger.account_id(order.brand_id, p.kind, p.owner_id) for p in draft.postings]
+    return Accrual(version, priced, draft, accounts)
+
+
+def on_paid(order: Order) -> None:
+    """Price a paid order into frozen lines and post the money (idempotent per order: a
+    replay finds the order's lines and writes nothing). No ORM objects: the lines, the
+    ledger transaction and its entries are written with set-based statements, one on
+    PostgreSQL, three elsewhere. (A new order placed on PostgreSQL has them written by its
+    own statement instead: ``draft_accrual`` with ``accrual_json``.)"""
+    suppliers = {i.id: _supplier_of(i) for i in order.items} if order.mode == OrderMode.CONSIGNMENT else {}
+    accrual = draft_accrual(order, _items(order), suppliers)
+    if accrual is None:
+        return
+    version, priced, draft, accounts = accrual
     if db.session.connection().dialect.name == "postgresql":
         written = _write_accrual_pg(order, version, priced, draft, accounts)
     else:
@@ -250,6 +277,23 @@ def on_paid(order: Order) -> None:
         # For a response built in this same transaction (the API's, for an order it just
         # placed): what was written, without reading it back. Not a cache: nothing else reads it.
         order.accrued_now = (version, priced)
+
+
+def accrual_json(accrual: Accrual, product_ids: list[int]) -> tuple[str, str]:
+    """(lines, entries) of an accrual as the JSON documents an order's own statement writes
+    them from, for an order not written yet: its items by position (``item_index``), each
+    found by ``product_ids[position]`` (a product is on one item of an order)."""
+    lines = json.dumps([{"n": n, "pr": product_ids[line.item_index], "p": line.promoter_id, "l": line.level,
+                         "k": line.kind, "a": line.amount_fen, "r": line.rule_index}
+                        for n, line in enumerate(accrual.priced)])
+    entries = []
+    for n, (posting, account) in enumerate(zip(accrual.draft.postings, accrual.accounts, strict=True)):
+        entry = {"n": n, "c": account, "a": posting.amount_fen}
+        if posting.commission_line_id is not None:
+            line = accrual.priced[posting.commission_line_id]
+            entry.update(pr=product_ids[line.item_index], p=line.promoter_id, l=line.level, k=line.kind)
+        entries.append(entry)
+    return lines, json.dumps(entries)
 
 
 def accrued_lines_json(order: Order) -> list[dict]:
@@ -340,16 +384,16 @@ def _write_accrual_pg(order, version, priced, draft, accounts) -> bool:
     }).scalar() is not None
 
 
-def _consignment_split(order, priced, plan, draft) -> None:
+def _consignment_split(items: list[rules.ItemLine], suppliers: dict[int, int], priced, plan, draft) -> None:
     """At payment the buyer's money splits: the supplier's cost, the distributor's margin
     (frozen), the rest to the brand; uplines' commission is funded by the supplier, or by
     the distributor's margin when the plan says so."""
     margins = {line.item_index: (line, slot) for slot, line in enumerate(priced) if line.kind == "margin"}
-    items = {i.id: i for i in order.items}
-    for item in order.items:
-        margin = margins.get(item.id)
+    by_index = {i.index: i for i in items}
+    for item in items:
+        margin = margins.get(item.index)
         draft.add(AccountKind.BRAND_CLEARING, 0, -item.paid_fen)
-        draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), item.supply_cost_fen)
+        draft.add(AccountKind.SUPPLIER_PAYABLE, suppliers[item.index], item.supply_cost_fen)
         rest = item.paid_fen - item.supply_cost_fen
         if margin is not None:
             draft.add(AccountKind.PROMOTER_FROZEN, margin[0].promoter_id, margin[0].amount_fen, margin[1])
@@ -358,12 +402,12 @@ def _consignment_split(order, priced, plan, draft) -> None:
     for slot, line in enumerate(priced):
         if line.kind != "commission":
             continue
-        item = items[line.item_index]
-        margin = margins.get(item.id)
+        item = by_index[line.item_index]
+        margin = margins.get(item.index)
         if plan.consignment_funding == "distributor" and margin is not None:
             source = (AccountKind.PROMOTER_FROZEN, margin[0].promoter_id)  # a new margin is frozen
         else:
-            source = (AccountKind.SUPPLIER_PAYABLE, _supplier_of(item))
+            source = (AccountKind.SUPPLIER_PAYABLE, suppliers[item.index])
         draft.move(line.amount_fen, source, (AccountKind.PROMOTER_FROZEN, line.promoter_id), slot)
 
 

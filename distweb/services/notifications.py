@@ -3,6 +3,7 @@ first sales, newly pinned materials). Web Push (services.push) is an extra on to
 
 from __future__ import annotations
 
+import json
 import logging
 
 from redis.exceptions import RedisError
@@ -61,6 +62,30 @@ def order_paid(order: Order) -> None:
                       order_no=order.external_id, order_id=order.id)
     db.session.connection().execute(statement, params)
     push_after_commit()
+
+
+def order_paid_notices(order: Order) -> str | None:
+    """``order_paid``'s notices for an order about to be written by one statement that
+    writes them too (PostgreSQL: ``orders._NEW_ORDER_PG``), as its JSON document (None: no
+    one to tell). The order's id is not known yet: the statement writes it into the data,
+    which is the text json.dumps gives here, after ``{"order_id": <id>, ``. The upline's
+    first-sale notice is written only while the promoter has no paid order (the statement
+    does not see the one it writes) and reads the promoter's name there, as ``order_paid``
+    does (the statement takes the promoter's id and its user's id as parameters, ``seller_id``
+    and ``seller_user_id``). The push job is woken after the commit."""
+    if order.promoter_id is None:
+        return None
+    promoter = db.session.get(Promoter, order.promoter_id)
+    if promoter is None:
+        return None
+    rest = json.dumps({"order_no": order.external_id, "amount_fen": int(order.total_paid_fen)})
+    notices = [{"n": 0, "u": promoter.user_id, "k": "order_paid", "d": rest[1:]}]
+    upline = db.session.get(Promoter, promoter.upline_id) if promoter.upline_id is not None else None
+    if upline is not None:
+        notices.append({"n": 1, "u": upline.user_id, "k": "team_first_sale", "p": promoter.id,
+                        "no": order.external_id})
+    push_after_commit()
+    return json.dumps(notices)
 
 
 _ORDER_PAID: dict[str, tuple] = {}

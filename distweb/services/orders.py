@@ -36,6 +36,7 @@ from distweb.models import (
     RefundLine,
     StockLevel,
     StockMovement,
+    Supplier,
     User,
 )
 from distweb.models.base import UTCDateTime, utcnow
@@ -44,7 +45,7 @@ from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderMode, OrderStatus
 from distweb.services import attribution, network
 from distweb.services.errors import Conflict, NotFound, ServiceError
-from distweb.services.tx import transaction
+from distweb.services.tx import FastRead, transaction
 
 EXTERNAL_ID_MAX = 64
 
@@ -88,6 +89,15 @@ class Buyer(NamedTuple):
 
 _PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
     Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
+# The same products as rows, with what placing an order reads of them (and the supplier's code,
+# for the response's purchase orders).
+_PRODUCT_ROWS = FastRead(
+    select(Product.id, Product.sku, Product.name, Product.category, Product.price_fen, Product.supply_cost_fen,
+           Product.wholesale_price_fen, Product.active, Product.sells_promotion, Product.sells_consignment,
+           Product.sells_wholesale, Product.supplier_id, Supplier.code.label("supplier_code"))
+    .outerjoin(Supplier, Supplier.id == Product.supplier_id)
+    .where(Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True))),
+    expanding="skus")
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
 
@@ -172,18 +182,24 @@ def _adopt(order: Order) -> None:
     db.session.add(order)
 
 
-def _sellable(product: Product, mode: OrderMode) -> bool:
-    return product.active and mode.value in product.modes
+def _sellable(product, mode: OrderMode) -> bool:
+    """A Product or a ``_PRODUCT_ROWS`` row."""
+    return product.active and getattr(product, f"sells_{mode.value}")
 
 
 # ---------------------------------------------------------------- placing
 
 
-def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order], None] | None = None) -> Order:
+def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order], None] | None = None,
+                settings=None) -> Order:
     """Validate everything, then write the order, its items, attribution and (when paid)
     its purchase orders in one transaction. ``before_commit(order)`` runs last inside that
     transaction, with the order, its items, purchase orders and commission written (the API
-    builds its response there, from the objects in hand, instead of reloading them)."""
+    builds its response there, from the objects in hand, instead of reloading them).
+
+    ``brand``: the Brand, or anything with its ``id``. ``settings``: the brand's programme
+    settings as the caller read them in this request (anything with the attribution
+    settings' names, such as ``api_keys.AttributionSettings``); by default read here."""
     try:
         mode = OrderMode(data.mode)
     except ValueError:
@@ -225,7 +241,15 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     # Every product in one query (their suppliers with them, for purchase orders); the
     # checks below still go item by item, so the first bad item is the one reported.
     skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
-    products = {p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand.id, "skus": list(skus)})} if skus else {}
+    # PostgreSQL writes a new order (other than a retail sale) with one statement that needs
+    # the products' columns only: rows. The other path hangs the products on the items.
+    as_rows = db.engine.dialect.name == "postgresql" and not (mode == OrderMode.WHOLESALE and not stock_purchase)
+    if not skus:
+        products = {}
+    elif as_rows:
+        products = {p.sku: p for p in _PRODUCT_ROWS({"brand_id": brand.id, "skus": sorted(skus)})}
+    else:
+        products = {p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand.id, "skus": list(skus)})}
     for i, item in enumerate(data.items):
         where = f"items[{i}]"
         if not isinstance(item.sku, str) or not item.sku:
@@ -289,7 +313,7 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 refunds=[],
                 purchase_orders=[],
             )
-            _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data)
+            _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data, settings)
             connection = db.session.connection()
             items = [
                 OrderItem(order_id=None, product_id=product.id, sku=product.sku, name=product.name,
@@ -298,14 +322,12 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 for product, item, unit, paid_fen in lines
             ]
             retail = mode == OrderMode.WHOLESALE and not stock_purchase
-            if connection.dialect.name == "postgresql" and not retail:
+            if as_rows:
                 # One statement: the order, its items, (paid consignment) its purchase orders
-                # with their lines, and its events.
+                # with their lines, its events, and (paid) its commission and notices.
                 _write_new_order_pg(connection, order, items, [product for product, *_rest in lines],
                                     paid and mode == OrderMode.CONSIGNMENT)
                 _adopt(order)
-                if paid:
-                    _paid_effects(order)
             else:
                 # The (brand, external_id) key refuses a duplicate here: no query beforehand.
                 order.id = connection.execute(_INSERT_ORDER, _row(order, _ORDERS)).scalar_one()
@@ -340,8 +362,9 @@ def _new_external_id() -> str:
     return "DW" + utcnow().strftime("%y%m%d") + secrets.token_hex(4).upper()
 
 
-def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput) -> None:
-    settings = network.get_settings(brand.id)
+def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput, settings=None) -> None:
+    if settings is None or settings.brand_id != brand.id:
+        settings = network.get_settings(brand.id)
     if mode == OrderMode.WHOLESALE:
         order.distributor_id = promoter.id
     if mode == OrderMode.WHOLESALE and not stock_purchase:
@@ -506,7 +529,10 @@ def _create_purchase_orders(order: Order) -> list[PurchaseOrder]:
 # given (ORDER BY n: their ids follow it, as with one INSERT each); each line finds its item by
 # product and its purchase order by supplier (both unique within an order). A purchase order's
 # event names the purchase order's id, known only here: its detail is built in SQL, with the
-# same text json.dumps gives the other events.
+# same text json.dumps gives the other events. A paid order's commission (``commission.on_paid``'s
+# transaction, lines and entries, priced beforehand with the items by position: each line finds
+# its item, and each entry its line, by the item's product) and the promoter's notices
+# (``notifications.order_paid``'s rows) are written by the same statement.
 _NEW_ORDER_PG = text("""
 WITH o AS (
     INSERT INTO orders (brand_id, external_id, mode, status, promoter_id, chain_l1_id, chain_l2_id, chain_l3_id,
@@ -555,6 +581,45 @@ WITH o AS (
                                                           supplier INTEGER)
     LEFT JOIN p ON p.supplier_id = r.supplier
     ORDER BY r.n
+), tx AS (
+    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at)
+    SELECT CAST(:brand_id AS INTEGER), 'accrual', o.id, CAST(:external_id AS VARCHAR), CAST(:memo AS JSON),
+           CAST(:now AS TIMESTAMPTZ)
+    FROM o WHERE CAST(:accrue AS BOOLEAN)
+    RETURNING id
+), cl AS (
+    INSERT INTO commission_lines (brand_id, order_id, order_item_id, promoter_id, level, kind, amount_fen,
+                                  reversed_fen, clawback_fen, status, plan_version, rule_index, created_at)
+    SELECT CAST(:brand_id AS INTEGER), o.id, i.id, r.p, r.l, r.k, r.a,
+           0, 0, 'frozen', CAST(:plan_version AS INTEGER), r.r, CAST(:now AS TIMESTAMPTZ)
+    FROM tx, o, json_to_recordset(CAST(:lines AS JSON)) AS r (n INTEGER, pr INTEGER, p INTEGER, l INTEGER,
+                                                              k VARCHAR, a INTEGER, r INTEGER)
+    JOIN i ON i.product_id = r.pr
+    ORDER BY r.n
+    RETURNING id, order_item_id, promoter_id, level, kind
+), le AS (
+    INSERT INTO ledger_entries (transaction_id, account_id, amount_fen, commission_line_id, created_at)
+    SELECT tx.id, r.c, r.a, li.id, CAST(:now AS TIMESTAMPTZ)
+    FROM tx, json_to_recordset(CAST(:entries AS JSON)) AS r (n INTEGER, c INTEGER, a BIGINT, pr INTEGER,
+                                                            p INTEGER, l INTEGER, k VARCHAR)
+    LEFT JOIN (SELECT cl.id, i.product_id, cl.promoter_id, cl.level, cl.kind FROM cl JOIN i ON i.id = cl.order_item_id)
+        AS li ON li.product_id = r.pr AND li.promoter_id = r.p AND li.level = r.l AND li.kind = r.k
+    ORDER BY r.n
+), nt AS (
+    INSERT INTO notifications (user_id, kind, data, created_at, push_pending)
+    SELECT r.u, r.k,
+           CASE WHEN r.p IS NULL THEN CAST(concat('{"order_id": ', o.id, ', ', r.d) AS JSON)
+                ELSE json_build_object('promoter_id', r.p,
+                                       'name', (SELECT name FROM users WHERE id = CAST(:seller_user_id AS INTEGER)),
+                                       'order_no', r.no) END,
+           CAST(:now AS TIMESTAMPTZ), true
+    FROM o, json_to_recordset(CAST(:notices AS JSON)) AS r (n INTEGER, u INTEGER, k VARCHAR, d VARCHAR, p INTEGER,
+                                                           no VARCHAR)
+    -- The seller's id as a parameter, not r.p: compared with a row of the document, the
+    -- planner hashes every paid order of the table (a sequential scan per order placed).
+    WHERE r.p IS NULL
+       OR NOT EXISTS (SELECT 1 FROM orders WHERE promoter_id = CAST(:seller_id AS INTEGER) AND paid_at IS NOT NULL)
+    ORDER BY r.n
 )
 SELECT o.id, (SELECT json_agg(json_build_array(i.product_id, i.id)) FROM i),
        (SELECT json_agg(json_build_array(p.supplier_id, p.id)) FROM p)
@@ -563,17 +628,19 @@ FROM o
                 bindparam("now", type_=UTCDateTime()))
 
 
-def _write_new_order_pg(connection, order: Order, items: list[OrderItem], products: list[Product],
-                        purchase: bool) -> None:
+def _write_new_order_pg(connection, order: Order, items: list[OrderItem], products: list, purchase: bool) -> None:
     """``place_order``'s writes on PostgreSQL, as the statements of the other path make them:
-    sets the ids on ``order``, its ``items`` (given in order with their ``products``) and,
-    with ``purchase``, the purchase orders it makes (one per supplier), and hangs them on the
-    order."""
+    sets the ids on ``order``, its ``items`` (given in order with their ``products``, rows of
+    ``_PRODUCT_ROWS``) and, with ``purchase``, the purchase orders it makes (one per
+    supplier), and hangs them on the order. A paid order's commission and notices are
+    written by the same statement (``_paid_effects``, done the other way)."""
     now = utcnow()
     by_supplier: dict[int, list[OrderItem]] = {}
+    codes: dict[int, str] = {}
     if purchase:
         for item, product in zip(items, products, strict=True):
             by_supplier.setdefault(product.supplier_id, []).append(item)
+            codes[product.supplier_id] = product.supplier_code
     created = [
         PurchaseOrder(brand_id=order.brand_id, order_id=None, supplier_id=supplier_id,
                       kind=PurchaseOrderKind.CONSIGNMENT, status=PurchaseOrderStatus.OPEN,
@@ -585,11 +652,24 @@ def _write_new_order_pg(connection, order: Order, items: list[OrderItem], produc
               "q": item.quantity, "c": item.supply_cost_fen}
              for n, (supplier_id, item) in enumerate((s, i) for s, its in by_supplier.items() for i in its)]
     events = [{"n": 0, "k": "placed", "t": order.placed_at.isoformat(), "d": json.dumps({"source": order.source})}]
+    accrual, notices = None, None
     if order.paid_at is not None:
         events.append({"n": 1, "k": "paid", "t": order.paid_at.isoformat(),
                        "d": json.dumps({"amount_fen": order.total_paid_fen, "by": None})})
         events += [{"n": 2 + k, "k": "purchase_order", "t": now.isoformat(), "supplier": po.supplier_id}
                    for k, po in enumerate(created)]
+        from distweb.domain.commission import ItemLine
+        from distweb.services import commission, notifications
+
+        accrual = commission.draft_accrual(
+            order, [ItemLine(n, i.sku, p.category, i.quantity, i.paid_fen, i.supply_cost_fen)
+                    for n, (i, p) in enumerate(zip(items, products, strict=True))],
+            {n: p.supplier_id or 0 for n, p in enumerate(products)})
+        notices = notifications.order_paid_notices(order)
+    seller = db.session.get(Promoter, order.promoter_id) if notices is not None else None
+    seller_user_id = seller.user_id if seller is not None else None
+    commission_lines, entries = (commission.accrual_json(accrual, [p.id for p in products]) if accrual is not None
+                                 else ("[]", "[]"))
     row = connection.execute(_NEW_ORDER_PG, {
         "brand_id": order.brand_id, "external_id": order.external_id, "mode": order.mode.value,
         "status": order.status.value, "promoter_id": order.promoter_id, "chain_l1_id": order.chain_l1_id,
@@ -607,18 +687,25 @@ def _write_new_order_pg(connection, order: Order, items: list[OrderItem], produc
                                        for n, po in enumerate(created)]),
         "po_lines": json.dumps(lines),
         "events": json.dumps(events),
+        "accrue": accrual is not None, "memo": json.dumps(accrual.draft.memo) if accrual is not None else None,
+        "plan_version": accrual.version if accrual is not None else None,
+        "lines": commission_lines, "entries": entries, "notices": notices or "[]",
+        # Whose first sale the upline's notice would be (notifications.order_paid_notices).
+        "seller_id": order.promoter_id, "seller_user_id": seller_user_id,
     }).one()
     order.id = row[0]
     item_ids = dict(row[1])
     for item, product in zip(items, products, strict=True):
-        item.id, item.order_id, item.product = item_ids[product.id], order.id, product
+        item.id, item.order_id = item_ids[product.id], order.id
     order.items = items
     if created:
         po_ids = dict(row[2])
         for po in created:
             po.id, po.order_id = po_ids[po.supplier_id], order.id
-            po.supplier = by_supplier[po.supplier_id][0].product.supplier
+            po.supplier_code_now = codes[po.supplier_id]  # for the response (order_json), not loaded
         order.purchase_orders = created
+    if accrual is not None:
+        order.accrued_now = (accrual.version, accrual.priced)  # as on_paid leaves it
 
 
 def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, actor: str = "manager") -> Order:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from distweb.extensions import csrf, db
-from distweb.models import IdempotencyRecord
+from distweb.models import Brand, IdempotencyRecord
 from distweb.models.base import utcnow
 from distweb.services import api_keys
 from distweb.services.errors import ServiceError
@@ -48,15 +48,33 @@ def authenticate():
     found = api_keys.key_and_brand_for(secret.strip()) if scheme.lower() == "bearer" else None
     if found is None:
         return error(401, "unauthorized", _("缺少或无效的 API 密钥。"))
-    # The settings ride along for the request (order placement reads them): held on g, the
-    # session's identity map keeps them, so get_settings needs no query.
-    key, g.brand, g.programme_settings = found
+    # Rows, not entities: the key, and what order placement reads of the brand's settings.
+    key, g.attribution_settings = found
     g.api_key = key
+    g.brand = KeyBrand(key.brand_id)
     now = utcnow()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         api_keys.touch(key, now)  # at most one write a minute per key
         db.session.commit()
     return None
+
+
+class KeyBrand:
+    """``g.brand`` of an API request: the key's brand. Its id is known from the key's row (all
+    the API's own code reads); anything else loads the ``Brand`` itself, once, on first use."""
+
+    __slots__ = ("id", "_brand")
+
+    def __init__(self, brand_id: int):
+        self.id = brand_id
+        self._brand = None
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._brand is None:
+            self._brand = db.session.get(Brand, self.id)
+        return getattr(self._brand, name)
 
 
 @bp.errorhandler(ApiError)

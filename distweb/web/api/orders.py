@@ -110,7 +110,7 @@ def order_json(order: Order, reload: bool = True) -> dict:
                     for r in order.refunds],
         "commissions": commission_view.lines_json(order) if reload else commission.accrued_lines_json(order),
         "purchase_orders": [
-            {"id": po.id, "supplier": po.supplier.code, "status": po.status.value, "total_cost_fen": po.total_cost_fen,
+            {"id": po.id, "supplier": getattr(po, "supplier_code_now", None) or po.supplier.code, "status": po.status.value, "total_cost_fen": po.total_cost_fen,
              "carrier": po.carrier, "tracking_no": po.tracking_no}
             for po in order.purchase_orders
         ],
@@ -162,7 +162,8 @@ def order_create():
     # Built inside the order's transaction from the objects just written: nothing is read
     # back after the commit.
     orders.place_order(g.brand, order_input_from(json_body()),
-                       before_commit=lambda order: response.update(order_json(order, reload=False)))
+                       before_commit=lambda order: response.update(order_json(order, reload=False)),
+                       settings=g.attribution_settings)
     return response, 201
 
 
