@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import FunctionType
+from types import FunctionType, MethodType
 
 from flask.globals import _cv_request
 from flask.templating import Environment
@@ -31,7 +31,8 @@ class FastCallContext(Context):
     _pass_kinds: dict = {}
 
     def call(__self, __obj, *args, **kwargs):  # noqa: N805 — Jinja's own signature
-        kind = __self._pass_kinds.get(__obj) if type(__obj) is FunctionType else None
+        kind_key = __obj if type(__obj) is FunctionType else __obj.__func__ if type(__obj) is MethodType else None
+        kind = __self._pass_kinds.get(kind_key) if kind_key is not None else None
         if kind is _PLAIN or kind is _EVAL_CONTEXT:
             kwargs.pop("_block_vars", None)
             kwargs.pop("_loop_vars", None)
@@ -40,15 +41,15 @@ class FastCallContext(Context):
             except StopIteration:
                 return __self.environment.undefined("value was undefined because a callable raised a"
                                                     " StopIteration exception")
-        # Only module-level functions and closures are remembered: they live as long as the app.
-        # Bound methods and macros are made per render and would keep its data alive here.
-        if kind is None and type(__obj) is FunctionType:
+        # Only functions are remembered (for a bound method, its function): they live as long as
+        # the app. Macros and other callables are made per render and would keep its data alive.
+        if kind is None and kind_key is not None:
             passed = _PassArg.from_obj(__obj)
             if hasattr(__obj, "__call__") and _PassArg.from_obj(__obj.__call__) is not None:  # noqa: B004
                 passed = False  # a callable object that wants something: Jinja's way
             if len(__self._pass_kinds) >= _PASS_KINDS_SIZE:
                 __self._pass_kinds.clear()
-            __self._pass_kinds[__obj] = {None: _PLAIN, _PassArg.eval_context: _EVAL_CONTEXT}.get(passed, False)
+            __self._pass_kinds[kind_key] = {None: _PLAIN, _PassArg.eval_context: _EVAL_CONTEXT}.get(passed, False)
         return Context.call(__self, __obj, *args, **kwargs)
 
 
