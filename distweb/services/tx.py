@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from flask import g
+from flask.globals import _cv_request
 
 from distweb.extensions import db
 
@@ -45,11 +46,12 @@ class FastRead:
     statement's column names.
 
     Where it runs: inside the session's transaction when the session has one (or has pending
-    changes, flushed first), so it sees what the request wrote; otherwise on the request's
-    *reader*, a pooled connection in autocommit mode that each statement reads committed data
-    on. A page that only reads (the promoter home) then never starts an ORM session, whose
-    transaction set-up and teardown cost more than its queries. Released at the end of the
-    app context (``release_reader``).
+    changes, flushed first), so it sees what the request wrote; otherwise, in a GET or HEAD
+    request, on the request's *reader*, a pooled connection in autocommit mode that each
+    statement reads committed data on: a page that only reads (the promoter home) then never
+    starts an ORM session, whose transaction set-up and teardown cost more than its queries.
+    Released at the end of the app context (``release_reader``). Anything else (a POST, a job,
+    a command) starts the session's transaction and reads in it.
 
     ``expanding`` names the statement's one list parameter (``bindparam(name, expanding=True)``),
     if it has one; other IN lists must be constants, written as literal SQL."""
@@ -91,6 +93,12 @@ def _connection_for_fast_read():
         if session.in_transaction():
             connection = session.connection()
             return connection.connection.dbapi_connection, connection.dialect
+    # The reader only serves requests that read (GET, HEAD): a request that is there to write
+    # reads inside its own transaction, on one connection, as before.
+    ctx = _cv_request.get(None)
+    if ctx is None or ctx.request.method not in ("GET", "HEAD"):
+        connection = db.session().connection()
+        return connection.connection.dbapi_connection, connection.dialect
     reader = g.get(_READER)
     if reader is None:
         engine = db.engine
