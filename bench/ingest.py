@@ -150,11 +150,9 @@ class Shape:
 def prepare(database_url: str, redis_url: str, promoters: int) -> Setup:
     """Migrate; create the brand, its commission plan, products, network, ledger accounts and
     an API key through the app's services."""
-    from flask_migrate import upgrade
     from sqlalchemy import select
 
-    from distweb import create_app
-    from distweb.config import normalise_database_url, redis_url_for_limits
+    from bench.support import bench_app
     from distweb.domain import commission as rules
     from distweb.extensions import db
     from distweb.models import Product as ProductRow
@@ -164,14 +162,8 @@ def prepare(database_url: str, redis_url: str, promoters: int) -> Setup:
     from distweb.services import accounts, api_keys, catalogue, commission, ledger, network
     from distweb.services.tx import transaction
 
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": redis_url_for_limits(redis_url),
-        "RATELIMIT_ENABLED": False,
-    })
+    app = bench_app(database_url, redis_url)
     with app.app_context():
-        upgrade(directory=str(ROOT / "distweb" / "migrations"))
         brand, _manager, _ = accounts.init_brand("基准品牌", "bench@example.com", PASSWORD)
         network.get_settings(brand.id).commission_depth = 3
         db.session.commit()

@@ -29,26 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import make_orders, prepare  # noqa: E402
+from bench.page_calls import call  # noqa: E402
 from bench.support import bench_instance  # noqa: E402
-
-
-def call(app, path, method="GET", headers=None, body=b""):
-    from werkzeug.test import EnvironBuilder
-
-    environ = EnvironBuilder(path=path, method=method, headers=headers or {}, data=body,
-                             environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
-    captured = {}
-
-    def start_response(status, headers, exc_info=None):
-        captured["status"] = status
-
-    chunks = app(environ, start_response)
-    try:
-        data = b"".join(chunks)
-    finally:
-        if hasattr(chunks, "close"):
-            chunks.close()
-    return captured["status"], data
 
 
 def _backends(database_url: str) -> list[int]:
@@ -111,7 +93,7 @@ def main() -> None:
             bodies = iter([s.body() for s in shapes])
 
             def post() -> None:
-                status, data = call(app, "/api/v1/orders", "POST", headers, next(bodies))
+                status, _, data = call(app, "/api/v1/orders", "POST", headers, next(bodies))
                 assert status.startswith("201"), (status, data[:300])
 
             for _ in range(100):  # warm up: imports, compiled statements, caches

@@ -199,7 +199,7 @@ def html_lang() -> str:
 def current_locale_name() -> str:
     """str(current_locale()), kept with the request's locale (Babel builds it afresh each time)."""
     state = _babel_state()
-    locale = (getattr(state, "babel_locale", None) if state is not None else None) or get_locale()
+    locale = current_locale()
     cached = getattr(state, "distweb_locale_name", None) if state is not None else None
     if cached is not None and cached[0] is locale:
         return cached[1]
