@@ -28,9 +28,14 @@ def read(statement, params: dict | None = None):
     cost several times the query itself for the small statements the pages run on every
     request. Pending changes are flushed first, as the session would before a query."""
     session = db.session()
+    _flush_pending(session)
+    return session.connection().execute(statement, params)
+
+
+def _flush_pending(session) -> None:
+    """Write the session's pending changes first, as the session does before a query."""
     if session.new or session.dirty or session.deleted:
         session.flush()
-    return session.connection().execute(statement, params)
 
 
 class FastRead:
@@ -88,8 +93,7 @@ def _connection_for_fast_read():
     registry = db.session.registry
     if registry.has():
         session = registry()
-        if session.new or session.dirty or session.deleted:
-            session.flush()
+        _flush_pending(session)
         if session.in_transaction():
             connection = session.connection()
             return connection.connection.dbapi_connection, connection.dialect
