@@ -115,7 +115,7 @@ def cached_url_for(app):
     return url_for
 
 
-_FRAGMENT_CACHE_SIZE = 1024
+_FRAGMENT_CACHE_SIZE = 1024  # fragments kept per {% cache %} tag
 
 
 class FragmentCache(Extension):
@@ -123,57 +123,67 @@ class FragmentCache(Extension):
     process for each language and each combination of the keys given, then reused.
 
     For the parts of a page that are the same for every user: the <head>, the tab bar, fixed
-    cards. A page's shell is most of its markup, and rendering it (translations, URLs,
-    escaping) cost more than the page's queries. The language and the app's script root are
-    always part of the key; everything else the fragment reads must be in its keys (the
-    brand's version for its name, colour and logo; the active tab). Nothing about the user,
-    the session (no csrf_token()), the request's URL or the data may be inside one. With
-    templates auto-reloading (development) nothing is cached."""
+    cards; and for markup that is a function of rows the page read (the home's latest
+    orders, keyed by the rows). A page's shell is most of its markup, and rendering it
+    (translations, URLs, escaping) cost more than the page's queries. The language and the
+    app's script root are always part of the key (the time zone is the app's, fixed);
+    everything else the fragment reads must be in its keys (the brand's version for its name,
+    colour and logo; the active tab). Nothing about the user, the session (no csrf_token()) or
+    the request's URL may be inside one unless it is a key. Each tag keeps its own fragments,
+    so one keyed by rows, with many keys, never pushes the shell's out. With templates
+    auto-reloading (development) nothing is cached."""
 
     tags = {"cache"}
 
     def __init__(self, environment):
         super().__init__(environment)
-        self._cache: dict = {}
+        self._sites: dict = {}  # (template name, line) -> {(keys, language, script root): markup}
 
     def parse(self, parser):
         lineno = next(parser.stream).lineno
-        keys = [nodes.Const(parser.name), nodes.Const(lineno)]
+        site = nodes.Const((parser.name, lineno))
+        keys = []
         while parser.stream.current.type != "block_end":
-            if len(keys) > 2:
+            if keys:
                 parser.stream.expect("comma")
             keys.append(parser.parse_expression())
         body = parser.parse_statements(("name:endcache",), drop_needle=True)
-        return nodes.CallBlock(self.call_method("_fragment", [nodes.Tuple(keys, "load")]), [], [], body) \
+        return nodes.CallBlock(self.call_method("_fragment", [site, nodes.Tuple(keys, "load")]), [], [], body) \
             .set_lineno(lineno)
 
-    def _fragment(self, keys: tuple, caller):
+    def _fragment(self, site: tuple, keys: tuple, caller):
         if self.environment.auto_reload:
             return caller()
         from distweb.i18n import current_locale_name
 
+        cache = self._sites.get(site)
+        if cache is None:
+            cache = self._sites[site] = {}
         ctx = _cv_request.get(None)
         key = (keys, current_locale_name(), ctx.request.script_root if ctx is not None else "")
         try:
-            return self._cache[key]
+            return cache[key]
         except KeyError:
             pass
         except TypeError:  # a list of rows as a key: the same rows as a tuple
             key = (tuple(tuple(k) if isinstance(k, list) else k for k in keys), *key[1:])
             try:
-                hit = self._cache.get(key)
+                hit = cache.get(key)
             except TypeError:  # still unhashable: render it every time
                 return caller()
             if hit is not None:
                 return hit
         markup = caller()
-        if len(self._cache) >= _FRAGMENT_CACHE_SIZE:
-            self._cache.clear()
-        self._cache[key] = markup
+        if len(cache) >= _FRAGMENT_CACHE_SIZE:  # the oldest out (dicts keep insertion order)
+            try:
+                del cache[next(iter(cache))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread was evicting too
+                pass
+        cache[key] = markup
         return markup
 
     def clear(self) -> None:
-        self._cache.clear()
+        self._sites.clear()
 
 
 def init_app(app) -> None:

@@ -70,7 +70,7 @@ def authenticate(login: str, password: str) -> User | None:
     return user
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -82,7 +82,7 @@ def start_session(user: User, user_agent: str | None = None) -> str:
     db.session.commit()
     with transaction():
         db.session.add(
-            LoginSession(user_id=user.id, token_hash=_token_hash(token), user_agent=(user_agent or "")[:200])
+            LoginSession(user_id=user.id, token_hash=token_hash(token), user_agent=(user_agent or "")[:200])
         )
     user.login_token = token
     return token
@@ -160,9 +160,10 @@ class SignedInUser(RoleFlags, UserMixin):
         return f"<SignedInUser {self.id} {self.role} {self.email or self.phone}>"
 
 
-# Built once: every signed-in request runs it (a live login session by its token's hash, its
-# user, the brand and, for promoters, their place in the network).
-_USER_FOR_SESSION = FastRead(
+# Every signed-in request reads it (a live login session by its token's hash, its user, the
+# brand and, for promoters, their place in the network): here, or as the leading columns of
+# a page's own statement (reports.signed_in_promoter_home).
+SESSION_USER = (
     select(User.id, User.brand_id, User.role, User.name, User.email, User.phone, User.locale, User.is_enabled,
            User.supplier_id, Promoter.id.label("promoter_id"), Promoter.code.label("promoter_code"),
            Brand.name.label("brand_name"), Brand.short_name.label("brand_short_name"), Brand.theme_color,
@@ -173,12 +174,13 @@ _USER_FOR_SESSION = FastRead(
     .outerjoin(Promoter, Promoter.user_id == User.id)
     .where(LoginSession.token_hash == bindparam("token_hash"), LoginSession.revoked_at.is_(None))
 )
+_USER_FOR_SESSION = FastRead(SESSION_USER)
 
 
 def user_for_session(token: str) -> SignedInUser | None:
     """The user behind a live session token, or None once it is revoked. Asked on every
     request, so a logout or a password change ends the session at once."""
-    row = _USER_FOR_SESSION.first({"token_hash": _token_hash(token)})
+    row = _USER_FOR_SESSION.first({"token_hash": token_hash(token)})
     return SignedInUser(row, token) if row is not None else None
 
 
@@ -188,7 +190,7 @@ def end_session(token: str | None) -> None:
     with transaction():
         db.session.execute(
             update(LoginSession)
-            .where(LoginSession.token_hash == _token_hash(token), LoginSession.revoked_at.is_(None))
+            .where(LoginSession.token_hash == token_hash(token), LoginSession.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
 
@@ -209,7 +211,7 @@ def change_password(user: User, current: str, new: str, keep_token: str | None) 
             .values(revoked_at=utcnow())
         )
         if keep_token:
-            stmt = stmt.where(LoginSession.token_hash != _token_hash(keep_token))
+            stmt = stmt.where(LoginSession.token_hash != token_hash(keep_token))
         db.session.execute(stmt)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, func, literal_column, select
+from sqlalchemy import bindparam, case, func, literal_column, select, true
 from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
@@ -22,6 +23,7 @@ from distweb.models import (
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
+from distweb.services import accounts
 from distweb.services.tx import FastRead
 
 # Orders that count as sales: paid and not cancelled or fully refunded.
@@ -57,6 +59,18 @@ def promoter_sales(promoter_id: int, since: datetime) -> SalesFigures:
     return SalesFigures(int(count), int(total))
 
 
+class RecentOrder(NamedTuple):
+    """One line of the home's latest orders: the attributes templates/promoter/_order_items.html
+    reads. A tuple, so the list can key the rendered markup."""
+
+    id: int
+    external_id: str
+    status: OrderStatus
+    mode: str
+    placed_at: datetime
+    total_paid_fen: int
+
+
 @dataclass(frozen=True)
 class PromoterHome:
     today: SalesFigures
@@ -67,93 +81,146 @@ class PromoterHome:
     frozen_fen: int = 0
     available_fen: int = 0
     unread_notifications: int = 0
+    recent_orders: tuple[RecentOrder, ...] = ()
 
 
-def _earned_since(name: str):
-    """What the promoter earned (kept after refunds) on lines created since :name."""
-    return (select(func.coalesce(func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen), 0))
-            .where(CommissionLine.promoter_id == bindparam("promoter_id"), CommissionLine.created_at >= bindparam(name))
-            .scalar_subquery())
+HOME_RECENT_ORDERS = 5
+_WALLET_KINDS = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)
 
 
-def _wallet_balance(kind: AccountKind):
-    """A wallet account's balance: the sum of its entries (the ledger is the only truth)."""
-    return (select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .where(LedgerAccount.brand_id == bindparam("brand_id"), LedgerAccount.kind == kind,
-                   LedgerAccount.owner_id == bindparam("promoter_id"))
-            .scalar_subquery())
+def _home_statement(me=None):
+    """The whole promoter home in one statement, one row per recent order (or one row with
+    empty order columns): today's and this month's own sales (ix_orders_promoter_placed), the
+    active direct team (ix_promoters_upline_id), what it earned today and this month
+    (ix_commission_lines_promoter_created), its frozen and available balances (the accounts'
+    unique key, then ix_ledger_entries_account), the user's unread notifications for the bell
+    (ix_notifications_user_unread) and the latest orders (ix_orders_promoter_placed).
+
+    Orders, commission lines and ledger entries are each scanned once, summed with CASE for
+    the two periods or accounts. Each of the three summing parts and the latest orders are
+    derived tables joined on true, so the row count is that of the latest orders.
+
+    With ``me`` (a one-row CTE of the signed-in user, ``accounts.SESSION_USER``) the ids come
+    from it and its columns lead the row: the session check and the page are one round trip.
+    Without it they are the parameters promoter_id, brand_id and user_id. Either way the
+    periods are the parameters today and month (day_start and month_start)."""
+    if me is None:
+        promoter_id, brand_id, user_id = bindparam("promoter_id"), bindparam("brand_id"), bindparam("user_id")
+    else:
+        # Derived tables cannot see the other tables of the FROM (that would take LATERAL,
+        # which SQLite lacks), so each reads the one-row CTE again.
+        promoter_id, brand_id, user_id = (select(column).scalar_subquery() for column in
+                                          (me.c.promoter_id, me.c.brand_id, me.c.id))
+    today, month = bindparam("today"), bindparam("month")
+    sales = select(
+        func.count(Order.id).label("month_orders"),
+        func.coalesce(func.sum(Order.total_paid_fen), 0).label("month_sales_fen"),
+        func.coalesce(func.sum(case((Order.placed_at >= today, 1), else_=0)), 0).label("today_orders"),
+        func.coalesce(func.sum(case((Order.placed_at >= today, Order.total_paid_fen), else_=0)), 0)
+        .label("today_sales_fen"),
+    ).where(
+        Order.promoter_id == promoter_id,
+        Order.placed_at >= month,
+        # Written into the SQL (not a list parameter, which costs a rewrite of the statement
+        # on every execution).
+        Order.status.in_([literal_column(f"'{status.value}'") for status in SALE_STATUSES]),
+    ).subquery("sales")
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen  # what refunds left of a line
+    earned = select(
+        func.coalesce(func.sum(case((CommissionLine.created_at >= today, kept), else_=0)), 0).label("earned_today_fen"),
+        func.coalesce(func.sum(kept), 0).label("earned_month_fen"),
+    ).where(CommissionLine.promoter_id == promoter_id, CommissionLine.created_at >= month).subquery("earned")
+    # A wallet account's balance is the sum of its entries: the ledger is the only truth.
+    wallet = select(*(
+        func.coalesce(func.sum(case((LedgerAccount.kind == kind, LedgerEntry.amount_fen), else_=0)), 0).label(label)
+        for kind, label in zip(_WALLET_KINDS, ("frozen_fen", "available_fen"), strict=True)
+    )).select_from(LedgerEntry).join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id).where(
+        LedgerAccount.brand_id == brand_id,
+        LedgerAccount.kind.in_([literal_column(f"'{kind.value}'") for kind in _WALLET_KINDS]),
+        LedgerAccount.owner_id == promoter_id,
+    ).subquery("wallet")
+    team = (select(func.count(Promoter.id))
+            .where(Promoter.upline_id == promoter_id, Promoter.status == PromoterStatus.ACTIVE)
+            .scalar_subquery().label("team_size"))
+    unread = (select(func.count(Notification.id))
+              .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+              .scalar_subquery().label("unread_notifications"))
+    recent = (select(Order.id.label("order_id"), Order.external_id.label("order_external_id"),
+                     Order.status.label("order_status"), Order.mode.label("order_mode"),
+                     Order.placed_at.label("order_placed_at"), Order.total_paid_fen.label("order_total_paid_fen"))
+              .where(Order.promoter_id == promoter_id)
+              .order_by(Order.id.desc())
+              .limit(HOME_RECENT_ORDERS)
+              .subquery("recent"))
+    froms = sales.join(earned, true()).join(wallet, true())
+    columns = [*sales.c, *earned.c, *wallet.c, team, unread, *recent.c]
+    if me is not None:
+        froms, columns = me.join(froms, true()), [*me.c, *columns]
+    return select(*columns).select_from(froms.outerjoin(recent, true())).order_by(recent.c.order_id.desc())
 
 
-# The home page's figures in one statement, built once (constructing a SQLAlchemy statement
-# costs more than running this one): today's and this month's sales by the promoter's own
-# orders (ix_orders_promoter_placed), the active direct team (ix_promoters_upline_id), what it
-# earned today and this month (ix_commission_lines_promoter_created), its frozen and
-# available balances (the accounts' unique key, then ix_ledger_entries_account) and, for the
-# bell in the page's header, the user's unread notifications (ix_notifications_user_unread).
-_counts_today = case((Order.placed_at >= bindparam("today"), 1), else_=0)
-_sales_today = case((Order.placed_at >= bindparam("today"), Order.total_paid_fen), else_=0)
-_HOME_FIGURES = FastRead(select(
-    func.count(Order.id),
-    func.coalesce(func.sum(Order.total_paid_fen), 0),
-    func.coalesce(func.sum(_counts_today), 0),
-    func.coalesce(func.sum(_sales_today), 0),
-    select(func.count(Promoter.id))
-    .where(Promoter.upline_id == bindparam("promoter_id"), Promoter.status == PromoterStatus.ACTIVE)
-    .scalar_subquery(),
-    _earned_since("today"),
-    _earned_since("month"),
-    _wallet_balance(AccountKind.PROMOTER_FROZEN),
-    _wallet_balance(AccountKind.PROMOTER_AVAILABLE),
-    select(func.count(Notification.id))
-    .where(Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
-    .scalar_subquery(),
-).where(
-    Order.promoter_id == bindparam("promoter_id"),
-    Order.placed_at >= bindparam("since"),
-    # Written into the SQL (not a list parameter, which costs a rewrite of the statement on
-    # every execution).
-    Order.status.in_([literal_column(f"'{status.value}'") for status in SALE_STATUSES]),
-))
+_PROMOTER_HOME = FastRead(_home_statement())
+_SIGNED_IN_PROMOTER_HOME = FastRead(_home_statement(accounts.SESSION_USER.cte("me")))
+
+
+def _home_periods(tz: str) -> dict:
+    now = datetime.now(ZoneInfo(tz))
+    return {"today": day_start(tz, now), "month": month_start(tz, now)}
+
+
+def _home_from_rows(rows) -> PromoterHome:
+    row = rows[0]
+    return PromoterHome(
+        today=SalesFigures(int(row.today_orders), int(row.today_sales_fen)),
+        month=SalesFigures(int(row.month_orders), int(row.month_sales_fen)),
+        team_size=int(row.team_size),
+        earned_today_fen=int(row.earned_today_fen),
+        earned_month_fen=int(row.earned_month_fen),
+        frozen_fen=int(row.frozen_fen),
+        available_fen=int(row.available_fen),
+        unread_notifications=int(row.unread_notifications),
+        recent_orders=tuple(
+            RecentOrder(r.order_id, r.order_external_id, r.order_status, r.order_mode, r.order_placed_at,
+                        r.order_total_paid_fen)
+            for r in rows if r.order_id is not None),
+    )
 
 
 def promoter_home(promoter_id: int, tz: str, brand_id: int | None = None, user_id: int | None = None) -> PromoterHome:
     """Today's and this month's sales and earnings, the direct team size, the wallet's
-    frozen and available balances and the unread notifications, in one query."""
+    frozen and available balances, the unread notifications and the latest orders, in one
+    query."""
     if brand_id is None or user_id is None:
         brand_id, user_id = db.session.execute(
             select(Promoter.brand_id, Promoter.user_id).where(Promoter.id == promoter_id)).one()
-    now = datetime.now(ZoneInfo(tz))
-    today, month = day_start(tz, now), month_start(tz, now)
-    (row,) = _HOME_FIGURES(
-        {"promoter_id": promoter_id, "brand_id": brand_id, "user_id": user_id, "today": today, "month": month,
-         "since": min(today, month)})
-    return PromoterHome(
-        today=SalesFigures(int(row[2]), int(row[3])),
-        month=SalesFigures(int(row[0]), int(row[1])),
-        team_size=int(row[4]),
-        earned_today_fen=int(row[5]),
-        earned_month_fen=int(row[6]),
-        frozen_fen=int(row[7]),
-        available_fen=int(row[8]),
-        unread_notifications=int(row[9]),
-    )
+    return _home_from_rows(_PROMOTER_HOME(
+        {"promoter_id": promoter_id, "brand_id": brand_id, "user_id": user_id, **_home_periods(tz)}))
 
 
-# What an order list shows, read as plain rows (no ORM objects to build), newest first.
-_RECENT_ORDERS = FastRead(
-    select(Order.id, Order.external_id, Order.status, Order.mode, Order.placed_at, Order.total_paid_fen)
-    .where(Order.promoter_id == bindparam("promoter_id"))
-    .order_by(Order.id.desc())
-    .limit(bindparam("limit"))
-)
+# The time zone the last signed-in home was counted in. The periods must be known before the
+# statement runs, but the brand's time zone comes with it: a deployment's brands almost
+# always share one, so the guess is right after the first request; when it is wrong the
+# figures are read again in the right zone.
+_home_timezone_guess: list[str] = []
 
 
-def recent_orders(promoter_id: int, limit: int = 5):
-    """The promoter's latest attributed orders as rows with the attributes of
-    templates/promoter/_order_items.html (id, external_id, status, mode, placed_at,
-    total_paid_fen)."""
-    return _RECENT_ORDERS({"promoter_id": promoter_id, "limit": limit})
+def signed_in_promoter_home(token: str) -> tuple[accounts.SignedInUser | None, PromoterHome | None]:
+    """The user behind a live session token and, for a promoter, their home, in one round
+    trip (the promoter home is the page opened most). (None, None) once the session is
+    revoked, as ``accounts.user_for_session``."""
+    from flask import current_app
+
+    tz = _home_timezone_guess[0] if _home_timezone_guess else current_app.config["DISTWEB_TIMEZONE"]
+    rows = _SIGNED_IN_PROMOTER_HOME({"token_hash": accounts.token_hash(token), **_home_periods(tz)})
+    if not rows:
+        return None, None
+    user = accounts.SignedInUser(rows[0], token)
+    if user.promoter_id is None:
+        return user, None
+    if user.timezone != tz:
+        _home_timezone_guess[:] = [user.timezone]
+        return user, promoter_home(user.promoter_id, user.timezone, user.brand_id, user.id)
+    return user, _home_from_rows(rows)
 
 
 def brand_overview(brand_id: int, since: datetime) -> dict:

@@ -33,16 +33,38 @@ def test_the_home_statements_answer_what_sqlalchemy_answers(app, make):
     make.promoter(name="下级", upline=me)
     with app.app_context():
         now = datetime.now(UTC)
-        figures = _same(reports._HOME_FIGURES, {
-            "promoter_id": me.id, "brand_id": me.brand_id, "user_id": me.user_id, "today": now - timedelta(hours=1),
-            "month": now - timedelta(days=30), "since": now - timedelta(days=30)})
-        assert figures[0][:2] == (1, 5180)  # the paid order only: the cancelled one is no sale
-        assert figures[0][4] == 1  # the direct team
-        recent = _same(reports._RECENT_ORDERS, {"promoter_id": me.id, "limit": 5})
-        assert [row.status for row in recent] == [OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.PAID]
-        assert [row.mode for row in recent] == [OrderMode.CONSIGNMENT, OrderMode.PROMOTION, OrderMode.PROMOTION]
-        assert all(row.placed_at.tzinfo is not None for row in recent)
-        assert recent[2].placed_at - recent[0].placed_at > timedelta(days=39)  # newest id first
+        periods = {"today": now - timedelta(hours=1), "month": now - timedelta(days=30)}
+        rows = _same(reports._PROMOTER_HOME, {
+            "promoter_id": me.id, "brand_id": me.brand_id, "user_id": me.user_id, **periods})
+        # One row per latest order, each carrying the figures.
+        assert {(row.month_orders, row.month_sales_fen, row.team_size) for row in rows} == {(1, 5180, 1)}
+        assert [row.order_status for row in rows] == [OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.PAID]
+        assert [row.order_mode for row in rows] == [OrderMode.CONSIGNMENT, OrderMode.PROMOTION,
+                                                    OrderMode.PROMOTION]
+        assert all(row.order_placed_at.tzinfo is not None for row in rows)
+        assert rows[2].order_placed_at - rows[0].order_placed_at > timedelta(days=39)  # newest id first
+
+        from distweb.models import User
+
+        token = accounts.start_session(db.session.get(User, me.user_id), "pytest")
+        db.session.commit()
+        signed_in = _same(reports._SIGNED_IN_PROMOTER_HOME, {"token_hash": accounts.token_hash(token), **periods})
+        # The same figures and orders, led by the signed-in user's columns.
+        assert [row[16:] for row in signed_in] == [row for row in rows]
+        assert {(row.name, row.promoter_id) for row in signed_in} == {("快读", me.id)}
+        assert _same(reports._SIGNED_IN_PROMOTER_HOME, {"token_hash": "revoked or unknown", **periods}) == []
+        db.session.remove()
+
+
+def test_a_promoter_without_orders_gets_one_row_of_zeros(app, make):
+    me = make.promoter(name="新人")
+    with app.app_context():
+        now = datetime.now(UTC)
+        rows = _same(reports._PROMOTER_HOME, {"promoter_id": me.id, "brand_id": me.brand_id, "user_id": me.user_id,
+                                              "today": now - timedelta(hours=1), "month": now - timedelta(days=30)})
+        assert len(rows) == 1 and rows[0].order_id is None
+        home = reports._home_from_rows(rows)
+        assert (home.month.orders, home.earned_month_fen, home.frozen_fen, home.recent_orders) == (0, 0, 0, ())
         db.session.remove()
 
 
@@ -54,7 +76,7 @@ def test_the_signed_in_users_row(app, make):
         user = db.session.get(User, me.user_id)
         token = accounts.start_session(user, "pytest")
         db.session.commit()
-        row = _same(accounts._USER_FOR_SESSION, {"token_hash": accounts._token_hash(token)})[0]
+        row = _same(accounts._USER_FOR_SESSION, {"token_hash": accounts.token_hash(token)})[0]
         assert (row.name, row.promoter_id, row.is_enabled) == ("会话用户", me.id, True)
         assert accounts._USER_FOR_SESSION.first({"token_hash": "no such token"}) is None
         db.session.remove()
@@ -75,8 +97,10 @@ def test_sees_what_the_session_has_not_committed_yet(app, make):
     order = make.order(me, product)
     with app.app_context():
         db.session.get(Order, order.id).total_paid_fen = 99  # pending, flushed before the read
-        row = reports._RECENT_ORDERS({"promoter_id": me.id, "limit": 1})[0]
-        assert row.total_paid_fen == 99
+        now = datetime.now(UTC)
+        row = reports._PROMOTER_HOME({"promoter_id": me.id, "brand_id": me.brand_id, "user_id": me.user_id,
+                                      "today": now - timedelta(hours=1), "month": now - timedelta(days=30)})[0]
+        assert (row.order_total_paid_fen, row.month_sales_fen) == (99, 99)
         db.session.rollback()
         db.session.remove()
 

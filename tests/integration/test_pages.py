@@ -238,3 +238,75 @@ def test_the_shared_parts_of_the_shell_follow_the_language_the_tab_the_page_and_
     assert theme == old_theme != "#0a7d4f"
     active, _, theme, logo_alt = shell("/promoter/")
     assert (active, theme, logo_alt) == ("首页", "#0a7d4f", "新名字茶社")
+
+
+def test_the_home_opened_again_shows_what_changed_since(promoter_browser, make, app):
+    """The home's markup is kept by its data (templating.FragmentCache): opening it again must
+    still show a new order, a new name, another language and a new team member at once."""
+    from distweb.extensions import db
+    from distweb.models import User
+
+    me = promoter_browser.promoter
+    product = make.product(price_fen=1000)
+    make.order(me, product, quantity=1)
+
+    def home():
+        html = promoter_browser.get("/promoter/").get_data(as_text=True)
+        stats = html.split('class="stat-grid"', 1)[1].split("</section>", 1)[0]
+        latest = html.split('class="order-list"', 1)[1].split("</ul>", 1)[0]
+        greeting = re.search(r'<section class="hello">\s*<h2>([^<]+)</h2>', html).group(1)
+        return stats, re.findall(r'class="order-no">([^<]+)<', latest), greeting
+
+    stats, numbers, greeting = home()
+    assert stats.count("¥10.00") == 2 and len(numbers) == 1 and greeting == "你好，张伟"
+    assert home() == (stats, numbers, greeting)  # nothing new: the same page
+    newest = make.order(me, product, quantity=3)
+    stats, numbers, _ = home()
+    assert stats.count("¥40.00") == 2 and numbers[0] == newest.external_id and len(numbers) == 2
+    with app.app_context():
+        db.session.get(User, me.user_id).name = "张伟伟"
+        db.session.commit()
+    assert home()[2] == "你好，张伟伟"
+    make.promoter(name="新下级", upline=me)
+    assert re.search(r"直属团队</span><strong class=\"stat-value\">1</strong>", home()[0])
+    promoter_browser.client.set_cookie("lang", "en", domain="distweb.test")
+    html = promoter_browser.get("/promoter/").get_data(as_text=True)
+    assert "Hello, 张伟伟" in html and "你好" not in html
+
+
+def test_a_brand_in_another_time_zone_gets_its_own_today(promoter_browser, make, app, monkeypatch):
+    """The home's one statement guesses the time zone (the app's) before it knows the brand's;
+    a wrong guess must not count the wrong day."""
+    from datetime import UTC, datetime
+
+    from distweb.extensions import db
+    from distweb.models import Brand, Order
+    from distweb.services import reports
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # 20:00 in Shanghai, 04:00 in Los Angeles
+            return datetime(2026, 11, 28, 12, 0, tzinfo=UTC).astimezone(tz)
+
+    monkeypatch.setattr(reports, "datetime", Frozen)
+    monkeypatch.setattr(reports, "_home_timezone_guess", [])
+    me = promoter_browser.promoter
+    product = make.product(price_fen=10000)
+    order = make.order(me, product, quantity=1)
+    with app.app_context():
+        # 15:59 today in Shanghai, 23:59 yesterday in Los Angeles.
+        db.session.get(Order, order.id).placed_at = datetime(2026, 11, 28, 7, 59, tzinfo=UTC)
+        db.session.commit()
+
+    def today_and_month():
+        html = promoter_browser.get("/promoter/").get_data(as_text=True)
+        earnings = html.split('aria-label="收益"', 1)[1].split("</section>", 1)[0]
+        return re.findall(r"自售 (\d+) 单", earnings)
+
+    assert today_and_month() == ["1", "1"]  # the brand in Shanghai, like the app
+    with app.app_context():
+        db.session.get(Brand, me.brand_id).timezone = "America/Los_Angeles"
+        db.session.commit()
+    assert today_and_month() == ["0", "1"]  # the guess was Shanghai: read again in LA's day
+    assert today_and_month() == ["0", "1"]  # and now the guess is LA's
+    assert reports._home_timezone_guess == ["America/Los_Angeles"]

@@ -22,6 +22,7 @@ from distweb.web.access import require_role
 from distweb.web.forms import before_arg
 from distweb.web.htmx import redirect_to, render
 from distweb.web.join.routes import invite_url
+from distweb.web.sessions import page_read, read_with_session_user
 
 bp = Blueprint("promoter", __name__, url_prefix="/promoter")
 require_role(bp, Role.PROMOTER)
@@ -41,7 +42,8 @@ def index():
     promoter_id = user.promoter_id
     if promoter_id is None:  # a promoter login without a network row is a data error
         abort(403)
-    figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id)
+    # Usually read with the user, in the session check's statement (see below).
+    figures = page_read() or reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id)
     g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
@@ -52,11 +54,14 @@ def index():
         today=figures.today,
         month=figures.month,
         team_size=figures.team_size,
-        recent_orders=reports.recent_orders(promoter_id, limit=5),
+        recent_orders=figures.recent_orders,
         picks=materials.top_picks(user.brand_id),
         invite_url=invite_url(user.promoter_code),
         tab="home",
     )
+
+
+read_with_session_user(f"{bp.name}.index", reports.signed_in_promoter_home)
 
 
 @bp.get("/orders")
