@@ -114,3 +114,47 @@ def test_a_constant_in_list_must_be_written_as_sql(app):
             listed({})
         assert written({"promoter_id": 1}) == []
         db.session.remove()
+
+
+def test_on_the_reader_a_get_request_answers_what_sqlalchemy_answers(app, make):
+    """In a GET request without a transaction FastRead runs on the autocommit reader, and on
+    PostgreSQL through libpq's PQexecPrepared instead of a psycopg cursor: the same rows and
+    Python types all the same."""
+    me = make.promoter(name="读者")
+    product = make.product(price_fen=990)
+    make.order(me, product, quantity=3)
+    make.order(me, product, quantity=1, status=OrderStatus.REFUNDED, mode=OrderMode.WHOLESALE)
+    now = datetime.now(UTC)
+    params = {"promoter_id": me.id, "brand_id": me.brand_id, "user_id": me.user_id,
+              "today": now - timedelta(hours=1), "month": now - timedelta(days=30)}
+    with app.app_context():
+        expected = [tuple(row) for row in read(reports._PROMOTER_HOME.statement, params)]
+        expected_types = [[type(v) for v in row] for row in expected]
+        db.session.remove()
+    with app.test_request_context("/promoter/"):
+        for _ in range(3):  # prepared on the first run, then reused
+            got = reports._PROMOTER_HOME(params)
+            assert [tuple(row) for row in got] == expected
+            assert [[type(v) for v in row] for row in got] == expected_types
+        assert not db.session.registry.has() or not db.session().in_transaction()  # no ORM session was needed
+
+
+def test_the_reader_prepares_again_after_a_rollback_deallocated_everything(app, make):
+    from distweb.services import tx
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PQexecPrepared is the PostgreSQL reader's")
+    me = make.promoter(name="重备")
+    statement = FastRead(select(Order.id).where(Order.promoter_id == bindparam("promoter_id")))
+    with app.test_request_context("/promoter/"):
+        assert statement({"promoter_id": me.id}) == []
+        connection, _ = tx._connection_for_fast_read()
+        name = statement._plans[("postgresql", None)].pg_name
+        assert connection.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s",
+                                  [name.decode()]).fetchone()[0] == 1
+        connection.execute("DEALLOCATE ALL")  # what psycopg sends when a transaction rolls back
+        assert statement({"promoter_id": me.id}) == []
+        with pytest.raises(Exception, match="invalid input syntax|integer"):
+            statement({"promoter_id": "not a number"})
+        assert statement({"promoter_id": me.id}) == []  # the failed call left the reader usable
