@@ -22,7 +22,7 @@ from distweb.models import (
 )
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
-from distweb.models.order import OrderStatus
+from distweb.models.order import OrderMode, OrderStatus
 from distweb.services import accounts
 from distweb.services.tx import FastRead
 
@@ -66,7 +66,7 @@ class RecentOrder(NamedTuple):
     id: int
     external_id: str
     status: OrderStatus
-    mode: str
+    mode: OrderMode
     placed_at: datetime
     total_paid_fen: int
 
