@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import bindparam, case, func, literal_column, select, true
 from sqlalchemy.orm import joinedload
 
@@ -186,13 +187,10 @@ def _home_from_rows(rows) -> PromoterHome:
     )
 
 
-def promoter_home(promoter_id: int, tz: str, brand_id: int | None = None, user_id: int | None = None) -> PromoterHome:
+def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int) -> PromoterHome:
     """Today's and this month's sales and earnings, the direct team size, the wallet's
     frozen and available balances, the unread notifications and the latest orders, in one
     query."""
-    if brand_id is None or user_id is None:
-        brand_id, user_id = db.session.execute(
-            select(Promoter.brand_id, Promoter.user_id).where(Promoter.id == promoter_id)).one()
     return _home_from_rows(_PROMOTER_HOME(
         {"promoter_id": promoter_id, "brand_id": brand_id, "user_id": user_id, **_home_periods(tz)}))
 
@@ -208,8 +206,6 @@ def signed_in_promoter_home(token: str) -> tuple[accounts.SignedInUser | None, P
     """The user behind a live session token and, for a promoter, their home, in one round
     trip (the promoter home is the page opened most). (None, None) once the session is
     revoked, as ``accounts.user_for_session``."""
-    from flask import current_app
-
     tz = _home_timezone_guess[0] if _home_timezone_guess else current_app.config["DISTWEB_TIMEZONE"]
     rows = _SIGNED_IN_PROMOTER_HOME({"token_hash": accounts.token_hash(token), **_home_periods(tz)})
     if not rows:

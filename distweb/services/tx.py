@@ -8,6 +8,9 @@ from contextlib import contextmanager
 
 from flask import g
 from flask.globals import _cv_request
+from psycopg import errors, pq
+from psycopg._queries import PostgresQuery  # what psycopg's cursors use for the same job
+from psycopg.adapt import Transformer
 
 from distweb.extensions import db
 
@@ -138,10 +141,6 @@ _PG_UNDEFINED_STATEMENT = b"26000"  # invalid_sql_statement_name
 
 
 def _pg_exec_prepared(connection, plan, params: dict) -> list:
-    from psycopg import errors, pq
-    from psycopg._queries import PostgresQuery  # what psycopg's cursors use for the same job
-    from psycopg.adapt import Transformer
-
     transformer = Transformer(connection)
     query = PostgresQuery(transformer)
     query.convert(plan.sql, plan.bind(params))
