@@ -165,7 +165,7 @@ def prepare(database_url: str, redis_url: str, promoters: int) -> Setup:
     app = bench_app(database_url, redis_url)
     with app.app_context():
         brand, _manager, _ = accounts.init_brand("基准品牌", "bench@example.com", PASSWORD)
-        network.get_settings(brand.id).commission_depth = 3
+        commission.set_depth(brand.id, 3)
         db.session.commit()
 
         rng = random.Random(3)

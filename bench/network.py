@@ -103,7 +103,7 @@ def main() -> int:
 
     from distweb.extensions import db
     from distweb.models import Promoter, User
-    from distweb.services import accounts, attribution, network
+    from distweb.services import accounts, attribution, commission, network
     from tests.support.services import throwaway_database, throwaway_redis
 
     env_redis = os.environ.pop("REDIS_URL", None)  # the embedded one keeps the machine's Redis clean
@@ -114,7 +114,7 @@ def main() -> int:
         app = bench_app(database_url, redis_url)
         with app.app_context():
             brand, _manager, _ = accounts.init_brand("基准品牌", "bench@example.com", "bench12345")
-            network.get_settings(brand.id).commission_depth = 3
+            commission.set_depth(brand.id, 3)
             db.session.commit()
             password_hash = accounts.hash_password("bench12345")
             brand_id = brand.id

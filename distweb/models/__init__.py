@@ -18,6 +18,7 @@ from distweb.models.ledger import (
     CommissionLine,
     CommissionPlan,
     LedgerAccount,
+    LedgerBalanceCheck,
     LedgerEntry,
     LedgerTransaction,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "CommissionLine",
     "CommissionPlan",
     "LedgerAccount",
+    "LedgerBalanceCheck",
     "LedgerEntry",
     "LedgerTransaction",
     "IdempotencyRecord",

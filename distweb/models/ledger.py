@@ -114,8 +114,13 @@ class LedgerAccount(db.Model):
 
 
 class LedgerTransaction(db.Model):
+    """One balanced movement of money. ``occurred_at`` is its business time (an accrual at the
+    order's payment, a reversal at the refund, a settlement at the run's ``as_of``, a
+    withdrawal at each step): statements and dashboards group by it in the brand's time
+    zone; ``created_at`` is only when the row was written."""
+
     __tablename__ = "ledger_transactions"
-    __table_args__ = (Index("ix_ledger_tx_order", "order_id"),)
+    __table_args__ = (Index("ix_ledger_tx_order", "order_id"), Index("ix_ledger_tx_brand_occurred", "brand_id", "occurred_at"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
@@ -123,6 +128,7 @@ class LedgerTransaction(db.Model):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     reference: Mapped[str | None] = mapped_column(String(80))
     memo: Mapped[dict] = mapped_column(JSON, default=dict)
+    occurred_at = mapped_column(UTCDateTime, nullable=False)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     entries = relationship("LedgerEntry", back_populates="transaction")
@@ -143,3 +149,14 @@ class LedgerEntry(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     transaction = relationship("LedgerTransaction", back_populates="entries")
+
+
+class LedgerBalanceCheck(db.Model):
+    """PostgreSQL's own bookkeeping for its balance check (migration 9a4c7e2b5d61): the ledger
+    transactions an INSERT of entries touched, each checked to sum to zero once, at commit,
+    and removed. Always empty between transactions; unused on SQLite."""
+
+    __tablename__ = "ledger_balance_checks"
+
+    transaction_id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"), primary_key=True,
+                                                autoincrement=False)

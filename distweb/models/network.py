@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distweb.extensions import db
@@ -48,6 +48,9 @@ class Promoter(db.Model):
     upline2_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"), index=True)
     upline3_id: Mapped[int | None] = mapped_column(ForeignKey("promoters.id"), index=True)
     rank: Mapped[Rank] = mapped_column(enum_column(Rank, "promoter_rank"), default=Rank.PROMOTER)
+    # 分销商: may sell on consignment from its own shop and buy wholesale stock; every other
+    # promoter (推客) promotes, and its shop's orders are promotion orders (docs/PRODUCT.md).
+    distributor: Mapped[bool] = mapped_column(default=False, server_default=false())
     status: Mapped[PromoterStatus] = mapped_column(
         enum_column(PromoterStatus, "promoter_status"), default=PromoterStatus.ACTIVE
     )
@@ -79,13 +82,11 @@ class ProgrammeSettings(db.Model):
 
     __tablename__ = "programme_settings"
     __table_args__ = (
-        CheckConstraint("commission_depth BETWEEN 1 AND 3", name="depth_1_to_3"),
         CheckConstraint("binding_days BETWEEN 1 AND 3650", name="binding_days_range"),
         CheckConstraint("attribution_window_days BETWEEN 1 AND 365", name="window_range"),
     )
 
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), primary_key=True)
-    commission_depth: Mapped[int] = mapped_column(default=2)
     signup_requires_approval: Mapped[bool] = mapped_column(default=False)
     binding_mode: Mapped[BindingMode] = mapped_column(
         enum_column(BindingMode, "binding_mode"), default=BindingMode.PERMANENT

@@ -267,6 +267,11 @@ def init_brand(brand_name: str, manager_email: str, manager_password: str) -> tu
             brand = Brand(name=brand_name.strip(), short_name=brand_name.strip()[:12])
             db.session.add(brand)
             db.session.flush()
+            # Its programme settings with it: a service that reads them later (a withdrawal
+            # holding the promoter's write lock) must never be the one to create them.
+            from distweb.models import ProgrammeSettings
+
+            db.session.add(ProgrammeSettings(brand_id=brand.id, rank_rules={}))
             created = True
         manager = find_user_by_login(manager_email)
         if manager is None:

@@ -71,7 +71,6 @@ class AttributionSettings(NamedTuple):
     """What placing an order reads of ``ProgrammeSettings`` (the same names), as a row."""
 
     brand_id: int
-    commission_depth: int
     binding_mode: BindingMode
     binding_days: int
     attribution: AttributionModel
@@ -87,7 +86,7 @@ def touch(key: KeyRow, now: datetime) -> None:
 # Compiled once (FastRead): every API request runs it.
 _KEY_AND_SETTINGS = FastRead(
     select(ApiKey.id, ApiKey.brand_id, ApiKey.last_used_at, ApiKey.webhook_secret,
-           ProgrammeSettings.brand_id.label("settings_brand_id"), ProgrammeSettings.commission_depth,
+           ProgrammeSettings.brand_id.label("settings_brand_id"),
            ProgrammeSettings.binding_mode, ProgrammeSettings.binding_days, ProgrammeSettings.attribution,
            ProgrammeSettings.attribution_window_days)
     .outerjoin(ProgrammeSettings, ProgrammeSettings.brand_id == ApiKey.brand_id)

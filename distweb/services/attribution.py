@@ -258,8 +258,8 @@ def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_u
         if upline is None:
             return Chain(None, "self")
         promoter, source = upline, "self"
-    ids = [promoter.id, promoter.upline_id, promoter.upline2_id][: settings.commission_depth]
-    ids += [None] * (3 - len(ids))
+    # All three positions: the plan version that prices the order decides how deep it pays.
+    ids = [promoter.id, promoter.upline_id, promoter.upline2_id]
     if any(ids):
         # Whole rows, kept for the transaction: pricing the order reads their ranks next.
         chain = loaded(Promoter, ids)

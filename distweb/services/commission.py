@@ -170,9 +170,6 @@ def check_plan(brand_id: int, body) -> rules.Plan:
 def save_plan(brand_id: int, body: dict, note: str | None = None, actor: User | None = None) -> CommissionPlan:
     """Write a new version; older orders keep the version that priced them."""
     plan = check_plan(brand_id, body)
-    from distweb.services.network import get_settings
-
-    get_settings(brand_id)  # so the programme's depth can follow the plan's
     with transaction():
         # The brand row is the lock that serialises version numbers (the unique key backs it up).
         from distweb.models import Brand
@@ -183,10 +180,24 @@ def save_plan(brand_id: int, body: dict, note: str | None = None, actor: User | 
                              note=(note or "").strip()[:200] or None, created_by_id=actor.id if actor else None)
         db.session.add(row)
         _session_plans().pop(("current", brand_id), None)
-        settings = db.session.get(ProgrammeSettings, brand_id)
-        if settings is not None and settings.commission_depth != plan.depth:
-            settings.commission_depth = plan.depth  # one depth for pricing and for team views
     return row
+
+
+def plan_depth(brand_id: int) -> int:
+    """The one depth setting: the plan's (it prices orders and bounds the team views)."""
+    return current_plan(brand_id)[1].depth
+
+
+def set_depth(brand_id: int, depth: int, actor: User | None = None) -> CommissionPlan | None:
+    """A new plan version with another depth (the programme page's setting); rules deeper
+    than the new depth are dropped, since they could never pay. None when unchanged."""
+    _version, plan = current_plan(brand_id)
+    if plan.depth == depth:
+        return None
+    body = plan.to_json()
+    body["depth"] = depth
+    body["rules"] = [rule for rule in body["rules"] if rule["level"] <= depth]
+    return save_plan(brand_id, body, note=f"depth {depth}", actor=actor)
 
 
 def plan_history(brand_id: int, limit: int = 50) -> list[CommissionPlan]:
@@ -245,7 +256,7 @@ def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int
     if not priced:
         return None
     draft = ledger.Draft(order.brand_id, "accrual", order_id=order.id, reference=order.external_id,
-                         memo={"plan_version": version})
+                         memo={"plan_version": version}, occurred_at=order.paid_at)
     # Each posting's commission_line_id is, until the lines are written, the line's place in ``priced``.
     if order.mode == OrderMode.CONSIGNMENT:
         _consignment_split(items, suppliers, priced, plan, draft)
@@ -341,9 +352,9 @@ def _write_accrual(order, version, priced, draft, accounts) -> bool:
 # travel as one JSON document each (cheaper to send than a dozen arrays).
 _ACCRUAL_PG = text("""
 WITH tx AS (
-    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at)
+    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at, occurred_at)
     SELECT CAST(:brand_id AS INTEGER), 'accrual', CAST(:order_id AS INTEGER), CAST(:reference AS VARCHAR),
-           CAST(:memo AS JSON), CAST(:now AS TIMESTAMPTZ)
+           CAST(:memo AS JSON), CAST(:now AS TIMESTAMPTZ), CAST(:occurred_at AS TIMESTAMPTZ)
     WHERE NOT EXISTS (SELECT 1 FROM commission_lines WHERE order_id = CAST(:order_id AS INTEGER))
     RETURNING id
 ), lines AS (
@@ -377,7 +388,7 @@ def _write_accrual_pg(order, version, priced, draft, accounts) -> bool:
         entries.append(entry)
     return db.session.connection().execute(_ACCRUAL_PG, {
         "brand_id": order.brand_id, "order_id": order.id, "reference": draft.reference,
-        "memo": json.dumps(draft.memo), "now": utcnow(), "version": version,
+        "memo": json.dumps(draft.memo), "now": utcnow(), "version": version, "occurred_at": order.paid_at,
         "lines": json.dumps([{"n": n, "i": line.item_index, "p": line.promoter_id, "l": line.level, "k": line.kind,
                               "a": line.amount_fen, "r": line.rule_index} for n, line in enumerate(priced)]),
         "entries": json.dumps(entries),

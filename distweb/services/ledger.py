@@ -103,6 +103,7 @@ class Draft:
     reference: str | None = None
     memo: dict = field(default_factory=dict)
     postings: list[Posting] = field(default_factory=list)
+    occurred_at: datetime | None = None  # business time; now when not given
 
     def add(self, kind: AccountKind, owner_id: int, amount_fen: int, line_id: int | None = None) -> Draft:
         if amount_fen:
@@ -123,7 +124,7 @@ def post(draft: Draft) -> LedgerTransaction | None:
     if sum(p.amount_fen for p in draft.postings) != 0:
         raise UnbalancedTransaction(f"{draft.kind}: entries sum to {sum(p.amount_fen for p in draft.postings)}")
     tx = LedgerTransaction(brand_id=draft.brand_id, kind=draft.kind, order_id=draft.order_id,
-                           reference=draft.reference, memo=draft.memo)
+                           reference=draft.reference, memo=draft.memo, occurred_at=draft.occurred_at or utcnow())
     db.session.add(tx)
     db.session.flush()
     db.session.add_all([
@@ -146,7 +147,8 @@ def open_transaction(draft: Draft, unless=None, at: datetime | None = None) -> i
     statement for "not done yet?" and "start it"."""
     at = at or utcnow()
     values = {"brand_id": draft.brand_id, "kind": draft.kind, "order_id": draft.order_id,
-              "reference": draft.reference, "memo": draft.memo, "created_at": at}
+              "reference": draft.reference, "memo": draft.memo, "created_at": at,
+              "occurred_at": draft.occurred_at or at}
     if unless is None:
         stmt = insert(_TRANSACTIONS).values(values)
     else:

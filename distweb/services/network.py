@@ -84,9 +84,12 @@ def update_settings(actor: User, data: SettingsInput) -> ProgrammeSettings:
         raise ServiceError("invalid_rank_names", _l("三个等级名称需各不相同，且为 1–20 个字符。"), "rank_name_promoter")
     rules = validate_rank_rules(data.rank_rules)
     settings = get_settings(actor.brand_id)
+    from distweb.services import commission
+
+    depth_before = commission.plan_depth(actor.brand_id)
+    commission.set_depth(actor.brand_id, data.commission_depth, actor)  # the plan's depth is the one setting
     with transaction():
-        before = {"depth": settings.commission_depth, "binding": settings.binding_mode.value}
-        settings.commission_depth = data.commission_depth
+        before = {"depth": depth_before, "binding": settings.binding_mode.value}
         settings.signup_requires_approval = data.signup_requires_approval
         settings.binding_mode = binding_mode
         settings.binding_days = data.binding_days

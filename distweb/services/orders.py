@@ -582,9 +582,9 @@ WITH o AS (
     LEFT JOIN p ON p.supplier_id = r.supplier
     ORDER BY r.n
 ), tx AS (
-    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at)
+    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at, occurred_at)
     SELECT CAST(:brand_id AS INTEGER), 'accrual', o.id, CAST(:external_id AS VARCHAR), CAST(:memo AS JSON),
-           CAST(:now AS TIMESTAMPTZ)
+           CAST(:now AS TIMESTAMPTZ), CAST(:paid_at AS TIMESTAMPTZ)
     FROM o WHERE CAST(:accrue AS BOOLEAN)
     RETURNING id
 ), cl AS (

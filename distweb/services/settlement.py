@@ -158,7 +158,7 @@ def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0,
     new_promoters = sorted(promoters - known_promoters)
     if new_promoters:
         _ensure_accounts(run.brand_id, new_promoters)
-    tx = LedgerTransaction(brand_id=run.brand_id, kind="settlement", reference=f"run:{run.id}",
+    tx = LedgerTransaction(brand_id=run.brand_id, kind="settlement", reference=f"run:{run.id}", occurred_at=run.as_of,
                            memo={"run": run.id, "as_of": run.as_of.isoformat()})
     db.session.add(tx)
     db.session.flush()

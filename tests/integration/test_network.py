@@ -242,18 +242,17 @@ def test_a_touch_of_another_brands_promoter_is_ignored(app_ctx, three, make):
 # ---------------------------------------------------------------- the chain snapshot
 
 
-def test_chain_snapshot_respects_depth_and_skips_suspended(app_ctx, make):
+def test_chain_snapshot_keeps_three_positions_and_skips_suspended(app_ctx, make):
+    """The snapshot keeps all three positions; the plan version pricing the order decides how
+    deep it pays (one depth setting: the plan's)."""
     top = make.promoter(name="顶")
     mid = make.promoter(name="中", upline=top)
     low = make.promoter(name="下", upline=mid)
-    settings = settings_for(top.brand_id, commission_depth=3)
+    settings = settings_for(top.brand_id)
     chain = attribution.snapshot_chain(settings, low.id)
     assert chain.positions == [low.id, mid.id, top.id]
-    settings = settings_for(top.brand_id, commission_depth=2)
-    assert attribution.snapshot_chain(settings, low.id).positions == [low.id, mid.id, None]
     db.session.get(Promoter, mid.id).status = PromoterStatus.SUSPENDED
     db.session.commit()
-    settings = settings_for(top.brand_id, commission_depth=3)
     # the suspended upline's share is paid to no one; the chain does not close up
     assert attribution.snapshot_chain(settings, low.id).positions == [low.id, None, top.id]
 
@@ -261,7 +260,7 @@ def test_chain_snapshot_respects_depth_and_skips_suspended(app_ctx, make):
 def test_self_purchase_off_starts_the_chain_at_the_upline(app_ctx, make):
     top = make.promoter(name="顶")
     me = make.promoter(name="我", upline=top)
-    settings = settings_for(top.brand_id, commission_depth=3)
+    settings = settings_for(top.brand_id)
     buyer = db.session.get(User, me.user_id)
     chain = attribution.snapshot_chain(settings, me.id, buyer_user=buyer, self_purchase=False)
     assert chain.promoter_id == top.id and chain.source == "self"
@@ -274,7 +273,7 @@ def test_moving_a_promoter_never_changes_a_chain_already_taken(app_ctx, make):
     a = make.promoter(name="A")
     b = make.promoter(name="B")
     low = make.promoter(name="下", upline=a)
-    settings = settings_for(a.brand_id, commission_depth=2)
+    settings = settings_for(a.brand_id)
     before = attribution.snapshot_chain(settings, low.id)  # what an order stores when placed
     manager = db.session.query(User).filter(User.email == "boss@example.com").one()
     network.move(manager, db.session.get(Promoter, low.id), b.code)

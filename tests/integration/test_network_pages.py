@@ -165,8 +165,13 @@ def test_programme_settings_warn_at_depth_three_and_refuse_bad_values(app, make)
         from distweb.models import Brand
         from distweb.services.network import get_settings
 
-        settings = get_settings(db.session.query(Brand.id).scalar())
-        assert settings.commission_depth == 3 and settings.binding_days == 15
+        from distweb.services import commission
+
+        brand_id = db.session.query(Brand.id).scalar()
+        settings = get_settings(brand_id)
+        # the one depth setting is the plan's: saving here wrote a new plan version
+        assert commission.plan_depth(brand_id) == 3 and settings.binding_days == 15
+        assert commission.current_plan(brand_id)[0] == 1
         assert settings.rank_rules == {"mentor": {"days": 30, "own_sales_fen": 0, "team_sales_fen": 500050}}
     bad = browser.post("/manage/settings/programme", {**form, "mentor_team_sales": "12.345"})
     assert bad.status_code == 400 and "最多两位小数" in bad.get_data(as_text=True)

@@ -84,9 +84,10 @@ class ProgrammeForm(FlaskForm):
                    "rank_name_promoter": "rank_name_promoter"}
 
     @classmethod
-    def from_settings(cls, settings) -> "ProgrammeForm":
+    def from_settings(cls, settings, depth: int) -> "ProgrammeForm":
+        """``depth``: the commission plan's (the one depth setting; saving here versions the plan)."""
         form = cls(
-            commission_depth=settings.commission_depth,
+            commission_depth=depth,
             signup_requires_approval=settings.signup_requires_approval,
             binding_mode=settings.binding_mode.value,
             binding_days=settings.binding_days,

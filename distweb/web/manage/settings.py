@@ -6,7 +6,7 @@ from flask import current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from distweb.services import api_keys, branding, network
+from distweb.services import api_keys, branding, commission, network
 from distweb.services.errors import ServiceError
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to, render
@@ -41,7 +41,8 @@ def brand_settings():
 @bp.route("/settings/programme", methods=["GET", "POST"])
 def programme_settings():
     settings = network.get_settings(current_user.brand_id)
-    form = ProgrammeForm.from_settings(settings) if request.method == "GET" else ProgrammeForm()
+    depth = commission.plan_depth(current_user.brand_id)
+    form = ProgrammeForm.from_settings(settings, depth) if request.method == "GET" else ProgrammeForm()
     status = 200
     if form.validate_on_submit():
         try:

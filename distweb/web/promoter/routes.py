@@ -14,7 +14,7 @@ from distweb.models import Order
 from distweb.models.base import utcnow
 from distweb.models.order import OrderStatus
 from distweb.models.user import Role
-from distweb.services import network, reports
+from distweb.services import commission, network, reports
 from distweb.services import orders as orders_service
 from distweb.services import wallet as wallet_service
 from distweb.services.errors import NotFound, ServiceError
@@ -68,8 +68,9 @@ read_with_session_user(f"{bp.name}.index", reports.signed_in_promoter_home)
 def orders():
     promoter = _promoter()
     settings = network.get_settings(promoter.brand_id)
+    depth = commission.plan_depth(promoter.brand_id)
     level = request.args.get("level", 1, type=int)
-    if level not in range(1, settings.commission_depth + 1):
+    if level not in range(1, depth + 1):
         level = 1
     tz = current_user.timezone
     args = {k: v for k, v in request.args.items() if v and k != "before"}
@@ -85,7 +86,7 @@ def orders():
         orders=rows,
         has_more=len(rows) == reports.PAGE_SIZE,
         level=level,
-        depth=settings.commission_depth,
+        depth=depth,
         args=args,
         statuses=[s for s in OrderStatus],
         tab="orders",
@@ -174,8 +175,9 @@ def avatar():
 def team():
     promoter = _promoter()
     settings = network.get_settings(promoter.brand_id)
+    depth = commission.plan_depth(promoter.brand_id)
     level = request.args.get("level", 1, type=int)
-    if level not in range(1, settings.commission_depth + 1):
+    if level not in range(1, depth + 1):
         level = 1
     query = (request.args.get("q") or "").strip()[:40]
     before = before_arg()
@@ -187,8 +189,8 @@ def team():
         "promoter/_team_rows.html",
         promoter=promoter,
         level=level,
-        depth=settings.commission_depth,
-        counts=network.team_counts(promoter.id, settings.commission_depth),
+        depth=depth,
+        counts=network.team_counts(promoter.id, depth),
         members=members,
         query=query,
         has_more=len(members) == 20,
