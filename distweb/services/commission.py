@@ -27,7 +27,6 @@ from distweb.models import (
     CommissionPlan,
     Order,
     Product,
-    ProgrammeSettings,
     Promoter,
     User,
 )

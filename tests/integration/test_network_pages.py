@@ -163,9 +163,8 @@ def test_programme_settings_warn_at_depth_three_and_refuse_bad_values(app, make)
     assert "禁止传销条例" in page and 'value="5000.50"' in page
     with app.app_context():
         from distweb.models import Brand
-        from distweb.services.network import get_settings
-
         from distweb.services import commission
+        from distweb.services.network import get_settings
 
         brand_id = db.session.query(Brand.id).scalar()
         settings = get_settings(brand_id)

@@ -67,7 +67,6 @@ read_with_session_user(f"{bp.name}.index", reports.signed_in_promoter_home)
 @bp.get("/orders")
 def orders():
     promoter = _promoter()
-    settings = network.get_settings(promoter.brand_id)
     depth = commission.plan_depth(promoter.brand_id)
     level = request.args.get("level", 1, type=int)
     if level not in range(1, depth + 1):
