@@ -377,15 +377,55 @@ def price_order(plan: Plan, mode: str, items: list[ItemLine], chain: list[Benefi
     if total > cap:
         for line, amount in zip(commission, allocate(cap, [line.amount_fen for line in commission]), strict=True):
             line.amount_fen = amount
-    return [line for line in lines if line.amount_fen > 0]
+    funding = set()
+    if mode == "consignment" and plan.consignment_funding == "distributor":
+        funding = _fund_from_margins(lines)
+    return [line for line in lines if line.amount_fen > 0 or id(line) in funding]
+
+
+def _fund_from_margins(lines: list[PricedLine]) -> set[int]:
+    """Consignment funded by the distributor: each item's upline commission comes out of the
+    distributor's margin on that item, so the margin line is reduced by exactly what its
+    uplines earn. The uplines can never be paid more than the margin there is: above it they
+    share the margin in proportion (largest remainder). Returns the margin lines (by id())
+    that fund something, kept even when nothing is left on them, since the ledger shows each
+    upline's money leaving the distributor's line."""
+    funding = set()
+    margins = {line.item_index: line for line in lines if line.kind == "margin"}
+    for item_index, margin in margins.items():
+        uplines = [line for line in lines if line.kind == "commission" and line.item_index == item_index]
+        owed = sum(line.amount_fen for line in uplines)
+        if owed > margin.amount_fen:
+            for line, amount in zip(uplines, allocate(margin.amount_fen, [line.amount_fen for line in uplines]),
+                                    strict=True):
+                line.amount_fen = amount
+            owed = margin.amount_fen
+        if owed:
+            margin.amount_fen -= owed
+            funding.add(id(margin))
+    return funding
 
 
 def kept_after_refund(amount_fen: int, paid_fen: int, refunded_fen: int, rounding: str) -> int:
-    """What a line keeps once ``refunded_fen`` of its item's ``paid_fen`` is refunded:
-    in proportion, rounded once; a full refund keeps nothing."""
+    """What an amount tied to an item keeps once ``refunded_fen`` of the item's ``paid_fen``
+    is refunded: in proportion, rounded once; a full refund keeps nothing."""
     if paid_fen <= 0 or refunded_fen >= paid_fen:
         return 0
     return round_div(amount_fen * (paid_fen - refunded_fen), paid_fen, rounding)
+
+
+def reversal_parts(amounts: list[int], kept: list[int], paid_fen: int, refunded_after: int,
+                   rounding: str) -> list[int]:
+    """How much each of an item's lines gives back when the item's refunds reach
+    ``refunded_after``: the lines together keep their original total (``amounts``) in
+    proportion to what is still paid, rounded once, and what they give back now is split
+    over what each still keeps (``kept``) by largest remainder, so the parts always add up
+    to the whole and no line ever gives back more than it keeps."""
+    target = kept_after_refund(sum(amounts), paid_fen, refunded_after, rounding)
+    to_reverse = sum(kept) - target
+    if to_reverse <= 0:
+        return [0] * len(kept)
+    return allocate(to_reverse, kept)
 
 
 @dataclass

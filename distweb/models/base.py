@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def utcnow() -> datetime:
@@ -32,3 +34,44 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+_INSERT_IGNORING: dict[tuple[str, str, tuple[str, ...]], object] = {}
+
+
+def insert_ignoring_duplicates(table, index_elements: tuple[str, ...]):
+    """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` on ``table``: one statement with
+    one meaning on PostgreSQL and SQLite (each dialect's SQLAlchemy construct spells it),
+    for rows a concurrent writer may have just written (the first one stands). Built once."""
+    from distweb.extensions import db
+
+    name = db.engine.dialect.name
+    key = (name, table.name, tuple(index_elements))
+    statement = _INSERT_IGNORING.get(key)
+    if statement is None:
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = _INSERT_IGNORING[key] = insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+    return statement
+
+
+class json_object(FunctionElement):  # noqa: N801 — used like func.json_object
+    """A JSON object built in SQL from alternating keys and values: PostgreSQL's
+    ``json_build_object``, SQLite's ``json_object`` (the same result, spelled per dialect
+    when the statement is compiled)."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "json_object"
+
+
+@compiles(json_object)
+def _json_object_default(element, compiler, **kw):
+    return f"json_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_object, "postgresql")
+def _json_object_postgresql(element, compiler, **kw):
+    return f"json_build_object({compiler.process(element.clauses, **kw)})"

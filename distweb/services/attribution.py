@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from redis.exceptions import RedisError
-from sqlalchemy import Integer, bindparam, select, text, update
+from sqlalchemy import bindparam, select, update
 
 from distweb.extensions import db
 from distweb.models import BuyerBinding, Click, ProgrammeSettings, Promoter
-from distweb.models.base import UTCDateTime, utcnow
+from distweb.models.base import insert_ignoring_duplicates, utcnow
 from distweb.models.network import AttributionModel, BindingMode, PromoterStatus
 from distweb.queues import redis_connection
 from distweb.services.rows import loaded
@@ -167,25 +167,17 @@ def resolve_promoter(
             touched, source = None, None
     mode = settings.binding_mode
     expires = now + timedelta(days=settings.binding_days) if mode == BindingMode.DAYS else None
-    binding, bound = None, False
+    binding = None
     if buyer_key:
-        connection = db.session.connection()
-        params = {"brand_id": settings.brand_id, "buyer_key": buyer_key}
-        if touched and touched != buyer_promoter_id and connection.dialect.name == "postgresql":
-            # One statement: the binding, or, for a buyer seen for the first time, the new
-            # binding to the touched promoter (exactly what the code below would write).
-            binding = connection.execute(_BINDING_OR_BIND_PG, {
-                **params, "promoter_id": touched, "now": now, "expires_at": expires}).first()
-            bound = binding is None
-        else:
-            binding = connection.execute(_BINDING, params).first()
+        binding = db.session.connection().execute(
+            _BINDING, {"brand_id": settings.brand_id, "buyer_key": buyer_key}).first()
     binding_live = binding is not None and (binding.expires_at is None or binding.expires_at > now)
 
     if binding_live and mode != BindingMode.OVERWRITE:
         return binding.promoter_id, "binding"
     if touched is None:
         return (binding.promoter_id, "binding") if binding_live else (None, None)
-    if buyer_key and touched != buyer_promoter_id and not bound:
+    if buyer_key and touched != buyer_promoter_id:
         if binding is None:
             _bind_new_buyer(settings.brand_id, buyer_key, touched, now, expires)
         else:
@@ -198,51 +190,16 @@ def resolve_promoter(
 # Built once (bound per call): the buyer's binding, as a row.
 _BINDING = select(BuyerBinding.id, BuyerBinding.promoter_id, BuyerBinding.expires_at).where(
     BuyerBinding.brand_id == bindparam("brand_id"), BuyerBinding.buyer_key == bindparam("buyer_key"))
-_BIND_NEW: dict[str, object] = {}
-# PostgreSQL: the binding as it was, and when there was none, the new one written by the same
-# statement (ON CONFLICT DO NOTHING: a concurrent first order's binding stands, as below).
-_BINDING_OR_BIND_PG = text("""
-WITH existing AS (
-    SELECT id, promoter_id, expires_at FROM buyer_bindings
-    WHERE brand_id = CAST(:brand_id AS INTEGER) AND buyer_key = CAST(:buyer_key AS VARCHAR)
-), bound AS (
-    INSERT INTO buyer_bindings (brand_id, buyer_key, promoter_id, bound_at, expires_at)
-    SELECT CAST(:brand_id AS INTEGER), CAST(:buyer_key AS VARCHAR), CAST(:promoter_id AS INTEGER),
-           CAST(:now AS TIMESTAMPTZ), CAST(:expires_at AS TIMESTAMPTZ)
-    WHERE NOT EXISTS (SELECT 1 FROM existing)
-    ON CONFLICT (brand_id, buyer_key) DO NOTHING
-)
-SELECT id, promoter_id, expires_at FROM existing
-""").bindparams(bindparam("now", type_=UTCDateTime()), bindparam("expires_at", type_=UTCDateTime())).columns(
-    id=Integer(), promoter_id=Integer(), expires_at=UTCDateTime())
 
 
 def _bind_new_buyer(brand_id: int, buyer_key: str, promoter_id: int, now: datetime, expires: datetime | None) -> None:
     """Bind a buyer seen for the first time. Two first orders of one new buyer at once must
     not fail the second order over the binding the first one wrote: the first binding stands
-    (INSERT ... ON CONFLICT DO NOTHING where the database has it, else a savepoint)."""
+    (INSERT … ON CONFLICT DO NOTHING)."""
     values = {"brand_id": brand_id, "buyer_key": buyer_key, "promoter_id": promoter_id, "bound_at": now,
               "expires_at": expires}
-    connection = db.session.connection()
-    dialect = connection.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        statement = _BIND_NEW.get(dialect)
-        if statement is None:
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
-            statement = _BIND_NEW[dialect] = insert(BuyerBinding.__table__).on_conflict_do_nothing(
-                index_elements=["brand_id", "buyer_key"])
-        connection.execute(statement, values)
-        return
-    from sqlalchemy.exc import IntegrityError
-
-    try:
-        with db.session.begin_nested():
-            db.session.add(BuyerBinding(**values))
-    except IntegrityError:
-        pass  # the concurrent order bound this buyer; its binding stands
+    db.session.connection().execute(insert_ignoring_duplicates(BuyerBinding.__table__, ("brand_id", "buyer_key")),
+                                    values)
 
 
 def snapshot_chain(settings: ProgrammeSettings, promoter_id: int | None, buyer_user=None,

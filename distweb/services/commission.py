@@ -12,12 +12,10 @@ Funding (docs/PRODUCT.md):
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, event, func, insert, select, text
+from sqlalchemy import bindparam, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from distweb.domain import commission as rules
@@ -77,27 +75,6 @@ def current_plan(brand_id: int) -> tuple[int | None, rules.Plan]:
         known[(brand_id, row.version)] = found[1]
     known[("current", brand_id)] = found
     return found
-
-
-def remember_current_plan(brand_id: int, version: int | None, body: dict | None) -> None:
-    """The plan in force as a caller read it in this transaction (``current_plan_lateral``'s
-    row; version None: no saved version), so that ``current_plan`` does not read it again."""
-    known = _session_plans()
-    if ("current", brand_id) in known:
-        return  # read before in this transaction: that one stands
-    if version is None:
-        known[("current", brand_id)] = (None, _parsed(DEFAULT_PLAN))
-    else:
-        known[(brand_id, version)] = plan = _parsed(body)
-        known[("current", brand_id)] = (version, plan)
-
-
-def current_plan_lateral():
-    """``_CURRENT_PLAN`` as a LATERAL subquery (columns plan_version, plan_body), for a caller
-    that reads it beside something else and hands the row to ``remember_current_plan``."""
-    return (select(CommissionPlan.version.label("plan_version"), CommissionPlan.body.label("plan_body"))
-            .where(CommissionPlan.brand_id == bindparam("plan_brand_id"))
-            .order_by(CommissionPlan.version.desc()).limit(1).lateral("current_plan"))
 
 
 _CURRENT_PLAN = (select(CommissionPlan.version, CommissionPlan.body).where(CommissionPlan.brand_id == bindparam("brand_id"))
@@ -234,21 +211,18 @@ def price(order: Order, version: int | None = None) -> tuple[int | None, list[ru
 
 class Accrual(NamedTuple):
     """A paid order priced and its ledger transaction drafted, nothing written yet: the plan
-    version, the lines (``item_index`` as the caller identified the items), the draft (each
-    posting's ``commission_line_id`` is its line's place in ``priced``) and each posting's
-    account id."""
+    version, the lines, and the draft (each posting's ``commission_line_id`` is its line's
+    place in ``priced`` until the lines are written)."""
 
     version: int | None
     priced: list[rules.PricedLine]
     draft: ledger.Draft
-    accounts: list[int]
 
 
 def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int, int]) -> Accrual | None:
-    """Price a paid order and draft its balanced ledger transaction, writing nothing (None:
-    nothing to pay). ``items``: its item lines, each ``index`` an item's id, or its position
-    for an order not written yet; ``suppliers``: {index: the item's supplier id, or 0}
-    (consignment only)."""
+    """Price a paid order and draft its balanced ledger transaction at the order's payment
+    time, writing nothing (None: nothing to pay). ``items``: its item lines, each ``index``
+    an item's id; ``suppliers``: {item id: the item's supplier id, or 0} (consignment only)."""
     version, plan = current_plan(order.brand_id)
     priced = rules.price_order(plan, order.mode.value, items, _chain(order), at=order.paid_at,
                                stock_purchase=order.is_stock_purchase)
@@ -256,7 +230,6 @@ def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int
         return None
     draft = ledger.Draft(order.brand_id, "accrual", order_id=order.id, reference=order.external_id,
                          memo={"plan_version": version}, occurred_at=order.paid_at)
-    # Each posting's commission_line_id is, until the lines are written, the line's place in ``priced``.
     if order.mode == OrderMode.CONSIGNMENT:
         _consignment_split(items, suppliers, priced, plan, draft)
     else:
@@ -264,46 +237,32 @@ def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int
             draft.move(line.amount_fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0),
                        (AccountKind.PROMOTER_FROZEN, line.promoter_id), slot)
     ledger.check_balanced(draft)
-    accounts = [ledger.account_id(order.brand_id, p.kind, p.owner_id) for p in draft.postings]
-    return Accrual(version, priced, draft, accounts)
+    return Accrual(version, priced, draft)
 
 
-def on_paid(order: Order) -> None:
-    """Price a paid order into frozen lines and post the money (idempotent per order: a
-    replay finds the order's lines and writes nothing). No ORM objects: the lines, the
-    ledger transaction and its entries are written with set-based statements, one on
-    PostgreSQL, three elsewhere. (A new order placed on PostgreSQL has them written by its
-    own statement instead: ``draft_accrual`` with ``accrual_json``.)"""
+_HAS_LINES = select(CommissionLine.id).where(CommissionLine.order_id == bindparam("order_id")).limit(1)
+
+
+def on_paid(order: Order, new_order: bool = False) -> None:
+    """Price a paid order into frozen lines and post the money, in the caller's transaction:
+    the lines (one INSERT), then the ledger transaction and its entries (``ledger.post``).
+    Idempotent per order: a replay finds the order's lines and writes nothing
+    (``new_order``: the caller wrote the order in this transaction, so it has none).
+    The same statements on every database."""
+    if not new_order and db.session.connection().execute(_HAS_LINES, {"order_id": order.id}).first() is not None:
+        return  # priced before: its lines and money stand
     suppliers = {i.id: _supplier_of(i) for i in order.items} if order.mode == OrderMode.CONSIGNMENT else {}
     accrual = draft_accrual(order, _items(order), suppliers)
     if accrual is None:
         return
-    version, priced, draft, accounts = accrual
-    if db.session.connection().dialect.name == "postgresql":
-        written = _write_accrual_pg(order, version, priced, draft, accounts)
-    else:
-        written = _write_accrual(order, version, priced, draft, accounts)
-    if written:
-        # For a response built in this same transaction (the API's, for an order it just
-        # placed): what was written, without reading it back. Not a cache: nothing else reads it.
-        order.accrued_now = (version, priced)
-
-
-def accrual_json(accrual: Accrual, product_ids: list[int]) -> tuple[str, str]:
-    """(lines, entries) of an accrual as the JSON documents an order's own statement writes
-    them from, for an order not written yet: its items by position (``item_index``), each
-    found by ``product_ids[position]`` (a product is on one item of an order)."""
-    lines = json.dumps([{"n": n, "pr": product_ids[line.item_index], "p": line.promoter_id, "l": line.level,
-                         "k": line.kind, "a": line.amount_fen, "r": line.rule_index}
-                        for n, line in enumerate(accrual.priced)])
-    entries = []
-    for n, (posting, account) in enumerate(zip(accrual.draft.postings, accrual.accounts, strict=True)):
-        entry = {"n": n, "c": account, "a": posting.amount_fen}
-        if posting.commission_line_id is not None:
-            line = accrual.priced[posting.commission_line_id]
-            entry.update(pr=product_ids[line.item_index], p=line.promoter_id, l=line.level, k=line.kind)
-        entries.append(entry)
-    return lines, json.dumps(entries)
+    version, priced, draft = accrual
+    now = utcnow()
+    ids = db.session.connection().execute(_INSERT_LINES, [_line_row(order, version, line, now) for line in priced]
+                                          ).scalars().all()
+    ledger.post(draft, line_ids=ids)
+    # For a response built in this same transaction (the API's, for an order it just
+    # placed): what was written, without reading it back. Not a cache: nothing else reads it.
+    order.accrued_now = (version, priced)
 
 
 def accrued_lines_json(order: Order) -> list[dict]:
@@ -331,203 +290,118 @@ _LINES = CommissionLine.__table__
 _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 
 
-def _write_accrual(order, version, priced, draft, accounts) -> bool:
-    """Three statements: the ledger transaction (only while the order has no lines), the
-    lines, the entries."""
-    now = utcnow()
-    tx_id = ledger.open_transaction(draft, unless=select(CommissionLine.id).where(CommissionLine.order_id == order.id),
-                                    at=now)
-    if tx_id is None:
-        return False  # priced before: its lines and money stand
-    ids = db.session.connection().execute(_INSERT_LINES, [_line_row(order, version, line, now) for line in priced]
-                                          ).scalars().all()
-    ledger.write_entries(tx_id, draft, accounts, line_ids=ids, at=now)
-    return True
-
-
-# One statement: the transaction only while the order has no lines (so a replay writes
-# nothing at all), the lines in pricing order, and the entries in posting order, each joined
-# to its line by the line's unique key (item, promoter, level, kind). Lines and entries
-# travel as one JSON document each (cheaper to send than a dozen arrays).
-_ACCRUAL_PG = text("""
-WITH tx AS (
-    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at, occurred_at)
-    SELECT CAST(:brand_id AS INTEGER), 'accrual', CAST(:order_id AS INTEGER), CAST(:reference AS VARCHAR),
-           CAST(:memo AS JSON), CAST(:now AS TIMESTAMPTZ), CAST(:occurred_at AS TIMESTAMPTZ)
-    WHERE NOT EXISTS (SELECT 1 FROM commission_lines WHERE order_id = CAST(:order_id AS INTEGER))
-    RETURNING id
-), lines AS (
-    INSERT INTO commission_lines (brand_id, order_id, order_item_id, promoter_id, level, kind, amount_fen,
-                                  reversed_fen, clawback_fen, status, plan_version, rule_index, created_at)
-    SELECT CAST(:brand_id AS INTEGER), CAST(:order_id AS INTEGER), l.i, l.p, l.l, l.k, l.a,
-           0, 0, 'frozen', CAST(:version AS INTEGER), l.r, CAST(:now AS TIMESTAMPTZ)
-    FROM tx, json_to_recordset(CAST(:lines AS JSON)) AS l (n INTEGER, i INTEGER, p INTEGER, l INTEGER, k VARCHAR,
-                                                          a INTEGER, r INTEGER)
-    ORDER BY l.n
-    RETURNING id, order_item_id, promoter_id, level, kind
-), entries AS (
-    INSERT INTO ledger_entries (transaction_id, account_id, amount_fen, commission_line_id, created_at)
-    SELECT tx.id, e.c, e.a, lines.id, CAST(:now AS TIMESTAMPTZ)
-    FROM tx, json_to_recordset(CAST(:entries AS JSON)) AS e (n INTEGER, c INTEGER, a BIGINT, i INTEGER, p INTEGER,
-                                                            l INTEGER, k VARCHAR)
-    LEFT JOIN lines ON lines.order_item_id = e.i AND lines.promoter_id = e.p AND lines.level = e.l AND lines.kind = e.k
-    ORDER BY e.n
-)
-SELECT id FROM tx
-""")
-
-
-def _write_accrual_pg(order, version, priced, draft, accounts) -> bool:
-    entries = []
-    for n, (posting, account) in enumerate(zip(draft.postings, accounts, strict=True)):
-        entry = {"n": n, "c": account, "a": posting.amount_fen}
-        if posting.commission_line_id is not None:
-            line = priced[posting.commission_line_id]
-            entry.update(i=line.item_index, p=line.promoter_id, l=line.level, k=line.kind)
-        entries.append(entry)
-    return db.session.connection().execute(_ACCRUAL_PG, {
-        "brand_id": order.brand_id, "order_id": order.id, "reference": draft.reference,
-        "memo": json.dumps(draft.memo), "now": utcnow(), "version": version, "occurred_at": order.paid_at,
-        "lines": json.dumps([{"n": n, "i": line.item_index, "p": line.promoter_id, "l": line.level, "k": line.kind,
-                              "a": line.amount_fen, "r": line.rule_index} for n, line in enumerate(priced)]),
-        "entries": json.dumps(entries),
-    }).scalar() is not None
-
-
 def _consignment_split(items: list[rules.ItemLine], suppliers: dict[int, int], priced, plan, draft) -> None:
-    """At payment the buyer's money splits: the supplier's cost, the distributor's margin
-    (frozen), the rest to the brand; uplines' commission is funded by the supplier, or by
-    the distributor's margin when the plan says so."""
-    margins = {line.item_index: (line, slot) for slot, line in enumerate(priced) if line.kind == "margin"}
-    by_index = {i.index: i for i in items}
+    """At payment the buyer's money splits, item by item: the supply cost to the supplier's
+    payable, the margin to the distributor (a frozen "margin" line), the rest (a margin no
+    one may be paid, or a sale below cost) to the brand. The uplines' commission is funded
+    by the supplier's payable, or, when the plan says ``consignment_funding: distributor``,
+    out of the distributor's margin: its margin line is credited in full and each upline's
+    commission moves from it (both entries tagged: the margin line keeps what is left), or
+    from the brand's share when there is no margin line (a suspended distributor's margin
+    stays with the brand)."""
+    by_distributor = plan.consignment_funding == "distributor"
     for item in items:
-        margin = margins.get(item.index)
+        margin = next(((slot, line) for slot, line in enumerate(priced)
+                       if line.item_index == item.index and line.kind == "margin"), None)
+        uplines = [(slot, line) for slot, line in enumerate(priced)
+                   if line.item_index == item.index and line.kind == "commission"]
         draft.add(AccountKind.BRAND_CLEARING, 0, -item.paid_fen)
         draft.add(AccountKind.SUPPLIER_PAYABLE, suppliers[item.index], item.supply_cost_fen)
         rest = item.paid_fen - item.supply_cost_fen
         if margin is not None:
-            draft.add(AccountKind.PROMOTER_FROZEN, margin[0].promoter_id, margin[0].amount_fen, margin[1])
-            rest -= margin[0].amount_fen
-        draft.add(AccountKind.BRAND_REVENUE, 0, rest)  # skipped margin, or a sale below cost
-    for slot, line in enumerate(priced):
-        if line.kind != "commission":
-            continue
-        item = by_index[line.item_index]
-        margin = margins.get(item.index)
-        if plan.consignment_funding == "distributor" and margin is not None:
-            source = (AccountKind.PROMOTER_FROZEN, margin[0].promoter_id)  # a new margin is frozen
-        else:
-            source = (AccountKind.SUPPLIER_PAYABLE, suppliers[item.index])
-        draft.move(line.amount_fen, source, (AccountKind.PROMOTER_FROZEN, line.promoter_id), slot)
+            slot, line = margin
+            credited = line.amount_fen + (sum(u.amount_fen for _s, u in uplines) if by_distributor else 0)
+            draft.add(AccountKind.PROMOTER_FROZEN, line.promoter_id, credited, slot)
+            rest -= credited
+        draft.add(AccountKind.BRAND_REVENUE, 0, rest)
+        for slot, line in uplines:
+            target = (AccountKind.PROMOTER_FROZEN, line.promoter_id)
+            if not by_distributor:
+                draft.move(line.amount_fen, (AccountKind.SUPPLIER_PAYABLE, suppliers[item.index]), target, None, slot)
+            elif margin is not None:
+                draft.move(line.amount_fen, (AccountKind.PROMOTER_FROZEN, margin[1].promoter_id), target,
+                           margin[0], slot)
+            else:
+                draft.move(line.amount_fen, (AccountKind.BRAND_REVENUE, 0), target, None, slot)
 
 
 def _supplier_of(item) -> int:
     return item.product.supplier_id or 0
 
 
-def _margin_line(rows, item_id):
-    return next((r for r in rows if r.order_item_id == item_id and r.kind == "margin"), None)
-
-
-def _funding(order, plan, row, rows, item) -> tuple[AccountKind, int]:
-    """Who pays this line."""
-    if order.mode != OrderMode.CONSIGNMENT:
-        return AccountKind.BRAND_COMMISSION_EXPENSE, 0
-    if plan.consignment_funding == "distributor":
-        margin_row = _margin_line(rows, item.id)
-        if margin_row is not None:
-            return _holding_account(margin_row), margin_row.promoter_id
-    return AccountKind.SUPPLIER_PAYABLE, _supplier_of(item)
-
-
 def _holding_account(row: CommissionLine) -> AccountKind:
-    """Where a line's money sits now: frozen until settled, then the available wallet."""
+    """Where a line's money sits now: frozen until settled, then the available wallet (a
+    line paid out is still taken back from the wallet, which may go negative)."""
     return AccountKind.PROMOTER_FROZEN if row.status == LineStatus.FROZEN else AccountKind.PROMOTER_AVAILABLE
 
 
 # ---------------------------------------------------------------- reversing
 
 
-@lru_cache(maxsize=64)
-def _rounding_for(brand_id: int, version: int | None) -> str:
-    return (_plan_body(brand_id, version) if version else DEFAULT_PLAN).get("rounding", "half_up")
-
-
 def on_refunded(order: Order, refund) -> None:
-    """Reverse in proportion to what each item has had refunded (cumulative)."""
+    """Reverse in proportion to what each item has had refunded (cumulative), at the
+    refund's time."""
     now = {line.order_item_id: line.amount_fen for line in refund.lines}
     after = {item.id: item.refunded_fen for item in order.items}
     before = {item_id: refunded - now.get(item_id, 0) for item_id, refunded in after.items()}
-    _reverse(order, before, after, "reversal", refund.refund_id)
+    _reverse(order, before, after, "reversal", refund.refund_id, refund.created_at)
 
 
 def on_cancelled(order: Order) -> None:
-    """A cancelled order keeps nothing."""
+    """A cancelled order keeps nothing: every item refunded in full, at the cancellation."""
     before = {item.id: item.refunded_fen for item in order.items}
-    _reverse(order, before, {item.id: item.paid_fen for item in order.items}, "cancellation", None)
+    _reverse(order, before, {item.id: item.paid_fen for item in order.items}, "cancellation", None,
+             order.cancelled_at)
 
 
-def _reverse(order: Order, before: dict[int, int], refunded: dict[int, int], kind: str,
-             reference: str | None) -> None:
+def _reverse(order: Order, before: dict[int, int], after: dict[int, int], kind: str, reference: str | None,
+             at) -> None:
+    """One balanced transaction giving back, item by item, what the refund now reaching
+    ``after`` takes from each holder of the item's money. The item's lines give back their
+    largest-remainder parts (``rules.reversal_parts``): to the brand's commission expense
+    (promotion, wholesale), to the supplier (consignment uplines it funded), or to the buyer
+    (a margin, and uplines funded out of it). On consignment the buyer's money comes back
+    through the clearing account: the supplier returns its cost in proportion (rounded
+    once, cumulatively), the lines their parts, the brand the rest."""
     rows = list(db.session.scalars(select(CommissionLine).where(CommissionLine.order_id == order.id)
                                    .order_by(CommissionLine.id).with_for_update()))
     version = rows[0].plan_version if rows else None
-    plan = plan_version(order.brand_id, version) if version else rules.parse_plan(DEFAULT_PLAN)
-    items = {i.id: i for i in order.items}
-    draft = ledger.Draft(order.brand_id, kind, order_id=order.id, reference=reference or order.external_id)
-    if order.mode == OrderMode.CONSIGNMENT:
-        _reverse_consignment_money(order, rows, before, refunded, plan, draft)
-    for row in rows:
-        if row.kind == "margin" or row.status == LineStatus.REVERSED:
-            continue
-        item = items[row.order_item_id]
-        target = rules.kept_after_refund(row.amount_fen, item.paid_fen, refunded[item.id], plan.rounding)
-        delta = row.kept_fen - target
-        if delta <= 0:
-            continue
-        _take_back(row, delta, _funding(order, plan, row, rows, item), draft)
-    ledger.post(draft)
-
-
-def _take_back(row: CommissionLine, delta: int, to: tuple[AccountKind, int], draft: ledger.Draft) -> None:
-    """Reduce a line by ``delta``: from frozen money, or as a clawback from the wallet once
-    settled (the wallet may go negative; later earnings make it good)."""
-    source = _holding_account(row)
-    if source == AccountKind.PROMOTER_AVAILABLE:
-        row.clawback_fen += delta
-    draft.move(delta, (source, row.promoter_id), to, row.id)
-    row.reversed_fen += delta
-    if row.kept_fen == 0:
-        row.status = LineStatus.REVERSED
-
-
-def _reverse_consignment_money(order, rows, refunded_before, refunded, plan, draft) -> None:
-    """Give the buyer's money back out of the split: the supplier's share of the cost and the
-    margin holder's share, in proportion, so that the parts always make up the refund."""
+    plan = plan_version(order.brand_id, version) if version else _parsed(DEFAULT_PLAN)
+    consignment = order.mode == OrderMode.CONSIGNMENT
+    draft = ledger.Draft(order.brand_id, kind, order_id=order.id, reference=reference or order.external_id,
+                         occurred_at=at)
     for item in order.items:
-        before, after = refunded_before[item.id], refunded[item.id]
-        refund_now = after - before
-        if refund_now <= 0:
+        refunded_before, refunded_after = before[item.id], after[item.id]
+        if refunded_after <= refunded_before:
             continue
-        cost_kept_before = rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, before, plan.rounding)
-        cost_kept_after = rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, after, plan.rounding)
-        cost_back = cost_kept_before - cost_kept_after
-        draft.add(AccountKind.BRAND_CLEARING, 0, refund_now)
-        draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), -cost_back)
-        margin_back = refund_now - cost_back
-        margin_row = _margin_line(rows, item.id)
-        if margin_row is not None and margin_row.status != LineStatus.REVERSED:
-            take = min(margin_back, margin_row.kept_fen)
-            if take > 0:
-                source = _holding_account(margin_row)
-                if source == AccountKind.PROMOTER_AVAILABLE:
-                    margin_row.clawback_fen += take
-                draft.add(source, margin_row.promoter_id, -take, margin_row.id)
-                margin_row.reversed_fen += take
-                if margin_row.kept_fen == 0:
-                    margin_row.status = LineStatus.REVERSED
-                margin_back -= take
-        draft.add(AccountKind.BRAND_REVENUE, 0, -margin_back)
+        its = [row for row in rows if row.order_item_id == item.id]
+        parts = rules.reversal_parts([row.amount_fen for row in its], [row.kept_fen for row in its],
+                                     item.paid_fen, refunded_after, plan.rounding)
+        buyer_funded = 0
+        for row, part in zip(its, parts, strict=True):
+            if not part:
+                continue
+            source = _holding_account(row)
+            if source == AccountKind.PROMOTER_AVAILABLE:
+                row.clawback_fen += part
+            row.reversed_fen += part
+            if row.kept_fen == 0:
+                row.status = LineStatus.REVERSED
+            if not consignment:
+                draft.move(part, (source, row.promoter_id), (AccountKind.BRAND_COMMISSION_EXPENSE, 0), row.id)
+            elif row.kind == "commission" and plan.consignment_funding == "supplier":
+                draft.move(part, (source, row.promoter_id), (AccountKind.SUPPLIER_PAYABLE, _supplier_of(item)), row.id)
+            else:
+                draft.add(source, row.promoter_id, -part, row.id)
+                buyer_funded += part
+        if consignment:
+            refund_now = refunded_after - refunded_before
+            cost_back = (rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, refunded_before, plan.rounding)
+                         - rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, refunded_after, plan.rounding))
+            draft.add(AccountKind.BRAND_CLEARING, 0, refund_now)
+            draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), -cost_back)
+            draft.add(AccountKind.BRAND_REVENUE, 0, -(refund_now - cost_back - buyer_funded))
+    ledger.post(draft)
 
 
 # ---------------------------------------------------------------- reading

@@ -4,10 +4,10 @@ their own transaction, so an order change and the money it moves commit together
 from __future__ import annotations
 
 
-def order_paid(order) -> None:
+def order_paid(order, new_order: bool = False) -> None:
     from distweb.services import commission
 
-    commission.on_paid(order)
+    commission.on_paid(order, new_order)
 
 
 def order_completed(order) -> None:

@@ -122,18 +122,15 @@ def load_demo(seed: int = 2026) -> list[tuple[str, str, str]]:
 
 
 def _date_accruals_at_payment(brand_id: int) -> None:
-    """The demo writes months of orders in one go, so their commission would all look earned
-    today; date each accrual (line and ledger transaction) at its order's payment instead."""
+    """The demo writes months of orders in one go, so their lines would all look earned
+    today; date each line at its order's payment, as the ledger already dates the money
+    (each transaction's business time). Ledger rows are never edited."""
     from sqlalchemy import update
 
-    from distweb.models import CommissionLine, LedgerTransaction, Order
+    from distweb.models import CommissionLine, Order
 
     paid_at = select(Order.paid_at).where(Order.id == CommissionLine.order_id).scalar_subquery()
     db.session.execute(update(CommissionLine).where(CommissionLine.brand_id == brand_id).values(created_at=paid_at))
-    tx_paid_at = select(Order.paid_at).where(Order.id == LedgerTransaction.order_id).scalar_subquery()
-    db.session.execute(update(LedgerTransaction).where(LedgerTransaction.brand_id == brand_id,
-                                                       LedgerTransaction.kind == "accrual")
-                       .values(created_at=tx_paid_at))
 
 
 DEMO_MATERIALS = [

@@ -1,20 +1,35 @@
-"""The double-entry ledger: post balanced transactions, read balances, verify it all.
+"""The double-entry ledger: the only code that writes ledger transactions and entries.
 
-Callers post inside their own (service) transaction, so the business change and the money
-it moves commit together. Entries are only ever inserted.
+Every money movement is one transaction whose entries sum to zero, written inside the
+caller's (service) database transaction, so the business change and the money it moves
+commit together or not at all. Entries are only ever inserted; a mistake is fixed with a
+reversing transaction. Two ways in, both checked here before anything is written or before
+the caller can commit:
+
+- ``post(draft)``: a transaction drafted in Python (an order's accrual, a refund's reversal,
+  a withdrawal step), refused with ``UnbalancedTransaction`` unless its postings sum to zero;
+- ``post_from_select(...)``: a transaction whose entries come from a SELECT (a settlement
+  batch of thousands of lines), summed by the database after the INSERT and refused the
+  same way.
+
+On PostgreSQL the database checks it once more at commit (migration 9a4c7e2b5d61's deferred
+constraint trigger, after django-hordak): no code path can leave the books unbalanced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import event, func, insert, literal, select
+from sqlalchemy import bindparam, case, event, exists, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from distweb.extensions import db
 from distweb.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from distweb.models.base import utcnow
+from distweb.models.base import UTCDateTime, utcnow
 from distweb.models.ledger import AccountKind
 
 
@@ -22,7 +37,12 @@ class UnbalancedTransaction(ValueError):
     """A programming error: the entries of one transaction must sum to zero."""
 
 
+# ---------------------------------------------------------------- accounts
+
 _account_cache: dict[tuple[int, str, int], int] = {}
+_ACCOUNT = select(LedgerAccount.id).where(LedgerAccount.brand_id == bindparam("brand_id"),
+                                          LedgerAccount.kind == bindparam("kind"),
+                                          LedgerAccount.owner_id == bindparam("owner_id"))
 
 
 def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
@@ -36,24 +56,17 @@ def account_id(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:
     if live is not None and key in live:
         return live[key]
     uncommitted = info.setdefault(_NEW_ACCOUNTS, set())
-    found = db.session.scalar(
-        select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
-                                       LedgerAccount.owner_id == owner_id)
-    )
+    params = {"brand_id": brand_id, "kind": kind, "owner_id": owner_id}
+    found = db.session.scalar(_ACCOUNT, params)
     if found is None:
         # A savepoint, so a concurrent creator's unique-key win does not undo the caller's work.
-        from sqlalchemy.exc import IntegrityError
-
         try:
             with db.session.begin_nested():
                 account = LedgerAccount(brand_id=brand_id, kind=kind, owner_id=owner_id)
                 db.session.add(account)
             found = account.id
         except IntegrityError:
-            found = db.session.scalar(
-                select(LedgerAccount.id).where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
-                                               LedgerAccount.owner_id == owner_id)
-            )
+            found = db.session.scalar(_ACCOUNT, params)
         # Not cached while the surrounding transaction might still roll back; until then
         # (or until any rollback, a savepoint's included) this session reuses it.
         uncommitted.add(key)
@@ -85,6 +98,40 @@ def _distrust_new_accounts(session, previous_transaction) -> None:
     session.info.pop(_LIVE_ACCOUNTS, None)
 
 
+def ensure_accounts(brand_id: int, kinds: Sequence[AccountKind], owners) -> None:
+    """Accounts of these kinds for every owner id that ``owners`` (a SELECT of one column)
+    yields, created where missing: one INSERT … SELECT per kind, for set-based writers that
+    name accounts by owner in SQL (settlement). A concurrent creator's win is retried once."""
+    for kind in kinds:
+        owner = owners.subquery("owner")
+        missing = (select(literal(brand_id), literal(kind.value), owner.c[0])
+                   .where(~exists().where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
+                                          LedgerAccount.owner_id == owner.c[0])))
+        statement = insert(LedgerAccount).from_select(["brand_id", "kind", "owner_id"], missing)
+        for attempt in (1, 2):
+            try:
+                with db.session.begin_nested():
+                    db.session.execute(statement)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+
+def account_of(brand_id_column, kind: AccountKind, owner_column):
+    """The id of the account of ``kind`` owned by ``owner_column`` (a correlated scalar
+    subquery, looked up through the unique (brand, kind, owner) index row by row, so the plan
+    never depends on table statistics). A missing account is NULL, which the NOT NULL
+    ``account_id`` refuses: no entry is ever silently dropped."""
+    return (select(LedgerAccount.id)
+            .where(LedgerAccount.brand_id == brand_id_column, LedgerAccount.kind == kind,
+                   LedgerAccount.owner_id == owner_column)
+            .scalar_subquery())
+
+
+# ---------------------------------------------------------------- drafting
+
+
 @dataclass
 class Posting:
     kind: AccountKind
@@ -95,15 +142,16 @@ class Posting:
 
 @dataclass
 class Draft:
-    """Entries gathered for one transaction; ``post`` checks they balance."""
+    """Entries gathered for one transaction; ``post`` checks they balance. ``occurred_at`` is
+    the business time (docs/API.md "Business time of money movements")."""
 
     brand_id: int
     kind: str
+    occurred_at: datetime = field(kw_only=True)
     order_id: int | None = None
     reference: str | None = None
     memo: dict = field(default_factory=dict)
     postings: list[Posting] = field(default_factory=list)
-    occurred_at: datetime | None = None  # business time; now when not given
 
     def add(self, kind: AccountKind, owner_id: int, amount_fen: int, line_id: int | None = None) -> Draft:
         if amount_fen:
@@ -111,78 +159,95 @@ class Draft:
         return self
 
     def move(self, amount_fen: int, source: tuple[AccountKind, int], target: tuple[AccountKind, int],
-             line_id: int | None = None) -> Draft:
-        """Move money from one account to another (negative on the source, positive on the target)."""
+             line_id: int | None = None, target_line_id: int | None = None) -> Draft:
+        """Move money from one account to another (negative on the source, positive on the
+        target). ``line_id`` tags both entries, unless ``target_line_id`` tags the target's."""
         self.add(source[0], source[1], -amount_fen, line_id)
-        self.add(target[0], target[1], amount_fen, line_id)
+        self.add(target[0], target[1], amount_fen, line_id if target_line_id is None else target_line_id)
         return self
 
-
-def post(draft: Draft) -> LedgerTransaction | None:
-    if not draft.postings:
-        return None
-    if sum(p.amount_fen for p in draft.postings) != 0:
-        raise UnbalancedTransaction(f"{draft.kind}: entries sum to {sum(p.amount_fen for p in draft.postings)}")
-    tx = LedgerTransaction(brand_id=draft.brand_id, kind=draft.kind, order_id=draft.order_id,
-                           reference=draft.reference, memo=draft.memo, occurred_at=draft.occurred_at or utcnow())
-    db.session.add(tx)
-    db.session.flush()
-    db.session.add_all([
-        LedgerEntry(transaction_id=tx.id, account_id=account_id(draft.brand_id, p.kind, p.owner_id),
-                    amount_fen=p.amount_fen, commission_line_id=p.commission_line_id)
-        for p in draft.postings
-    ])
-    return tx
-
-
-_TRANSACTIONS = LedgerTransaction.__table__
-_ENTRIES = LedgerEntry.__table__
-_INSERT_ENTRIES = insert(_ENTRIES)
-
-
-def open_transaction(draft: Draft, unless=None, at: datetime | None = None) -> int | None:
-    """Write the transaction row of ``draft`` (no ORM object) and return its id; the
-    entries follow with ``write_entries``, in the same database transaction. With ``unless``
-    (a SELECT), nothing is written while that finds a row, and None is returned: one
-    statement for "not done yet?" and "start it"."""
-    at = at or utcnow()
-    values = {"brand_id": draft.brand_id, "kind": draft.kind, "order_id": draft.order_id,
-              "reference": draft.reference, "memo": draft.memo, "created_at": at,
-              "occurred_at": draft.occurred_at or at}
-    if unless is None:
-        stmt = insert(_TRANSACTIONS).values(values)
-    else:
-        columns = list(values)
-        stmt = insert(_TRANSACTIONS).from_select(
-            columns,
-            select(*[literal(values[name], _TRANSACTIONS.c[name].type).label(name) for name in columns])
-            .where(~unless.exists()),
-        )
-    return db.session.connection().execute(stmt.returning(_TRANSACTIONS.c.id)).scalar()
+    @property
+    def total(self) -> int:
+        return sum(p.amount_fen for p in self.postings)
 
 
 def check_balanced(draft: Draft) -> None:
-    if sum(p.amount_fen for p in draft.postings) != 0:
-        raise UnbalancedTransaction(f"{draft.kind}: entries sum to {sum(p.amount_fen for p in draft.postings)}")
+    if draft.total != 0:
+        raise UnbalancedTransaction(f"{draft.kind}: entries sum to {draft.total}")
 
 
-def write_entries(transaction_id: int, draft: Draft, accounts: list[int] | None = None,
-                  line_ids: list[int] | None = None, at: datetime | None = None) -> None:
-    """The entries of ``draft`` under a transaction ``open_transaction`` wrote; they must
-    balance. ``accounts``: the postings' account ids when the caller resolved them already;
-    ``line_ids``: when each posting's commission_line_id is a place in that list."""
+# ---------------------------------------------------------------- writing
+
+_TRANSACTIONS = LedgerTransaction.__table__
+_ENTRIES = LedgerEntry.__table__
+_INSERT_TRANSACTION = insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id)
+_INSERT_ENTRIES = insert(_ENTRIES)
+
+
+def _open(brand_id: int, kind: str, occurred_at: datetime, order_id: int | None, reference: str | None,
+          memo: dict | None, now: datetime) -> int:
+    if occurred_at is None or occurred_at.tzinfo is None:
+        raise ValueError("a ledger transaction needs its business time, with a time zone")
+    return db.session.connection().execute(_INSERT_TRANSACTION, {
+        "brand_id": brand_id, "kind": kind, "order_id": order_id, "reference": reference, "memo": memo or {},
+        "occurred_at": occurred_at, "created_at": now}).scalar_one()
+
+
+def post(draft: Draft, line_ids: Sequence[int] | None = None, accounts: Sequence[int] | None = None) -> int | None:
+    """Write ``draft`` as one transaction (refused unless it balances) and return its id;
+    None when it has no postings. Two INSERTs, no ORM objects.
+
+    ``line_ids``: each posting's ``commission_line_id`` is a place in this list (lines
+    written just before, whose ids were not known when the draft was made). ``accounts``:
+    the postings' account ids, when the caller resolved them already."""
     check_balanced(draft)
     if not draft.postings:
-        return
-    at = at or utcnow()
+        return None
     if accounts is None:
         accounts = [account_id(draft.brand_id, p.kind, p.owner_id) for p in draft.postings]
+    now = utcnow()
+    tx_id = _open(draft.brand_id, draft.kind, draft.occurred_at, draft.order_id, draft.reference, draft.memo, now)
     db.session.connection().execute(_INSERT_ENTRIES, [
-        {"transaction_id": transaction_id, "account_id": account, "amount_fen": p.amount_fen,
+        {"transaction_id": tx_id, "account_id": account, "amount_fen": p.amount_fen,
          "commission_line_id": p.commission_line_id if line_ids is None or p.commission_line_id is None
-         else line_ids[p.commission_line_id], "created_at": at}
+         else line_ids[p.commission_line_id], "created_at": now}
         for p, account in zip(draft.postings, accounts, strict=True)
     ])
+    return tx_id
+
+
+class Posted(NamedTuple):
+    transaction_id: int
+    entries: int
+    moved_fen: int  # the sum of the positive entries
+
+
+_ENTRY_TOTALS = select(func.count(LedgerEntry.id), func.coalesce(func.sum(LedgerEntry.amount_fen), 0),
+                       func.coalesce(func.sum(case((LedgerEntry.amount_fen > 0, LedgerEntry.amount_fen), else_=0)), 0)
+                       ).where(LedgerEntry.transaction_id == bindparam("tx_id"))
+
+
+def post_from_select(brand_id: int, kind: str, occurred_at: datetime, entries, *, reference: str | None = None,
+                     memo: dict | None = None, order_id: int | None = None) -> Posted:
+    """One transaction whose entries are the rows of ``entries``, a SELECT of (account_id,
+    amount_fen, commission_line_id): INSERT … SELECT, then the database sums what was written
+    and the transaction is refused (``UnbalancedTransaction``; the caller rolls back) unless
+    it balances and has entries."""
+    now = utcnow()
+    tx_id = _open(brand_id, kind, occurred_at, order_id, reference, memo, now)
+    rows = entries.subquery("entry")
+    db.session.execute(insert(LedgerEntry).from_select(
+        ["transaction_id", "account_id", "amount_fen", "commission_line_id", "created_at"],
+        select(literal(tx_id), rows.c[0], rows.c[1], rows.c[2], literal(now, UTCDateTime))))
+    count, total, moved = db.session.execute(_ENTRY_TOTALS, {"tx_id": tx_id}).one()
+    if count == 0:
+        raise UnbalancedTransaction(f"{kind}: no entries")
+    if total != 0:
+        raise UnbalancedTransaction(f"{kind}: entries sum to {total}")
+    return Posted(tx_id, int(count), int(moved))
+
+
+# ---------------------------------------------------------------- reading
 
 
 def balance(brand_id: int, kind: AccountKind, owner_id: int = 0) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, func, or_, select, true, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from distweb.extensions import db
@@ -142,27 +142,14 @@ def by_code(code: str, brand_id: int | None = None) -> Promoter | None:
 def by_code_with_uplines(code: str, brand_id: int) -> Promoter | None:
     """``by_code``, with the promoter's two uplines loaded in the same query and kept for
     the transaction (placing an order snapshots that chain next)."""
-    return by_code_with_uplines_and(code, brand_id)[0]
-
-
-def by_code_with_uplines_and(code: str, brand_id: int, also=None, params: dict | None = None):
-    """``by_code_with_uplines``, and beside it the row of ``also`` (a LATERAL subquery of at
-    most one row, with its ``params``): what the caller needs next, read in the same round
-    trip. (promoter or None, the row of ``also`` or None)."""
     code = (code or "").strip().upper()
     if not code or len(code) > 12:
-        return None, None
-    statement = _WITH_UPLINES
-    if also is not None:
-        statement = statement.add_columns(*also.c).outerjoin(also, true())
-    rows = db.session.execute(statement, {"code": code, "brand_id": brand_id, **(params or {})}).all()
+        return None
+    rows = db.session.scalars(_WITH_UPLINES, {"code": code, "brand_id": brand_id}).all()
     from distweb.services.rows import keep
 
-    keep([row[0] for row in rows])
-    found = next((row for row in rows if row[0].code == code and row[0].brand_id == brand_id), None)
-    if found is None:
-        return None, None
-    return found[0], tuple(found[1:]) if also is not None else None
+    keep(rows)
+    return next((row for row in rows if row.code == code and row.brand_id == brand_id), None)
 
 
 _OWN = select(Promoter.id, Promoter.upline_id, Promoter.upline2_id).where(

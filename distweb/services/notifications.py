@@ -3,7 +3,7 @@ first sales, newly pinned materials). Web Push (services.push) is an extra on to
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 
 from redis.exceptions import RedisError
@@ -12,6 +12,7 @@ from sqlalchemy.types import JSON, Boolean, Integer, String
 
 from distweb.extensions import db
 from distweb.models import Notification, Order, Promoter, User
+from distweb.models.base import json_object as sql_json_object
 from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus
 from distweb.services.tx import read, transaction
@@ -64,56 +65,26 @@ def order_paid(order: Order) -> None:
     push_after_commit()
 
 
-def order_paid_notices(order: Order) -> str | None:
-    """``order_paid``'s notices for an order about to be written by one statement that
-    writes them too (PostgreSQL: ``orders._NEW_ORDER_PG``), as its JSON document (None: no
-    one to tell). The order's id is not known yet: the statement writes it into the data,
-    which is the text json.dumps gives here, after ``{"order_id": <id>, ``. The upline's
-    first-sale notice is written only while the promoter has no paid order (the statement
-    does not see the one it writes) and reads the promoter's name there, as ``order_paid``
-    does (the statement takes the promoter's id and its user's id as parameters, ``seller_id``
-    and ``seller_user_id``). The push job is woken after the commit."""
-    if order.promoter_id is None:
-        return None
-    promoter = db.session.get(Promoter, order.promoter_id)
-    if promoter is None:
-        return None
-    rest = json.dumps({"order_no": order.external_id, "amount_fen": int(order.total_paid_fen)})
-    notices = [{"n": 0, "u": promoter.user_id, "k": "order_paid", "d": rest[1:]}]
-    upline = db.session.get(Promoter, promoter.upline_id) if promoter.upline_id is not None else None
-    if upline is not None:
-        notices.append({"n": 1, "u": upline.user_id, "k": "team_first_sale", "p": promoter.id,
-                        "no": order.external_id})
-    push_after_commit()
-    return json.dumps(notices)
-
-
-_ORDER_PAID: dict[str, tuple] = {}
-
-
+@functools.cache
 def _order_paid_statements() -> tuple:
-    """(the promoter's notice, the same with its upline's first-sale notice), built once per
-    dialect (the JSON object is built in SQL)."""
-    dialect = db.engine.dialect.name
-    found = _ORDER_PAID.get(dialect)
-    if found is None:
-        columns = ["user_id", "kind", "data", "created_at", "push_pending"]
-        now = bindparam("now", type_=Notification.created_at.type)
-        own = select(bindparam("user_id", type_=Integer), literal("order_paid", String), bindparam("data", type_=JSON),
-                     now, literal(True, Boolean))
-        promoter_id = bindparam("promoter_id", type_=Integer)
-        first_sale = select(
-            bindparam("upline_user_id", type_=Integer), literal("team_first_sale", String),
-            json_object(promoter_id=promoter_id,
-                        name=select(User.name).where(User.id == bindparam("promoter_user_id", type_=Integer))
-                        .scalar_subquery(),
-                        order_no=bindparam("order_no", type_=String)),
-            now, literal(True, Boolean),
-        ).where(~exists().where(Order.promoter_id == promoter_id, Order.paid_at.is_not(None),
-                                Order.id != bindparam("order_id", type_=Integer)))
-        found = _ORDER_PAID[dialect] = (insert(Notification).from_select(columns, own),
-                                        insert(Notification).from_select(columns, union_all(own, first_sale)))
-    return found
+    """(the promoter's notice, the same with its upline's first-sale notice), built once
+    (the JSON object is built in SQL)."""
+    columns = ["user_id", "kind", "data", "created_at", "push_pending"]
+    now = bindparam("now", type_=Notification.created_at.type)
+    own = select(bindparam("user_id", type_=Integer), literal("order_paid", String), bindparam("data", type_=JSON),
+                 now, literal(True, Boolean))
+    promoter_id = bindparam("promoter_id", type_=Integer)
+    first_sale = select(
+        bindparam("upline_user_id", type_=Integer), literal("team_first_sale", String),
+        json_object(promoter_id=promoter_id,
+                    name=select(User.name).where(User.id == bindparam("promoter_user_id", type_=Integer))
+                    .scalar_subquery(),
+                    order_no=bindparam("order_no", type_=String)),
+        now, literal(True, Boolean),
+    ).where(~exists().where(Order.promoter_id == promoter_id, Order.paid_at.is_not(None),
+                            Order.id != bindparam("order_id", type_=Integer)))
+    return (insert(Notification).from_select(columns, own),
+            insert(Notification).from_select(columns, union_all(own, first_sale)))
 
 
 # Built once: the promoter shell asks on every page (ix_notifications_user_unread).
@@ -131,8 +102,7 @@ def insert_from(rows) -> None:
 
 def json_object(**fields):
     """A JSON object built in SQL from named column expressions, for ``insert_from``'s data."""
-    name = "json_build_object" if db.engine.dialect.name == "postgresql" else "json_object"
-    return getattr(func, name)(*(part for key, value in fields.items() for part in (literal(key), value)))
+    return sql_json_object(*(part for key, value in fields.items() for part in (literal(key), value)))
 
 
 def unread_count(user_id: int) -> int:

@@ -9,8 +9,6 @@ completed, and the distributor's own retail sales draw it down (never below zero
 
 from __future__ import annotations
 
-import functools
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +16,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, insert, select, text, true, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 
 from distweb.extensions import db
 from distweb.models import (
@@ -36,16 +34,15 @@ from distweb.models import (
     RefundLine,
     StockLevel,
     StockMovement,
-    Supplier,
     User,
 )
-from distweb.models.base import UTCDateTime, utcnow
+from distweb.models.base import utcnow
 from distweb.models.fulfilment import PurchaseOrderKind, PurchaseOrderStatus
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderMode, OrderStatus
 from distweb.services import attribution, network
 from distweb.services.errors import Conflict, NotFound, ServiceError
-from distweb.services.tx import FastRead, transaction
+from distweb.services.tx import transaction
 
 EXTERNAL_ID_MAX = 64
 
@@ -89,34 +86,8 @@ class Buyer(NamedTuple):
 
 _PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
     Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
-# The same products as rows, with what placing an order reads of them (and the supplier's code,
-# for the response's purchase orders).
-_PRODUCT_ROWS = FastRead(
-    select(Product.id, Product.sku, Product.name, Product.category, Product.price_fen, Product.supply_cost_fen,
-           Product.wholesale_price_fen, Product.active, Product.sells_promotion, Product.sells_consignment,
-           Product.sells_wholesale, Product.supplier_id, Supplier.code.label("supplier_code"))
-    .outerjoin(Supplier, Supplier.id == Product.supplier_id)
-    .where(Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True))),
-    expanding="skus")
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
-
-
-_BUYER_PROMOTER = aliased(Promoter)
-
-
-@functools.cache
-def _buyer_and_plan():
-    """``_BUYER`` (phone None: no row) and the plan in force, as one LATERAL row (built once)."""
-    from distweb.services.commission import current_plan_lateral
-
-    buyer = (select(User.id.label("buyer_user_id"), _BUYER_PROMOTER.id.label("buyer_promoter_id"))
-             .outerjoin(_BUYER_PROMOTER, _BUYER_PROMOTER.user_id == User.id)
-             .where(User.phone == bindparam("phone")).limit(1).lateral("buyer"))
-    plan = current_plan_lateral()
-    return (select(buyer.c.buyer_user_id, buyer.c.buyer_promoter_id, plan.c.plan_version, plan.c.plan_body)
-            .select_from(select(true().label("one")).subquery("one"))
-            .outerjoin(buyer, true()).outerjoin(plan, true()).lateral("buyer_and_plan"))
 
 
 def _is_int(value) -> bool:
@@ -213,43 +184,23 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     promoter = None
     buyer = data.buyer
     phone = buyer.phone.strip() if buyer.phone else None
-    buyer_user, buyer_known = None, False
-    if data.promoter_code and db.engine.dialect.name != "postgresql":
+    if data.promoter_code:
         promoter = network.by_code_with_uplines(data.promoter_code, brand.id)
-        if promoter is None:
-            raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
-    elif data.promoter_code:
-        # PostgreSQL (LATERAL): the promoter with its uplines, the buyer's account and the plan
-        # in force in one query.
-        promoter, extra = network.by_code_with_uplines_and(data.promoter_code, brand.id, _buyer_and_plan(),
-                                                           {"phone": phone, "plan_brand_id": brand.id})
-        if extra is not None:
-            user_id, buyer_promoter_id, plan_version, plan_body = extra
-            buyer_user = Buyer(user_id, buyer_promoter_id) if user_id is not None else None
-            buyer_known = True
-            from distweb.services.commission import remember_current_plan
-
-            remember_current_plan(brand.id, plan_version, plan_body)
         if promoter is None:
             raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
     stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
     if mode == OrderMode.WHOLESALE and promoter is None:
         raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
+    if mode == OrderMode.CONSIGNMENT and promoter is None:
+        raise ServiceError("distributor_required", _l("代销订单需要指定销售它的分销商（promoter_code）。"), "promoter_code")
 
     lines: list[tuple[Product, ItemInput, int, int]] = []
     seen: set[str] = set()
     # Every product in one query (their suppliers with them, for purchase orders); the
     # checks below still go item by item, so the first bad item is the one reported.
     skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
-    # PostgreSQL writes a new order (other than a retail sale) with one statement that needs
-    # the products' columns only: rows. The other path hangs the products on the items.
-    as_rows = db.engine.dialect.name == "postgresql" and not (mode == OrderMode.WHOLESALE and not stock_purchase)
-    if not skus:
-        products = {}
-    elif as_rows:
-        products = {p.sku: p for p in _PRODUCT_ROWS({"brand_id": brand.id, "skus": sorted(skus)})}
-    else:
-        products = {p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand.id, "skus": list(skus)})}
+    products = ({p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand.id, "skus": list(skus)})}
+                if skus else {})
     for i, item in enumerate(data.items):
         where = f"items[{i}]"
         if not isinstance(item.sku, str) or not item.sku:
@@ -279,7 +230,8 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     total = sum(paid for *_, paid in lines)
     if data.total_paid_fen is not None and data.total_paid_fen != total:
         raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
-    if phone is not None and not buyer_known:
+    buyer_user = None
+    if phone is not None:
         # The buyer's account, if any, and whether it is a promoter: a row, not entities.
         found = db.session.connection().execute(_BUYER, {"phone": phone}).first()
         buyer_user = Buyer(*found) if found is not None else None
@@ -322,31 +274,24 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 for product, item, unit, paid_fen in lines
             ]
             retail = mode == OrderMode.WHOLESALE and not stock_purchase
-            if as_rows:
-                # One statement: the order, its items, (paid consignment) its purchase orders
-                # with their lines, its events, and (paid) its commission and notices.
-                _write_new_order_pg(connection, order, items, [product for product, *_rest in lines],
-                                    paid and mode == OrderMode.CONSIGNMENT)
-                _adopt(order)
-            else:
-                # The (brand, external_id) key refuses a duplicate here: no query beforehand.
-                order.id = connection.execute(_INSERT_ORDER, _row(order, _ORDERS)).scalar_one()
-                for item in items:
-                    item.order_id = order.id
-                item_ids = connection.execute(_INSERT_ITEMS, [_row(i, _ITEMS) for i in items]).scalars().all()
-                for item, item_id, (product, *_rest) in zip(items, item_ids, lines, strict=True):
-                    item.id = item_id
-                    item.product = product
-                order.items = items
-                if paid and mode == OrderMode.CONSIGNMENT:
-                    order.purchase_orders = _create_purchase_orders(order)
-                _adopt(order)
-                events = [_event_row(order, "placed", at=order.placed_at, source=data.source)]
-                if retail:
-                    _move_stock(order, -1, "sale")
-                if paid:
-                    _paid(order, order.purchase_orders, events=events)
-                _write_events(events)
+            # The (brand, external_id) key refuses a duplicate here: no query beforehand.
+            order.id = connection.execute(_INSERT_ORDER, _row(order, _ORDERS)).scalar_one()
+            for item in items:
+                item.order_id = order.id
+            item_ids = connection.execute(_INSERT_ITEMS, [_row(i, _ITEMS) for i in items]).scalars().all()
+            for item, item_id, (product, *_rest) in zip(items, item_ids, lines, strict=True):
+                item.id = item_id
+                item.product = product
+            order.items = items
+            if paid and mode == OrderMode.CONSIGNMENT:
+                order.purchase_orders = _create_purchase_orders(order)
+            _adopt(order)
+            events = [_event_row(order, "placed", at=order.placed_at, source=data.source)]
+            if retail:
+                _move_stock(order, -1, "sale")
+            if paid:
+                _paid(order, order.purchase_orders, events=events, new_order=True)
+            _write_events(events)
             if before_commit is not None:
                 before_commit(order)
     except IntegrityError:
@@ -376,6 +321,10 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
         # The distributor buys for itself: its upline earns (self-purchase rules apply).
         buyer_user = Buyer(promoter.user_id, promoter.id)
         chosen, source = promoter.id, "stock"
+    elif mode == OrderMode.CONSIGNMENT:
+        # The seller of record is the distributor whose shop sold: the margin is its own,
+        # whatever binding the buyer has elsewhere (bindings credit promotion orders only).
+        chosen, source = promoter.id, "api" if data.source == "api" else "shop"
     else:
         buyer_key = attribution.buyer_key_for_phone(order.buyer_phone) if order.buyer_phone else None
         buyer_promoter_id = buyer_user.promoter_id if buyer_user is not None else None
@@ -474,7 +423,7 @@ def _mark_paid(order: Order, paid_at: datetime, by: str | None = None) -> None:
 
 
 def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = None,
-          events: list[dict] | None = None) -> None:
+          events: list[dict] | None = None, new_order: bool = False) -> None:
     """What payment brings: the events (paid, then each purchase order; added to ``events``
     when given, for the caller to write, else written now), the commission, and the
     promoter's notice."""
@@ -487,14 +436,15 @@ def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = N
         events.extend(rows)
     else:
         _write_events(rows)
-    _paid_effects(order)
+    _paid_effects(order, new_order)
 
 
-def _paid_effects(order: Order) -> None:
-    """Payment's effects beyond the events: the commission and the promoter's notice."""
+def _paid_effects(order: Order, new_order: bool = False) -> None:
+    """Payment's effects beyond the events: the commission and the promoter's notice
+    (``new_order``: the order was written in this transaction, so it has no lines yet)."""
     from distweb.services import commission_hooks, notifications
 
-    commission_hooks.order_paid(order)
+    commission_hooks.order_paid(order, new_order)
     notifications.order_paid(order)
 
 
@@ -522,190 +472,6 @@ def _create_purchase_orders(order: Order) -> list[PurchaseOrder]:
                    "quantity": item.quantity, "cost_fen": item.supply_cost_fen} for item in items]
     connection.execute(_INSERT_PO_LINES, lines)
     return created
-
-
-# PostgreSQL: a new order with everything that goes with it in one statement. Items, purchase
-# orders, their lines and the events travel as JSON documents and are inserted in the order
-# given (ORDER BY n: their ids follow it, as with one INSERT each); each line finds its item by
-# product and its purchase order by supplier (both unique within an order). A purchase order's
-# event names the purchase order's id, known only here: its detail is built in SQL, with the
-# same text json.dumps gives the other events. A paid order's commission (``commission.on_paid``'s
-# transaction, lines and entries, priced beforehand with the items by position: each line finds
-# its item, and each entry its line, by the item's product) and the promoter's notices
-# (``notifications.order_paid``'s rows) are written by the same statement.
-_NEW_ORDER_PG = text("""
-WITH o AS (
-    INSERT INTO orders (brand_id, external_id, mode, status, promoter_id, chain_l1_id, chain_l2_id, chain_l3_id,
-                        is_stock_purchase, distributor_id, source, public_token, buyer_user_id, carrier, tracking_no,
-                        refunded_fen, attribution_source, buyer_name, buyer_phone, buyer_address, total_paid_fen,
-                        placed_at, paid_at, shipped_at, completed_at, cancelled_at)
-    VALUES (CAST(:brand_id AS INTEGER), CAST(:external_id AS VARCHAR), CAST(:mode AS VARCHAR),
-            CAST(:status AS VARCHAR), CAST(:promoter_id AS INTEGER), CAST(:chain_l1_id AS INTEGER),
-            CAST(:chain_l2_id AS INTEGER), CAST(:chain_l3_id AS INTEGER), CAST(:is_stock_purchase AS BOOLEAN),
-            CAST(:distributor_id AS INTEGER), CAST(:source AS VARCHAR), CAST(:public_token AS VARCHAR),
-            CAST(:buyer_user_id AS INTEGER), NULL, NULL, 0, CAST(:attribution_source AS VARCHAR),
-            CAST(:buyer_name AS VARCHAR), CAST(:buyer_phone AS VARCHAR), CAST(:buyer_address AS VARCHAR),
-            CAST(:total_paid_fen AS INTEGER), CAST(:placed_at AS TIMESTAMPTZ), CAST(:paid_at AS TIMESTAMPTZ),
-            NULL, NULL, NULL)
-    RETURNING id
-), i AS (
-    INSERT INTO order_items (order_id, product_id, sku, name, quantity, unit_price_fen, paid_fen, supply_cost_fen,
-                             refunded_fen)
-    SELECT o.id, r.p, r.s, r.m, r.q, r.u, r.a, r.c, 0
-    FROM o, json_to_recordset(CAST(:items AS JSON)) AS r (n INTEGER, p INTEGER, s VARCHAR, m VARCHAR, q INTEGER,
-                                                         u INTEGER, a INTEGER, c INTEGER)
-    ORDER BY r.n
-    RETURNING id, product_id
-), p AS (
-    INSERT INTO purchase_orders (brand_id, order_id, supplier_id, kind, status, total_cost_fen, carrier, tracking_no,
-                                 created_at, shipped_at)
-    SELECT CAST(:brand_id AS INTEGER), o.id, r.s, CAST(:po_kind AS VARCHAR), CAST(:po_status AS VARCHAR), r.c,
-           NULL, NULL, CAST(:now AS TIMESTAMPTZ), NULL
-    FROM o, json_to_recordset(CAST(:purchase_orders AS JSON)) AS r (n INTEGER, s INTEGER, c INTEGER)
-    ORDER BY r.n
-    RETURNING id, supplier_id, total_cost_fen
-), l AS (
-    INSERT INTO purchase_order_lines (purchase_order_id, order_item_id, sku, name, quantity, cost_fen)
-    SELECT p.id, i.id, r.s, r.m, r.q, r.c
-    FROM json_to_recordset(CAST(:po_lines AS JSON)) AS r (n INTEGER, supplier INTEGER, p INTEGER, s VARCHAR,
-                                                          m VARCHAR, q INTEGER, c INTEGER)
-    JOIN p ON p.supplier_id = r.supplier JOIN i ON i.product_id = r.p
-    ORDER BY r.n
-), e AS (
-    INSERT INTO order_events (order_id, kind, at, detail)
-    SELECT o.id, r.k, r.t,
-           CASE WHEN r.supplier IS NULL THEN CAST(r.d AS JSON)
-                ELSE CAST(concat('{"supplier_id": ', p.supplier_id, ', "purchase_order_id": ', p.id,
-                                 ', "cost_fen": ', p.total_cost_fen, '}') AS JSON) END
-    FROM o, json_to_recordset(CAST(:events AS JSON)) AS r (n INTEGER, k VARCHAR, t TIMESTAMPTZ, d VARCHAR,
-                                                          supplier INTEGER)
-    LEFT JOIN p ON p.supplier_id = r.supplier
-    ORDER BY r.n
-), tx AS (
-    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at, occurred_at)
-    SELECT CAST(:brand_id AS INTEGER), 'accrual', o.id, CAST(:external_id AS VARCHAR), CAST(:memo AS JSON),
-           CAST(:now AS TIMESTAMPTZ), CAST(:paid_at AS TIMESTAMPTZ)
-    FROM o WHERE CAST(:accrue AS BOOLEAN)
-    RETURNING id
-), cl AS (
-    INSERT INTO commission_lines (brand_id, order_id, order_item_id, promoter_id, level, kind, amount_fen,
-                                  reversed_fen, clawback_fen, status, plan_version, rule_index, created_at)
-    SELECT CAST(:brand_id AS INTEGER), o.id, i.id, r.p, r.l, r.k, r.a,
-           0, 0, 'frozen', CAST(:plan_version AS INTEGER), r.r, CAST(:now AS TIMESTAMPTZ)
-    FROM tx, o, json_to_recordset(CAST(:lines AS JSON)) AS r (n INTEGER, pr INTEGER, p INTEGER, l INTEGER,
-                                                              k VARCHAR, a INTEGER, r INTEGER)
-    JOIN i ON i.product_id = r.pr
-    ORDER BY r.n
-    RETURNING id, order_item_id, promoter_id, level, kind
-), le AS (
-    INSERT INTO ledger_entries (transaction_id, account_id, amount_fen, commission_line_id, created_at)
-    SELECT tx.id, r.c, r.a, li.id, CAST(:now AS TIMESTAMPTZ)
-    FROM tx, json_to_recordset(CAST(:entries AS JSON)) AS r (n INTEGER, c INTEGER, a BIGINT, pr INTEGER,
-                                                            p INTEGER, l INTEGER, k VARCHAR)
-    LEFT JOIN (SELECT cl.id, i.product_id, cl.promoter_id, cl.level, cl.kind FROM cl JOIN i ON i.id = cl.order_item_id)
-        AS li ON li.product_id = r.pr AND li.promoter_id = r.p AND li.level = r.l AND li.kind = r.k
-    ORDER BY r.n
-), nt AS (
-    INSERT INTO notifications (user_id, kind, data, created_at, push_pending)
-    SELECT r.u, r.k,
-           CASE WHEN r.p IS NULL THEN CAST(concat('{"order_id": ', o.id, ', ', r.d) AS JSON)
-                ELSE json_build_object('promoter_id', r.p,
-                                       'name', (SELECT name FROM users WHERE id = CAST(:seller_user_id AS INTEGER)),
-                                       'order_no', r.no) END,
-           CAST(:now AS TIMESTAMPTZ), true
-    FROM o, json_to_recordset(CAST(:notices AS JSON)) AS r (n INTEGER, u INTEGER, k VARCHAR, d VARCHAR, p INTEGER,
-                                                           no VARCHAR)
-    -- The seller's id as a parameter, not r.p: compared with a row of the document, the
-    -- planner hashes every paid order of the table (a sequential scan per order placed).
-    WHERE r.p IS NULL
-       OR NOT EXISTS (SELECT 1 FROM orders WHERE promoter_id = CAST(:seller_id AS INTEGER) AND paid_at IS NOT NULL)
-    ORDER BY r.n
-)
-SELECT o.id, (SELECT json_agg(json_build_array(i.product_id, i.id)) FROM i),
-       (SELECT json_agg(json_build_array(p.supplier_id, p.id)) FROM p)
-FROM o
-""").bindparams(bindparam("placed_at", type_=UTCDateTime()), bindparam("paid_at", type_=UTCDateTime()),
-                bindparam("now", type_=UTCDateTime()))
-
-
-def _write_new_order_pg(connection, order: Order, items: list[OrderItem], products: list, purchase: bool) -> None:
-    """``place_order``'s writes on PostgreSQL, as the statements of the other path make them:
-    sets the ids on ``order``, its ``items`` (given in order with their ``products``, rows of
-    ``_PRODUCT_ROWS``) and, with ``purchase``, the purchase orders it makes (one per
-    supplier), and hangs them on the order. A paid order's commission and notices are
-    written by the same statement (``_paid_effects``, done the other way)."""
-    now = utcnow()
-    by_supplier: dict[int, list[OrderItem]] = {}
-    codes: dict[int, str] = {}
-    if purchase:
-        for item, product in zip(items, products, strict=True):
-            by_supplier.setdefault(product.supplier_id, []).append(item)
-            codes[product.supplier_id] = product.supplier_code
-    created = [
-        PurchaseOrder(brand_id=order.brand_id, order_id=None, supplier_id=supplier_id,
-                      kind=PurchaseOrderKind.CONSIGNMENT, status=PurchaseOrderStatus.OPEN,
-                      total_cost_fen=sum(i.supply_cost_fen for i in its), carrier=None, tracking_no=None,
-                      created_at=now, shipped_at=None)
-        for supplier_id, its in by_supplier.items()
-    ]
-    lines = [{"n": n, "supplier": supplier_id, "p": item.product_id, "s": item.sku, "m": item.name,
-              "q": item.quantity, "c": item.supply_cost_fen}
-             for n, (supplier_id, item) in enumerate((s, i) for s, its in by_supplier.items() for i in its)]
-    events = [{"n": 0, "k": "placed", "t": order.placed_at.isoformat(), "d": json.dumps({"source": order.source})}]
-    accrual, notices = None, None
-    if order.paid_at is not None:
-        events.append({"n": 1, "k": "paid", "t": order.paid_at.isoformat(),
-                       "d": json.dumps({"amount_fen": order.total_paid_fen, "by": None})})
-        events += [{"n": 2 + k, "k": "purchase_order", "t": now.isoformat(), "supplier": po.supplier_id}
-                   for k, po in enumerate(created)]
-        from distweb.domain.commission import ItemLine
-        from distweb.services import commission, notifications
-
-        accrual = commission.draft_accrual(
-            order, [ItemLine(n, i.sku, p.category, i.quantity, i.paid_fen, i.supply_cost_fen)
-                    for n, (i, p) in enumerate(zip(items, products, strict=True))],
-            {n: p.supplier_id or 0 for n, p in enumerate(products)})
-        notices = notifications.order_paid_notices(order)
-    seller = db.session.get(Promoter, order.promoter_id) if notices is not None else None
-    seller_user_id = seller.user_id if seller is not None else None
-    commission_lines, entries = (commission.accrual_json(accrual, [p.id for p in products]) if accrual is not None
-                                 else ("[]", "[]"))
-    row = connection.execute(_NEW_ORDER_PG, {
-        "brand_id": order.brand_id, "external_id": order.external_id, "mode": order.mode.value,
-        "status": order.status.value, "promoter_id": order.promoter_id, "chain_l1_id": order.chain_l1_id,
-        "chain_l2_id": order.chain_l2_id, "chain_l3_id": order.chain_l3_id,
-        "is_stock_purchase": order.is_stock_purchase, "distributor_id": order.distributor_id,
-        "source": order.source, "public_token": order.public_token, "buyer_user_id": order.buyer_user_id,
-        "attribution_source": order.attribution_source, "buyer_name": order.buyer_name,
-        "buyer_phone": order.buyer_phone, "buyer_address": order.buyer_address,
-        "total_paid_fen": order.total_paid_fen, "placed_at": order.placed_at, "paid_at": order.paid_at,
-        "now": now, "po_kind": PurchaseOrderKind.CONSIGNMENT.value, "po_status": PurchaseOrderStatus.OPEN.value,
-        "items": json.dumps([{"n": n, "p": i.product_id, "s": i.sku, "m": i.name, "q": i.quantity,
-                              "u": i.unit_price_fen, "a": i.paid_fen, "c": i.supply_cost_fen}
-                             for n, i in enumerate(items)]),
-        "purchase_orders": json.dumps([{"n": n, "s": po.supplier_id, "c": po.total_cost_fen}
-                                       for n, po in enumerate(created)]),
-        "po_lines": json.dumps(lines),
-        "events": json.dumps(events),
-        "accrue": accrual is not None, "memo": json.dumps(accrual.draft.memo) if accrual is not None else None,
-        "plan_version": accrual.version if accrual is not None else None,
-        "lines": commission_lines, "entries": entries, "notices": notices or "[]",
-        # Whose first sale the upline's notice would be (notifications.order_paid_notices).
-        "seller_id": order.promoter_id, "seller_user_id": seller_user_id,
-    }).one()
-    order.id = row[0]
-    item_ids = dict(row[1])
-    for item, product in zip(items, products, strict=True):
-        item.id, item.order_id = item_ids[product.id], order.id
-    order.items = items
-    if created:
-        po_ids = dict(row[2])
-        for po in created:
-            po.id, po.order_id = po_ids[po.supplier_id], order.id
-            po.supplier_code_now = codes[po.supplier_id]  # for the response (order_json), not loaded
-        order.purchase_orders = created
-    if accrual is not None:
-        order.accrued_now = (accrual.version, accrual.priced)  # as on_paid leaves it
 
 
 def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, actor: str = "manager") -> Order:

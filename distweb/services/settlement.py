@@ -9,29 +9,20 @@ attempt (or a second run) picks up exactly the lines still frozen, so nothing se
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ARRAY, BigInteger, and_, any_, func, insert, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, func, literal, or_, select, union_all, update
 
 from distweb.extensions import db
-from distweb.models import (
-    CommissionLine,
-    CommissionPlan,
-    LedgerAccount,
-    LedgerEntry,
-    LedgerTransaction,
-    Order,
-    Promoter,
-)
+from distweb.models import Brand, CommissionLine, CommissionPlan, Order, Promoter
 from distweb.models.base import UTCDateTime, utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderStatus
 from distweb.models.payouts import RunStatus, SettlementRun
-from distweb.services import jobs
+from distweb.services import jobs, ledger
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
 
@@ -78,13 +69,22 @@ def _freeze_days(brand_id: int) -> dict[int | None, int]:
     return days
 
 
-def eligible(brand_id: int, as_of: datetime):
+def freeze_cutoff(as_of: datetime, freeze_days: int, tz: str) -> datetime:
+    """Freeze windows are calendar days in the brand's time zone: an order completed on
+    1 Dec with 7 freeze days is settleable from 8 Dec 00:00 local time. So at ``as_of`` a
+    line settles when its order completed before the local midnight that starts the day
+    ``freeze_days - 1`` days before ``as_of``'s local day (``completed_at < cutoff``)."""
+    zone = ZoneInfo(tz)
+    local_day = as_of.astimezone(zone).date() - timedelta(days=freeze_days - 1)
+    return datetime.combine(local_day, time(0), tzinfo=zone)
+
+
+def eligible(brand_id: int, as_of: datetime, tz: str):
     """The condition for a line to settle at ``as_of``, per plan version's freeze window."""
     clauses = []
     for version, days in _freeze_days(brand_id).items():
-        cutoff = as_of - timedelta(days=days)
         version_match = CommissionLine.plan_version.is_(None) if version is None else CommissionLine.plan_version == version
-        clauses.append(and_(version_match, Order.completed_at <= cutoff))
+        clauses.append(and_(version_match, Order.completed_at < freeze_cutoff(as_of, days, tz)))
     return and_(
         CommissionLine.brand_id == brand_id,
         CommissionLine.status == LineStatus.FROZEN,
@@ -95,83 +95,53 @@ def eligible(brand_id: int, as_of: datetime):
     )
 
 
-def _among(column, ids: list[int]):
-    """``column`` is one of ``ids``: a single array parameter on PostgreSQL (``= ANY``), where
-    an IN list of thousands of parameters costs more to send and plan than the work itself."""
-    if db.engine.dialect.name == "postgresql":
-        return column == any_(literal(ids, ARRAY(BigInteger)))
-    return column.in_(ids)
-
-
 class Batch(NamedTuple):
     count: int
     fen: int
     last_id: int  # the highest line id settled; the next batch looks only above it
-    promoters: frozenset[int]  # whose accounts exist once the batch commits
 
 
-def _ensure_accounts(brand_id: int, promoter_ids: list[int]) -> None:
-    """Frozen and available accounts for these promoters (created if missing)."""
-    maker = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    for kind in (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE):
-        rows = select(literal(brand_id), literal(kind.value), Promoter.id).where(_among(Promoter.id, promoter_ids))
-        stmt = maker(LedgerAccount).from_select(["brand_id", "kind", "owner_id"], rows).on_conflict_do_nothing()
-        db.session.execute(stmt)
-
-
-def _account_of_line(kind: AccountKind):
-    """The line's promoter's account of this kind, looked up line by line through the unique
-    (brand, kind, owner) index: a plan that does not depend on the table's statistics, which
-    are stale right after a run has created thousands of accounts. A missing account gives
-    NULL, which the NOT NULL account_id refuses, so no entry is ever silently dropped."""
-    return (select(LedgerAccount.id)
-            .where(LedgerAccount.brand_id == CommissionLine.brand_id, LedgerAccount.kind == kind,
-                   LedgerAccount.owner_id == CommissionLine.promoter_id)
-            .scalar_subquery())
-
-
-def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0,
-                 known_promoters: frozenset[int] | set[int] = frozenset()) -> Batch:
+def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0, tz: str = "Asia/Shanghai") -> Batch:
     """Settle up to BATCH eligible lines with ids above ``after_id``, in the caller's
-    transaction. ``known_promoters``: promoters whose accounts are known to exist (an earlier
-    batch of this run, committed, made sure of them), so only new ones are created."""
+    transaction: the lines change state (one UPDATE), their promoters' accounts are made
+    sure of, and one balanced ledger transaction at the run's ``as_of`` moves what each line
+    keeps from frozen to available (``ledger.post_from_select``). The same statements on
+    every database."""
     kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
     # Keyset: lines are picked in id order from where the last batch stopped, so a batch does
-    # not walk past the lines already settled. A line skipped because someone else held it is
-    # left for the next run, as it always was.
+    # not walk past the lines already settled. A line another transaction holds is skipped
+    # (FOR UPDATE SKIP LOCKED, where the database locks rows) and left for the next run.
     pick = (select(CommissionLine.id).select_from(CommissionLine).join(Order, Order.id == CommissionLine.order_id)
-            .where(eligible(run.brand_id, run.as_of), CommissionLine.id > after_id)
-            .order_by(CommissionLine.id).limit(BATCH).correlate(None))
-    if db.engine.dialect.name == "postgresql":
-        pick = pick.with_for_update(of=CommissionLine, skip_locked=True)
+            .where(eligible(run.brand_id, run.as_of, tz), CommissionLine.id > after_id)
+            .order_by(CommissionLine.id).limit(BATCH).correlate(None)
+            .with_for_update(of=CommissionLine, skip_locked=True))
     moved = db.session.execute(
         update(CommissionLine)
         .where(CommissionLine.id.in_(pick), CommissionLine.status == LineStatus.FROZEN)
         .values(status=LineStatus.AVAILABLE, settled_at=now, settlement_run_id=run.id)
-        .returning(CommissionLine.id, CommissionLine.promoter_id, kept)
+        .returning(CommissionLine.id, kept)
         .execution_options(synchronize_session=False)
     ).all()
     if not moved:
-        return Batch(0, 0, after_id, frozenset())
-    ids = [line_id for line_id, _promoter, _kept in moved]
-    promoters = {promoter for _id, promoter, _kept in moved}
-    new_promoters = sorted(promoters - known_promoters)
-    if new_promoters:
-        _ensure_accounts(run.brand_id, new_promoters)
-    tx = LedgerTransaction(brand_id=run.brand_id, kind="settlement", reference=f"run:{run.id}", occurred_at=run.as_of,
-                           memo={"run": run.id, "as_of": run.as_of.isoformat()})
-    db.session.add(tx)
-    db.session.flush()
-    for kind, sign in ((AccountKind.PROMOTER_FROZEN, -1), (AccountKind.PROMOTER_AVAILABLE, 1)):
-        rows = (select(literal(tx.id), _account_of_line(kind), kept * sign, CommissionLine.id,
-                       literal(now, UTCDateTime))
-                .where(_among(CommissionLine.id, ids), kept > 0))
-        db.session.execute(insert(LedgerEntry).from_select(
-            ["transaction_id", "account_id", "amount_fen", "commission_line_id", "created_at"], rows))
-    total = sum(line_kept for _id, _promoter, line_kept in moved)
+        return Batch(0, 0, after_id)
+    last_id = max(line_id for line_id, _kept in moved)
+    total = sum(line_kept for _id, line_kept in moved)
+    # This batch's lines, without sending their ids back to the database: this run's, in
+    # the id range it picked, stamped with this batch's time (an earlier attempt of the same
+    # run, killed and restarted, settled lines in the same range at another time).
+    batch = and_(CommissionLine.settlement_run_id == run.id, CommissionLine.id > after_id,
+                 CommissionLine.id <= last_id, CommissionLine.settled_at == now)
+    if total:
+        ledger.ensure_accounts(run.brand_id, (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE),
+                               select(CommissionLine.promoter_id).where(batch, kept > 0).distinct())
+        legs = [select(ledger.account_of(CommissionLine.brand_id, kind, CommissionLine.promoter_id), kept * sign,
+                       CommissionLine.id).where(batch, kept > 0)
+                for kind, sign in ((AccountKind.PROMOTER_FROZEN, -1), (AccountKind.PROMOTER_AVAILABLE, 1))]
+        ledger.post_from_select(run.brand_id, "settlement", run.as_of, union_all(*legs), reference=f"run:{run.id}",
+                                memo={"run": run.id, "as_of": run.as_of.isoformat()})
     run.settled_count += len(moved)
     run.settled_fen += total
-    return Batch(len(moved), total, max(ids), frozenset(promoters))
+    return Batch(len(moved), total, last_id)
 
 
 def execute_run(run_id: int, progress=None) -> SettlementRun:
@@ -185,14 +155,13 @@ def execute_run(run_id: int, progress=None) -> SettlementRun:
         run.status = RunStatus.RUNNING
         run.started_at = run.started_at or utcnow()
         run.error = None
+    tz = db.session.get(Brand, run.brand_id).timezone
     try:
         last_id = 0
-        known_promoters: set[int] = set()
         while True:
             with transaction():
-                batch = settle_batch(run, utcnow(), last_id, known_promoters)
+                batch = settle_batch(run, utcnow(), last_id, tz)
             last_id = batch.last_id
-            known_promoters |= batch.promoters
             if progress:
                 progress(50, "settling")
             if batch.count < BATCH:

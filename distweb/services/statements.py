@@ -81,16 +81,20 @@ def build(promoter: Promoter, period: str) -> StatementData:
         .where(LedgerAccount.brand_id == brand.id, LedgerAccount.owner_id == promoter.id,
                LedgerAccount.kind.in_(BALANCE_KINDS))
     )
+    # Periods group by each transaction's business time (docs/API.md), never by when a row
+    # was written: an imported old order lands in its own month.
     opening = int(db.session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(LedgerAccount.brand_id == brand.id, LedgerAccount.owner_id == promoter.id,
-               LedgerAccount.kind.in_(BALANCE_KINDS), LedgerEntry.created_at < start)))
+               LedgerAccount.kind.in_(BALANCE_KINDS), LedgerTransaction.occurred_at < start)))
     # Moves inside the promoter's own accounts (settlement, a withdrawal hold) net to zero
     # per transaction: the statement shows what came in and what went out.
     per_tx: dict[int, tuple[LedgerTransaction, int, int | None]] = {}
-    for entry, tx in db.session.execute(base.where(LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
-                                        .order_by(LedgerEntry.id)):
+    for entry, tx in db.session.execute(
+            base.where(LedgerTransaction.occurred_at >= start, LedgerTransaction.occurred_at < end)
+            .order_by(LedgerTransaction.occurred_at, LedgerTransaction.id, LedgerEntry.id)):
         current = per_tx.get(tx.id)
         per_tx[tx.id] = (tx, (current[1] if current else 0) + entry.amount_fen,
                          entry.commission_line_id or (current[2] if current else None))
@@ -107,7 +111,7 @@ def build(promoter: Promoter, period: str) -> StatementData:
         if amount == 0:
             continue
         line = lines.get(line_id)
-        movements.append(Movement(tx.created_at, tx.kind, line[1] if line else None, line[0].level if line else None,
+        movements.append(Movement(tx.occurred_at, tx.kind, line[1] if line else None, line[0].level if line else None,
                                   amount))
         if tx.kind == "accrual":
             earned += amount

@@ -15,9 +15,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from distweb.extensions import db
-from distweb.models import PayoutAccount, Promoter, Withdrawal
+from distweb.models import CommissionLine, PayoutAccount, Promoter, Withdrawal
 from distweb.models.base import utcnow
-from distweb.models.ledger import AccountKind
+from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.network import PromoterStatus
 from distweb.models.payouts import WithdrawalStatus
 from distweb.money import apply_bp
@@ -39,11 +39,12 @@ def fee_for(amount_fen: int, rules: dict) -> int:
 
 
 def _lock_promoter(promoter_id: int) -> None:
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(select(Promoter.id).where(Promoter.id == promoter_id).with_for_update())
-    else:
-        # The first write of the transaction takes SQLite's single writer lock.
-        db.session.execute(update(Promoter).where(Promoter.id == promoter_id).values(status=Promoter.status))
+    """The promoter's write lock, taken first in the transaction: an UPDATE that changes
+    nothing holds the promoter's row on PostgreSQL (as SELECT … FOR UPDATE would) and takes
+    SQLite's single writer lock, so concurrent requests queue here and each reads the
+    balance the one before it left."""
+    db.session.execute(update(Promoter).where(Promoter.id == promoter_id).values(status=Promoter.status)
+                       .execution_options(synchronize_session=False))
 
 
 @dataclass
@@ -90,7 +91,8 @@ def request(promoter_id: int, data: Request, day_start: datetime | None = None) 
                                 status=WithdrawalStatus.APPROVED if rules.get("auto_approve") else WithdrawalStatus.REQUESTED)
         db.session.add(withdrawal)
         db.session.flush()
-        ledger.post(ledger.Draft(promoter.brand_id, "withdrawal_hold", reference=f"withdrawal:{withdrawal.id}").move(
+        ledger.post(ledger.Draft(promoter.brand_id, "withdrawal_hold", reference=f"withdrawal:{withdrawal.id}",
+                                 occurred_at=withdrawal.created_at).move(
             data.amount_fen, (AccountKind.PROMOTER_AVAILABLE, promoter.id),
             (AccountKind.PROMOTER_PENDING_WITHDRAWAL, promoter.id)))
     return withdrawal
@@ -132,7 +134,8 @@ def reject(brand_id: int, withdrawal_id: int, reason: str | None, actor_id: int 
         if w.status not in (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED):
             raise Conflict("invalid_transition", _l("该提现已处理，不能拒绝。"), "status")
         w.status, w.reason, w.decided_at, w.decided_by_id = WithdrawalStatus.REJECTED, reason, utcnow(), actor_id
-        ledger.post(ledger.Draft(brand_id, "withdrawal_return", reference=f"withdrawal:{w.id}").move(
+        ledger.post(ledger.Draft(brand_id, "withdrawal_return", reference=f"withdrawal:{w.id}",
+                                 occurred_at=w.decided_at).move(
             w.amount_fen, (AccountKind.PROMOTER_PENDING_WITHDRAWAL, w.promoter_id),
             (AccountKind.PROMOTER_AVAILABLE, w.promoter_id)))
     _notify(w)
@@ -150,13 +153,35 @@ def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id
         if w.status != WithdrawalStatus.APPROVED:
             raise Conflict("invalid_transition", _l("只有已通过的提现可以标记为已打款。"), "status")
         w.status, w.reference, w.paid_at = WithdrawalStatus.PAID, reference, utcnow()
-        draft = ledger.Draft(brand_id, "withdrawal_paid", reference=f"withdrawal:{w.id}")
+        draft = ledger.Draft(brand_id, "withdrawal_paid", reference=f"withdrawal:{w.id}", occurred_at=w.paid_at)
         draft.add(AccountKind.PROMOTER_PENDING_WITHDRAWAL, w.promoter_id, -w.amount_fen)
         draft.add(AccountKind.PAID_OUT, w.promoter_id, w.net_fen)
         draft.add(AccountKind.WITHDRAWAL_FEES, 0, w.fee_fen)
         ledger.post(draft)
+        db.session.flush()
+        _mark_lines_paid_out(w.promoter_id)
     _notify(w)
     return w
+
+
+def _mark_lines_paid_out(promoter_id: int) -> None:
+    """Paid withdrawals consume the promoter's oldest settled lines first (settled first,
+    then by id): every available line whose running total of what it keeps is covered by
+    all the promoter's paid withdrawals together (gross, fees included) is ``paid_out``.
+    One UPDATE with a window sum; a line once paid out stays so (a later clawback is taken
+    from the wallet)."""
+    paid = (select(func.coalesce(func.sum(Withdrawal.amount_fen), 0))
+            .where(Withdrawal.promoter_id == promoter_id, Withdrawal.status == WithdrawalStatus.PAID)
+            .scalar_subquery())
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
+    running = (select(CommissionLine.id.label("line_id"), CommissionLine.status.label("status"),
+                      func.sum(kept).over(order_by=(CommissionLine.settled_at, CommissionLine.id)).label("running"))
+               .where(CommissionLine.promoter_id == promoter_id,
+                      CommissionLine.status.in_((LineStatus.AVAILABLE, LineStatus.PAID_OUT)))
+               .subquery("running"))
+    covered = select(running.c.line_id).where(running.c.status == LineStatus.AVAILABLE, running.c.running <= paid)
+    db.session.execute(update(CommissionLine).where(CommissionLine.id.in_(covered))
+                       .values(status=LineStatus.PAID_OUT).execution_options(synchronize_session=False))
 
 
 def for_promoter(promoter_id: int, limit: int = 30) -> list[Withdrawal]:

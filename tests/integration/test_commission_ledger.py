@@ -112,21 +112,31 @@ def test_partial_refund_reverses_in_proportion_and_cancel_reverses_all(shop):
     assert verify().ok
 
 
+def settle_and_withdraw_all(shop, order, promoter_id):
+    """The real money path: completed past the freeze window, settled by a run, withdrawn
+    and paid out through the withdrawal services."""
+    from datetime import timedelta
+
+    from distweb.models.base import utcnow
+    from distweb.services import settlement, withdrawals
+
+    orders.complete(order.brand_id, order.id, utcnow() - timedelta(days=10))
+    settlement.execute_run(settlement.start_run(order.brand_id, enqueue=False).id)
+    available = wallet.balances(promoter_id)["available_fen"]
+    w = withdrawals.request(promoter_id, withdrawals.Request(available, "alipay", "推客", "a@b"))
+    withdrawals.approve(order.brand_id, w.id)
+    withdrawals.mark_paid(order.brand_id, w.id, "T-1")
+    return available
+
+
 def test_a_refund_after_settlement_claws_back_and_may_take_the_wallet_negative(shop):
     order = place(shop)
     seller = shop["seller"].id
-    # Settle by hand (the settlement run does the same, set-based): frozen → available.
-    with transaction():
-        draft = ledger.Draft(order.brand_id, "settlement")
-        for line in db.session.query(CommissionLine).filter_by(order_id=order.id):
-            line.status = LineStatus.AVAILABLE
-            draft.move(line.kept_fen, (AccountKind.PROMOTER_FROZEN, line.promoter_id),
-                       (AccountKind.PROMOTER_AVAILABLE, line.promoter_id), line.id)
-        ledger.post(draft)
-    with transaction():  # the promoter withdrew everything
-        ledger.post(ledger.Draft(order.brand_id, "withdrawal").move(
-            1180, (AccountKind.PROMOTER_AVAILABLE, seller), (AccountKind.PAID_OUT, seller)))
+    assert settle_and_withdraw_all(shop, order, seller) == 1180
+    l1 = db.session.query(CommissionLine).filter_by(order_id=order.id, level=1).one()
+    assert l1.status == LineStatus.PAID_OUT  # wholly consumed by the paid withdrawal
     orders.refund(order.brand_id, order.id, "R1", [orders.RefundItemInput("TEA-001", 11800)])
+    db.session.expire_all()
     l1 = db.session.query(CommissionLine).filter_by(order_id=order.id, level=1).one()
     assert l1.clawback_fen == 1180 and l1.status == LineStatus.REVERSED
     assert wallet.balances(seller)["available_fen"] == -1180  # recovered from future earnings
@@ -204,16 +214,18 @@ def test_any_sequence_of_orders_refunds_cancels_and_completions_keeps_the_ledger
 
 
 def test_an_account_created_in_a_rolled_back_transaction_is_not_remembered(shop):
+    from distweb.models.base import utcnow
+
     brand_id, seller = shop["brand"].id, shop["seller"].id
     try:
         with transaction():
             for _ in range(2):  # the second lookup finds the uncommitted account
-                ledger.post(ledger.Draft(brand_id, "probe").move(
+                ledger.post(ledger.Draft(brand_id, "probe", occurred_at=utcnow()).move(
                     1, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller)))
             raise RuntimeError("roll it all back")
     except RuntimeError:
         pass
     with transaction():  # would fail on a foreign key if the rolled-back id had been cached
-        ledger.post(ledger.Draft(brand_id, "probe").move(
+        ledger.post(ledger.Draft(brand_id, "probe", occurred_at=utcnow()).move(
             1, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller)))
     assert ledger.balance(brand_id, AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller) == 1

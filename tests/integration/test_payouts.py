@@ -144,7 +144,7 @@ def fund(world, fen):
     """Give the seller ``fen`` of available money (settled commission)."""
     with db.session.begin_nested():
         pass
-    draft = ledger.Draft(world["brand"].id, "test_funding").move(
+    draft = ledger.Draft(world["brand"].id, "test_funding", occurred_at=utcnow()).move(
         fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_AVAILABLE, world["seller"].id))
     ledger.post(draft)
     db.session.commit()
