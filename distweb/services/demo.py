@@ -116,7 +116,8 @@ def load_demo(seed: int = 2026) -> list[tuple[str, str, str]]:
     # Settle what is past its freeze window, so demo wallets have money to withdraw.
     from distweb.services import settlement
 
-    settlement.execute_run(settlement.start_run(brand.id, trigger="demo", enqueue=False).id)
+    run = settlement.execute_run(settlement.start_run(brand.id, trigger="demo", enqueue=False).id)
+    settlement.request_report(run)  # the worker writes its report, as for any run
     _materials(brand.id, promoters, rng)
     return demo_logins()
 

@@ -280,3 +280,21 @@ def report_path(run: SettlementRun):
     from distweb.services.statements import storage_dir
 
     return storage_dir() / f"settlement-{run.id}.pdf"
+
+
+def request_report(run: SettlementRun) -> None:
+    """Have the report of a finished run written by a worker, when no job of the run is still
+    on its way: a run carried out inline (the demo's) or whose file went missing. The run's
+    job settles nothing again (the run has succeeded) and writes the report."""
+    from distweb.models import Job
+    from distweb.models.job import JobStatus
+
+    if run.status != RunStatus.SUCCEEDED:
+        return
+    if run.job_id is not None:
+        job = db.session.get(Job, run.job_id)
+        if job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return
+    job = jobs.create_job("settlement", brand_id=run.brand_id, created_by_id=run.created_by_id)
+    with transaction():
+        run.job_id = job.id

@@ -1,15 +1,35 @@
-"""``ledger verify``: the whole database checked against the ledger's rules."""
+"""``ledger verify``: the whole database checked against the ledger's rules.
+
+1. every transaction has entries and balances, and all accounts together sum to zero;
+2. what the ledger holds for each line in its promoter's wallet is what the line keeps;
+3. each line's state agrees with its money (reversed iff it keeps nothing, settled lines
+   have a settlement time, a clawback never exceeds the reversal);
+4. every promoter's balances are what its lines and withdrawals say: frozen = what its
+   frozen lines keep; available = what its settled lines keep less every withdrawal not
+   rejected; held for withdrawal = withdrawals requested or approved; paid out = the net of
+   paid withdrawals; fees = the fees of paid withdrawals. Nothing is negative but an
+   available balance carrying a clawback;
+5. every paid order's lines are what its plan version prices again.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from distweb.extensions import db
-from distweb.models import CommissionLine, LedgerEntry, LedgerTransaction, Order
-from distweb.models.ledger import LineStatus
+from distweb.models import (
+    CommissionLine,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Order,
+    Withdrawal,
+)
+from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderStatus
+from distweb.models.payouts import WithdrawalStatus
 
 
 @dataclass
@@ -17,6 +37,7 @@ class Report:
     transactions: int = 0
     entries: int = 0
     lines: int = 0
+    promoters: int = 0
     orders_repriced: int = 0
     violations: list[str] = field(default_factory=list)
 
@@ -25,32 +46,39 @@ class Report:
         return not self.violations
 
 
-def verify(brand_id: int | None = None, reprice_limit: int | None = None) -> Report:
-    from distweb.services import commission
-
+def verify(brand_id: int | None = None, reprice_limit: int | None = None, reprice: bool = True) -> Report:
     report = Report()
+    _transactions(report, brand_id)
+    _lines(report, brand_id)
+    _balances(report, brand_id)
+    if reprice:
+        _reprice(report, brand_id, reprice_limit)
+    return report
+
+
+def _transactions(report: Report, brand_id: int | None) -> None:
     tx_filter = [] if brand_id is None else [LedgerTransaction.brand_id == brand_id]
     report.transactions = db.session.scalar(select(func.count(LedgerTransaction.id)).where(*tx_filter))
-    report.entries = db.session.scalar(
-        select(func.count(LedgerEntry.id)).join(LedgerTransaction).where(*tx_filter))
-    # 1. every transaction balances
+    report.entries = db.session.scalar(select(func.count(LedgerEntry.id)).join(LedgerTransaction).where(*tx_filter))
     for tx_id, total in db.session.execute(
         select(LedgerEntry.transaction_id, func.sum(LedgerEntry.amount_fen)).join(LedgerTransaction)
         .where(*tx_filter).group_by(LedgerEntry.transaction_id).having(func.sum(LedgerEntry.amount_fen) != 0)
     ):
         report.violations.append(f"transaction {tx_id} does not balance: {total}")
-    # 2. all accounts together sum to zero
+    for (tx_id,) in db.session.execute(
+        select(LedgerTransaction.id).where(*tx_filter, ~select(LedgerEntry.id).where(
+            LedgerEntry.transaction_id == LedgerTransaction.id).exists())
+    ):
+        report.violations.append(f"transaction {tx_id} has no entries")
     grand = db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0)).join(LedgerTransaction)
                               .where(*tx_filter))
     if grand:
         report.violations.append(f"accounts sum to {grand}, not 0")
-    # 3. each line's money on the ledger equals what the line says it keeps
+
+
+def _lines(report: Report, brand_id: int | None) -> None:
     line_filter = [] if brand_id is None else [CommissionLine.brand_id == brand_id]
     report.lines = db.session.scalar(select(func.count(CommissionLine.id)).where(*line_filter))
-    # One grouped query: what the ledger moved to or from each line's promoter wallet.
-    from distweb.models import LedgerAccount
-    from distweb.models.ledger import AccountKind
-
     wallet_kinds = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)
     held = (
         select(LedgerEntry.commission_line_id.label("line_id"), func.sum(LedgerEntry.amount_fen).label("held"))
@@ -64,12 +92,92 @@ def verify(brand_id: int | None = None, reprice_limit: int | None = None) -> Rep
         select(CommissionLine.id, CommissionLine.status, CommissionLine.amount_fen, CommissionLine.reversed_fen,
                func.coalesce(held.c.held, 0))
         .outerjoin(held, held.c.line_id == CommissionLine.id)
-        .where(*line_filter, (func.coalesce(held.c.held, 0) != kept) | (CommissionLine.reversed_fen > CommissionLine.amount_fen)
-               | ((CommissionLine.status == LineStatus.REVERSED) & (kept != 0)))
+        .where(*line_filter, func.coalesce(held.c.held, 0) != kept)
     ):
         report.violations.append(f"line {line_id} ({status.value}): keeps {amount - reversed_}, "
                                  f"ledger holds {held_fen} for the promoter")
-    # 4. every paid order's lines match its plan version when priced again
+    settled = CommissionLine.settled_at.is_not(None)
+    wrong_state = or_(
+        CommissionLine.reversed_fen > CommissionLine.amount_fen,
+        CommissionLine.clawback_fen > CommissionLine.reversed_fen,
+        # A line that gave everything back is reversed, and only such a line (a margin line
+        # that funds its uplines may keep nothing from the start: it stays in its state).
+        and_(CommissionLine.status == LineStatus.REVERSED, kept != 0),
+        and_(CommissionLine.status != LineStatus.REVERSED, kept == 0, CommissionLine.reversed_fen > 0),
+        and_(CommissionLine.status == LineStatus.FROZEN, settled),
+        and_(CommissionLine.status.in_((LineStatus.AVAILABLE, LineStatus.PAID_OUT)), ~settled),
+        # Money taken back from a wallet is a clawback only once the line was settled.
+        and_(CommissionLine.clawback_fen > 0, ~settled),
+    )
+    for line_id, status, amount, reversed_, clawback in db.session.execute(
+        select(CommissionLine.id, CommissionLine.status, CommissionLine.amount_fen, CommissionLine.reversed_fen,
+               CommissionLine.clawback_fen).where(*line_filter, wrong_state)
+    ):
+        report.violations.append(f"line {line_id} is {status.value} with amount {amount}, reversed {reversed_}, "
+                                 f"clawback {clawback}")
+
+
+def _balances(report: Report, brand_id: int | None) -> None:
+    """Each promoter's wallet against its lines and withdrawals, in three grouped queries."""
+    account_filter = [] if brand_id is None else [LedgerAccount.brand_id == brand_id]
+    ledger_rows = db.session.execute(
+        select(LedgerAccount.brand_id, LedgerAccount.kind, LedgerAccount.owner_id,
+               func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(*account_filter).group_by(LedgerAccount.brand_id, LedgerAccount.kind, LedgerAccount.owner_id))
+    on_books: dict[tuple[int, AccountKind, int], int] = {(b, kind, owner): int(total)
+                                                           for b, kind, owner, total in ledger_rows}
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
+    line_filter = [] if brand_id is None else [CommissionLine.brand_id == brand_id]
+    expected: dict[tuple[int, AccountKind, int], int] = {}
+    clawed: dict[tuple[int, int], int] = {}
+    for b, promoter_id, frozen, settled, clawback in db.session.execute(
+        select(CommissionLine.brand_id, CommissionLine.promoter_id,
+               func.sum(case((CommissionLine.status == LineStatus.FROZEN, kept), else_=0)),
+               func.sum(case((CommissionLine.settled_at.is_not(None), kept), else_=0)),
+               func.sum(CommissionLine.clawback_fen))
+        .where(*line_filter).group_by(CommissionLine.brand_id, CommissionLine.promoter_id)
+    ):
+        expected[(b, AccountKind.PROMOTER_FROZEN, promoter_id)] = int(frozen)
+        expected[(b, AccountKind.PROMOTER_AVAILABLE, promoter_id)] = int(settled)
+        clawed[(b, promoter_id)] = int(clawback)
+    w_filter = [] if brand_id is None else [Withdrawal.brand_id == brand_id]
+    live = Withdrawal.status.in_((WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED))
+    paid = Withdrawal.status == WithdrawalStatus.PAID
+    fees: dict[int, int] = {}
+    for b, promoter_id, held, taken, net, fee in db.session.execute(
+        select(Withdrawal.brand_id, Withdrawal.promoter_id,
+               func.sum(case((live, Withdrawal.amount_fen), else_=0)),
+               func.sum(case((Withdrawal.status != WithdrawalStatus.REJECTED, Withdrawal.amount_fen), else_=0)),
+               func.sum(case((paid, Withdrawal.net_fen), else_=0)),
+               func.sum(case((paid, Withdrawal.fee_fen), else_=0)))
+        .where(*w_filter).group_by(Withdrawal.brand_id, Withdrawal.promoter_id)
+    ):
+        expected[(b, AccountKind.PROMOTER_PENDING_WITHDRAWAL, promoter_id)] = int(held)
+        key = (b, AccountKind.PROMOTER_AVAILABLE, promoter_id)
+        expected[key] = expected.get(key, 0) - int(taken)
+        expected[(b, AccountKind.PAID_OUT, promoter_id)] = int(net)
+        fees[b] = fees.get(b, 0) + int(fee)
+    for b, total in fees.items():
+        expected[(b, AccountKind.WITHDRAWAL_FEES, 0)] = total
+    checked = {AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE, AccountKind.PROMOTER_PENDING_WITHDRAWAL,
+               AccountKind.PAID_OUT, AccountKind.WITHDRAWAL_FEES}
+    keys = set(expected) | {key for key in on_books if key[1] in checked}
+    report.promoters = len({(b, owner) for b, kind, owner in keys if kind != AccountKind.WITHDRAWAL_FEES})
+    for key in sorted(keys, key=lambda k: (k[0], k[2], k[1].value)):
+        b, kind, owner = key
+        books, wanted = on_books.get(key, 0), expected.get(key, 0)
+        if books != wanted:
+            report.violations.append(f"{kind.value} of {owner} (brand {b}) is {books}, its lines and "
+                                     f"withdrawals say {wanted}")
+        if books < 0 and not (kind == AccountKind.PROMOTER_AVAILABLE and clawed.get((b, owner), 0) >= -books):
+            report.violations.append(f"{kind.value} of {owner} (brand {b}) is negative ({books}) "
+                                     "beyond what clawbacks explain")
+
+
+def _reprice(report: Report, brand_id: int | None, reprice_limit: int | None) -> None:
+    from distweb.services import commission
+
     order_filter = [Order.status.in_([OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED,
                                       OrderStatus.REFUNDED])]
     if brand_id is not None:
@@ -80,17 +188,12 @@ def verify(brand_id: int | None = None, reprice_limit: int | None = None) -> Rep
     for order in db.session.scalars(stmt):
         stored = {(line.order_item_id, line.promoter_id, line.level, line.kind): line
                   for line in db.session.scalars(select(CommissionLine).where(CommissionLine.order_id == order.id))}
-        if not stored:
-            version = None
-        else:
-            version = next(iter(stored.values())).plan_version
+        version = next(iter(stored.values())).plan_version if stored else None
         _v, priced = commission.price(order, version) if stored else commission.price(order, None)
+        report.orders_repriced += 1
         if not stored and not priced:
-            report.orders_repriced += 1
             continue
         expected = {(p.item_index, p.promoter_id, p.level, p.kind): p.amount_fen for p in priced}
         actual = {key: line.amount_fen for key, line in stored.items()}
         if stored and expected != actual:
             report.violations.append(f"order {order.external_id}: lines {actual} differ from plan v{version} {expected}")
-        report.orders_repriced += 1
-    return report

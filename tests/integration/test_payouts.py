@@ -1,5 +1,6 @@
 """Settlement runs and withdrawals against a real database and Redis."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -141,13 +142,19 @@ def test_a_real_worker_process_runs_a_settlement(world, app):
 
 
 def fund(world, fen):
-    """Give the seller ``fen`` of available money (settled commission)."""
-    with db.session.begin_nested():
-        pass
-    draft = ledger.Draft(world["brand"].id, "test_funding", occurred_at=utcnow()).move(
-        fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_AVAILABLE, world["seller"].id))
-    ledger.post(draft)
+    """Give the seller ``fen`` of available money the way money gets there: a sale whose L1
+    commission (10 %) is ``fen``, completed past its freeze window and settled by a run."""
+    n = next(_funding)
+    catalogue.upsert_product(world["brand"], f"FUND-{n}", catalogue.ProductInput(name="充值", price_fen=fen * 10))
+    order = orders.place_order(world["brand"], orders.OrderInput(
+        external_id=f"F-{n}", mode="promotion", promoter_code=world["seller"].code,
+        items=[orders.ItemInput(f"FUND-{n}", 1)], paid_at=utcnow() - timedelta(days=12)))
+    orders.complete(order.brand_id, order.id, utcnow() - timedelta(days=10))
+    settlement.execute_run(settlement.start_run(world["brand"].id, enqueue=False).id)
     db.session.commit()
+
+
+_funding = itertools.count(1)
 
 
 def test_fifty_concurrent_withdrawals_never_overdraw(world, app):

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from distweb.labels import WITHDRAW_METHOD, WITHDRAWAL_STATUS
+from distweb.models.payouts import RunStatus
 from distweb.services import jobs, network, settlement, withdrawals
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
@@ -141,5 +142,9 @@ def settlement_report(run_id: int):
         abort(404)
     path = settlement.report_path(run)
     if not path.exists():
-        abort(404)
+        if run.status != RunStatus.SUCCEEDED:
+            abort(404)
+        settlement.request_report(run)
+        flash(_("结算报告正在生成，请稍后再下载。"), "info")
+        return redirect_to(url_for("manage.settlement_show", run_id=run.id))
     return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=f"settlement-{run.id}.pdf")

@@ -11,8 +11,9 @@ from sqlalchemy.orm import selectinload
 from distweb.extensions import db
 from distweb.models import Order, Product, PurchaseOrder
 from distweb.models.fulfilment import PurchaseOrderStatus
+from distweb.models.ledger import AccountKind
 from distweb.models.user import Role
-from distweb.services import orders
+from distweb.services import ledger, orders
 from distweb.services.errors import ServiceError
 from distweb.web.access import require_role
 from distweb.web.htmx import redirect_to, render
@@ -22,13 +23,14 @@ require_role(bp, Role.SUPPLIER)
 
 
 def _owed(supplier_id: int) -> dict:
-    open_fen, shipped_fen = db.session.execute(
-        select(
-            func.coalesce(func.sum(case((PurchaseOrder.status == PurchaseOrderStatus.OPEN, PurchaseOrder.total_cost_fen), else_=0)), 0),
-            func.coalesce(func.sum(case((PurchaseOrder.status == PurchaseOrderStatus.SHIPPED, PurchaseOrder.total_cost_fen), else_=0)), 0),
-        ).where(PurchaseOrder.supplier_id == supplier_id)
-    ).one()
-    return {"open_fen": int(open_fen), "shipped_fen": int(shipped_fen)}
+    """What the brand owes the supplier is the ledger's supplier payable: its costs of the
+    consignment orders paid, less the commission it funds and less refunds. Purchase orders
+    still to ship are shown beside it as work to do, not as money."""
+    open_fen = db.session.scalar(
+        select(func.coalesce(func.sum(PurchaseOrder.total_cost_fen), 0))
+        .where(PurchaseOrder.supplier_id == supplier_id, PurchaseOrder.status == PurchaseOrderStatus.OPEN))
+    return {"open_fen": int(open_fen),
+            "payable_fen": ledger.balance(current_user.brand_id, AccountKind.SUPPLIER_PAYABLE, supplier_id)}
 
 
 @bp.get("/")
