@@ -1,4 +1,5 @@
-"""What a manager downloads for finance: the payout CSV and XLSX never carry a live spreadsheet formula, and account numbers stay text, digit for digit."""
+"""What a manager downloads for finance: the payout CSV and XLSX and the promoter CSV never
+carry a live spreadsheet formula, and account numbers stay text, digit for digit."""
 
 import csv
 import io
@@ -6,7 +7,7 @@ import io
 from openpyxl import load_workbook
 
 from distweb.extensions import db
-from distweb.models import User, Withdrawal
+from distweb.models import Promoter, User, Withdrawal
 from distweb.models.ledger import AccountKind
 from distweb.services import ledger, withdrawals
 from tests.conftest import Browser
@@ -131,3 +132,24 @@ def test_payout_files_quote_the_transfer_reference_and_keep_long_ones_as_text(ap
     assert sheet[first][9].number_format == "@"
     assert (sheet[second][9].data_type, sheet[second][9].value) == ("s", "'=HYPERLINK(\"http://evil\")")
 
+
+def test_promoter_csv_quotes_names_and_keeps_codes_and_phones_as_text(app, make):
+    top = make.promoter(name=HYPERLINK, phone="13900000001")
+    make.promoter(name="@SUM(1)", upline=top, phone="13900000002")
+    make.promoter(name="-2+3", upline=top, phone="13900000003")
+    tabbed = make.promoter(name="王小明", upline=top, phone="13900000004")
+    plain = make.promoter(name="张三", upline=top, phone="13900000005")
+    store_raw(app, User, tabbed.user_id, name="\t=1+1")
+    store_raw(app, Promoter, top.id, code="2345E234")  # Excel reads this as 2.345E+237
+    store_raw(app, Promoter, plain.id, code="ABCD2345")
+    rows = csv_rows(manager(app).get("/manage/promoters.csv"))
+    assert rows[0][:3] == ["邀请码", "姓名", "手机号"]
+    by_phone = {row[2]: row for row in rows[1:]}
+    assert set(by_phone) == {f"'1390000000{n}" for n in range(1, 6)}
+    assert by_phone["'13900000001"][:2] == ["'2345E234", "'" + HYPERLINK]
+    assert by_phone["'13900000002"][1] == "'@SUM(1)"
+    assert by_phone["'13900000003"][1] == "'-2+3"
+    assert by_phone["'13900000004"][1] == "'\t=1+1"
+    assert by_phone["'13900000005"][:2] == ["ABCD2345", "张三"]  # nothing to fear: unchanged
+    for phone in ("'13900000002", "'13900000005"):
+        assert by_phone[phone][5:7] == ["'2345E234", "'" + HYPERLINK]  # the upline's code and name
