@@ -3,8 +3,6 @@ ranks, CSV export."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,6 +10,7 @@ from flask import Response, abort, flash, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from distweb import exports
 from distweb.models.network import PromoterStatus, Rank
 from distweb.services import network
 from distweb.services.errors import NotFound, ServiceError
@@ -69,37 +68,30 @@ def promoters():
     )
 
 
+# Per column: codes and phone numbers stay text (a code such as 2345E234 would become a number),
+# names (the promoter's own, a brand's rank names) are quoted if they start like a formula.
+PROMOTER_KINDS = (exports.IDENTIFIER, exports.TEXT, exports.IDENTIFIER, exports.TEXT, exports.TEXT,
+                  exports.IDENTIFIER, exports.TEXT, exports.TEXT)
+
+
 @bp.get("/promoters.csv")
 def promoters_csv():
     """Every promoter matching the filters, streamed (no page limit)."""
     tz = ZoneInfo(current_user.timezone)
     from distweb.labels import PROMOTER_STATUS, rank_name
 
-    def rows():
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([_("邀请码"), _("姓名"), _("手机号"), _("等级"), _("状态"), _("上级邀请码"), _("上级"), _("加入时间")])
+    def rows():  # the query runs once the response streams, as the rows are written
         for p in network.search_promoters(current_user.brand_id, _filters(), limit=None):
-            writer.writerow([
-                p.code, p.user.name, p.user.phone or "", rank_name(p.rank), str(PROMOTER_STATUS[p.status]),
-                p.upline.code if p.upline else "", p.upline.user.name if p.upline else "",
-                p.joined_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-            ])
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate(0)
+            yield [p.code, p.user.name, p.user.phone, rank_name(p.rank), str(PROMOTER_STATUS[p.status]),
+                   p.upline.code if p.upline else None, p.upline.user.name if p.upline else None,
+                   p.joined_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")]
 
-    # A BOM so that Excel opens the Chinese text as UTF-8.
-    body = stream_with_context(_prefix("\ufeff", rows()))
+    header = [_("邀请码"), _("姓名"), _("手机号"), _("等级"), _("状态"), _("上级邀请码"), _("上级"), _("加入时间")]
+    body = stream_with_context(exports.CsvSheet(PROMOTER_KINDS).lines(header, rows()))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": "attachment; filename=promoters.csv",
         "Cache-Control": "no-store",
     })
-
-
-def _prefix(first, rest):
-    yield first
-    yield from rest
 
 
 @bp.get("/promoters/<int:promoter_id>")

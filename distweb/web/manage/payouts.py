@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Response, abort, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from distweb import exports
 from distweb.labels import WITHDRAW_METHOD, WITHDRAWAL_STATUS
 from distweb.models.payouts import RunStatus
+from distweb.money import fen_to_decimal
 from distweb.services import jobs, network, settlement, withdrawals
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
@@ -81,19 +80,17 @@ def withdrawal_act(withdrawal_id: int, action: str):
 
 
 PAYOUT_COLUMNS = ("id", "name", "method", "account_name", "account_no", "amount", "fee", "net", "status", "reference")
+# Per column: names are typed by promoters (quoted if they start like a formula), account
+# numbers and transfer references stay text digit for digit, ids and yuan amounts are numbers.
+PAYOUT_KINDS = (exports.NUMBER, exports.TEXT, exports.TEXT, exports.TEXT, exports.IDENTIFIER,
+                exports.NUMBER, exports.NUMBER, exports.NUMBER, exports.TEXT, exports.IDENTIFIER)
 
 
 def _payout_rows(status: str | None):
     for w in withdrawals.for_brand(current_user.brand_id, status, limit=10000):
         yield [w.id, w.promoter.user.name, str(WITHDRAW_METHOD.get(w.method, w.method)), w.account_name, w.account_no,
-               _yuan(w.amount_fen), _yuan(w.fee_fen), _yuan(w.net_fen),
-               str(WITHDRAWAL_STATUS[w.status.value]), w.reference or ""]
-
-
-def _yuan(fen: int) -> str:
-    from distweb.money import fen_to_yuan_text
-
-    return fen_to_yuan_text(fen)
+               fen_to_decimal(w.amount_fen), fen_to_decimal(w.fee_fen), fen_to_decimal(w.net_fen),
+               str(WITHDRAWAL_STATUS[w.status.value]), w.reference]
 
 
 def _headers():
@@ -101,35 +98,24 @@ def _headers():
             _("状态"), _("流水号")]
 
 
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"}
+
+
 @bp.get("/withdrawals/payout.csv")
 def payout_csv():
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(_headers())
-    writer.writerows(_payout_rows(request.args.get("status") or "approved"))
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=payout.csv", "Cache-Control": "no-store"})
+    body = exports.csv_text(_headers(), _payout_rows(request.args.get("status") or "approved"), PAYOUT_KINDS)
+    return Response(body, mimetype="text/csv", headers=_attachment("payout.csv"))
 
 
 @bp.get("/withdrawals/payout.xlsx")
 def payout_xlsx():
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("payout")
-    sheet.append(_headers())
-    for row in _payout_rows(request.args.get("status") or "approved"):
-        # Amounts go in as exact decimal text converted by Excel-friendly numbers of yuan.
-        from decimal import Decimal
-
-        sheet.append(row[:5] + [Decimal(row[5]), Decimal(row[6]), Decimal(row[7])] + row[8:])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return Response(buffer.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": "attachment; filename=payout.xlsx", "Cache-Control": "no-store"})
+    body = exports.xlsx_bytes("payout", _headers(), _payout_rows(request.args.get("status") or "approved"),
+                              PAYOUT_KINDS)
+    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=_attachment("payout.xlsx"))
 
 
-__all__ = ["PAYOUT_COLUMNS"]
+__all__ = ["PAYOUT_COLUMNS", "PAYOUT_KINDS"]
 
 
 @bp.get("/settlements/<int:run_id>/report.pdf")
