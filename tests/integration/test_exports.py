@@ -8,6 +8,7 @@ from openpyxl import load_workbook
 
 from distweb.extensions import db
 from distweb.models import Promoter, User, Withdrawal
+from distweb.models.base import utcnow
 from distweb.models.ledger import AccountKind
 from distweb.services import ledger, withdrawals
 from tests.conftest import Browser
@@ -41,7 +42,7 @@ def xlsx_rows(response):
 def withdraw(app, promoter, account_name, account_no, fen=10000):
     """A withdrawal of ``fen`` by ``promoter``, approved, as finance will export it."""
     with app.app_context():
-        ledger.post(ledger.Draft(promoter.brand_id, "test_funding").move(
+        ledger.post(ledger.Draft(promoter.brand_id, "test_funding", occurred_at=utcnow()).move(
             fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_AVAILABLE, promoter.id)))
         db.session.commit()
         w = withdrawals.request(promoter.id, withdrawals.Request(fen, "bank", account_name, account_no))
