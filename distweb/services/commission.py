@@ -23,6 +23,7 @@ from distweb.extensions import db
 from distweb.models import (
     CommissionLine,
     CommissionPlan,
+    LedgerTransaction,
     Order,
     Product,
     Promoter,
@@ -226,8 +227,8 @@ def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int
     version, plan = current_plan(order.brand_id)
     priced = rules.price_order(plan, order.mode.value, items, _chain(order), at=order.paid_at,
                                stock_purchase=order.is_stock_purchase)
-    if not priced:
-        return None
+    if not priced and order.mode != OrderMode.CONSIGNMENT:
+        return None  # (a consignment order always splits the buyer's money, earned by anyone or not)
     draft = ledger.Draft(order.brand_id, "accrual", order_id=order.id, reference=order.external_id,
                          memo={"plan_version": version}, occurred_at=order.paid_at)
     if order.mode == OrderMode.CONSIGNMENT:
@@ -240,16 +241,17 @@ def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int
     return Accrual(version, priced, draft)
 
 
-_HAS_LINES = select(CommissionLine.id).where(CommissionLine.order_id == bindparam("order_id")).limit(1)
+_ACCRUED = select(LedgerTransaction.id).where(LedgerTransaction.order_id == bindparam("order_id"),
+                                              LedgerTransaction.kind == "accrual").limit(1)
 
 
 def on_paid(order: Order, new_order: bool = False) -> None:
     """Price a paid order into frozen lines and post the money, in the caller's transaction:
     the lines (one INSERT), then the ledger transaction and its entries (``ledger.post``).
-    Idempotent per order: a replay finds the order's lines and writes nothing
+    Idempotent per order: a replay finds the order's accrual and writes nothing
     (``new_order``: the caller wrote the order in this transaction, so it has none).
     The same statements on every database."""
-    if not new_order and db.session.connection().execute(_HAS_LINES, {"order_id": order.id}).first() is not None:
+    if not new_order and db.session.connection().execute(_ACCRUED, {"order_id": order.id}).first() is not None:
         return  # priced before: its lines and money stand
     suppliers = {i.id: _supplier_of(i) for i in order.items} if order.mode == OrderMode.CONSIGNMENT else {}
     accrual = draft_accrual(order, _items(order), suppliers)
@@ -258,7 +260,7 @@ def on_paid(order: Order, new_order: bool = False) -> None:
     version, priced, draft = accrual
     now = utcnow()
     ids = db.session.connection().execute(_INSERT_LINES, [_line_row(order, version, line, now) for line in priced]
-                                          ).scalars().all()
+                                          ).scalars().all() if priced else []
     ledger.post(draft, line_ids=ids)
     # For a response built in this same transaction (the API's, for an order it just
     # placed): what was written, without reading it back. Not a cache: nothing else reads it.
