@@ -338,15 +338,18 @@ class Model:
             if order.mode == "consignment":
                 refund_now = after[index] - before[index]
 
-                def cost_kept(refunded: int) -> int:
-                    if refunded >= item.paid:
-                        return 0
-                    return round_div(item.cost * (item.paid - refunded), item.paid, plan.rounding)
-
-                cost_back = cost_kept(before[index]) - cost_kept(after[index])
+                cost_back = (self._cost_kept(item, before[index], plan.rounding)
+                             - self._cost_kept(item, after[index], plan.rounding))
                 self._add("clearing", "", refund_now)
                 self._add("supplier", "", -cost_back)
                 self._add("revenue", "", -(refund_now - cost_back - buyer_funded))
+
+    @staticmethod
+    def _cost_kept(item: MItem, refunded: int, rounding: str) -> int:
+        """The supplier's cost still owed once ``refunded`` of the item is refunded."""
+        if refunded >= item.paid:
+            return 0
+        return round_div(item.cost * (item.paid - refunded), item.paid, rounding)
 
     # ------------------------------------------------------------ settlement
 
