@@ -83,7 +83,8 @@ def _lines(report: Report, brand_id: int | None) -> None:
     held = (
         select(LedgerEntry.commission_line_id.label("line_id"), func.sum(LedgerEntry.amount_fen).label("held"))
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerEntry.commission_line_id.is_not(None), LedgerAccount.kind.in_(wallet_kinds))
+        .where(LedgerEntry.commission_line_id.is_not(None), LedgerAccount.kind.in_(wallet_kinds),
+               *([] if brand_id is None else [LedgerAccount.brand_id == brand_id]))
         .group_by(LedgerEntry.commission_line_id)
         .subquery()
     )
