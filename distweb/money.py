@@ -44,6 +44,10 @@ def format_fen(fen: int, locale: str = "zh_Hans_CN", symbol: str = "¥") -> str:
     return f"{sign}{symbol}{yuan:,}".replace(",", group) + f"{decimal}{cents:02d}"
 
 
+MAX_YUAN_DIGITS = 16  # parse_yuan refuses 10^16 yuan and more (every real amount is far below)
+CENT = Decimal("0.01")
+
+
 def parse_yuan(text: str) -> int:
     """'1,234.5' → 123450 fen, exactly (Decimal, never float). At most two decimals;
     negative amounts and non-numbers are refused with ValueError."""
@@ -58,10 +62,12 @@ def parse_yuan(text: str) -> int:
         raise ValueError(f"not an amount: {text!r}") from None
     if not value.is_finite() or value < 0:
         raise ValueError(f"not a non-negative amount: {text!r}")
-    fen = value.scaleb(2)
-    if fen != fen.to_integral_value():
+    if value.adjusted() >= MAX_YUAN_DIGITS:
+        # "1e999999" would overflow below, "1e99999" take seconds to turn into an int.
+        raise ValueError(f"too large an amount: {text!r}")
+    if value != value.quantize(CENT):  # also "1e-999999999", which scaleb would round to 0 silently
         raise ValueError(f"more than two decimals: {text!r}")
-    return int(fen)
+    return int(value.scaleb(2))
 
 
 def fen_to_yuan_text(fen: int) -> str:

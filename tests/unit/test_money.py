@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from distweb.money import MoneyTypeError, format_fen, require_fen
+from distweb.money import MoneyTypeError, format_fen, parse_yuan, require_fen
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,20 @@ def test_amounts_must_be_integer_fen(bad):
         format_fen(bad)
     with pytest.raises(MoneyTypeError):
         require_fen(bad)
+
+
+@pytest.mark.parametrize(("text", "fen"), [("10", 1000), ("10.00", 1000), ("1,234.5", 123450), ("¥0.01", 1),
+                                          ("1.000", 100), ("1e3", 100000), ("0", 0)])
+def test_parse_yuan_is_exact(text, fen):
+    assert parse_yuan(text) == fen
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "-1", "12.345", "NaN", "Infinity", "1e-999999999",
+                                 "1e999999", "1e99999", "10000000000000000"])
+def test_parse_yuan_refuses_what_is_not_an_amount_quickly(bad):
+    """A ValueError (a form error), never an overflow or seconds spent building a huge int."""
+    with pytest.raises(ValueError):
+        parse_yuan(bad)
 
 
 @given(st.integers(min_value=-(10**12), max_value=10**12))
