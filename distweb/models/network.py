@@ -104,7 +104,8 @@ class ProgrammeSettings(db.Model):
     terms_text: Mapped[str | None] = mapped_column(String(4000))
     # Settlement cycle: {"cycle": "daily|weekly|monthly|manual", "weekday": 0-6, "day": 1-28}
     settlement: Mapped[dict] = mapped_column(JSON, default=dict)
-    # Withdrawal rules: {"min_fen", "fee_bp", "fee_fixed_fen", "methods", "daily_limit_fen", "auto_approve"}
+    # Withdrawal rules in docs/API.md's shape: {"min_fen", "fee_bp", "fee_min_fen", "daily_limit_fen", "methods",
+    # "auto_approve_below_fen"} (services/withdrawal_rules.py validates; withdrawals.DEFAULTS fills gaps)
     withdrawal: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

@@ -9,33 +9,41 @@ then reads the available balance from the ledger and writes, all in one transact
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from distweb.extensions import db
-from distweb.models import CommissionLine, PayoutAccount, Promoter, Withdrawal
+from distweb.models import Brand, CommissionLine, PayoutAccount, Promoter, Withdrawal
 from distweb.models.base import utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.network import PromoterStatus
 from distweb.models.payouts import WithdrawalStatus
 from distweb.money import apply_bp
-from distweb.services import ledger, network
+from distweb.services import ledger, network, reports
 from distweb.services.errors import Conflict, NotFound, ServiceError
 from distweb.services.tx import transaction
 
 METHODS = ("bank", "alipay", "wechat")
-DEFAULTS = {"min_fen": 1000, "fee_bp": 0, "fee_fixed_fen": 0, "methods": list(METHODS), "daily_limit_fen": None,
-            "auto_approve": False}
+# The rules in docs/API.md's shape (ProgrammeSettings.withdrawal); a missing key reads as its
+# default. daily_limit_fen None: no limit; auto_approve_below_fen None: never automatic.
+# Edited (validated, audited) through distweb.services.withdrawal_rules.
+DEFAULTS = {"min_fen": 1000, "fee_bp": 0, "fee_min_fen": 0, "daily_limit_fen": None,
+            "methods": ["alipay", "wechat", "bank"], "auto_approve_below_fen": None}
 
 
 def rules_for(brand_id: int) -> dict:
-    return {**DEFAULTS, **(network.get_settings(brand_id).withdrawal or {})}
+    """The brand's rules, all six keys (only those: anything else stored is not a rule)."""
+    stored = network.get_settings(brand_id).withdrawal or {}
+    rules = {key: stored[key] if key in stored else default for key, default in DEFAULTS.items()}
+    rules["methods"] = list(rules["methods"])
+    return rules
 
 
 def fee_for(amount_fen: int, rules: dict) -> int:
-    return min(amount_fen, apply_bp(amount_fen, int(rules["fee_bp"])) + int(rules["fee_fixed_fen"]))
+    """max(fee_min_fen, amount × fee_bp / 10000 rounded half-up), never more than the amount."""
+    return min(amount_fen, max(int(rules["fee_min_fen"]), apply_bp(amount_fen, int(rules["fee_bp"]))))
 
 
 def _lock_promoter(promoter_id: int) -> None:
@@ -55,7 +63,10 @@ class Request:
     account_no: str
 
 
-def request(promoter_id: int, data: Request, day_start: datetime | None = None) -> Withdrawal:
+def request(promoter_id: int, data: Request, now: datetime | None = None) -> Withdrawal:
+    """``now``: when the request is made (default: the clock), its ``created_at`` and the
+    time that picks the brand's calendar day for the daily limit."""
+    now = now or utcnow()
     if isinstance(data.amount_fen, bool) or not isinstance(data.amount_fen, int) or data.amount_fen <= 0:
         raise ServiceError("invalid_amount", _l("提现金额必须是正整数（分）。"), "amount_fen")
     db.session.commit()  # start from a fresh transaction: the lock must come before any read
@@ -76,19 +87,24 @@ def request(promoter_id: int, data: Request, day_start: datetime | None = None) 
         available = ledger.balance(promoter.brand_id, AccountKind.PROMOTER_AVAILABLE, promoter.id)
         if data.amount_fen > available:
             raise ServiceError("insufficient_balance", _l("可提现余额不足。"), "amount_fen")
-        limit = rules.get("daily_limit_fen")
-        if limit:
-            since = day_start or utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        limit = rules["daily_limit_fen"]
+        if limit is not None:
+            # The brand's calendar day (its time zone), not UTC's: [local midnight, next midnight).
+            day = reports.day_start(db.session.get(Brand, promoter.brand_id).timezone, now)
+            next_day = datetime.combine(day.date() + timedelta(days=1), time(), day.tzinfo)
             today = db.session.scalar(select(func.coalesce(func.sum(Withdrawal.amount_fen), 0)).where(
-                Withdrawal.promoter_id == promoter.id, Withdrawal.created_at >= since,
-                Withdrawal.status != WithdrawalStatus.REJECTED))
+                Withdrawal.promoter_id == promoter.id, Withdrawal.created_at >= day,
+                Withdrawal.created_at < next_day, Withdrawal.status != WithdrawalStatus.REJECTED))
             if today + data.amount_fen > int(limit):
                 raise ServiceError("over_daily_limit", _l("超过每日提现额度。"), "amount_fen")
         fee = fee_for(data.amount_fen, rules)
+        below = rules["auto_approve_below_fen"]
+        automatic = below is not None and data.amount_fen < int(below)
         withdrawal = Withdrawal(brand_id=promoter.brand_id, promoter_id=promoter.id, amount_fen=data.amount_fen,
                                 fee_fen=fee, net_fen=data.amount_fen - fee, method=data.method, account_name=name,
-                                account_no=number,
-                                status=WithdrawalStatus.APPROVED if rules.get("auto_approve") else WithdrawalStatus.REQUESTED)
+                                account_no=number, created_at=now,
+                                status=WithdrawalStatus.APPROVED if automatic else WithdrawalStatus.REQUESTED,
+                                decided_at=now if automatic else None)
         db.session.add(withdrawal)
         db.session.flush()
         ledger.post(ledger.Draft(promoter.brand_id, "withdrawal_hold", reference=f"withdrawal:{withdrawal.id}",

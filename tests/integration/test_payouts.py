@@ -187,7 +187,8 @@ def test_withdrawal_flow_with_fee_reject_returns_money_and_rules(world):
     from distweb.services import network
 
     settings = network.get_settings(world["brand"].id)
-    settings.withdrawal = {"min_fen": 2000, "fee_bp": 60, "fee_fixed_fen": 100, "daily_limit_fen": 30000}
+    # Keys left out (methods, auto_approve_below_fen) read as their defaults.
+    settings.withdrawal = {"min_fen": 2000, "fee_bp": 60, "fee_min_fen": 100, "daily_limit_fen": 30000}
     db.session.commit()
     fund(world, 50000)
     seller = world["seller"].id
@@ -201,7 +202,7 @@ def test_withdrawal_flow_with_fee_reject_returns_money_and_rules(world):
         withdrawals.request(seller, withdrawals.Request(50.0, "bank", "卖家", "6222"))
     assert err.value.code == "invalid_amount"
     w = withdrawals.request(seller, withdrawals.Request(20000, "bank", "卖家", "6222 0000"))
-    assert (w.fee_fen, w.net_fen, w.status) == (220, 19780, WithdrawalStatus.REQUESTED)  # 0.6 % + ¥1
+    assert (w.fee_fen, w.net_fen, w.status) == (120, 19880, WithdrawalStatus.REQUESTED)  # 0.6 %, at least ¥1
     with pytest.raises(ServiceError) as err:
         withdrawals.request(seller, withdrawals.Request(15000, "bank", "卖家", "6222"))
     assert err.value.code == "over_daily_limit"
@@ -215,8 +216,8 @@ def test_withdrawal_flow_with_fee_reject_returns_money_and_rules(world):
     paid = withdrawals.mark_paid(w2.brand_id, w2.id, "TX-1")
     assert paid.status == WithdrawalStatus.PAID
     assert wallet.balances(seller) == {"frozen_fen": 0, "available_fen": 40000, "pending_withdrawal_fen": 0,
-                                       "withdrawn_fen": 10000 - 160}
-    assert ledger.balance(w2.brand_id, AccountKind.WITHDRAWAL_FEES) == 160
+                                       "withdrawn_fen": 10000 - 100}
+    assert ledger.balance(w2.brand_id, AccountKind.WITHDRAWAL_FEES) == 100  # 0.6 % is ¥0.60: the ¥1 minimum
     assert verify().ok
 
 
