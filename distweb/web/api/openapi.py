@@ -174,6 +174,25 @@ WEBHOOK = {
     },
 }
 
+RULE_FEN = {"type": "integer", "minimum": 0, "maximum": 2**53}
+WITHDRAWAL_RULES = {
+    "type": "object",
+    "description": "fee_fen = max(fee_min_fen, amount_fen × fee_bp / 10000 rounded half-up), never more than the "
+                   "amount. daily_limit_fen counts the brand's calendar day (null: no limit); a request with "
+                   "amount_fen below auto_approve_below_fen is created approved (null: never).",
+    "required": ["min_fen", "fee_bp", "fee_min_fen", "daily_limit_fen", "methods", "auto_approve_below_fen"],
+    "additionalProperties": False,
+    "properties": {
+        "min_fen": {**RULE_FEN, "minimum": 1},
+        "fee_bp": {"type": "integer", "minimum": 0, "maximum": 10000},
+        "fee_min_fen": RULE_FEN,
+        "daily_limit_fen": {**RULE_FEN, "type": ["integer", "null"]},
+        "methods": {"type": "array", "minItems": 1, "maxItems": 3, "uniqueItems": True,
+                    "items": {"type": "string", "enum": ["bank", "alipay", "wechat"]}},
+        "auto_approve_below_fen": {**RULE_FEN, "type": ["integer", "null"]},
+    },
+}
+
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200},
     "description": "Replaying the same key with the same body returns the original response.",
@@ -192,7 +211,7 @@ def spec() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": ERROR, "Promoter": PROMOTER, "PromoterCreate": PROMOTER_CREATE, "Product": PRODUCT,
                         "OrderCreate": ORDER_CREATE, "Order": ORDER, "RefundCreate": REFUND_CREATE,
-                        "WebhookEvent": WEBHOOK},
+                        "WebhookEvent": WEBHOOK, "WithdrawalRules": WITHDRAWAL_RULES},
         },
         "paths": {
             **_order_paths(),
@@ -348,6 +367,15 @@ def _order_paths() -> dict:
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                     "responses": {"200": {"description": "The withdrawal", "content": {"application/json": {
                         "schema": {"type": "object"}}}}, **_error_responses(401, 404)}},
+        },
+        "/withdrawal-rules": {
+            "get": {"summary": "The withdrawal rules (提现规则) in force",
+                    "responses": {"200": {"description": "The rules", "content": _json("WithdrawalRules")},
+                                  **_error_responses(401)}},
+            "put": {"summary": "Replace the withdrawal rules (the whole shape)",
+                    "requestBody": {"required": True, "content": _json("WithdrawalRules")},
+                    "responses": {"200": {"description": "The rules as saved", "content": _json("WithdrawalRules")},
+                                  **_error_responses(400, 401, 413, 422)}},
         },
         "/promoters/{code}/statements": {
             "get": {"summary": "A promoter's statement for a period (rendered by a worker)",

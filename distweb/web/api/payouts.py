@@ -1,11 +1,11 @@
-"""API v1 settlement runs, withdrawals and statements (docs/API.md)."""
+"""API v1 settlement runs, withdrawals, withdrawal rules and statements (docs/API.md)."""
 
 from __future__ import annotations
 
 from flask import g, request, url_for
 from flask_babel import gettext as _
 
-from distweb.services import network, settlement, statements, withdrawals
+from distweb.services import network, settlement, statements, withdrawal_rules, withdrawals
 from distweb.services.errors import NotFound
 from distweb.web.api.base import ApiError, bp, field, idempotent, json_body
 from distweb.web.api.orders import parse_time
@@ -88,6 +88,17 @@ def withdrawal_action(withdrawal_id: int, action: str):
     else:
         raise ApiError(404, "not_found", _("页面不存在"))
     return withdrawal_json(w)
+
+
+@bp.get("/withdrawal-rules")
+def withdrawal_rules_get():
+    return withdrawal_rules.get(g.brand.id)
+
+
+@bp.put("/withdrawal-rules")
+def withdrawal_rules_put():
+    """The whole shape; a bad body is a 422 naming the field and saves nothing."""
+    return withdrawal_rules.save(g.brand.id, json_body(), api_key_id=g.api_key.id)
 
 
 @bp.get("/promoters/<code>/statements")
