@@ -7,11 +7,14 @@ from wtforms import (
     RadioField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from distweb.labels import WITHDRAW_METHOD
 from distweb.money import fen_to_yuan_text, parse_yuan
 from distweb.services.network import SettingsInput
 
@@ -45,6 +48,88 @@ class YuanField(StringField):
     def set_fen(self, fen: int | None):
         self.fen = fen
         self.data = fen_to_yuan_text(fen) if fen else ""
+
+
+class PercentField(StringField):
+    """A rate typed in percent ("0.6" or "0.6%"), held as integer basis points (``.bp``),
+    exactly: at most two decimals, 0–100."""
+
+    bp: int | None = None
+
+    def process_formdata(self, valuelist):
+        from decimal import Decimal, InvalidOperation
+
+        super().process_formdata(valuelist)
+        self.bp = None
+        text = (self.data or "").strip().removesuffix("%").strip()
+        if not text:
+            return
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            value = None
+        if value is None or not value.is_finite() or value < 0 or value > 100:
+            raise ValidationError(_l("请输入 0 到 100 之间的百分比，最多两位小数，例如 0.6。"))
+        bp = value.scaleb(2)
+        if bp != bp.to_integral_value():
+            raise ValidationError(_l("请输入 0 到 100 之间的百分比，最多两位小数，例如 0.6。"))
+        self.bp = int(bp)
+
+    def set_bp(self, bp: int | None):
+        from decimal import Decimal
+
+        self.bp = bp
+        self.data = format((Decimal(bp) / 100).normalize(), "f") if bp else "0"
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A set of checkboxes (the template lays them out)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _yuan_or_blank(fen: int | None) -> str:
+    """A form value for an amount that may be absent (blank), where 0 is a value of its own."""
+    return "" if fen is None else fen_to_yuan_text(fen)
+
+
+class WithdrawalRulesForm(FlaskForm):
+    """docs/API.md's withdrawal rules, typed as people think of them (yuan, percent)."""
+
+    min_amount = YuanField(_l("单笔最低提现金额（元）"), validators=[DataRequired(_l("请输入最低提现金额。"))])
+    fee_rate = PercentField(_l("手续费率（%）"))
+    fee_min = YuanField(_l("每笔最低手续费（元）"))
+    daily_limit = YuanField(_l("每人每日提现额度（元，留空不限）"))
+    methods = MultiCheckboxField(
+        _l("提现方式"), choices=[SelectChoice(m, WITHDRAW_METHOD[m]) for m in ("alipay", "wechat", "bank")])
+    auto_approve_below = YuanField(_l("低于此金额自动通过（元，留空则全部人工审核）"))
+
+    # A refusal from the service names the API's key; it is shown on the field that edits it.
+    RULE_FIELDS = {"min_fen": "min_amount", "fee_bp": "fee_rate", "fee_min_fen": "fee_min",
+                   "daily_limit_fen": "daily_limit", "methods": "methods",
+                   "auto_approve_below_fen": "auto_approve_below"}
+
+    @classmethod
+    def from_rules(cls, rules: dict) -> "WithdrawalRulesForm":
+        form = cls(formdata=None, methods=list(rules["methods"]))
+        form.min_amount.data = _yuan_or_blank(rules["min_fen"])
+        form.fee_rate.set_bp(rules["fee_bp"])
+        form.fee_min.data = _yuan_or_blank(rules["fee_min_fen"])
+        form.daily_limit.data = _yuan_or_blank(rules["daily_limit_fen"])
+        form.auto_approve_below.data = _yuan_or_blank(rules["auto_approve_below_fen"])
+        return form
+
+    def to_rules(self) -> dict:
+        """The API's shape: blank fee fields are 0, a blank limit or threshold is null."""
+        return {
+            "min_fen": self.min_amount.fen,
+            "fee_bp": self.fee_rate.bp or 0,
+            "fee_min_fen": self.fee_min.fen or 0,
+            "daily_limit_fen": self.daily_limit.fen,
+            "methods": list(self.methods.data or []),
+            "auto_approve_below_fen": self.auto_approve_below.fen,
+        }
 
 
 class ProgrammeForm(FlaskForm):

@@ -1,4 +1,4 @@
-"""Brand, programme and API-key settings."""
+"""Brand, programme, withdrawal-rule and API-key settings."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from flask import current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from distweb.services import api_keys, branding, commission, network
+from distweb.services import api_keys, branding, commission, network, withdrawal_rules
 from distweb.services.errors import ServiceError
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to, render
-from distweb.web.manage.forms import ApiKeyForm, BrandForm, ProgrammeForm
+from distweb.web.manage.forms import ApiKeyForm, BrandForm, ProgrammeForm, WithdrawalRulesForm
 from distweb.web.manage.routes import bp
 
 
@@ -56,6 +56,28 @@ def programme_settings():
     elif request.method == "POST":
         status = 400
     return render("manage/programme.html", form=form, nav="programme"), status
+
+
+@bp.route("/settings/withdrawals", methods=["GET", "POST"])
+def withdrawal_settings():
+    """提现规则: the same rules as ``/api/v1/withdrawal-rules``, typed in yuan and percent."""
+    if request.method == "GET":
+        form = WithdrawalRulesForm.from_rules(withdrawal_rules.get(current_user.brand_id))
+    else:
+        form = WithdrawalRulesForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            withdrawal_rules.save(current_user.brand_id, form.to_rules(), actor=current_user)
+        except ServiceError as err:
+            attach_error(form, err, "min_amount", aliases=WithdrawalRulesForm.RULE_FIELDS)
+            status = 422
+        else:
+            flash(_("提现规则已保存。"), "success")
+            return redirect_to(url_for("manage.withdrawal_settings"))
+    elif request.method == "POST":
+        status = 400
+    return render("manage/withdrawal_rules.html", form=form, nav="withdrawal_rules"), status
 
 
 @bp.route("/settings/api-keys", methods=["GET", "POST"])
