@@ -11,9 +11,19 @@ import pytest
 
 from distweb.extensions import db
 from distweb.models import AuditEntry, Brand, PayoutAccount, Promoter, Withdrawal
+from distweb.models.ledger import AccountKind
 from distweb.models.payouts import WithdrawalStatus
-from distweb.services import api_keys, network, wallet, withdrawal_rules, withdrawals
+from distweb.services import (
+    api_keys,
+    commission,
+    ledger,
+    network,
+    wallet,
+    withdrawal_rules,
+    withdrawals,
+)
 from distweb.services.errors import ServiceError
+from distweb.services.verify import verify
 from tests.conftest import Browser
 from tests.integration.test_payouts import fund
 from tests.support.factories import PASSWORD
@@ -24,11 +34,18 @@ RULES = {"min_fen": 1000, "fee_bp": 60, "fee_min_fen": 100, "daily_limit_fen": 5
          "methods": ["alipay", "wechat", "bank"], "auto_approve_below_fen": None}
 
 
+def funding_plan(brand_id):
+    """What ``fund`` counts on: the seller earns 10 % of a sale as level-1 commission."""
+    commission.save_plan(brand_id, {"depth": 1, "freeze_days": 7, "max_total_bp": 3000, "rules": [
+        {"scope": {}, "level": 1, "kind": "percent", "rate_bp": 1000}]})
+
+
 @pytest.fixture
 def world(app_ctx, make):
     """A brand and a promoter with a wallet (``fund`` puts money in it)."""
     make.brand()
     seller = make.promoter(name="卖家")
+    funding_plan(seller.brand_id)
     return {"brand": db.session.get(Brand, seller.brand_id), "seller": seller}
 
 
@@ -158,6 +175,7 @@ def test_api_withdrawals_follow_the_rules_set_through_the_api(api, app):
         "min_fen": 2000, "fee_bp": 60, "fee_min_fen": 50, "daily_limit_fen": 30000,
         "methods": ["alipay", "bank"], "auto_approve_below_fen": 3000}).status_code == 200
     with app.app_context():
+        funding_plan(api.brand_id)
         fund({"brand": db.session.get(Brand, api.brand_id), "seller": db.session.get(Promoter, api.promoter_id)},
              50000)
     path = f"/promoters/{api.promoter_code}/withdrawals"
@@ -207,6 +225,12 @@ def test_a_request_carries_the_fee_and_the_net_amount(world):
     tiny = ask(world, 30)  # the ¥0.50 minimum fee is more than the amount: the whole amount, no more
     assert (tiny.fee_fen, tiny.net_fen) == (30, 0)
     assert wallet.balances(world["seller"].id)["pending_withdrawal_fen"] == 12345 + 5000 + 30
+    for each in (w, small, tiny):
+        withdrawals.approve(each.brand_id, each.id)
+        withdrawals.mark_paid(each.brand_id, each.id, f"TX-{each.id}")
+    assert ledger.balance(w.brand_id, AccountKind.WITHDRAWAL_FEES) == 74 + 50 + 30
+    assert wallet.balances(world["seller"].id)["withdrawn_fen"] == 12271 + 4950 + 0
+    assert verify().ok
 
 
 def test_below_the_minimum_is_refused(world):
@@ -241,6 +265,7 @@ def test_the_daily_limit_is_the_brands_calendar_day(world):
     assert ask(world, 10000, now=datetime(2026, 12, 7, 9, 0, tzinfo=UTC)).amount_fen == 10000  # exactly the rest
     assert refused(world, 1000, now=datetime(2026, 12, 7, 15, 59, tzinfo=UTC)) == "over_daily_limit"  # 23:59+08
     assert ask(world, 30000, now=datetime(2026, 12, 7, 16, 0, tzinfo=UTC)).amount_fen == 30000  # 12-08 00:00+08
+    assert verify().ok
 
 
 def test_the_day_follows_the_brands_own_time_zone(world):
@@ -263,6 +288,7 @@ def test_a_single_request_over_the_limit_and_rejected_requests_do_not_count(worl
     assert refused(world, 1000, now=noon) == "over_daily_limit"
     withdrawals.reject(w.brand_id, w.id, "账户名不符")
     assert ask(world, 30000, now=noon).amount_fen == 30000  # the rejected one no longer counts
+    assert verify().ok
 
 
 def test_a_zero_daily_limit_stops_withdrawals_and_null_is_no_limit(world):
@@ -285,6 +311,7 @@ def test_automatic_approval_only_strictly_below_the_amount(world):
     assert paid.status == WithdrawalStatus.PAID
     set_rules(world["brand"].id, auto_approve_below_fen=None)
     assert ask(world, 1000).status == WithdrawalStatus.REQUESTED  # null: never automatic
+    assert verify().ok
 
 
 def test_keys_missing_from_what_is_stored_read_as_their_defaults(world):
