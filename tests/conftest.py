@@ -74,6 +74,8 @@ def _clean_state(request):
         materials.reset_cache()
         for folder in ("materials", "posters"):
             shutil.rmtree(Path(app.config["DISTWEB_UPLOADS"]) / folder, ignore_errors=True)
+        # Statements and settlement reports are named by row ids, which the next test reuses.
+        shutil.rmtree(Path(app.config["INSTANCE_PATH"]) / "statements", ignore_errors=True)
 
 
 @pytest.fixture

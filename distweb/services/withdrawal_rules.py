@@ -53,7 +53,7 @@ def validate(body: object) -> dict:
             raise ServiceError("negative_amount", _l("字段 %(name)s 不能为负数。", name=key), key)
         if key == "fee_bp":
             if value > MAX_BP:
-                raise ServiceError("out_of_range", _l("手续费率需在 0% 到 100% 之间。"), key)
+                raise ServiceError("out_of_range", _l("手续费率需在 0 到 %(most)s 之间。", most="100%"), key)
         elif value > MAX_FEN:
             raise ServiceError("out_of_range", _l("字段 %(name)s 的金额过大。", name=key), key)
         if key == "min_fen" and value < 1:
