@@ -39,10 +39,10 @@ from distweb.models import (
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.user import Role
-from distweb.services import commission, network, orders, settlement, withdrawals
+from distweb.services import commission, network, orders, settlement, withdrawal_rules, withdrawals
 from distweb.services.errors import ServiceError
 from distweb.services.verify import verify
-from tests.simulation.model import TZ, MItem, Model, MWithdrawal, Plan, Refused
+from tests.simulation.model import TZ, MItem, Model, MWithdrawal, Plan, Refused, Rules
 
 START = datetime(2026, 10, 1, 9, 0, tzinfo=ZoneInfo(TZ))
 PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2ltdWxhdGlvbg$notusedfortheloginbutwellformed00000000000"
@@ -65,6 +65,13 @@ class Outcome:
 
 class Violation(AssertionError):
     pass
+
+
+def random_rules(rng: random.Random) -> Rules:
+    return Rules(min_fen=rng.choice([1, 100, 1000, 1000, 5000]), fee_bp=rng.choice([0, 0, 60, 100, 3333]),
+                 fee_min_fen=rng.choice([0, 0, 100, 200]),
+                 daily_limit_fen=rng.choice([None, None, 3000, 20000]),
+                 auto_approve_below_fen=rng.choice([None, None, 2000, 10**9]))
 
 
 def random_plan(rng: random.Random, version: int) -> Plan:
@@ -137,6 +144,8 @@ class Simulation:
             keys.append(key)
         db.session.commit()
         commission.save_plan(brand.id, plan.body(), "simulation")
+        self.model.rules = random_rules(rng)
+        withdrawal_rules.save(brand.id, self.model.rules.body())
         self.buyers = [f"b{tag}x{i}" for i in range(3)]
         self.step("setup")
 
@@ -157,13 +166,13 @@ class Simulation:
         return self.outcome
 
     OPERATIONS = {"place": 24, "pay": 5, "complete": 12, "refund": 10, "cancel": 3, "settle": 8, "request": 3,
-                  "decide": 2, "plan": 3, "status": 2, "move": 3, "clock": 12}
+                  "decide": 2, "plan": 3, "rules": 1, "status": 2, "move": 3, "clock": 12}
 
     def random_operation(self) -> None:
         """A weighted choice that leans towards what the state makes possible, so that
         sequences reach settled money, withdrawals in flight and clawbacks, not only orders."""
         weights = dict(self.OPERATIONS)
-        if any(self.model.balance("available", key) >= Model.MIN_WITHDRAWAL for key in self.promoter_ids):
+        if any(self.model.balance("available", key) >= self.model.rules.min_fen for key in self.promoter_ids):
             weights["request"] += 16
         if any(w.status in ("requested", "approved") for w in self.model.withdrawals):
             weights["decide"] += 30
@@ -289,19 +298,20 @@ class Simulation:
 
     def op_request(self) -> None:
         rng = self.rng
-        rich = [key for key in self.promoter_ids if self.model.balance("available", key) >= Model.MIN_WITHDRAWAL]
+        least = self.model.rules.min_fen
+        rich = [key for key in self.promoter_ids if self.model.balance("available", key) >= least]
         promoter = rng.choice(rich) if rich and rng.random() < 0.85 else rng.choice(list(self.promoter_ids))
         available = self.model.balance("available", promoter)
-        amount = rng.choice([Model.MIN_WITHDRAWAL, max(1, available), max(1, available), max(1, available // 2),
-                             max(1, available // 3), available + 1, rng.randrange(1, Model.MIN_WITHDRAWAL)])
+        amount = rng.choice([least, max(1, available), max(1, available), max(1, available // 2),
+                             max(1, available // 3), available + 1, max(1, least - 1)])
         holder: dict = {}
 
         def model_call():
-            holder["w"] = self.model.request(promoter, amount)
+            holder["w"] = self.model.request(promoter, amount, self.now)
 
         def service():
             holder["id"] = withdrawals.request(self.promoter_ids[promoter], withdrawals.Request(
-                amount, "alipay", "收款人", "pay@example.com")).id
+                amount, "alipay", "收款人", "pay@example.com"), now=self.now).id
         if self.expect(f"withdraw {promoter} {amount}", model_call, service) is not None:
             self.withdrawal_ids[id(holder["w"])] = holder["id"]
             holder["w"].db_id = holder["id"]
@@ -329,6 +339,12 @@ class Simulation:
         commission.save_plan(self.brand_id, plan.body(), "simulation")
         self.model.save_plan(plan)
         self.step(f"plan v{plan.version} {plan}")
+
+    def op_rules(self) -> None:
+        rules = random_rules(self.rng)
+        withdrawal_rules.save(self.brand_id, rules.body())
+        self.model.rules = rules
+        self.step(f"withdrawal rules {rules}")
 
     def op_status(self) -> None:
         suspended = [key for key, p in self.model.promoters.items() if not p.active]

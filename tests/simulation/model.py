@@ -101,8 +101,25 @@ class MWithdrawal:
     promoter: str
     amount: int
     fee: int
+    at: datetime
     status: str = "requested"
     db_id: int | None = None
+
+
+@dataclass
+class Rules:
+    """The brand's withdrawal rules (docs/API.md "Withdrawal rules")."""
+
+    min_fen: int = 1000
+    fee_bp: int = 0
+    fee_min_fen: int = 0
+    daily_limit_fen: int | None = None
+    auto_approve_below_fen: int | None = None
+
+    def body(self) -> dict:
+        return {"min_fen": self.min_fen, "fee_bp": self.fee_bp, "fee_min_fen": self.fee_min_fen,
+                "daily_limit_fen": self.daily_limit_fen, "methods": ["alipay", "wechat", "bank"],
+                "auto_approve_below_fen": self.auto_approve_below_fen}
 
 
 class Refused(Exception):
@@ -114,8 +131,6 @@ class Refused(Exception):
 
 
 class Model:
-    MIN_WITHDRAWAL = 1000
-
     def __init__(self, plan: Plan):
         self.plans: dict[int | None, Plan] = {None: Plan(None), plan.version: plan}
         self.plan = plan
@@ -125,6 +140,7 @@ class Model:
         self.bindings: dict[str, str] = {}  # buyer phone -> promoter (permanent binding)
         self.accounts: dict[tuple[str, str], int] = {}
         self.settle_seq = 0
+        self.rules = Rules()
 
     # ------------------------------------------------------------ accounts
 
@@ -378,14 +394,23 @@ class Model:
 
     # ------------------------------------------------------------ withdrawals
 
-    def request(self, promoter: str, amount: int) -> MWithdrawal:
+    def request(self, promoter: str, amount: int, at: datetime) -> MWithdrawal:
+        rules = self.rules
         if not self.promoters[promoter].active:
             raise Refused("promoter_inactive")
-        if amount < self.MIN_WITHDRAWAL:
+        if amount < rules.min_fen:
             raise Refused("below_minimum")
         if amount > self.balance("available", promoter):
             raise Refused("insufficient_balance")
-        w = MWithdrawal(promoter, amount, 0)
+        if rules.daily_limit_fen is not None:
+            zone = ZoneInfo(TZ)
+            today = sum(w.amount for w in self.withdrawals if w.promoter == promoter and w.status != "rejected"
+                        and w.at.astimezone(zone).date() == at.astimezone(zone).date())
+            if today + amount > rules.daily_limit_fen:
+                raise Refused("over_daily_limit")
+        fee = min(amount, max(rules.fee_min_fen, round_div(amount * rules.fee_bp, 10_000, "half_up")))
+        automatic = rules.auto_approve_below_fen is not None and amount < rules.auto_approve_below_fen
+        w = MWithdrawal(promoter, amount, fee, at, "approved" if automatic else "requested")
         self.withdrawals.append(w)
         self._add("available", promoter, -amount)
         self._add("pending", promoter, amount)
