@@ -22,8 +22,9 @@ first run, the default) or written too (``--accounts existing``, as after earlie
   B. bare baseline  the same state change in plain SQL on one connection, one commit: the
                     missing promoter_available accounts (INSERT ... SELECT ... ON CONFLICT),
                     one ledger transaction, and one statement that UPDATEs the eligible lines
-                    (same eligibility: frozen, order completed/refunded, completed_at <= as_of -
-                    freeze_days of the line's plan version) and INSERTs two ledger entries per
+                    (same eligibility: frozen, order completed/refunded, completed before
+                    settlement.freeze_cutoff(as_of, freeze_days of the line's plan version, the
+                    brand's zone), calendar days) and INSERTs two ledger entries per
                     line (frozen -kept, available +kept) from the UPDATE's RETURNING.
 
 Between A and B the run is undone (lines back to frozen, settlement transactions, entries and
@@ -164,8 +165,8 @@ UNION ALL
 SELECT DISTINCT %(brand)s, 'promoter_frozen', promoter_id FROM commission_lines WHERE brand_id = %(brand)s
 ON CONFLICT (brand_id, kind, owner_id) DO NOTHING;
 
-INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at)
-SELECT o.brand_id, 'accrual', o.id, o.external_id, json_build_object('plan_version', 1), o.paid_at
+INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at, occurred_at)
+SELECT o.brand_id, 'accrual', o.id, o.external_id, json_build_object('plan_version', 1), o.paid_at, o.paid_at
 FROM orders o WHERE o.brand_id = %(brand)s ORDER BY o.id;
 
 INSERT INTO ledger_entries (transaction_id, account_id, amount_fen, commission_line_id, created_at)
@@ -240,8 +241,12 @@ def run_app(brand_id: int) -> dict:
 
 
 def freeze_cutoffs(conn, brand_id: int, as_of: datetime) -> tuple[str, dict]:
-    """The eligibility condition (per plan version's freeze_days) as SQL + parameters."""
+    """The eligibility condition (per plan version's freeze_days, calendar days in the
+    brand's time zone: completed before the app's cutoff) as SQL + parameters."""
     from distweb.services.commission import DEFAULT_PLAN  # the unversioned default plan's window
+    from distweb.services.settlement import freeze_cutoff
+
+    tz = conn.execute("SELECT timezone FROM brands WHERE id = %s", (brand_id,)).fetchone()[0]
 
     days = {None: int(DEFAULT_PLAN["freeze_days"])}
     for version, freeze in conn.execute("SELECT version, (body::jsonb ->> 'freeze_days')::int FROM commission_plans "
@@ -249,12 +254,12 @@ def freeze_cutoffs(conn, brand_id: int, as_of: datetime) -> tuple[str, dict]:
         days[version] = 7 if freeze is None else freeze
     clauses, params = [], {}
     for i, (version, freeze) in enumerate(days.items()):
-        params[f"cut{i}"] = as_of - timedelta(days=freeze)
+        params[f"cut{i}"] = freeze_cutoff(as_of, freeze, tz)
         if version is None:
-            clauses.append(f"(l.plan_version IS NULL AND o.completed_at <= %(cut{i})s)")
+            clauses.append(f"(l.plan_version IS NULL AND o.completed_at < %(cut{i})s)")
         else:
             params[f"ver{i}"] = version
-            clauses.append(f"(l.plan_version = %(ver{i})s AND o.completed_at <= %(cut{i})s)")
+            clauses.append(f"(l.plan_version = %(ver{i})s AND o.completed_at < %(cut{i})s)")
     return " OR ".join(clauses), params
 
 
@@ -271,9 +276,9 @@ ON CONFLICT (brand_id, kind, owner_id) DO NOTHING
 """
 
 BARE_TX_SQL = """
-INSERT INTO ledger_transactions (brand_id, kind, reference, memo, created_at)
+INSERT INTO ledger_transactions (brand_id, kind, reference, memo, created_at, occurred_at)
 VALUES (%(brand)s, 'settlement', 'run:' || %(run)s::text,
-        json_build_object('run', %(run)s::int, 'as_of', %(as_of_iso)s::text), %(now)s)
+        json_build_object('run', %(run)s::int, 'as_of', %(as_of_iso)s::text), %(now)s, %(as_of)s)
 RETURNING id
 """
 
@@ -309,7 +314,7 @@ def run_bare(database_url: str, brand_id: int) -> dict:
         cutoffs, params = freeze_cutoffs(conn, brand_id, as_of)
         conn.commit()
         eligible = ELIGIBLE.format(cutoffs=cutoffs)
-        params.update(brand=brand_id, run=run_id, as_of_iso=as_of.isoformat())
+        params.update(brand=brand_id, run=run_id, as_of=as_of, as_of_iso=as_of.isoformat())
         started = time.perf_counter()
         now = datetime.now(UTC)
         params["now"] = now
