@@ -235,6 +235,8 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
     if mode == OrderMode.WHOLESALE and promoter is None:
         raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
+    if promoter is not None and mode != OrderMode.PROMOTION:
+        network.require_distributor(promoter)  # consignment and wholesale are distributors' only
 
     lines: list[tuple[Product, ItemInput, int, int]] = []
     seen: set[str] = set()

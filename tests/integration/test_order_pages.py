@@ -19,7 +19,7 @@ from tests.support.factories import PASSWORD
 def world(app, make):
     brand = make.brand()
     top = make.promoter(name="上级", phone="13500000001")
-    seller = make.promoter(name="店主", phone="13500000002", upline=top)
+    seller = make.promoter(name="店主", phone="13500000002", upline=top, distributor=True)
     supplier_user = make.supplier_user("westlake")
     with app.app_context():
         from distweb.models import Brand
