@@ -338,7 +338,7 @@ def require_distributor(promoter: Promoter) -> None:
     """Only a distributor (分销商) sells on consignment from its own shop or buys and sells
     wholesale stock; every other promoter (推客) promotes (docs/PRODUCT.md)."""
     if not promoter.distributor:
-        raise ServiceError("not_a_distributor", _l("该推客不是分销商，只能推广，不能代销或经销。"), "promoter_code")
+        raise ServiceError("not_a_distributor", _l("只有分销商可以代销或经销，该推客不是分销商。"), "promoter_code")
 
 
 def _check_status(promoter: Promoter, action: str, reason: str | None,
