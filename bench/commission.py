@@ -238,8 +238,9 @@ ON CONFLICT (brand_id, kind, owner_id) DO NOTHING
 
 POSTINGS_SQL = """
 WITH tx AS (
-    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at)
-    SELECT o.brand_id, 'accrual', o.id, o.external_id, json_build_object('plan_version', %(version)s), now()
+    INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at, occurred_at)
+    SELECT o.brand_id, 'accrual', o.id, o.external_id, json_build_object('plan_version', %(version)s), now(),
+           o.paid_at
     FROM orders o
     WHERE o.brand_id = %(brand)s AND EXISTS (SELECT 1 FROM commission_lines l WHERE l.order_id = o.id)
     RETURNING id, order_id

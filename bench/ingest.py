@@ -181,14 +181,17 @@ def prepare(database_url: str, redis_url: str, promoters: int) -> Setup:
         real_hash, one_hash = accounts.hash_password, accounts.hash_password(PASSWORD)
         accounts.hash_password = lambda _password: one_hash
         try:
+            # Every promoter here is a distributor (分销商): half the orders are consignment.
             with transaction():
-                partners = [network.add_promoter(brand, f"合伙人{i}", f"170{i:08d}", PASSWORD, None, rank=Rank.PARTNER)
+                partners = [network.add_promoter(brand, f"合伙人{i}", f"170{i:08d}", PASSWORD, None, rank=Rank.PARTNER,
+                                                 distributor=True)
                             for i in range(PARTNERS)]
                 mentors = [network.add_promoter(brand, f"导师{i}", f"171{i:08d}", PASSWORD, partners[i % PARTNERS],
-                                                rank=Rank.MENTOR)
+                                                rank=Rank.MENTOR, distributor=True)
                            for i in range(PARTNERS * MENTORS_EACH)]
                 for i in range(max(0, promoters - len(partners) - len(mentors))):
-                    network.add_promoter(brand, f"推客{i}", f"172{i:08d}", PASSWORD, mentors[i % len(mentors)])
+                    network.add_promoter(brand, f"推客{i}", f"172{i:08d}", PASSWORD, mentors[i % len(mentors)],
+                                         distributor=True)
         finally:
             accounts.hash_password = real_hash
         _row, key = api_keys.create_key(brand, "bench ingest")

@@ -150,6 +150,9 @@ AUDIT_ACTION = {
     "promoter.reactivate": _l("恢复"),
     "promoter.move": _l("调整上级"),
     "promoter.rank": _l("等级变更"),
+    "promoter.distributor.set": _l("设为分销商"),
+    "promoter.distributor.unset": _l("取消分销商"),
+    "promoter.rename": _l("修改姓名"),
     "settings.update": _l("修改设置"),
 }
 

@@ -177,13 +177,22 @@ def stock_by_product(promoter_id: int) -> dict[int, int]:
     ).all())
 
 
-def shop_mode(product: Product, stock: dict[int, int]) -> OrderMode | None:
-    """How a promoter's shop sells the product: from the distributor's own stock (经销),
-    consigned from the supplier (代销), or for the brand (推广)."""
-    if product.sells_wholesale and stock.get(product.id, 0) > 0:
-        return OrderMode.WHOLESALE
-    if product.sells_consignment and product.supplier_id:
-        return OrderMode.CONSIGNMENT
+def shop_stock(promoter) -> dict[int, int]:
+    """What a promoter's shop can sell from stock: a distributor's stock on hand; nothing
+    for any other promoter (stock left from when it was a distributor stays unsold)."""
+    return stock_by_product(promoter.id) if promoter.distributor else {}
+
+
+def shop_mode(product: Product, stock: dict[int, int], distributor: bool) -> OrderMode | None:
+    """How a promoter's shop sells the product. A distributor's (分销商): from its own stock
+    (经销), else consigned from the supplier (代销), else for the brand (推广). Any other
+    promoter's (推客): for the brand (推广) only, so a product not sold in promotion mode is
+    not in its shop."""
+    if distributor:
+        if product.sells_wholesale and stock.get(product.id, 0) > 0:
+            return OrderMode.WHOLESALE
+        if product.sells_consignment and product.supplier_id:
+            return OrderMode.CONSIGNMENT
     if product.sells_promotion:
         return OrderMode.PROMOTION
     return None

@@ -184,6 +184,13 @@ def _materials(brand_id: int, promoters: list[Promoter], rng: random.Random) -> 
                                              kind=MaterialEventKind.SHARE, channel=rng.choice(["web_share", "copy"])))
 
 
+def _is_distributor(rank: Rank, i: int) -> bool:
+    """Which demo promoters the brand has made distributors (分销商): every partner (the demo
+    login among them), a third of the mentors and a fifth of the promoters; the others
+    promote only."""
+    return rank == Rank.PARTNER or (rank == Rank.MENTOR and i % 3 == 0) or (rank == Rank.PROMOTER and i % 5 == 0)
+
+
 def _network(brand, password_hash, rng, now) -> list[Promoter]:
     """5 partners at the top, 15 mentors under them, 30 promoters under the mentors."""
     taken: set[str] = set()
@@ -206,6 +213,7 @@ def _network(brand, password_hash, rng, now) -> list[Promoter]:
             elif rank == Rank.PROMOTER and i == 29:
                 status = PromoterStatus.SUSPENDED
             promoter = Promoter(brand_id=brand.id, user_id=user.id, code=_code(taken), rank=rank, status=status,
+                                distributor=_is_distributor(rank, i),
                                 joined_at=now - timedelta(days=rng.randint(20, 240)))
             place_under(promoter, upline)
             db.session.add(promoter)
@@ -223,6 +231,7 @@ def _orders(brand, promoters, products, rng, now) -> None:
     from distweb.services import orders
 
     sellers = [p for p in promoters if p.status == PromoterStatus.ACTIVE]
+    distributors = [p for p in sellers if p.distributor]  # only they sell on consignment or wholesale
     buyers = [(SURNAMES[i] + ("女士" if i % 2 else "先生"), f"139{10000000 + i * 7919:08d}") for i in range(40)]
     carriers = ["顺丰速运", "中通快递", "圆通速递", "京东物流"]
     # Orders arrive in time order, so their numbers and ids follow the clock as in a real shop.
@@ -232,8 +241,8 @@ def _orders(brand, promoters, products, rng, now) -> None:
     )
     db.session.commit()
     for number, placed in enumerate(moments, start=10001):
-        seller = rng.choice(sellers)
         mode = rng.choices([OrderMode.PROMOTION, OrderMode.CONSIGNMENT, OrderMode.WHOLESALE], [6, 3, 1])[0]
+        seller = rng.choice(sellers if mode == OrderMode.PROMOTION else distributors)
         sellable = [p for p in products if mode.value in p.modes]
         outcome = rng.choices(["completed", "shipped", "paid", "created", "cancelled", "refunded"],
                               [58, 12, 12, 3, 8, 7])[0]

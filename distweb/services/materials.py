@@ -386,7 +386,7 @@ def earning_estimator(promoter: Promoter):
     from distweb.services import commission
 
     _version, plan = commission.current_plan(promoter.brand_id)
-    stock = catalogue.stock_by_product(promoter.id)
+    stock = catalogue.shop_stock(promoter)
     me = rules.Beneficiary(promoter.id, promoter.rank.value)
     now = utcnow()
     cache: dict[int, Earning | None] = {}
@@ -395,7 +395,7 @@ def earning_estimator(promoter: Promoter):
         if product is None or not product.active:
             return None
         if product.id not in cache:
-            mode = catalogue.shop_mode(product, stock)
+            mode = catalogue.shop_mode(product, stock, promoter.distributor)
             if mode is None:
                 cache[product.id] = None
             elif mode == OrderMode.WHOLESALE:

@@ -7,6 +7,7 @@ keeps them right with set-based updates, in one transaction with an audit entry.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -220,16 +221,20 @@ def add_promoter(
     rank: Rank = Rank.PROMOTER,
     status: PromoterStatus = PromoterStatus.ACTIVE,
     check_strength: bool = True,
+    distributor: bool = False,
+    joined_at: datetime | None = None,
 ) -> Promoter:
-    """Add a user and their place in the tree to the session (the caller commits)."""
-    name = (name or "").strip()
-    if not name or len(name) > 60:
-        raise ServiceError("invalid_name", _l("请输入 1–60 个字符的姓名。"), "name")
+    """Add a user and their place in the tree to the session (the caller commits).
+    ``joined_at``: when it joined (an import of an existing network); default now."""
+    name = _check_name(name)
     if upline is not None and upline.brand_id != brand.id:
         raise ServiceError("invalid_upline", _l("上级不存在。"), "upline_code")
     user = accounts.create_user(brand, Role.PROMOTER, name, password, phone=phone, check_strength=check_strength)
     db.session.flush()
-    promoter = Promoter(brand_id=brand.id, user_id=user.id, code=new_code(), rank=rank, status=status)
+    promoter = Promoter(brand_id=brand.id, user_id=user.id, code=new_code(), rank=rank, status=status,
+                        distributor=distributor)
+    if joined_at is not None:
+        promoter.joined_at = joined_at
     place_under(promoter, upline)
     db.session.add(promoter)
     db.session.flush()
@@ -258,9 +263,11 @@ def sign_up(invite_code: str, name: str, phone: str, password: str, agreed: bool
 
 
 def import_promoter(brand: Brand, name: str, phone: str | None, upline_code: str | None, rank: str | None,
-                    actor: User | None = None) -> Promoter:
+                    actor: User | None = None, distributor: bool = False,
+                    joined_at: datetime | None = None) -> Promoter:
     """Import an existing network through the API: the promoter gets a random password and
-    signs in after a reset by the brand (no password travels through the API)."""
+    signs in after a reset by the brand (no password travels through the API).
+    ``joined_at`` (aware, not in the future): when it joined the brand's network; default now."""
     upline = None
     if upline_code:
         upline = by_code(upline_code, brand.id)
@@ -270,14 +277,26 @@ def import_promoter(brand: Brand, name: str, phone: str | None, upline_code: str
         rank_value = Rank(rank or "promoter")
     except ValueError:
         raise ServiceError("invalid_rank", _l("等级只能是 promoter、mentor 或 partner。"), "rank") from None
+    if joined_at is not None and joined_at > utcnow():
+        raise ServiceError("joined_at_in_future", _l("加入时间不能晚于现在。"), "joined_at")
     with transaction():
         promoter = add_promoter(brand, name, phone, secrets.token_urlsafe(24), upline, rank=rank_value,
-                                check_strength=False)
-        _audit(actor, "promoter.import", "promoter", promoter.id, {"upline": upline_code}, brand_id=brand.id)
+                                check_strength=False, distributor=distributor, joined_at=joined_at)
+        details = {"upline": upline_code}
+        if distributor:
+            details["distributor"] = True
+        _audit(actor, "promoter.import", "promoter", promoter.id, details, brand_id=brand.id)
     return promoter
 
 
 # ---------------------------------------------------------------- manager actions
+#
+# Each action is a check (raises, writes nothing) and a change (writes, with its audit
+# entry, inside the caller's transaction). A manager's page runs one action; the API's
+# PATCH checks every change it was sent before it writes any (``update_promoter``).
+#
+# ``actor`` is the manager acting, or None for the brand itself acting through the API (its
+# key chose the brand): the audit entry then has no actor and says ``"by": "api"``.
 
 TRANSITIONS = {
     "approve": ({PromoterStatus.PENDING}, PromoterStatus.ACTIVE),
@@ -287,75 +306,203 @@ TRANSITIONS = {
 }
 
 
-def change_status(actor: User, promoter: Promoter, action: str, reason: str | None = None) -> Promoter:
+def _check_actor(actor: User | None, promoter: Promoter) -> None:
+    if actor is not None and promoter.brand_id != actor.brand_id:
+        raise NotFound("promoter_not_found", _l("推客不存在。"))
+
+
+def _by(actor: User | None) -> str:
+    return "manager" if actor is not None else "api"
+
+
+def _action_audit(actor: User | None, action: str, promoter: Promoter, details: dict) -> None:
+    if actor is None:
+        details = {**details, "by": "api"}
+    _audit(actor, action, "promoter", promoter.id, details, brand_id=promoter.brand_id)
+
+
+def require_distributor(promoter: Promoter) -> None:
+    """Only a distributor (分销商) sells on consignment from its own shop or buys and sells
+    wholesale stock; every other promoter (推客) promotes (docs/PRODUCT.md)."""
+    if not promoter.distributor:
+        raise ServiceError("not_a_distributor", _l("只有分销商可以代销或经销，该推客不是分销商。"), "promoter_code")
+
+
+def _check_status(promoter: Promoter, action: str, reason: str | None,
+                  reason_required: bool = True) -> tuple[PromoterStatus, str | None]:
     if action not in TRANSITIONS:
         raise ServiceError("invalid_action", _l("不支持的操作。"))
     allowed, target = TRANSITIONS[action]
-    if promoter.brand_id != actor.brand_id:
-        raise NotFound("promoter_not_found", _l("推客不存在。"))
     if promoter.status not in allowed:
-        raise Conflict("invalid_transition", _l("该推客当前状态不能执行此操作。"))
+        raise Conflict("invalid_transition", _l("该推客当前状态不能执行此操作。"), "status")
     reason = (reason or "").strip()[:200] or None
-    if action in ("reject", "suspend") and not reason:
+    if reason_required and action in ("reject", "suspend") and not reason:
         raise ServiceError("reason_required", _l("请填写原因。"), "reason")
+    return target, reason
+
+
+def _apply_status(actor: User | None, promoter: Promoter, action: str, target: PromoterStatus,
+                  reason: str | None) -> None:
+    before = promoter.status
+    promoter.status = target
+    promoter.status_reason = reason
+    promoter.reviewed_at = utcnow()
+    _action_audit(actor, f"promoter.{action}", promoter, {"from": before.value, "to": target.value, "reason": reason})
+
+
+def change_status(actor: User | None, promoter: Promoter, action: str, reason: str | None = None) -> Promoter:
+    _check_actor(actor, promoter)
+    target, reason = _check_status(promoter, action, reason)
     with transaction():
-        before = promoter.status
-        promoter.status = target
-        promoter.status_reason = reason
-        promoter.reviewed_at = utcnow()
-        _audit(actor, f"promoter.{action}", "promoter", promoter.id,
-               {"from": before.value, "to": target.value, "reason": reason})
+        _apply_status(actor, promoter, action, target, reason)
     return promoter
 
 
-def move(actor: User, promoter: Promoter, new_upline_code: str | None) -> Promoter:
+def _check_move(promoter: Promoter, new_upline_code: str | None) -> Promoter | None:
+    """The new upline (None: the top of the tree), or a refusal."""
+    if not new_upline_code:
+        return None
+    new_upline = by_code(new_upline_code, promoter.brand_id)
+    if new_upline is None:
+        raise ServiceError("unknown_upline", _l("上级邀请码不存在。"), "upline_code")
+    if new_upline.id == promoter.id:
+        raise ServiceError("self_upline", _l("不能把推客设为自己的上级。"), "upline_code")
+    if promoter.id in ancestors_ids(new_upline.id):
+        raise ServiceError("cycle", _l("不能移到自己的下级名下：这会形成循环。"), "upline_code")
+    return new_upline
+
+
+def _apply_move(actor: User | None, promoter: Promoter, new_upline: Promoter | None) -> None:
+    old = promoter.upline.code if promoter.upline else None
+    place_under(promoter, new_upline)
+    db.session.flush()
+    # Children and grandchildren carry this promoter's ancestors in their repeated columns.
+    db.session.execute(
+        update(Promoter)
+        .where(Promoter.upline_id == promoter.id)
+        .values(upline2_id=promoter.upline_id, upline3_id=promoter.upline2_id)
+    )
+    db.session.execute(
+        update(Promoter).where(Promoter.upline2_id == promoter.id).values(upline3_id=promoter.upline_id)
+    )
+    _action_audit(actor, "promoter.move", promoter, {"from": old, "to": new_upline.code if new_upline else None})
+
+
+def move(actor: User | None, promoter: Promoter, new_upline_code: str | None) -> Promoter:
     """Put a promoter (and its whole downline) under another upline, or at the top.
     Past orders keep the chain they were snapshotted with."""
-    if promoter.brand_id != actor.brand_id:
-        raise NotFound("promoter_not_found", _l("推客不存在。"))
-    new_upline = None
-    if new_upline_code:
-        new_upline = by_code(new_upline_code, actor.brand_id)
-        if new_upline is None:
-            raise ServiceError("unknown_upline", _l("上级邀请码不存在。"), "upline_code")
-        if new_upline.id == promoter.id:
-            raise ServiceError("self_upline", _l("不能把推客设为自己的上级。"), "upline_code")
-        if promoter.id in ancestors_ids(new_upline.id):
-            raise ServiceError("cycle", _l("不能移到自己的下级名下：这会形成循环。"), "upline_code")
-    old = promoter.upline.code if promoter.upline else None
+    _check_actor(actor, promoter)
+    new_upline = _check_move(promoter, new_upline_code)
     with transaction():
-        place_under(promoter, new_upline)
-        db.session.flush()
-        # Children and grandchildren carry this promoter's ancestors in their repeated columns.
-        db.session.execute(
-            update(Promoter)
-            .where(Promoter.upline_id == promoter.id)
-            .values(upline2_id=promoter.upline_id, upline3_id=promoter.upline2_id)
-        )
-        db.session.execute(
-            update(Promoter).where(Promoter.upline2_id == promoter.id).values(upline3_id=promoter.upline_id)
-        )
-        _audit(actor, "promoter.move", "promoter", promoter.id,
-               {"from": old, "to": new_upline.code if new_upline else None})
+        _apply_move(actor, promoter, new_upline)
     return promoter
 
 
-def set_rank(actor: User, promoter: Promoter, rank: str, note: str | None = None) -> Promoter:
-    if promoter.brand_id != actor.brand_id:
-        raise NotFound("promoter_not_found", _l("推客不存在。"))
+def _check_rank(rank) -> Rank:
     try:
-        new_rank = Rank(rank)
+        return Rank(rank)
     except ValueError:
         raise ServiceError("invalid_rank", _l("请选择等级。"), "rank") from None
+
+
+def _apply_rank(actor: User | None, promoter: Promoter, new_rank: Rank, note: str | None = None) -> None:
+    before = promoter.rank
+    promoter.rank = new_rank
+    _audit(actor, "promoter.rank", "promoter", promoter.id,
+           {"from": before.value, "to": new_rank.value, "note": (note or "").strip()[:200] or None,
+            "by": _by(actor)}, brand_id=promoter.brand_id)
+
+
+def set_rank(actor: User | None, promoter: Promoter, rank: str, note: str | None = None) -> Promoter:
+    _check_actor(actor, promoter)
+    new_rank = _check_rank(rank)
     if new_rank == promoter.rank:
         return promoter
     with transaction():
-        before = promoter.rank
-        promoter.rank = new_rank
-        _audit(actor, "promoter.rank", "promoter", promoter.id,
-               {"from": before.value, "to": new_rank.value, "note": (note or "").strip()[:200] or None,
-                "by": "manager"})
+        _apply_rank(actor, promoter, new_rank, note)
     return promoter
+
+
+def _apply_distributor(actor: User | None, promoter: Promoter, distributor: bool) -> None:
+    promoter.distributor = distributor
+    _action_audit(actor, "promoter.distributor.set" if distributor else "promoter.distributor.unset", promoter, {})
+
+
+def set_distributor(actor: User | None, promoter: Promoter, distributor: bool) -> Promoter:
+    """Make a promoter a distributor (分销商: may sell on consignment and buy wholesale stock),
+    or take that away (it promotes only; orders already placed keep their mode)."""
+    _check_actor(actor, promoter)
+    if bool(distributor) == promoter.distributor:
+        return promoter
+    with transaction():
+        _apply_distributor(actor, promoter, bool(distributor))
+    return promoter
+
+
+def _check_name(name) -> str:
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name or len(name) > 60:
+        raise ServiceError("invalid_name", _l("请输入 1–60 个字符的姓名。"), "name")
+    return name
+
+
+def _apply_name(actor: User | None, promoter: Promoter, name: str) -> None:
+    before = promoter.user.name
+    promoter.user.name = name
+    _action_audit(actor, "promoter.rename", promoter, {"from": before, "to": name})
+
+
+UNCHANGED = object()  # an ``update_promoter`` argument not given
+
+
+def update_promoter(actor: User | None, promoter: Promoter, *, name=UNCHANGED, rank=UNCHANGED,
+                    distributor=UNCHANGED, status=UNCHANGED, upline_code=UNCHANGED,
+                    reason: str | None = None) -> Promoter:
+    """Change any of a promoter's name, rank, distributor flag, status (``active`` or
+    ``suspended``) and upline (``upline_code`` None: the top of the tree), all or nothing:
+    every change is checked before any is written, then all are written in one transaction,
+    each with its audit entry. A value equal to the current one changes nothing."""
+    _check_actor(actor, promoter)
+    steps = []
+    if name is not UNCHANGED:
+        new_name = _check_name(name)
+        if new_name != promoter.user.name:
+            steps.append(functools.partial(_apply_name, actor, promoter, new_name))
+    if rank is not UNCHANGED:
+        new_rank = _check_rank(rank)
+        if new_rank != promoter.rank:
+            steps.append(functools.partial(_apply_rank, actor, promoter, new_rank))
+    if distributor is not UNCHANGED:
+        if not isinstance(distributor, bool):
+            raise ServiceError("invalid_distributor", _l("distributor 只能是 true 或 false。"), "distributor")
+        if distributor != promoter.distributor:
+            steps.append(functools.partial(_apply_distributor, actor, promoter, distributor))
+    if status is not UNCHANGED:
+        action = _status_action(promoter, status)
+        if action is not None:
+            target, why = _check_status(promoter, action, reason, reason_required=False)
+            steps.append(functools.partial(_apply_status, actor, promoter, action, target, why))
+    if upline_code is not UNCHANGED:
+        new_upline = _check_move(promoter, upline_code)
+        if (new_upline.id if new_upline else None) != promoter.upline_id:
+            steps.append(functools.partial(_apply_move, actor, promoter, new_upline))
+    if steps:
+        with transaction():
+            for step in steps:
+                step()
+    return promoter
+
+
+def _status_action(promoter: Promoter, status) -> str | None:
+    """The transition that takes a promoter to ``status`` (active|suspended), None if it is there."""
+    if status not in (PromoterStatus.ACTIVE.value, PromoterStatus.SUSPENDED.value):
+        raise ServiceError("invalid_status", _l("status 只能是 active 或 suspended。"), "status")
+    target = PromoterStatus(status)
+    if promoter.status == target:
+        return None
+    if target == PromoterStatus.SUSPENDED:
+        return "suspend"  # from active only: anything else is refused as a transition
+    return "approve" if promoter.status == PromoterStatus.PENDING else "reactivate"
 
 
 def sales_by_promoter(brand_id: int, since: datetime) -> dict[int, int]:
@@ -510,6 +657,7 @@ class PromoterFilter:
     q: str | None = None
     status: str | None = None
     rank: str | None = None
+    distributor: bool | None = None  # True: distributors only; False: the others
     upline_code: str | None = None
     joined_from: datetime | None = None
     joined_to: datetime | None = None
@@ -541,6 +689,8 @@ def search_promoters(brand_id: int, f: PromoterFilter, before_id: int | None = N
             stmt = stmt.where(Promoter.rank == Rank(f.rank))
         except ValueError:
             pass
+    if f.distributor is not None:
+        stmt = stmt.where(Promoter.distributor.is_(f.distributor))
     if f.upline_code:
         stmt = stmt.join(upline_row, upline_row.id == Promoter.upline_id).where(
             upline_row.code == f.upline_code.strip().upper()

@@ -193,8 +193,8 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
         raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
     if mode == OrderMode.CONSIGNMENT and promoter is None:
         raise ServiceError("distributor_required", _l("代销订单需要指定销售它的分销商（promoter_code）。"), "promoter_code")
-    if mode in (OrderMode.CONSIGNMENT, OrderMode.WHOLESALE) and not promoter.distributor:
-        raise ServiceError("not_a_distributor", _l("只有分销商可以代销或经销，该推客不是分销商。"), "promoter_code")
+    if promoter is not None and mode != OrderMode.PROMOTION:
+        network.require_distributor(promoter)  # consignment and wholesale are distributors' only
 
     lines: list[tuple[Product, ItemInput, int, int]] = []
     seen: set[str] = set()

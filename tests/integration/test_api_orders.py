@@ -13,7 +13,7 @@ from distweb.services import api_keys, webhooks
 @pytest.fixture
 def shop(app, make, client):
     brand = make.brand()
-    seller = make.promoter(name="卖家", phone="13600000001")
+    seller = make.promoter(name="卖家", phone="13600000001", distributor=True)
     upline = None
     with app.app_context():
         from distweb.models import Brand, Promoter
@@ -306,3 +306,31 @@ def test_the_created_order_is_answered_as_it_reads_back(shop, mode):
     body = created.get_json()
     assert body == shop.call("GET", f"/orders/SAME-{mode}").get_json()
     assert body["commissions"] and len(body["purchase_orders"]) == (2 if mode == "consignment" else 0)
+
+
+@pytest.mark.parametrize("fields", [
+    {"mode": "consignment"},
+    {"mode": "wholesale", "buyer": {}},  # a stock purchase
+    {"mode": "wholesale", "stock_purchase": True, "buyer": {}},
+    {"mode": "wholesale", "stock_purchase": False},  # a retail sale from stock
+])
+def test_only_a_distributor_sells_on_consignment_or_wholesale(shop, make, app, fields):
+    plain = make.promoter(name="推客", phone="13600000002")
+    response = shop.order("PLAIN-1", promoter_code=plain.code, **fields)
+    assert response.status_code == 422, response.get_json()
+    error = response.get_json()["error"]
+    assert (error["code"], error["field"]) == ("not_a_distributor", "promoter_code")
+    assert "分销商" in error["message"]
+    with app.app_context():
+        assert db.session.query(Order).count() == 0 and db.session.query(PurchaseOrder).count() == 0
+    promotion = shop.order("PLAIN-2", promoter_code=plain.code)
+    assert promotion.status_code == 201 and promotion.get_json()["promoter_code"] == plain.code
+
+
+def test_a_distributor_unset_through_the_api_stops_selling_on_consignment(shop):
+    code = shop.promoter_code
+    assert shop.call("PATCH", f"/promoters/{code}", {"distributor": False}).get_json()["distributor"] is False
+    refused = shop.order("C-1", mode="consignment")
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "not_a_distributor"
+    assert shop.call("PATCH", f"/promoters/{code}", {"distributor": True}).status_code == 200
+    assert shop.order("C-1", mode="consignment").status_code == 201

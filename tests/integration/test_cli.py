@@ -69,6 +69,27 @@ def test_demo_loads_a_believable_three_level_network_and_three_modes(runner, app
     assert "already has data" in again.output
 
 
+def test_demo_has_distributors_and_plain_promoters_and_only_distributors_hold_stock(runner, app):
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    with app.app_context():
+        promoters = {p.id: p for p in db.session.scalars(select(Promoter))}
+        demo_login = db.session.scalars(select(User).where(User.phone == "13800000001")).one().promoter
+        assert demo_login.distributor
+        distributors = {pid for pid, p in promoters.items() if p.distributor}
+        plain = set(promoters) - distributors
+        assert distributors and plain
+        assert {promoters[pid].rank.value for pid in plain} >= {"mentor", "promoter"}
+        # plain promoters sell (promotion orders) ...
+        sellers = set(db.session.scalars(select(Order.promoter_id).where(Order.mode == OrderMode.PROMOTION)))
+        assert sellers & plain
+        # ... and only distributors buy and sell wholesale stock or sell on consignment from their shop
+        stockists = set(db.session.scalars(select(Order.distributor_id).where(Order.mode == OrderMode.WHOLESALE)))
+        assert stockists and stockists <= distributors
+        consigned = set(db.session.scalars(select(Order.promoter_id).where(
+            Order.mode == OrderMode.CONSIGNMENT, Order.attribution_source == "shop")))
+        assert consigned and consigned <= distributors
+
+
 def test_ledger_verify_passes_on_the_demo_and_fails_on_a_tampered_entry(runner, app):
     runner.invoke(args=["demo"])
     ok = runner.invoke(args=["ledger", "verify"])

@@ -23,7 +23,7 @@ def shop(app_ctx, make):
     brand_ref = make.brand()
     top = make.promoter(name="合伙人")
     mid = make.promoter(name="导师", upline=top)
-    seller = make.promoter(name="推客", upline=mid)
+    seller = make.promoter(name="推客", upline=mid, distributor=True)
     brand = db.session.get(Brand, brand_ref.id)
     catalogue.upsert_product(brand, "TEA-001", catalogue.ProductInput(
         name="龙井", price_fen=5900, supply_cost_fen=3100, supplier_code="westlake", category="tea",

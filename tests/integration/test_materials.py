@@ -245,6 +245,24 @@ def test_card_fills_the_copy_and_shows_the_commission_on_the_product(promoter, a
     assert f'data-link="{link}"' in html
 
 
+def test_the_estimate_is_commission_for_a_promoter_and_margin_for_a_distributor(promoter, app, make):
+    """A plain promoter's shop sells a consignment product as a promotion order (plan L1);
+    a distributor's sells it on consignment (its margin)."""
+    from distweb.models import Brand
+    from distweb.services import catalogue
+
+    with app.app_context():
+        catalogue.upsert_product(db.session.query(Brand).one(), "TEA-1", catalogue.ProductInput(
+            name="龙井", price_fen=5900, supply_cost_fen=3100, supplier_code="westlake",
+            modes=("promotion", "consignment")))
+    add_material(app, sku="TEA-1")
+    assert "分享出单预计赚 ¥5.90" in promoter.get("/promoter/materials").get_data(as_text=True)
+    make.promoter(name="分销商", phone="13700000002", distributor=True)
+    distributor = Browser(app.test_client())
+    distributor.login("13700000002", PASSWORD)
+    assert "出单利润约 ¥28.00" in distributor.get("/promoter/materials").get_data(as_text=True)
+
+
 def test_script_in_copy_text_is_shown_as_text(promoter, app):
     add_material(app, title="<b>标题</b>", body='<script>alert("x")</script><img src=x onerror=alert(1)>')
     html = promoter.get("/promoter/materials").get_data(as_text=True)

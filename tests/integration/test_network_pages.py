@@ -4,7 +4,7 @@ import csv
 import io
 
 from distweb.extensions import db
-from distweb.models import AuditEntry, Promoter
+from distweb.models import AuditEntry, Promoter, User
 from distweb.models.network import PromoterStatus, Rank
 from tests.conftest import Browser
 from tests.support.factories import PASSWORD
@@ -140,6 +140,70 @@ def test_manager_sets_a_rank_by_hand_with_an_audit_entry(app, make):
     assert "等级变更" in shown and "线下活动表现突出" in shown
     with app.app_context():
         assert db.session.get(Promoter, p.id).rank == Rank.MENTOR
+
+
+def test_manager_makes_a_promoter_a_distributor_and_back_with_audit_entries(app, make):
+    p = make.promoter(name="甲")
+    browser = manager(app)
+    page = f"/manage/promoters/{p.id}"
+    shown = browser.get(page).get_data(as_text=True)
+    assert "否，仅推广" in shown and "设为分销商" in shown
+    response = browser.post(f"{page}/distributor", {"distributor": "1"}, token_from=page)
+    assert response.status_code == 302
+    shown = browser.get(page).get_data(as_text=True)
+    assert "已保存" in shown and "是，可代销和经销" in shown
+    assert 'name="distributor" value="0"' in shown and 'name="distributor" value="1"' not in shown
+    assert "设为分销商" in shown.split("操作记录", 1)[1]  # the audit entry's label
+    with app.app_context():
+        assert db.session.get(Promoter, p.id).distributor is True
+    browser.post(f"{page}/distributor", {"distributor": "0"}, token_from=page)
+    shown = browser.get(page).get_data(as_text=True)
+    assert "否，仅推广" in shown and "取消分销商" in shown.split("操作记录", 1)[1]
+    with app.app_context():
+        assert db.session.get(Promoter, p.id).distributor is False
+        entries = db.session.query(AuditEntry).filter_by(subject_id=p.id).order_by(AuditEntry.id).all()
+        boss = db.session.query(User).filter_by(email="boss@example.com").one()
+        assert [(e.action, e.actor_user_id) for e in entries] == [
+            ("promoter.distributor.set", boss.id), ("promoter.distributor.unset", boss.id)]
+
+
+def test_setting_a_distributor_needs_the_csrf_token_and_a_value(app, make):
+    p = make.promoter(name="甲")
+    browser = manager(app)
+    page = f"/manage/promoters/{p.id}"
+    assert browser.client.post(f"{page}/distributor", data={"distributor": "1"}).status_code == 400
+    assert browser.post(f"{page}/distributor", {"distributor": "yes"}, token_from=page).status_code == 400
+    assert browser.post(f"{page}/distributor", {}, token_from=page).status_code == 400
+    with app.app_context():
+        assert db.session.get(Promoter, p.id).distributor is False
+        assert db.session.query(AuditEntry).filter_by(subject_id=p.id).count() == 0
+
+
+def test_a_promoter_cannot_make_itself_a_distributor(app, make):
+    me = make.promoter(name="我", phone="13300000051")
+    browser = signed_in(app, "13300000051")
+    response = browser.post(f"/manage/promoters/{me.id}/distributor", {"distributor": "1"}, token_from="/promoter/")
+    assert response.status_code == 403
+    with app.app_context():
+        assert db.session.get(Promoter, me.id).distributor is False
+
+
+def test_manager_list_shows_filters_and_exports_distributors(app, make):
+    make.promoter(name="分销甲", distributor=True)
+    make.promoter(name="推客乙")
+    browser = manager(app)
+    listing = browser.get("/manage/promoters").get_data(as_text=True)
+    row = listing.split("分销甲", 1)[1].split("</tr>", 1)[0]
+    assert '<span class="badge">分销商</span>' in row
+    assert '<span class="badge">分销商</span>' not in listing.split("推客乙", 1)[1].split("</tr>", 1)[0]
+    only = browser.get("/manage/promoters?distributor=1").get_data(as_text=True)
+    assert "分销甲" in only and "推客乙" not in only
+    others = browser.get("/manage/promoters?distributor=0").get_data(as_text=True)
+    assert "推客乙" in others and "分销甲" not in others
+    assert '<option value="0" selected>' in others
+    rows = list(csv.reader(io.StringIO(browser.get("/manage/promoters.csv").get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][-1] == "分销商"
+    assert {r[1]: r[-1] for r in rows[1:]} == {"分销甲": "是", "推客乙": "否"}
 
 
 def test_downline_tree_loads_children_lazily(app, make):

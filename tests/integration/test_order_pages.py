@@ -19,7 +19,7 @@ from tests.support.factories import PASSWORD
 def world(app, make):
     brand = make.brand()
     top = make.promoter(name="上级", phone="13500000001")
-    seller = make.promoter(name="店主", phone="13500000002", upline=top)
+    seller = make.promoter(name="店主", phone="13500000002", upline=top, distributor=True)
     supplier_user = make.supplier_user("westlake")
     with app.app_context():
         from distweb.models import Brand
@@ -75,6 +75,56 @@ def test_shops_of_suspended_or_unknown_promoters_and_unknown_products_are_404(ap
     assert client.get("/s/NOBODY99").status_code == 404
     assert client.get(f"/s/{world['seller'].code}/p/NOPE").status_code == 404
     assert client.get("/s/o/not-a-real-token-at-all").status_code == 404
+
+
+def add_product(app, sku, name, modes, **fields):
+    with app.app_context():
+        from distweb.models import Brand
+
+        catalogue.upsert_product(db.session.query(Brand).one(), sku, catalogue.ProductInput(
+            name=name, price_fen=8800, supply_cost_fen=4000, supplier_code="westlake", modes=modes, **fields))
+
+
+def test_a_plain_promoters_shop_sells_for_the_brand_and_hides_consignment_only_products(app, world, client):
+    add_product(app, "TEA-009", "代销专供白茶", ("consignment",))
+    plain, distributor = world["top"], world["seller"]
+    plain_shop = client.get(f"/s/{plain.code}").get_data(as_text=True)
+    assert "明前龙井" in plain_shop and "茶杯" in plain_shop and "代销专供白茶" not in plain_shop
+    assert "代销专供白茶" in client.get(f"/s/{distributor.code}").get_data(as_text=True)
+    assert client.get(f"/s/{plain.code}/p/TEA-009").status_code == 404
+    assert "品牌官方发货" in client.get(f"/s/{plain.code}/p/TEA-001").get_data(as_text=True)
+    assert "供货商直接发货" in client.get(f"/s/{distributor.code}/p/TEA-001").get_data(as_text=True)
+    response = checkout(client, plain.code, "TEA-001")
+    assert response.status_code == 302
+    with app.app_context():
+        order = db.session.query(Order).one()
+        assert order.mode.value == "promotion" and order.promoter_id == plain.id
+        assert order.attribution_source == "shop" and order.total_paid_fen == 11800
+
+
+def test_stock_left_with_a_former_distributor_is_not_sold_from_its_shop(app, world, client):
+    from distweb.models import Brand, Promoter
+    from distweb.models.base import utcnow
+    from distweb.services import network, orders
+
+    add_product(app, "TEA-005", "福鼎白茶", ("promotion", "wholesale"), wholesale_price_fen=6000)
+    seller = world["seller"]
+    with app.app_context():
+        brand = db.session.query(Brand).one()
+        stock = orders.place_order(brand, orders.OrderInput(
+            external_id="STOCK-1", mode="wholesale", promoter_code=seller.code,
+            items=[orders.ItemInput("TEA-005", 5)], paid_at=utcnow()))
+        orders.complete(brand.id, stock.id)
+    page = client.get(f"/s/{seller.code}/p/TEA-005").get_data(as_text=True)
+    assert "现货 5 件" in page
+    with app.app_context():
+        network.set_distributor(None, db.session.get(Promoter, seller.id), False)
+    page = client.get(f"/s/{seller.code}/p/TEA-005").get_data(as_text=True)
+    assert "品牌官方发货" in page and "现货" not in page
+    assert checkout(client, seller.code, "TEA-005", quantity="1").status_code == 302
+    with app.app_context():
+        sale = db.session.query(Order).filter(Order.external_id != "STOCK-1").one()
+        assert sale.mode.value == "promotion" and sale.promoter_id == seller.id
 
 
 def sign_and_post(client, app, body):

@@ -82,8 +82,8 @@ def _written(order_id: int, roles: dict[int, str], users: dict[int, str]) -> dic
 def test_paid_at_placement_writes_what_paying_later_writes(app, make, client, mode):
     partner = make.promoter(name="合伙人甲")
     mentor = make.promoter(name="导师乙", upline=partner)
-    first = make.promoter(name="推客丙", upline=mentor)
-    second = make.promoter(name="推客丁", upline=mentor)
+    first = make.promoter(name="推客丙", upline=mentor, distributor=True)
+    second = make.promoter(name="推客丁", upline=mentor, distributor=True)
     with app.app_context():
         brand = db.session.get(Brand, first.brand_id)
         commission.save_plan(brand.id, PLAN)

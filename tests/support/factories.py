@@ -66,13 +66,16 @@ class Factories:
         return user
 
     @_detached
-    def promoter(self, name="王小明", upline=None, phone=None, status=PromoterStatus.ACTIVE, rank=Rank.PROMOTER):
+    def promoter(self, name="王小明", upline=None, phone=None, status=PromoterStatus.ACTIVE, rank=Rank.PROMOTER,
+                 distributor=False):
+        """A promoter; ``distributor=True`` for one that sells on consignment or wholesale."""
         brand = self.brand()
         n = next(_seq)
         phone = phone or f"138{n:08d}"
         with transaction():
             upline_row = db.session.get(Promoter, upline.id) if upline else None
-            promoter = network.add_promoter(brand, name, phone, PASSWORD, upline_row, rank=rank, status=status)
+            promoter = network.add_promoter(brand, name, phone, PASSWORD, upline_row, rank=rank, status=status,
+                                            distributor=distributor)
         return promoter
 
     @_detached

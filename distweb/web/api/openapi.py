@@ -34,13 +34,16 @@ def _error_responses(*codes: int) -> dict:
 
 PROMOTER = {
     "type": "object",
-    "required": ["code", "name", "upline_code", "rank", "status", "invite_url"],
+    "required": ["code", "name", "upline_code", "rank", "distributor", "status", "joined_at", "invite_url"],
     "properties": {
         "code": {"type": "string"},
         "name": {"type": "string"},
         "phone": {"type": ["string", "null"]},
         "upline_code": {"type": ["string", "null"]},
         "rank": {"type": "string", "enum": ["promoter", "mentor", "partner"]},
+        "distributor": {"type": "boolean",
+                        "description": "分销商: may sell on consignment and buy wholesale stock; "
+                                       "otherwise the promoter promotes only"},
         "status": {"type": "string", "enum": ["pending", "active", "suspended", "rejected"]},
         "joined_at": {"type": "string", "format": "date-time"},
         "invite_url": {"type": "string"},
@@ -60,6 +63,26 @@ PROMOTER_CREATE = {
         "phone": {"type": "string", "pattern": "^1[3-9][0-9]{9}$"},
         "upline_code": {"type": ["string", "null"], "maxLength": 12},
         "rank": {"type": ["string", "null"], "enum": ["promoter", "mentor", "partner", None]},
+        "distributor": {"type": ["boolean", "null"], "default": False},
+        "joined_at": {"type": ["string", "null"], "format": "date-time",
+                      "description": "When it joined (an import of an existing network), with an offset, "
+                                     "not in the future; default now"},
+    },
+}
+
+PROMOTER_UPDATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 60},
+        "rank": {"type": "string", "enum": ["promoter", "mentor", "partner"]},
+        "distributor": {"type": "boolean"},
+        "status": {"type": "string", "enum": ["active", "suspended"]},
+        "upline_code": {"type": ["string", "null"], "maxLength": 12,
+                        "description": "A move (with the whole downline); null: the top of the tree. "
+                                       "Self or a cycle is a 422"},
+        "reason": {"type": ["string", "null"], "maxLength": 200,
+                   "description": "Why, recorded with a status change"},
     },
 }
 
@@ -209,7 +232,8 @@ def spec() -> dict:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR, "Promoter": PROMOTER, "PromoterCreate": PROMOTER_CREATE, "Product": PRODUCT,
+            "schemas": {"Error": ERROR, "Promoter": PROMOTER, "PromoterCreate": PROMOTER_CREATE,
+                        "PromoterUpdate": PROMOTER_UPDATE, "Product": PRODUCT,
                         "OrderCreate": ORDER_CREATE, "Order": ORDER, "RefundCreate": REFUND_CREATE,
                         "WebhookEvent": WEBHOOK, "WithdrawalRules": WITHDRAWAL_RULES},
         },
@@ -237,7 +261,18 @@ def spec() -> dict:
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Promoter"}}}},
                         **_error_responses(401, 404),
                     },
-                }
+                },
+                "patch": {
+                    "summary": "Change a promoter's name, rank, distributor flag, status or upline (all or nothing)",
+                    "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {"required": True,
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PromoterUpdate"}}}},
+                    "responses": {
+                        "200": {"description": "The promoter, changed",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Promoter"}}}},
+                        **_error_responses(400, 401, 404, 409, 413, 422),
+                    },
+                },
             },
         },
     }

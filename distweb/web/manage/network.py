@@ -1,5 +1,5 @@
 """Managing the promoter network: list and filters, a promoter's page, approvals, moves,
-ranks, CSV export."""
+ranks, distributors (分销商), CSV export."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def _filters() -> network.PromoterFilter:
         q=(request.args.get("q") or "").strip() or None,
         status=request.args.get("status") or None,
         rank=request.args.get("rank") or None,
+        distributor={"1": True, "0": False}.get(request.args.get("distributor") or ""),
         upline_code=(request.args.get("upline") or "").strip() or None,
         joined_from=_local_day(request.args.get("joined_from"), tz),
         joined_to=joined_to + timedelta(days=1) if joined_to else None,  # the whole last day
@@ -71,7 +72,7 @@ def promoters():
 # Per column: codes and phone numbers stay text (a code such as 2345E234 would become a number),
 # names (the promoter's own, a brand's rank names) are quoted if they start like a formula.
 PROMOTER_KINDS = (exports.IDENTIFIER, exports.TEXT, exports.IDENTIFIER, exports.TEXT, exports.TEXT,
-                  exports.IDENTIFIER, exports.TEXT, exports.TEXT)
+                  exports.IDENTIFIER, exports.TEXT, exports.TEXT, exports.TEXT)
 
 
 @bp.get("/promoters.csv")
@@ -80,13 +81,16 @@ def promoters_csv():
     tz = ZoneInfo(current_user.timezone)
     from distweb.labels import PROMOTER_STATUS, rank_name
 
+    yes, no = _("是"), _("否")
+
     def rows():  # the query runs once the response streams, as the rows are written
         for p in network.search_promoters(current_user.brand_id, _filters(), limit=None):
             yield [p.code, p.user.name, p.user.phone, rank_name(p.rank), str(PROMOTER_STATUS[p.status]),
                    p.upline.code if p.upline else None, p.upline.user.name if p.upline else None,
-                   p.joined_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")]
+                   p.joined_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), yes if p.distributor else no]
 
-    header = [_("邀请码"), _("姓名"), _("手机号"), _("等级"), _("状态"), _("上级邀请码"), _("上级"), _("加入时间")]
+    header = [_("邀请码"), _("姓名"), _("手机号"), _("等级"), _("状态"), _("上级邀请码"), _("上级"), _("加入时间"),
+              _("分销商")]
     body = stream_with_context(exports.CsvSheet(PROMOTER_KINDS).lines(header, rows()))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": "attachment; filename=promoters.csv",
@@ -147,6 +151,14 @@ def promoter_move(promoter_id: int):
 def promoter_rank(promoter_id: int):
     return _act(promoter_id, lambda p: network.set_rank(current_user, p, request.form.get("rank", ""),
                                                       request.form.get("note")))
+
+
+@bp.post("/promoters/<int:promoter_id>/distributor")
+def promoter_distributor(promoter_id: int):
+    value = request.form.get("distributor")
+    if value not in ("1", "0"):
+        abort(400)
+    return _act(promoter_id, lambda p: network.set_distributor(current_user, p, value == "1"))
 
 
 @bp.get("/approvals")

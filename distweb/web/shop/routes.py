@@ -34,10 +34,10 @@ def _shop_promoter(code: str):
 @bp.get("/<code>")
 def index(code: str):
     promoter = _shop_promoter(code)
-    stock = catalogue.stock_by_product(promoter.id)
+    stock = catalogue.shop_stock(promoter)
     products = [p for p in db.session.scalars(
         select(Product).where(Product.brand_id == promoter.brand_id, Product.active.is_(True)).order_by(Product.sku)
-    ) if catalogue.shop_mode(p, stock)]
+    ) if catalogue.shop_mode(p, stock, promoter.distributor)]
     response = make_response(render_template("shop/index.html", promoter=promoter, products=products))
     _touch(response, promoter)
     return response
@@ -68,8 +68,8 @@ def _product(promoter, sku: str) -> Product:
 def product(code: str, sku: str):
     promoter = _shop_promoter(code)
     item = _product(promoter, sku)
-    stock = catalogue.stock_by_product(promoter.id)
-    mode = catalogue.shop_mode(item, stock)
+    stock = catalogue.shop_stock(promoter)
+    mode = catalogue.shop_mode(item, stock, promoter.distributor)
     if mode is None:
         abort(404)
     form = CheckoutForm()
