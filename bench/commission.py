@@ -10,10 +10,12 @@ the paid amount, half-up). Then, not timed, it bulk-loads paid promotion orders 
 with ``--items`` order items between them, their L1..L3 chains snapshotted, no commission
 yet. Timed:
 
-  A. the engine     services.commission.on_paid(order) for every order, loaded in batches
-                    of ``--batch`` with their items (selectinload), one service transaction
+  A. the engine     services.commission.accrue(orders) for every batch of ``--batch`` orders,
+                    loaded with their items (selectinload), one service transaction
                     (services.tx.transaction) per batch: commission_lines plus a balanced
-                    ledger transaction per order, as a paid order gets them in production;
+                    ledger transaction per order, written with a fixed number of statements
+                    per batch (the one accrual path: on_paid is accrue of one order;
+                    ``--per-order`` times on_paid order by order instead);
   B. bare baseline  the same commission_lines, ledger accounts, transactions and entries
                     written with three set-based INSERT ... SELECT statements (the
                     percentages and the half-up rounding done in SQL), one commit.
@@ -163,8 +165,9 @@ def analyze_inputs(database_url: str) -> None:
 # --- A: the engine -------------------------------------------------------------------------
 
 
-def run_engine(brand_id: int, batch: int) -> tuple[int, float]:
-    """on_paid for every paid order, a batch of orders per service transaction."""
+def run_engine(brand_id: int, batch: int, per_order: bool = False) -> tuple[int, float]:
+    """commission.accrue for every paid order, a batch of orders per service transaction
+    (``per_order``: on_paid, accrue's batch of one, order by order)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
@@ -184,8 +187,11 @@ def run_engine(brand_id: int, batch: int) -> tuple[int, float]:
                 .where(Order.brand_id == brand_id, Order.status == OrderStatus.PAID, Order.id > last_id)
                 .order_by(Order.id).limit(batch)
             ))
-            for order in orders:
-                commission.on_paid(order)
+            if per_order:
+                for order in orders:
+                    commission.on_paid(order)
+            else:
+                commission.accrue(orders)
         if not orders:
             break
         orders_done += len(orders)
@@ -353,6 +359,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="run A under cProfile and print the top costs and the SQL it sends (slower)")
     parser.add_argument("--no-verify", action="store_true", help="skip services.verify.verify after A")
+    parser.add_argument("--per-order", action="store_true", help="A calls on_paid order by order (not the target)")
     args = parser.parse_args()
 
     from bench.support import bench_app, bench_instance
@@ -425,7 +432,7 @@ def main() -> int:
             if profiler:
                 profiler.enable()
             cpu0 = time.process_time()
-            done, engine_s = run_engine(brand_id, args.batch)
+            done, engine_s = run_engine(brand_id, args.batch, args.per_order)
             engine_cpu_s = time.process_time() - cpu0
             load_a = os.getloadavg()[1]  # 5-minute load average: how busy the machine was meanwhile
             if profiler:
@@ -434,7 +441,8 @@ def main() -> int:
             if args.profile:
                 event.remove(engine, "after_cursor_execute", after_execute)
             assert done == orders, (done, orders)
-            print(f"A: {done:,} orders through on_paid in {engine_s:.1f} s", flush=True)
+            how = "on_paid, order by order" if args.per_order else f"accrue, {args.batch} orders a batch"
+            print(f"A: {done:,} orders through {how} in {engine_s:.1f} s", flush=True)
             with psycopg.connect(database_url, autocommit=True) as conn:
                 # statistics for what A wrote, before verify reads it (with autovacuum off, as on
                 # the bench machine, nothing else would ever analyse these tables)
@@ -469,7 +477,7 @@ def main() -> int:
 
         # report
         print()
-        print(f"{'':<26}{'A: on_paid (engine)':>24}{'B: set-based SQL':>24}")
+        print(f"{'':<26}{'A: the engine':>24}{'B: set-based SQL':>24}")
         for level in sorted(set(a["per_level"]) | set(b["per_level"])):
             (na, ta), (nb, tb) = a["per_level"].get(level, (0, 0)), b["per_level"].get(level, (0, 0))
             print(f"{f'L{level} lines / amount_fen':<26}{f'{na:,} / {ta:,}':>24}{f'{nb:,} / {tb:,}':>24}"

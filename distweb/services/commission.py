@@ -241,30 +241,52 @@ def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int
     return Accrual(version, priced, draft)
 
 
-_ACCRUED = select(LedgerTransaction.id).where(LedgerTransaction.order_id == bindparam("order_id"),
-                                              LedgerTransaction.kind == "accrual").limit(1)
+_ACCRUED = (select(LedgerTransaction.order_id)
+            .where(LedgerTransaction.order_id.in_(bindparam("order_ids", expanding=True)),
+                   LedgerTransaction.kind == "accrual"))
 
 
 def on_paid(order: Order, new_order: bool = False) -> None:
-    """Price a paid order into frozen lines and post the money, in the caller's transaction:
-    the lines (one INSERT), then the ledger transaction and its entries (``ledger.post``).
-    Idempotent per order: a replay finds the order's accrual and writes nothing
-    (``new_order``: the caller wrote the order in this transaction, so it has none).
-    The same statements on every database."""
-    if not new_order and db.session.connection().execute(_ACCRUED, {"order_id": order.id}).first() is not None:
-        return  # priced before: its lines and money stand
-    suppliers = {i.id: _supplier_of(i) for i in order.items} if order.mode == OrderMode.CONSIGNMENT else {}
-    accrual = draft_accrual(order, _items(order), suppliers)
-    if accrual is None:
-        return
-    version, priced, draft = accrual
+    """Price a paid order into frozen lines and post its money (``accrue`` of one order)."""
+    accrue([order], new_orders=new_order)
+
+
+def accrue(orders: list[Order], new_orders: bool = False) -> int:
+    """Price paid orders into frozen lines and post each one's balanced ledger transaction,
+    in the caller's transaction, with a fixed number of statements however many orders:
+    the lines of all of them (one INSERT), then their ledger transactions and entries
+    (``ledger.post_many``). The one accrual path: an order paid by the API, by a manager or
+    by a notification is a batch of one; bulk payments and imports pass many.
+
+    Idempotent per order: an order whose accrual is on the books already is skipped (one
+    SELECT for the batch; ``new_orders``: the caller wrote them in this transaction, so none
+    is). Returns how many orders were accrued. The same statements on every database."""
+    if not orders:
+        return 0
+    if not new_orders:
+        done = set(db.session.connection().execute(_ACCRUED, {"order_ids": [o.id for o in orders]}).scalars())
+        orders = [o for o in orders if o.id not in done]
+    drafted = []
+    for order in orders:
+        suppliers = {i.id: _supplier_of(i) for i in order.items} if order.mode == OrderMode.CONSIGNMENT else {}
+        accrual = draft_accrual(order, _items(order), suppliers)
+        if accrual is not None:
+            drafted.append((order, accrual))
+    if not drafted:
+        return 0
     now = utcnow()
-    ids = db.session.connection().execute(_INSERT_LINES, [_line_row(order, version, line, now) for line in priced]
-                                          ).scalars().all() if priced else []
-    ledger.post(draft, line_ids=ids)
-    # For a response built in this same transaction (the API's, for an order it just
-    # placed): what was written, without reading it back. Not a cache: nothing else reads it.
-    order.accrued_now = (version, priced)
+    rows = [_line_row(order, accrual.version, line, now) for order, accrual in drafted for line in accrual.priced]
+    ids = db.session.connection().execute(_INSERT_LINES, rows).scalars().all() if rows else []
+    posts, start = [], 0
+    for order, accrual in drafted:
+        count = len(accrual.priced)
+        posts.append((accrual.draft, ids[start:start + count]))
+        start += count
+        # For a response built in this same transaction (the API's, for an order it just
+        # placed): what was written, without reading it back. Not a cache: nothing else reads it.
+        order.accrued_now = (accrual.version, accrual.priced)
+    ledger.post_many(posts)
+    return len(drafted)
 
 
 def accrued_lines_json(order: Order) -> list[dict]:

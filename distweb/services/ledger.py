@@ -193,27 +193,44 @@ def _open(brand_id: int, kind: str, occurred_at: datetime, order_id: int | None,
         "occurred_at": occurred_at, "created_at": now}).scalar_one()
 
 
-def post(draft: Draft, line_ids: Sequence[int] | None = None, accounts: Sequence[int] | None = None) -> int | None:
+def post(draft: Draft, line_ids: Sequence[int] | None = None) -> int | None:
     """Write ``draft`` as one transaction (refused unless it balances) and return its id;
-    None when it has no postings. Two INSERTs, no ORM objects.
+    None when it has no postings. ``line_ids``: each posting's ``commission_line_id`` is a
+    place in this list (lines written just before, whose ids were not known when the draft
+    was made). ``post_many`` of one draft."""
+    return post_many([(draft, line_ids)])[0]
 
-    ``line_ids``: each posting's ``commission_line_id`` is a place in this list (lines
-    written just before, whose ids were not known when the draft was made). ``accounts``:
-    the postings' account ids, when the caller resolved them already."""
-    check_balanced(draft)
-    if not draft.postings:
-        return None
-    if accounts is None:
-        accounts = [account_id(draft.brand_id, p.kind, p.owner_id) for p in draft.postings]
+
+_INSERT_TRANSACTIONS = insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id, sort_by_parameter_order=True)
+
+
+def post_many(drafts: Sequence[tuple[Draft, Sequence[int] | None]]) -> list[int | None]:
+    """Write many drafted transactions (each refused unless it balances, before anything is
+    written) with two INSERTs whatever their number: the transactions (RETURNING their ids
+    in order), then every entry. Returns each draft's transaction id (None: no postings)."""
+    for draft, _line_ids in drafts:
+        check_balanced(draft)
+        if draft.occurred_at is None or draft.occurred_at.tzinfo is None:
+            raise ValueError("a ledger transaction needs its business time, with a time zone")
+    written = [(draft, line_ids) for draft, line_ids in drafts if draft.postings]
+    if not written:
+        return [None] * len(drafts)
     now = utcnow()
-    tx_id = _open(draft.brand_id, draft.kind, draft.occurred_at, draft.order_id, draft.reference, draft.memo, now)
-    db.session.connection().execute(_INSERT_ENTRIES, [
-        {"transaction_id": tx_id, "account_id": account, "amount_fen": p.amount_fen,
-         "commission_line_id": p.commission_line_id if line_ids is None or p.commission_line_id is None
-         else line_ids[p.commission_line_id], "created_at": now}
-        for p, account in zip(draft.postings, accounts, strict=True)
-    ])
-    return tx_id
+    connection = db.session.connection()
+    tx_ids = connection.execute(_INSERT_TRANSACTIONS, [
+        {"brand_id": d.brand_id, "kind": d.kind, "order_id": d.order_id, "reference": d.reference,
+         "memo": d.memo or {}, "occurred_at": d.occurred_at, "created_at": now} for d, _ids in written
+    ]).scalars().all()
+    entries = []
+    for (draft, line_ids), tx_id in zip(written, tx_ids, strict=True):
+        for p in draft.postings:
+            line = p.commission_line_id
+            entries.append({"transaction_id": tx_id, "account_id": account_id(draft.brand_id, p.kind, p.owner_id),
+                            "amount_fen": p.amount_fen, "created_at": now,
+                            "commission_line_id": line if line_ids is None or line is None else line_ids[line]})
+    connection.execute(_INSERT_ENTRIES, entries)
+    by_draft = {id(draft): tx_id for (draft, _ids), tx_id in zip(written, tx_ids, strict=True)}
+    return [by_draft.get(id(draft)) for draft, _ids in drafts]
 
 
 class Posted(NamedTuple):

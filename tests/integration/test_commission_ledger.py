@@ -229,3 +229,42 @@ def test_an_account_created_in_a_rolled_back_transaction_is_not_remembered(shop)
         ledger.post(ledger.Draft(brand_id, "probe", occurred_at=utcnow()).move(
             1, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller)))
     assert ledger.balance(brand_id, AccountKind.PROMOTER_PENDING_WITHDRAWAL, seller) == 1
+
+
+def test_accruing_many_orders_at_once_writes_what_paying_them_one_by_one_writes(shop):
+    from sqlalchemy import func, select
+
+    from distweb.models import LedgerEntry, LedgerTransaction
+    from distweb.models.base import utcnow
+    from distweb.models.order import OrderStatus
+
+    def entries_of(order_id):
+        return sorted(db.session.execute(
+            select(LedgerEntry.amount_fen, CommissionLine.level)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .outerjoin(CommissionLine, CommissionLine.id == LedgerEntry.commission_line_id)
+            .where(LedgerTransaction.order_id == order_id)).all(), key=lambda r: (r[1] or 0, r[0]))
+
+    shapes = [("promotion", (("TEA-001", 2), ("CUP-001", 1))), ("consignment", (("TEA-001", 1),)),
+              ("promotion", (("CUP-001", 3),))]
+    one_by_one, together = [], []
+    for mode, items in shapes:
+        order = place(shop, mode=mode, items=items, paid=False)
+        orders.mark_paid(order.brand_id, order.id)
+        one_by_one.append(order.id)
+    for mode, items in shapes:
+        together.append(place(shop, mode=mode, items=items, paid=False).id)
+    with transaction():
+        batch = [db.session.get(Order, order_id) for order_id in together]
+        for order in batch:  # paid, as mark_paid would mark them, before their commission
+            order.status, order.paid_at = OrderStatus.PAID, utcnow()
+        assert commission.accrue(batch) == 3
+    for single, batched in zip(one_by_one, together, strict=True):
+        assert [line[:4] for line in lines_of(db.session.get(Order, single))] == \
+            [line[:4] for line in lines_of(db.session.get(Order, batched))]
+        assert entries_of(single) == entries_of(batched)
+    count = db.session.scalar(select(func.count(LedgerTransaction.id)))
+    with transaction():  # a replay of the batch writes nothing
+        assert commission.accrue([db.session.get(Order, order_id) for order_id in together]) == 0
+    assert db.session.scalar(select(func.count(LedgerTransaction.id))) == count
+    assert verify().ok
