@@ -254,13 +254,15 @@ WITH tx AS (
     SELECT id FROM ledger_accounts WHERE brand_id = %(brand)s AND kind = 'brand_commission_expense' AND owner_id = 0
 )
 INSERT INTO ledger_entries (transaction_id, account_id, amount_fen, commission_line_id, created_at)
-SELECT tx.id, e.account_id, e.amount_fen, l.id, now()
+SELECT tx.id, frozen.id, l.amount_fen, l.id, now()
 FROM tx
 JOIN commission_lines l ON l.order_id = tx.order_id
 JOIN ledger_accounts frozen
   ON frozen.brand_id = l.brand_id AND frozen.kind = 'promoter_frozen' AND frozen.owner_id = l.promoter_id
-CROSS JOIN expense
-CROSS JOIN LATERAL (VALUES (expense.id, -l.amount_fen), (frozen.id, l.amount_fen)) AS e (account_id, amount_fen)
+UNION ALL
+SELECT tx.id, expense.id, -sum(l.amount_fen), NULL, now()
+FROM tx JOIN commission_lines l ON l.order_id = tx.order_id CROSS JOIN expense
+GROUP BY tx.id, expense.id
 """
 
 

@@ -235,8 +235,9 @@ def draft_accrual(order: Order, items: list[rules.ItemLine], suppliers: dict[int
         _consignment_split(items, suppliers, priced, plan, draft)
     else:
         for slot, line in enumerate(priced):
+            # The promoter's leg is the line's; the brand's expense is one entry per order.
             draft.move(line.amount_fen, (AccountKind.BRAND_COMMISSION_EXPENSE, 0),
-                       (AccountKind.PROMOTER_FROZEN, line.promoter_id), slot)
+                       (AccountKind.PROMOTER_FROZEN, line.promoter_id), None, slot)
     ledger.check_balanced(draft)
     return Accrual(version, priced, draft)
 
@@ -276,12 +277,21 @@ def accrue(orders: list[Order], new_orders: bool = False) -> int:
         return 0
     now = utcnow()
     rows = [_line_row(order, accrual.version, line, now) for order, accrual in drafted for line in accrual.priced]
-    ids = db.session.connection().execute(_INSERT_LINES, rows).scalars().all() if rows else []
-    posts, start = [], 0
+    connection = db.session.connection()
+    line_ids = {}
+    if rows:
+        # A plain executemany (the driver streams it), then the ids read back by the lines'
+        # unique key: for thousands of lines cheaper than INSERT … RETURNING, whose one
+        # giant statement the driver must parse anew each time.
+        connection.execute(_INSERT_LINES, rows)
+        line_ids = {(order_id, item_id, promoter_id, level, kind): line_id
+                    for line_id, order_id, item_id, promoter_id, level, kind in connection.execute(
+                        _LINE_KEYS, {"order_ids": [order.id for order, accrual in drafted if accrual.priced]})}
+    posts = []
     for order, accrual in drafted:
-        count = len(accrual.priced)
-        posts.append((accrual.draft, ids[start:start + count]))
-        start += count
+        ids = [line_ids[(order.id, line.item_index, line.promoter_id, line.level, line.kind)]
+               for line in accrual.priced]
+        posts.append((accrual.draft, ids))
         # For a response built in this same transaction (the API's, for an order it just
         # placed): what was written, without reading it back. Not a cache: nothing else reads it.
         order.accrued_now = (accrual.version, accrual.priced)
@@ -311,7 +321,9 @@ def _line_row(order: Order, version: int | None, line: rules.PricedLine, now) ->
 
 
 _LINES = CommissionLine.__table__
-_INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+_INSERT_LINES = insert(_LINES)
+_LINE_KEYS = select(_LINES.c.id, _LINES.c.order_id, _LINES.c.order_item_id, _LINES.c.promoter_id, _LINES.c.level,
+                    _LINES.c.kind).where(_LINES.c.order_id.in_(bindparam("order_ids", expanding=True)))
 
 
 def _consignment_split(items: list[rules.ItemLine], suppliers: dict[int, int], priced, plan, draft) -> None:

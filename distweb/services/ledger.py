@@ -170,6 +170,24 @@ class Draft:
     def total(self) -> int:
         return sum(p.amount_fen for p in self.postings)
 
+    def entries(self) -> list[Posting]:
+        """The postings as they are written: those not tied to a commission line are summed
+        per account (one entry for the brand's whole commission expense on an order, not one
+        per line), in the order each account first appears; a sum of zero is no entry."""
+        merged: dict[tuple[AccountKind, int], Posting] = {}
+        out: list[Posting] = []
+        for p in self.postings:
+            if p.commission_line_id is not None:
+                out.append(p)
+                continue
+            key = (p.kind, p.owner_id)
+            if key in merged:
+                merged[key].amount_fen += p.amount_fen
+            else:
+                merged[key] = Posting(p.kind, p.owner_id, p.amount_fen)
+                out.append(merged[key])
+        return [p for p in out if p.amount_fen]
+
 
 def check_balanced(draft: Draft) -> None:
     if draft.total != 0:
@@ -201,7 +219,11 @@ def post(draft: Draft, line_ids: Sequence[int] | None = None) -> int | None:
     return post_many([(draft, line_ids)])[0]
 
 
-_INSERT_TRANSACTIONS = insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id, sort_by_parameter_order=True)
+# RETURNING the ids in order, a few rows per statement: each statement stays short enough for
+# the driver to keep its parsed form (psycopg caches statements up to 4 KiB), where one
+# statement of thousands of rows would be parsed anew every time.
+_INSERT_TRANSACTIONS = (insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id, sort_by_parameter_order=True)
+                        .execution_options(insertmanyvalues_page_size=16))
 
 
 def post_many(drafts: Sequence[tuple[Draft, Sequence[int] | None]]) -> list[int | None]:
@@ -223,7 +245,7 @@ def post_many(drafts: Sequence[tuple[Draft, Sequence[int] | None]]) -> list[int 
     ]).scalars().all()
     entries = []
     for (draft, line_ids), tx_id in zip(written, tx_ids, strict=True):
-        for p in draft.postings:
+        for p in draft.entries():
             line = p.commission_line_id
             entries.append({"transaction_id": tx_id, "account_id": account_id(draft.brand_id, p.kind, p.owner_id),
                             "amount_fen": p.amount_fen, "created_at": now,
