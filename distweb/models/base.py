@@ -75,3 +75,25 @@ def _json_object_default(element, compiler, **kw):
 @compiles(json_object, "postgresql")
 def _json_object_postgresql(element, compiler, **kw):
     return f"json_build_object({compiler.process(element.clauses, **kw)})"
+
+
+def json_rows(param: str, columns: list[tuple[str, object]]):
+    """A SELECT of rows sent as one JSON array of objects in the bind parameter ``param``
+    (``[{"a": 1, "b": "x"}, ...]``), with these (name, SQLAlchemy type) columns: thousands
+    of rows in one statement whose text never changes, so the driver and the server keep it
+    prepared, for ``insert(...).from_select`` of rows computed in Python. PostgreSQL reads
+    them with ``json_to_recordset``, SQLite with ``json_each``: one statement, one meaning,
+    spelled per dialect (the values are plain numbers, strings and nulls)."""
+    from sqlalchemy import String, bindparam, cast, column, func, select
+
+    from distweb.extensions import db
+
+    rows = bindparam(param, type_=String)
+    if db.engine.dialect.name == "postgresql":
+        source = (func.json_to_recordset(cast(rows, JSON))
+                  .table_valued(*[column(name, type_) for name, type_ in columns])
+                  .render_derived(name="r", with_types=True))
+        return select(*[source.c[name] for name, _type in columns])
+    source = func.json_each(rows).table_valued("value", name="r")
+    return select(*[func.json_extract(source.c.value, f"$.{name}", type_=type_).label(name)
+                    for name, type_ in columns])

@@ -12,10 +12,12 @@ Funding (docs/PRODUCT.md):
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, event, func, insert, select
+from sqlalchemy import BigInteger, Integer, String, bindparam, event, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from distweb.domain import commission as rules
@@ -29,7 +31,7 @@ from distweb.models import (
     Promoter,
     User,
 )
-from distweb.models.base import utcnow
+from distweb.models.base import UTCDateTime, json_rows, utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderMode
 from distweb.services import ledger
@@ -276,14 +278,14 @@ def accrue(orders: list[Order], new_orders: bool = False) -> int:
     if not drafted:
         return 0
     now = utcnow()
-    rows = [_line_row(order, accrual.version, line, now) for order, accrual in drafted for line in accrual.priced]
+    rows = [_line_row(order, accrual.version, line) for order, accrual in drafted for line in accrual.priced]
     connection = db.session.connection()
     line_ids = {}
     if rows:
         # A plain executemany (the driver streams it), then the ids read back by the lines'
         # unique key: for thousands of lines cheaper than INSERT … RETURNING, whose one
         # giant statement the driver must parse anew each time.
-        connection.execute(_INSERT_LINES, rows)
+        connection.execute(_insert_lines(), {"lines": json.dumps(rows), "now": now})
         line_ids = {(order_id, item_id, promoter_id, level, kind): line_id
                     for line_id, order_id, item_id, promoter_id, level, kind in connection.execute(
                         _LINE_KEYS, {"order_ids": [order.id for order, accrual in drafted if accrual.priced]})}
@@ -313,15 +315,28 @@ def accrued_lines_json(order: Order) -> list[dict]:
     ]
 
 
-def _line_row(order: Order, version: int | None, line: rules.PricedLine, now) -> dict:
+def _line_row(order: Order, version: int | None, line: rules.PricedLine) -> dict:
     return {"brand_id": order.brand_id, "order_id": order.id, "order_item_id": line.item_index,
             "promoter_id": line.promoter_id, "level": line.level, "kind": line.kind, "amount_fen": line.amount_fen,
-            "reversed_fen": 0, "clawback_fen": 0, "status": LineStatus.FROZEN, "plan_version": version,
-            "rule_index": line.rule_index, "created_at": now}
+            "plan_version": version, "rule_index": line.rule_index}
 
 
 _LINES = CommissionLine.__table__
-_INSERT_LINES = insert(_LINES)
+_LINE_COLUMNS = [("brand_id", Integer()), ("order_id", Integer()), ("order_item_id", Integer()),
+                 ("promoter_id", Integer()), ("level", Integer()), ("kind", String()), ("amount_fen", BigInteger()),
+                 ("plan_version", Integer()), ("rule_index", Integer())]
+
+
+@functools.cache
+def _insert_lines():
+    """New frozen lines from the JSON document ``lines`` (``_line_row``s), written at ``now``:
+    one INSERT … SELECT for a whole batch (built once, on first use: it depends on the
+    database the app runs on)."""
+    rows = json_rows("lines", _LINE_COLUMNS).subquery("line")
+    return insert(_LINES).from_select(
+        [name for name, _type in _LINE_COLUMNS] + ["reversed_fen", "clawback_fen", "status", "created_at"],
+        select(*rows.c, literal(0), literal(0), literal(LineStatus.FROZEN.value),
+               bindparam("now", type_=UTCDateTime())))
 _LINE_KEYS = select(_LINES.c.id, _LINES.c.order_id, _LINES.c.order_item_id, _LINES.c.promoter_id, _LINES.c.level,
                     _LINES.c.kind).where(_LINES.c.order_id.in_(bindparam("order_ids", expanding=True)))
 

@@ -18,18 +18,31 @@ constraint trigger, after django-hordak): no code path can leave the books unbal
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, case, event, exists, func, insert, literal, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    bindparam,
+    case,
+    event,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from distweb.extensions import db
 from distweb.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from distweb.models.base import UTCDateTime, utcnow
+from distweb.models.base import UTCDateTime, json_rows, utcnow
 from distweb.models.ledger import AccountKind
 
 
@@ -199,7 +212,18 @@ def check_balanced(draft: Draft) -> None:
 _TRANSACTIONS = LedgerTransaction.__table__
 _ENTRIES = LedgerEntry.__table__
 _INSERT_TRANSACTION = insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id)
-_INSERT_ENTRIES = insert(_ENTRIES)
+_ENTRY_COLUMNS = [("transaction_id", BigInteger()), ("account_id", Integer()), ("amount_fen", BigInteger()),
+                  ("commission_line_id", Integer())]
+
+
+@functools.cache
+def _insert_entries():
+    """Entries from the JSON document ``entries``, written at ``now``: one INSERT … SELECT
+    for every entry of a batch of transactions (built once, on first use: it depends on the
+    database the app runs on)."""
+    rows = json_rows("entries", _ENTRY_COLUMNS).subquery("entry")
+    return insert(_ENTRIES).from_select([name for name, _type in _ENTRY_COLUMNS] + ["created_at"],
+                                        select(*rows.c, bindparam("now", type_=UTCDateTime())))
 
 
 def _open(brand_id: int, kind: str, occurred_at: datetime, order_id: int | None, reference: str | None,
@@ -248,9 +272,9 @@ def post_many(drafts: Sequence[tuple[Draft, Sequence[int] | None]]) -> list[int 
         for p in draft.entries():
             line = p.commission_line_id
             entries.append({"transaction_id": tx_id, "account_id": account_id(draft.brand_id, p.kind, p.owner_id),
-                            "amount_fen": p.amount_fen, "created_at": now,
+                            "amount_fen": p.amount_fen,
                             "commission_line_id": line if line_ids is None or line is None else line_ids[line]})
-    connection.execute(_INSERT_ENTRIES, entries)
+    connection.execute(_insert_entries(), {"entries": json.dumps(entries), "now": now})
     by_draft = {id(draft): tx_id for (draft, _ids), tx_id in zip(written, tx_ids, strict=True)}
     return [by_draft.get(id(draft)) for draft, _ids in drafts]
 
