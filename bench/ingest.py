@@ -73,7 +73,7 @@ SUPPLIERS = ("westlake-tea", "yunnan-leaf", "fujian-white")
 PARTNERS, MENTORS_EACH = 4, 9  # 4 partners, 36 mentors, the rest promoters under the mentors
 PASSWORD = "bench12345"
 # Every table a paid order writes rows to, in the order a run's rows are deleted again.
-ORDER_TABLES = ("ledger_entries", "ledger_transactions", "commission_lines", "purchase_order_lines", "order_events",
+ORDER_TABLES = ("notifications", "ledger_entries", "ledger_transactions", "commission_lines", "purchase_order_lines", "order_events",
                 "purchase_orders", "order_items", "orders", "buyer_bindings")
 # The brand's commission plan (saved as version 1): three levels, consignment L2/L3 funded
 # by the supplier's payable (the default).
@@ -105,6 +105,9 @@ class Promoter:
     code: str
     chain: tuple[int | None, int | None, int | None]  # L1..L3 as the order snapshots it
     ranks: tuple[str | None, str | None, str | None]  # their ranks (rules may depend on them)
+    user_id: int  # whose inbox hears of its orders
+    name: str  # its user's name (its upline's first-sale notice names it)
+    upline_user_id: int | None  # the upline's user (told of the promoter's first sale)
 
 
 @dataclass
@@ -200,10 +203,12 @@ def prepare(database_url: str, redis_url: str, promoters: int) -> Setup:
                     for p in db.session.scalars(select(ProductRow).order_by(ProductRow.id))]
         rows = list(db.session.scalars(select(PromoterRow).order_by(PromoterRow.id)))
         rank = {p.id: p.rank.value for p in rows}
+        user_of = {p.id: p.user_id for p in rows}
         network_rows = []
         for p in rows:
             chain = (p.id, p.upline_id, p.upline2_id)
-            network_rows.append(Promoter(p.id, p.code, chain, tuple(rank.get(i) for i in chain)))
+            network_rows.append(Promoter(p.id, p.code, chain, tuple(rank.get(i) for i in chain), p.user_id,
+                                         p.user.name, user_of.get(p.upline_id)))
         # The accounts an order posts to exist already, as in a shop that has been selling.
         wanted = [(AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.BRAND_CLEARING, 0),
                   (AccountKind.BRAND_REVENUE, 0)]
@@ -237,10 +242,13 @@ def make_orders(n: int, prefix: str, phone_base: int, products: list[Product], p
 
 
 def commission_for(setup: Setup, shape: Shape, item_ids: list[int]) -> tuple[list, list]:
-    """The commission lines and ledger postings of a paid order as
-    ``distweb.services.commission.on_paid`` makes them: priced by the app's own pure rules
-    (``distweb.domain.commission``), posted with the same accounts, signs and order.
-    Postings are (account kind, owner id, amount, index of the priced line or None)."""
+    """The commission lines and ledger entries of a paid order as
+    ``distweb.services.commission.accrue`` writes them: priced by the app's own pure rules
+    (``distweb.domain.commission``), drafted with the same accounts, signs and order as
+    ``draft_accrual`` / ``_consignment_split``, then merged as ``ledger.Draft.entries`` does
+    (postings not tied to a line summed per account where the account first appears, a sum
+    of zero dropped; postings tied to a line kept as they are). Entries are (account kind,
+    owner id, amount, index of the priced line or None); no entries, no ledger transaction."""
     from distweb.domain import commission as rules
 
     items = [rules.ItemLine(item_id, p.sku, p.category, q, p.price_fen * q, p.supply_cost_fen * q)
@@ -248,41 +256,59 @@ def commission_for(setup: Setup, shape: Shape, item_ids: list[int]) -> tuple[lis
     chain = [rules.Beneficiary(pid, rank) if pid else None
              for pid, rank in zip(shape.promoter.chain, shape.promoter.ranks, strict=True)]
     priced = rules.price_order(setup.plan, shape.mode, items, chain, at=shape.paid_at, stock_purchase=False)
+    if not priced and shape.mode != "consignment":
+        return priced, []  # nothing to pay (a consignment order always splits the buyer's money)
     postings: list[tuple[str, int, int, int | None]] = []
 
     def add(kind: str, owner: int, amount: int, line: int | None = None) -> None:
         if amount:
             postings.append((kind, owner, amount, line))
 
-    def move(amount: int, source: tuple[str, int], target: tuple[str, int], line: int) -> None:
-        add(*source, -amount, line)
-        add(*target, amount, line)
+    def move(amount: int, source: tuple[str, int], target: tuple[str, int], source_line: int | None,
+             target_line: int) -> None:
+        add(*source, -amount, source_line)
+        add(*target, amount, target_line)
 
     if shape.mode == "consignment":
+        by_distributor = setup.plan.consignment_funding == "distributor"
         supplier = {item.index: p.supplier_id for (p, _), item in zip(shape.items, items, strict=True)}
-        margins = {line.item_index: k for k, line in enumerate(priced) if line.kind == "margin"}
         for item in items:
+            mine = [(k, line) for k, line in enumerate(priced) if line.item_index == item.index]
+            margin = next(((k, line) for k, line in mine if line.kind == "margin"), None)
+            uplines = [(k, line) for k, line in mine if line.kind == "commission"]
             add("brand_clearing", 0, -item.paid_fen)
             add("supplier_payable", supplier[item.index], item.supply_cost_fen)
             rest = item.paid_fen - item.supply_cost_fen
-            k = margins.get(item.index)
-            if k is not None:
-                add("promoter_frozen", priced[k].promoter_id, priced[k].amount_fen, k)
-                rest -= priced[k].amount_fen
+            if margin is not None:
+                k, line = margin
+                credited = line.amount_fen + (sum(u.amount_fen for _, u in uplines) if by_distributor else 0)
+                add("promoter_frozen", line.promoter_id, credited, k)
+                rest -= credited
             add("brand_revenue", 0, rest)
-        for k, line in enumerate(priced):
-            if line.kind != "commission":
-                continue
-            margin = margins.get(line.item_index)
-            if setup.plan.consignment_funding == "distributor" and margin is not None:
-                source = ("promoter_frozen", priced[margin].promoter_id)
-            else:
-                source = ("supplier_payable", supplier[line.item_index])
-            move(line.amount_fen, source, ("promoter_frozen", line.promoter_id), k)
+            for k, line in uplines:
+                target = ("promoter_frozen", line.promoter_id)
+                if not by_distributor:
+                    move(line.amount_fen, ("supplier_payable", supplier[item.index]), target, None, k)
+                elif margin is not None:
+                    move(line.amount_fen, ("promoter_frozen", margin[1].promoter_id), target, margin[0], k)
+                else:
+                    move(line.amount_fen, ("brand_revenue", 0), target, None, k)
     else:
         for k, line in enumerate(priced):
-            move(line.amount_fen, ("brand_commission_expense", 0), ("promoter_frozen", line.promoter_id), k)
-    return priced, postings
+            # The promoter's leg is the line's; the brand's expense is one entry per order.
+            move(line.amount_fen, ("brand_commission_expense", 0), ("promoter_frozen", line.promoter_id), None, k)
+    assert sum(amount for _, _, amount, _ in postings) == 0, (shape.external_id, postings)
+    merged: dict[tuple[str, int], list] = {}
+    entries: list[list] = []
+    for kind, owner, amount, line in postings:
+        if line is not None:
+            entries.append([kind, owner, amount, line])
+        elif (kind, owner) in merged:
+            merged[(kind, owner)][2] += amount
+        else:
+            merged[(kind, owner)] = [kind, owner, amount, None]
+            entries.append(merged[(kind, owner)])
+    return priced, [tuple(entry) for entry in entries if entry[2]]
 
 
 def expected_rows(setup: Setup, shapes: list[Shape]) -> dict[str, int]:
@@ -329,6 +355,12 @@ DIGESTS = {
                             "FROM purchase_order_lines l JOIN purchase_orders p ON p.id = l.purchase_order_id "
                             "JOIN orders o ON o.id = p.order_id JOIN order_items i ON i.id = l.order_item_id "
                             "WHERE l.id > %(purchase_order_lines)s",
+    # The promoter's notice of each order (and its upline's of a first sale), by order number.
+    "notifications": "SELECT md5(string_agg(concat_ws('|', n.data->>'order_no', n.user_id, n.kind, "
+                     "n.data->>'amount_fen', n.data->>'promoter_id', n.data->>'name', "
+                     "(n.data->>'order_id')::int = o.id, n.push_pending, n.read_at), ',' "
+                     "ORDER BY n.data->>'order_no', n.kind)) FROM notifications n "
+                     "LEFT JOIN orders o ON o.external_id = n.data->>'order_no' WHERE n.id > %(notifications)s",
     "buyer_bindings": "SELECT md5(string_agg(concat_ws('|', buyer_key, promoter_id, expires_at), ',' "
                       "ORDER BY buyer_key)) FROM buyer_bindings WHERE id > %(buyer_bindings)s",
     "commission_lines": "SELECT md5(string_agg(concat_ws('|', o.external_id, i.sku, c.brand_id, c.promoter_id, c.level, "
@@ -337,7 +369,8 @@ DIGESTS = {
                         "FROM commission_lines c JOIN orders o ON o.id = c.order_id "
                         "JOIN order_items i ON i.id = c.order_item_id WHERE c.id > %(commission_lines)s",
     "ledger_transactions": "SELECT md5(string_agg(concat_ws('|', o.external_id, t.brand_id, t.kind, t.reference, "
-                           "t.memo->>'plan_version'), ',' ORDER BY o.external_id, t.id)) "
+                           "t.memo->>'plan_version', t.occurred_at, t.occurred_at = o.paid_at), ',' "
+                           "ORDER BY o.external_id, t.id)) "
                            "FROM ledger_transactions t JOIN orders o ON o.id = t.order_id "
                            "WHERE t.id > %(ledger_transactions)s",
     "ledger_entries": "SELECT md5(string_agg(concat_ws('|', o.external_id, a.kind, a.owner_id, e.amount_fen, i.sku, "
@@ -575,11 +608,20 @@ COMMISSION_ROW = "(%s, %s, %s, %s, %s, %s, %s, 0, 0, 'frozen', %s, %s, %s)"
 COMMISSION_SQL = ("INSERT INTO commission_lines (brand_id, order_id, order_item_id, promoter_id, level, kind, amount_fen, "
                   "reversed_fen, clawback_fen, status, plan_version, rule_index, created_at) VALUES {} "
                   "RETURNING id, order_item_id, level, kind")
-LEDGER_TX_SQL = ("INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, created_at) "
-                 "VALUES (%s, 'accrual', %s, %s, %s, %s) RETURNING id")
+LEDGER_TX_SQL = ("INSERT INTO ledger_transactions (brand_id, kind, order_id, reference, memo, occurred_at, created_at) "
+                 "VALUES (%s, 'accrual', %s, %s, %s, %s, %s) RETURNING id")
 ENTRY_ROW = "(%s, %s, %s, %s, %s)"
 ENTRY_SQL = ("INSERT INTO ledger_entries (transaction_id, account_id, amount_fen, commission_line_id, created_at) "
              "VALUES {}")
+# As distweb.services.notifications.order_paid: the promoter's notice, and its upline's while
+# the promoter has no other paid order (its first sale), in one statement.
+NOTICE_SQL = ("INSERT INTO notifications (user_id, kind, data, created_at, push_pending) "
+              "VALUES (%s, 'order_paid', %s, %s, true)")
+NOTICES_SQL = ("INSERT INTO notifications (user_id, kind, data, created_at, push_pending) "
+               "SELECT %s::int, 'order_paid', %s::json, %s::timestamptz, true UNION ALL "
+               "SELECT %s::int, 'team_first_sale', json_build_object('promoter_id', %s::int, 'name', %s::text, "
+               "'order_no', %s::text), %s::timestamptz, true WHERE NOT EXISTS (SELECT 1 FROM orders "
+               "WHERE promoter_id = %s::int AND paid_at IS NOT NULL AND id <> %s::int)")
 
 
 def baseline_client(database_url: str, setup: Setup, secret_key: str, shapes: list[Shape]):
@@ -645,13 +687,20 @@ def baseline_client(database_url: str, setup: Setup, secret_key: str, shapes: li
                     line_ids = [by_key[(line.item_index, line.level, line.kind)] for line in priced]
                 if postings:
                     cur.execute(LEDGER_TX_SQL, (brand_id, order_id, s.external_id,
-                                                Json({"plan_version": setup.plan_version}), now))
+                                                Json({"plan_version": setup.plan_version}), s.paid_at, now))
                     tx_id = cur.fetchone()[0]
                     params = []
                     for kind, owner, amount, line in postings:
                         params += [tx_id, setup.accounts[(kind, owner)], amount,
                                    line_ids[line] if line is not None else None, now]
                     cur.execute(ENTRY_SQL.format(values(ENTRY_ROW, len(postings))), params)
+                promoter = s.promoter
+                notice = Json({"order_id": order_id, "order_no": s.external_id, "amount_fen": s.total_fen})
+                if promoter.upline_user_id is None:
+                    cur.execute(NOTICE_SQL, (promoter.user_id, notice, now))
+                else:
+                    cur.execute(NOTICES_SQL, (promoter.user_id, notice, now, promoter.upline_user_id, promoter.id,
+                                              promoter.name, s.external_id, now, promoter.id, order_id))
                 conn.commit()
             except psycopg.Error as exc:
                 conn.rollback()

@@ -114,13 +114,14 @@ def ledger_group() -> None:
 @click.option("--reprice-limit", type=int, default=None, help="Re-price only the newest N paid orders.")
 @with_appcontext
 def ledger_verify(reprice_limit: int | None) -> None:
-    """Check every transaction balances, accounts sum to zero, lines match the ledger and
-    their plan version. Exits 1 on any violation."""
+    """Check every transaction balances, accounts sum to zero, lines match the ledger, their
+    states and their plan version, and every promoter's balances match its lines and
+    withdrawals. Exits 1 on any violation."""
     from distweb.services.verify import verify
 
     report = verify(reprice_limit=reprice_limit)
     click.echo(f"transactions: {report.transactions}  entries: {report.entries}  lines: {report.lines}  "
-               f"orders re-priced: {report.orders_repriced}")
+               f"promoters: {report.promoters}  orders re-priced: {report.orders_repriced}")
     for violation in report.violations[:100]:
         click.echo(f"VIOLATION {violation}")
     if report.violations:
