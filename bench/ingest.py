@@ -321,7 +321,7 @@ def expected_rows(setup: Setup, shapes: list[Shape]) -> dict[str, int]:
         "order_events": 2 * len(shapes) + pos,
         "purchase_orders": pos,
         "purchase_order_lines": sum(len(s.items) for s in consignment),
-        "buyer_bindings": len(shapes),
+        "buyer_bindings": len(shapes) - len(consignment),
         "commission_lines": sum(len(priced) for priced, _ in money),
         "ledger_transactions": sum(1 for _, postings in money if postings),
         "ledger_entries": sum(len(postings) for _, postings in money),
@@ -654,7 +654,8 @@ def baseline_client(database_url: str, setup: Setup, secret_key: str, shapes: li
                 cur.execute(ITEM_SQL.format(values(ITEM_ROW, len(s.items))), params)
                 by_product = {product_id: item_id for item_id, product_id in cur.fetchall()}
                 item_ids = [by_product[p.id] for p, _ in s.items]
-                cur.execute(BINDING_SQL, (brand_id, buyer_key(s.buyer_phone), s.promoter.id, now))
+                if s.mode == "promotion":  # bindings credit promotion orders only (consignment: the seller's)
+                    cur.execute(BINDING_SQL, (brand_id, buyer_key(s.buyer_phone), s.promoter.id, now))
                 events = [order_id, "placed", now, Json({"source": "api"}),
                           order_id, "paid", s.paid_at, Json({"amount_fen": s.total_fen, "by": None})]
                 if s.mode == "consignment":

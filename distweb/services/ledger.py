@@ -252,30 +252,32 @@ _INSERT_TRANSACTIONS = (insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id, sort
 
 def post_many(drafts: Sequence[tuple[Draft, Sequence[int] | None]]) -> list[int | None]:
     """Write many drafted transactions (each refused unless it balances, before anything is
-    written) with two INSERTs whatever their number: the transactions (RETURNING their ids
-    in order), then every entry. Returns each draft's transaction id (None: no postings)."""
+    written): the transactions (one INSERT RETURNING their ids in order, sent in short pages),
+    then every entry (one INSERT … SELECT). Returns each draft's transaction id (None:
+    nothing to write)."""
     for draft, _line_ids in drafts:
         check_balanced(draft)
         if draft.occurred_at is None or draft.occurred_at.tzinfo is None:
             raise ValueError("a ledger transaction needs its business time, with a time zone")
-    written = [(draft, line_ids) for draft, line_ids in drafts if draft.postings]
+    # What each draft writes (a draft whose postings net out per account writes nothing).
+    written = [(draft, line_ids, entries) for draft, line_ids in drafts if (entries := draft.entries())]
     if not written:
         return [None] * len(drafts)
     now = utcnow()
     connection = db.session.connection()
     tx_ids = connection.execute(_INSERT_TRANSACTIONS, [
         {"brand_id": d.brand_id, "kind": d.kind, "order_id": d.order_id, "reference": d.reference,
-         "memo": d.memo or {}, "occurred_at": d.occurred_at, "created_at": now} for d, _ids in written
+         "memo": d.memo or {}, "occurred_at": d.occurred_at, "created_at": now} for d, _ids, _e in written
     ]).scalars().all()
     entries = []
-    for (draft, line_ids), tx_id in zip(written, tx_ids, strict=True):
-        for p in draft.entries():
+    for (draft, line_ids, postings), tx_id in zip(written, tx_ids, strict=True):
+        for p in postings:
             line = p.commission_line_id
             entries.append({"transaction_id": tx_id, "account_id": account_id(draft.brand_id, p.kind, p.owner_id),
                             "amount_fen": p.amount_fen,
                             "commission_line_id": line if line_ids is None or line is None else line_ids[line]})
     connection.execute(_insert_entries(), {"entries": json.dumps(entries), "now": now})
-    by_draft = {id(draft): tx_id for (draft, _ids), tx_id in zip(written, tx_ids, strict=True)}
+    by_draft = {id(draft): tx_id for (draft, _ids, _e), tx_id in zip(written, tx_ids, strict=True)}
     return [by_draft.get(id(draft)) for draft, _ids in drafts]
 
 
