@@ -130,6 +130,10 @@ def launch(host: str, port: int) -> None:
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
+        # A second Ctrl-C (or a TERM after the first) must not cut the clean-up short: that
+        # would leave the embedded Redis or a worker running.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for name, proc in reversed(children):
             _stop(proc, name)
         if redis_proc is not None:
