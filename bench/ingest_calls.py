@@ -7,9 +7,9 @@ Same set-up as bench/ingest.py (throwaway PostgreSQL database and embedded Redis
 plan, products, network and API key made by its ``prepare``), but the app, built as
 ``wsgi.py`` builds it, is called in-process as a WSGI callable, one order after another.
 It prints, per order: CPU milliseconds (in this process, without and with cProfile, and in
-the PostgreSQL backends serving it), Python function calls, and SQL statements with round
-trips by kind; ``--top N`` prints the N
-functions with the most cumulative time.
+the PostgreSQL backends serving it), Python function calls, SQL statements, and the round
+trips of one order of each mode; ``--top N`` prints the N functions with the most cumulative
+time (wall time, database waits included; ``--cpu``: CPU time only).
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--callers", default="", help="print the callers of functions matching this")
     parser.add_argument("--sql", action="store_true", help="print each distinct statement of one order")
+    parser.add_argument("--cpu", action="store_true",
+                        help="profile CPU time (time.process_time) instead of wall time, so waits on the database "
+                             "cost nothing")
     args = parser.parse_args()
 
     tmp = bench_instance("ingest-calls", postgres=True)
@@ -88,17 +91,21 @@ def main() -> None:
             def _count(conn, cursor, statement, parameters, context, executemany):
                 statements.append(statement)
 
-            shapes = make_orders(101 + 2 * args.orders, "CALLS", 13900000000, setup.products, setup.promoters, 42)
+            shapes = make_orders(120 + 2 * args.orders, "CALLS", 13900000000, setup.products, setup.promoters, 42)
             headers = {"Authorization": f"Bearer {setup.api_key}", "Content-Type": "application/json"}
-            bodies = iter([s.body() for s in shapes])
+            sent = iter(shapes)
 
-            def post() -> None:
-                status, _, data = call(app, "/api/v1/orders", "POST", headers, next(bodies))
+            def post() -> str:
+                """Send the next order; returns its mode."""
+                shape = next(sent)
+                status, _, data = call(app, "/api/v1/orders", "POST", headers, shape.body())
                 assert status.startswith("201"), (status, data[:300])
+                return shape.mode
 
             for _ in range(100):  # warm up: imports, compiled statements, caches
                 post()
-            # Every round trip psycopg makes for one order, pings and transaction commands included.
+            # Every round trip psycopg makes for one order, pings and transaction commands included
+            # (an executemany is one: psycopg pipelines it).
             import psycopg
             from psycopg._connection_base import BaseConnection
 
@@ -113,9 +120,23 @@ def main() -> None:
                 trips.append("execute " + " ".join(str(query).split())[:90])
                 return real_execute(self, query, *a, **k)
 
+            real_executemany = psycopg.Cursor.executemany
+
+            def executemany(self, query, params_seq, *a, **k):
+                params_seq = list(params_seq)
+                trips.append(f"executemany ({len(params_seq)} rows) " + " ".join(str(query).split())[:78])
+                return real_executemany(self, query, params_seq, *a, **k)
+
             BaseConnection._exec_command, psycopg.Cursor.execute = command, execute
-            post()
+            psycopg.Cursor.executemany = executemany
+            traced: dict[str, list[str]] = {}  # the first order of each mode, as sent
+            for _ in range(19):
+                trips.clear()
+                traced.setdefault(post(), list(trips))
+                if len(traced) == 2:
+                    break
             BaseConnection._exec_command, psycopg.Cursor.execute = real_command, real_execute
+            psycopg.Cursor.executemany = real_executemany
             statements.clear()
             backends = _backends(database_url)
             db_cpu = _cpu_of(backends)
@@ -128,7 +149,7 @@ def main() -> None:
             kinds = collections.Counter(s.split(None, 1)[0].upper() for s in statements)
             distinct = collections.Counter(statements)
             n_statements = len(statements)
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
             began = time.perf_counter()
             profiler.enable()
             for _ in range(args.orders):
@@ -143,9 +164,10 @@ def main() -> None:
             print(f"  PostgreSQL CPU {db_cpu_ms:5.2f} ms/order (the app's backends, from /proc)")
             print(f"  {n_statements / args.orders:5.2f} SQL statements/order (FastRead's not counted): "
                   + ", ".join(f"{k} {n / args.orders:.2f}" for k, n in kinds.most_common()))
-            print(f"  round trips of one order ({len(trips)}):")
-            for trip in trips:
-                print(f"    {trip}")
+            for mode, trips in sorted(traced.items()):
+                print(f"  round trips of one {mode} order ({len(trips)}):")
+                for trip in trips:
+                    print(f"    {trip}")
             if args.sql:
                 for statement, n in distinct.most_common():
                     print(f"  --- {n / args.orders:.2f}/order\n{statement}")
@@ -161,7 +183,7 @@ def main() -> None:
                     area = "other"
                 by_area[area] += tt
                 calls_by_area[area] += nc
-            print("  own time under cProfile by area (ms/order, calls/order):")
+            print(f"  own {'CPU' if args.cpu else 'wall'} time under cProfile by area (ms/order, calls/order):")
             for area, tt in by_area.most_common(25):
                 print(f"    {area:<40} {tt / args.orders * 1000:6.2f} {calls_by_area[area] / args.orders:7.0f}")
             if args.top:
