@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -32,6 +33,7 @@ from distweb.services.rows import loaded
 from distweb.services.tx import transaction
 
 COOKIE_NAME = "dw_ref"
+NOT_READ = object()  # resolve_promoter's binding argument when the caller did not read it
 MAX_TOUCHES = 10
 CLICK_DEDUPE_SECONDS = 30 * 60
 
@@ -151,13 +153,15 @@ def resolve_promoter(
     explicit_promoter_id: int | None = None,
     now: datetime | None = None,
     buyer_promoter_id: int | None = None,
+    binding=NOT_READ,
 ) -> tuple[int | None, str | None]:
     """Decide the promoter for a buyer's order and update the buyer's binding (the caller's
     transaction commits it). Returns (promoter id, source).
 
     ``buyer_promoter_id`` is set when the buyer is a promoter: its own share never binds it
     to itself (self-binding is refused); the order is then a self-purchase, which
-    ``snapshot_chain`` handles."""
+    ``snapshot_chain`` handles. ``binding``: the buyer's binding as the caller read it in
+    this transaction (``BINDING_COLUMNS``, a ``Binding`` or None), else read here."""
     now = now or utcnow()
     touched = explicit_promoter_id or pick_touch(touches, settings, now)
     source = "shop" if explicit_promoter_id else ("link" if touched else None)
@@ -167,10 +171,13 @@ def resolve_promoter(
             touched, source = None, None
     mode = settings.binding_mode
     expires = now + timedelta(days=settings.binding_days) if mode == BindingMode.DAYS else None
-    binding = None
-    if buyer_key:
-        binding = db.session.connection().execute(
-            _BINDING, {"brand_id": settings.brand_id, "buyer_key": buyer_key}).first()
+    if binding is NOT_READ:
+        binding = None
+        if buyer_key:
+            binding = db.session.connection().execute(
+                _BINDING, {"brand_id": settings.brand_id, "buyer_key": buyer_key}).first()
+    elif not buyer_key:
+        binding = None
     binding_live = binding is not None and (binding.expires_at is None or binding.expires_at > now)
 
     if binding_live and mode != BindingMode.OVERWRITE:
@@ -190,6 +197,28 @@ def resolve_promoter(
 # Built once (bound per call): the buyer's binding, as a row.
 _BINDING = select(BuyerBinding.id, BuyerBinding.promoter_id, BuyerBinding.expires_at).where(
     BuyerBinding.brand_id == bindparam("brand_id"), BuyerBinding.buyer_key == bindparam("buyer_key"))
+
+
+class Binding(NamedTuple):
+    id: int
+    promoter_id: int
+    expires_at: datetime | None
+
+
+def binding_columns():
+    """The buyer's binding (brand ``brand_id``, key ``buyer_key``) as three labelled scalar
+    subqueries, for a caller that reads it beside something else; ``binding_from`` turns
+    their values into what ``resolve_promoter`` takes."""
+    def one(column):
+        return (select(column).where(BuyerBinding.brand_id == bindparam("brand_id"),
+                                     BuyerBinding.buyer_key == bindparam("buyer_key"))
+                .scalar_subquery().label(f"binding_{column.key}"))
+
+    return [one(BuyerBinding.id), one(BuyerBinding.promoter_id), one(BuyerBinding.expires_at)]
+
+
+def binding_from(values) -> Binding | None:
+    return Binding(*values) if values[0] is not None else None
 
 
 def _bind_new_buyer(brand_id: int, buyer_key: str, promoter_id: int, now: datetime, expires: datetime | None) -> None:

@@ -80,6 +80,30 @@ def current_plan(brand_id: int) -> tuple[int | None, rules.Plan]:
     return found
 
 
+def remember_current_plan(brand_id: int, version: int | None, body: dict | None) -> None:
+    """The plan in force as a caller read it in this transaction (``PLAN_IN_FORCE``'s two
+    values; version None: no saved version), so that ``current_plan`` does not read it again."""
+    known = _session_plans()
+    if ("current", brand_id) in known:
+        return  # read before in this transaction: that one stands
+    if version is None:
+        known[("current", brand_id)] = (None, _parsed(DEFAULT_PLAN))
+    else:
+        known[(brand_id, version)] = plan = _parsed(body)
+        known[("current", brand_id)] = (version, plan)
+
+
+def plan_in_force_columns(brand_id_param: str = "brand_id"):
+    """The version and body of the plan in force, as two labelled scalar subqueries (for a
+    caller that reads them beside something else and hands them to ``remember_current_plan``)."""
+    latest = (select(func.max(CommissionPlan.version))
+              .where(CommissionPlan.brand_id == bindparam(brand_id_param)).scalar_subquery())
+    return [latest.label("plan_version"),
+            select(CommissionPlan.body).where(CommissionPlan.brand_id == bindparam(brand_id_param),
+                                              CommissionPlan.version == latest)
+            .scalar_subquery().label("plan_body")]
+
+
 _CURRENT_PLAN = (select(CommissionPlan.version, CommissionPlan.body).where(CommissionPlan.brand_id == bindparam("brand_id"))
                  .order_by(CommissionPlan.version.desc()).limit(1))
 
@@ -282,13 +306,10 @@ def accrue(orders: list[Order], new_orders: bool = False) -> int:
     connection = db.session.connection()
     line_ids = {}
     if rows:
-        # A plain executemany (the driver streams it), then the ids read back by the lines'
-        # unique key: for thousands of lines cheaper than INSERT … RETURNING, whose one
-        # giant statement the driver must parse anew each time.
-        connection.execute(_insert_lines(), {"lines": json.dumps(rows), "now": now})
+        # Each new line's id, found by the line's unique key (RETURNING gives no order).
         line_ids = {(order_id, item_id, promoter_id, level, kind): line_id
                     for line_id, order_id, item_id, promoter_id, level, kind in connection.execute(
-                        _LINE_KEYS, {"order_ids": [order.id for order, accrual in drafted if accrual.priced]})}
+                        _insert_lines(), {"lines": json.dumps(rows), "now": now})}
     posts = []
     for order, accrual in drafted:
         ids = [line_ids[(order.id, line.item_index, line.promoter_id, line.level, line.kind)]
@@ -329,16 +350,17 @@ _LINE_COLUMNS = [("brand_id", Integer()), ("order_id", Integer()), ("order_item_
 
 @functools.cache
 def _insert_lines():
-    """New frozen lines from the JSON document ``lines`` (``_line_row``s), written at ``now``:
-    one INSERT … SELECT for a whole batch (built once, on first use: it depends on the
-    database the app runs on)."""
+    """New frozen lines from the JSON document ``lines`` (``_line_row``s), written at ``now``,
+    returning each one's id and unique key: one INSERT … SELECT for a whole batch (built
+    once, on first use: it depends on the database the app runs on)."""
     rows = json_rows("lines", _LINE_COLUMNS).subquery("line")
     return insert(_LINES).from_select(
         [name for name, _type in _LINE_COLUMNS] + ["reversed_fen", "clawback_fen", "status", "created_at"],
         select(*rows.c, literal(0), literal(0), literal(LineStatus.FROZEN.value),
-               bindparam("now", type_=UTCDateTime())))
-_LINE_KEYS = select(_LINES.c.id, _LINES.c.order_id, _LINES.c.order_item_id, _LINES.c.promoter_id, _LINES.c.level,
-                    _LINES.c.kind).where(_LINES.c.order_id.in_(bindparam("order_ids", expanding=True)))
+               bindparam("now", type_=UTCDateTime()))
+    ).returning(_LINES.c.id, _LINES.c.order_id, _LINES.c.order_item_id, _LINES.c.promoter_id, _LINES.c.level,
+                _LINES.c.kind)
+
 
 
 def _consignment_split(items: list[rules.ItemLine], suppliers: dict[int, int], priced, plan, draft) -> None:

@@ -143,14 +143,25 @@ def by_code(code: str, brand_id: int | None = None) -> Promoter | None:
 def by_code_with_uplines(code: str, brand_id: int) -> Promoter | None:
     """``by_code``, with the promoter's two uplines loaded in the same query and kept for
     the transaction (placing an order snapshots that chain next)."""
+    return by_code_with_uplines_and(code, brand_id)[0]
+
+
+def by_code_with_uplines_and(code: str, brand_id: int, also=(), params: dict | None = None):
+    """``by_code_with_uplines``, and beside it the values of ``also`` (labelled scalar
+    subqueries, with their ``params``): what the caller needs next, read in the same round
+    trip. Returns (promoter or None, the values of ``also`` as a tuple)."""
     code = (code or "").strip().upper()
     if not code or len(code) > 12:
-        return None
-    rows = db.session.scalars(_WITH_UPLINES, {"code": code, "brand_id": brand_id}).all()
+        return None, None
+    statement = _WITH_UPLINES.add_columns(*also) if also else _WITH_UPLINES
+    rows = db.session.execute(statement, {"code": code, "brand_id": brand_id, **(params or {})}).all()
     from distweb.services.rows import keep
 
-    keep(rows)
-    return next((row for row in rows if row.code == code and row.brand_id == brand_id), None)
+    keep([row[0] for row in rows])
+    found = next((row for row in rows if row[0].code == code and row[0].brand_id == brand_id), None)
+    if found is None:
+        return None, None
+    return found[0], tuple(found[1:])
 
 
 _OWN = select(Promoter.id, Promoter.upline_id, Promoter.upline2_id).where(

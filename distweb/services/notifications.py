@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, event, exists, func, insert, literal, select, union_all, update
@@ -137,11 +138,21 @@ def push_after_commit() -> None:
         kick_push()
 
 
+KICK_INTERVAL_S = 1.0
+_last_kick = [float("-inf")]
+
+
 def kick_push() -> bool:
     """Enqueue the push job unless one is already waiting (a Redis flag the job clears when
-    it starts). Without Redis the worker's sweep delivers later."""
+    it starts). At most once a second per process: at a burst of orders the one job sends
+    every pending notice, and a notice that misses it goes with the next kick or the
+    worker's sweep (every minute), as it does without Redis."""
     from distweb.queues import get_queue, redis_connection
 
+    now = time.monotonic()
+    if now - _last_kick[0] < KICK_INTERVAL_S:
+        return False
+    _last_kick[0] = now
     try:
         if not redis_connection().set(PUSH_KICK_KEY, 1, nx=True, ex=300):
             return False

@@ -9,6 +9,7 @@ completed, and the distributor's own retail sales draw it down (never below zero
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import NamedTuple
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, selectinload
 
 from distweb.extensions import db
 from distweb.models import (
@@ -88,6 +89,24 @@ _PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
     Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
+
+
+@functools.cache
+def _order_context() -> list:
+    """What placing an order reads beside its promoter and uplines, as labelled scalar
+    subqueries of the promoter query (one round trip, the same on every database): the
+    buyer's account and its promoter (``phone``), the plan in force, and the buyer's binding
+    (``buyer_key``). Built once."""
+    from distweb.services.commission import plan_in_force_columns
+
+    buyer = aliased(Promoter)
+    return [
+        select(User.id).where(User.phone == bindparam("phone")).limit(1).scalar_subquery().label("buyer_user_id"),
+        select(buyer.id).join(User, User.id == buyer.user_id).where(User.phone == bindparam("phone")).limit(1)
+        .scalar_subquery().label("buyer_promoter_id"),
+        *plan_in_force_columns(),
+        *attribution.binding_columns(),
+    ]
 
 
 def _is_int(value) -> bool:
@@ -184,10 +203,22 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     promoter = None
     buyer = data.buyer
     phone = buyer.phone.strip() if buyer.phone else None
+    buyer_user, context = None, None
     if data.promoter_code:
-        promoter = network.by_code_with_uplines(data.promoter_code, brand.id)
+        # The promoter with its uplines, and beside them in the same statement the buyer's
+        # account, the plan in force and the buyer's binding (``_order_context``).
+        stored_phone = (buyer.phone or "").strip()[:20]  # as the order keeps it (its binding's key)
+        buyer_key = attribution.buyer_key_for_phone(stored_phone) if stored_phone else None
+        promoter, context = network.by_code_with_uplines_and(data.promoter_code, brand.id, _order_context(),
+                                                             {"phone": phone, "buyer_key": buyer_key})
         if promoter is None:
             raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
+        user_id, buyer_promoter_id, plan_version, plan_body, *binding = context
+        buyer_user = Buyer(user_id, buyer_promoter_id) if user_id is not None else None
+        from distweb.services.commission import remember_current_plan
+
+        remember_current_plan(brand.id, plan_version, plan_body)
+        context = attribution.binding_from(binding)
     stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
     if mode == OrderMode.WHOLESALE and promoter is None:
         raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
@@ -232,8 +263,7 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     total = sum(paid for *_, paid in lines)
     if data.total_paid_fen is not None and data.total_paid_fen != total:
         raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
-    buyer_user = None
-    if phone is not None:
+    if phone is not None and not data.promoter_code:
         # The buyer's account, if any, and whether it is a promoter: a row, not entities.
         found = db.session.connection().execute(_BUYER, {"phone": phone}).first()
         buyer_user = Buyer(*found) if found is not None else None
@@ -267,7 +297,8 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 refunds=[],
                 purchase_orders=[],
             )
-            _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data, settings)
+            _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data, settings,
+                       binding=context if data.promoter_code else attribution.NOT_READ)
             connection = db.session.connection()
             items = [
                 OrderItem(order_id=None, product_id=product.id, sku=product.sku, name=product.name,
@@ -309,7 +340,8 @@ def _new_external_id() -> str:
     return "DW" + utcnow().strftime("%y%m%d") + secrets.token_hex(4).upper()
 
 
-def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput, settings=None) -> None:
+def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: OrderInput, settings=None,
+               binding=attribution.NOT_READ) -> None:
     if settings is None or settings.brand_id != brand.id:
         settings = network.get_settings(brand.id)
     if mode == OrderMode.WHOLESALE:
@@ -332,7 +364,7 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
         buyer_promoter_id = buyer_user.promoter_id if buyer_user is not None else None
         explicit = promoter.id if promoter is not None else None
         chosen, source = attribution.resolve_promoter(
-            settings, buyer_key, data.touches, explicit, buyer_promoter_id=buyer_promoter_id
+            settings, buyer_key, data.touches, explicit, buyer_promoter_id=buyer_promoter_id, binding=binding
         )
         if data.source == "api" and promoter is not None and source != "binding":
             source = "api"
