@@ -142,6 +142,11 @@ KICK_INTERVAL_S = 1.0
 _last_kick = [float("-inf")]
 
 
+def reset_kick() -> None:
+    """Forget the last wake-up (tests start each from a clean process state)."""
+    _last_kick[0] = float("-inf")
+
+
 def kick_push() -> bool:
     """Enqueue the push job unless one is already waiting (a Redis flag the job clears when
     it starts). At most once a second per process: at a burst of orders the one job sends
