@@ -36,7 +36,12 @@ def main() -> int:
     parser.add_argument("--reset-every", type=int, default=100,
                         help="empty the database after this many sequences (keeps each step's checks fast)")
     parser.add_argument("--only", type=int, help="run this one sequence seed and print its steps")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes sharing the sequences, each on a throwaway database of its own")
+    parser.add_argument("--part", type=str, default=None, help=argparse.SUPPRESS)  # "i/n": one process's share
     args = parser.parse_args()
+    if args.jobs > 1 and args.only is None:
+        return _run_parts(args)
 
     from bench.support import bench_app, bench_instance
     from tests.support.services import throwaway_database, throwaway_redis
@@ -54,6 +59,9 @@ def main() -> int:
                 print("\n".join(outcome.violations) or "no violation")
                 return 1 if outcome.violations else 0
             seeds = [args.seed * 1_000_000 + i for i in range(args.sequences)]
+            if args.part:
+                index, parts = map(int, args.part.split("/"))
+                seeds = seeds[index::parts]
             started = time.perf_counter()
             operations = refused = 0
             kinds: collections.Counter[str] = collections.Counter()
@@ -81,6 +89,42 @@ def main() -> int:
     print(f"  time                 {elapsed:.0f} s ({operations / elapsed:.0f} operations/s)")
     print("  operations by kind   " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
     return 1 if failures else 0
+
+
+def _run_parts(args) -> int:
+    """``--jobs`` processes, each running every n-th sequence on a database of its own; their
+    summaries are added up."""
+    import re
+    import subprocess
+
+    command = [sys.executable, __file__, "--sequences", str(args.sequences), "--seed", str(args.seed),
+               "--max-steps", str(args.max_steps), "--reset-every", str(args.reset_every)]
+    started = time.perf_counter()
+    procs = [subprocess.Popen([*command, "--part", f"{i}/{args.jobs}"], stdout=subprocess.PIPE, text=True)
+             for i in range(args.jobs)]
+    totals = collections.Counter()
+    database = "?"
+    for i, proc in enumerate(procs):
+        out, _ = proc.communicate()
+        for line in out.splitlines():
+            if line.startswith("VIOLATION"):
+                print(line, flush=True)
+        found = re.search(r"on (\w+) \(campaign", out)
+        database = found.group(1) if found else database
+        for key, pattern in (("sequences", r"sequences run +(\d+)"), ("operations", r"operations applied +(\d+)"),
+                             ("refused", r"\((\d+) of them refused"), ("violations", r"violations found +(\d+)")):
+            found = re.search(pattern, out)
+            totals[key] += int(found.group(1)) if found else 0
+        totals["failed"] += proc.returncode != 0 and not re.search(r"violations found +[1-9]", out)
+        print(f"  part {i + 1}/{args.jobs} done: exit {proc.returncode}", flush=True)
+    elapsed = time.perf_counter() - started
+    print(f"\nbench/simulate.py on {database} (campaign seed {args.seed}, at most {args.max_steps} steps a sequence, "
+          f"{args.jobs} processes)")
+    print(f"  sequences run        {totals['sequences']}")
+    print(f"  operations applied   {totals['operations']} ({totals['refused']} of them refused, as the model expected)")
+    print(f"  violations found     {totals['violations']}")
+    print(f"  time                 {elapsed:.0f} s ({totals['operations'] / elapsed:.0f} operations/s)")
+    return 1 if totals["violations"] or totals["failed"] else 0
 
 
 def _empty_database() -> None:
