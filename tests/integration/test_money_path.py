@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, literal, null, select, text
+from sqlalchemy import Integer, cast, func, literal, null, select, text
 from sqlalchemy.exc import IntegrityError
 
 from distweb.extensions import db
@@ -309,7 +309,7 @@ def test_the_ledger_writer_refuses_an_unbalanced_transaction(world):
     with pytest.raises(ledger.UnbalancedTransaction):
         ledger.post_from_select(world["brand"].id, "probe", utcnow(),
                                 select(func.min(LedgerEntry.account_id).label("a"), literal(7).label("b"),
-                                       null().label("c")).select_from(LedgerEntry))
+                                       cast(null(), Integer).label("c")).select_from(LedgerEntry))
     db.session.rollback()
     assert db.session.scalar(select(func.count(LedgerTransaction.id)).where(LedgerTransaction.kind == "probe")) == 0
     assert verify().ok
