@@ -28,6 +28,7 @@ from typing import NamedTuple
 from sqlalchemy import (
     BigInteger,
     Integer,
+    String,
     bindparam,
     case,
     event,
@@ -111,24 +112,34 @@ def _distrust_new_accounts(session, previous_transaction) -> None:
     session.info.pop(_LIVE_ACCOUNTS, None)
 
 
-def ensure_accounts(brand_id: int, kinds: Sequence[AccountKind], owners) -> None:
-    """Accounts of these kinds for every owner id that ``owners`` (a SELECT of one column)
-    yields, created where missing: one INSERT … SELECT per kind, for set-based writers that
-    name accounts by owner in SQL (settlement). A concurrent creator's win is retried once."""
+def ensure_accounts(brand_id: int, kinds: Sequence[AccountKind], owner_ids: Sequence[int]) -> None:
+    """Accounts of these kinds for these owners, created where missing: one INSERT … SELECT
+    per kind (the ids travel as one JSON document), for set-based writers that name accounts
+    by owner in SQL (settlement). A concurrent creator's win is retried once."""
+    if not owner_ids:
+        return
+    ids = json.dumps([{"owner_id": owner} for owner in owner_ids])
     for kind in kinds:
-        owner = owners.subquery("owner")
-        missing = (select(literal(brand_id), literal(kind.value), owner.c[0])
-                   .where(~exists().where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == kind,
-                                          LedgerAccount.owner_id == owner.c[0])))
-        statement = insert(LedgerAccount).from_select(["brand_id", "kind", "owner_id"], missing)
         for attempt in (1, 2):
             try:
                 with db.session.begin_nested():
-                    db.session.execute(statement)
+                    db.session.connection().execute(_insert_missing_accounts(), {
+                        "owners": ids, "brand_id": brand_id, "kind": kind.value})
                 break
             except IntegrityError:
                 if attempt == 2:
                     raise
+
+
+@functools.cache
+def _insert_missing_accounts():
+    owner = json_rows("owners", [("owner_id", Integer())]).subquery("owner")
+    return insert(LedgerAccount.__table__).from_select(
+        ["brand_id", "kind", "owner_id"],
+        select(bindparam("brand_id", type_=Integer()), bindparam("kind", type_=String()), owner.c.owner_id)
+        .where(~exists().where(LedgerAccount.brand_id == bindparam("brand_id", type_=Integer()),
+                               LedgerAccount.__table__.c.kind == bindparam("kind", type_=String()),
+                               LedgerAccount.owner_id == owner.c.owner_id)))
 
 
 def account_of(brand_id_column, kind: AccountKind, owner_column):

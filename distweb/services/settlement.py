@@ -99,14 +99,17 @@ class Batch(NamedTuple):
     count: int
     fen: int
     last_id: int  # the highest line id settled; the next batch looks only above it
+    promoters: frozenset[int]  # whose accounts exist once the batch commits
 
 
-def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0, tz: str = "Asia/Shanghai") -> Batch:
+def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0, tz: str = "Asia/Shanghai",
+                 known_promoters: frozenset[int] | set[int] = frozenset()) -> Batch:
     """Settle up to BATCH eligible lines with ids above ``after_id``, in the caller's
     transaction: the lines change state (one UPDATE), their promoters' accounts are made
     sure of, and one balanced ledger transaction at the run's ``as_of`` moves what each line
     keeps from frozen to available (``ledger.post_from_select``). The same statements on
-    every database."""
+    every database. ``known_promoters``: promoters whose accounts an earlier batch of this
+    run made sure of (committed), so only new ones are looked at."""
     kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
     # Keyset: lines are picked in id order from where the last batch stopped, so a batch does
     # not walk past the lines already settled. A line another transaction holds is skipped
@@ -119,13 +122,14 @@ def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0, tz: str =
         update(CommissionLine)
         .where(CommissionLine.id.in_(pick), CommissionLine.status == LineStatus.FROZEN)
         .values(status=LineStatus.AVAILABLE, settled_at=now, settlement_run_id=run.id)
-        .returning(CommissionLine.id, kept)
+        .returning(CommissionLine.id, CommissionLine.promoter_id, kept)
         .execution_options(synchronize_session=False)
     ).all()
     if not moved:
-        return Batch(0, 0, after_id)
-    last_id = max(line_id for line_id, _kept in moved)
-    total = sum(line_kept for _id, line_kept in moved)
+        return Batch(0, 0, after_id, frozenset())
+    last_id = max(line_id for line_id, _promoter, _kept in moved)
+    total = sum(line_kept for _id, _promoter, line_kept in moved)
+    paid = {promoter for _id, promoter, line_kept in moved if line_kept > 0}
     # This batch's lines, without sending their ids back to the database: this run's, in
     # the id range it picked, stamped with this batch's time (an earlier attempt of the same
     # run, killed and restarted, settled lines in the same range at another time).
@@ -133,7 +137,7 @@ def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0, tz: str =
                  CommissionLine.id <= last_id, CommissionLine.settled_at == now)
     if total:
         ledger.ensure_accounts(run.brand_id, (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE),
-                               select(CommissionLine.promoter_id).where(batch, kept > 0).distinct())
+                               sorted(paid - known_promoters))
         legs = [select(ledger.account_of(CommissionLine.brand_id, kind, CommissionLine.promoter_id), kept * sign,
                        CommissionLine.id).where(batch, kept > 0)
                 for kind, sign in ((AccountKind.PROMOTER_FROZEN, -1), (AccountKind.PROMOTER_AVAILABLE, 1))]
@@ -141,7 +145,7 @@ def settle_batch(run: SettlementRun, now: datetime, after_id: int = 0, tz: str =
                                 memo={"run": run.id, "as_of": run.as_of.isoformat()})
     run.settled_count += len(moved)
     run.settled_fen += total
-    return Batch(len(moved), total, last_id)
+    return Batch(len(moved), total, last_id, frozenset(paid))
 
 
 def execute_run(run_id: int, progress=None) -> SettlementRun:
@@ -158,10 +162,12 @@ def execute_run(run_id: int, progress=None) -> SettlementRun:
     tz = db.session.get(Brand, run.brand_id).timezone
     try:
         last_id = 0
+        known: set[int] = set()
         while True:
             with transaction():
-                batch = settle_batch(run, utcnow(), last_id, tz)
+                batch = settle_batch(run, utcnow(), last_id, tz, known)
             last_id = batch.last_id
+            known |= batch.promoters
             if progress:
                 progress(50, "settling")
             if batch.count < BATCH:
