@@ -153,6 +153,11 @@ def test_uploads_are_sniffed_re_encoded_without_exif_and_thumbnailed(manager, ap
     ("page.png", images.HTML_AS_PNG, "只支持 PNG、JPEG 或 WebP 图片"),
     ("bomb.png", images.png_bomb(), "图片尺寸过大"),
     ("huge.jpg", images.huge_file(50), "图片不能超过 10 MB"),
+    # 128 KB that decode to 119 MB (the security review's file): over the pixel count
+    ("flat.png", images.png_flat(6300, 6300), "图片尺寸过大：宽和高都不能超过 8000 像素，总像素不能超过 24 百万。"),
+    ("banner.png", images.png_flat(8001, 10), "图片尺寸过大：宽和高都不能超过 8000 像素"),
+    # past Pillow's own warning threshold (89 megapixels), still a plain form error
+    ("big-bomb.png", images.png_bomb(10000, 10000), "图片尺寸过大"),
 ])
 def test_hostile_and_oversized_uploads_are_refused_and_leave_nothing(manager, app, make, name, content, message):
     make.brand()
@@ -442,6 +447,30 @@ def test_a_forged_material_cookie_or_foreign_material_id_counts_nothing(promoter
         assert db.session.scalars(select(Click.material_id)).all() == [None]
         assert db.session.scalar(select(func.count()).select_from(MaterialOrder)) == 0
     assert material.id
+
+
+def avatar_files(app) -> set[str]:
+    folder = Path(app.config["DISTWEB_UPLOADS"]) / "avatars"
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+def test_an_avatar_over_4096_pixels_is_refused_and_the_current_one_kept(promoter, app):
+    from distweb.models import User
+
+    token = csrf_token_from(promoter.get("/promoter/me").get_data(as_text=True))
+    promoter.client.post("/promoter/me/avatar", data={"csrf_token": token, "avatar": (
+        io.BytesIO(images.jpeg_with_exif((600, 400))), "me.jpg")}, content_type="multipart/form-data")
+    with app.app_context():
+        current = db.session.get(User, promoter.promoter.user_id).avatar_file
+    files = avatar_files(app)
+    for picture in (images.png_flat(6300, 6300), images.png_flat(4097, 100)):
+        refused = promoter.client.post("/promoter/me/avatar", data={"csrf_token": token, "avatar": (
+            io.BytesIO(picture), "big.png")}, content_type="multipart/form-data", follow_redirects=True)
+        assert refused.status_code == 200
+        assert "图片尺寸过大：宽和高都不能超过 4096 像素。" in refused.get_data(as_text=True)
+        with app.app_context():
+            assert db.session.get(User, promoter.promoter.user_id).avatar_file == current
+        assert avatar_files(app) == files  # nothing written
 
 
 def test_the_promoters_avatar_goes_on_the_poster_and_a_new_one_redraws_it(promoter, app):
