@@ -287,10 +287,15 @@ def reorder_images(brand_id: int, material_id: int, ordered_ids: list[int]) -> N
     _forget_ranking(brand_id)  # the first picture may have changed
 
 
-def image_for_user(brand_id: int, image_id: int) -> MaterialImage:
-    """An image a user of this brand may see (a deleted material's images are gone for all)."""
+def image_for_user(brand_id: int, image_id: int, *, live_only: bool = False,
+                   now: datetime | None = None) -> MaterialImage:
+    """An image a user of this brand may see (a deleted material's images are gone for all).
+    With ``live_only`` (promoters) only a live material's: before its launch or after its end
+    a promoter sees neither the material nor its pictures, as in the feed."""
     image = db.session.get(MaterialImage, image_id)
     if image is None or image.material.brand_id != brand_id or image.material.deleted_at is not None:
+        raise NotFound("image_not_found", _l("找不到这张图片。"))
+    if live_only and not image.material.is_live(now or utcnow()):
         raise NotFound("image_not_found", _l("找不到这张图片。"))
     return image
 

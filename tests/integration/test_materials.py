@@ -177,6 +177,23 @@ def test_one_bad_file_in_a_batch_refuses_the_batch_naming_it(manager, app, make)
     assert image_rows(app, material.id) == [] and media_files(app) == []
 
 
+def test_pictures_of_a_material_before_its_launch_or_after_its_end_are_hidden_from_promoters(
+        manager, promoter, app):
+    now = utcnow()
+    embargoed = add_material(app, title="未来素材", active_from=now + timedelta(days=1))
+    ended = add_material(app, title="过期素材", active_to=now - timedelta(hours=1))
+    live = add_material(app, title="在线素材")
+    for material in (embargoed, ended, live):
+        upload(manager, material.id, ("a.png", images.png()))
+    (embargoed_image,), (ended_image,), (live_image,) = (image_rows(app, m.id) for m in (embargoed, ended, live))
+    for image in (embargoed_image, ended_image):
+        for variant in ("thumb", "full"):
+            assert fetch(promoter, f"/media/materials/{image.id}/{variant}").status_code == 404
+            assert fetch(manager, f"/media/materials/{image.id}/{variant}").status_code == 200  # the library
+    for variant in ("thumb", "full"):
+        assert fetch(promoter, f"/media/materials/{live_image.id}/{variant}").status_code == 200
+
+
 def test_images_are_private_to_the_brand_and_reorder_and_delete(manager, promoter, app, client):
     material = add_material(app)
     upload(manager, material.id, ("a.png", images.png()), ("b.jpg", images.jpeg_with_exif()))
