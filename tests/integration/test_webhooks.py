@@ -11,10 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from distweb.extensions import db
-from distweb.models import Brand, Refund, WebhookEvent
+from distweb.models import Brand, Order, Refund, WebhookEvent
 from distweb.models.base import utcnow
-from distweb.services import api_keys, orders, webhooks
+from distweb.models.user import Role
+from distweb.services import accounts, api_keys, orders, webhooks
 from distweb.services.errors import NotFound
+from tests.conftest import Browser
+from tests.support.factories import PASSWORD
 
 
 class Shop:
@@ -248,3 +251,75 @@ def test_the_workers_regular_sweep_applies_held_events(shop, app):
         db.session.commit()
         sweep()
     assert order_json(shop, "SW-4")["status"] == "completed"
+
+
+# ---------------------------------------------------------------- the manager page
+
+
+@pytest.fixture
+def waiting(shop, app, monkeypatch):
+    """One event held for an order that has not come, one failed, one applied."""
+    assert shop.webhook("evt-held", "order.refunded", refund("NEVER-1")).status_code == 202
+    assert shop.webhook("evt-failed", "order.completed", {"external_id": "PG-1"}).status_code == 202
+    assert shop.order("PG-1").status_code == 201
+    assert shop.webhook("evt-ok", "order.paid", paid("PG-2", shop.code)).status_code == 200
+    monkeypatch.setattr(orders, "complete", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("磁盘已满")))
+    with app.app_context():
+        webhooks.sweep(later(2))
+    monkeypatch.undo()
+    return {e: row.id for e, row in events(app).items()}
+
+
+def test_a_manager_sees_held_and_failed_events_and_retries_one(app, browser, shop, waiting):
+    browser.login("boss@example.com", PASSWORD)
+    page = browser.get("/manage/webhooks").get_data(as_text=True)
+    assert "evt-held" in page and "NEVER-1" in page and "等待订单" in page
+    assert "evt-failed" in page and "PG-1" in page and "应用失败" in page and "磁盘已满" in page
+    assert "evt-ok" not in page
+    assert 'href="/manage/webhooks"' in browser.get("/manage/jobs").get_data(as_text=True)  # in the navigation
+
+    retried = browser.post(f"/manage/webhooks/{waiting['evt-failed']}/retry", token_from="/manage/webhooks")
+    assert retried.status_code == 302
+    assert order_json(shop, "PG-1")["status"] == "completed"
+    rows = events(app)
+    assert rows["evt-failed"].status.value == "applied" and rows["evt-failed"].attempts == 3
+    page = browser.get("/manage/webhooks").get_data(as_text=True)
+    assert "evt-failed" not in page and "evt-held" in page
+
+    browser.post(f"/manage/webhooks/{waiting['evt-held']}/retry", token_from="/manage/webhooks")
+    assert events(app)["evt-held"].status.value == "held"  # its order has still not come
+
+
+def test_a_retry_without_the_csrf_token_is_refused(app, client, shop, waiting):
+    manager = Browser(client)
+    manager.login("boss@example.com", PASSWORD)
+    assert client.post(f"/manage/webhooks/{waiting['evt-failed']}/retry").status_code == 400
+    assert events(app)["evt-failed"].status.value == "failed"
+
+
+def test_another_brands_manager_neither_sees_nor_retries_the_events(app, client, shop, waiting):
+    with app.app_context():
+        other = Brand(name="别家", short_name="别家")
+        db.session.add(other)
+        db.session.flush()
+        accounts.create_user(other, Role.MANAGER, "别家经理", PASSWORD, email="other@example.com")
+        db.session.commit()
+    stranger = Browser(client)
+    stranger.login("other@example.com", PASSWORD)
+    page = stranger.get("/manage/webhooks")
+    assert page.status_code == 200
+    assert "evt-held" not in page.get_data(as_text=True) and "evt-failed" not in page.get_data(as_text=True)
+    refused = stranger.post(f"/manage/webhooks/{waiting['evt-failed']}/retry", token_from="/manage/webhooks")
+    assert refused.status_code == 404
+    row = events(app)["evt-failed"]
+    assert row.status.value == "failed" and row.attempts == 2
+    assert order_json(shop, "PG-1")["status"] == "paid"
+
+
+def test_the_page_says_when_nothing_waits(app, browser, make):
+    make.brand()
+    browser.login("boss@example.com", PASSWORD)
+    page = browser.get("/manage/webhooks")
+    assert page.status_code == 200 and "没有待处理的事件" in page.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Order.id))) == 0
