@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distweb.extensions import db
@@ -147,16 +147,28 @@ class StockMovement(db.Model):
 
 
 class WebhookStatus(enum.StrEnum):
+    """What happened to an inbound event (services/webhooks.py)."""
+
     APPLIED = "applied"
-    HELD = "held"  # waiting for its order (a refund that arrived before the order)
+    # Stored and waiting to be applied: its order has not arrived (a refund before its order),
+    # or it has not been tried yet. The workers' sweep tries it again every minute.
+    HELD = "held"
+    # The order services refused it (a refund beyond what was paid, completing a cancelled
+    # order): not tried again unless a manager retries it.
     REJECTED = "rejected"
+    # Applying it broke (a database error, a bug): the sweep tries again, up to a limit.
+    FAILED = "failed"
+    # Its change had been made already (the same refund_id or order external_id, under
+    # another event id or through the REST API): nothing was applied.
+    DUPLICATE = "duplicate"
 
 
 class WebhookEvent(db.Model):
     """An inbound webhook event, kept by id so a replay is acknowledged and not applied twice."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("brand_id", "event_id"), Index("ix_webhook_held", "brand_id", "status", "order_external_id"))
+    __table_args__ = (UniqueConstraint("brand_id", "event_id"), Index("ix_webhook_held", "brand_id", "status", "order_external_id"),
+                      Index("ix_webhook_events_status_attempted", "status", "attempted_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
@@ -168,3 +180,5 @@ class WebhookEvent(db.Model):
     error: Mapped[str | None] = mapped_column(String(400))
     received_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     applied_at = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))  # tries at applying it
+    attempted_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)  # the last try

@@ -428,8 +428,8 @@ def _order_paths() -> dict:
                      "parameters": [{"name": "X-Distweb-Signature", "in": "header", "required": True,
                                      "schema": {"type": "string"}}],
                      "requestBody": {"required": True, "content": _json("WebhookEvent")},
-                     "responses": {"200": {"description": "Applied or already seen"},
-                                   "202": {"description": "Held until its order arrives"},
+                     "responses": {"200": {"description": "Applied, its change made before (duplicate), or already seen"},
+                                   "202": {"description": "Stored: held until its order arrives, or failed and tried again"},
                                    **_error_responses(400, 401, 413, 422)}},
         },
     }
