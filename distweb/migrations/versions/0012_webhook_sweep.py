@@ -3,7 +3,7 @@ still waits), and two more statuses: failed (applying broke; retried) and duplic
 change had been made already)
 
 Revision ID: d3f2c86a4e32
-Revises: 9a4c7e2b5d61
+Revises: c2e1b75f3d21
 Create Date: 2026-12-08 09:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 revision = 'd3f2c86a4e32'
 # At merge: after 0010 (b1f0a64e2c10), which this branch does not have.
-down_revision = '9a4c7e2b5d61'
+down_revision = 'c2e1b75f3d21'
 branch_labels = None
 depends_on = None
 
