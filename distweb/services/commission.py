@@ -160,13 +160,20 @@ def catalogue_items(brand_id: int) -> list[rules.CatalogueItem]:
 
 
 def check_plan(brand_id: int, body) -> rules.Plan:
-    """Parse and check a plan body; ServiceError naming the field when it is refused."""
+    """Check a plan body as written (its whole shape: ``rules.check_shape``), parse it and
+    check it against the catalogue; ServiceError naming the field when it is refused."""
     try:
+        rules.check_shape(body)
         plan = rules.parse_plan(body)
         rules.check_against_catalogue(plan, catalogue_items(brand_id))
     except rules.PlanError as err:
-        raise ServiceError(err.code, _l("佣金方案有误（%(field)s）：%(message)s", field=err.field or "-",
-                                        message=err.message), err.field) from None
+        if err.code == "unknown_field":
+            message = _l("未知字段 %(name)s。", name=err.field)
+        elif err.code == "missing_field":
+            message = _l("缺少字段 %(name)s。", name=err.field)
+        else:
+            message = _l("佣金方案有误（%(field)s）：%(message)s", field=err.field or "-", message=err.message)
+        raise ServiceError(err.code, message, err.field) from None
     return plan
 
 
