@@ -238,9 +238,25 @@ def price(order: Order, version: int | None = None) -> tuple[int | None, list[ru
         version, plan = current_plan(order.brand_id)
     else:
         plan = plan_version(order.brand_id, version)
-    lines = rules.price_order(plan, order.mode.value, _items(order), _chain(order), at=order.paid_at,
-                              stock_purchase=order.is_stock_purchase)
-    return version, lines
+    return version, _priced(order, plan)
+
+
+def plan_that_priced(brand_id: int, version: int | None) -> rules.Plan:
+    """The plan that priced lines written with ``plan_version`` = ``version``: that saved
+    version, or, for None (no plan was saved when the order was paid), the built-in default
+    plan, whatever has been saved since."""
+    return plan_version(brand_id, version) if version is not None else _parsed(DEFAULT_PLAN)
+
+
+def reprice(order: Order, version: int | None) -> list[rules.PricedLine]:
+    """The lines an order's commission lines, written with ``plan_version`` = ``version``,
+    must be: the order priced again by the plan that priced them (``plan_that_priced``)."""
+    return _priced(order, plan_that_priced(order.brand_id, version))
+
+
+def _priced(order: Order, plan: rules.Plan) -> list[rules.PricedLine]:
+    return rules.price_order(plan, order.mode.value, _items(order), _chain(order), at=order.paid_at,
+                             stock_purchase=order.is_stock_purchase)
 
 
 class Accrual(NamedTuple):
@@ -445,8 +461,7 @@ def _reverse(order: Order, before: dict[int, int], after: dict[int, int], kind: 
     once, cumulatively), the lines their parts, the brand the rest."""
     rows = list(db.session.scalars(select(CommissionLine).where(CommissionLine.order_id == order.id)
                                    .order_by(CommissionLine.id).with_for_update()))
-    version = rows[0].plan_version if rows else None
-    plan = plan_version(order.brand_id, version) if version else _parsed(DEFAULT_PLAN)
+    plan = plan_that_priced(order.brand_id, rows[0].plan_version if rows else None)
     consignment = order.mode == OrderMode.CONSIGNMENT
     draft = ledger.Draft(order.brand_id, kind, order_id=order.id, reference=reference or order.external_id,
                          occurred_at=at)
