@@ -116,6 +116,25 @@ def test_the_plan_as_read_can_be_written_back_with_a_note(shop, app):
     assert count(app, CommissionPlan) == 2
 
 
+@pytest.mark.parametrize(("text", "shown"), [
+    (json.dumps({"rules": [RULE], "x": 1}), "未知字段 x"),
+    (json.dumps({"depth": 1}), "缺少字段 rules"),
+    ("[" * 50_000 + "]" * 50_000, "64"),
+    (r'{"rules": [], "depth": 1, "rounding": "\ud800"}', "无效字符"),
+])
+def test_the_editors_import_refuses_what_the_api_refuses(app, make, text, shown):
+    from tests.conftest import Browser
+    from tests.support.factories import PASSWORD
+
+    make.brand()
+    browser = Browser(app.test_client())
+    browser.login("boss@example.com", PASSWORD)
+    response = browser.post("/manage/commission/import", {"json": text}, token_from="/manage/commission",
+                            follow_redirects=True)
+    assert response.status_code == 200 and shown in response.get_data(as_text=True)
+    assert count(app, CommissionPlan) == 0
+
+
 # ---------------------------------------------------------------- 7: ledger verify and the default plan
 
 
