@@ -109,6 +109,10 @@ def _pg_track_write(conn, cursor, statement, parameters, context, executemany) -
 def _pg_end_read_only(conn) -> None:
     from psycopg.pq import TransactionStatus
 
+    if conn.invalidated:
+        # The connection was lost (the server ended it): nothing to commit, and asking it for
+        # anything (even its info) would fail the rollback that discards it.
+        return
     if conn.info.get("distweb_wrote", True):
         return
     raw = conn.connection.dbapi_connection

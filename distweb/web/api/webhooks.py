@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import g, request
 from flask_babel import gettext as _
 
 from distweb.services import webhooks
-from distweb.web.api.base import ApiError, bp, error, field
+from distweb.web.api.base import ApiError, bp, error, field, parse_json_object
 from distweb.web.api.orders import order_input_from
 
 
@@ -19,12 +17,7 @@ def webhook_orders():
         webhooks.verify(g.api_key.webhook_secret, request.headers.get("X-Distweb-Signature"), raw)
     except webhooks.SignatureError as err:
         return error(401, err.code, str(err.message))
-    try:
-        envelope = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "invalid_json", _("请求体不是有效的 JSON。"))
-    if not isinstance(envelope, dict):
-        return error(400, "invalid_json", _("请求体必须是 JSON 对象。"))
+    envelope = parse_json_object(raw)  # after the signature: only a signed body is parsed at all
     event_id = field(envelope, "id", str, max_length=100)
     event_type = field(envelope, "type", str, max_length=32)
     data = field(envelope, "data", dict)
