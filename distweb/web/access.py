@@ -35,5 +35,5 @@ def read_only_when_suspended(blueprint) -> None:
                 and current_user.is_authenticated and current_user.is_suspended_promoter):
             from distweb.web.errors import error_response
 
-            return error_response(403, _("账号已暂停，只能查看订单、钱包和对账单。"), "account_suspended")
+            return error_response(403, _("账号已停用，只能查看订单、钱包和对账单。"), "account_suspended")
         return None

@@ -295,14 +295,14 @@ def test_a_suspended_promoter_signs_in_read_only_with_a_banner_saying_why(app, m
         response = browser.get(page)
         text = response.get_data(as_text=True)
         assert response.status_code == 200, page
-        assert "推客账号已暂停" in text and "违规宣传" in text, page
+        assert "推客账号已停用" in text and "违规宣传" in text, page
     for url, data in (("/promoter/withdraw", {"amount": "1.00", "method": "alipay"}),
                       ("/promoter/payout-account", {"method": "alipay", "account_name": "甲", "account_no": "a@b.c",
                                                     "password": PASSWORD}),
                       ("/promoter/me/avatar", {})):
         refused = browser.post(url, data, token_from="/promoter/wallet")
         assert refused.status_code == 403, url
-        assert "账号已暂停" in refused.get_data(as_text=True)
+        assert "账号已停用" in refused.get_data(as_text=True)
     with app.app_context():
         from distweb.models import PayoutAccount
 
@@ -311,4 +311,4 @@ def test_a_suspended_promoter_signs_in_read_only_with_a_banner_saying_why(app, m
     make.promoter(name="正常", phone="13900000022")
     other = Browser(app.test_client())
     other.login("13900000022", PASSWORD)
-    assert "推客账号已暂停" not in other.get("/promoter/").get_data(as_text=True)
+    assert "推客账号已停用" not in other.get("/promoter/").get_data(as_text=True)
