@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from flask import Flask
 from rq import Worker
@@ -15,8 +16,18 @@ from worker.jobs import warm_pdf_renderer
 
 log = logging.getLogger("distweb.worker")
 
-# How often each worker looks for jobs that Redis lost (seconds).
+# How often each worker runs its full upkeep: scheduled settlement runs, unsent pushes (seconds).
 SWEEP_INTERVAL = 60
+# How often an idle worker looks for abandoned and lost jobs: RQ's registry clean-up (which
+# fails a job whose worker stopped sending heartbeats) and the database rows' sweep, which
+# pushes such a job again (seconds).
+RESUME_INTERVAL = 5
+# While a job runs, its worker sends a heartbeat every HEARTBEAT_INTERVAL seconds; a job
+# whose worker has been silent for HEARTBEAT_INTERVAL + HEARTBEAT_GRACE seconds was
+# abandoned (the worker was killed). RQ's own grace is 60 s, which with its 30 s interval
+# and the once-a-minute clean-up left a killed worker's job waiting about two minutes.
+HEARTBEAT_INTERVAL = 5
+HEARTBEAT_GRACE = 10
 
 
 def _dispose_pool_after_fork() -> None:
@@ -27,12 +38,22 @@ def _dispose_pool_after_fork() -> None:
         db.engine.dispose(close=False)
 
 
-def sweep() -> None:
-    """Regular upkeep: push jobs Redis lost, and start the settlement runs that are due."""
+def sweep_jobs() -> None:
+    """Push again the jobs Redis lost or a killed worker abandoned."""
     try:
         pushed = jobs.sweep_lost_jobs()
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
+    except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
+        log.exception("worker upkeep failed")
+    finally:
+        db.session.remove()
+
+
+def sweep() -> None:
+    """Regular upkeep: push jobs Redis lost, and start the settlement runs that are due."""
+    sweep_jobs()
+    try:
         from distweb.services import settlement
 
         started = settlement.schedule_due_runs()
@@ -51,11 +72,29 @@ def sweep() -> None:
 
 class DistwebWorker(Worker):
     """RQ's worker, plus a sweep of lost jobs with its regular maintenance: if Redis
-    restarts and forgets queued jobs, the database rows bring them back."""
+    restarts and forgets queued jobs, the database rows bring them back.
+
+    Maintenance (RQ's registry clean-up and the job sweep) runs every RESUME_INTERVAL
+    seconds while the worker is idle, the rest of the upkeep every SWEEP_INTERVAL; a running
+    job's heartbeat lapses HEARTBEAT_GRACE seconds after its worker stops sending them. So a
+    job whose worker was killed (parent and work horse) is failed by RQ's clean-up and pushed
+    again by the sweep within about HEARTBEAT_INTERVAL + HEARTBEAT_GRACE + RESUME_INTERVAL
+    seconds, and picked up by the next idle worker (jobs are safe to run twice)."""
+
+    _last_full_sweep = 0.0
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        ttl = super().get_heartbeat_ttl(job, working_time)
+        return max(1, ttl - 60 + HEARTBEAT_GRACE)  # RQ adds 60 s of grace; we add ours
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
-        sweep()
+        now = time.monotonic()
+        if now - self._last_full_sweep >= SWEEP_INTERVAL:
+            self._last_full_sweep = now
+            sweep()
+        else:
+            sweep_jobs()
 
 
 def run_worker(app: Flask, burst: bool = False) -> bool:
@@ -67,7 +106,7 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     with app.app_context():
         sweep()
         # An idle worker blocks on Redis for worker_ttl - 15 s between maintenance rounds:
-        # keep that close to the sweep interval, or the sweep runs every 7 minutes.
-        worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=SWEEP_INTERVAL,
-                               worker_ttl=SWEEP_INTERVAL + 15)
+        # keep that at the resume interval, or abandoned jobs wait for minutes.
+        worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=RESUME_INTERVAL,
+                               worker_ttl=RESUME_INTERVAL + 15, job_monitoring_interval=HEARTBEAT_INTERVAL)
         return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
