@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import select
+from contextlib import contextmanager
+from contextvars import ContextVar
 
+from flask import has_request_context, request
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
@@ -42,8 +45,44 @@ def init_app(app) -> None:
             event.listen(engine, "rollback", _pg_end_read_only)
 
 
+# --- SQLite: writers queue instead of failing -------------------------------------------------
+#
+# In WAL mode a transaction that began with a plain (deferred) BEGIN reads a snapshot; if it
+# then writes after another connection committed, SQLite refuses at once with "database is
+# locked" (SQLITE_BUSY_SNAPSHOT), and busy_timeout cannot help: waiting would not make the
+# snapshot current. A transaction that takes the write lock when it begins (BEGIN IMMEDIATE)
+# waits on busy_timeout for the writer before it instead, then reads the latest data. So the
+# transactions that may write begin IMMEDIATE: a web request that is not a GET/HEAD holds the
+# lock from its first statement (a few milliseconds), and everywhere else (reading pages,
+# jobs, commands) the blocks that write through ``transaction()`` take it (``sqlite_write``).
+# Reading stays deferred, so readers never wait for writers, and a job that reads for long
+# (a PDF render) never holds up the web's writes.
+
+_write_intent: ContextVar[bool] = ContextVar("distweb_sqlite_write", default=False)
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql(conn.info.pop("sqlite_begin", "BEGIN"))
+    immediate = _write_intent.get() or (has_request_context() and request.method not in READING_METHODS)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    conn.info["distweb_deferred"] = not immediate
+
+
+@contextmanager
+def sqlite_write(session):
+    """Run a writing block in a transaction that holds SQLite's write lock from its start.
+
+    A deferred transaction the session already has (a reading page that now records a click)
+    is ended first, if it only read: its snapshot may be stale by now, and writing on it would
+    fail instead of waiting. Pending changes stay where they are: they are part of the write."""
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        if session.connection().info.get("distweb_deferred"):
+            session.commit()
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
 
 
 # --- PostgreSQL: keep psycopg's prepared statements across read-only requests ---------------

@@ -64,6 +64,10 @@ class Order(db.Model):
     refunded_fen: Mapped[int] = mapped_column(default=0)
     # How the order found its promoter: link, shop, coupon, binding, api, self.
     attribution_source: Mapped[str | None] = mapped_column(String(16))
+    # Whether paying it binds its buyer to its promoter: a binding is made on payment, never
+    # by an unpaid order, and an anonymous shop checkout binds only with a tracked-link touch
+    # of that promoter in the buyer's browser (attribution.binds_on_payment).
+    binds_buyer: Mapped[bool] = mapped_column(default=False)
     buyer_name: Mapped[str | None] = mapped_column(String(60))
     buyer_phone: Mapped[str | None] = mapped_column(String(20))
     buyer_address: Mapped[str | None] = mapped_column(String(200))

@@ -34,6 +34,12 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+# The stored hash of an account that has no password yet (a promoter imported through the
+# API signs in after a reset): no password matches it (argon2 refuses it as a hash), and
+# creating such an account costs no hashing inside the writing transaction.
+NO_PASSWORD_HASH = "!"
+
+
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ServiceError(
@@ -219,13 +225,14 @@ def create_user(
     brand: Brand,
     role: Role,
     name: str,
-    password: str,
+    password: str | None,
     email: str | None = None,
     phone: str | None = None,
     supplier_id: int | None = None,
     check_strength: bool = True,
 ) -> User:
-    """Add a user to the session (the caller's transaction commits it)."""
+    """Add a user to the session (the caller's transaction commits it). ``password`` None:
+    the account has none until it is reset."""
     email = normalise_login(email) if email else None
     phone = phone.strip() if phone else None
     if email and not EMAIL_RE.match(email):
@@ -234,7 +241,7 @@ def create_user(
         raise ServiceError("invalid_phone", _l("请输入 11 位手机号码。"), "phone")
     if not email and not phone:
         raise ServiceError("login_required", _l("需要邮箱或手机号。"), "email")
-    if check_strength:
+    if check_strength and password is not None:
         check_password_strength(password)
     if email and db.session.scalar(select(func.count()).where(User.email == email)):
         raise Conflict("duplicate_email", _l("该邮箱已被注册。"), "email")
@@ -246,7 +253,7 @@ def create_user(
         name=name.strip(),
         email=email,
         phone=phone,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password) if password is not None else NO_PASSWORD_HASH,
         supplier_id=supplier_id,
     )
     db.session.add(user)

@@ -7,6 +7,10 @@ Rules (brand settings):
 - the buyer's binding decides between that promoter and an earlier one: a permanent binding
   keeps the first promoter for good, a binding of N days keeps it until it expires, and
   "overwrite" lets each new share take over;
+- a binding is made when an order is paid, never by an unpaid one (anyone can type a phone
+  number into a checkout); an anonymous shop checkout binds its buyer only if the buyer's
+  browser followed that promoter's tracked link (the link cookie), a verified phone being the
+  other proof once sign-up verifies phones;
 - with self-purchase off, a promoter buying for itself is a buyer bound to its upline;
 - a suspended promoter in the chain is skipped: its position is paid to no one.
 """
@@ -33,6 +37,7 @@ from distweb.services.rows import loaded
 from distweb.services.tx import transaction
 
 COOKIE_NAME = "dw_ref"
+LINK_COOKIE_NAME = "dw_link"  # tracked-link touches only (shop visits are in COOKIE_NAME too)
 NOT_READ = object()  # resolve_promoter's binding argument when the caller did not read it
 MAX_TOUCHES = 10
 CLICK_DEDUPE_SECONDS = 30 * 60
@@ -94,6 +99,24 @@ def add_touch(cookie: str | None, promoter_id: int, now: datetime | None = None)
     return write_int_tuples(touches, "distweb-attribution", MAX_TOUCHES)
 
 
+def read_link_touches(cookie: str | None) -> list[tuple[int, int]]:
+    """[(promoter id, unix time)] of the tracked links this browser followed."""
+    return read_int_tuples(cookie, "distweb-link", 2, MAX_TOUCHES)
+
+
+def add_link_touch(cookie: str | None, promoter_id: int, now: datetime | None = None) -> str:
+    touches = read_link_touches(cookie)
+    touches.append((promoter_id, int((now or utcnow()).timestamp())))
+    return write_int_tuples(touches, "distweb-link", MAX_TOUCHES)
+
+
+def followed_link_of(link_touches: list[tuple[int, int]], promoter_id: int, settings, now: datetime) -> bool:
+    """Whether the browser followed ``promoter_id``'s tracked link within the attribution
+    window: the proof an anonymous shop checkout needs to bind its buyer."""
+    cutoff = int((now - timedelta(days=settings.attribution_window_days)).timestamp())
+    return any(pid == promoter_id and at >= cutoff for pid, at in link_touches)
+
+
 def pick_touch(touches: list[tuple[int, int]], settings: ProgrammeSettings, now: datetime) -> int | None:
     """The promoter the touches point to, within the attribution window."""
     cutoff = int((now - timedelta(days=settings.attribution_window_days)).timestamp())
@@ -152,16 +175,14 @@ def resolve_promoter(
     touches: list[tuple[int, int]],
     explicit_promoter_id: int | None = None,
     now: datetime | None = None,
-    buyer_promoter_id: int | None = None,
     binding=NOT_READ,
 ) -> tuple[int | None, str | None]:
-    """Decide the promoter for a buyer's order and update the buyer's binding (the caller's
-    transaction commits it). Returns (promoter id, source).
+    """Decide the promoter for a buyer's order. Returns (promoter id, source); source
+    "binding" when the buyer's live binding decided. Writes nothing: the binding is made
+    when the order is paid (``bind_buyer``).
 
-    ``buyer_promoter_id`` is set when the buyer is a promoter: its own share never binds it
-    to itself (self-binding is refused); the order is then a self-purchase, which
-    ``snapshot_chain`` handles. ``binding``: the buyer's binding as the caller read it in
-    this transaction (``BINDING_COLUMNS``, a ``Binding`` or None), else read here."""
+    ``binding``: the buyer's binding as the caller read it in this transaction
+    (``binding_columns``, a ``Binding`` or None), else read here."""
     now = now or utcnow()
     touched = explicit_promoter_id or pick_touch(touches, settings, now)
     source = "shop" if explicit_promoter_id else ("link" if touched else None)
@@ -169,29 +190,39 @@ def resolve_promoter(
         candidate = db.session.get(Promoter, touched)
         if candidate is None or candidate.brand_id != settings.brand_id:
             touched, source = None, None
+    binding = _binding_of(settings.brand_id, buyer_key, binding)
+    binding_live = binding is not None and (binding.expires_at is None or binding.expires_at > now)
+    if binding_live and (settings.binding_mode != BindingMode.OVERWRITE or touched is None):
+        return binding.promoter_id, "binding"
+    return (touched, source) if touched is not None else (None, None)
+
+
+def bind_buyer(settings: ProgrammeSettings, buyer_key: str, promoter_id: int, now: datetime | None = None,
+               binding=NOT_READ) -> None:
+    """Bind the buyer of a paid order to its promoter, by the brand's binding mode: a buyer
+    with no binding (or an expired one) is bound; a live binding stays unless the mode is
+    "overwrite". The caller's transaction commits it."""
+    now = now or utcnow()
+    binding = _binding_of(settings.brand_id, buyer_key, binding)
     mode = settings.binding_mode
     expires = now + timedelta(days=settings.binding_days) if mode == BindingMode.DAYS else None
-    if binding is NOT_READ:
-        binding = None
-        if buyer_key:
-            binding = db.session.connection().execute(
-                _BINDING, {"brand_id": settings.brand_id, "buyer_key": buyer_key}).first()
-    elif not buyer_key:
-        binding = None
-    binding_live = binding is not None and (binding.expires_at is None or binding.expires_at > now)
+    if binding is None:
+        _bind_new_buyer(settings.brand_id, buyer_key, promoter_id, now, expires)
+        return
+    live = binding.expires_at is None or binding.expires_at > now
+    if live and (mode != BindingMode.OVERWRITE or binding.promoter_id == promoter_id):
+        return
+    db.session.execute(update(BuyerBinding).where(BuyerBinding.id == binding.id)
+                       .values(promoter_id=promoter_id, bound_at=now, expires_at=expires)
+                       .execution_options(synchronize_session=False))
 
-    if binding_live and mode != BindingMode.OVERWRITE:
-        return binding.promoter_id, "binding"
-    if touched is None:
-        return (binding.promoter_id, "binding") if binding_live else (None, None)
-    if buyer_key and touched != buyer_promoter_id:
-        if binding is None:
-            _bind_new_buyer(settings.brand_id, buyer_key, touched, now, expires)
-        else:
-            db.session.execute(update(BuyerBinding).where(BuyerBinding.id == binding.id)
-                               .values(promoter_id=touched, bound_at=now, expires_at=expires)
-                               .execution_options(synchronize_session=False))
-    return touched, source
+
+def _binding_of(brand_id: int, buyer_key: str | None, binding):
+    if not buyer_key:
+        return None
+    if binding is NOT_READ:
+        return db.session.connection().execute(_BINDING, {"brand_id": brand_id, "buyer_key": buyer_key}).first()
+    return binding
 
 
 # Built once (bound per call): the buyer's binding, as a row.

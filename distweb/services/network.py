@@ -227,7 +227,7 @@ def add_promoter(
     brand: Brand,
     name: str,
     phone: str,
-    password: str,
+    password: str | None,
     upline: Promoter | None,
     rank: Rank = Rank.PROMOTER,
     status: PromoterStatus = PromoterStatus.ACTIVE,
@@ -276,8 +276,8 @@ def sign_up(invite_code: str, name: str, phone: str, password: str, agreed: bool
 def import_promoter(brand: Brand, name: str, phone: str | None, upline_code: str | None, rank: str | None,
                     actor: User | None = None, distributor: bool = False,
                     joined_at: datetime | None = None) -> Promoter:
-    """Import an existing network through the API: the promoter gets a random password and
-    signs in after a reset by the brand (no password travels through the API).
+    """Import an existing network through the API: the promoter has no password and signs in
+    after a reset by the brand (no password travels through the API).
     ``joined_at`` (aware, not in the future): when it joined the brand's network; default now."""
     upline = None
     if upline_code:
@@ -291,7 +291,7 @@ def import_promoter(brand: Brand, name: str, phone: str | None, upline_code: str
     if joined_at is not None and joined_at > utcnow():
         raise ServiceError("joined_at_in_future", _l("加入时间不能晚于现在。"), "joined_at")
     with transaction():
-        promoter = add_promoter(brand, name, phone, secrets.token_urlsafe(24), upline, rank=rank_value,
+        promoter = add_promoter(brand, name, phone, None, upline, rank=rank_value,
                                 check_strength=False, distributor=distributor, joined_at=joined_at)
         details = {"upline": upline_code}
         if distributor:

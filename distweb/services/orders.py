@@ -75,6 +75,8 @@ class OrderInput:
     stock_purchase: bool | None = None
     source: str = "api"
     touches: list[tuple[int, int]] = field(default_factory=list)
+    # The tracked links the buyer's browser followed (a shop checkout's proof for binding).
+    link_touches: list[tuple[int, int]] = field(default_factory=list)
     placed_at: datetime | None = None  # imports and demo data; otherwise now
 
 
@@ -280,7 +282,7 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
                 # Paid when placed: written paid at once (no insert, then update).
                 status=OrderStatus.PAID if paid else OrderStatus.CREATED,
                 promoter_id=None, chain_l1_id=None, chain_l2_id=None, chain_l3_id=None, distributor_id=None,
-                attribution_source=None,
+                attribution_source=None, binds_buyer=False,
                 is_stock_purchase=stock_purchase,
                 source=data.source,
                 public_token=secrets.token_urlsafe(18),
@@ -363,9 +365,12 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
         buyer_key = attribution.buyer_key_for_phone(order.buyer_phone) if order.buyer_phone else None
         buyer_promoter_id = buyer_user.promoter_id if buyer_user is not None else None
         explicit = promoter.id if promoter is not None else None
-        chosen, source = attribution.resolve_promoter(
-            settings, buyer_key, data.touches, explicit, buyer_promoter_id=buyer_promoter_id, binding=binding
-        )
+        now = utcnow()
+        chosen, source = attribution.resolve_promoter(settings, buyer_key, data.touches, explicit, now=now,
+                                                      binding=binding)
+        order.binds_buyer = _binds_on_payment(settings, data, buyer_key, chosen, source, buyer_promoter_id, now)
+        if order.binds_buyer and order.paid_at is not None:  # paid as it is placed: bind now
+            attribution.bind_buyer(settings, buyer_key, chosen, now, binding=binding)
         if data.source == "api" and promoter is not None and source != "binding":
             source = "api"
     from distweb.services.commission import current_plan
@@ -376,6 +381,20 @@ def _attribute(brand, order, mode, promoter, stock_purchase, buyer_user, data: O
     order.promoter_id = chain.promoter_id
     order.attribution_source = chain.source
     order.chain_l1_id, order.chain_l2_id, order.chain_l3_id = chain.positions
+
+
+def _binds_on_payment(settings, data: OrderInput, buyer_key: str | None, chosen: int | None, source: str | None,
+                      buyer_promoter_id: int | None, now: datetime) -> bool:
+    """Whether paying this order binds its buyer to ``chosen``: a share chose the promoter
+    (not the buyer's binding), the buyer is not that promoter itself (no self-binding), and,
+    for an anonymous shop checkout, the buyer's browser followed that promoter's tracked link
+    (a phone typed into a shop page proves nothing). Orders from the brand's own systems (API,
+    webhooks, imports) carry the buyer the shop platform knows."""
+    if buyer_key is None or chosen is None or source == "binding" or chosen == buyer_promoter_id:
+        return False
+    if data.source == "shop":
+        return attribution.followed_link_of(data.link_touches, chosen, settings, now)
+    return True
 
 
 # ---------------------------------------------------------------- stock
@@ -453,6 +472,11 @@ def _check_time(at: datetime | None, field_name: str) -> datetime:
 def _mark_paid(order: Order, paid_at: datetime, by: str | None = None) -> None:
     order.status = OrderStatus.PAID
     order.paid_at = paid_at
+    if order.binds_buyer and order.promoter_id is not None and order.buyer_phone:
+        # The binding its placement earned, made now that the buyer paid (by the binding
+        # mode in force now: a buyer another paid order bound meanwhile stays bound).
+        attribution.bind_buyer(network.get_settings(order.brand_id),
+                               attribution.buyer_key_for_phone(order.buyer_phone), order.promoter_id)
     _paid(order, _create_purchase_orders(order) if order.mode == OrderMode.CONSIGNMENT else [], by)
 
 

@@ -6,6 +6,7 @@ import logging
 
 from flask import render_template, request
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
@@ -65,6 +66,8 @@ def init_app(app) -> None:
     def http_error(err: HTTPException):
         if err.code and err.code < 400:
             return err
+        if isinstance(err, RateLimitExceeded) and err.limit.error_message:
+            return error_response(429, err.description)  # the limit's own explanation
         return error_response(err.code or 500)
 
     @app.errorhandler(OperationalError)

@@ -169,10 +169,14 @@ def three(make):
 
 
 def resolve(brand_id, buyer, touches, explicit=None, now=None):
+    """Resolve a buyer's order and, as its payment does, bind the buyer to a promoter a
+    share chose."""
     settings = network.get_settings(brand_id)
-    result = attribution.resolve_promoter(settings, buyer, touches, explicit, now=now)
+    chosen, source = attribution.resolve_promoter(settings, buyer, touches, explicit, now=now)
+    if buyer and chosen and source != "binding":
+        attribution.bind_buyer(settings, buyer, chosen, now)
     db.session.commit()
-    return result
+    return chosen, source
 
 
 def test_last_touch_picks_the_latest_share_and_first_touch_the_earliest(app_ctx, three):
@@ -347,14 +351,20 @@ def test_a_rule_without_a_sales_threshold_is_refused(app_ctx, make):
     assert err.value.code == "rank_rule_needs_sales"
 
 
-def test_a_promoter_sharing_to_itself_is_never_bound_to_itself(app_ctx, three):
+def test_a_promoter_sharing_to_itself_is_never_bound_to_itself(app_ctx, three, make):
+    from distweb.models import Brand
+    from distweb.services import orders
+
     a, b, _c = three
     settings_for(a.brand_id, binding_mode=BindingMode.PERMANENT)
-    own_phone_key = attribution.buyer_key_for_phone("13800009999")
-    settings = network.get_settings(a.brand_id)
-    chosen = attribution.resolve_promoter(settings, own_phone_key, [touch(a)], buyer_promoter_id=a.id)
-    db.session.commit()
-    assert chosen == (a.id, "link")  # the order is a self-purchase; snapshot_chain moves it up
+    me = db.session.get(Promoter, a.id)
+    own_phone = db.session.get(User, me.user_id).phone
+    own_phone_key = attribution.buyer_key_for_phone(own_phone)
+    product = make.product()
+    order = orders.place_order(db.session.get(Brand, a.brand_id), orders.OrderInput(
+        external_id="SELF-1", mode="promotion", promoter_code=me.code, items=[orders.ItemInput(product.sku, 1)],
+        buyer=orders.BuyerInput("我", own_phone), paid_at=utcnow()))
+    assert order.attribution_source == "self"  # a self-purchase: the chain starts at the upline
     assert db.session.query(BuyerBinding).count() == 0  # no self-binding
     # a later share by someone else can still bind this buyer
     assert resolve(a.brand_id, own_phone_key, [touch(b)]) == (b.id, "link")

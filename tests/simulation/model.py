@@ -83,6 +83,7 @@ class MOrder:
     items: list[MItem]
     chain: list[str | None]  # L1..L3 as snapshotted at placement
     credited: str | None  # the promoter credited with the sale
+    binds: tuple[str, str] | None = None  # (buyer, promoter) its payment binds
     status: str = "created"
     completed_at: datetime | None = None
     lines: list[MLine] = field(default_factory=list)
@@ -203,14 +204,15 @@ class Model:
             credited, chain = self._chain(seller, True)
         elif mode == "consignment":  # the seller of record is the shop's distributor
             credited, chain = self._chain(seller, own and buyer == seller)
-        else:  # promotion: the buyer's first (permanent) binding credits the sale
+        binds = None
+        if mode == "promotion":  # the buyer's first (permanent) binding credits the sale
             chosen = self.bindings.get(buyer)
             if chosen is None:
                 chosen = seller
-                if buyer != seller:  # a promoter is never bound to itself
-                    self.bindings[buyer] = seller
+                if buyer != seller:  # a promoter is never bound to itself; payment binds
+                    binds = (buyer, seller)
             credited, chain = self._chain(chosen, own and buyer == chosen)
-        order = MOrder(key, mode, seller, items, chain, credited)
+        order = MOrder(key, mode, seller, items, chain, credited, binds)
         self.orders[key] = order
         if paid:
             self.pay(key)
@@ -223,6 +225,8 @@ class Model:
         if order.status != "created":
             raise Refused("invalid_transition")
         order.status = "paid"
+        if order.binds is not None:  # the first paid order binds; a buyer bound since stays
+            self.bindings.setdefault(*order.binds)
         plan = self.plan
         order.lines = self._price(order, plan)
         self._accrue(order, plan)

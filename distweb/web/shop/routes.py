@@ -63,8 +63,16 @@ def _product(promoter, sku: str) -> Product:
     return product
 
 
+def _checkout_phone() -> str:
+    """The rate-limit key of a checkout: the buyer's phone as typed (one phone cannot be
+    used to flood checkouts from many addresses)."""
+    return "checkout-phone:" + (request.form.get("phone") or "").strip()[:20]
+
+
 @bp.route("/<code>/p/<sku>", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
+@limiter.limit("5 per 10 minutes;20 per day", key_func=_checkout_phone, methods=["POST"],
+               error_message=lambda: _("这个手机号下单太频繁，请稍后再试。"))
 def product(code: str, sku: str):
     promoter = _shop_promoter(code)
     item = _product(promoter, sku)
@@ -89,6 +97,7 @@ def product(code: str, sku: str):
                         items=[orders.ItemInput(sku=item.sku, quantity=form.quantity.data)],
                         buyer=orders.BuyerInput(form.name.data, phone, form.address.data),
                         touches=attribution.read_touches(request.cookies.get(attribution.COOKIE_NAME)),
+                        link_touches=attribution.read_link_touches(request.cookies.get(attribution.LINK_COOKIE_NAME)),
                     ),
                 )
             except ServiceError as err:

@@ -40,12 +40,13 @@ def follow(code: str, target: str | None = None):
                             materials.add_touch(request.cookies.get(materials.COOKIE_NAME), promoter.id, material_id),
                             max_age=settings.attribution_window_days * 86400, httponly=True, samesite="Lax",
                             secure=request.is_secure)
-    response.set_cookie(
-        attribution.COOKIE_NAME,
-        attribution.add_touch(request.cookies.get(attribution.COOKIE_NAME), promoter.id),
-        max_age=settings.attribution_window_days * 86400,
-        httponly=True,
-        samesite="Lax",
-        secure=request.is_secure,
-    )
+    max_age = settings.attribution_window_days * 86400
+    response.set_cookie(attribution.COOKIE_NAME,
+                        attribution.add_touch(request.cookies.get(attribution.COOKIE_NAME), promoter.id),
+                        max_age=max_age, httponly=True, samesite="Lax", secure=request.is_secure)
+    # Following a tracked link is what lets this browser's checkout bind its buyer (a shop
+    # visit alone does not: anyone can open a shop and type a phone number).
+    response.set_cookie(attribution.LINK_COOKIE_NAME,
+                        attribution.add_link_touch(request.cookies.get(attribution.LINK_COOKIE_NAME), promoter.id),
+                        max_age=max_age, httponly=True, samesite="Lax", secure=request.is_secure)
     return response
