@@ -107,14 +107,24 @@ def _pg_track_write(conn, cursor, statement, parameters, context, executemany) -
 
 
 def _pg_end_read_only(conn) -> None:
+    import psycopg
     from psycopg.pq import TransactionStatus
 
-    if conn.info.get("distweb_wrote", True):
+    # A connection SQLAlchemy already found dead (its backend was terminated mid-query) has
+    # nothing to commit, and asking for its info would raise again, turning the 503 the
+    # failed query gets into a 500.
+    if conn.invalidated or conn.info.get("distweb_wrote", True):
         return
     raw = conn.connection.dbapi_connection
     # Only a healthy open transaction: a failed one (INERROR) is rolled back as asked.
     if raw is not None and raw.info.transaction_status == TransactionStatus.INTRANS:
-        raw.commit()  # the rollback that follows finds the connection idle and does nothing
+        try:
+            raw.commit()  # the rollback that follows finds the connection idle and does nothing
+        except psycopg.Error as err:
+            # The server ended the connection since the last read (pg_terminate_backend, a
+            # restart): nothing was written, so nothing is lost. Discard the connection, so the
+            # rollback that follows is skipped instead of failing the end of the request.
+            conn.invalidate(err)
 
 
 # --- PostgreSQL: a pooled connection the server has closed is never handed out -----------------

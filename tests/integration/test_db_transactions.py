@@ -106,3 +106,37 @@ def test_after_the_server_ends_every_connection_the_next_requests_still_work(pg,
     for _ in range(5):
         assert client.get("/auth/login").status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+def _terminate(pid: int) -> None:
+    import psycopg
+
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_read_only_transaction_whose_backend_was_terminated_ends_quietly(pg):
+    """pg_terminate_backend between a request's last read and its end: the request's
+    teardown must not fail (it was a 500), and the next request gets a live connection."""
+    with pg.app_context():
+        session = db.session()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        _terminate(pid)
+        db.session.remove()  # the end of the request: commit of the read-only transaction fails
+        assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+        db.session.remove()
+
+
+def test_a_query_on_a_terminated_backend_fails_and_the_rollback_does_not(pg):
+    """The query fails (the error handler answers 503), and the rollback after it must not
+    raise again (PendingRollbackError from the read-only check made it a 500)."""
+    with pg.app_context():
+        session = db.session()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        _terminate(pid)
+        with pytest.raises(DBAPIError):
+            session.execute(select(func.count(Brand.id)))
+        session.rollback()
+        assert session.execute(select(func.count(Brand.id))).scalar() == 0
+        db.session.remove()
