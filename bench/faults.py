@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 RESUME_TARGET = 30.0
+FAULT_WINDOW = 3.0  # a 503 this soon after a purge or a Redis restart is the fault's, not a bug
 QUIET_TIMEOUT = 180.0  # a round's jobs must all be finished by then
 PLAN = {"depth": 2, "freeze_days": 0, "rounding": "half_up", "max_total_bp": 3000, "self_purchase": False,
         "rules": [{"scope": {"sku": None, "category": None, "rank": None}, "level": 1, "kind": "percent",
@@ -234,6 +235,8 @@ class Tally:
     reordered: int = 0
     no_answer: int = 0  # connection refused/reset: sent again
     five_xx: list[str] = field(default_factory=list)
+    during_fault: list[str] = field(default_factory=list)  # 503s while the database or Redis was cut off
+    fault_until: float = 0.0
 
 
 class Client:
@@ -266,7 +269,13 @@ class Client:
             with self.tally.lock:
                 self.tally.statuses[response.status] += 1
                 if response.status >= 500:
-                    self.tally.five_xx.append(f"{method} {path} -> {response.status}: {raw[:300]!r}")
+                    line = f"{method} {path} -> {response.status}: {raw[:300]!r}"
+                    # A request whose database connection the server ended mid-query (or that
+                    # found Redis gone) is told 503, and sent again: counted apart.
+                    if response.status == 503 and time.monotonic() < self.tally.fault_until:
+                        self.tally.during_fault.append(line)
+                    else:
+                        self.tally.five_xx.append(line)
             if response.status >= 500:
                 time.sleep(0.2 * (attempt + 1))
                 continue
@@ -312,6 +321,7 @@ class Campaign:
         self.findings: list[str] = []
         self.lost = self.doubled = 0
         self.failed_seen: set[int] = set()
+        self.held_seen: set[str] = set()
         self.pending_resume: dict[int, tuple[float, int]] = {}
 
     # set-up
@@ -467,6 +477,8 @@ class Campaign:
                         target = w.pid
             ours = {p.pid for p in self.services.workers}
             if target not in ours:
+                if os.environ.get("FAULTS_DEBUG"):
+                    print(f"    kill {i}: job {job_id} not found on {[(w.pid, w.get_current_job_id()) for w in Worker.all(connection=conn)]}, ours {ours}", flush=True)
                 target, job_id = self.rng.choice(sorted(ours)), None
             t_kill = time.monotonic()
             self.services.kill_worker(target)
@@ -481,6 +493,7 @@ class Campaign:
 
     def redis_round(self) -> None:
         def fault():
+            self.tally.fault_until = time.monotonic() + FAULT_WINDOW
             self.redis.kill()
             time.sleep(0.5)
             self.redis.start()
@@ -497,6 +510,7 @@ class Campaign:
             name = self.database_url.rsplit("/", 1)[1]
             admin = self.database_url.rsplit("/", 1)[0] + "/postgres"
             with psycopg.connect(admin.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+                self.tally.fault_until = time.monotonic() + FAULT_WINDOW
                 c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                           "AND pid <> pg_backend_pid()", (name,))
             self.pg_purges += 1
@@ -643,8 +657,10 @@ class Campaign:
             out.append(("lost", len(exp.events - set(events)), f"events not recorded: {sorted(exp.events - set(events))[:5]}"))
         if [e for e, n in events.items() if n > 1]:
             out.append(("doubled", sum(n - 1 for n in events.values() if n > 1), "events recorded twice"))
-        held = db.session.scalars(select(WebhookEvent.event_id).where(
-            WebhookEvent.brand_id == self.brand_id, WebhookEvent.status != WebhookStatus.APPLIED)).all()
+        held = [e for e in db.session.scalars(select(WebhookEvent.event_id).where(
+            WebhookEvent.brand_id == self.brand_id, WebhookEvent.status != WebhookStatus.APPLIED))
+            if e not in self.held_seen]
+        self.held_seen.update(held)
         if held:
             out.append(("lost", len(held), f"events held/rejected, never applied: {held[:5]}"))
         # commission lines: every item of every order has lines, none twice
@@ -775,6 +791,7 @@ class Campaign:
         codes = Counter(line.split(" -> ")[1][:3] for line in t.five_xx)
         print(f"  5xx                   {len(t.five_xx)}"
               f"{' (' + ', '.join(f'{n} x {c}' for c, n in sorted(codes.items())) + ')' if codes else ''}")
+        print(f"  503 during a fault    {len(t.during_fault)} (the request's connection was cut; sent again)")
         if self.resume:
             print(f"  resume after a kill   max {max(self.resume):.1f} s, median {statistics.median(self.resume):.1f} s "
                   f"over {len(self.resume)} (target < {RESUME_TARGET:.0f} s); not resumed {self.unresumed}")
