@@ -322,6 +322,7 @@ class Campaign:
         self.lost = self.doubled = 0
         self.failed_seen: set[int] = set()
         self.held_seen: set[str] = set()
+        self.cut_short = False
         self.pending_resume: dict[int, tuple[float, int]] = {}
 
     # set-up
@@ -748,6 +749,10 @@ class Campaign:
         deliveries_per_order = 2.1 * 1.3
         kills_left = a.kills
         for n, kind in enumerate(plan, 1):
+            if a.minutes and time.monotonic() - t0 > a.minutes * 60:
+                print(f"  stopping after {a.minutes} minutes, {n - 1} of {len(plan)} rounds done", flush=True)
+                self.cut_short = True
+                break
             if kind == "kill":
                 k = min(per_kill_round, kills_left)
                 kills_left -= k
@@ -762,7 +767,7 @@ class Campaign:
                 self.storm(max(1, int(due / deliveries_per_order)))
             self.check(f"round {n} ({kind})")
             self.progress(n, len(plan), t0)
-        while self.tally.deliveries < a.webhooks:
+        while self.tally.deliveries < a.webhooks and not self.cut_short:
             self.storm(max(1, int((a.webhooks - self.tally.deliveries) / deliveries_per_order)))
             self.check("storm")
         self.total = time.monotonic() - t0
@@ -797,7 +802,7 @@ class Campaign:
                   f"over {len(self.resume)} (target < {RESUME_TARGET:.0f} s); not resumed {self.unresumed}")
         else:
             print(f"  resume after a kill   no job was interrupted; not resumed {self.unresumed}")
-        print(f"  total                 {self.total:.0f} s")
+        print(f"  total                 {self.total:.0f} s{' (cut short by --minutes)' if self.cut_short else ''}")
         for line in self.findings[:40]:
             print(f"  ! {line}")
         for line in t.five_xx[:10]:
@@ -822,6 +827,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pg-purges", type=int, default=20)
     parser.add_argument("--webhooks", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--minutes", type=float, default=0, help="start no round after this long (0: no limit)")
     parser.add_argument("--quick", action="store_true", help="a short run for CI: 4 kills, 1 of each other fault")
     args = parser.parse_args(argv)
     if args.quick:
