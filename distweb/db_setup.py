@@ -39,6 +39,7 @@ def init_app(app) -> None:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         if engine.dialect.driver == "psycopg":
+            event.listen(engine, "handle_error", _pg_lost_connection)
             event.listen(engine.pool, "checkout", _pg_drop_closed)
             event.listen(engine, "begin", _pg_track_begin)
             event.listen(engine, "before_cursor_execute", _pg_track_write)
@@ -95,6 +96,28 @@ def sqlite_write(session):
 # ever stayed prepared. A transaction that ran nothing but SELECTs has the same effect
 # committed or rolled back, so it is committed instead; any other statement (INSERT, UPDATE,
 # DELETE, WITH ..., DDL) makes the rollback a real one.
+
+
+def connection_lost(err: BaseException) -> bool:
+    """psycopg's error says the connection to the server is gone: an error of the client
+    (no SQLSTATE: "server closed the connection unexpectedly", "the connection is lost"), or
+    the server's connection exception / operator intervention classes (08, 57P)."""
+    import psycopg
+
+    if not isinstance(err, psycopg.OperationalError):
+        return False
+    state = getattr(err, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
+def _pg_lost_connection(ctx) -> None:
+    # SQLAlchemy asks psycopg whether the connection is broken, and when the server ends it
+    # in the middle of a query psycopg does not always say so yet: the connection stayed in
+    # the pool's hands as if alive, the rollback after the failed query failed in turn, and
+    # the 503 the request should get became a 500. Tell SQLAlchemy it is a disconnect, so
+    # the connection is discarded and the rollback skipped.
+    if not ctx.is_disconnect and connection_lost(ctx.original_exception):
+        ctx.is_disconnect = True
 
 
 def _pg_track_begin(conn) -> None:

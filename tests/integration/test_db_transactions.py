@@ -108,10 +108,10 @@ def test_after_the_server_ends_every_connection_the_next_requests_still_work(pg,
         assert client.get("/healthz").status_code == 200
 
 
-def _terminate(pid: int) -> None:
+def _terminate(pid: int, url: str | None = None) -> None:
     import psycopg
 
-    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = url or db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
@@ -140,3 +140,41 @@ def test_a_query_on_a_terminated_backend_fails_and_the_rollback_does_not(pg):
         session.rollback()
         assert session.execute(select(func.count(Brand.id))).scalar() == 0
         db.session.remove()
+
+
+def test_a_query_cut_off_mid_flight_leaves_a_usable_session(pg):
+    import threading
+    import time
+
+    with pg.app_context():
+        session = db.session()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        killer = threading.Timer(0.3, _terminate, (pid, url))
+        killer.start()
+        started = time.monotonic()
+        with pytest.raises(DBAPIError) as caught:
+            session.execute(text("SELECT pg_sleep(5)"))
+        killer.join()
+        assert time.monotonic() - started < 4 and caught.value.connection_invalidated
+        session.rollback()
+        assert session.execute(select(func.count(Brand.id))).scalar() == 0
+        db.session.remove()
+
+
+@pytest.mark.parametrize(("message", "sqlstate", "lost"), [
+    ("consuming input failed: server closed the connection unexpectedly", None, True),
+    ("the connection is lost", None, True),
+    ("terminating connection due to administrator command", "57P01", True),
+    ("could not serialize access due to concurrent update", "40001", False),
+])
+def test_which_psycopg_errors_mean_the_connection_is_gone(message, sqlstate, lost):
+    import psycopg
+
+    from distweb.db_setup import connection_lost
+
+    err = psycopg.OperationalError(message)
+    if sqlstate:
+        err = type("E", (psycopg.OperationalError,), {"sqlstate": sqlstate})(message)
+    assert connection_lost(err) is lost
+    assert connection_lost(ValueError(message)) is False
