@@ -748,6 +748,16 @@ class Campaign:
         # webhook deliveries not made by the fault rounds are spread over storm rounds
         deliveries_per_order = 2.1 * 1.3
         kills_left = a.kills
+        try:
+            self._rounds(plan, t0, per_kill_round, kills_left, deliveries_per_order)
+        except KeyboardInterrupt:  # Ctrl-C: the figures so far
+            print("  interrupted", flush=True)
+            self.cut_short = True
+        self.total = time.monotonic() - t0
+        return self.report()
+
+    def _rounds(self, plan, t0, per_kill_round, kills_left, deliveries_per_order) -> None:
+        a = self.args
         for n, kind in enumerate(plan, 1):
             if a.minutes and time.monotonic() - t0 > a.minutes * 60:
                 print(f"  stopping after {a.minutes} minutes, {n - 1} of {len(plan)} rounds done", flush=True)
@@ -770,8 +780,6 @@ class Campaign:
         while self.tally.deliveries < a.webhooks and not self.cut_short:
             self.storm(max(1, int((a.webhooks - self.tally.deliveries) / deliveries_per_order)))
             self.check("storm")
-        self.total = time.monotonic() - t0
-        return self.report()
 
     def progress(self, n: int, total: int, t0: float) -> None:
         print(f"  round {n}/{total}: kills {self.kills}, redis {self.redis_restarts}, pg {self.pg_purges}, "

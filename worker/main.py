@@ -21,13 +21,13 @@ SWEEP_INTERVAL = 60
 # How often an idle worker looks for abandoned and lost jobs: RQ's registry clean-up (which
 # fails a job whose worker stopped sending heartbeats) and the database rows' sweep, which
 # pushes such a job again (seconds).
-RESUME_INTERVAL = 5
+RESUME_INTERVAL = 3
 # While a job runs, its worker sends a heartbeat every HEARTBEAT_INTERVAL seconds; a job
 # whose worker has been silent for HEARTBEAT_INTERVAL + HEARTBEAT_GRACE seconds was
 # abandoned (the worker was killed). RQ's own grace is 60 s, which with its 30 s interval
 # and the once-a-minute clean-up left a killed worker's job waiting about two minutes.
-HEARTBEAT_INTERVAL = 5
-HEARTBEAT_GRACE = 10
+HEARTBEAT_INTERVAL = 3
+HEARTBEAT_GRACE = 7
 
 
 def _dispose_pool_after_fork() -> None:
