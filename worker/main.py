@@ -38,10 +38,10 @@ def _dispose_pool_after_fork() -> None:
         db.engine.dispose(close=False)
 
 
-def sweep_jobs() -> None:
+def sweep_jobs(quick: bool = False) -> None:
     """Push again the jobs Redis lost or a killed worker abandoned."""
     try:
-        pushed = jobs.sweep_lost_jobs()
+        pushed = jobs.sweep_lost_jobs(quick=quick)
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
@@ -94,7 +94,7 @@ class DistwebWorker(Worker):
             self._last_full_sweep = now
             sweep()
         else:
-            sweep_jobs()
+            sweep_jobs(quick=True)
 
 
 def run_worker(app: Flask, burst: bool = False) -> bool:

@@ -18,7 +18,7 @@ from redis.exceptions import LockError, RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from distweb.extensions import db
 from distweb.models import Job
@@ -139,7 +139,7 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, RedisError)
 
 
-def sweep_lost_jobs(min_age: timedelta = timedelta(seconds=30)) -> int:
+def sweep_lost_jobs(min_age: timedelta = timedelta(seconds=30), quick: bool = False) -> int:
     """Push again every job whose row is unfinished but which Redis no longer carries
     (Redis restarted, a worker was killed). Returns how many were pushed.
 
@@ -147,6 +147,11 @@ def sweep_lost_jobs(min_age: timedelta = timedelta(seconds=30)) -> int:
     ``min_age``: its first push may still be under way. One that Redis says ended (failed,
     stopped: RQ fails the job of a worker that stopped sending heartbeats) while its row does
     not is pushed at once, so a killed worker's job resumes within seconds.
+
+    ``quick`` (the worker's every-few-seconds round) looks only at the rows that can have
+    been abandoned or failed for a passing reason: running, or queued again after an
+    attempt. Never-started queued rows (a monthly batch can queue one statement per
+    promoter) are looked at by the full sweep only.
     """
     conn = redis_connection()
     # One sweep at a time across the workers: two that both saw a job ended would both push
@@ -155,7 +160,7 @@ def sweep_lost_jobs(min_age: timedelta = timedelta(seconds=30)) -> int:
     if not lock.acquire(blocking=False):
         return 0
     try:
-        return _sweep(conn, min_age)
+        return _sweep(conn, min_age, quick)
     finally:
         try:
             lock.release()
@@ -163,11 +168,12 @@ def sweep_lost_jobs(min_age: timedelta = timedelta(seconds=30)) -> int:
             pass
 
 
-def _sweep(conn, min_age: timedelta) -> int:
+def _sweep(conn, min_age: timedelta, quick: bool) -> int:
     pushed = 0
-    unfinished = db.session.scalars(
-        select(Job).where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])).order_by(Job.id)
-    ).all()
+    which = Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
+    if quick:
+        which = or_(Job.status == JobStatus.RUNNING, and_(Job.status == JobStatus.QUEUED, Job.attempts > 0))
+    unfinished = db.session.scalars(select(Job).where(which).order_by(Job.id)).all()
     settled_before = utcnow() - min_age
     for job in unfinished:
         try:

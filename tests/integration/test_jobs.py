@@ -200,3 +200,20 @@ def test_a_statement_whose_render_failed_for_good_can_be_asked_for_again(app_ctx
     work_off_queues()
     db.session.refresh(again)
     assert again.status == RunStatus.SUCCEEDED
+
+
+def test_the_quick_sweep_looks_only_at_started_jobs(app_ctx, make):
+    from rq.job import Job as RQJob
+
+    brand = make.brand()
+    waiting = jobs.create_job("diagnostics", brand_id=brand.id)
+    started = jobs.create_job("diagnostics", brand_id=brand.id)
+    with db.session.begin_nested():
+        started.status, started.attempts = JobStatus.RUNNING, 1  # its worker was killed ...
+    db.session.commit()
+    for job in (waiting, started):
+        RQJob.fetch(jobs.rq_job_id(job.id), connection=redis_connection()).delete()  # ... and Redis lost both
+    assert jobs.sweep_lost_jobs(min_age=timedelta(0), quick=True) == 1
+    db.session.refresh(started)
+    assert started.status == JobStatus.QUEUED
+    assert jobs.sweep_lost_jobs(min_age=timedelta(0)) == 1  # the full sweep finds the other
