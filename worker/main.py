@@ -97,7 +97,16 @@ class DistwebWorker(Worker):
             sweep_jobs(quick=True)
 
 
+class _QuietMaintenance(logging.Filter):
+    """RQ logs its registry clean-up at INFO, one line per queue; every RESUME_INTERVAL
+    seconds that would be most of the worker's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and "cleaning" in record.msg and "registries" in record.msg)
+
+
 def run_worker(app: Flask, burst: bool = False) -> bool:
+    logging.getLogger("rq.worker").addFilter(_QuietMaintenance())
     os.register_at_fork(after_in_child=_dispose_pool_after_fork)
     try:
         warm_pdf_renderer()
