@@ -175,6 +175,7 @@ def _sweep(conn, min_age: timedelta, quick: bool) -> int:
         which = or_(Job.status == JobStatus.RUNNING, and_(Job.status == JobStatus.QUEUED, Job.attempts > 0))
     unfinished = db.session.scalars(select(Job).where(which).order_by(Job.id)).all()
     settled_before = utcnow() - min_age
+    waiting = _waiting_ids(conn, {job.queue for job in unfinished})
     for job in unfinished:
         try:
             state = RQJob.fetch(rq_job_id(job.id), connection=conn).get_status()
@@ -182,9 +183,41 @@ def _sweep(conn, min_age: timedelta, quick: bool) -> int:
             state = None
         if state is None and job.created_at > settled_before:
             continue
+        if (state == RQStatus.QUEUED and rq_job_id(job.id) not in waiting and job.created_at <= settled_before
+                and _vanished(conn, job)):
+            state = None
         if state in (None, RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED, RQStatus.FINISHED):
             with transaction():
                 job.status = JobStatus.QUEUED
             if push_job(job):
                 pushed += 1
     return pushed
+
+
+def _waiting_ids(conn, queues: set[str]) -> set[str]:
+    """Job ids in these queues' lists and their intermediate lists (where a worker moves a
+    job as it takes it), read once per sweep."""
+    ids: set[str] = set()
+    for name in queues:
+        queue = get_queue(name)
+        for key in (queue.key, queue.intermediate_queue_key):
+            ids.update(i.decode() if isinstance(i, bytes) else i for i in conn.lrange(key, 0, -1))
+    return ids
+
+
+def _vanished(conn, job: Job) -> bool:
+    """Redis says the job is queued but no list holds it: a worker took it and was killed
+    before its work horse marked it started, and RQ's clean-up then dropped the registry
+    entry of a job that had not started (it only fails started ones), so nothing would ever
+    run it. Looked at again, in this order, so that a job that just started (it leaves the
+    intermediate list as it becomes started, in one step) is not taken for lost; a job
+    pushed meanwhile is not a suspect either (rows younger than the sweep's min_age are
+    left alone, and the sweep is the only other pusher, one at a time)."""
+    queue = get_queue(job.queue)
+    rid = rq_job_id(job.id)
+    if any(conn.lpos(key, rid) is not None for key in (queue.key, queue.intermediate_queue_key)):
+        return False
+    try:
+        return RQJob.fetch(rid, connection=conn).get_status() == RQStatus.QUEUED
+    except NoSuchJobError:
+        return True

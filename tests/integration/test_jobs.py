@@ -217,3 +217,41 @@ def test_the_quick_sweep_looks_only_at_started_jobs(app_ctx, make):
     db.session.refresh(started)
     assert started.status == JobStatus.QUEUED
     assert jobs.sweep_lost_jobs(min_age=timedelta(0)) == 1  # the full sweep finds the other
+
+
+def test_a_job_a_killed_worker_took_before_starting_it_is_pushed_again(app_ctx, make):
+    """RQ says queued but no list holds it (taken, then the worker died before its horse
+    marked it started, and RQ's clean-up dropped the entry of a job that had not started)."""
+    from distweb.models.base import utcnow
+    from distweb.queues import get_queue
+
+    brand = make.brand()
+    taken, waiting, moving = (jobs.create_job("diagnostics", brand_id=brand.id) for _ in range(3))
+    with db.session.begin_nested():
+        for job in (taken, waiting, moving):
+            job.created_at = utcnow() - timedelta(minutes=2)
+    db.session.commit()
+    queue, conn = get_queue("default"), redis_connection()
+    conn.lrem(queue.key, 1, jobs.rq_job_id(taken.id))  # gone from every list, still "queued"
+    conn.lrem(queue.key, 1, jobs.rq_job_id(moving.id))
+    conn.rpush(queue.intermediate_queue_key, jobs.rq_job_id(moving.id))  # a live worker is taking it
+    assert jobs.sweep_lost_jobs() == 1
+    assert conn.lpos(queue.key, jobs.rq_job_id(taken.id)) is not None
+    assert jobs.sweep_lost_jobs() == 0  # pushed once, not again
+
+
+def test_a_worker_cleaning_the_registries_holds_the_lock_briefly(app_ctx, monkeypatch):
+    """RQ's own lock lasts 899 s: a worker killed while cleaning stopped the clean-up of
+    abandoned jobs for a quarter of an hour."""
+    import worker.main as worker_main
+
+    seen = []
+
+    def record(queue, handlers):
+        seen.append(redis_connection().ttl(queue.registry_cleaning_key))
+
+    monkeypatch.setattr(worker_main, "clean_registries", record)
+    worker = worker_main.DistwebWorker(all_queues(), connection=redis_connection())
+    worker.clean_registries()
+    assert len(seen) == len(all_queues()) and all(0 < ttl <= worker_main.MAINTENANCE_LOCK for ttl in seen)
+    assert not redis_connection().exists(all_queues()[0].registry_cleaning_key)  # released after
