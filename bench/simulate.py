@@ -32,6 +32,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sequences", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1, help="campaign seed (sequence seeds derive from it)")
+    parser.add_argument("--start", type=int, default=0,
+                        help="first sequence to run (a campaign split across runs: --start 6000 --sequences 10000)")
     parser.add_argument("--max-steps", type=int, default=60, help="operations per sequence, at most")
     parser.add_argument("--reset-every", type=int, default=100,
                         help="empty the database after this many sequences (keeps each step's checks fast)")
@@ -58,7 +60,7 @@ def main() -> int:
                 print("\n".join(outcome.trail))
                 print("\n".join(outcome.violations) or "no violation")
                 return 1 if outcome.violations else 0
-            seeds = [args.seed * 1_000_000 + i for i in range(args.sequences)]
+            seeds = [args.seed * 1_000_000 + i for i in range(args.start, args.sequences)]
             if args.part:
                 index, parts = map(int, args.part.split("/"))
                 seeds = seeds[index::parts]
@@ -82,7 +84,8 @@ def main() -> int:
                     print(f"  {done}/{len(seeds)} sequences, {operations} operations, {len(failures)} violations, "
                           f"{rate:.1f} sequences/s", flush=True)
             elapsed = time.perf_counter() - started
-    print(f"\nbench/simulate.py on {database} (campaign seed {args.seed}, at most {args.max_steps} steps a sequence)")
+    print(f"\nbench/simulate.py on {database} (campaign seed {args.seed}, sequences {args.start}-{args.sequences - 1}, "
+          f"at most {args.max_steps} steps a sequence)")
     print(f"  sequences run        {len(seeds)}")
     print(f"  operations applied   {operations} ({refused} of them refused, as the model expected)")
     print(f"  violations found     {len(failures)}")
@@ -98,6 +101,7 @@ def _run_parts(args) -> int:
     import subprocess
 
     command = [sys.executable, __file__, "--sequences", str(args.sequences), "--seed", str(args.seed),
+               "--start", str(args.start),
                "--max-steps", str(args.max_steps), "--reset-every", str(args.reset_every)]
     started = time.perf_counter()
     procs = [subprocess.Popen([*command, "--part", f"{i}/{args.jobs}"], stdout=subprocess.PIPE, text=True)

@@ -25,6 +25,9 @@ def create_app(config: dict | None = None) -> Flask:
     # cache, which every {% extends %} and {% include %} goes through.
     app.jinja_options = {**app.jinja_options, "cache_size": -1}
     app.url_map.converters["int"] = BoundedInt
+    from distweb.web.json_input import JSONProvider
+
+    app.json = JSONProvider(app)  # every JSON body read is checked (nesting, storable text)
     app.config.update(DEFAULTS)
     app.config.update(from_environment())
     if config:

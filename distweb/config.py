@@ -102,6 +102,8 @@ DEFAULTS = {
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATELIMIT_KEY_PREFIX": "distweb",
     "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
+    # Failed sign-ins per account, from any address (the message says 15 minutes).
+    "LOGIN_ACCOUNT_RATE_LIMIT": "5 per 15 minutes",
     "SEND_FILE_MAX_AGE_DEFAULT": 0,
 }
 

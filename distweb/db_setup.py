@@ -133,10 +133,11 @@ def _pg_end_read_only(conn) -> None:
     import psycopg
     from psycopg.pq import TransactionStatus
 
-    # A connection SQLAlchemy already found dead (its backend was terminated mid-query) has
-    # nothing to commit, and asking for its info would raise again, turning the 503 the
-    # failed query gets into a 500.
-    if conn.invalidated or conn.info.get("distweb_wrote", True):
+    if conn.invalidated:
+        # The connection was lost (the server ended it): nothing to commit, and asking it for
+        # anything (even its info) would fail the rollback that discards it.
+        return
+    if conn.info.get("distweb_wrote", True):
         return
     raw = conn.connection.dbapi_connection
     # Only a healthy open transaction: a failed one (INERROR) is rolled back as asked.

@@ -68,6 +68,11 @@ def sweep() -> None:
         delivered = push.deliver_all()
         if delivered.get("sent"):
             log.info("pushed %d notification(s) the push job had not sent", delivered["sent"])
+        from distweb.services import webhooks
+
+        applied = webhooks.sweep()
+        if applied:
+            log.info("applied %d webhook event(s) that were waiting", applied)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
     finally:

@@ -128,6 +128,43 @@ def _time(value, path: str) -> datetime | None:
     return moment
 
 
+# Every key the plan's JSON shape has (docs/API.md), at each level.
+PLAN_KEYS = ("depth", "freeze_days", "rounding", "max_total_bp", "self_purchase", "consignment_funding", "rules")
+RULE_KEYS = ("scope", "level", "kind", "base", "rate_bp", "amount_fen", "tiers", "tier_mode", "cap_fen",
+             "effective_from", "effective_to")
+SCOPE_KEYS = ("sku", "category", "rank")
+TIER_KEYS = ("from_fen", "rate_bp")
+
+
+def check_shape(data) -> None:
+    """A plan body as a client writes it: an object with ``rules`` (an empty list pays
+    nothing, on purpose; a missing one is a mistake) and no key the shape does not have, at
+    any level, so that a misspelt key is refused rather than silently read as its default.
+    The values are ``parse_plan``'s to check."""
+    if not isinstance(data, dict):
+        raise PlanError("invalid_type", "the plan must be an object", None)
+    _known_keys(data, PLAN_KEYS, "")
+    if "rules" not in data:
+        raise PlanError("missing_field", "a plan needs its rules", "rules")
+    raw_rules = data["rules"]
+    for i, rule in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+        if not isinstance(rule, dict):
+            continue
+        _known_keys(rule, RULE_KEYS, f"rules[{i}].")
+        if isinstance(rule.get("scope"), dict):
+            _known_keys(rule["scope"], SCOPE_KEYS, f"rules[{i}].scope.")
+        tiers = rule.get("tiers")
+        for t, tier in enumerate(tiers if isinstance(tiers, list) else []):
+            if isinstance(tier, dict):
+                _known_keys(tier, TIER_KEYS, f"rules[{i}].tiers[{t}].")
+
+
+def _known_keys(data: dict, known: tuple[str, ...], prefix: str) -> None:
+    for key in data:
+        if key not in known:
+            raise PlanError("unknown_field", "not a field of the plan", f"{prefix}{str(key)[:40]}")
+
+
 def parse_plan(data: dict) -> Plan:
     """A checked Plan from its JSON form; any fault names the field."""
     if not isinstance(data, dict):

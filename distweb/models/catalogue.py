@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distweb.extensions import db
@@ -40,9 +40,9 @@ class Product(db.Model):
     category: Mapped[str | None] = mapped_column(String(40), index=True)
     description: Mapped[str | None] = mapped_column(String(2000))
     image_url: Mapped[str | None] = mapped_column(String(300))
-    price_fen: Mapped[int]
-    supply_cost_fen: Mapped[int] = mapped_column(default=0)
-    wholesale_price_fen: Mapped[int] = mapped_column(default=0)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    supply_cost_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    wholesale_price_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     # The modes this product may be sold in.
     sells_promotion: Mapped[bool] = mapped_column(default=True)
     sells_consignment: Mapped[bool] = mapped_column(default=False)

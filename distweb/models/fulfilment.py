@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distweb.extensions import db
@@ -37,7 +46,7 @@ class Refund(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     refund_id: Mapped[str] = mapped_column(String(64))
-    amount_fen: Mapped[int]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(200))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
@@ -51,7 +60,7 @@ class RefundLine(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     refund_id: Mapped[int] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
     order_item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id"), index=True)
-    amount_fen: Mapped[int]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
 
     refund = relationship("Refund", back_populates="lines")
     item = relationship("OrderItem")
@@ -86,7 +95,7 @@ class PurchaseOrder(db.Model):
     status: Mapped[PurchaseOrderStatus] = mapped_column(
         enum_column(PurchaseOrderStatus, "po_status"), default=PurchaseOrderStatus.OPEN
     )
-    total_cost_fen: Mapped[int] = mapped_column(default=0)
+    total_cost_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     carrier: Mapped[str | None] = mapped_column(String(40))
     tracking_no: Mapped[str | None] = mapped_column(String(60))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
@@ -109,8 +118,8 @@ class PurchaseOrderLine(db.Model):
     order_item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id"))
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
-    quantity: Mapped[int]
-    cost_fen: Mapped[int]
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    cost_fen: Mapped[int] = mapped_column(BigInteger)
 
     purchase_order = relationship("PurchaseOrder", back_populates="lines")
 
@@ -128,7 +137,7 @@ class StockLevel(db.Model):
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
     promoter_id: Mapped[int] = mapped_column(ForeignKey("promoters.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    quantity: Mapped[int] = mapped_column(default=0)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
 
     product = relationship("Product")
 
@@ -140,23 +149,35 @@ class StockMovement(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     stock_level_id: Mapped[int] = mapped_column(ForeignKey("stock_levels.id"), index=True)
-    delta: Mapped[int]
+    delta: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(20))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 class WebhookStatus(enum.StrEnum):
+    """What happened to an inbound event (services/webhooks.py)."""
+
     APPLIED = "applied"
-    HELD = "held"  # waiting for its order (a refund that arrived before the order)
+    # Stored and waiting to be applied: its order has not arrived (a refund before its order),
+    # or it has not been tried yet. The workers' sweep tries it again every minute.
+    HELD = "held"
+    # The order services refused it (a refund beyond what was paid, completing a cancelled
+    # order): not tried again unless a manager retries it.
     REJECTED = "rejected"
+    # Applying it broke (a database error, a bug): the sweep tries again, up to a limit.
+    FAILED = "failed"
+    # Its change had been made already (the same refund_id or order external_id, under
+    # another event id or through the REST API): nothing was applied.
+    DUPLICATE = "duplicate"
 
 
 class WebhookEvent(db.Model):
     """An inbound webhook event, kept by id so a replay is acknowledged and not applied twice."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("brand_id", "event_id"), Index("ix_webhook_held", "brand_id", "status", "order_external_id"))
+    __table_args__ = (UniqueConstraint("brand_id", "event_id"), Index("ix_webhook_held", "brand_id", "status", "order_external_id"),
+                      Index("ix_webhook_events_status_attempted", "status", "attempted_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
@@ -168,3 +189,5 @@ class WebhookEvent(db.Model):
     error: Mapped[str | None] = mapped_column(String(400))
     received_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     applied_at = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))  # tries at applying it
+    attempted_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)  # the last try

@@ -73,10 +73,10 @@ class CommissionLine(db.Model):
     promoter_id: Mapped[int] = mapped_column(ForeignKey("promoters.id"))
     level: Mapped[int]
     kind: Mapped[str] = mapped_column(String(12))  # commission | margin
-    amount_fen: Mapped[int]
-    reversed_fen: Mapped[int] = mapped_column(default=0)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reversed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     # Part of the reversal taken back from money already settled (a clawback).
-    clawback_fen: Mapped[int] = mapped_column(default=0)
+    clawback_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[LineStatus] = mapped_column(enum_column(LineStatus, "line_status"), default=LineStatus.FROZEN)
     plan_version: Mapped[int | None]
     rule_index: Mapped[int | None]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distweb.extensions import db
@@ -61,7 +61,7 @@ class Order(db.Model):
     buyer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     carrier: Mapped[str | None] = mapped_column(String(40))
     tracking_no: Mapped[str | None] = mapped_column(String(60))
-    refunded_fen: Mapped[int] = mapped_column(default=0)
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     # How the order found its promoter: link, shop, coupon, binding, api, self.
     attribution_source: Mapped[str | None] = mapped_column(String(16))
     # Whether paying it binds its buyer to its promoter: a binding is made on payment, never
@@ -71,7 +71,7 @@ class Order(db.Model):
     buyer_name: Mapped[str | None] = mapped_column(String(60))
     buyer_phone: Mapped[str | None] = mapped_column(String(20))
     buyer_address: Mapped[str | None] = mapped_column(String(200))
-    total_paid_fen: Mapped[int] = mapped_column(default=0)
+    total_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     placed_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     paid_at = mapped_column(UTCDateTime)
     shipped_at = mapped_column(UTCDateTime)
@@ -104,12 +104,12 @@ class OrderItem(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(120))
-    quantity: Mapped[int]
-    unit_price_fen: Mapped[int]
-    paid_fen: Mapped[int]
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    unit_price_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_fen: Mapped[int] = mapped_column(BigInteger)
     # Supply cost per line at the time of sale (consignment splits and margin bases use it).
-    supply_cost_fen: Mapped[int] = mapped_column(default=0)
-    refunded_fen: Mapped[int] = mapped_column(default=0)
+    supply_cost_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
     order = relationship("Order", back_populates="items")
     product = relationship("Product")

@@ -73,9 +73,9 @@ class Withdrawal(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
     promoter_id: Mapped[int] = mapped_column(ForeignKey("promoters.id"))
-    amount_fen: Mapped[int]
-    fee_fen: Mapped[int] = mapped_column(default=0)
-    net_fen: Mapped[int]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    net_fen: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[str] = mapped_column(String(12))  # bank | alipay | wechat
     account_name: Mapped[str] = mapped_column(String(60))
     account_no: Mapped[str] = mapped_column(String(60))
@@ -115,8 +115,8 @@ class Statement(db.Model):
     promoter_id: Mapped[int] = mapped_column(ForeignKey("promoters.id"))
     period: Mapped[str] = mapped_column(String(7))
     status: Mapped[RunStatus] = mapped_column(enum_column(RunStatus, "statement_status"), default=RunStatus.QUEUED)
-    opening_fen: Mapped[int | None]
-    closing_fen: Mapped[int | None]
+    opening_fen: Mapped[int | None] = mapped_column(BigInteger)
+    closing_fen: Mapped[int | None] = mapped_column(BigInteger)
     file_name: Mapped[str | None] = mapped_column(String(120))
     checksum: Mapped[str | None] = mapped_column(String(64))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))

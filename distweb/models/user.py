@@ -49,6 +49,14 @@ class RoleFlags:
     def is_supplier(self) -> bool:
         return self.role == Role.SUPPLIER
 
+    @property
+    def is_suspended_promoter(self) -> bool:
+        """A suspended promoter signs in read-only: orders, wallet and statements, no changes."""
+        from distweb.models.network import PromoterStatus
+
+        promoter = self.promoter
+        return promoter is not None and promoter.status == PromoterStatus.SUSPENDED
+
 
 class User(RoleFlags, UserMixin, db.Model):
     __tablename__ = "users"

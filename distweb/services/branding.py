@@ -16,14 +16,14 @@ from distweb.services.tx import transaction
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_LOGO_BYTES = 2 * 1024 * 1024
-MAX_LOGO_PIXELS = 4096 * 4096
+MAX_LOGO_SIDE = 4096
 LOGO_SIZE = 512
 
 
 def decode_logo(data: bytes) -> Image.Image:
     """Check an uploaded logo by its content (not its name) and return it as a square RGBA
     image; re-encoding later drops EXIF and anything hidden in the original."""
-    image = images.decode(data, field="logo", max_bytes=MAX_LOGO_BYTES, max_pixels=MAX_LOGO_PIXELS).image
+    image = images.decode(data, field="logo", max_bytes=MAX_LOGO_BYTES, max_side=MAX_LOGO_SIDE, fit=LOGO_SIZE).image
     image = image.convert("RGBA")
     image.thumbnail((LOGO_SIZE, LOGO_SIZE))
     square = Image.new("RGBA", (LOGO_SIZE, LOGO_SIZE), (255, 255, 255, 0))

@@ -47,7 +47,8 @@ def supplier_by_code(brand_id: int, code: str) -> Supplier | None:
     return db.session.scalars(select(Supplier).where(Supplier.brand_id == brand_id, Supplier.code == code)).first()
 
 
-# ¥10,000,000: above any unit price we sell, and well inside the INTEGER columns.
+# ¥10,000,000: above any unit price we sell; also the most an order line may charge a unit
+# (services/orders.py, with its quantity and order maximums).
 MAX_UNIT_PRICE_FEN = 1_000_000_000
 
 

@@ -160,13 +160,20 @@ def catalogue_items(brand_id: int) -> list[rules.CatalogueItem]:
 
 
 def check_plan(brand_id: int, body) -> rules.Plan:
-    """Parse and check a plan body; ServiceError naming the field when it is refused."""
+    """Check a plan body as written (its whole shape: ``rules.check_shape``), parse it and
+    check it against the catalogue; ServiceError naming the field when it is refused."""
     try:
+        rules.check_shape(body)
         plan = rules.parse_plan(body)
         rules.check_against_catalogue(plan, catalogue_items(brand_id))
     except rules.PlanError as err:
-        raise ServiceError(err.code, _l("佣金方案有误（%(field)s）：%(message)s", field=err.field or "-",
-                                        message=err.message), err.field) from None
+        if err.code == "unknown_field":
+            message = _l("未知字段 %(name)s。", name=err.field)
+        elif err.code == "missing_field":
+            message = _l("缺少字段 %(name)s。", name=err.field)
+        else:
+            message = _l("佣金方案有误（%(field)s）：%(message)s", field=err.field or "-", message=err.message)
+        raise ServiceError(err.code, message, err.field) from None
     return plan
 
 
@@ -231,9 +238,25 @@ def price(order: Order, version: int | None = None) -> tuple[int | None, list[ru
         version, plan = current_plan(order.brand_id)
     else:
         plan = plan_version(order.brand_id, version)
-    lines = rules.price_order(plan, order.mode.value, _items(order), _chain(order), at=order.paid_at,
-                              stock_purchase=order.is_stock_purchase)
-    return version, lines
+    return version, _priced(order, plan)
+
+
+def plan_that_priced(brand_id: int, version: int | None) -> rules.Plan:
+    """The plan that priced lines written with ``plan_version`` = ``version``: that saved
+    version, or, for None (no plan was saved when the order was paid), the built-in default
+    plan, whatever has been saved since."""
+    return plan_version(brand_id, version) if version is not None else _parsed(DEFAULT_PLAN)
+
+
+def reprice(order: Order, version: int | None) -> list[rules.PricedLine]:
+    """The lines an order's commission lines, written with ``plan_version`` = ``version``,
+    must be: the order priced again by the plan that priced them (``plan_that_priced``)."""
+    return _priced(order, plan_that_priced(order.brand_id, version))
+
+
+def _priced(order: Order, plan: rules.Plan) -> list[rules.PricedLine]:
+    return rules.price_order(plan, order.mode.value, _items(order), _chain(order), at=order.paid_at,
+                             stock_purchase=order.is_stock_purchase)
 
 
 class Accrual(NamedTuple):
@@ -438,8 +461,7 @@ def _reverse(order: Order, before: dict[int, int], after: dict[int, int], kind: 
     once, cumulatively), the lines their parts, the brand the rest."""
     rows = list(db.session.scalars(select(CommissionLine).where(CommissionLine.order_id == order.id)
                                    .order_by(CommissionLine.id).with_for_update()))
-    version = rows[0].plan_version if rows else None
-    plan = plan_version(order.brand_id, version) if version else _parsed(DEFAULT_PLAN)
+    plan = plan_that_priced(order.brand_id, rows[0].plan_version if rows else None)
     consignment = order.mode == OrderMode.CONSIGNMENT
     draft = ledger.Draft(order.brand_id, kind, order_id=order.id, reference=reference or order.external_id,
                          occurred_at=at)

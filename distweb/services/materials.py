@@ -44,7 +44,11 @@ from distweb.services.tx import FastRead, transaction
 PAGE_SIZE = 10
 MAX_IMAGES = 9  # a WeChat Moments post takes nine pictures
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_IMAGE_PIXELS = 40_000_000
+# Checked from the header before decoding. A 24-megapixel PNG still takes about 100 MB to
+# decode (a JPEG far less: it is decoded at the scale it is stored at), and long 长图 of
+# 1080×8000 fit.
+MAX_IMAGE_SIDE = 8000
+MAX_IMAGE_PIXELS = 24_000_000
 STORED_LONGEST_SIDE = 2048
 THUMB_LONGEST_SIDE = 480
 MAX_TAGS = 8
@@ -203,37 +207,42 @@ def media_dir() -> Path:
     return Path(current_app.config["DISTWEB_UPLOADS"]) / "materials"
 
 
+def decode_picture(data: bytes) -> images.DecodedImage:
+    """An uploaded picture checked and shrunk to the size it is stored at."""
+    return images.decode(data, field="images", max_bytes=MAX_IMAGE_BYTES, max_side=MAX_IMAGE_SIDE,
+                         max_pixels=MAX_IMAGE_PIXELS, fit=STORED_LONGEST_SIDE)
+
+
 def add_images(brand_id: int, material_id: int, uploads: list[bytes]) -> list[MaterialImage]:
-    """Check every upload first; store them only if all pass (one bad file refuses the lot,
-    with a message naming it)."""
+    """Store the uploads only if all pass (one bad file refuses the lot, with a message
+    naming it, and the files of the ones before it are removed)."""
     material = get_for_brand(brand_id, material_id)
     if not uploads:
         raise ServiceError("image_empty", _l("请选择一张图片。"), "images")
     if len(material.images) + len(uploads) > MAX_IMAGES:
         raise ServiceError("too_many_images", _l("每条素材最多 %(n)s 张图片。", n=MAX_IMAGES), "images")
-    decoded = []
-    for number, data in enumerate(uploads, start=1):
-        try:
-            decoded.append(images.decode(data, field="images", max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS))
-        except ServiceError as err:
-            if len(uploads) > 1:
-                err.message = _l("第 %(n)s 张：%(reason)s", n=number, reason=err.message)
-            raise
     directory = media_dir() / str(material.id)
     written: list[Path] = []
     rows = []
     try:
-        for picture in decoded:
-            full = images.fit_within(picture.image, STORED_LONGEST_SIDE)
-            data = images.encode(full, picture.format)
-            file_key = images.store(directory, "i", data, images.EXTENSIONS[picture.format])
+        # One picture at a time: only one is ever decoded in memory, not all nine.
+        for number, data in enumerate(uploads, start=1):
+            try:
+                picture = decode_picture(data)
+            except ServiceError as err:
+                if len(uploads) > 1:
+                    err.message = _l("第 %(n)s 张：%(reason)s", n=number, reason=err.message)
+                raise
+            full = picture.image  # already no longer than STORED_LONGEST_SIDE
+            encoded = images.encode(full, picture.format)
+            file_key = images.store(directory, "i", encoded, images.EXTENSIONS[picture.format])
             written.append(directory / file_key)
-            thumb = images.fit_within(picture.image, THUMB_LONGEST_SIDE)
+            thumb = images.fit_within(full, THUMB_LONGEST_SIDE)
             thumb_key = images.store(directory, "t", images.encode(thumb, "WEBP"), "webp")
             written.append(directory / thumb_key)
             rows.append(MaterialImage(file_key=f"{material.id}/{file_key}", thumb_key=f"{material.id}/{thumb_key}",
                                       content_type=picture.content_type, width=full.width, height=full.height,
-                                      size_bytes=len(data)))
+                                      size_bytes=len(encoded)))
         with transaction():
             start = max((i.position for i in material.images), default=-1) + 1
             for offset, row in enumerate(rows):
@@ -278,10 +287,15 @@ def reorder_images(brand_id: int, material_id: int, ordered_ids: list[int]) -> N
     _forget_ranking(brand_id)  # the first picture may have changed
 
 
-def image_for_user(brand_id: int, image_id: int) -> MaterialImage:
-    """An image a user of this brand may see (a deleted material's images are gone for all)."""
+def image_for_user(brand_id: int, image_id: int, *, live_only: bool = False,
+                   now: datetime | None = None) -> MaterialImage:
+    """An image a user of this brand may see (a deleted material's images are gone for all).
+    With ``live_only`` (promoters) only a live material's: before its launch or after its end
+    a promoter sees neither the material nor its pictures, as in the feed."""
     image = db.session.get(MaterialImage, image_id)
     if image is None or image.material.brand_id != brand_id or image.material.deleted_at is not None:
+        raise NotFound("image_not_found", _l("找不到这张图片。"))
+    if live_only and not image.material.is_live(now or utcnow()):
         raise NotFound("image_not_found", _l("找不到这张图片。"))
     return image
 

@@ -42,10 +42,17 @@ from distweb.models.fulfilment import PurchaseOrderKind, PurchaseOrderStatus
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderMode, OrderStatus
 from distweb.services import attribution, network
+from distweb.services.catalogue import MAX_UNIT_PRICE_FEN
 from distweb.services.errors import Conflict, NotFound, ServiceError
 from distweb.services.tx import transaction
 
 EXTERNAL_ID_MAX = 64
+# The largest order accepted, whoever places it (API, webhook, shop): a line of at most
+# 1,000,000 units at a unit price of at most MAX_UNIT_PRICE_FEN (¥10,000,000.00, as for a
+# product), and at most ¥100,000,000.00 paid for the whole order. Far above any real order,
+# and far inside the 64-bit money columns, whatever a client sends.
+MAX_QUANTITY = 1_000_000
+MAX_ORDER_FEN = 10_000_000_000
 
 
 @dataclass
@@ -250,10 +257,14 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
             raise ServiceError("mode_not_allowed", _l("商品 %(sku)s 不能以该模式销售。", sku=item.sku), f"{where}.sku")
         if not _is_int(item.quantity) or item.quantity < 1:
             raise ServiceError("invalid_quantity", _l("数量必须是不小于 1 的整数。"), f"{where}.quantity")
+        if item.quantity > MAX_QUANTITY:
+            raise ServiceError("quantity_too_large", _l("每个商品的数量不能超过 1,000,000。"), f"{where}.quantity")
         default_unit = product.wholesale_price_fen if stock_purchase else product.price_fen
         unit = default_unit if item.unit_price_fen is None else item.unit_price_fen
         if not _is_int(unit) or unit < 0:
             raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.unit_price_fen")
+        if unit > MAX_UNIT_PRICE_FEN:
+            raise ServiceError("amount_too_large", _l("单价不能超过 ¥10,000,000.00。"), f"{where}.unit_price_fen")
         paid = unit * item.quantity if item.paid_fen is None else item.paid_fen
         if not _is_int(paid) or paid < 0:
             raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.paid_fen")
@@ -263,6 +274,8 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
             raise ServiceError("no_supplier", _l("代销商品 %(sku)s 没有供货商。", sku=item.sku), f"{where}.sku")
         lines.append((product, item, unit, paid))
     total = sum(paid for *_, paid in lines)
+    if total > MAX_ORDER_FEN:
+        raise ServiceError("amount_too_large", _l("一笔订单的实付合计不能超过 ¥100,000,000.00。"), "total_paid_fen")
     if data.total_paid_fen is not None and data.total_paid_fen != total:
         raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
     if phone is not None and not data.promoter_code:

@@ -11,13 +11,12 @@ sends again, which a phone shows as one notification (same ``tag``).
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import os
+import re
 from contextlib import nullcontext
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context
 from flask_babel import force_locale
@@ -82,22 +81,43 @@ def public_key() -> str:
 # ---------------------------------------------------------------- subscriptions and settings
 
 
-def _check_endpoint(endpoint: str) -> None:
-    """A push endpoint is a push service's HTTPS URL. The server will POST to it, so private
-    addresses are refused (no requests into our own network on a stranger's behalf)."""
-    refused = ServiceError("invalid_endpoint", _l("推送订阅无效，请重新开启推送。"), "endpoint")
+# The push services of the browsers that can install the app: Chrome and most Chromium
+# browsers (Firebase Cloud Messaging), Firefox (Mozilla autopush), Safari (Apple: any host
+# under push.apple.com, as Apple's web push guide lists it) and Edge on Windows (Windows
+# Notification Service). The server POSTs to a subscription's endpoint, so it goes nowhere
+# else: a blocklist of private addresses loses to the many spellings of one ("127.1",
+# "2130706433", "0x7f000001", "0177.0.0.1" all reach 127.0.0.1).
+PUSH_HOSTS = frozenset({"fcm.googleapis.com", "updates.push.services.mozilla.com"})
+PUSH_HOST_SUFFIXES = (".push.apple.com", ".notify.windows.com")
+# https, a plain host name (no user info, no port but 443), then a path: the authority ends
+# at the first "/", which every URL parser agrees on (no backslashes, no "#").
+_ENDPOINT = re.compile(r"https://(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,10}[a-z]{2,63})"
+                       r"(?::443)?/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*", re.IGNORECASE | re.ASCII)
+# Only with DISTWEB_PUSH_ALLOW_LOCAL (tests): the stand-in push service on this machine.
+_LOCAL_ENDPOINT = re.compile(r"http://127\.0\.0\.1:\d{1,5}/[A-Za-z0-9\-._~%/]*", re.ASCII)
+
+
+def endpoint_allowed(endpoint) -> bool:
+    """Whether the server may send to this subscription endpoint: https on a known push service."""
     if not isinstance(endpoint, str) or len(endpoint) > 1000:
-        raise refused
-    parts = urlsplit(endpoint)
-    if current_app.config.get("DISTWEB_PUSH_ALLOW_LOCAL") and parts.scheme in ("http", "https") and parts.hostname:
-        return  # tests point subscriptions at a local stand-in push service
-    if parts.scheme != "https" or not parts.hostname or parts.hostname == "localhost":
-        raise refused
-    try:
-        ipaddress.ip_address(parts.hostname)
-    except ValueError:
+        return False
+    if current_app.config.get("DISTWEB_PUSH_ALLOW_LOCAL") and _LOCAL_ENDPOINT.fullmatch(endpoint):
+        return True
+    match = _ENDPOINT.fullmatch(endpoint)
+    if match is None:
+        return False
+    host = match["host"].lower()
+    return host in PUSH_HOSTS or host.endswith(PUSH_HOST_SUFFIXES)
+
+
+def _check_endpoint(endpoint) -> None:
+    if endpoint_allowed(endpoint):
         return
-    raise refused  # an IP literal: push services are named hosts
+    if isinstance(endpoint, str) and len(endpoint) <= 1000 and _ENDPOINT.fullmatch(endpoint):
+        # A well-formed https URL, just not a push service we send to.
+        raise ServiceError("unsupported_push_service",
+                           _l("暂不支持这个浏览器的推送服务。通知仍会出现在“消息”里。"), "endpoint")
+    raise ServiceError("invalid_endpoint", _l("推送订阅无效，请重新开启推送。"), "endpoint")
 
 
 def _b64_key(value, low: int, high: int) -> str:
@@ -174,18 +194,29 @@ def _payload(notification: Notification, user: User) -> str:
 
 
 def deliver_pending(limit: int = BATCH) -> dict:
-    """Send the pending notifications (one batch); returns counts. Safe to run twice."""
+    """Send the pending notifications (one batch); returns counts. Safe to run twice.
+
+    A stored endpoint that is not a known push service (saved before the check existed) is
+    never contacted and its subscription is dropped; redirects are never followed, so a push
+    service's answer cannot send the request anywhere else."""
+    import requests
     from pywebpush import WebPushException, webpush
 
     rows = list(db.session.scalars(select(Notification).where(Notification.push_pending.is_(True))
                                    .order_by(Notification.id).limit(limit)))
-    counts = {"notifications": len(rows), "sent": 0, "gone": 0, "failed": 0, "skipped": 0}
+    counts = {"notifications": len(rows), "sent": 0, "gone": 0, "failed": 0, "skipped": 0, "refused": 0}
     if not rows:
         return counts
     user_ids = {n.user_id for n in rows}
     subs: dict[int, list[PushSubscription]] = {}
+    refused: set[int] = set()
     for sub in db.session.scalars(select(PushSubscription).where(PushSubscription.user_id.in_(user_ids))):
-        subs.setdefault(sub.user_id, []).append(sub)
+        if endpoint_allowed(sub.endpoint):
+            subs.setdefault(sub.user_id, []).append(sub)
+        else:
+            refused.add(sub.id)
+            log.warning("push subscription %s dropped: its endpoint is not a known push service", sub.id)
+    counts["refused"] = len(refused)
     settings = {s.user_id: set(s.push_off or []) for s in db.session.scalars(
         select(NotificationSetting).where(NotificationSetting.user_id.in_(user_ids)))}
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(user_ids)))}
@@ -193,35 +224,40 @@ def deliver_pending(limit: int = BATCH) -> dict:
     claims_sub = current_app.config.get("DISTWEB_PUSH_CONTACT", "mailto:ops@distweb.invalid")
     gone: set[int] = set()
     sent_to: set[int] = set()
-    for notification in rows:
-        targets = [s for s in subs.get(notification.user_id, []) if s.id not in gone]
-        if not targets or kind_group(notification.kind) in settings.get(notification.user_id, set()):
-            counts["skipped"] += 1
-            continue
-        payload = _payload(notification, users[notification.user_id])
-        for sub in targets:
-            try:
-                webpush({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
-                        data=payload, vapid_private_key=key, vapid_claims={"sub": claims_sub},
-                        ttl=24 * 3600, timeout=SEND_TIMEOUT)
-                counts["sent"] += 1
-                sent_to.add(sub.id)
-            except WebPushException as err:
-                status = getattr(err.response, "status_code", None)
-                if status in (404, 410):
-                    gone.add(sub.id)
-                    counts["gone"] += 1
-                else:
+    session = requests.Session()
+    session.max_redirects = 0  # a 3xx answer fails the send (TooManyRedirects) instead of being followed
+    try:
+        for notification in rows:
+            targets = [s for s in subs.get(notification.user_id, []) if s.id not in gone]
+            if not targets or kind_group(notification.kind) in settings.get(notification.user_id, set()):
+                counts["skipped"] += 1
+                continue
+            payload = _payload(notification, users[notification.user_id])
+            for sub in targets:
+                try:
+                    webpush({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
+                            data=payload, vapid_private_key=key, vapid_claims={"sub": claims_sub},
+                            ttl=24 * 3600, timeout=SEND_TIMEOUT, requests_session=session)
+                    counts["sent"] += 1
+                    sent_to.add(sub.id)
+                except WebPushException as err:
+                    status = getattr(err.response, "status_code", None)
+                    if status in (404, 410):
+                        gone.add(sub.id)
+                        counts["gone"] += 1
+                    else:
+                        counts["failed"] += 1
+                        log.warning("push to subscription %s failed: %s", sub.id, status or err)
+                except Exception as err:  # noqa: BLE001 — one bad endpoint must not stop the batch
                     counts["failed"] += 1
-                    log.warning("push to subscription %s failed: %s", sub.id, status or err)
-            except Exception as err:  # noqa: BLE001 — one bad endpoint must not stop the batch
-                counts["failed"] += 1
-                log.warning("push to subscription %s failed: %s", sub.id, err)
+                    log.warning("push to subscription %s failed: %s", sub.id, err)
+    finally:
+        session.close()
     with transaction():
         db.session.execute(update(Notification).where(Notification.id.in_([n.id for n in rows]))
                            .values(push_pending=False))
-        if gone:
-            db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
+        if gone | refused:
+            db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone | refused)))
         if sent_to:
             db.session.execute(update(PushSubscription).where(PushSubscription.id.in_(sent_to))
                                .values(last_sent_at=utcnow()))

@@ -207,7 +207,8 @@ def per_promoter(run_id: int, limit: int = 500) -> list[tuple[int, str, int, int
     """(promoter id, name, lines, fen) settled by a run, largest first."""
     from distweb.models import User
 
-    return [tuple(r) for r in db.session.execute(
+    # PostgreSQL sums BIGINT columns as NUMERIC: the totals are made ints again (fen are ints).
+    return [(promoter_id, name, int(lines), int(fen)) for promoter_id, name, lines, fen in db.session.execute(
         select(Promoter.id, User.name, func.count(CommissionLine.id),
                func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
         .join(Promoter, Promoter.id == CommissionLine.promoter_id).join(User, User.id == Promoter.user_id)
@@ -266,11 +267,11 @@ def report_data(run: SettlementRun) -> dict:
     from distweb.models import Brand, OrderItem, Product, Supplier
 
     kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
-    by_level = [tuple(r) for r in db.session.execute(
+    by_level = [(level, kind, int(lines), int(fen)) for level, kind, lines, fen in db.session.execute(
         select(CommissionLine.level, CommissionLine.kind, func.count(CommissionLine.id), func.sum(kept))
         .where(CommissionLine.settlement_run_id == run.id)
         .group_by(CommissionLine.level, CommissionLine.kind).order_by(CommissionLine.level))]
-    by_supplier = [tuple(r) for r in db.session.execute(
+    by_supplier = [(name, int(lines), int(fen)) for name, lines, fen in db.session.execute(
         select(Supplier.name, func.count(CommissionLine.id), func.sum(kept))
         .select_from(CommissionLine)
         .join(OrderItem, OrderItem.id == CommissionLine.order_item_id)

@@ -189,12 +189,15 @@ def _reprice(report: Report, brand_id: int | None, reprice_limit: int | None) ->
     for order in db.session.scalars(stmt):
         stored = {(line.order_item_id, line.promoter_id, line.level, line.kind): line
                   for line in db.session.scalars(select(CommissionLine).where(CommissionLine.order_id == order.id))}
-        version = next(iter(stored.values())).plan_version if stored else None
-        _v, priced = commission.price(order, version) if stored else commission.price(order, None)
         report.orders_repriced += 1
-        if not stored and not priced:
-            continue
+        if not stored:
+            continue  # nothing to compare: which plan was in force when it was paid is not recorded
+        # The plan that priced the lines: their version, or the built-in default plan for
+        # lines written before any plan was saved (version None), never the current plan.
+        version = next(iter(stored.values())).plan_version
+        priced = commission.reprice(order, version)
         expected = {(p.item_index, p.promoter_id, p.level, p.kind): p.amount_fen for p in priced}
         actual = {key: line.amount_fen for key, line in stored.items()}
-        if stored and expected != actual:
-            report.violations.append(f"order {order.external_id}: lines {actual} differ from plan v{version} {expected}")
+        if expected != actual:
+            plan = f"v{version}" if version is not None else "default"
+            report.violations.append(f"order {order.external_id}: lines {actual} differ from plan {plan} {expected}")

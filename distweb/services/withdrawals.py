@@ -92,9 +92,9 @@ def request(promoter_id: int, data: Request, now: datetime | None = None) -> Wit
             # The brand's calendar day (its time zone), not UTC's: [local midnight, next midnight).
             day = reports.day_start(db.session.get(Brand, promoter.brand_id).timezone, now)
             next_day = datetime.combine(day.date() + timedelta(days=1), time(), day.tzinfo)
-            today = db.session.scalar(select(func.coalesce(func.sum(Withdrawal.amount_fen), 0)).where(
+            today = int(db.session.scalar(select(func.coalesce(func.sum(Withdrawal.amount_fen), 0)).where(
                 Withdrawal.promoter_id == promoter.id, Withdrawal.created_at >= day,
-                Withdrawal.created_at < next_day, Withdrawal.status != WithdrawalStatus.REJECTED))
+                Withdrawal.created_at < next_day, Withdrawal.status != WithdrawalStatus.REJECTED)))
             if today + data.amount_fen > int(limit):
                 raise ServiceError("over_daily_limit", _l("超过每日提现额度。"), "amount_fen")
         fee = fee_for(data.amount_fen, rules)

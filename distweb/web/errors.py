@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from distweb.extensions import db
@@ -57,6 +57,22 @@ def error_response(status: int, message: str | None = None, code: str | None = N
         return f"<!doctype html><meta charset=utf-8><title>{status}</title><h1>{title}</h1><p>{message}</p>", status
 
 
+def discard_session() -> None:
+    """End the request's database session after the database failed under it (a dropped
+    connection, a restart): roll back what it had begun, and if even that fails, let the
+    session go; the next use starts afresh on a new connection. Never raises: the 503 must
+    still be answered."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError as err:
+        log.warning("rollback after a database failure failed: %s", err)
+    finally:
+        try:
+            db.session.remove()
+        except SQLAlchemyError as err:
+            log.warning("closing the session after a database failure failed: %s", err)
+
+
 def init_app(app) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(err):
@@ -73,7 +89,7 @@ def init_app(app) -> None:
     @app.errorhandler(OperationalError)
     def database_down(err):
         log.error("database unavailable: %s", err)
-        db.session.rollback()
+        discard_session()
         return error_response(503)
 
     @app.errorhandler(RedisError)

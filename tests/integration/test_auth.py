@@ -56,10 +56,11 @@ def test_disabled_account_cannot_sign_in(browser, make, app):
 
 def test_login_is_rate_limited_per_address(browser, make, app):
     make.brand()
-    statuses = [browser.login("13900000099", "nope-nope1").status_code for _ in range(11)]
+    # A different account each time: the per-address limit, not the per-account one.
+    statuses = [browser.login(f"139000001{i:02d}", "nope-nope1").status_code for i in range(11)]
     assert statuses[:10] == [401] * 10
     assert statuses[10] == 429
-    assert "操作太频繁" in browser.login("13900000099", "nope-nope1").get_data(as_text=True)
+    assert "操作太频繁" in browser.login("13900000199", "nope-nope1").get_data(as_text=True)
 
 
 def test_logout_ends_the_session_on_the_server(app, make):
@@ -253,3 +254,61 @@ def test_a_verified_session_cookie_is_read_again_without_letting_changes_or_forg
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     with app.test_request_context("/"):
         assert "_user_id" not in session
+
+
+def test_failed_sign_ins_are_limited_per_account_from_any_address(app, make):
+    """Guessing one account's password from many addresses is stopped after five failures in
+    15 minutes, with a message saying so; other accounts and right passwords before that are
+    unaffected."""
+    make.promoter(phone="13900000011")
+    make.promoter(phone="13900000012")
+
+    def attempt(login, password, ip):
+        browser = Browser(app.test_client())
+        page = browser.client.get("/auth/login", environ_base={"REMOTE_ADDR": ip}).get_data(as_text=True)
+        from tests.conftest import csrf_token_from
+
+        return browser.client.post("/auth/login", environ_base={"REMOTE_ADDR": ip}, data={
+            "login": login, "password": password, "csrf_token": csrf_token_from(page)})
+
+    assert attempt("13900000011", PASSWORD, "198.51.100.1").status_code == 302  # success: not counted
+    statuses = [attempt("13900000011", "wrong-pass1", f"198.51.100.{10 + i}").status_code for i in range(5)]
+    assert statuses == [401] * 5
+    locked = attempt(" 13900000011 ", PASSWORD, "198.51.100.99")  # even the right password, written loosely
+    assert locked.status_code == 429
+    assert "密码错误次数过多" in locked.get_data(as_text=True) and "15 分钟" in locked.get_data(as_text=True)
+    assert attempt("13900000012", PASSWORD, "198.51.100.98").status_code == 302  # another account signs in
+
+
+def test_a_suspended_promoter_signs_in_read_only_with_a_banner_saying_why(app, make):
+    from distweb.extensions import db
+    from distweb.models import Promoter, User
+    from distweb.services import network
+
+    promoter = make.promoter(name="暂停者", phone="13900000021")
+    with app.app_context():
+        manager = db.session.query(User).filter(User.email == "boss@example.com").one()
+        network.change_status(manager, db.session.get(Promoter, promoter.id), "suspend", "违规宣传")
+    browser = Browser(app.test_client())
+    assert browser.login("13900000021", PASSWORD).status_code == 302
+    for page in ("/promoter/", "/promoter/wallet", "/promoter/orders", "/promoter/statements"):
+        response = browser.get(page)
+        text = response.get_data(as_text=True)
+        assert response.status_code == 200, page
+        assert "推客账号已暂停" in text and "违规宣传" in text, page
+    for url, data in (("/promoter/withdraw", {"amount": "1.00", "method": "alipay"}),
+                      ("/promoter/payout-account", {"method": "alipay", "account_name": "甲", "account_no": "a@b.c",
+                                                    "password": PASSWORD}),
+                      ("/promoter/me/avatar", {})):
+        refused = browser.post(url, data, token_from="/promoter/wallet")
+        assert refused.status_code == 403, url
+        assert "账号已暂停" in refused.get_data(as_text=True)
+    with app.app_context():
+        from distweb.models import PayoutAccount
+
+        assert db.session.query(PayoutAccount).count() == 0
+    # An active promoter sees no banner.
+    make.promoter(name="正常", phone="13900000022")
+    other = Browser(app.test_client())
+    other.login("13900000022", PASSWORD)
+    assert "推客账号已暂停" not in other.get("/promoter/").get_data(as_text=True)

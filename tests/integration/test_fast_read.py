@@ -50,7 +50,8 @@ def test_the_home_statements_answer_what_sqlalchemy_answers(app, make):
         db.session.commit()
         signed_in = _same(reports._SIGNED_IN_PROMOTER_HOME, {"token_hash": accounts.token_hash(token), **periods})
         # The same figures and orders, led by the signed-in user's columns.
-        assert [row[16:] for row in signed_in] == [row for row in rows]
+        leading = len(accounts.SESSION_USER.selected_columns)  # the session user's columns lead
+        assert [row[leading:] for row in signed_in] == [row for row in rows]
         assert {(row.name, row.promoter_id) for row in signed_in} == {("快读", me.id)}
         assert _same(reports._SIGNED_IN_PROMOTER_HOME, {"token_hash": "revoked or unknown", **periods}) == []
         db.session.remove()

@@ -153,6 +153,11 @@ def test_uploads_are_sniffed_re_encoded_without_exif_and_thumbnailed(manager, ap
     ("page.png", images.HTML_AS_PNG, "只支持 PNG、JPEG 或 WebP 图片"),
     ("bomb.png", images.png_bomb(), "图片尺寸过大"),
     ("huge.jpg", images.huge_file(50), "图片不能超过 10 MB"),
+    # 128 KB that decode to 119 MB (the security review's file): over the pixel count
+    ("flat.png", images.png_flat(6300, 6300), "图片尺寸过大：宽和高都不能超过 8000 像素，总像素不能超过 24 百万。"),
+    ("banner.png", images.png_flat(8001, 10), "图片尺寸过大：宽和高都不能超过 8000 像素"),
+    # past Pillow's own warning threshold (89 megapixels), still a plain form error
+    ("big-bomb.png", images.png_bomb(10000, 10000), "图片尺寸过大"),
 ])
 def test_hostile_and_oversized_uploads_are_refused_and_leave_nothing(manager, app, make, name, content, message):
     make.brand()
@@ -170,6 +175,23 @@ def test_one_bad_file_in_a_batch_refuses_the_batch_naming_it(manager, app, make)
     response = upload(manager, material.id, ("a.png", images.png()), ("b.png", images.SVG_AS_PNG))
     assert "第 2 张" in response.get_data(as_text=True)
     assert image_rows(app, material.id) == [] and media_files(app) == []
+
+
+def test_pictures_of_a_material_before_its_launch_or_after_its_end_are_hidden_from_promoters(
+        manager, promoter, app):
+    now = utcnow()
+    embargoed = add_material(app, title="未来素材", active_from=now + timedelta(days=1))
+    ended = add_material(app, title="过期素材", active_to=now - timedelta(hours=1))
+    live = add_material(app, title="在线素材")
+    for material in (embargoed, ended, live):
+        upload(manager, material.id, ("a.png", images.png()))
+    (embargoed_image,), (ended_image,), (live_image,) = (image_rows(app, m.id) for m in (embargoed, ended, live))
+    for image in (embargoed_image, ended_image):
+        for variant in ("thumb", "full"):
+            assert fetch(promoter, f"/media/materials/{image.id}/{variant}").status_code == 404
+            assert fetch(manager, f"/media/materials/{image.id}/{variant}").status_code == 200  # the library
+    for variant in ("thumb", "full"):
+        assert fetch(promoter, f"/media/materials/{live_image.id}/{variant}").status_code == 200
 
 
 def test_images_are_private_to_the_brand_and_reorder_and_delete(manager, promoter, app, client):
@@ -442,6 +464,30 @@ def test_a_forged_material_cookie_or_foreign_material_id_counts_nothing(promoter
         assert db.session.scalars(select(Click.material_id)).all() == [None]
         assert db.session.scalar(select(func.count()).select_from(MaterialOrder)) == 0
     assert material.id
+
+
+def avatar_files(app) -> set[str]:
+    folder = Path(app.config["DISTWEB_UPLOADS"]) / "avatars"
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+def test_an_avatar_over_4096_pixels_is_refused_and_the_current_one_kept(promoter, app):
+    from distweb.models import User
+
+    token = csrf_token_from(promoter.get("/promoter/me").get_data(as_text=True))
+    promoter.client.post("/promoter/me/avatar", data={"csrf_token": token, "avatar": (
+        io.BytesIO(images.jpeg_with_exif((600, 400))), "me.jpg")}, content_type="multipart/form-data")
+    with app.app_context():
+        current = db.session.get(User, promoter.promoter.user_id).avatar_file
+    files = avatar_files(app)
+    for picture in (images.png_flat(6300, 6300), images.png_flat(4097, 100)):
+        refused = promoter.client.post("/promoter/me/avatar", data={"csrf_token": token, "avatar": (
+            io.BytesIO(picture), "big.png")}, content_type="multipart/form-data", follow_redirects=True)
+        assert refused.status_code == 200
+        assert "图片尺寸过大：宽和高都不能超过 4096 像素。" in refused.get_data(as_text=True)
+        with app.app_context():
+            assert db.session.get(User, promoter.promoter.user_id).avatar_file == current
+        assert avatar_files(app) == files  # nothing written
 
 
 def test_the_promoters_avatar_goes_on_the_poster_and_a_new_one_redraws_it(promoter, app):

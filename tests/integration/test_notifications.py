@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,17 +28,23 @@ def b64(data: bytes) -> str:
 
 
 class PushService:
-    """Answers like FCM/Mozilla's push service: 201 for a live endpoint, 410 for a dead one."""
+    """Answers like FCM/Mozilla's push service: 201 for a live endpoint, 410 for a dead one;
+    /moved answers a 307 to ``redirect_to``."""
 
     def __init__(self):
         self.received: list[tuple[str, dict, bytes]] = []
+        self.redirect_to = ""
         service = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 — http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 service.received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(410 if self.path.startswith("/gone") else 201)
+                if self.path.startswith("/moved"):
+                    self.send_response(307)
+                    self.send_header("Location", service.redirect_to)
+                else:
+                    self.send_response(410 if self.path.startswith("/gone") else 201)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -223,6 +230,114 @@ def test_bad_subscriptions_are_refused_with_a_message(app, promoter, data):
     assert answer.get_json()["error"]["message"] == "推送订阅无效，请重新开启推送。"
     with app.app_context():
         assert db.session.scalars(select(PushSubscription)).all() == []
+
+
+# The same loopback address, spelled so that a check of "is it an IP address?" misses it
+# while the resolver still reaches 127.0.0.1.
+LOOPBACK_SPELLINGS = ("127.1", "2130706433", "0x7f000001", "0177.0.0.1")
+
+
+@pytest.mark.parametrize("endpoint", [
+    *(f"https://{host}:8443/push/x" for host in LOOPBACK_SPELLINGS),
+    "https://fcm.googleapis.com@127.0.0.1/fcm/send/x",  # user info: the host is 127.0.0.1
+    "https://127.0.0.1\\@fcm.googleapis.com/fcm/send/x",  # parsers disagree on the backslash
+    "https://fcm.googleapis.com:8443/fcm/send/x",
+    "https://fcm.googleapis.com#@127.0.0.1/x",
+])
+def test_endpoints_that_reach_into_our_own_network_are_refused(app, promoter, endpoint):
+    answer = subscribe(promoter, Phone(endpoint).subscription())
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["message"] == "推送订阅无效，请重新开启推送。"
+    with app.app_context():
+        assert db.session.scalars(select(PushSubscription)).all() == []
+
+
+@pytest.mark.parametrize("endpoint", [
+    "https://push.example.com/x",
+    "https://fcm.googleapis.com.example.com/fcm/send/x",
+    "https://evilpush.apple.com/x",
+    "https://127.0.0.1.nip.io/x",
+])
+def test_endpoints_of_other_hosts_are_refused_as_an_unsupported_push_service(app, promoter, endpoint):
+    answer = subscribe(promoter, Phone(endpoint).subscription())
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["message"] == "暂不支持这个浏览器的推送服务。通知仍会出现在“消息”里。"
+    with app.app_context():
+        assert db.session.scalars(select(PushSubscription)).all() == []
+
+
+@pytest.mark.parametrize("endpoint", [
+    "https://fcm.googleapis.com/fcm/send/fv3jabydF5c:APA91bEc8gXeukGXEvq-k_Zx",  # Chrome
+    "https://updates.push.services.mozilla.com/wpush/v2/gAAAAABmXyZ_aBc-123",  # Firefox
+    "https://web.push.apple.com/QGt2_hRv0DzUhvHAtLWcE1s",  # Safari
+    "https://wns2-par02p.notify.windows.com/w/?token=BQYAAAD%2bXYZ%3d",  # Edge on Windows
+])
+def test_the_browsers_push_services_are_accepted(app, promoter, endpoint):
+    answer = subscribe(promoter, Phone(endpoint).subscription())
+    assert answer.status_code == 200 and answer.get_json()["message"] == "已开启推送通知。"
+    with app.app_context():
+        assert db.session.scalars(select(PushSubscription.endpoint)).all() == [endpoint]
+
+
+class Listener:
+    """A bare TCP port on 127.0.0.1 that notes every connection made to it."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _address = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.server.close()
+
+
+def test_a_stored_endpoint_outside_the_push_services_is_never_contacted_and_is_dropped(app, make, promoter):
+    listener = Listener()
+    try:
+        with app.app_context():
+            from distweb.models import Promoter
+
+            user_id = db.session.get(Promoter, promoter.promoter.id).user_id
+            phone = Phone("")
+            keys = phone.subscription()["keys"]
+            for host in LOOPBACK_SPELLINGS:  # saved before subscriptions were checked
+                db.session.add(PushSubscription(user_id=user_id, endpoint=f"https://{host}:{listener.port}/x",
+                                                p256dh=keys["p256dh"], auth=keys["auth"]))
+            db.session.commit()
+        place_and_pay(app, promoter.promoter, make.product(sku="TEA-1", price_fen=5900))
+        with app.app_context():
+            counts = push.deliver_all()
+            assert listener.connections == 0
+            assert counts["refused"] == 4 and counts["sent"] == 0 and counts["failed"] == 0
+            assert db.session.scalars(select(PushSubscription)).all() == []
+        assert inbox_of(app, promoter.promoter)[0][0] == "order_paid"  # the inbox still has it
+    finally:
+        listener.close()
+
+
+def test_a_push_service_redirect_is_not_followed(app, make, promoter, push_service):
+    elsewhere = PushService()
+    try:
+        push_service.redirect_to = f"{elsewhere.url}/internal"
+        subscribe(promoter, Phone(f"{push_service.url}/moved/1").subscription())
+        place_and_pay(app, promoter.promoter, make.product(sku="TEA-1", price_fen=5900))
+        with app.app_context():
+            counts = push.deliver_all()
+        assert counts["sent"] == 0 and counts["failed"] == 1
+        assert [path for path, _h, _b in push_service.received] == ["/moved/1"]
+        assert elsewhere.received == []
+    finally:
+        elsewhere.close()
 
 
 def test_subscribing_needs_the_csrf_token(app, promoter):

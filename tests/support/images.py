@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -54,3 +55,17 @@ HTML_AS_PNG = b"<!doctype html><html><body><script>alert(document.cookie)</scrip
 def huge_file(megabytes=50) -> bytes:
     """50 MB that start like a JPEG (the size check must come before any decoding)."""
     return b"\xff\xd8\xff\xe0" + b"\x00" * (megabytes * 1024 * 1024)
+
+
+@functools.cache
+def png_flat(width: int, height: int) -> bytes:
+    """A real, complete PNG of one colour, however large, built a row at a time: 6300×6300
+    comes to about 120 KB on disk and 119 MB once decoded, without the test ever holding
+    the pixels."""
+    packer = zlib.compressobj(9)
+    row = b"\x00" + b"\x80" * (width * 3)  # filter byte, then grey RGB pixels
+    parts = [packer.compress(row) for _ in range(height)]
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts))
+            + _chunk(b"IEND", b""))

@@ -3,7 +3,7 @@ to its promoter (an unpaid order never binds; an anonymous shop checkout binds o
 tracked-link touch from the buyer's browser)
 
 Revision ID: c2e1b75f3d21
-Revises: 9a4c7e2b5d61
+Revises: b1f0a64e2c10
 Create Date: 2026-12-06 06:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'c2e1b75f3d21'
-down_revision = '9a4c7e2b5d61'
+down_revision = 'b1f0a64e2c10'
 branch_labels = None
 depends_on = None
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +17,7 @@ from distweb.models.base import utcnow
 from distweb.services import api_keys
 from distweb.services.errors import ServiceError
 from distweb.web.errors import CODES
+from distweb.web.json_input import JSONInputError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # API clients authenticate every request with a bearer key, not a cookie
@@ -94,12 +94,21 @@ def http_error(err: HTTPException):
 
 
 def json_body() -> dict:
-    """The request body as a JSON object, or a 400/413."""
+    """The request body as a JSON object, or a 400/413 (or a 422 for text no column can
+    store: ``json_input``)."""
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY:
         raise ApiError(413, "payload_too_large", _("请求体不能超过 1 MiB。"))
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes) -> dict:
+    """``raw`` parsed as a JSON object by the app's JSON provider (``json_input``: nesting
+    and text checked), or the ApiError to answer."""
     try:
-        body = json.loads(raw or b"null")
+        body = current_app.json.loads(raw or b"null")
+    except JSONInputError as err:
+        raise ApiError(err.status, err.code, str(err.message), err.field) from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", _("请求体不是有效的 JSON。")) from None
     if not isinstance(body, dict):

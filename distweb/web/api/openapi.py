@@ -112,8 +112,8 @@ ITEM_IN = {
     "required": ["sku", "quantity"],
     "properties": {
         "sku": {"type": "string"},
-        "quantity": {"type": "integer", "minimum": 1},
-        "unit_price_fen": MONEY,
+        "quantity": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "unit_price_fen": {**MONEY, "maximum": 1_000_000_000},
         "paid_fen": MONEY,
     },
 }
@@ -131,8 +131,9 @@ ORDER_CREATE = {
                                                    "phone": {"type": ["string", "null"]},
                                                    "address": {"type": ["string", "null"]}}},
         "items": {"type": "array", "minItems": 1, "items": ITEM_IN},
-        "total_paid_fen": MONEY,
-        "paid_at": TIME,
+        "total_paid_fen": {**MONEY, "maximum": 10_000_000_000,
+                           "description": "At most ¥100,000,000.00 (10^10 fen) for the whole order"},
+        "paid_at": {**TIME, "description": "Not more than a day ahead of now"},
     },
 }
 
@@ -359,13 +360,17 @@ def _order_paths() -> dict:
                                   **_error_responses(401)}},
             "put": {"summary": "Write a new plan version (older orders keep theirs)", "parameters": [IDEMPOTENCY_KEY],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["rules"], "properties": {
+                        "type": "object", "required": ["rules"], "additionalProperties": False, "properties": {
                             "depth": {"type": "integer", "minimum": 1, "maximum": 3},
                             "freeze_days": {"type": "integer", "minimum": 0, "maximum": 365},
                             "rounding": {"type": "string", "enum": ["half_up", "half_even"]},
                             "max_total_bp": {"type": "integer", "minimum": 0, "maximum": 10000},
                             "self_purchase": {"type": "boolean"},
-                            "rules": {"type": "array", "items": {"type": "object"}}}}}}},
+                            "consignment_funding": {"type": "string", "enum": ["supplier", "distributor"]},
+                            "rules": {"type": "array", "items": {"type": "object"}},
+                            "note": {"type": ["string", "null"], "description": "Kept in the plan's history"},
+                            "version": {"type": ["integer", "null"],
+                                        "description": "What a GET answers; ignored"}}}}}},
                     "responses": {"200": {"description": "The new plan", "content": {"application/json": {
                         "schema": {"type": "object"}}}}, **_error_responses(400, 401, 409, 413, 422)}},
         },
@@ -428,8 +433,8 @@ def _order_paths() -> dict:
                      "parameters": [{"name": "X-Distweb-Signature", "in": "header", "required": True,
                                      "schema": {"type": "string"}}],
                      "requestBody": {"required": True, "content": _json("WebhookEvent")},
-                     "responses": {"200": {"description": "Applied or already seen"},
-                                   "202": {"description": "Held until its order arrives"},
+                     "responses": {"200": {"description": "Applied, its change made before (duplicate), or already seen"},
+                                   "202": {"description": "Stored: held until its order arrives, or failed and tried again"},
                                    **_error_responses(400, 401, 413, 422)}},
         },
     }

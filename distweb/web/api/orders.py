@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import g, request
 from flask_babel import gettext as _
@@ -29,7 +29,31 @@ def parse_time(body: dict, name: str, required: bool = False) -> datetime | None
         raise ApiError(422, "invalid_time", _("%(name)s 必须是 ISO 8601 时间。", name=name), name) from None
     if moment.tzinfo is None:
         raise ApiError(422, "invalid_time", _("%(name)s 必须带时区偏移，例如 +08:00。", name=name), name)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # year 1 at +08:00, or 9999-12-31 at -08:00, is no time in UTC
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ApiError(422, "invalid_time", _("%(name)s 超出了可以记录的时间范围。", name=name), name)
     return moment
+
+
+# Times are stored in UTC and shown in any time zone: a day either side must still be a time.
+EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
+# How far ahead of our clock a payment time may be (the shop's clock may run a little fast).
+PAID_AT_AHEAD = timedelta(days=1)
+
+
+def parse_paid_at(body: dict) -> datetime | None:
+    """``paid_at`` as ``parse_time`` reads it, and not more than a day ahead of now (a
+    payment from the future would accrue commission no one has earned yet)."""
+    paid_at = parse_time(body, "paid_at")
+    if paid_at is not None and paid_at > datetime.now(UTC) + PAID_AT_AHEAD:
+        raise ApiError(422, "paid_at_in_future", _("付款时间 paid_at 不能晚于当前时间一天以上。"), "paid_at")
+    return paid_at
 
 
 # ---------------------------------------------------------------- products
@@ -148,7 +172,7 @@ def order_input_from(body: dict, source: str = "api") -> orders.OrderInput:
         items=items,
         promoter_code=field(body, "promoter_code", str, required=False, nullable=True, max_length=12),
         buyer=buyer,
-        paid_at=parse_time(body, "paid_at"),
+        paid_at=parse_paid_at(body),
         total_paid_fen=field(body, "total_paid_fen", int, required=False, nullable=True),
         stock_purchase=field(body, "stock_purchase", bool, required=False, nullable=True),
         source=source,
@@ -196,7 +220,7 @@ def order_cancel(external_id: str):
 @idempotent
 def order_paid(external_id: str):
     body = json_body() if request.get_data(cache=True) else {}
-    return order_json(orders.mark_paid(g.brand.id, _order(external_id).id, parse_time(body, "paid_at"), actor="api"))
+    return order_json(orders.mark_paid(g.brand.id, _order(external_id).id, parse_paid_at(body), actor="api"))
 
 
 @bp.post("/orders/<external_id>/refunds")

@@ -20,8 +20,21 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _account_limit() -> str:
+    return current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]
+
+
+def _login_account() -> str:
+    """The rate-limit key of a sign-in attempt: the account it names (guessing one account's
+    password from many addresses is throttled as well as many guesses from one address)."""
+    return "login-account:" + accounts.normalise_login(request.form.get("login") or "")[:120]
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_account_limit, key_func=_login_account, methods=["POST"],
+               deduct_when=lambda response: response.status_code == 401,  # failed attempts only
+               error_message=lambda: _("这个账号密码错误次数过多，已暂时锁定登录，请 15 分钟后再试。"))
 def login():
     if current_user.is_authenticated:
         return redirect_to(home_url_for(current_user))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal, InvalidOperation
 
-from flask import Response, abort, flash, request, url_for
+from flask import Response, abort, current_app, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from distweb.money import fen_to_yuan_text, parse_yuan
 from distweb.services import commission, orders
 from distweb.services.errors import NotFound, ServiceError
 from distweb.web.htmx import redirect_to, render, wants_fragment
+from distweb.web.json_input import JSONInputError
 from distweb.web.manage.routes import bp
 
 MAX_RULES = 60
@@ -241,9 +242,12 @@ def commission_import():
     upload = request.files.get("file")
     text = upload.read().decode("utf-8", "replace") if upload and upload.filename else request.form.get("json", "")
     try:
-        body = json.loads(text)
+        body = current_app.json.loads(text)  # the app's one JSON parse: nesting and text checked
         if not isinstance(body, dict):
             raise ValueError
+    except JSONInputError as err:
+        flash(str(err.message), "error")
+        return redirect_to(url_for("manage.commission_plan"))
     except ValueError:
         flash(_("不是有效的 JSON。"), "error")
         return redirect_to(url_for("manage.commission_plan"))

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from distweb.models.user import Role
-from distweb.services import jobs, network, reports
+from distweb.services import jobs, network, reports, webhooks
 from distweb.services.errors import NotFound
 from distweb.web.access import require_role
 from distweb.web.htmx import redirect_to, render
@@ -51,3 +51,32 @@ def job_show(job_id: int):
     except NotFound:
         abort(404)
     return render("manage/job.html", "manage/_job_status.html", job=job, nav="jobs")
+
+
+@bp.get("/webhooks")
+def webhook_list():
+    """Webhook events not applied: held (waiting for their order), failed and rejected."""
+    return render("manage/webhooks.html", events=webhooks.open_events(current_user.brand_id),
+                  max_attempts=webhooks.MAX_ATTEMPTS, nav="webhooks")
+
+
+@bp.post("/webhooks/<int:event_id>/retry")
+def webhook_retry(event_id: int):
+    try:
+        outcome = webhooks.retry(current_user.brand_id, event_id)
+    except NotFound:
+        abort(404)
+    status = outcome.value if outcome is not None else None
+    if status == "applied":
+        flash(_("事件已应用。"), "success")
+    elif status == "duplicate":
+        flash(_("该变更之前已经生效，事件记为重复，未再应用。"), "info")
+    elif status == "held":
+        flash(_("订单还没有到达，事件继续等待。"), "info")
+    elif status == "rejected":
+        flash(_("事件被拒绝，原因见列表。"), "error")
+    elif status == "failed":
+        flash(_("应用失败，原因见列表。"), "error")
+    else:
+        flash(_("该事件已由其他进程处理。"), "info")
+    return redirect_to(url_for("manage.webhook_list"))

@@ -41,7 +41,10 @@ def material_image(image_id: int, variant: str):
     if current_user.role not in (Role.MANAGER, Role.PROMOTER):
         abort(404)
     try:
-        image = materials.image_for_user(current_user.brand_id, image_id)
+        # Managers see the whole library; promoters only what is live (an embargoed launch
+        # must not leak through its pictures' URLs).
+        image = materials.image_for_user(current_user.brand_id, image_id,
+                                         live_only=current_user.role != Role.MANAGER)
     except NotFound:
         abort(404)
     key = image.thumb_key if variant == "thumb" else image.file_key

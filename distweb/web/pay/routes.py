@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
@@ -32,18 +30,14 @@ def notify():
         webhooks.verify(payments.payment_secret(brand), request.headers.get("X-Distweb-Signature"), raw)
     except webhooks.SignatureError as err:
         return _error(401, err.code, str(err.message))
-    try:
-        body = json.loads(raw)
-        assert isinstance(body, dict)
-    except (ValueError, AssertionError, UnicodeDecodeError):
-        return _error(400, "invalid_json", _("请求体必须是 JSON 对象。"))
-    from distweb.web.api.base import ApiError, field
-    from distweb.web.api.orders import parse_time
+    from distweb.web.api.base import ApiError, field, parse_json_object
+    from distweb.web.api.orders import parse_paid_at
 
     try:
+        body = parse_json_object(raw)  # the app's one JSON parse: nesting and text checked
         order = payments.notify_paid(
             brand, field(body, "external_id", str, max_length=64), body.get("paid_fen"),
-            parse_time(body, "paid_at"), field(body, "transaction_id", str, required=False, nullable=True),
+            parse_paid_at(body), field(body, "transaction_id", str, required=False, nullable=True),
         )
     except ApiError as err:
         return _error(err.status, err.code, err.message, err.field)

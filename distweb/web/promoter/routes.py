@@ -18,7 +18,7 @@ from distweb.services import commission, network, reports
 from distweb.services import orders as orders_service
 from distweb.services import wallet as wallet_service
 from distweb.services.errors import NotFound, ServiceError
-from distweb.web.access import require_role
+from distweb.web.access import read_only_when_suspended, require_role
 from distweb.web.forms import before_arg
 from distweb.web.htmx import redirect_to, render
 from distweb.web.join.routes import invite_url
@@ -26,6 +26,7 @@ from distweb.web.sessions import page_read, read_with_session_user
 
 bp = Blueprint("promoter", __name__, url_prefix="/promoter")
 require_role(bp, Role.PROMOTER)
+read_only_when_suspended(bp)
 
 
 def _promoter():
