@@ -7,12 +7,17 @@ import os
 import time
 
 from flask import Flask
-from rq import Worker, worker_registration
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from rq import Queue, Worker, worker_registration
 from rq.registry import clean_registries
 from rq.utils import now as rq_now
 
 from distweb.extensions import db
-from distweb.queues import all_queues, redis_connection
+from distweb.queues import all_queues
 from distweb.services import jobs
 from worker.jobs import warm_pdf_renderer
 
@@ -32,6 +37,8 @@ HEARTBEAT_INTERVAL = 3
 HEARTBEAT_GRACE = 7
 # How long one worker's claim to clean a queue's registries lasts if it dies cleaning.
 MAINTENANCE_LOCK = 30
+# Tries of a Redis command that found no server before the worker gives up (worker_redis).
+WORKER_REDIS_RETRIES = 10
 
 
 def _dispose_pool_after_fork() -> None:
@@ -129,6 +136,16 @@ class _QuietMaintenance(logging.Filter):
         return not (isinstance(record.msg, str) and "cleaning" in record.msg and "registries" in record.msg)
 
 
+def worker_redis(app: Flask) -> Redis:
+    """The worker's own Redis connection, which rides out a Redis restart: RQ's worker quits
+    on any Redis error in its loop (a job ending while Redis restarted stopped the worker,
+    and the launcher with it), so connection errors are retried for about 15 seconds
+    (0.2 s, doubling, at most 2 s apart). The web process keeps failing fast."""
+    return Redis.from_url(app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2,
+                          retry=Retry(ExponentialBackoff(cap=2, base=0.2), WORKER_REDIS_RETRIES),
+                          retry_on_error=[RedisConnectionError, RedisTimeoutError])
+
+
 def run_worker(app: Flask, burst: bool = False) -> bool:
     logging.getLogger("rq.worker").addFilter(_QuietMaintenance())
     os.register_at_fork(after_in_child=_dispose_pool_after_fork)
@@ -140,6 +157,8 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
         sweep()
         # An idle worker blocks on Redis for worker_ttl - 15 s between maintenance rounds:
         # keep that at the resume interval, or abandoned jobs wait for minutes.
-        worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=RESUME_INTERVAL,
+        conn = worker_redis(app)
+        queues = [Queue(queue.name, connection=conn) for queue in all_queues()]
+        worker = DistwebWorker(queues, connection=conn, maintenance_interval=RESUME_INTERVAL,
                                worker_ttl=RESUME_INTERVAL + 15, job_monitoring_interval=HEARTBEAT_INTERVAL)
         return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
