@@ -780,7 +780,10 @@ class Campaign:
         per_kill_round = a.kills_per_round
         kill_rounds = -(-a.kills // per_kill_round) if a.kills else 0
         plan = ["kill"] * kill_rounds + ["redis"] * a.redis_restarts + ["pg"] * purges
-        self.rng.shuffle(plan)
+        if a.quick:  # the cuts first: what they leave for the workers' sweep has time to be applied
+            plan = plan[kill_rounds:] + plan[:kill_rounds]
+        else:
+            self.rng.shuffle(plan)
         # webhook deliveries not made by the fault rounds are spread over storm rounds
         deliveries_per_order = 2.1 * 1.3
         kills_left = a.kills
