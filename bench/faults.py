@@ -323,6 +323,8 @@ class Campaign:
         self.lost = self.doubled = 0
         self.failed_seen: set[int] = set()
         self.held_seen: set[str] = set()
+        self.statement_requests: Counter = Counter()
+        self.extra_seen: dict = {}
         self.cut_short = False
         self.pending_resume: dict[int, tuple[float, int]] = {}
 
@@ -453,6 +455,7 @@ class Campaign:
             status, body = self.client.call("GET", f"/promoters/{code}/statements?period={period}")
             assert status in (200, 202), body
             self.expected.statements.add((promoter_id, period))
+            self.statement_requests[(promoter_id, period)] += 1
 
     # faults
 
@@ -743,13 +746,19 @@ class Campaign:
                       or not statements.file_path(db.session.get(Statement, sid)).exists()]
         if unrendered:
             out.append(("lost", len(unrendered), f"statements not rendered: {unrendered[:5]}"))
-        renders = sum(1 for (result,) in db.session.execute(select(Job.result).where(
-            Job.kind == "statement", Job.status == JobStatus.SUCCEEDED)) if (result or {}).get("closing_fen"))
-        ready = db.session.scalar(select(func.count(Notification.id)).where(Notification.kind == "statement_ready"))
-        if ready > renders:
-            out.append(("doubled", ready - renders, f"statement_ready notices {ready} for {renders} renders"))
-        elif ready < renders:
-            out.append(("lost", renders - ready, f"statement_ready notices {ready} for {renders} renders"))
+        # One "statement ready" notice per render, and never more renders than requests: a
+        # statement is rendered again only when asked again (the running month's).
+        owner = {sid: (p, period) for p, period, _, sid in rows}
+        notices = Counter()
+        for (data,) in db.session.execute(select(Notification.data).where(Notification.kind == "statement_ready")):
+            notices[owner.get((data or {}).get("statement"))] += 1
+        extra = {key: n - self.statement_requests[key] for key, n in notices.items()
+                 if key is not None and n > self.statement_requests[key]}
+        new_extra = {k: v for k, v in extra.items() if v > self.extra_seen.get(k, 0)}
+        if new_extra:
+            out.append(("doubled", sum(v - self.extra_seen.get(k, 0) for k, v in new_extra.items()),
+                        f"statement_ready notices beyond the requests (promoter, period: extra): {new_extra}"))
+            self.extra_seen.update(new_extra)
         unfrozen = Counter()
         for user_id, data in db.session.execute(select(Notification.user_id, Notification.data).where(
                 Notification.kind == "commission_unfrozen")):
