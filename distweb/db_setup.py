@@ -98,12 +98,18 @@ def sqlite_write(session):
 # DELETE, WITH ..., DDL) makes the rollback a real one.
 
 
-def connection_lost(err: BaseException) -> bool:
+def connection_lost(err: BaseException, connection=None) -> bool:
     """psycopg's error says the connection to the server is gone: an error of the client
     (no SQLSTATE: "server closed the connection unexpectedly", "the connection is lost"), or
-    the server's connection exception / operator intervention classes (08, 57P)."""
+    the server's connection exception / operator intervention classes (08, 57P); or, given
+    the psycopg connection, any error after which libpq reports it bad."""
     import psycopg
+    from psycopg.pq import ConnStatus
 
+    if not isinstance(err, psycopg.Error):
+        return False
+    if connection is not None and (connection.closed or connection.pgconn.status == ConnStatus.BAD):
+        return True
     if not isinstance(err, psycopg.OperationalError):
         return False
     state = getattr(err, "sqlstate", None)

@@ -178,3 +178,25 @@ def test_which_psycopg_errors_mean_the_connection_is_gone(message, sqlstate, los
         err = type("E", (psycopg.OperationalError,), {"sqlstate": sqlstate})(message)
     assert connection_lost(err) is lost
     assert connection_lost(ValueError(message)) is False
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_a_fast_read_on_a_terminated_backend_is_a_503_error_not_a_500(pg, method):
+    """FastRead runs on the DBAPI connection itself: psycopg's own error escaped the app's
+    handler (a 500), and the rollback at the end of the request failed on the dead connection."""
+    from sqlalchemy.exc import OperationalError
+
+    from distweb.services import api_keys, tx
+
+    with pg.test_request_context("/api/v1/orders", method=method):
+        connection, _ = tx._connection_for_fast_read()
+        pid = connection.info.backend_pid
+        _terminate(pid)
+        with pytest.raises(OperationalError) as caught:
+            api_keys.key_and_brand_for(api_keys.KEY_PREFIX + "no-such-key")
+        assert caught.value.connection_invalidated
+        db.session.rollback()
+        tx.release_reader()
+        assert api_keys.key_and_brand_for(api_keys.KEY_PREFIX + "no-such-key") is None  # a live connection again
+        db.session.remove()
+        tx.release_reader()
