@@ -467,6 +467,10 @@ class Campaign:
         conn = self._redis()
         for i in range(kills):
             self.services.keep_alive()
+            # Kill a worker of a running pool, not one still starting: otherwise every worker
+            # can be booting at once (kills come seconds apart) and the resume time measures
+            # the interpreter's start-up under load, not the hand-over.
+            self._wait_workers_up(conn, timeout=30)
             if i % 2 == 0:
                 self.storm(5)
                 self.start_settlement()
@@ -530,6 +534,17 @@ class Campaign:
         from redis import Redis
 
         return Redis(unix_socket_path=str(self.redis.sock), socket_timeout=5)
+
+    def _wait_workers_up(self, conn, timeout: float) -> None:
+        from rq import Worker
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._poll_resume()
+            up = {w.pid for w in Worker.all(connection=conn)}
+            if {p.pid for p in self.services.workers} <= up:
+                return
+            time.sleep(0.1)
 
     def _job_state(self, job_id: int) -> tuple[int, str]:
         from distweb.extensions import db
