@@ -39,6 +39,7 @@ def init_app(app) -> None:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         if engine.dialect.driver == "psycopg":
+            event.listen(engine, "handle_error", _pg_lost_connection)
             event.listen(engine.pool, "checkout", _pg_drop_closed)
             event.listen(engine, "begin", _pg_track_begin)
             event.listen(engine, "before_cursor_execute", _pg_track_write)
@@ -97,6 +98,34 @@ def sqlite_write(session):
 # DELETE, WITH ..., DDL) makes the rollback a real one.
 
 
+def connection_lost(err: BaseException, connection=None) -> bool:
+    """psycopg's error says the connection to the server is gone: an error of the client
+    (no SQLSTATE: "server closed the connection unexpectedly", "the connection is lost"), or
+    the server's connection exception / operator intervention classes (08, 57P); or, given
+    the psycopg connection, any error after which libpq reports it bad."""
+    import psycopg
+    from psycopg.pq import ConnStatus
+
+    if not isinstance(err, psycopg.Error):
+        return False
+    if connection is not None and (connection.closed or connection.pgconn.status == ConnStatus.BAD):
+        return True
+    if not isinstance(err, psycopg.OperationalError):
+        return False
+    state = getattr(err, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
+def _pg_lost_connection(ctx) -> None:
+    # SQLAlchemy asks psycopg whether the connection is broken, and when the server ends it
+    # in the middle of a query psycopg does not always say so yet: the connection stayed in
+    # the pool's hands as if alive, the rollback after the failed query failed in turn, and
+    # the 503 the request should get became a 500. Tell SQLAlchemy it is a disconnect, so
+    # the connection is discarded and the rollback skipped.
+    if not ctx.is_disconnect and connection_lost(ctx.original_exception):
+        ctx.is_disconnect = True
+
+
 def _pg_track_begin(conn) -> None:
     conn.info["distweb_wrote"] = False
 
@@ -107,6 +136,7 @@ def _pg_track_write(conn, cursor, statement, parameters, context, executemany) -
 
 
 def _pg_end_read_only(conn) -> None:
+    import psycopg
     from psycopg.pq import TransactionStatus
 
     if conn.invalidated:
@@ -118,7 +148,13 @@ def _pg_end_read_only(conn) -> None:
     raw = conn.connection.dbapi_connection
     # Only a healthy open transaction: a failed one (INERROR) is rolled back as asked.
     if raw is not None and raw.info.transaction_status == TransactionStatus.INTRANS:
-        raw.commit()  # the rollback that follows finds the connection idle and does nothing
+        try:
+            raw.commit()  # the rollback that follows finds the connection idle and does nothing
+        except psycopg.Error as err:
+            # The server ended the connection since the last read (pg_terminate_backend, a
+            # restart): nothing was written, so nothing is lost. Discard the connection, so the
+            # rollback that follows is skipped instead of failing the end of the request.
+            conn.invalidate(err)
 
 
 # --- PostgreSQL: a pooled connection the server has closed is never handed out -----------------

@@ -122,6 +122,11 @@ def render_statement(job_id: int) -> None:
         statement = db.session.scalars(select(Statement).where(Statement.job_id == job.id)).first()
         if statement is None:
             return {"rendered": "0"}
+        if statement.status == RunStatus.SUCCEEDED:
+            # An earlier attempt of this job rendered it and told the promoter, and was killed
+            # before the job's row said so: rendering again would tell them twice. (A new
+            # request of the statement sets it queued before its own job is pushed.)
+            return {"closing_fen": str(statement.closing_fen)}
         with transaction():
             statement.status = RunStatus.RUNNING
         promoter = db.session.get(Promoter, statement.promoter_id)

@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from flask import Flask
-from rq import Worker
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from rq import Queue, Worker, worker_registration
+from rq.registry import clean_registries
+from rq.utils import now as rq_now
 
 from distweb.extensions import db
-from distweb.queues import all_queues, redis_connection
+from distweb.queues import all_queues
 from distweb.services import jobs
 from worker.jobs import warm_pdf_renderer
 
 log = logging.getLogger("distweb.worker")
 
-# How often each worker looks for jobs that Redis lost (seconds).
+# How often each worker runs its full upkeep: scheduled settlement runs, unsent pushes (seconds).
 SWEEP_INTERVAL = 60
+# How often an idle worker looks for abandoned and lost jobs: RQ's registry clean-up (which
+# fails a job whose worker stopped sending heartbeats) and the database rows' sweep, which
+# pushes such a job again (seconds).
+RESUME_INTERVAL = 3
+# While a job runs, its worker sends a heartbeat every HEARTBEAT_INTERVAL seconds; a job
+# whose worker has been silent for HEARTBEAT_INTERVAL + HEARTBEAT_GRACE seconds was
+# abandoned (the worker was killed). RQ's own grace is 60 s, which with its 30 s interval
+# and the once-a-minute clean-up left a killed worker's job waiting about two minutes.
+HEARTBEAT_INTERVAL = 3
+HEARTBEAT_GRACE = 7
+# How long one worker's claim to clean a queue's registries lasts if it dies cleaning.
+MAINTENANCE_LOCK = 30
+# Tries of a Redis command that found no server before the worker gives up (worker_redis).
+WORKER_REDIS_RETRIES = 10
 
 
 def _dispose_pool_after_fork() -> None:
@@ -27,12 +49,22 @@ def _dispose_pool_after_fork() -> None:
         db.engine.dispose(close=False)
 
 
-def sweep() -> None:
-    """Regular upkeep: push jobs Redis lost, and start the settlement runs that are due."""
+def sweep_jobs(quick: bool = False) -> None:
+    """Push again the jobs Redis lost or a killed worker abandoned."""
     try:
-        pushed = jobs.sweep_lost_jobs()
+        pushed = jobs.sweep_lost_jobs(quick=quick)
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
+    except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
+        log.exception("worker upkeep failed")
+    finally:
+        db.session.remove()
+
+
+def sweep() -> None:
+    """Regular upkeep: push jobs Redis lost, and start the settlement runs that are due."""
+    sweep_jobs()
+    try:
         from distweb.services import settlement
 
         started = settlement.schedule_due_runs()
@@ -56,14 +88,66 @@ def sweep() -> None:
 
 class DistwebWorker(Worker):
     """RQ's worker, plus a sweep of lost jobs with its regular maintenance: if Redis
-    restarts and forgets queued jobs, the database rows bring them back."""
+    restarts and forgets queued jobs, the database rows bring them back.
+
+    Maintenance (RQ's registry clean-up and the job sweep) runs every RESUME_INTERVAL
+    seconds while the worker is idle, the rest of the upkeep every SWEEP_INTERVAL; a running
+    job's heartbeat lapses HEARTBEAT_GRACE seconds after its worker stops sending them. So a
+    job whose worker was killed (parent and work horse) is failed by RQ's clean-up and pushed
+    again by the sweep within about HEARTBEAT_INTERVAL + HEARTBEAT_GRACE + RESUME_INTERVAL
+    seconds, and picked up by the next idle worker (jobs are safe to run twice)."""
+
+    _last_full_sweep = 0.0
+
+    def clean_registries(self):
+        """RQ's clean-up of each queue's registries, under a lock that lasts MAINTENANCE_LOCK
+        seconds instead of RQ's 899: a worker killed while it held the lock (cleaning every
+        few seconds, it often does) stopped every worker from failing that queue's abandoned
+        jobs for a quarter of an hour."""
+        for queue in self.queues:
+            if self.connection.set(queue.registry_cleaning_key, 1, nx=True, ex=MAINTENANCE_LOCK):
+                try:
+                    clean_registries(queue, self._exc_handlers)
+                    worker_registration.clean_worker_registry(queue)
+                    queue.intermediate_queue.cleanup(self, queue)
+                finally:
+                    queue.release_maintenance_lock()
+        self.last_cleaned_at = rq_now()
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        ttl = super().get_heartbeat_ttl(job, working_time)
+        return max(1, ttl - 60 + HEARTBEAT_GRACE)  # RQ adds 60 s of grace; we add ours
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
-        sweep()
+        now = time.monotonic()
+        if now - self._last_full_sweep >= SWEEP_INTERVAL:
+            self._last_full_sweep = now
+            sweep()
+        else:
+            sweep_jobs(quick=True)
+
+
+class _QuietMaintenance(logging.Filter):
+    """RQ logs its registry clean-up at INFO, one line per queue; every RESUME_INTERVAL
+    seconds that would be most of the worker's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and "cleaning" in record.msg and "registries" in record.msg)
+
+
+def worker_redis(app: Flask) -> Redis:
+    """The worker's own Redis connection, which rides out a Redis restart: RQ's worker quits
+    on any Redis error in its loop (a job ending while Redis restarted stopped the worker,
+    and the launcher with it), so connection errors are retried for about 15 seconds
+    (0.2 s, doubling, at most 2 s apart). The web process keeps failing fast."""
+    return Redis.from_url(app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2,
+                          retry=Retry(ExponentialBackoff(cap=2, base=0.2), WORKER_REDIS_RETRIES),
+                          retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 
 def run_worker(app: Flask, burst: bool = False) -> bool:
+    logging.getLogger("rq.worker").addFilter(_QuietMaintenance())
     os.register_at_fork(after_in_child=_dispose_pool_after_fork)
     try:
         warm_pdf_renderer()
@@ -72,7 +156,9 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     with app.app_context():
         sweep()
         # An idle worker blocks on Redis for worker_ttl - 15 s between maintenance rounds:
-        # keep that close to the sweep interval, or the sweep runs every 7 minutes.
-        worker = DistwebWorker(all_queues(), connection=redis_connection(), maintenance_interval=SWEEP_INTERVAL,
-                               worker_ttl=SWEEP_INTERVAL + 15)
+        # keep that at the resume interval, or abandoned jobs wait for minutes.
+        conn = worker_redis(app)
+        queues = [Queue(queue.name, connection=conn) for queue in all_queues()]
+        worker = DistwebWorker(queues, connection=conn, maintenance_interval=RESUME_INTERVAL,
+                               worker_ttl=RESUME_INTERVAL + 15, job_monitoring_interval=HEARTBEAT_INTERVAL)
         return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")

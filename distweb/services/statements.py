@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -141,7 +141,9 @@ def request(promoter: Promoter, period: str) -> Statement:
     existing = db.session.scalars(select(Statement).where(Statement.promoter_id == promoter.id,
                                                           Statement.period == period)).first()
     if existing is not None and existing.status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED):
-        if existing.status != RunStatus.SUCCEEDED or not _stale(existing):
+        if existing.status == RunStatus.SUCCEEDED and not _stale(existing):
+            return existing
+        if existing.status != RunStatus.SUCCEEDED and not _job_gave_up(existing):
             return existing
     with transaction():
         statement = existing or Statement(brand_id=promoter.brand_id, promoter_id=promoter.id, period=period)
@@ -151,6 +153,18 @@ def request(promoter: Promoter, period: str) -> Statement:
     with transaction():
         statement.job_id = job.id
     return statement
+
+
+def _job_gave_up(statement: Statement) -> bool:
+    """Its render job failed for good (or is gone): the statement says queued or running but
+    nothing will render it, so asking again must queue a new render."""
+    from distweb.models import Job
+    from distweb.models.job import JobStatus
+
+    job = db.session.get(Job, statement.job_id) if statement.job_id is not None else None
+    if job is None:
+        return statement.created_at < utcnow() - timedelta(minutes=1)  # not its own request's moment
+    return job.status == JobStatus.FAILED
 
 
 def _stale(statement: Statement) -> bool:

@@ -11,8 +11,9 @@ from flask.globals import _cv_request
 from psycopg import errors, pq
 from psycopg._queries import PostgresQuery  # what psycopg's cursors use for the same job
 from psycopg.adapt import Transformer
+from sqlalchemy.exc import OperationalError
 
-from distweb.db_setup import sqlite_write
+from distweb.db_setup import connection_lost, sqlite_write
 from distweb.extensions import db
 
 
@@ -88,15 +89,24 @@ class FastRead:
         plan = self._plans.get((dialect.name, size))
         if plan is None:
             plan = self._plans[(dialect.name, size)] = _FastPlan(self.statement, dialect, self.expanding, size)
-        if dialect.driver == "psycopg" and dbapi_connection.autocommit:  # the reader
-            rows = _pg_exec_prepared(dbapi_connection, plan, params)
-        else:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute(plan.sql, plan.bind(params))
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
+        try:
+            if dialect.driver == "psycopg" and dbapi_connection.autocommit:  # the reader
+                rows = _pg_exec_prepared(dbapi_connection, plan, params)
+            else:
+                cursor = dbapi_connection.cursor()
+                try:
+                    cursor.execute(plan.sql, plan.bind(params))
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
+        except errors.Error as err:
+            if not connection_lost(err, dbapi_connection):
+                raise
+            _discard_lost(dbapi_connection, err)
+            # As SQLAlchemy would have raised it: the app answers 503, and the session's
+            # rollback skips the connection it now knows is gone (a raw psycopg error was a 500,
+            # and the rollback at the end of the request failed on the dead connection).
+            raise OperationalError(plan.sql, None, err, connection_invalidated=True) from err
         return [plan.row(values) for values in rows]
 
     def first(self, params: dict):
@@ -105,6 +115,21 @@ class FastRead:
 
 
 _READER = "_distweb_reader"
+
+
+def _discard_lost(dbapi_connection, err: BaseException) -> None:
+    """The server ended the connection a fast read ran on: tell its owner (the session's
+    connection, or the pool for the reader), which discards it."""
+    registry = db.session.registry
+    if registry.has() and registry().in_transaction():
+        connection = registry().connection()
+        if connection.connection.dbapi_connection is dbapi_connection:
+            connection.invalidate(err)
+            return
+    reader = g.get(_READER)
+    if reader is not None and reader.dbapi_connection is dbapi_connection:
+        g.pop(_READER)
+        reader.invalidate(err)
 
 
 def _connection_for_fast_read():

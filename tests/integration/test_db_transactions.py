@@ -106,3 +106,97 @@ def test_after_the_server_ends_every_connection_the_next_requests_still_work(pg,
     for _ in range(5):
         assert client.get("/auth/login").status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+def _terminate(pid: int, url: str | None = None) -> None:
+    import psycopg
+
+    url = url or db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_read_only_transaction_whose_backend_was_terminated_ends_quietly(pg):
+    """pg_terminate_backend between a request's last read and its end: the request's
+    teardown must not fail (it was a 500), and the next request gets a live connection."""
+    with pg.app_context():
+        session = db.session()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        _terminate(pid)
+        db.session.remove()  # the end of the request: commit of the read-only transaction fails
+        assert db.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+        db.session.remove()
+
+
+def test_a_query_on_a_terminated_backend_fails_and_the_rollback_does_not(pg):
+    """The query fails (the error handler answers 503), and the rollback after it must not
+    raise again (PendingRollbackError from the read-only check made it a 500)."""
+    with pg.app_context():
+        session = db.session()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        _terminate(pid)
+        with pytest.raises(DBAPIError):
+            session.execute(select(func.count(Brand.id)))
+        session.rollback()
+        assert session.execute(select(func.count(Brand.id))).scalar() == 0
+        db.session.remove()
+
+
+def test_a_query_cut_off_mid_flight_leaves_a_usable_session(pg):
+    import threading
+    import time
+
+    with pg.app_context():
+        session = db.session()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        killer = threading.Timer(0.3, _terminate, (pid, url))
+        killer.start()
+        started = time.monotonic()
+        with pytest.raises(DBAPIError) as caught:
+            session.execute(text("SELECT pg_sleep(5)"))
+        killer.join()
+        assert time.monotonic() - started < 4 and caught.value.connection_invalidated
+        session.rollback()
+        assert session.execute(select(func.count(Brand.id))).scalar() == 0
+        db.session.remove()
+
+
+@pytest.mark.parametrize(("message", "sqlstate", "lost"), [
+    ("consuming input failed: server closed the connection unexpectedly", None, True),
+    ("the connection is lost", None, True),
+    ("terminating connection due to administrator command", "57P01", True),
+    ("could not serialize access due to concurrent update", "40001", False),
+])
+def test_which_psycopg_errors_mean_the_connection_is_gone(message, sqlstate, lost):
+    import psycopg
+
+    from distweb.db_setup import connection_lost
+
+    err = psycopg.OperationalError(message)
+    if sqlstate:
+        err = type("E", (psycopg.OperationalError,), {"sqlstate": sqlstate})(message)
+    assert connection_lost(err) is lost
+    assert connection_lost(ValueError(message)) is False
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_a_fast_read_on_a_terminated_backend_is_a_503_error_not_a_500(pg, method):
+    """FastRead runs on the DBAPI connection itself: psycopg's own error escaped the app's
+    handler (a 500), and the rollback at the end of the request failed on the dead connection."""
+    from sqlalchemy.exc import OperationalError
+
+    from distweb.services import api_keys, tx
+
+    with pg.test_request_context("/api/v1/orders", method=method):
+        connection, _ = tx._connection_for_fast_read()
+        pid = connection.info.backend_pid
+        _terminate(pid)
+        with pytest.raises(OperationalError) as caught:
+            api_keys.key_and_brand_for(api_keys.KEY_PREFIX + "no-such-key")
+        assert caught.value.connection_invalidated
+        db.session.rollback()
+        tx.release_reader()
+        assert api_keys.key_and_brand_for(api_keys.KEY_PREFIX + "no-such-key") is None  # a live connection again
+        db.session.remove()
+        tx.release_reader()

@@ -99,3 +99,159 @@ def test_a_job_of_another_brand_is_not_found(app, browser, make):
         foreign_id = foreign.id
     browser.login("boss@example.com", PASSWORD)
     assert browser.get(f"/manage/jobs/{foreign_id}").status_code == 404
+
+
+def test_a_job_cut_off_from_the_database_is_queued_and_pushed_again_at_once(app_ctx, make, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import worker.jobs as worker_jobs
+
+    real = worker_jobs.redis_connection
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("terminating connection due to administrator command"))
+        return real()
+
+    monkeypatch.setattr(worker_jobs, "redis_connection", flaky)
+    job = jobs.create_job("diagnostics", brand_id=make.brand().id)
+    work_off_queues()
+    db.session.refresh(job)
+    assert job.status == JobStatus.QUEUED and "administrator command" in job.error  # not failed: tried again
+    # RQ recorded it failed: the sweep pushes it at once, young as the row is.
+    assert jobs.sweep_lost_jobs() == 1
+    work_off_queues()
+    db.session.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+
+
+def test_a_job_that_keeps_failing_for_a_transient_reason_fails_in_the_end(app_ctx, make, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import worker.jobs as worker_jobs
+
+    def locked():
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(worker_jobs, "redis_connection", locked)
+    job = jobs.create_job("diagnostics", brand_id=make.brand().id)
+    for _ in range(jobs.MAX_ATTEMPTS):
+        jobs.sweep_lost_jobs()
+        work_off_queues()
+    db.session.refresh(job)
+    assert job.status == JobStatus.FAILED and job.attempts == jobs.MAX_ATTEMPTS
+    assert jobs.sweep_lost_jobs() == 0
+
+
+def test_one_sweep_at_a_time(app_ctx, make):
+    from rq.job import Job as RQJob
+
+    job = jobs.create_job("diagnostics", brand_id=make.brand().id)
+    RQJob.fetch(jobs.rq_job_id(job.id), connection=redis_connection()).delete()  # Redis lost it
+    lock = redis_connection().lock(jobs.SWEEP_LOCK, timeout=10)
+    assert lock.acquire(blocking=False)
+    try:
+        assert jobs.sweep_lost_jobs(min_age=timedelta(0)) == 0  # another worker is sweeping
+    finally:
+        lock.release()
+    assert jobs.sweep_lost_jobs(min_age=timedelta(0)) == 1
+
+
+def test_a_statement_rendered_by_an_attempt_killed_before_its_job_row_said_so_is_not_told_twice(app_ctx, make):
+    from distweb.models import Notification, Promoter, Statement
+    from distweb.models.base import utcnow
+    from distweb.services import statements
+    from worker.jobs import render_statement
+
+    seller = make.promoter(name="李小明", phone="13300001111")
+    statement = statements.request(db.session.get(Promoter, seller.id), utcnow().strftime("%Y-%m"))
+    job_id = statement.job_id
+    work_off_queues()
+    job = db.session.get(Job, job_id)
+    assert job.status == JobStatus.SUCCEEDED
+    with db.session.begin_nested():
+        job.status = JobStatus.RUNNING  # the worker died between the two commits
+    db.session.commit()
+    render_statement(job_id)
+    db.session.expire_all()
+    assert db.session.get(Job, job_id).status == JobStatus.SUCCEEDED
+    assert db.session.get(Statement, statement.id).status.value == "succeeded"
+    assert db.session.query(Notification).filter_by(kind="statement_ready").count() == 1
+
+
+def test_a_statement_whose_render_failed_for_good_can_be_asked_for_again(app_ctx, make):
+    from distweb.models import Promoter
+    from distweb.models.payouts import RunStatus
+    from distweb.services import statements
+
+    seller = db.session.get(Promoter, make.promoter(name="李小明", phone="13300001111").id)
+    period = "2026-01"
+    statement = statements.request(seller, period)
+    assert statements.request(seller, period).job_id == statement.job_id  # on its way: the same job
+    with db.session.begin_nested():
+        statement.status = RunStatus.RUNNING  # its worker started it ...
+        db.session.get(Job, statement.job_id).status = JobStatus.FAILED  # ... and it failed for good
+    db.session.commit()
+    failed_job = statement.job_id
+    again = statements.request(seller, period)
+    assert again.id == statement.id and again.status == RunStatus.QUEUED and again.job_id != failed_job
+    work_off_queues()
+    db.session.refresh(again)
+    assert again.status == RunStatus.SUCCEEDED
+
+
+def test_the_quick_sweep_looks_only_at_started_jobs(app_ctx, make):
+    from rq.job import Job as RQJob
+
+    brand = make.brand()
+    waiting = jobs.create_job("diagnostics", brand_id=brand.id)
+    started = jobs.create_job("diagnostics", brand_id=brand.id)
+    with db.session.begin_nested():
+        started.status, started.attempts = JobStatus.RUNNING, 1  # its worker was killed ...
+    db.session.commit()
+    for job in (waiting, started):
+        RQJob.fetch(jobs.rq_job_id(job.id), connection=redis_connection()).delete()  # ... and Redis lost both
+    assert jobs.sweep_lost_jobs(min_age=timedelta(0), quick=True) == 1
+    db.session.refresh(started)
+    assert started.status == JobStatus.QUEUED
+    assert jobs.sweep_lost_jobs(min_age=timedelta(0)) == 1  # the full sweep finds the other
+
+
+def test_a_job_a_killed_worker_took_before_starting_it_is_pushed_again(app_ctx, make):
+    """RQ says queued but no list holds it (taken, then the worker died before its horse
+    marked it started, and RQ's clean-up dropped the entry of a job that had not started)."""
+    from distweb.models.base import utcnow
+    from distweb.queues import get_queue
+
+    brand = make.brand()
+    taken, waiting, moving = (jobs.create_job("diagnostics", brand_id=brand.id) for _ in range(3))
+    with db.session.begin_nested():
+        for job in (taken, waiting, moving):
+            job.created_at = utcnow() - timedelta(minutes=2)
+    db.session.commit()
+    queue, conn = get_queue("default"), redis_connection()
+    conn.lrem(queue.key, 1, jobs.rq_job_id(taken.id))  # gone from every list, still "queued"
+    conn.lrem(queue.key, 1, jobs.rq_job_id(moving.id))
+    conn.rpush(queue.intermediate_queue_key, jobs.rq_job_id(moving.id))  # a live worker is taking it
+    assert jobs.sweep_lost_jobs() == 1
+    assert conn.lpos(queue.key, jobs.rq_job_id(taken.id)) is not None
+    assert jobs.sweep_lost_jobs() == 0  # pushed once, not again
+
+
+def test_a_worker_cleaning_the_registries_holds_the_lock_briefly(app_ctx, monkeypatch):
+    """RQ's own lock lasts 899 s: a worker killed while cleaning stopped the clean-up of
+    abandoned jobs for a quarter of an hour."""
+    import worker.main as worker_main
+
+    seen = []
+
+    def record(queue, handlers):
+        seen.append(redis_connection().ttl(queue.registry_cleaning_key))
+
+    monkeypatch.setattr(worker_main, "clean_registries", record)
+    worker = worker_main.DistwebWorker(all_queues(), connection=redis_connection())
+    worker.clean_registries()
+    assert len(seen) == len(all_queues()) and all(0 < ttl <= worker_main.MAINTENANCE_LOCK for ttl in seen)
+    assert not redis_connection().exists(all_queues()[0].registry_cleaning_key)  # released after
