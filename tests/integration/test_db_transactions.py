@@ -16,7 +16,7 @@ from distweb.models import Brand
 def pg(app):
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
-            pytest.skip("psycopg's prepared statements exist only on PostgreSQL")
+            pytest.skip("about psycopg's connections to PostgreSQL (prepared statements, cut connections)")
     return app
 
 
