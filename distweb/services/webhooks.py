@@ -154,24 +154,26 @@ def _receive_paid(brand, event_id: str, data: dict, order: orders.OrderInput) ->
         if _status_of(brand.id, event_id) is not None:
             return None
         raise
+    return row.status if _stored(row) else None
+
+
+def _stored(row: WebhookEvent) -> bool:
+    """Commit a new event row; False when a concurrent delivery of the same event stored it
+    first (its unique key refused this one)."""
     try:
         db.session.add(row)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        return None
-    return row.status
+        return False
+    return True
 
 
 def _receive_for_order(brand, event_id: str, event_type: str, data: dict) -> WebhookStatus | None:
     """Stored first, held, and committed; then tried (see the module's docstring)."""
     row = _new_row(brand.id, event_id, event_type, data, WebhookStatus.HELD)
     row.attempts = 0
-    try:
-        db.session.add(row)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+    if not _stored(row):
         return None
     pk = row.id
     outcome = attempt(pk, (WebhookStatus.HELD,), refusals="raise")
