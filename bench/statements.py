@@ -140,19 +140,6 @@ def build_data(brand, count: int, now) -> list[int]:
 # --- the two paths -------------------------------------------------------------------------
 
 
-class Recorder:
-    """Stands in for weasyprint.HTML while A runs, keeping the HTML A renders."""
-
-    def __init__(self, original):
-        self.original = original
-        self.recorded: list[tuple[str, str]] | None = None
-
-    def __call__(self, *args, **kwargs):
-        if self.recorded is not None:
-            self.recorded.append((kwargs["string"], kwargs.get("base_url")))
-        return self.original(*args, **kwargs)
-
-
 def app_path(app, promoter_ids: list[int], period: str, rss: list[tuple[int, float]] | None) -> tuple[float, int]:
     """build + render_pdf per promoter, each in its own app context; (seconds, bytes)."""
     from distweb.extensions import db
@@ -272,39 +259,30 @@ def main() -> int:
                   f"entries, period {period}, movements per statement (sampled) {min(movements)}-{max(movements)}; "
                   f"{time.perf_counter() - t0:.1f} s")
 
-            recorder = Recorder(weasyprint.HTML)
-            weasyprint.HTML = recorder  # render_pdf imports it by name at call time
-            try:
-                # warm-up, untimed: fonts, templates, compiled queries
-                with app.app_context():
-                    from worker.jobs import render_pdf
+            # warm-up, untimed: fonts, templates, compiled queries; and the HTML that B renders
+            # (exactly what render_pdf hands WeasyPrint: worker.jobs.pdf_html)
+            from worker.jobs import pdf_html, render_pdf
 
-                    first_pdf = render_pdf("pdf/statement.html",
-                                           data=statements.build(db.session.get(Promoter, promoter_ids[0]), period))
+            html: HTMLs = []
+            for pid in promoter_ids:
+                with app.app_context():
+                    data = statements.build(db.session.get(Promoter, pid), period)
+                    if not html:
+                        first_pdf = render_pdf("pdf/statement.html", data=data)
+                    html.append(pdf_html("pdf/statement.html", data=data))
                     db.session.remove()
-                rss_start = rss_mb()
-                a_times, b_times, series, b_series = [], [], [], []
-                html: HTMLs = []
-                for round_no in range(args.rounds):
-                    recorder.recorded = [] if round_no == 0 else None
-                    rss: list[tuple[int, float]] = [(0, rss_mb())]
-                    seconds, a_bytes = app_path(app, promoter_ids, period, rss)
-                    a_times.append(seconds)
-                    series.append(rss)
-                    if round_no == 0:
-                        html = recorder.recorded
-                        recorder.recorded = None
-                        weasyprint.HTML = recorder.original
-                        weasyprint.HTML(string=html[0][0], base_url=html[0][1]).write_pdf()  # warm-up
-                        weasyprint.HTML = recorder
-                    weasyprint.HTML = recorder.original
-                    rss = [(0, rss_mb())]
-                    seconds, b_bytes = weasyprint_alone(html, rss)
-                    weasyprint.HTML = recorder
-                    b_times.append(seconds)
-                    b_series.append(rss)
-            finally:
-                weasyprint.HTML = recorder.original
+            weasyprint.HTML(string=html[0][0], base_url=html[0][1]).write_pdf()  # warm-up
+            rss_start = rss_mb()
+            a_times, b_times, series, b_series = [], [], [], []
+            for _round in range(args.rounds):
+                rss: list[tuple[int, float]] = [(0, rss_mb())]
+                seconds, a_bytes = app_path(app, promoter_ids, period, rss)
+                a_times.append(seconds)
+                series.append(rss)
+                rss = [(0, rss_mb())]
+                seconds, b_bytes = weasyprint_alone(html, rss)
+                b_times.append(seconds)
+                b_series.append(rss)
             # C (for information, last): WeasyPrint alone with one FontConfiguration for the batch
             from weasyprint.text.fonts import FontConfiguration
 

@@ -18,12 +18,6 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    from distweb.templating import DistwebEnvironment
-
-    app.jinja_environment = DistwebEnvironment  # before anything creates app.jinja_env
-    # The templates are a fixed set of files: kept in a plain dict, not Jinja's locking LRU
-    # cache, which every {% extends %} and {% include %} goes through.
-    app.jinja_options = {**app.jinja_options, "cache_size": -1}
     app.url_map.converters["int"] = BoundedInt
     from distweb.web.json_input import JSONProvider
 
@@ -72,8 +66,9 @@ def _upload_body_limit() -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from distweb import db_setup, i18n, labels, templating
+    from distweb import caching, db_setup, i18n, labels
     from distweb.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+    from distweb.web import fragments
 
     db.init_app(app)
     db_setup.init_app(app)
@@ -84,7 +79,8 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=_brand_timezone)
     i18n.init_app(app)
     labels.init_app(app)
-    templating.init_app(app)
+    caching.init_app(app)
+    fragments.init_app(app)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask.globals import app_ctx
 
 from distweb.services.errors import ServiceError
 
@@ -91,7 +91,7 @@ def worker_command(burst: bool) -> None:
     """Run an RQ worker on queues default, settlement and pdf (with the scheduler)."""
     from worker.main import run_worker
 
-    sys.exit(0 if run_worker(current_app._get_current_object(), burst=burst) is not False else 1)
+    sys.exit(0 if run_worker(app_ctx.app, burst=burst) is not False else 1)
 
 
 @click.command("launch")

@@ -78,6 +78,8 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
         "REMEMBER_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
         "RQ_QUEUE_PREFIX": os.environ.get("DISTWEB_QUEUE_PREFIX", ""),
+        # Pages keep their data and markup in Redis (distweb.caching); 0 turns that off.
+        "DISTWEB_PAGE_CACHE": os.environ.get("DISTWEB_PAGE_CACHE", "1") != "0",
     }
 
 

@@ -27,11 +27,11 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def init_app(app) -> None:
     from distweb.extensions import db
-    from distweb.services.tx import release_reader
+    from distweb.services import versions  # noqa: F401 — its session events
 
-    # Registered after Flask-SQLAlchemy's: teardown functions run in reverse, so this one runs
-    # first and the session is removed after it.
-    app.teardown_appcontext(lambda exc: release_reader())
+    # Registered after Flask-SQLAlchemy's teardown, so it runs before it (teardowns run in
+    # reverse order).
+    app.teardown_appcontext(_end_transaction)
 
     with app.app_context():
         engine: Engine = db.engine
@@ -41,9 +41,21 @@ def init_app(app) -> None:
         if engine.dialect.driver == "psycopg":
             event.listen(engine, "handle_error", _pg_lost_connection)
             event.listen(engine.pool, "checkout", _pg_drop_closed)
-            event.listen(engine, "begin", _pg_track_begin)
-            event.listen(engine, "before_cursor_execute", _pg_track_write)
-            event.listen(engine, "rollback", _pg_end_read_only)
+
+
+def _end_transaction(error: BaseException | None) -> None:
+    """Roll back what the request left open before Flask-SQLAlchemy removes the session. If the
+    server ended the connection meanwhile (a restart, pg_terminate_backend), the rollback
+    fails, SQLAlchemy discards the connection as a disconnect, and the request still ends
+    normally: nothing was committed, so nothing is lost, and the next request gets a new
+    connection."""
+    from distweb.extensions import db
+
+    try:
+        db.session.rollback()
+    except exc.DBAPIError as err:
+        if not err.connection_invalidated:
+            raise
 
 
 # --- SQLite: writers queue instead of failing -------------------------------------------------
@@ -86,18 +98,6 @@ def sqlite_write(session):
         _write_intent.reset(token)
 
 
-# --- PostgreSQL: keep psycopg's prepared statements across read-only requests ---------------
-#
-# psycopg prepares a statement on the server once a connection has run it five times, so the
-# pages' statements skip PostgreSQL's planner (for the promoter home's figures the plan costs
-# more than running them). But psycopg forgets every prepared statement on ROLLBACK (and sends
-# DEALLOCATE ALL: a rolled-back DDL statement could have changed what they refer to), and every
-# request that only read ends with a rollback (the session is closed at teardown), so nothing
-# ever stayed prepared. A transaction that ran nothing but SELECTs has the same effect
-# committed or rolled back, so it is committed instead; any other statement (INSERT, UPDATE,
-# DELETE, WITH ..., DDL) makes the rollback a real one.
-
-
 def connection_lost(err: BaseException, connection=None) -> bool:
     """psycopg's error says the connection to the server is gone: an error of the client
     (no SQLSTATE: "server closed the connection unexpectedly", "the connection is lost"), or
@@ -124,37 +124,6 @@ def _pg_lost_connection(ctx) -> None:
     # the connection is discarded and the rollback skipped.
     if not ctx.is_disconnect and connection_lost(ctx.original_exception):
         ctx.is_disconnect = True
-
-
-def _pg_track_begin(conn) -> None:
-    conn.info["distweb_wrote"] = False
-
-
-def _pg_track_write(conn, cursor, statement, parameters, context, executemany) -> None:
-    if statement.lstrip()[:6].upper() != "SELECT":
-        conn.info["distweb_wrote"] = True
-
-
-def _pg_end_read_only(conn) -> None:
-    import psycopg
-    from psycopg.pq import TransactionStatus
-
-    if conn.invalidated:
-        # The connection was lost (the server ended it): nothing to commit, and asking it for
-        # anything (even its info) would fail the rollback that discards it.
-        return
-    if conn.info.get("distweb_wrote", True):
-        return
-    raw = conn.connection.dbapi_connection
-    # Only a healthy open transaction: a failed one (INERROR) is rolled back as asked.
-    if raw is not None and raw.info.transaction_status == TransactionStatus.INTRANS:
-        try:
-            raw.commit()  # the rollback that follows finds the connection idle and does nothing
-        except psycopg.Error as err:
-            # The server ended the connection since the last read (pg_terminate_backend, a
-            # restart): nothing was written, so nothing is lost. Discard the connection, so the
-            # rollback that follows is skipped instead of failing the end of the request.
-            conn.invalidate(err)
 
 
 # --- PostgreSQL: a pooled connection the server has closed is never handed out -----------------

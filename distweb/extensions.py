@@ -1,5 +1,7 @@
 """Flask extensions, created unbound; ``create_app`` binds them."""
 
+from flask_babel import Babel
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -8,8 +10,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
-
-from distweb.i18n import DistwebBabel
 
 # Deterministic constraint names so Alembic autogenerate and SQLite batch migrations agree.
 NAMING_CONVENTION = {
@@ -25,5 +25,6 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
-babel = DistwebBabel()  # Flask-Babel with a per-request catalogue cache (see distweb.i18n)
+babel = Babel()
+cache = Cache()  # pages' data and fragments, in Redis (distweb.caching)
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -1,9 +1,8 @@
 """Display names for enum values, translated (the one place they are spelled)."""
 
-from flask_babel.speaklater import LazyString
 
-from distweb.i18n import lazy_gettext as _l
-from distweb.i18n import translations
+from flask_babel import lazy_gettext as _l
+
 from distweb.models.job import JobStatus
 from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus
@@ -186,19 +185,7 @@ def rank_name(rank: Rank | str) -> str:
 
 
 def _text(label) -> str:
-    """str(label) for the labels above (lazy strings), kept per catalogue: a list of orders
-    shows the same few labels on every row, and each str() of a lazy string looks the
-    catalogue up again. Anything else (a value without a label) is just str()."""
-    if type(label) is not LazyString:
-        return str(label)
-    catalogue = translations()
-    memo = getattr(catalogue, "_distweb_label_memo", None)
-    if memo is None:
-        memo = catalogue._distweb_label_memo = {}
-    entry = memo.get(id(label))
-    if entry is None or entry[0] is not label:  # kept with the label itself: an id is never reused
-        entry = memo[id(label)] = (label, str(label))
-    return entry[1]
+    return str(label)
 
 
 def init_app(app) -> None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import click
-from flask import current_app
+from flask.globals import app_ctx
 from flask_migrate import upgrade
 from redis import Redis
 
@@ -72,7 +72,7 @@ def _stop(proc: subprocess.Popen | None, name: str, timeout: float = 10) -> None
 
 
 def launch(host: str, port: int) -> None:
-    app = current_app._get_current_object()
+    app = app_ctx.app
     instance = Path(app.config["INSTANCE_PATH"])
     instance.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

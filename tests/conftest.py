@@ -68,10 +68,9 @@ def _clean_state(request):
                 conn.execute(table.delete())
         flush_keeping_claim(redis_connection())
         limiter.reset()
-        from distweb.services import ledger, materials, notifications
+        from distweb.services import ledger, notifications
 
         ledger.reset_cache()
-        materials.reset_cache()
         notifications.reset_kick()
         for folder in ("materials", "posters"):
             shutil.rmtree(Path(app.config["DISTWEB_UPLOADS"]) / folder, ignore_errors=True)

@@ -151,11 +151,15 @@ def render_statement(job_id: int) -> None:
 
 def render_pdf(template: str, **context) -> bytes:
     """HTML from a Jinja template → PDF bytes. Only the worker imports WeasyPrint."""
+    return html_to_pdf(*pdf_html(template, **context))
+
+
+def pdf_html(template: str, **context) -> tuple[str, str]:
+    """The HTML of a PDF document and the base URL its relative links resolve against."""
     from pathlib import Path
 
     from flask import render_template
     from flask_babel import force_locale, format_datetime
-    from weasyprint import HTML
 
     from distweb.labels import MOVEMENT_KIND
     from distweb.services.accounts import current_brand
@@ -169,7 +173,13 @@ def render_pdf(template: str, **context) -> bytes:
     with current_app.test_request_context(), force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
         html = render_template(template, logo_uri=logo_uri, generated_at=format_datetime(utcnow_local(), "yyyy-MM-dd HH:mm"),
                                movement_label=lambda kind: str(MOVEMENT_KIND.get(kind, kind)), **context)
-    return HTML(string=html, base_url=str(Path(current_app.root_path))).write_pdf(font_config=_font_config())
+    return html, str(Path(current_app.root_path))
+
+
+def html_to_pdf(html: str, base_url: str) -> bytes:
+    from weasyprint import HTML
+
+    return HTML(string=html, base_url=base_url).write_pdf(font_config=_font_config())
 
 
 _FONT_CONFIG = None

@@ -86,6 +86,11 @@ def sweep() -> None:
         db.session.remove()
 
 
+# The worker's exception handlers (none besides RQ's default), also given to the registry
+# clean-up below, as RQ's own clean-up gives them.
+EXCEPTION_HANDLERS: list = []
+
+
 class DistwebWorker(Worker):
     """RQ's worker, plus a sweep of lost jobs with its regular maintenance: if Redis
     restarts and forgets queued jobs, the database rows bring them back.
@@ -107,7 +112,7 @@ class DistwebWorker(Worker):
         for queue in self.queues:
             if self.connection.set(queue.registry_cleaning_key, 1, nx=True, ex=MAINTENANCE_LOCK):
                 try:
-                    clean_registries(queue, self._exc_handlers)
+                    clean_registries(queue, EXCEPTION_HANDLERS)
                     worker_registration.clean_worker_registry(queue)
                     queue.intermediate_queue.cleanup(self, queue)
                 finally:
@@ -159,6 +164,7 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
         # keep that at the resume interval, or abandoned jobs wait for minutes.
         conn = worker_redis(app)
         queues = [Queue(queue.name, connection=conn) for queue in all_queues()]
-        worker = DistwebWorker(queues, connection=conn, maintenance_interval=RESUME_INTERVAL,
+        worker = DistwebWorker(queues, connection=conn, exception_handlers=EXCEPTION_HANDLERS,
+                               maintenance_interval=RESUME_INTERVAL,
                                worker_ttl=RESUME_INTERVAL + 15, job_monitoring_interval=HEARTBEAT_INTERVAL)
         return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")

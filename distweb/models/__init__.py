@@ -41,6 +41,7 @@ from distweb.models.payouts import (
     Withdrawal,
 )
 from distweb.models.user import LoginSession, User
+from distweb.models.versions import DataVersion
 
 __all__ = [
     "ApiKey",
@@ -48,6 +49,7 @@ __all__ = [
     "BuyerBinding",
     "Click",
     "CommissionLine",
+    "DataVersion",
     "CommissionPlan",
     "LedgerAccount",
     "LedgerBalanceCheck",

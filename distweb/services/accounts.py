@@ -19,7 +19,7 @@ from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus
 from distweb.models.user import Role, RoleFlags
 from distweb.services.errors import Conflict, ServiceError
-from distweb.services.tx import FastRead, transaction
+from distweb.services.tx import transaction
 
 _hasher = PasswordHasher()
 # A valid hash to verify against when the user does not exist, so that "no such user" and
@@ -173,9 +173,8 @@ class SignedInUser(RoleFlags, UserMixin):
         return f"<SignedInUser {self.id} {self.role} {self.email or self.phone}>"
 
 
-# Every signed-in request reads it (a live login session by its token's hash, its user, the
-# brand and, for promoters, their place in the network): here, or as the leading columns of
-# a page's own statement (reports.signed_in_promoter_home).
+# Every signed-in request reads it: a live login session by its token's hash, its user, the
+# brand and, for promoters, their place in the network.
 SESSION_USER = (
     select(User.id, User.brand_id, User.role, User.name, User.email, User.phone, User.locale, User.is_enabled,
            User.supplier_id, Promoter.id.label("promoter_id"), Promoter.code.label("promoter_code"),
@@ -188,13 +187,12 @@ SESSION_USER = (
     .outerjoin(Promoter, Promoter.user_id == User.id)
     .where(LoginSession.token_hash == bindparam("token_hash"), LoginSession.revoked_at.is_(None))
 )
-_USER_FOR_SESSION = FastRead(SESSION_USER)
 
 
 def user_for_session(token: str) -> SignedInUser | None:
     """The user behind a live session token, or None once it is revoked. Asked on every
     request, so a logout or a password change ends the session at once."""
-    row = _USER_FOR_SESSION.first({"token_hash": token_hash(token)})
+    row = db.session.execute(SESSION_USER, {"token_hash": token_hash(token)}).first()
     return SignedInUser(row, token) if row is not None else None
 
 

@@ -15,7 +15,7 @@ from distweb.models import ApiKey, Brand, ProgrammeSettings
 from distweb.models.base import utcnow
 from distweb.models.network import AttributionModel, BindingMode
 from distweb.services.errors import ServiceError
-from distweb.services.tx import FastRead, transaction
+from distweb.services.tx import transaction
 
 KEY_PREFIX = "dw_live_"
 
@@ -53,7 +53,7 @@ def key_and_brand_for(secret: str) -> tuple[KeyRow, AttributionSettings | None] 
     revoked key stops working at once)."""
     if not secret or not secret.startswith(KEY_PREFIX):
         return None
-    row = _KEY_AND_SETTINGS.first({"key_hash": _hash(secret)})
+    row = db.session.execute(_KEY_AND_SETTINGS, {"key_hash": _hash(secret)}).first()
     if row is None:
         return None
     settings = AttributionSettings(*row[4:]) if row.settings_brand_id is not None else None
@@ -83,8 +83,7 @@ def touch(key: KeyRow, now: datetime) -> None:
                        .execution_options(synchronize_session=False))
 
 
-# Compiled once (FastRead): every API request runs it.
-_KEY_AND_SETTINGS = FastRead(
+_KEY_AND_SETTINGS = (
     select(ApiKey.id, ApiKey.brand_id, ApiKey.last_used_at, ApiKey.webhook_secret,
            ProgrammeSettings.brand_id.label("settings_brand_id"),
            ProgrammeSettings.binding_mode, ProgrammeSettings.binding_days, ProgrammeSettings.attribution,

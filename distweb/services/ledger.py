@@ -45,6 +45,11 @@ from distweb.extensions import db
 from distweb.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from distweb.models.base import UTCDateTime, json_rows, utcnow
 from distweb.models.ledger import AccountKind
+from distweb.services import versions
+
+# A posting to one of these moves a promoter's own money: its home figures change.
+PROMOTER_KINDS = frozenset((AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE,
+                            AccountKind.PROMOTER_PENDING_WITHDRAWAL))
 
 
 class UnbalancedTransaction(ValueError):
@@ -281,6 +286,8 @@ def post_many(drafts: Sequence[tuple[Draft, Sequence[int] | None]]) -> list[int 
          "memo": d.memo or {}, "occurred_at": d.occurred_at, "created_at": now} for d, _ids, _e in written
     ]).scalars().all()
     entries = []
+    versions.touch_promoters({p.owner_id for _d, _ids, postings in written for p in postings
+                              if p.kind in PROMOTER_KINDS})
     for (draft, line_ids, postings), tx_id in zip(written, tx_ids, strict=True):
         for p in postings:
             line = p.commission_line_id
@@ -320,7 +327,14 @@ def post_from_select(brand_id: int, kind: str, occurred_at: datetime, entries, *
         raise UnbalancedTransaction(f"{kind}: no entries")
     if total != 0:
         raise UnbalancedTransaction(f"{kind}: entries sum to {total}")
+    versions.touch_promoters(db.session.scalars(_PROMOTERS_POSTED_TO, {"tx_id": tx_id}).all())
     return Posted(tx_id, int(count), int(moved))
+
+
+_PROMOTERS_POSTED_TO = (select(LedgerAccount.owner_id).distinct()
+                        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+                        .where(LedgerEntry.transaction_id == bindparam("tx_id"),
+                               LedgerAccount.kind.in_(sorted(PROMOTER_KINDS))))
 
 
 # ---------------------------------------------------------------- reading

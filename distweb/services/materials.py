@@ -9,14 +9,14 @@ material brought the buyer, so the order placed in the shop is counted for it to
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -39,7 +39,7 @@ from distweb.models.order import OrderMode
 from distweb.services import catalogue, images, network
 from distweb.services.attribution import read_int_tuples, write_int_tuples
 from distweb.services.errors import NotFound, ServiceError
-from distweb.services.tx import FastRead, transaction
+from distweb.services.tx import transaction
 
 PAGE_SIZE = 10
 MAX_IMAGES = 9  # a WeChat Moments post takes nine pictures
@@ -150,7 +150,6 @@ def save_material(brand_id: int, data: MaterialInput, actor_id: int | None = Non
 
             notifications.notify_brand_promoters(brand_id, "material_pinned",
                                                  {"material_id": material.id, "title": material.title})
-    _forget_ranking(brand_id)
     return material
 
 
@@ -177,7 +176,6 @@ def delete_material(brand_id: int, material_id: int) -> None:
         material = get_for_brand(brand_id, material_id)
         material.deleted_at = utcnow()
         material.version += 1
-    _forget_ranking(brand_id)
 
 
 def reorder(brand_id: int, ordered_ids: list[int]) -> None:
@@ -197,7 +195,6 @@ def reorder(brand_id: int, ordered_ids: list[int]) -> None:
                 positions[i] = positions[i - 1] + 1
         for material_id, position in zip(ids, positions, strict=True):
             rows[material_id].position = position
-    _forget_ranking(brand_id)
 
 
 # ---------------------------------------------------------------- images
@@ -254,7 +251,6 @@ def add_images(brand_id: int, material_id: int, uploads: list[bytes]) -> list[Ma
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    _forget_ranking(brand_id)  # the first picture may have changed
     return rows
 
 
@@ -270,7 +266,6 @@ def remove_image(brand_id: int, material_id: int, image_id: int) -> None:
         material.updated_at = utcnow()
     for key in keys:
         (media_dir() / key).unlink(missing_ok=True)
-    _forget_ranking(brand_id)  # the first picture may have changed
 
 
 def reorder_images(brand_id: int, material_id: int, ordered_ids: list[int]) -> None:
@@ -284,7 +279,6 @@ def reorder_images(brand_id: int, material_id: int, ordered_ids: list[int]) -> N
             by_id[image_id].position = position
         material.version += 1
         material.updated_at = utcnow()
-    _forget_ranking(brand_id)  # the first picture may have changed
 
 
 def image_for_user(brand_id: int, image_id: int, *, live_only: bool = False,
@@ -427,71 +421,63 @@ def earning_estimator(promoter: Promoter):
 
 # ---------------------------------------------------------------- the home page's picks
 
-_RANKING_TTL = 300.0
-_ranking: dict[int, tuple[float, list[int]]] = {}
+# How long the ranking of the picks (by the last 30 days' orders and clicks) is kept: it moves
+# slowly, and reading it scans those 30 days. An edit to the brand's materials raises the
+# brand's data version, so edits show at once.
+PICKS_TIMEOUT_S = 300
 
 
-# The picks' rows (title, picture, product), the same for every promoter of the brand, are
-# kept half a minute per process: every promoter's home shows them. An edit in this process
-# forgets them at once; other processes see it within the half minute.
-_PICK_ROWS_TTL = 30.0
-_pick_rows: dict[int, tuple[float, list[int], list]] = {}
+class Pick(NamedTuple):
+    id: int
+    title: str
+    pinned: bool
+    image_id: int | None
+    product_name: str | None
+    active_from: datetime | None
+    active_to: datetime | None
 
 
-def _forget_ranking(brand_id: int) -> None:
-    _ranking.pop(brand_id, None)
-    _pick_rows.pop(brand_id, None)
-
-
-def reset_cache() -> None:
-    _ranking.clear()
-    _pick_rows.clear()
-
-
-def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None):
+def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None) -> list[Pick]:
     """The materials worth sharing now: pinned ones, then those that brought the most orders
-    and clicks over the last 30 days, then the newest. The ranking (ids only, the same for
-    every promoter of the brand) is kept five minutes per process, the rows (id, title,
-    pinned, first picture's id, product name, end of its window) half a minute."""
+    and clicks over the last 30 days, then the newest. The same for every promoter of the
+    brand: kept in the page cache under the brand's data version for a few minutes, and
+    filtered by their launch window on every read."""
+    from distweb import caching
+    from distweb.services import versions
+
     now = now or utcnow()
-    cached = _ranking.get(brand_id)
-    if cached is None or cached[0] < time.monotonic():
-        since = now - timedelta(days=30)
-        orders = (select(MaterialOrder.material_id, func.count().label("n"))
-                  .join(Material, Material.id == MaterialOrder.material_id)
-                  .where(Material.brand_id == brand_id, MaterialOrder.created_at >= since)
-                  .group_by(MaterialOrder.material_id).subquery())
-        clicks = (select(Click.material_id, func.count().label("n"))
-                  .where(Click.brand_id == brand_id, Click.material_id.is_not(None), Click.created_at >= since)
-                  .group_by(Click.material_id).subquery())
-        ids = list(db.session.scalars(
-            select(Material.id).outerjoin(orders, orders.c.material_id == Material.id)
-            .outerjoin(clicks, clicks.c.material_id == Material.id)
-            .where(Material.brand_id == brand_id, _live(now))
-            .order_by(Material.pinned.desc(), func.coalesce(orders.c.n, 0).desc(),
-                      func.coalesce(clicks.c.n, 0).desc(), Material.position, Material.id.desc())
-            .limit(12)))
-        _ranking[brand_id] = cached = (time.monotonic() + _RANKING_TTL, ids)
-    ids = cached[1]
-    if not ids:
-        return []
-    kept = _pick_rows.get(brand_id)
-    if kept is None or kept[0] < time.monotonic() or kept[1] != ids:
-        rows = {row.id: row for row in _PICK_ROWS({"ids": ids, "now": now})}
-        _pick_rows[brand_id] = kept = (time.monotonic() + _PICK_ROWS_TTL, ids, [rows[i] for i in ids if i in rows])
-    # A material whose window closed since the rows were read is left out at once.
-    return [row for row in kept[2] if row.active_to is None or row.active_to > now][:limit]
+    key = caching.key_for("picks", brand_id, versions.brand_version(brand_id))
+    candidates = caching.cached(key, lambda: _rank_picks(brand_id, now), timeout=PICKS_TIMEOUT_S)
+    return [pick for pick in candidates if (pick.active_from is None or pick.active_from <= now)
+            and (pick.active_to is None or pick.active_to > now)][:limit]
 
 
-_first_image = (select(MaterialImage.id).where(MaterialImage.material_id == Material.id)
-                .order_by(MaterialImage.position, MaterialImage.id).limit(1).correlate(Material).scalar_subquery())
-_PICK_ROWS = FastRead(
-    select(Material.id, Material.title, Material.pinned, _first_image.label("image_id"),
-           Product.name.label("product_name"), Material.active_to)
-    .outerjoin(Product, and_(Product.id == Material.product_id, Product.active.is_(True)))
-    .where(Material.id.in_(bindparam("ids", expanding=True)), _live(bindparam("now"))),
-    expanding="ids",
-)
+def _rank_picks(brand_id: int, now: datetime) -> list[Pick]:
+    """The twelve best candidates, live now or launching within the cache's lifetime."""
+    since = now - timedelta(days=30)
+    soon = now + timedelta(seconds=PICKS_TIMEOUT_S)
+    orders = (select(MaterialOrder.material_id, func.count().label("n"))
+              .join(Material, Material.id == MaterialOrder.material_id)
+              .where(Material.brand_id == brand_id, MaterialOrder.created_at >= since)
+              .group_by(MaterialOrder.material_id).subquery())
+    clicks = (select(Click.material_id, func.count().label("n"))
+              .where(Click.brand_id == brand_id, Click.material_id.is_not(None), Click.created_at >= since)
+              .group_by(Click.material_id).subquery())
+    first_image = (select(MaterialImage.id).where(MaterialImage.material_id == Material.id)
+                   .order_by(MaterialImage.position, MaterialImage.id).limit(1).correlate(Material).scalar_subquery())
+    rows = db.session.execute(
+        select(Material.id, Material.title, Material.pinned, first_image.label("image_id"),
+               Product.name.label("product_name"), Material.active_from, Material.active_to)
+        .outerjoin(Product, and_(Product.id == Material.product_id, Product.active.is_(True)))
+        .outerjoin(orders, orders.c.material_id == Material.id)
+        .outerjoin(clicks, clicks.c.material_id == Material.id)
+        .where(Material.brand_id == brand_id, Material.deleted_at.is_(None),
+               or_(Material.active_from.is_(None), Material.active_from <= soon),
+               or_(Material.active_to.is_(None), Material.active_to > now))
+        .order_by(Material.pinned.desc(), func.coalesce(orders.c.n, 0).desc(),
+                  func.coalesce(clicks.c.n, 0).desc(), Material.position, Material.id.desc())
+        .limit(12)).all()
+    return [Pick(*row) for row in rows]
 
 
 # ---------------------------------------------------------------- tracking
@@ -551,7 +537,6 @@ def record_order(order: Order, cookie: str | None) -> MaterialOrder | None:
             db.session.add(row)
     except IntegrityError:
         return None  # already counted (a replayed request)
-    _forget_ranking(order.brand_id)
     return row
 
 

@@ -16,7 +16,8 @@ from distweb.models import Notification, Order, Promoter, User
 from distweb.models.base import json_object as sql_json_object
 from distweb.models.base import utcnow
 from distweb.models.network import PromoterStatus
-from distweb.services.tx import read, transaction
+from distweb.services import versions
+from distweb.services.tx import transaction
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,15 @@ def notify_promoters(events: list[tuple[int, str, dict]]) -> None:
     with transaction():
         db.session.add_all([Notification(user_id=users[pid], kind=kind, data=data)
                             for pid, kind, data in events if pid in users])
+        versions.touch_promoters(users)
         push_after_commit()
 
 
 def notify_brand_promoters(brand_id: int, kind: str, data: dict) -> None:
     """One notification for every active promoter of the brand, in one INSERT … SELECT
     (inside the caller's transaction)."""
-    insert_from(select(Promoter.user_id, literal(kind), literal(data, JSON),
-                       literal(utcnow(), Notification.created_at.type))
+    insert_from(brand_id, select(Promoter.user_id, literal(kind), literal(data, JSON),
+                                 literal(utcnow(), Notification.created_at.type))
                 .where(Promoter.brand_id == brand_id, Promoter.status == PromoterStatus.ACTIVE))
 
 
@@ -63,6 +65,7 @@ def order_paid(order: Order) -> None:
         params.update(upline_user_id=upline.user_id, promoter_id=promoter.id, promoter_user_id=promoter.user_id,
                       order_no=order.external_id, order_id=order.id)
     db.session.connection().execute(statement, params)
+    versions.touch_promoters((promoter.id, upline.id if upline is not None else None))
     push_after_commit()
 
 
@@ -93,11 +96,14 @@ _UNREAD_COUNT = select(func.count(Notification.id)).where(
     Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
 
 
-def insert_from(rows) -> None:
-    """One notification per row of ``rows``, a SELECT of (user id, kind, data, created_at),
-    written by one INSERT … SELECT in the caller's transaction (for events about thousands
-    of promoters at once, such as a settlement run)."""
+def insert_from(brand_id: int, rows) -> None:
+    """One notification per row of ``rows``, a SELECT of (user id, kind, data, created_at)
+    naming users of the brand, written by one INSERT … SELECT in the caller's transaction
+    (for events about thousands of promoters at once, such as a settlement run). The users
+    are not known here, so the brand's version is raised: every promoter's bell is read
+    afresh."""
     db.session.execute(insert(Notification).from_select(["user_id", "kind", "data", "created_at"], rows))
+    versions.touch_brand(brand_id)
     push_after_commit()
 
 
@@ -107,7 +113,7 @@ def json_object(**fields):
 
 
 def unread_count(user_id: int) -> int:
-    return read(_UNREAD_COUNT, {"user_id": user_id}).scalar_one()
+    return db.session.scalar(_UNREAD_COUNT, {"user_id": user_id})
 
 
 def inbox(user_id: int, limit: int = 50) -> list[Notification]:
@@ -119,6 +125,7 @@ def mark_all_read(user_id: int) -> None:
     with transaction():
         db.session.execute(update(Notification).where(Notification.user_id == user_id,
                                                       Notification.read_at.is_(None)).values(read_at=utcnow()))
+        versions.touch_users((user_id,))
 
 
 # ---------------------------------------------------------------- waking the push job

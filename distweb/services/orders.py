@@ -41,7 +41,7 @@ from distweb.models.base import utcnow
 from distweb.models.fulfilment import PurchaseOrderKind, PurchaseOrderStatus
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderMode, OrderStatus
-from distweb.services import attribution, network
+from distweb.services import attribution, network, versions
 from distweb.services.catalogue import MAX_UNIT_PRICE_FEN
 from distweb.services.errors import Conflict, NotFound, ServiceError
 from distweb.services.tx import transaction
@@ -152,6 +152,9 @@ _INSERT_EVENTS = insert(_EVENTS)
 
 
 def _event_row(order: Order, kind: str, at: datetime | None = None, **detail) -> dict:
+    """Every change to an order writes one: the promoters whose figures it changes are
+    touched here (``versions``)."""
+    versions.touch_order(order)
     return {"order_id": order.id, "kind": kind, "at": at or utcnow(), "detail": detail}
 
 

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from flask import current_app
-from sqlalchemy import bindparam, case, func, literal_column, select, true
+from sqlalchemy import bindparam, case, func, select, true
 from sqlalchemy.orm import joinedload
 
+from distweb import caching
 from distweb.extensions import db
 from distweb.models import (
     CommissionLine,
@@ -24,8 +24,7 @@ from distweb.models import (
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderMode, OrderStatus
-from distweb.services import accounts
-from distweb.services.tx import FastRead
+from distweb.services import versions
 
 # Orders that count as sales: paid and not cancelled or fully refunded.
 SALE_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
@@ -89,7 +88,7 @@ HOME_RECENT_ORDERS = 5
 _WALLET_KINDS = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)
 
 
-def _home_statement(me=None):
+def _home_statement():
     """The whole promoter home in one statement, one row per recent order (or one row with
     empty order columns): today's and this month's own sales (ix_orders_promoter_placed), the
     active direct team (ix_promoters_upline_id), what it earned today and this month
@@ -99,19 +98,9 @@ def _home_statement(me=None):
 
     Orders, commission lines and ledger entries are each scanned once, summed with CASE for
     the two periods or accounts. Each of the three summing parts and the latest orders are
-    derived tables joined on true, so the row count is that of the latest orders.
-
-    With ``me`` (a one-row CTE of the signed-in user, ``accounts.SESSION_USER``) the ids come
-    from it and its columns lead the row: the session check and the page are one round trip.
-    Without it they are the parameters promoter_id, brand_id and user_id. Either way the
-    periods are the parameters today and month (day_start and month_start)."""
-    if me is None:
-        promoter_id, brand_id, user_id = bindparam("promoter_id"), bindparam("brand_id"), bindparam("user_id")
-    else:
-        # Derived tables cannot see the other tables of the FROM (that would take LATERAL,
-        # which SQLite lacks), so each reads the one-row CTE again.
-        promoter_id, brand_id, user_id = (select(column).scalar_subquery() for column in
-                                          (me.c.promoter_id, me.c.brand_id, me.c.id))
+    derived tables joined on true, so the row count is that of the latest orders. Parameters:
+    promoter_id, brand_id, user_id, and the periods today and month (day_start, month_start)."""
+    promoter_id, brand_id, user_id = bindparam("promoter_id"), bindparam("brand_id"), bindparam("user_id")
     today, month = bindparam("today"), bindparam("month")
     sales = select(
         func.count(Order.id).label("month_orders"),
@@ -122,9 +111,7 @@ def _home_statement(me=None):
     ).where(
         Order.promoter_id == promoter_id,
         Order.placed_at >= month,
-        # Written into the SQL (not a list parameter, which costs a rewrite of the statement
-        # on every execution).
-        Order.status.in_([literal_column(f"'{status.value}'") for status in SALE_STATUSES]),
+        Order.status.in_(SALE_STATUSES),
     ).subquery("sales")
     kept = CommissionLine.amount_fen - CommissionLine.reversed_fen  # what refunds left of a line
     earned = select(
@@ -137,7 +124,7 @@ def _home_statement(me=None):
         for kind, label in zip(_WALLET_KINDS, ("frozen_fen", "available_fen"), strict=True)
     )).select_from(LedgerEntry).join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id).where(
         LedgerAccount.brand_id == brand_id,
-        LedgerAccount.kind.in_([literal_column(f"'{kind.value}'") for kind in _WALLET_KINDS]),
+        LedgerAccount.kind.in_(_WALLET_KINDS),
         LedgerAccount.owner_id == promoter_id,
     ).subquery("wallet")
     team = (select(func.count(Promoter.id))
@@ -155,18 +142,10 @@ def _home_statement(me=None):
               .subquery("recent"))
     froms = sales.join(earned, true()).join(wallet, true())
     columns = [*sales.c, *earned.c, *wallet.c, team, unread, *recent.c]
-    if me is not None:
-        froms, columns = me.join(froms, true()), [*me.c, *columns]
     return select(*columns).select_from(froms.outerjoin(recent, true())).order_by(recent.c.order_id.desc())
 
 
-_PROMOTER_HOME = FastRead(_home_statement())
-_SIGNED_IN_PROMOTER_HOME = FastRead(_home_statement(accounts.SESSION_USER.cte("me")))
-
-
-def _home_periods(tz: str) -> dict:
-    now = datetime.now(ZoneInfo(tz))
-    return {"today": day_start(tz, now), "month": month_start(tz, now)}
+_PROMOTER_HOME = _home_statement()
 
 
 def _home_from_rows(rows) -> PromoterHome:
@@ -182,41 +161,32 @@ def _home_from_rows(rows) -> PromoterHome:
         unread_notifications=int(row.unread_notifications),
         recent_orders=tuple(
             RecentOrder(r.order_id, r.order_external_id, r.order_status, r.order_mode, r.order_placed_at,
-                        r.order_total_paid_fen)
+                        int(r.order_total_paid_fen))
             for r in rows if r.order_id is not None),
     )
 
 
-def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int) -> PromoterHome:
+def read_promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int,
+                       now: datetime | None = None) -> PromoterHome:
     """Today's and this month's sales and earnings, the direct team size, the wallet's
     frozen and available balances, the unread notifications and the latest orders, in one
-    query."""
-    return _home_from_rows(_PROMOTER_HOME(
-        {"promoter_id": promoter_id, "brand_id": brand_id, "user_id": user_id, **_home_periods(tz)}))
+    query, from the database."""
+    now = (now or datetime.now(ZoneInfo(tz))).astimezone(ZoneInfo(tz))
+    rows = db.session.execute(_PROMOTER_HOME, {
+        "promoter_id": promoter_id, "brand_id": brand_id, "user_id": user_id,
+        "today": day_start(tz, now), "month": month_start(tz, now)}).all()
+    return _home_from_rows(rows)
 
 
-# The time zone the last signed-in home was counted in. The periods must be known before the
-# statement runs, but the brand's time zone comes with it: a deployment's brands almost
-# always share one, so the guess is right after the first request; when it is wrong the
-# figures are read again in the right zone.
-_home_timezone_guess: list[str] = []
-
-
-def signed_in_promoter_home(token: str) -> tuple[accounts.SignedInUser | None, PromoterHome | None]:
-    """The user behind a live session token and, for a promoter, their home, in one round
-    trip (the promoter home is the page opened most). (None, None) once the session is
-    revoked, as ``accounts.user_for_session``."""
-    tz = _home_timezone_guess[0] if _home_timezone_guess else current_app.config["DISTWEB_TIMEZONE"]
-    rows = _SIGNED_IN_PROMOTER_HOME({"token_hash": accounts.token_hash(token), **_home_periods(tz)})
-    if not rows:
-        return None, None
-    user = accounts.SignedInUser(rows[0], token)
-    if user.promoter_id is None:
-        return user, None
-    if user.timezone != tz:
-        _home_timezone_guess[:] = [user.timezone]
-        return user, promoter_home(user.promoter_id, user.timezone, user.brand_id, user.id)
-    return user, _home_from_rows(rows)
+def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int) -> PromoterHome:
+    """``read_promoter_home``, kept in the page cache under the promoter's and the brand's
+    data versions (every write that changes a figure raises one) and the brand's calendar
+    day (today's and this month's figures start over at midnight)."""
+    now = datetime.now(ZoneInfo(tz))
+    promoter_version, brand_version = versions.current(promoter_id, brand_id)
+    key = caching.key_for("promoter-home", promoter_id, user_id, promoter_version, brand_version, tz,
+                          now.date().isoformat())
+    return caching.cached(key, lambda: read_promoter_home(promoter_id, tz, brand_id, user_id, now))
 
 
 def brand_overview(brand_id: int, since: datetime) -> dict:

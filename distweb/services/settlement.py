@@ -195,6 +195,7 @@ def _notify_unfrozen(run: SettlementRun) -> None:
 
     promoter_total = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
     notifications.insert_from(
+        run.brand_id,
         select(Promoter.user_id, literal("commission_unfrozen"),
                notifications.json_object(amount_fen=promoter_total, run=literal(run.id)),
                literal(utcnow(), UTCDateTime))

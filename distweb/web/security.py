@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from flask import abort, g, get_flashed_messages, render_template, request, session
-from flask_wtf.csrf import generate_csrf
+from flask import abort, get_flashed_messages, render_template, request, session
 
 from distweb.web.htmx import wants_fragment
 
@@ -29,56 +26,7 @@ CSP = "; ".join(
 )
 
 
-# How long one signed CSRF token is handed out again for the same session token.
-CSRF_TOKEN_REUSE_SECONDS = 3600
-_CSRF_CACHE_SIZE = 4096
-
-
-def reused_csrf_token(app):
-    """``csrf_token()`` for templates (the page's <meta name="csrf-token"> and forms).
-
-    Flask-WTF signs the session's raw CSRF token afresh on every page, and the signature,
-    not the raw token, is what a form sends back. Any signature of the same raw token is
-    accepted for as long as WTF_CSRF_TIME_LIMIT allows (no limit here: a phone left open for
-    hours must still post), so the signed token is kept per raw token and handed out again
-    for an hour (or a quarter of the time limit, if one is set). Same check, same secret;
-    only the signing is saved. A new raw token (a new session) gets its own."""
-    cache: dict = {}
-
-    def csrf_token() -> str:
-        field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-        signed = g.get(field)
-        if signed is not None:  # already signed (or handed out) for this request
-            return signed
-        raw = session.get(field)
-        if raw is None:  # a new session: Flask-WTF makes its raw token
-            return generate_csrf()
-        hit = cache.get(raw)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            setattr(g, field, hit[0])  # what generate_csrf() answers for the rest of the request
-            return hit[0]
-        token = generate_csrf()
-        limit = app.config.get("WTF_CSRF_TIME_LIMIT")
-        reuse = CSRF_TOKEN_REUSE_SECONDS if limit is None else min(CSRF_TOKEN_REUSE_SECONDS, limit / 4)
-        if len(cache) >= _CSRF_CACHE_SIZE:
-            cache.clear()
-        cache[raw] = (token, now + reuse)
-        return token
-
-    return csrf_token
-
-
 def init_app(app) -> None:
-    csrf_token = reused_csrf_token(app)
-    app.jinja_env.globals["csrf_token"] = csrf_token
-    # Flask-WTF also hands every template its own csrf_token through a context processor,
-    # which wins over the global (so pages signed a new token each time): ours replaces it.
-    processors = app.template_context_processors[None]
-    for i, processor in enumerate(processors):
-        if getattr(processor, "__module__", None) == "flask_wtf.csrf":
-            processors[i] = lambda: {"csrf_token": csrf_token}
-
     @app.before_request
     def refuse_nul_bytes():
         """A NUL in a query or form value is never meant; PostgreSQL cannot store it (a 500

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, g, has_request_context, request, session, url_for
+from flask import current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, login_user
@@ -30,26 +30,6 @@ def sign_in(user) -> None:
     generate_csrf()
 
 
-# endpoint -> reader(token) -> (the signed-in user or None, the page's data): pages whose data
-# comes in the same statement as the session check (one database round trip instead of two,
-# on the page opened most). See read_with_session_user.
-_READS_WITH_USER: dict = {}
-
-
-def read_with_session_user(endpoint: str, reader) -> None:
-    """Let ``endpoint``'s data be read together with the signed-in user: when Flask-Login
-    loads the user for that endpoint, ``reader(token)`` answers both, exactly as
-    ``accounts.user_for_session`` would for the user (None once the session is revoked). The
-    view takes the data with ``page_read()``."""
-    _READS_WITH_USER[endpoint] = reader
-
-
-def page_read():
-    """The data ``read_with_session_user``'s reader read with the user, or None when the user
-    was loaded another way (the view then reads it itself)."""
-    return g.pop("page_read", None)
-
-
 def init_login_manager(login_manager: LoginManager) -> None:
     # "strong": a session whose browser fingerprint changes is dropped, not trusted.
     login_manager.session_protection = "strong"
@@ -57,13 +37,7 @@ def init_login_manager(login_manager: LoginManager) -> None:
     login_manager.login_message = _l("请先登录。")
     login_manager.login_message_category = "info"
 
-    @login_manager.user_loader
-    def load_user(token: str):
-        reader = _READS_WITH_USER.get(request.endpoint) if has_request_context() else None
-        if reader is None:
-            return accounts.user_for_session(token)
-        user, g.page_read = reader(token)
-        return user
+    login_manager.user_loader(accounts.user_for_session)
 
     @login_manager.unauthorized_handler
     def unauthorized():

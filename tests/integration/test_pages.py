@@ -210,7 +210,7 @@ def test_home_shows_earnings_balances_and_the_materials_to_share_now(promoter_br
 
 def test_the_shared_parts_of_the_shell_follow_the_language_the_tab_the_page_and_the_brand(promoter_browser, app):
     """The <head>, the tab bar, the language switch and the logo are rendered once and reused
-    (templating.FragmentCache): each must still change with what it shows."""
+    (distweb.web.fragments): each must still change with what it shows."""
     from distweb.extensions import db
     from distweb.models import Brand
 
@@ -241,8 +241,9 @@ def test_the_shared_parts_of_the_shell_follow_the_language_the_tab_the_page_and_
 
 
 def test_the_home_opened_again_shows_what_changed_since(promoter_browser, make, app):
-    """The home's markup is kept by its data (templating.FragmentCache): opening it again must
-    still show a new order, a new name, another language and a new team member at once."""
+    """The home's figures are kept under the promoter's data version and its markup by its
+    inputs: opening it again must still show a new order, a new name, another language and a
+    new team member at once."""
     from distweb.extensions import db
     from distweb.models import User
 
@@ -275,8 +276,8 @@ def test_the_home_opened_again_shows_what_changed_since(promoter_browser, make, 
 
 
 def test_a_brand_in_another_time_zone_gets_its_own_today(promoter_browser, make, app, monkeypatch):
-    """The home's one statement guesses the time zone (the app's) before it knows the brand's;
-    a wrong guess must not count the wrong day."""
+    """Today is the brand's calendar day, and figures kept from before a change of the brand's
+    time zone are not shown after it."""
     from datetime import UTC, datetime
 
     from distweb.extensions import db
@@ -289,7 +290,6 @@ def test_a_brand_in_another_time_zone_gets_its_own_today(promoter_browser, make,
             return datetime(2026, 11, 28, 12, 0, tzinfo=UTC).astimezone(tz)
 
     monkeypatch.setattr(reports, "datetime", Frozen)
-    monkeypatch.setattr(reports, "_home_timezone_guess", [])
     me = promoter_browser.promoter
     product = make.product(price_fen=10000)
     order = make.order(me, product, quantity=1)
@@ -307,6 +307,5 @@ def test_a_brand_in_another_time_zone_gets_its_own_today(promoter_browser, make,
     with app.app_context():
         db.session.get(Brand, me.brand_id).timezone = "America/Los_Angeles"
         db.session.commit()
-    assert today_and_month() == ["0", "1"]  # the guess was Shanghai: read again in LA's day
-    assert today_and_month() == ["0", "1"]  # and now the guess is LA's
-    assert reports._home_timezone_guess == ["America/Los_Angeles"]
+    assert today_and_month() == ["0", "1"]  # counted again in LA's day
+    assert today_and_month() == ["0", "1"]

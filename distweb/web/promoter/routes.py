@@ -22,7 +22,6 @@ from distweb.web.access import read_only_when_suspended, require_role
 from distweb.web.forms import before_arg
 from distweb.web.htmx import redirect_to, render
 from distweb.web.join.routes import invite_url
-from distweb.web.sessions import page_read, read_with_session_user
 
 bp = Blueprint("promoter", __name__, url_prefix="/promoter")
 require_role(bp, Role.PROMOTER)
@@ -38,31 +37,21 @@ def _promoter():
 
 @bp.get("/")
 def index():
-    # The promoter's id and code come with the signed-in user: no ORM Promoter to load here.
-    user = current_user._get_current_object()  # once, not through the proxy for each attribute
+    user = current_user
     promoter_id = user.promoter_id
     if promoter_id is None:  # a promoter login without a network row is a data error
         abort(403)
-    # Usually read with the user, in the session check's statement (see below).
-    figures = page_read() or reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id)
+    figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id)
     g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
     return render(
         "promoter/index.html",
-        promoter_code=user.promoter_code,
         figures=figures,
-        today=figures.today,
-        month=figures.month,
-        team_size=figures.team_size,
-        recent_orders=figures.recent_orders,
         picks=materials.top_picks(user.brand_id),
         invite_url=invite_url(user.promoter_code),
         tab="home",
     )
-
-
-read_with_session_user(f"{bp.name}.index", reports.signed_in_promoter_home)
 
 
 @bp.get("/orders")
@@ -308,8 +297,8 @@ def inbox():
 @bp.app_context_processor
 def unread_badge():
     """The bell's unread count in the promoter shell (one indexed count per page)."""
-    user = current_user._get_current_object()
-    if not getattr(user, "is_authenticated", False) or not user.is_promoter:
+    user = current_user
+    if not user.is_authenticated or not user.is_promoter:
         return {}
     from distweb.services import notifications
 

@@ -41,8 +41,8 @@ def _brand() -> Brand | None:
     if "brand" not in g:
         # The signed-in user's brand (its look, read-only) is already loaded with the user;
         # only anonymous pages (login, invite, manifest) look it up.
-        user = current_user._get_current_object() if has_request_context() else None
-        g.brand = user.brand_look if user is not None and user.is_authenticated else current_brand()
+        signed_in = has_request_context() and current_user.is_authenticated
+        g.brand = current_user.brand_look if signed_in else current_brand()
     return g.brand
 
 
@@ -149,8 +149,11 @@ def brand_css():
     return response
 
 
+def brand_context() -> dict:
+    """The brand and its look's version, for every template."""
+    brand = _brand()
+    return {"brand": brand, "brand_version": brand_version(brand)}
+
+
 def init_app(app) -> None:
-    @app.context_processor
-    def brand_context():
-        brand = _brand()
-        return {"brand": brand, "brand_version": brand_version(brand)}
+    app.context_processor(brand_context)
