@@ -12,7 +12,8 @@ and with the same server settings for both (1 worker x 4 threads by default; see
   2. ``/bench/hello``  a view that returns "hello" inside the same app.
 
 The load generator is ``wrk`` when installed (``apt-get install wrk``), otherwise a
-multi-threaded keep-alive Python client. The target: home >= 1/3 of hello.
+multi-threaded keep-alive Python client. It measures twice: with the page cache (the default;
+target home >= 1/2 of hello) and with DISTWEB_PAGE_CACHE=0 (target >= 1/4).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 USER_AGENT = "Mozilla/5.0 (Linux; Android 14) distweb-bench/1"  # login and load use the same one
-TARGET_RATIO = 1 / 3
+TARGET_RATIO = 1 / 2  # with the page cache (the default)
+TARGET_RATIO_UNCACHED = 1 / 4  # DISTWEB_PAGE_CACHE=0
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 WRK_REPORT = """
@@ -255,68 +257,84 @@ def main() -> None:
     server = None
     try:
         with throwaway_database(tmp) as database_url, throwaway_redis(tmp) as redis_url:
-            from distweb.services import demo
 
             promoter_name = prepare_database(database_url, redis_url, instance)
             env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url,
                        DISTWEB_INSTANCE=str(instance), PYTHONUNBUFFERED="1")
-            port = free_port()
-            log = tmp / "gunicorn.log"
-            server = start_server(env, port, args.workers, args.threads, log)
-            wait_ready(port, server, log)
-
-            cookie = login(port, demo.FIRST_PROMOTER_PHONE, demo.DEMO_PASSWORD)
-            routes = [
-                ("promoter home", "/promoter/", {"Cookie": cookie}, promoter_name),
-                ("hello", "/bench/hello", {}, "hello"),
-            ]
-            # Each route answers what a user would see before anything is timed.
-            for name, path, headers, expected in routes:
-                status, _, body = request(port, "GET", path, headers=headers)
-                assert status == 200 and expected in body, f"{name}: HTTP {status}, {expected!r} missing"
-
             database = "postgresql" if database_url.startswith("postgres") else "sqlite"
             print(f"distweb bench: gunicorn {args.workers} worker(s) x {args.threads} thread(s), "
                   f"{os.cpu_count()} CPU(s), {database}, load: {'wrk' if use_wrk else 'python client'} "
                   f"{args.connections} connections, {args.warmup}s warm-up, then {args.rounds} round(s) "
                   f"alternating the routes, {args.duration}s per route in total")
-            print(f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-            for _, path, headers, _ in routes:
-                generator(port, path, headers, args.warmup, args.connections, 1, script)
-            per_round = max(1, round(args.duration / args.rounds))
-            rounds: dict[str, list[dict]] = {name: [] for name, *_ in routes}
-            for n in range(args.rounds):
-                for name, path, headers, _ in routes:
-                    r = generator(port, path, headers, per_round, args.connections, 1, script)
-                    rounds[name].append(r)
-                    print(f"  round {n + 1}  {name:<14} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.1f} ms   "
-                          f"p95 {r['p95_ms']:6.1f} ms   ({r['requests']} requests, {r['errors']} errors)")
-            print(f"  load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-
-            def median(values):
-                return statistics.median(values)
-
-            print("  median over the rounds:")
-            for name, path, _, _ in routes:
-                rs = rounds[name]
-                print(f"    {name:<14} {path:<14} {median(r['rps'] for r in rs):8.1f} req/s   "
-                      f"p50 {median(r['p50_ms'] for r in rs):6.1f} ms   p95 {median(r['p95_ms'] for r in rs):6.1f} ms   "
-                      f"({sum(r['requests'] for r in rs)} requests, {sum(r['errors'] for r in rs)} errors)")
-            ratios = [h["rps"] / w["rps"] for h, w in zip(rounds["promoter home"], rounds["hello"], strict=True)]
-            ratio = median(ratios)
-            verdict = "OK" if ratio >= TARGET_RATIO else "BELOW TARGET"
-            print(f"  ratio home/hello = {ratio:.2f} (per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
-                  f"target >= {TARGET_RATIO:.2f}): {verdict}")
-            if any(r["errors"] for rs in rounds.values() for r in rs):
-                print("  warning: some requests failed; see the counts above", file=sys.stderr)
+            verdicts = []
+            for label, page_cache, target in (("page cache on", "1", TARGET_RATIO),
+                                              ("page cache off", "0", TARGET_RATIO_UNCACHED)):
+                port = free_port()
+                log = tmp / f"gunicorn-{page_cache}.log"
+                server = start_server(dict(env, DISTWEB_PAGE_CACHE=page_cache), port, args.workers, args.threads,
+                                      log)
+                wait_ready(port, server, log)
+                print(f"\n{label} (DISTWEB_PAGE_CACHE={page_cache}):")
+                ratio = measure(port, promoter_name, args, generator, script)
+                verdict = "OK" if ratio >= target else "BELOW TARGET"
+                print(f"  ratio home/hello = {ratio:.2f} (target >= {target:.2f}): {verdict}")
+                verdicts.append((label, ratio, target, verdict))
+                stop(server)
+                server = None
+            print("\nsummary: " + "; ".join(f"{label} {ratio:.2f} (>= {target:.2f}) {verdict}"
+                                             for label, ratio, target, verdict in verdicts))
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        if server is not None:
+            stop(server)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def measure(port: int, promoter_name: str, args, generator, script: Path) -> float:
+    """Alternate the promoter home and hello; print each round; the median ratio."""
+    from distweb.services import demo
+
+    cookie = login(port, demo.FIRST_PROMOTER_PHONE, demo.DEMO_PASSWORD)
+    routes = [
+        ("promoter home", "/promoter/", {"Cookie": cookie}, promoter_name),
+        ("hello", "/bench/hello", {}, "hello"),
+    ]
+    # Each route answers what a user would see before anything is timed.
+    for name, path, headers, expected in routes:
+        status, _, body = request(port, "GET", path, headers=headers)
+        assert status == 200 and expected in body, f"{name}: HTTP {status}, {expected!r} missing"
+    print(f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for _, path, headers, _ in routes:
+        generator(port, path, headers, args.warmup, args.connections, 1, script)
+    per_round = max(1, round(args.duration / args.rounds))
+    rounds: dict[str, list[dict]] = {name: [] for name, *_ in routes}
+    for n in range(args.rounds):
+        for name, path, headers, _ in routes:
+            r = generator(port, path, headers, per_round, args.connections, 1, script)
+            rounds[name].append(r)
+            print(f"  round {n + 1}  {name:<14} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.1f} ms   "
+                  f"p95 {r['p95_ms']:6.1f} ms   ({r['requests']} requests, {r['errors']} errors)")
+    print(f"  load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    median = statistics.median
+    print("  median over the rounds:")
+    for name, path, _, _ in routes:
+        rs = rounds[name]
+        print(f"    {name:<14} {path:<14} {median(r['rps'] for r in rs):8.1f} req/s   "
+              f"p50 {median(r['p50_ms'] for r in rs):6.1f} ms   p95 {median(r['p95_ms'] for r in rs):6.1f} ms   "
+              f"({sum(r['requests'] for r in rs)} requests, {sum(r['errors'] for r in rs)} errors)")
+    ratios = [h["rps"] / w["rps"] for h, w in zip(rounds["promoter home"], rounds["hello"], strict=True)]
+    print(f"  per round: {', '.join(f'{x:.2f}' for x in ratios)}")
+    if any(r["errors"] for rs in rounds.values() for r in rs):
+        print("  warning: some requests failed; see the counts above", file=sys.stderr)
+    return median(ratios)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ REDIS_URL is set), shared by every web process.
 
 Everything kept is keyed by what it was computed from, so a kept value is never wrong:
 - data under a data version (``services.versions``) that every write to it raises;
-- markup under its inputs (``templating.fragment``): the template, the values it is given,
+- markup under its inputs (``web.fragments.fragment``): the template, the values it is given,
   the brand's look and the language.
 A value nobody asks for again expires. With Redis away the pages compute everything afresh
 (slower, never wrong, never an error). ``DISTWEB_PAGE_CACHE=0`` keeps nothing (the benchmark's

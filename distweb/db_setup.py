@@ -44,15 +44,15 @@ def init_app(app) -> None:
 
 
 def _end_transaction(error: BaseException | None) -> None:
-    """Roll back what the request left open before Flask-SQLAlchemy removes the session. If the
-    server ended the connection meanwhile (a restart, pg_terminate_backend), the rollback
-    fails, SQLAlchemy discards the connection as a disconnect, and the request still ends
-    normally: nothing was committed, so nothing is lost, and the next request gets a new
-    connection."""
+    """Close the session (which rolls back what the request left open) before Flask-SQLAlchemy
+    removes it. If the server ended the connection meanwhile (a restart, pg_terminate_backend),
+    the rollback fails, SQLAlchemy discards the connection as a disconnect, and the request
+    still ends normally: nothing was committed, so nothing is lost, and the next request gets
+    a new connection."""
     from distweb.extensions import db
 
     try:
-        db.session.rollback()
+        db.session.close()
     except exc.DBAPIError as err:
         if not err.connection_invalidated:
             raise

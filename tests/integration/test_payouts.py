@@ -111,8 +111,8 @@ def test_a_crash_while_telling_promoters_leaves_the_run_to_finish_and_tell_once(
     completed_order(world, 1, days_ago=10)
     real = notifications.insert_from
 
-    def killed(rows):
-        real(rows)
+    def killed(brand_id, rows):
+        real(brand_id, rows)
         raise KeyboardInterrupt("worker killed")  # before the run is marked done
 
     monkeypatch.setattr(notifications, "insert_from", killed)
