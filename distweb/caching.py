@@ -9,6 +9,10 @@ Everything kept is keyed by what it was computed from, so a kept value is never 
 A value nobody asks for again expires. With Redis away the pages compute everything afresh
 (slower, never wrong, never an error). ``DISTWEB_PAGE_CACHE=0`` keeps nothing (the benchmark's
 second figure).
+
+Because a key never names two different values, each process also keeps the values it used
+last in memory (``local_cache``, Flask-Caching's SimpleCache, bounded), in front of Redis: a
+page opened again in the same process then costs no round trip to Redis.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from distweb.extensions import cache
+from distweb.extensions import cache, local_cache
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 24 * 3600
+LOCAL_ENTRIES = 5000  # per process: SimpleCache thins itself out beyond this
 
 
 def key_for(*parts) -> str:
@@ -36,19 +41,24 @@ def key_for(*parts) -> str:
 
 
 def cached(key: str, compute: Callable[[], T], timeout: int | None = None) -> T:
-    """The value kept under ``key``, or ``compute()``'s, kept for next time."""
+    """The value kept under ``key``, or ``compute()``'s, kept for next time. ``key`` must name
+    one value for ever (see above); ``timeout`` only bounds how long it is kept."""
+    value = local_cache.get(key)
+    if value is not None:
+        return value
+    timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
     try:
         value = cache.get(key)
     except RedisError as err:
         log.warning("page cache unavailable (%s): computing afresh", err)
-        return compute()
-    if value is not None:
-        return value
-    value = compute()
-    try:
-        cache.set(key, value, timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout)
-    except RedisError as err:
-        log.warning("page cache unavailable (%s): not kept", err)
+        value = None
+    if value is None:
+        value = compute()
+        try:
+            cache.set(key, value, timeout=timeout)
+        except RedisError as err:
+            log.warning("page cache unavailable (%s): not kept", err)
+    local_cache.set(key, value, timeout=timeout)
     return value
 
 
@@ -62,3 +72,6 @@ def init_app(app) -> None:
         app.config["CACHE_TYPE"] = "NullCache"
     app.config.setdefault("CACHE_DEFAULT_TIMEOUT", DEFAULT_TIMEOUT_S)
     cache.init_app(app)
+    local_cache.init_app(app, config={
+        "CACHE_TYPE": "SimpleCache" if enabled else "NullCache",
+        "CACHE_THRESHOLD": LOCAL_ENTRIES, "CACHE_DEFAULT_TIMEOUT": DEFAULT_TIMEOUT_S})

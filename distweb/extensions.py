@@ -27,4 +27,5 @@ csrf = CSRFProtect()
 htmx = Htmx()
 babel = Babel()
 cache = Cache()  # pages' data and fragments, in Redis (distweb.caching)
+local_cache = Cache()  # the same, the last ones this process used, in memory
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -58,7 +58,7 @@ def _clean_state(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
-    from distweb.extensions import db, limiter
+    from distweb.extensions import db, limiter, local_cache
     from distweb.queues import redis_connection
 
     with app.app_context():
@@ -67,6 +67,7 @@ def _clean_state(request):
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
         flush_keeping_claim(redis_connection())
+        local_cache.clear()  # keys name rows by id, and the next test reuses the ids
         limiter.reset()
         from distweb.services import ledger, notifications
 

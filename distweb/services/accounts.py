@@ -192,7 +192,8 @@ SESSION_USER = (
 def user_for_session(token: str) -> SignedInUser | None:
     """The user behind a live session token, or None once it is revoked. Asked on every
     request, so a logout or a password change ends the session at once."""
-    row = db.session.execute(SESSION_USER, {"token_hash": token_hash(token)}).first()
+    # Plain rows, on the session's connection: none of the ORM's per-statement work.
+    row = db.session.connection().execute(SESSION_USER, {"token_hash": token_hash(token)}).first()
     return SignedInUser(row, token) if row is not None else None
 
 

@@ -437,16 +437,22 @@ class Pick(NamedTuple):
     active_to: datetime | None
 
 
-def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None) -> list[Pick]:
+def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None,
+              brand_version: int | None = None) -> list[Pick]:
     """The materials worth sharing now: pinned ones, then those that brought the most orders
     and clicks over the last 30 days, then the newest. The same for every promoter of the
-    brand: kept in the page cache under the brand's data version for a few minutes, and
-    filtered by their launch window on every read."""
+    brand: kept in the page cache under the brand's data version (``brand_version``, if the
+    caller has read it) for a few minutes, and filtered by their launch window on every read."""
     from distweb import caching
     from distweb.services import versions
 
     now = now or utcnow()
-    key = caching.key_for("picks", brand_id, versions.brand_version(brand_id))
+    if brand_version is None:
+        brand_version = versions.brand_version(brand_id)
+    # The ranking is counted again every PICKS_TIMEOUT_S: a new key each time (no key may
+    # name two values).
+    period = int(now.timestamp()) // PICKS_TIMEOUT_S
+    key = caching.key_for("picks", brand_id, brand_version, period)
     candidates = caching.cached(key, lambda: _rank_picks(brand_id, now), timeout=PICKS_TIMEOUT_S)
     return [pick for pick in candidates if (pick.active_from is None or pick.active_from <= now)
             and (pick.active_to is None or pick.active_to > now)][:limit]

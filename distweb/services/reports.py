@@ -178,12 +178,14 @@ def read_promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int,
     return _home_from_rows(rows)
 
 
-def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int) -> PromoterHome:
+def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int,
+                  data_versions: tuple[int, int] | None = None) -> PromoterHome:
     """``read_promoter_home``, kept in the page cache under the promoter's and the brand's
-    data versions (every write that changes a figure raises one) and the brand's calendar
-    day (today's and this month's figures start over at midnight)."""
+    data versions (every write that changes a figure raises one; ``versions.current``, read
+    now unless the caller just read them) and the brand's calendar day (today's and this
+    month's figures start over at midnight)."""
     now = datetime.now(ZoneInfo(tz))
-    promoter_version, brand_version = versions.current(promoter_id, brand_id)
+    promoter_version, brand_version = data_versions or versions.current(promoter_id, brand_id)
     key = caching.key_for("promoter-home", promoter_id, user_id, promoter_version, brand_version, tz,
                           now.date().isoformat())
     return caching.cached(key, lambda: read_promoter_home(promoter_id, tz, brand_id, user_id, now))

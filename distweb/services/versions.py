@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import event, inspect, or_, select, text
+from sqlalchemy import bindparam, event, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from distweb.extensions import db
@@ -114,17 +114,18 @@ def _forget_pending(session, transaction) -> None:
         session.info.pop(_PENDING, None)
 
 
+_CURRENT = select(DataVersion.scope, DataVersion.version).where(or_(
+    (DataVersion.scope == PROMOTER) & (DataVersion.owner_id == bindparam("promoter_id")),
+    (DataVersion.scope == BRAND) & (DataVersion.owner_id == bindparam("brand_id"))))
+_BRAND = select(DataVersion.version).where(DataVersion.scope == BRAND, DataVersion.owner_id == bindparam("brand_id"))
+
+
 def current(promoter_id: int, brand_id: int) -> tuple[int, int]:
-    """(the promoter's version, the brand's version), read now."""
-    rows = db.session.execute(
-        select(DataVersion.scope, DataVersion.version).where(or_(
-            (DataVersion.scope == PROMOTER) & (DataVersion.owner_id == promoter_id),
-            (DataVersion.scope == BRAND) & (DataVersion.owner_id == brand_id)))
-    ).all()
-    found = dict(rows)
+    """(the promoter's version, the brand's version), read now (plain rows: on the session's
+    connection, without the ORM's per-statement work)."""
+    found = dict(db.session.connection().execute(_CURRENT, {"promoter_id": promoter_id, "brand_id": brand_id}).all())
     return found.get(PROMOTER, 0), found.get(BRAND, 0)
 
 
 def brand_version(brand_id: int) -> int:
-    return db.session.scalar(select(DataVersion.version).where(
-        DataVersion.scope == BRAND, DataVersion.owner_id == brand_id)) or 0
+    return db.session.connection().execute(_BRAND, {"brand_id": brand_id}).scalar() or 0

@@ -262,10 +262,11 @@ def test_a_fragment_cannot_use_per_request_data(app, monkeypatch):
 def test_the_home_renders_the_same_without_the_cache_and_with_redis_away(world, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from distweb.extensions import cache
+    from distweb.extensions import cache, local_cache
 
     place(world, quantity=2)
     cached = home(world)
+    local_cache.clear()  # as in another process
 
     def away(*args, **kwargs):
         raise RedisConnectionError("Redis is restarting")

@@ -14,7 +14,7 @@ from distweb.models import Order
 from distweb.models.base import utcnow
 from distweb.models.order import OrderStatus
 from distweb.models.user import Role
-from distweb.services import commission, network, reports
+from distweb.services import commission, network, reports, versions
 from distweb.services import orders as orders_service
 from distweb.services import wallet as wallet_service
 from distweb.services.errors import NotFound, ServiceError
@@ -41,14 +41,15 @@ def index():
     promoter_id = user.promoter_id
     if promoter_id is None:  # a promoter login without a network row is a data error
         abort(403)
-    figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id)
+    data_versions = versions.current(promoter_id, user.brand_id)
+    figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id, data_versions)
     g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
     return render(
         "promoter/index.html",
         figures=figures,
-        picks=materials.top_picks(user.brand_id),
+        picks=materials.top_picks(user.brand_id, brand_version=data_versions[1]),
         invite_url=invite_url(user.promoter_code),
         tab="home",
     )
