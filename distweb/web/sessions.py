@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app, g, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager, login_user
+from flask_login import LoginManager, current_user, login_user
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature
 
@@ -30,6 +30,14 @@ def sign_in(user) -> None:
     generate_csrf()
 
 
+def signed_in_user():
+    """The request's signed-in user as Flask-Login's loader loaded it (the object itself: each
+    attribute read through ``current_user`` asks Flask-Login for the user again), or
+    ``current_user`` when no user was loaded (anonymous)."""
+    user = g.get("signed_in_user")
+    return user if user is not None else current_user
+
+
 def init_login_manager(login_manager: LoginManager) -> None:
     # "strong": a session whose browser fingerprint changes is dropped, not trusted.
     login_manager.session_protection = "strong"
@@ -37,7 +45,11 @@ def init_login_manager(login_manager: LoginManager) -> None:
     login_manager.login_message = _l("请先登录。")
     login_manager.login_message_category = "info"
 
-    login_manager.user_loader(accounts.user_for_session)
+    @login_manager.user_loader
+    def load_user(token: str):
+        user = accounts.user_for_session(token)
+        g.signed_in_user = user
+        return user
 
     @login_manager.unauthorized_handler
     def unauthorized():

@@ -20,8 +20,10 @@ from distweb.services import wallet as wallet_service
 from distweb.services.errors import NotFound, ServiceError
 from distweb.web.access import read_only_when_suspended, require_role
 from distweb.web.forms import before_arg
+from distweb.web.fragments import cached_page
 from distweb.web.htmx import redirect_to, render
 from distweb.web.join.routes import invite_url
+from distweb.web.sessions import signed_in_user
 
 bp = Blueprint("promoter", __name__, url_prefix="/promoter")
 require_role(bp, Role.PROMOTER)
@@ -37,7 +39,7 @@ def _promoter():
 
 @bp.get("/")
 def index():
-    user = current_user
+    user = signed_in_user()
     promoter_id = user.promoter_id
     if promoter_id is None:  # a promoter login without a network row is a data error
         abort(403)
@@ -46,12 +48,14 @@ def index():
     g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
-    return render(
-        "promoter/index.html",
+    return cached_page(
+        "promoter/index.html", user.login_token,
         figures=figures,
         picks=materials.top_picks(user.brand_id, brand_version=data_versions[1]),
         invite_url=invite_url(user.promoter_code),
-        tab="home",
+        name=user.name,
+        code=user.promoter_code,
+        suspended_reason=(user.promoter_status_reason or "") if user.is_suspended_promoter else None,
     )
 
 
@@ -298,7 +302,7 @@ def inbox():
 @bp.app_context_processor
 def unread_badge():
     """The bell's unread count in the promoter shell (one indexed count per page)."""
-    user = current_user
+    user = signed_in_user()
     if not user.is_authenticated or not user.is_promoter:
         return {}
     from distweb.services import notifications

@@ -18,11 +18,11 @@ from flask import (
 )
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from distweb.models import Brand
 from distweb.services.accounts import current_brand
 from distweb.web.pwa.icons import brand_icon
+from distweb.web.sessions import signed_in_user
 
 bp = Blueprint("pwa", __name__)
 
@@ -41,8 +41,8 @@ def _brand() -> Brand | None:
     if "brand" not in g:
         # The signed-in user's brand (its look, read-only) is already loaded with the user;
         # only anonymous pages (login, invite, manifest) look it up.
-        signed_in = has_request_context() and current_user.is_authenticated
-        g.brand = current_user.brand_look if signed_in else current_brand()
+        user = signed_in_user() if has_request_context() else None
+        g.brand = user.brand_look if user is not None and user.is_authenticated else current_brand()
     return g.brand
 
 
