@@ -7,8 +7,12 @@ Everything kept is keyed by what it was computed from, so a kept value is never 
 - markup under its inputs (``web.fragments.fragment``): the template, the values it is given,
   the brand's look and the language.
 A value nobody asks for again expires. With Redis away the pages compute everything afresh
-(slower, never wrong, never an error). ``DISTWEB_PAGE_CACHE=0`` keeps nothing (the benchmark's
-second figure).
+(slower, never wrong, never an error).
+
+Two kinds of values: what one user's pages show (``per_user=True``: a promoter's figures, a
+session's page, kept under data versions) and what is shared by every user of a brand
+(fragments keyed by the brand's look and the language, the brand's picks).
+``DISTWEB_PAGE_CACHE=0`` keeps no per-user value (the benchmark's second figure).
 
 Because a key never names two different values, each process also keeps the values it used
 last in memory (``local_cache``, Flask-Caching's SimpleCache, bounded), in front of Redis: a
@@ -22,6 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from flask import current_app
 from redis.exceptions import RedisError
 
 from distweb.extensions import cache, local_cache
@@ -40,9 +45,11 @@ def key_for(*parts) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-def cached(key: str, compute: Callable[[], T], timeout: int | None = None) -> T:
+def cached(key: str, compute: Callable[[], T], timeout: int | None = None, per_user: bool = False) -> T:
     """The value kept under ``key``, or ``compute()``'s, kept for next time. ``key`` must name
     one value for ever (see above); ``timeout`` only bounds how long it is kept."""
+    if per_user and not current_app.config["DISTWEB_PAGE_CACHE"]:
+        return compute()
     value = local_cache.get(key)
     if value is not None:
         return value
@@ -63,15 +70,11 @@ def cached(key: str, compute: Callable[[], T], timeout: int | None = None) -> T:
 
 
 def init_app(app) -> None:
-    enabled = app.config.get("DISTWEB_PAGE_CACHE", True)
+    app.config.setdefault("DISTWEB_PAGE_CACHE", True)
     app.config.setdefault("CACHE_KEY_PREFIX", "distweb:cache:")
-    if enabled:
-        app.config.setdefault("CACHE_TYPE", "RedisCache")
-        app.config.setdefault("CACHE_REDIS_URL", app.config["REDIS_URL"])
-    else:
-        app.config["CACHE_TYPE"] = "NullCache"
+    app.config.setdefault("CACHE_TYPE", "RedisCache")
+    app.config.setdefault("CACHE_REDIS_URL", app.config["REDIS_URL"])
     app.config.setdefault("CACHE_DEFAULT_TIMEOUT", DEFAULT_TIMEOUT_S)
     cache.init_app(app)
     local_cache.init_app(app, config={
-        "CACHE_TYPE": "SimpleCache" if enabled else "NullCache",
-        "CACHE_THRESHOLD": LOCAL_ENTRIES, "CACHE_DEFAULT_TIMEOUT": DEFAULT_TIMEOUT_S})
+        "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": LOCAL_ENTRIES, "CACHE_DEFAULT_TIMEOUT": DEFAULT_TIMEOUT_S})

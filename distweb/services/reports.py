@@ -188,7 +188,7 @@ def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int,
     promoter_version, brand_version = data_versions or versions.current(promoter_id, brand_id)
     key = caching.key_for("promoter-home", promoter_id, user_id, promoter_version, brand_version, tz,
                           now.date().isoformat())
-    return caching.cached(key, lambda: read_promoter_home(promoter_id, tz, brand_id, user_id, now))
+    return caching.cached(key, lambda: read_promoter_home(promoter_id, tz, brand_id, user_id, now), per_user=True)
 
 
 def brand_overview(brand_id: int, since: datetime) -> dict:

@@ -70,7 +70,7 @@ def cached_page(template_name: str, session_token: str, **values):
     brand = brand_context()
     key = caching.key_for("page", template_name, session_token, sorted(values.items()), brand["brand_version"],
                           current_locale_name(), str(get_timezone()), request.script_root, request.full_path)
-    return make_response(caching.cached(key, lambda: render_template(template_name, **values)))
+    return make_response(caching.cached(key, lambda: render_template(template_name, **values), per_user=True))
 
 
 def init_app(app) -> None:

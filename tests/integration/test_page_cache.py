@@ -276,3 +276,14 @@ def test_the_home_renders_the_same_without_the_cache_and_with_redis_away(world, 
     fresh = home(world)
     assert fresh["今日收益"] == cached["今日收益"] == "¥11.80"
     assert fresh["orders"] == cached["orders"]
+
+
+def test_with_the_page_cache_off_every_home_reads_the_database_and_shows_the_same(world, home_queries, monkeypatch):
+    place(world, quantity=2)
+    cached = home(world)
+    assert len(home_queries) == 1
+    monkeypatch.setitem(world["app"].config, "DISTWEB_PAGE_CACHE", False)
+    for expected_reads in (2, 3):
+        fresh = home(world)
+        assert len(home_queries) == expected_reads
+        assert {k: v for k, v in fresh.items() if k != "html"} == {k: v for k, v in cached.items() if k != "html"}
