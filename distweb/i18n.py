@@ -7,7 +7,7 @@ from functools import lru_cache
 from babel import Locale, dates
 from flask import current_app, request
 from flask_babel import get_locale, get_timezone, get_translations
-from jinja2 import pass_eval_context
+from jinja2 import pass_context, pass_eval_context
 from markupsafe import Markup
 
 from distweb.money import format_fen
@@ -86,6 +86,37 @@ def money(fen: int) -> str:
     return format_fen(fen, locale=current_locale_name())
 
 
+def template_language() -> dict:
+    """Context processor: the template's _, gettext, ngettext and the amounts' language bound
+    to the catalogue and locale of this render (Flask-Babel's, asked once per render rather
+    than once per label; a render inside force_locale gets that locale's)."""
+    catalogue, locale_name = get_translations(), current_locale_name()
+    ugettext, ungettext = catalogue.ugettext, catalogue.ungettext
+
+    @pass_eval_context
+    def gettext(eval_ctx, string: str, **variables) -> str:
+        rv = ugettext(string)
+        if eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    @pass_eval_context
+    def ngettext(eval_ctx, singular: str, plural: str, num: int, **variables) -> str:
+        variables.setdefault("num", num)
+        rv = ungettext(singular, plural, num)
+        if eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext, "language_of_render": locale_name}
+
+
+@pass_context
+def money_filter(context, fen: int) -> str:
+    """``|fen``: in the render's language (``template_language``), or the request's."""
+    return format_fen(fen, locale=context.get("language_of_render") or current_locale_name())
+
+
 def local_datetime(value, fmt: str = "yyyy-MM-dd HH:mm") -> str:
     """A time in the request's time zone and language, by a Babel pattern."""
     if value is None:
@@ -104,7 +135,8 @@ def init_app(app) -> None:
     """After Babel.init_app."""
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext, ngettext=template_ngettext)
-    app.jinja_env.filters["fen"] = money
+    app.context_processor(template_language)
+    app.jinja_env.filters["fen"] = money_filter
     app.jinja_env.filters["localdt"] = local_datetime
     app.jinja_env.filters["mask_phone"] = mask_phone
     from distweb.services.commission_view import lines_json
