@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path, PurePosixPath
 
 from whitenoise import WhiteNoise
@@ -37,6 +38,8 @@ DIGEST_LENGTH = 12
 FINGERPRINTED = re.compile(rf"\.[0-9a-f]{{{DIGEST_LENGTH}}}(\.[^./]+)?$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 PLAIN_MAX_AGE = 60  # seconds, for names without a fingerprint (revalidated with ETag after that)
+STAGING_PREFIX = ".static-build-"
+STAGING_ABANDONED_AFTER = 600  # seconds
 
 
 def fingerprinted_name(name: str, digest: str) -> str:
@@ -77,7 +80,10 @@ def build(source: Path, target: Path) -> dict[str, str]:
         return files
 
     target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target))
+    # Staged beside the served folder (same file system, so os.replace is atomic; never
+    # listed by WhiteNoise).
+    _remove_abandoned_staging(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target.parent))
     try:
         for name, hashed in files.items():
             for out in (name, hashed):
@@ -95,21 +101,31 @@ def build(source: Path, target: Path) -> dict[str, str]:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, dest)
         _prune(target, keep={*files, *files.values(), *previous.values()})
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=target)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"files": files}, fh, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target / MANIFEST)
+        manifest = staging / MANIFEST
+        manifest.write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
+        os.replace(manifest, target / MANIFEST)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return files
+
+
+def _remove_abandoned_staging(folder: Path) -> None:
+    """A build killed half-way leaves its staging folder behind; another build may be using
+    a young one."""
+    cutoff = time.time() - STAGING_ABANDONED_AFTER
+    for path in folder.glob(STAGING_PREFIX + "*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _prune(target: Path, keep: set[str]) -> None:
     """Remove what no current or previous build names (and their compressed variants)."""
     for path in target.rglob("*"):
         rel = path.relative_to(target)
-        if not path.is_file() or rel.parts[0].startswith(".") or rel.as_posix() == MANIFEST:
+        if not path.is_file() or rel.as_posix() == MANIFEST:
             continue
         name = rel.as_posix()
         if name.endswith((".br", ".gz")) and name[:-3] in keep:
@@ -123,7 +139,7 @@ class StaticFiles:
 
     def __init__(self, app):
         self.source = Path(app.static_folder)
-        self.target = Path(app.config.get("DISTWEB_STATIC_BUILD") or Path(app.config["INSTANCE_PATH"]) / "static")
+        self.target = Path(app.config["INSTANCE_PATH"]) / "static"
         self.prefix = app.static_url_path
         self.files: dict[str, str] = build(self.source, self.target)
         self.hsts = bool(app.config.get("SESSION_COOKIE_SECURE"))

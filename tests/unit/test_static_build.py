@@ -4,6 +4,9 @@ edited file on the next page."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import brotli
 from flask import Flask, url_for
 
@@ -94,3 +97,17 @@ def test_development_links_and_serves_an_edited_file_on_the_next_page(tmp_path):
     with client.get(second, headers={"Accept-Encoding": "br"}) as response:
         assert response.headers["Cache-Control"] == static_files.IMMUTABLE
         assert brotli.decompress(response.data).endswith(b"red; }\n")
+
+
+def test_no_staging_left_in_or_beside_the_served_folder(tmp_path):
+    source, target = make_source(tmp_path), tmp_path / "out"
+    build(source, target)
+    abandoned, busy = tmp_path / ".static-build-killed", tmp_path / ".static-build-busy"
+    abandoned.mkdir()
+    busy.mkdir()
+    os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
+    (source / "css" / "app.css").write_bytes(CSS + b"a { color: red; }\n")
+    build(source, target)
+    assert not abandoned.exists() and busy.exists()  # another process may be building there
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".static-build-busy", "out", "src"]
+    assert not [p for p in target.rglob(".*")]
