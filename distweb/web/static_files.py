@@ -33,6 +33,7 @@ from whitenoise.compress import Compressor
 from distweb.web.security import CSP
 
 MANIFEST = "manifest.json"
+COMPRESSED = (".br", ".gz")  # the variants WhiteNoise's Compressor writes and serves
 DIGEST_LENGTH = 12
 # A fingerprinted name: ``app.3f2a9c1b04de.css`` (or ``name.3f2a9c1b04de`` with no suffix).
 FINGERPRINTED = re.compile(rf"\.[0-9a-f]{{{DIGEST_LENGTH}}}(\.[^./]+)?$")
@@ -95,11 +96,17 @@ def build(source: Path, target: Path) -> dict[str, str]:
             if path.is_file() and compressor.should_compress(path.name):
                 compressor.compress(str(path))
         # Compressed variants first, then the files they belong to.
-        for path in sorted(staging.rglob("*"), key=lambda p: p.suffix not in (".br", ".gz")):
-            if path.is_file():
-                dest = target / path.relative_to(staging)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, dest)
+        staged = sorted((p for p in staging.rglob("*") if p.is_file()), key=lambda p: p.suffix not in COMPRESSED)
+        for path in staged:
+            dest = target / path.relative_to(staging)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+            if path.suffix not in COMPRESSED:
+                # A plain name whose new content is not worth compressing must not keep the
+                # old content's variants.
+                for suffix in COMPRESSED:
+                    if path.with_name(path.name + suffix) not in staged:
+                        dest.with_name(dest.name + suffix).unlink(missing_ok=True)
         _prune(target, keep={*files, *files.values(), *previous.values()})
         manifest = staging / MANIFEST
         manifest.write_text(json.dumps({"files": files}, indent=1, sort_keys=True))
@@ -128,7 +135,7 @@ def _prune(target: Path, keep: set[str]) -> None:
         if not path.is_file() or rel.as_posix() == MANIFEST:
             continue
         name = rel.as_posix()
-        if name.endswith((".br", ".gz")) and name[:-3] in keep:
+        if name.endswith(COMPRESSED) and name[:-3] in keep:
             continue
         if name not in keep:
             path.unlink(missing_ok=True)

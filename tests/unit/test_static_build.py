@@ -111,3 +111,15 @@ def test_no_staging_left_in_or_beside_the_served_folder(tmp_path):
     assert not abandoned.exists() and busy.exists()  # another process may be building there
     assert sorted(p.name for p in tmp_path.iterdir()) == [".static-build-busy", "out", "src"]
     assert not [p for p in target.rglob(".*")]
+
+
+def test_a_plain_name_never_keeps_variants_of_its_old_content(tmp_path):
+    source, target = make_source(tmp_path), tmp_path / "out"
+    build(source, target)
+    assert (target / "css/app.css.br").exists()
+    incompressible = os.urandom(4096)  # nothing to gain: no .br, no .gz
+    (source / "css" / "app.css").write_bytes(incompressible)
+    files = build(source, target)
+    assert (target / "css/app.css").read_bytes() == incompressible
+    assert not (target / "css/app.css.br").exists() and not (target / "css/app.css.gz").exists()
+    assert not (target / f"{files['css/app.css']}.br").exists()
