@@ -32,11 +32,12 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
 
     from distweb import cli
-    from distweb.web import errors, security
+    from distweb.web import errors, security, static_files
 
     errors.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    static_files.init_app(app)  # wraps the WSGI app: WhiteNoise answers /static/ first
     return app
 
 

@@ -107,6 +107,7 @@ def icon(purpose: str, size: int):
 
 @bp.get("/sw.js")
 def service_worker():
+    # Fingerprinted URLs (url_for gives them): cached for good, refetched only when changed.
     precache = [url_for("static", filename=f) for f in STATIC_PRECACHE] + [url_for("pwa.offline")]
     body = render_template("pwa/sw.js", precache=precache, version=_sw_version(precache))
     response = make_response(body)
@@ -117,14 +118,11 @@ def service_worker():
 
 
 def _sw_version(precache: list[str]) -> str:
-    """A new service worker (and a fresh precache) whenever a precached static file changes."""
+    """A new service worker (and a fresh precache) whenever a precached static file changes:
+    the URLs carry each file's content hash (distweb.web.static_files)."""
     digest = hashlib.sha1()
-    static = Path(current_app.static_folder)
-    for name in STATIC_PRECACHE:
-        path = static / name
-        digest.update(name.encode())
-        if path.exists():
-            digest.update(str(path.stat().st_mtime_ns).encode())
+    for url in precache:
+        digest.update(url.encode() + b"\n")
     digest.update(current_app.config.get("BABEL_DEFAULT_LOCALE", "").encode())
     return digest.hexdigest()[:12]
 
