@@ -40,6 +40,7 @@ from distweb.models.payouts import (
     Statement,
     Withdrawal,
 )
+from distweb.models.sms import SmsCode
 from distweb.models.user import LoginSession, User
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "Notification",
     "PayoutAccount",
     "SettlementRun",
+    "SmsCode",
     "Statement",
     "Withdrawal",
     "Order",
