@@ -5,9 +5,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
 from distweb.extensions import limiter
+from distweb.models.sms import SmsPurpose
 from distweb.services import accounts
 from distweb.services.errors import ServiceError
-from distweb.models.sms import SmsPurpose
 from distweb.web import sms as sms_web
 from distweb.web.auth.forms import LoginForm, PasswordChangeForm, PasswordResetForm
 from distweb.web.core.routes import home_url_for, safe_next

@@ -17,13 +17,13 @@ from flask import (
 from flask_login import current_user
 
 from distweb.extensions import limiter
-from distweb.models.sms import SmsPurpose
 from distweb.models.network import PromoterStatus
+from distweb.models.sms import SmsPurpose
 from distweb.services import network
 from distweb.services.errors import ServiceError
+from distweb.web import sms as sms_web
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
-from distweb.web import sms as sms_web
 from distweb.web.join.forms import SignUpForm
 from distweb.web.sessions import sign_in
 

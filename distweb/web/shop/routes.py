@@ -14,8 +14,8 @@ from distweb.models.order import OrderMode
 from distweb.models.sms import SmsPurpose
 from distweb.services import attribution, catalogue, materials, orders, sms
 from distweb.services.errors import ServiceError
-from distweb.web.forms import attach_error
 from distweb.web import sms as sms_web
+from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
 from distweb.web.shop.forms import CheckoutForm
 
