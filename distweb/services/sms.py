@@ -176,3 +176,20 @@ def consume(code_id: int) -> None:
         .values(consumed_at=utcnow()).execution_options(synchronize_session=False))
     if used.rowcount != 1:
         raise ServiceError("code_expired", _l("验证码已失效，请重新获取。"), "code")
+
+
+# Codes older than this are of no use to anyone (they expired minutes after being sent).
+KEEP_CODES = timedelta(days=1)
+
+
+def purge_old(now=None) -> int:
+    """Delete the codes sent more than a day ago; returns how many (the worker's upkeep)."""
+    from sqlalchemy import delete
+
+    cutoff = (now or utcnow()) - KEEP_CODES
+    if db.session.scalar(select(SmsCode.id).where(SmsCode.created_at < cutoff).limit(1)) is None:
+        db.session.rollback()  # nothing to do: no write (and on SQLite no write lock) taken
+        return 0
+    with transaction():
+        result = db.session.execute(delete(SmsCode).where(SmsCode.created_at < cutoff))
+    return result.rowcount or 0

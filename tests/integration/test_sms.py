@@ -314,3 +314,15 @@ def test_an_imported_promoter_without_a_password_sets_one_by_reset(app, make, sm
                                             "new_password": "first1234", "confirm": "first1234"})
     assert response.status_code == 302
     assert Browser(app.test_client()).login("13900000008", "first1234").status_code == 302
+
+
+def test_the_workers_upkeep_deletes_codes_older_than_a_day(app, inviter, browser, sms_outbox):
+    ask_code(browser, f"/j/{inviter.code}")
+    ask_code(browser, f"/j/{inviter.code}", phone="13911113333")
+    with app.app_context():
+        db.session.execute(update(SmsCode).where(SmsCode.id == db.session.scalar(select(SmsCode.id).limit(1)))
+                           .values(created_at=utcnow() - timedelta(days=1, seconds=1)))
+        db.session.commit()
+        assert sms.purge_old() == 1
+        assert sms.purge_old() == 0
+        assert db.session.query(SmsCode).count() == 1
