@@ -26,6 +26,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(from_environment())
     if config:
         app.config.update(config)
+    from distweb.services.sms_senders import check_config
+
+    check_config(app.config)  # an SMS provider that cannot work stops the start, with the reason
     Path(app.config["DISTWEB_UPLOADS"]).mkdir(parents=True, exist_ok=True)
 
     _init_extensions(app)

@@ -80,6 +80,26 @@ def from_environment() -> dict:
         "RQ_QUEUE_PREFIX": os.environ.get("DISTWEB_QUEUE_PREFIX", ""),
         # Pages keep their data and markup in Redis (distweb.caching); 0 turns that off.
         "DISTWEB_PAGE_CACHE": os.environ.get("DISTWEB_PAGE_CACHE", "1") != "0",
+        **sms_from_environment(),
+    }
+
+
+def sms_from_environment() -> dict:
+    """Who sends verification codes (see ``distweb.services.sms_senders``): the console by
+    default; Alibaba Cloud or Tencent Cloud SMS with their keys, signature and template."""
+    env = os.environ.get
+    return {
+        "SMS_PROVIDER": env("DISTWEB_SMS_PROVIDER", "console").strip().lower(),
+        "SMS_SIGN_NAME": env("DISTWEB_SMS_SIGN_NAME"),
+        "SMS_TEMPLATE": env("DISTWEB_SMS_TEMPLATE"),
+        "SMS_TEMPLATE_PARAMS": env("DISTWEB_SMS_TEMPLATE_PARAMS", "code"),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": env("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": env("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        "SMS_ALIYUN_ENDPOINT": env("DISTWEB_SMS_ALIYUN_ENDPOINT"),
+        "TENCENTCLOUD_SECRET_ID": env("TENCENTCLOUD_SECRET_ID"),
+        "TENCENTCLOUD_SECRET_KEY": env("TENCENTCLOUD_SECRET_KEY"),
+        "SMS_TENCENT_APP_ID": env("DISTWEB_SMS_TENCENT_APP_ID"),
+        "SMS_TENCENT_REGION": env("DISTWEB_SMS_TENCENT_REGION"),
     }
 
 
@@ -107,6 +127,13 @@ DEFAULTS = {
     # Failed sign-ins per account, from any address (the message says 15 minutes).
     "LOGIN_ACCOUNT_RATE_LIMIT": "5 per 15 minutes",
     "SEND_FILE_MAX_AGE_DEFAULT": 0,
+    # Verification codes by SMS: valid 5 minutes, 5 tries, one per phone and purpose a minute.
+    "SMS_CODE_TTL_SECONDS": 300,
+    "SMS_CODE_MAX_ATTEMPTS": 5,
+    "SMS_RESEND_SECONDS": 60,
+    # Codes sent, per phone (whatever the address) and per address (whatever the phone).
+    "SMS_PHONE_RATE_LIMIT": "5 per hour;10 per day",
+    "SMS_IP_RATE_LIMIT": "10 per hour;30 per day",
 }
 
 QUEUES = ("default", "settlement", "pdf")

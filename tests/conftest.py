@@ -141,3 +141,15 @@ def make(app):
     from tests.support.factories import Factories
 
     return Factories(app)
+
+
+@pytest.fixture
+def sms_outbox(app):
+    """The app's SMS provider replaced by one that records each code it is asked to send."""
+    from tests.support.sms import RecordingSender
+
+    outbox = RecordingSender()
+    before = app.config.get("SMS_SENDER")
+    app.config["SMS_SENDER"] = outbox
+    yield outbox
+    app.config["SMS_SENDER"] = before

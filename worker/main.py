@@ -62,7 +62,8 @@ def sweep_jobs(quick: bool = False) -> None:
 
 
 def sweep() -> None:
-    """Regular upkeep: push jobs Redis lost, and start the settlement runs that are due."""
+    """Regular upkeep: push jobs Redis lost, start the settlement runs that are due, deliver
+    unsent pushes, apply waiting webhook events, delete SMS codes older than a day."""
     sweep_jobs()
     try:
         from distweb.services import settlement
@@ -80,6 +81,11 @@ def sweep() -> None:
         applied = webhooks.sweep()
         if applied:
             log.info("applied %d webhook event(s) that were waiting", applied)
+        from distweb.services import sms
+
+        purged = sms.purge_old()
+        if purged:
+            log.info("deleted %d SMS code(s) older than a day", purged)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
     finally:

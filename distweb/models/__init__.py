@@ -40,6 +40,7 @@ from distweb.models.payouts import (
     Statement,
     Withdrawal,
 )
+from distweb.models.sms import SmsCode
 from distweb.models.user import LoginSession, User
 from distweb.models.versions import DataVersion
 
@@ -70,6 +71,7 @@ __all__ = [
     "Notification",
     "PayoutAccount",
     "SettlementRun",
+    "SmsCode",
     "Statement",
     "Withdrawal",
     "Order",

@@ -8,9 +8,9 @@ Rules (brand settings):
   keeps the first promoter for good, a binding of N days keeps it until it expires, and
   "overwrite" lets each new share take over;
 - a binding is made when an order is paid, never by an unpaid one (anyone can type a phone
-  number into a checkout); an anonymous shop checkout binds its buyer only if the buyer's
-  browser followed that promoter's tracked link (the link cookie), a verified phone being the
-  other proof once sign-up verifies phones;
+  number into a checkout); an anonymous shop checkout binds its buyer only if the buyer
+  proved the phone by the SMS code sent to it (``services.sms``) or the buyer's browser
+  followed that promoter's tracked link (the link cookie);
 - with self-purchase off, a promoter buying for itself is a buyer bound to its upline;
 - a suspended promoter in the chain is skipped: its position is paid to no one.
 """

@@ -256,18 +256,29 @@ def invite_is_usable(inviter: Promoter | None) -> bool:
     return inviter is not None and inviter.status == PromoterStatus.ACTIVE
 
 
-def sign_up(invite_code: str, name: str, phone: str, password: str, agreed: bool) -> Promoter:
-    """A new promoter from an invite link, bound under the inviter. Free, always: no fee,
-    no payment for recruiting (see Compliance)."""
+def sign_up(invite_code: str, name: str, phone: str, password: str, agreed: bool, sms_code: str) -> Promoter:
+    """A new promoter from an invite link, bound under the inviter, its phone proven by the
+    SMS code sent to it (``sms.send_code(SIGNUP, phone)``). Free, always: no fee, no payment
+    for recruiting (see Compliance). Everything else is checked before the code is, so a
+    typo elsewhere costs no attempt; the code is used with the account, in one transaction."""
+    from distweb.services import sms
+
     inviter = by_code(invite_code)
     if not invite_is_usable(inviter):
         raise ServiceError("invite_unusable", _l("这个邀请链接已失效，请向邀请人索取新的链接。"), "invite")
     if not agreed:
         raise ServiceError("terms_required", _l("请阅读并同意推广计划条款。"), "agree")
+    _check_name(name)
+    phone = sms.normalise_phone(phone)
+    accounts.check_password_strength(password)
+    if accounts.find_user_by_login(phone) is not None:
+        raise Conflict("duplicate_phone", _l("该手机号已被注册。"), "phone")
+    code_id = sms.check_code(sms.SmsPurpose.SIGNUP, phone, sms_code)
     brand = db.session.get(Brand, inviter.brand_id)
     settings = get_settings(brand.id)
     status = PromoterStatus.PENDING if settings.signup_requires_approval else PromoterStatus.ACTIVE
     with transaction():
+        sms.consume(code_id)
         promoter = add_promoter(brand, name, phone, password, inviter, status=status)
         _audit(None, "promoter.signup", "promoter", promoter.id, {"inviter": inviter.code}, brand_id=brand.id)
     return promoter

@@ -85,6 +85,9 @@ class OrderInput:
     # The tracked links the buyer's browser followed (a shop checkout's proof for binding).
     link_touches: list[tuple[int, int]] = field(default_factory=list)
     placed_at: datetime | None = None  # imports and demo data; otherwise now
+    # A shop checkout whose buyer proved the phone by the SMS code sent to it (the caller
+    # checked the code and uses it in this order's transaction): the other proof for binding.
+    phone_verified: bool = False
 
 
 class Buyer(NamedTuple):
@@ -403,13 +406,14 @@ def _binds_on_payment(settings, data: OrderInput, buyer_key: str | None, chosen:
                       buyer_promoter_id: int | None, now: datetime) -> bool:
     """Whether paying this order binds its buyer to ``chosen``: a share chose the promoter
     (not the buyer's binding), the buyer is not that promoter itself (no self-binding), and,
-    for an anonymous shop checkout, the buyer's browser followed that promoter's tracked link
-    (a phone typed into a shop page proves nothing). Orders from the brand's own systems (API,
-    webhooks, imports) carry the buyer the shop platform knows."""
+    for an anonymous shop checkout, the buyer proved the phone by the SMS code sent to it or
+    the buyer's browser followed that promoter's tracked link (a phone merely typed into a
+    shop page proves nothing). Orders from the brand's own systems (API, webhooks, imports)
+    carry the buyer the shop platform knows."""
     if buyer_key is None or chosen is None or source == "binding" or chosen == buyer_promoter_id:
         return False
     if data.source == "shop":
-        return attribution.followed_link_of(data.link_touches, chosen, settings, now)
+        return data.phone_verified or attribution.followed_link_of(data.link_touches, chosen, settings, now)
     return True
 
 

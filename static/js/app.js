@@ -186,10 +186,31 @@
     });
   }
 
+  // 获取验证码: after a code was sent the button rests for the resend interval, counting
+  // down (<button data-resend-wait="60" data-resend-label="{n} 秒后重新获取">).
+  function resendCountdown() {
+    document.querySelectorAll("[data-resend-wait]:not([data-counting])").forEach(function (button) {
+      button.dataset.counting = "1";
+      var left = parseInt(button.dataset.resendWait, 10) || 0;
+      var label = button.textContent;
+      var template = button.dataset.resendLabel || "{n}";
+      function tick() {
+        if (!document.body.contains(button)) return;
+        if (left <= 0) { button.disabled = false; button.textContent = label; return; }
+        button.disabled = true;
+        button.textContent = template.replace("{n}", left);
+        left -= 1;
+        setTimeout(tick, 1000);
+      }
+      tick();
+    });
+  }
+
   function onPage() {
     scheduleToasts(document);
     showInstall();
     setupPush();
+    resendCountdown();
   }
   document.addEventListener("DOMContentLoaded", onPage);
   document.addEventListener("htmx:afterSettle", onPage);

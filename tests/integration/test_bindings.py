@@ -1,6 +1,7 @@
 """Buyer bindings cannot be stolen: a binding is made when an order is paid, never by an
-unpaid one; an anonymous shop checkout binds only with a tracked-link touch of that promoter
-from the buyer's browser; checkouts are rate-limited per phone as well as per address."""
+unpaid one; an anonymous shop checkout binds only with the buyer's phone verified by SMS code
+or a tracked-link touch of that promoter from the buyer's browser; checkouts are rate-limited
+per phone as well as per address."""
 
 from __future__ import annotations
 
@@ -141,3 +142,108 @@ def test_checkouts_are_limited_per_phone_from_any_address(app, world):
     assert other_phone.status_code == 302
     with app.app_context():
         assert db.session.query(Order).count() == 6
+
+
+# ---------------------------------------------------------------- a verified phone
+
+
+def checkout_verified(client, code, outbox, phone=VICTIM, remote_addr="203.0.113.7", sms_code=None):
+    """获取验证码 on the product page, then the checkout with the code the phone received."""
+    environ = {"REMOTE_ADDR": remote_addr}
+    url = f"/s/{code}/p/TEA-1"
+    page = client.get(url, environ_base=environ).get_data(as_text=True)
+    sent = client.post(url, environ_base=environ, data={"csrf_token": csrf_token_from(page), "phone": phone,
+                                                         "send_code": "1"})
+    assert sent.status_code == 200 and "验证码已发送至" in sent.get_data(as_text=True)
+    return client.post(url, environ_base=environ, data={
+        "csrf_token": csrf_token_from(page), "quantity": "1", "name": "买家", "phone": phone, "address": "杭州",
+        "code": sms_code or outbox.last_code(phone)})
+
+
+def test_a_checkout_with_the_buyers_verified_phone_binds_on_payment_without_a_link(app, world, sms_outbox):
+    buyer = app.test_client()  # opened the shop directly: no tracked link followed
+    assert checkout_verified(buyer, world["honest"].code, sms_outbox).status_code == 302
+    with app.app_context():
+        order = db.session.scalars(select(Order)).one()
+        assert order.binds_buyer is True and order.promoter_id == world["honest"].id
+    assert binding_of(app) is None  # not before it is paid
+    pay_all(app, world["brand"].id)
+    assert binding_of(app) == world["honest"].id
+
+
+def test_the_same_checkout_unverified_and_without_a_link_does_not_bind(app, world, sms_outbox):
+    buyer = app.test_client()
+    assert checkout(buyer, world["honest"].code).status_code == 302  # no code typed
+    pay_all(app, world["brand"].id)
+    assert binding_of(app) is None
+    with app.app_context():
+        assert db.session.scalars(select(Order)).one().binds_buyer is False
+
+
+def test_a_thief_cannot_verify_a_victims_phone(app, world, sms_outbox):
+    """The code goes to the victim's phone: a guess is a form message and places nothing."""
+    attacker = app.test_client()
+
+    def guess(outbox_code):
+        return f"{(int(outbox_code) + 1) % 1_000_000:06d}"
+
+    environ = {"REMOTE_ADDR": "203.0.113.66"}
+    url = f"/s/{world['thief'].code}/p/TEA-1"
+    page = attacker.get(url, environ_base=environ).get_data(as_text=True)
+    attacker.post(url, environ_base=environ, data={"csrf_token": csrf_token_from(page), "phone": VICTIM,
+                                                   "send_code": "1"})
+    code = sms_outbox.last_code(VICTIM)  # what only the victim's phone shows
+    response = attacker.post(url, environ_base=environ, data={
+        "csrf_token": csrf_token_from(page), "quantity": "1", "name": "买家", "phone": VICTIM, "address": "杭州",
+        "code": guess(code)})
+    assert response.status_code == 422 and "验证码不正确" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(Order).count() == 0
+
+
+def test_a_checkout_code_is_used_by_one_order_only(app, world, sms_outbox):
+    buyer = app.test_client()
+    assert checkout_verified(buyer, world["honest"].code, sms_outbox).status_code == 302
+    code = sms_outbox.last_code(VICTIM)
+    page = buyer.get(f"/s/{world['thief'].code}/p/TEA-1").get_data(as_text=True)
+    again = buyer.post(f"/s/{world['thief'].code}/p/TEA-1", data={
+        "csrf_token": csrf_token_from(page), "quantity": "1", "name": "买家", "phone": VICTIM, "address": "杭州",
+        "code": code})
+    assert again.status_code == 422 and "验证码已失效" in again.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(Order).count() == 1
+
+
+def test_the_code_and_the_order_are_written_together_or_not_at_all(app, world, sms_outbox, monkeypatch):
+    """The code is used inside the order's transaction: when that transaction fails after
+    using it, neither the order nor the use is kept, and the buyer can try again."""
+    from distweb.services import sms
+    from distweb.services.errors import ServiceError
+
+    real = sms.consume
+
+    def use_then_fail(code_id):
+        real(code_id)
+        monkeypatch.setattr(sms, "consume", real)
+        raise ServiceError("out_of_stock", "库存不足。", "items")
+
+    monkeypatch.setattr(sms, "consume", use_then_fail)
+    buyer = app.test_client()
+    refused = checkout_verified(buyer, world["honest"].code, sms_outbox)
+    assert refused.status_code == 422 and "库存不足" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(Order).count() == 0
+    page = buyer.get(f"/s/{world['honest'].code}/p/TEA-1").get_data(as_text=True)
+    retried = buyer.post(f"/s/{world['honest'].code}/p/TEA-1", data={
+        "csrf_token": csrf_token_from(page), "quantity": "1", "name": "买家", "phone": VICTIM, "address": "杭州",
+        "code": sms_outbox.last_code(VICTIM)})
+    assert retried.status_code == 302
+    pay_all(app, world["brand"].id)
+    assert binding_of(app) == world["honest"].id
+
+
+def test_asking_for_a_code_is_not_counted_as_a_checkout(app, world, sms_outbox):
+    shop = world["honest"].code
+    assert checkout_verified(app.test_client(), shop, sms_outbox, remote_addr="198.51.100.1").status_code == 302
+    statuses = [checkout(app.test_client(), shop, remote_addr=f"198.51.100.{i}").status_code for i in range(2, 7)]
+    assert statuses == [302] * 4 + [429]  # five checkouts per phone, the code request not among them

@@ -41,3 +41,25 @@ def test_0002_fills_repeated_ancestors_and_the_l1_position(fresh_app):
         rows = db.session.execute(text("SELECT id, upline_id, upline2_id, upline3_id FROM promoters ORDER BY id")).all()
         assert [tuple(r) for r in rows] == [(1, None, None, None), (2, 1, None, None), (3, 2, 1, None), (4, 3, 2, 1)]
         assert db.session.execute(text("SELECT chain_l1_id FROM orders")).scalar() == 4
+
+
+def test_0014_sms_codes_goes_up_down_and_up_again(fresh_app):
+    from flask_migrate import downgrade
+    from sqlalchemy import inspect
+
+    with fresh_app.app_context():
+        upgrade(directory=MIGRATIONS)
+        assert "sms_codes" in inspect(db.engine).get_table_names()
+        with db.engine.begin() as conn:  # the database refuses a purpose it does not know
+            conn.execute(text("INSERT INTO sms_codes (purpose, phone_key, salt, code_hash, status, provider, "
+                              "attempts, created_at, expires_at) VALUES ('signup', 'k', 's', 'h', 'sent', "
+                              "'console', 0, '2026-01-01', '2026-01-01')"))
+        with pytest.raises(Exception, match="CHECK constraint"), db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO sms_codes (purpose, phone_key, salt, code_hash, status, provider, "
+                              "attempts, created_at, expires_at) VALUES ('login', 'k', 's', 'h', 'sent', "
+                              "'console', 0, '2026-01-01', '2026-01-01')"))
+        downgrade(directory=MIGRATIONS, revision="e5b7a9c3d104")
+        assert "sms_codes" not in inspect(db.engine).get_table_names()
+        assert "data_versions" in inspect(db.engine).get_table_names()
+        upgrade(directory=MIGRATIONS)
+        assert "sms_codes" in inspect(db.engine).get_table_names()

@@ -31,12 +31,21 @@ def signup_form(**overrides):
     return data
 
 
-def test_sign_up_from_an_invite_binds_under_the_inviter_and_signs_in(app, make):
+def sign_up(browser, invite_code, outbox, **overrides):
+    """Sign up as a person does: 获取验证码 for the phone, then the form with the code."""
+    data = signup_form(**overrides)
+    sent = browser.post(f"/j/{invite_code}", {"phone": data["phone"], "send_code": "1"})
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+    data["code"] = outbox.last_code(data["phone"])
+    return browser.post(f"/j/{invite_code}", data)
+
+
+def test_sign_up_from_an_invite_binds_under_the_inviter_and_signs_in(app, make, sms_outbox):
     inviter = make.promoter(name="邀请人")
     browser = Browser(app.test_client())
     page = browser.get(f"/j/{inviter.code}").get_data(as_text=True)
     assert "邀请人 邀请你加入" in page
-    response = browser.post(f"/j/{inviter.code}", signup_form())
+    response = sign_up(browser, inviter.code, sms_outbox)
     assert response.status_code == 302 and "/promoter/" in response.headers["Location"]
     assert "你好，新人小王" in browser.get("/promoter/").get_data(as_text=True)
     with app.app_context():
@@ -45,11 +54,11 @@ def test_sign_up_from_an_invite_binds_under_the_inviter_and_signs_in(app, make):
         assert new.code != inviter.code and len(new.code) == 8
 
 
-def test_sign_up_waits_for_approval_when_the_brand_says_so(app, make, browser):
+def test_sign_up_waits_for_approval_when_the_brand_says_so(app, make, browser, sms_outbox):
     inviter = make.promoter()
     with app.app_context():
         settings_for(inviter.brand_id, signup_requires_approval=True)
-    response = browser.post(f"/j/{inviter.code}", signup_form(phone="13911112223"))
+    response = sign_up(browser, inviter.code, sms_outbox, phone="13911112223")
     assert response.status_code == 200 and "等待审核" in response.get_data(as_text=True)
     assert browser.login("13911112223", "abc12345").status_code == 302  # can sign in...
     with app.app_context():
@@ -76,10 +85,14 @@ def test_bad_sign_up_input_is_a_form_message_and_writes_nothing(app, make, brows
         assert db.session.query(Promoter).count() == 1
 
 
-def test_duplicate_phone_is_refused(app, make, browser):
+def test_duplicate_phone_is_refused(app, make, browser, sms_outbox):
     inviter = make.promoter(phone="13911112224")
-    response = browser.post(f"/j/{inviter.code}", signup_form(phone="13911112224"))
+    response = browser.post(f"/j/{inviter.code}", signup_form(phone="13911112224", code="123456"))
     assert response.status_code == 422 and "该手机号已被注册" in response.get_data(as_text=True)
+    # and no code is sent to a registered phone for a sign-up
+    asked = browser.post(f"/j/{inviter.code}", {"phone": "13911112224", "send_code": "1"})
+    assert asked.status_code == 422 and "该手机号已被注册" in asked.get_data(as_text=True)
+    assert sms_outbox.sent == []
 
 
 @pytest.mark.parametrize("status", [PromoterStatus.SUSPENDED, PromoterStatus.PENDING, PromoterStatus.REJECTED])

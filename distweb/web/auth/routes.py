@@ -5,9 +5,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
 from distweb.extensions import limiter
+from distweb.models.sms import SmsPurpose
 from distweb.services import accounts
 from distweb.services.errors import ServiceError
-from distweb.web.auth.forms import LoginForm, PasswordChangeForm
+from distweb.web import sms as sms_web
+from distweb.web.auth.forms import LoginForm, PasswordChangeForm, PasswordResetForm
 from distweb.web.core.routes import home_url_for, safe_next
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
@@ -78,3 +80,32 @@ def password():
             return redirect_to(home_url_for(current_user))
     layout = "layouts/manager.html" if current_user.is_manager else "layouts/promoter.html"
     return render_template("auth/password.html", form=form, layout=layout), status
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@sms_web.send_limits
+def reset():
+    """忘记密码: a new password by the SMS code sent to the account's phone. Every browser
+    signed in to the account is signed out, this one too: sign in again with the new one."""
+    form = PasswordResetForm()
+    status = 200
+    sent = None
+    if sms_web.sending():
+        sent = sms_web.send_code(form, SmsPurpose.RESET)
+        status = 200 if sent else 422
+    elif form.validate_on_submit():
+        try:
+            accounts.reset_password(form.phone.data, form.code.data, form.new_password.data)
+        except ServiceError as err:
+            attach_error(form, err, "code", aliases={"password": "new_password"})
+            status = 422
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash(_("密码已重置，请使用新密码登录。"), "success")
+            return redirect_to(url_for("auth.login"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/reset.html", form=form, sent=sent), status

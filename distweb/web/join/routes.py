@@ -18,8 +18,10 @@ from flask_login import current_user
 
 from distweb.extensions import limiter
 from distweb.models.network import PromoterStatus
+from distweb.models.sms import SmsPurpose
 from distweb.services import network
 from distweb.services.errors import ServiceError
+from distweb.web import sms as sms_web
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
 from distweb.web.join.forms import SignUpForm
@@ -40,15 +42,21 @@ def _signup_limit() -> str:
 
 @bp.route("/<code>", methods=["GET", "POST"])
 @limiter.limit(_signup_limit, methods=["POST"])
+@sms_web.send_limits
 def show(code: str):
     inviter = network.by_code(code)
     usable = network.invite_is_usable(inviter)
     settings = network.get_settings(inviter.brand_id) if inviter else None
     form = SignUpForm()
     status = 200 if usable else 404
-    if usable and form.validate_on_submit():
+    sent = None
+    if usable and sms_web.sending():
+        sent = sms_web.send_code(form, SmsPurpose.SIGNUP)
+        status = 200 if sent else 422
+    elif usable and form.validate_on_submit():
         try:
-            promoter = network.sign_up(code, form.name.data, form.phone.data, form.password.data, form.agree.data)
+            promoter = network.sign_up(code, form.name.data, form.phone.data, form.password.data, form.agree.data,
+                                       form.code.data)
         except ServiceError as err:
             attach_error(form, err, "name", aliases={"invite": "name"})
             status = 422
@@ -61,7 +69,7 @@ def show(code: str):
         status = 400
     return render_template(
         "join/show.html", inviter=inviter if usable else None, form=form, settings=settings,
-        signed_in=current_user.is_authenticated,
+        signed_in=current_user.is_authenticated, sent=sent,
     ), status
 
 

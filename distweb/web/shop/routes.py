@@ -11,9 +11,10 @@ from sqlalchemy import select
 from distweb.extensions import db, limiter
 from distweb.models import Order, Product
 from distweb.models.order import OrderMode
-from distweb.services import attribution, catalogue, materials, orders
-from distweb.services.accounts import PHONE_RE
+from distweb.models.sms import SmsPurpose
+from distweb.services import attribution, catalogue, materials, orders, sms
 from distweb.services.errors import ServiceError
+from distweb.web import sms as sms_web
 from distweb.web.forms import attach_error
 from distweb.web.htmx import redirect_to
 from distweb.web.shop.forms import CheckoutForm
@@ -72,7 +73,9 @@ def _checkout_phone() -> str:
 @bp.route("/<code>/p/<sku>", methods=["GET", "POST"])
 @limiter.limit("20 per minute", methods=["POST"])
 @limiter.limit("5 per 10 minutes;20 per day", key_func=_checkout_phone, methods=["POST"],
+               exempt_when=sms_web.sending,  # asking for a code is not a checkout (limited on its own)
                error_message=lambda: _("这个手机号下单太频繁，请稍后再试。"))
+@sms_web.send_limits
 def product(code: str, sku: str):
     promoter = _shop_promoter(code)
     item = _product(promoter, sku)
@@ -82,34 +85,39 @@ def product(code: str, sku: str):
         abort(404)
     form = CheckoutForm()
     status = 200
-    if form.validate_on_submit():
+    sent = None
+    if sms_web.sending():
+        sent = sms_web.send_code(form, SmsPurpose.CHECKOUT)
+        status = 200 if sent else 422
+    elif form.validate_on_submit():
         phone = form.phone.data.strip()
-        if not PHONE_RE.match(phone):
-            form.phone.errors.append(_("请输入 11 位手机号码。"))
+        try:
+            # A code typed in proves the phone is the buyer's: checked (an attempt counted)
+            # before the order, used with it (the same transaction), never twice.
+            code_id = sms.check_code(SmsPurpose.CHECKOUT, phone, form.code.data) if form.code.data else None
+            order = orders.place_order(
+                promoter_brand(promoter),
+                orders.OrderInput(
+                    external_id=None, mode=mode.value, promoter_code=promoter.code, source="shop",
+                    stock_purchase=False if mode == OrderMode.WHOLESALE else None,
+                    items=[orders.ItemInput(sku=item.sku, quantity=form.quantity.data)],
+                    buyer=orders.BuyerInput(form.name.data, phone, form.address.data),
+                    touches=attribution.read_touches(request.cookies.get(attribution.COOKIE_NAME)),
+                    link_touches=attribution.read_link_touches(request.cookies.get(attribution.LINK_COOKIE_NAME)),
+                    phone_verified=code_id is not None,
+                ),
+                before_commit=(lambda _order: sms.consume(code_id)) if code_id is not None else None,
+            )
+        except ServiceError as err:
+            attach_error(form, err, "quantity", aliases={"items": "quantity", "items[0].quantity": "quantity"})
             status = 422
         else:
-            try:
-                order = orders.place_order(
-                    promoter_brand(promoter),
-                    orders.OrderInput(
-                        external_id=None, mode=mode.value, promoter_code=promoter.code, source="shop",
-                        stock_purchase=False if mode == OrderMode.WHOLESALE else None,
-                        items=[orders.ItemInput(sku=item.sku, quantity=form.quantity.data)],
-                        buyer=orders.BuyerInput(form.name.data, phone, form.address.data),
-                        touches=attribution.read_touches(request.cookies.get(attribution.COOKIE_NAME)),
-                        link_touches=attribution.read_link_touches(request.cookies.get(attribution.LINK_COOKIE_NAME)),
-                    ),
-                )
-            except ServiceError as err:
-                attach_error(form, err, "quantity", aliases={"items": "quantity", "items[0].quantity": "quantity"})
-                status = 422
-            else:
-                materials.record_order(order, request.cookies.get(materials.COOKIE_NAME))
-                return redirect_to(url_for("shop.order", token=order.public_token))
+            materials.record_order(order, request.cookies.get(materials.COOKIE_NAME))
+            return redirect_to(url_for("shop.order", token=order.public_token))
     elif request.method == "POST":
         status = 400
     response = make_response(render_template("shop/product.html", promoter=promoter, product=item, form=form,
-                                             mode=mode, stock=stock.get(item.id, 0)), status)
+                                             mode=mode, stock=stock.get(item.id, 0), sent=sent), status)
     _touch(response, promoter)
     return response
 
