@@ -203,8 +203,7 @@ _WARM_UP_HTML = ('<p style="font-family: \'WenQuanYi Micro Hei\', \'Noto Sans CJ
 def warm_pdf_renderer() -> None:
     """Import WeasyPrint, build the font configuration and lay out one line of Chinese, in
     the worker's main process before it forks: RQ runs every job in a fresh fork, which
-    otherwise pays all of that again (about a second per PDF, several times the render)
-    and throws it away when the job ends, so the shared font configuration never got shared."""
+    otherwise pays all of that again for every PDF and throws it away when the job ends, so the shared font configuration never got shared."""
     from weasyprint import HTML
 
     HTML(string=_WARM_UP_HTML).write_pdf(font_config=_font_config())

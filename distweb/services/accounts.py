@@ -111,9 +111,9 @@ class BrandLook:
 class SignedInUser(RoleFlags, UserMixin):
     """The signed-in user of one request, as read with its login session by one Core query.
 
-    Loading ``User`` through the ORM (with its brand and promoter) cost several times the query
-    on every signed-in request, so the columns the pages read are plain attributes here, with
-    the promoter's id and code and the brand's look. ``brand`` and ``promoter`` are the ORM
+    Every signed-in request needs it, so it is not an ORM ``User`` with its brand and promoter
+    loaded as objects: the columns the pages read are plain attributes here, with the
+    promoter's id and code and the brand's look. ``brand`` and ``promoter`` are the ORM
     objects, loaded by primary key on first use; anything else (``supplier``,
     ``password_hash``, …) comes from the ORM ``User`` (``record``), loaded the same way. The object is read-only, so a change can never be made here and
     silently not saved: code that changes the user changes ``record``.

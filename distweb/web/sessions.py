@@ -72,7 +72,7 @@ class _Session(SecureCookieSession):
 class HourlyRefreshSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, but an unchanged permanent session's cookie is re-signed
     and sent again only when the one the browser holds is an hour old, not on every response
-    (signing it and the Set-Cookie header cost about as much as a small page's queries).
+    (an unchanged cookie needs no new signature and no Set-Cookie header).
 
     Expiry still slides: a cookie is valid for PERMANENT_SESSION_LIFETIME from when it was
     last signed, and a browser that keeps using the app gets a new one every hour, so it ends
