@@ -31,9 +31,10 @@ def aliyun_answer(code="OK", message="OK", biz_id="900619746936498440^0"):
 
 def tencent_answer(code="Ok", serial="2640:1234567890"):
     answer = tencent_models.SendSmsResponse()
-    answer._deserialize({"SendStatusSet": [{"SerialNo": serial, "PhoneNumber": "+8613911112222", "Fee": 1,
-                                            "SessionContext": "", "Code": code, "Message": "send success",
-                                            "IsoCode": "CN"}], "RequestId": "a0aabda6"})
+    answer.from_json_string(json.dumps({
+        "SendStatusSet": [{"SerialNo": serial, "PhoneNumber": "+8613911112222", "Fee": 1, "SessionContext": "",
+                           "Code": code, "Message": "send success", "IsoCode": "CN"}],
+        "RequestId": "a0aabda6"}))
     return answer
 
 
