@@ -437,6 +437,12 @@ class Pick(NamedTuple):
     active_to: datetime | None
 
 
+def picks_period(now: datetime | None = None) -> int:
+    """The ranking is counted again every PICKS_TIMEOUT_S: a new cache key each time (no key
+    may name two values)."""
+    return int((now or utcnow()).timestamp()) // PICKS_TIMEOUT_S
+
+
 def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None,
               brand_version: int | None = None) -> list[Pick]:
     """The materials worth sharing now: pinned ones, then those that brought the most orders
@@ -449,10 +455,7 @@ def top_picks(brand_id: int, limit: int = 3, now: datetime | None = None,
     now = now or utcnow()
     if brand_version is None:
         brand_version = versions.brand_version(brand_id)
-    # The ranking is counted again every PICKS_TIMEOUT_S: a new key each time (no key may
-    # name two values).
-    period = int(now.timestamp()) // PICKS_TIMEOUT_S
-    key = caching.key_for("picks", brand_id, brand_version, period)
+    key = caching.key_for("picks", brand_id, brand_version, picks_period(now))
     candidates = caching.cached(key, lambda: _rank_picks(brand_id, now), timeout=PICKS_TIMEOUT_S)
     return [pick for pick in candidates if (pick.active_from is None or pick.active_from <= now)
             and (pick.active_to is None or pick.active_to > now)][:limit]

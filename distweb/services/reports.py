@@ -178,6 +178,11 @@ def read_promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int,
     return _home_from_rows(rows)
 
 
+def brand_day(tz: str, now: datetime | None = None) -> str:
+    """The brand's calendar day (today's and this month's figures start over at its midnight)."""
+    return (now or datetime.now(ZoneInfo(tz))).astimezone(ZoneInfo(tz)).date().isoformat()
+
+
 def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int,
                   data_versions: tuple[int, int] | None = None) -> PromoterHome:
     """``read_promoter_home``, kept in the page cache under the promoter's and the brand's
@@ -187,7 +192,7 @@ def promoter_home(promoter_id: int, tz: str, brand_id: int, user_id: int,
     now = datetime.now(ZoneInfo(tz))
     promoter_version, brand_version = data_versions or versions.current(promoter_id, brand_id)
     key = caching.key_for("promoter-home", promoter_id, user_id, promoter_version, brand_version, tz,
-                          now.date().isoformat())
+                          brand_day(tz, now))
     return caching.cached(key, lambda: read_promoter_home(promoter_id, tz, brand_id, user_id, now), per_user=True)
 
 

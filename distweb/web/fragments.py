@@ -12,6 +12,8 @@ cannot be written by mistake: pass what it needs as a value (and it becomes part
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import (
     current_app,
     get_flashed_messages,
@@ -59,18 +61,20 @@ def fragment(template_name: str, **values) -> Markup:
     return Markup(caching.cached(key, render))
 
 
-def cached_page(template_name: str, session_token: str, **values):
-    """A whole page of one signed-in session, kept in the page cache under everything it
-    shows: ``values`` (the page's data, under their data versions), the session (its CSRF
-    token is in the page; ``session_token`` names it), the brand's look, the language, the
-    time zone and the URL. The template may use only ``values`` and what every page of the
-    session shares. A page with flash messages waiting is rendered afresh (they show once)."""
+def cached_page(template_name: str, session_token: str, identity: tuple, values: Callable[[], dict]):
+    """A whole page of one signed-in session, kept in the page cache under everything that
+    decides it: ``identity`` (what the page shows is a function of it: its data's versions,
+    the day, the user's name…), the session (its CSRF token is in the page; ``session_token``
+    names it), the brand's look, the language, the time zone and the URL. ``values()`` gives
+    the template its values when the page is rendered; the template may use only those and
+    what every page of the session shares. A page with flash messages waiting is rendered
+    afresh (they show once)."""
     if get_flashed_messages():
-        return make_response(render_template(template_name, **values))
+        return make_response(render_template(template_name, **values()))
     brand = brand_context()
-    key = caching.key_for("page", template_name, session_token, sorted(values.items()), brand["brand_version"],
+    key = caching.key_for("page", template_name, session_token, identity, brand["brand_version"],
                           current_locale_name(), str(get_timezone()), request.script_root, request.full_path)
-    return make_response(caching.cached(key, lambda: render_template(template_name, **values), per_user=True))
+    return make_response(caching.cached(key, lambda: render_template(template_name, **values()), per_user=True))
 
 
 def init_app(app) -> None:

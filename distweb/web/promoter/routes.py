@@ -44,19 +44,23 @@ def index():
     if promoter_id is None:  # a promoter login without a network row is a data error
         abort(403)
     data_versions = versions.current(promoter_id, user.brand_id)
-    figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id, data_versions)
-    g.unread_count = figures.unread_notifications  # the bell's count came with the figures
     from distweb.services import materials
 
-    return cached_page(
-        "promoter/index.html", user.login_token,
-        figures=figures,
-        picks=materials.top_picks(user.brand_id, brand_version=data_versions[1]),
-        invite_url=invite_url(user.promoter_code),
-        name=user.name,
-        code=user.promoter_code,
-        suspended_reason=(user.promoter_status_reason or "") if user.is_suspended_promoter else None,
-    )
+    suspended_reason = (user.promoter_status_reason or "") if user.is_suspended_promoter else None
+    # The picks live now (their launch windows are checked on every read).
+    picks = materials.top_picks(user.brand_id, brand_version=data_versions[1])
+
+    def values() -> dict:
+        figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id, data_versions)
+        g.unread_count = figures.unread_notifications  # the bell's count came with the figures
+        return {"figures": figures, "picks": picks, "invite_url": invite_url(user.promoter_code),
+                "name": user.name, "code": user.promoter_code, "suspended_reason": suspended_reason}
+
+    # What the page shows is decided by these: its figures by the data versions and the
+    # brand's day (reports.promoter_home), then the picks and the user.
+    identity = (data_versions, reports.brand_day(user.timezone), picks, user.id, user.name, user.promoter_code,
+                suspended_reason)
+    return cached_page("promoter/index.html", user.login_token, identity, values)
 
 
 @bp.get("/orders")
