@@ -21,6 +21,7 @@ from flask import (
     make_response,
     render_template,
     request,
+    session,
 )
 from flask_babel import get_timezone
 from markupsafe import Markup
@@ -72,7 +73,10 @@ def cached_page(template_name: str, session_token: str, identity: tuple, values:
     if get_flashed_messages():
         return make_response(render_template(template_name, **values()))
     brand = brand_context()
-    key = caching.key_for("page", template_name, session_token, identity, brand["brand_version"],
+    # The session's CSRF secret, which the page's signed token is made from (Flask-WTF keeps
+    # it in the session under its field name): a new one means a new page.
+    csrf_secret = session.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    key = caching.key_for("page", template_name, session_token, csrf_secret, identity, brand["brand_version"],
                           current_locale_name(), str(get_timezone()), request.script_root, request.full_path)
     return make_response(caching.cached(key, lambda: render_template(template_name, **values()), per_user=True))
 

@@ -287,3 +287,18 @@ def test_with_the_page_cache_off_every_home_reads_the_database_and_shows_the_sam
         fresh = home(world)
         assert len(home_queries) == expected_reads
         assert {k: v for k, v in fresh.items() if k != "html"} == {k: v for k, v in cached.items() if k != "html"}
+
+
+def test_a_home_served_from_the_cache_carries_a_csrf_token_of_its_own_session(world, home_queries, app):
+    from tests.conftest import csrf_token_from
+
+    seller = world["browsers"]["seller"]
+    home(world)
+    cached_token = csrf_token_from(home(world)["html"])  # the second time: the kept page
+    assert len(home_queries) == 1
+    second = Browser(app.test_client())  # the same promoter signed in on another phone
+    assert second.login("13700000102", PASSWORD).status_code == 302
+    other_token = csrf_token_from(second.get("/promoter/").get_data(as_text=True))
+    assert second.post("/auth/logout", {"csrf_token": cached_token}).status_code == 400  # not that session's
+    assert seller.post("/auth/logout", {"csrf_token": cached_token}).status_code == 302
+    assert second.post("/auth/logout", {"csrf_token": other_token}).status_code == 302
