@@ -489,7 +489,7 @@ class Campaign:
                 if os.environ.get("FAULTS_DEBUG"):
                     print(f"    kill {i}: job {job_id} not found on {[(w.pid, w.get_current_job_id()) for w in Worker.all(connection=conn)]}, ours {ours}", flush=True)
                 target, job_id = self.rng.choice(sorted(ours)), None
-            t_kill = time.monotonic()
+            t_kill = time.time()  # wall clock: compared with the job's started_at
             self.services.kill_worker(target)
             if job_id is None:
                 self.kills_idle += 1
@@ -581,12 +581,15 @@ class Campaign:
         from distweb.models import Job
 
         with self.app.app_context():
-            rows = db.session.execute(select(Job.id, Job.attempts).where(Job.id.in_(list(self.pending_resume)))).all()
-        now = time.monotonic()
-        for job_id, attempts in rows:
+            rows = db.session.execute(select(Job.id, Job.attempts, Job.started_at)
+                                      .where(Job.id.in_(list(self.pending_resume)))).all()
+        now = time.time()
+        for job_id, attempts, started_at in rows:
             t_kill, before = self.pending_resume[job_id]
             if attempts > before:
-                self.resume.append(now - t_kill)
+                # From the kill to the new attempt's start as the worker recorded it, not to
+                # when this loop happened to look (it also sends webhooks and checks rounds).
+                self.resume.append(started_at.timestamp() - t_kill)
                 del self.pending_resume[job_id]
             elif now - t_kill > QUIET_TIMEOUT:
                 self.unresumed += 1
