@@ -377,36 +377,21 @@ def top_products(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
 
 
 def daily(brand_id: int, period: Period) -> list[dict]:
-    """One entry per day of the period (zero days included): gmv_fen and orders, plus
-    commission_fen (accrued on that day's orders, less reversals) and new promoters."""
+    """One entry per day of the period, zero days included: gmv_fen and orders."""
     day = local_day(Order.paid_at, period).label("day")
-    by_day: dict[str, dict] = {d.isoformat(): {"date": d.isoformat(), "gmv_fen": 0, "orders": 0, "commission_fen": 0,
-                                               "new_promoters": 0, "active": 0}
-                               for d in period.dates()}
-    for d, gmv, orders, active in db.session.execute(
-            select(day, func.sum(Order.total_paid_fen), func.count(Order.id), func.count(func.distinct(Order.promoter_id)))
+    by_day = {d.isoformat(): {"date": d.isoformat(), "gmv_fen": 0, "orders": 0} for d in period.dates()}
+    for d, gmv, orders in db.session.execute(
+            select(day, func.sum(Order.total_paid_fen), func.count(Order.id))
             .where(_period_orders(brand_id, period)).group_by(day)):
         if d in by_day:
-            by_day[d].update(gmv_fen=_int(gmv), orders=_int(orders), active=_int(active))
-    for d, kept in db.session.execute(
-            select(day, func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
-            .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
-            .where(_period_orders(brand_id, period)).group_by(day)):
-        if d in by_day:
-            by_day[d]["commission_fen"] = _int(kept)
-    joined = local_day(Promoter.joined_at, period).label("day")
-    for d, count in db.session.execute(
-            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
-        if d in by_day:
-            by_day[d]["new_promoters"] = _int(count)
+            by_day[d].update(gmv_fen=_int(gmv), orders=_int(orders))
     return list(by_day.values())
 
 
-def summary(brand_id: int, period: Period, series: list[dict] | None = None) -> dict:
+def summary(brand_id: int, period: Period) -> dict:
     """docs/API.md "Dashboard", to the letter."""
     figures = sales(brand_id, period)
     people = promoters(brand_id, period)
-    series = daily(brand_id, period) if series is None else series
     return {
         "from": period.start.isoformat(), "to": period.end.isoformat(),
         "gmv_fen": figures["gmv_fen"], "orders": figures["orders"],
@@ -418,7 +403,7 @@ def summary(brand_id: int, period: Period, series: list[dict] | None = None) -> 
         "core_churn": core_churn(brand_id, period),
         "top_promoters": top_promoters(brand_id, period),
         "top_products": top_products(brand_id, period),
-        "series": [{"date": s["date"], "gmv_fen": s["gmv_fen"], "orders": s["orders"]} for s in series],
+        "series": daily(brand_id, period),
     }
 
 
@@ -446,3 +431,321 @@ def balances(brand_id: int, period: Period) -> dict:
         .where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind.in_([*_WALLET, AccountKind.PAID_OUT]),
                LedgerTransaction.occurred_at < period.end_utc)).one()
     return {"frozen_fen": _int(frozen), "available_fen": _int(available), "paid_out_fen": _int(paid_out)}
+
+
+# ---------------------------------------------------------------- the pages: cards and trends
+
+
+def cards(brand_id: int, period: Period) -> dict:
+    """Every card of the manager's dashboard for one period (the API's figures, with the
+    wallet balances beside them)."""
+    figures = sales(brand_id, period)
+    people = promoters(brand_id, period)
+    return {
+        **{key: figures[key] for key in ("gmv_fen", "orders", "refunded_fen", "net_fen")},
+        "commission_accrued_fen": commission_accrued(brand_id, period),
+        **balances(brand_id, period),
+        "promoters": {"total": people["total"], "new": people["new"], "active": figures["active"]},
+        "sell_through": sell_through(brand_id, period),
+        "new_promoter_survival": new_promoter_survival(brand_id, period),
+        "core_churn": core_churn(brand_id, period),
+    }
+
+
+WEEKLY_AFTER_DAYS = 92  # longer periods are charted by week
+
+
+def _buckets(period: Period) -> list[date]:
+    step = 7 if period.days > WEEKLY_AFTER_DAYS else 1
+    return [period.start + timedelta(days=i) for i in range(0, period.days, step)]
+
+
+def _bucket_of(day_expression, starts: list[date]):
+    """The bucket (its first day, 'YYYY-MM-DD') of a local day: the day itself when buckets are
+    days, else a CASE over the buckets' first days (ISO dates compare as text)."""
+    if len(starts) < 2 or (starts[1] - starts[0]).days == 1:
+        return day_expression
+    whens = [(day_expression < literal(following.isoformat(), String), literal(start.isoformat(), String))
+             for start, following in zip(starts, starts[1:], strict=False)]
+    return case(*whens, else_=literal(starts[-1].isoformat(), String))
+
+
+def trend(brand_id: int, period: Period) -> dict:
+    """The charts' data, by day (or by week over 92 days): gmv_fen, orders, commission_fen
+    (accrued on the bucket's orders, less reversals), new promoters and active promoters
+    (distinct sellers in the bucket). Every bucket is there, empty ones as zeros."""
+    starts = _buckets(period)
+    unit = "week" if len(starts) > 1 and (starts[1] - starts[0]).days == 7 else "day"
+    rows = {s.isoformat(): {"start": s.isoformat(), "gmv_fen": 0, "orders": 0, "commission_fen": 0,
+                            "new_promoters": 0, "active_promoters": 0} for s in starts}
+    bucket = _bucket_of(local_day(Order.paid_at, period), starts).label("bucket")
+    for key, gmv, count, active in db.session.execute(
+            select(bucket, func.sum(Order.total_paid_fen), func.count(Order.id),
+                   func.count(func.distinct(Order.promoter_id)))
+            .where(_period_orders(brand_id, period)).group_by(bucket)):
+        if key in rows:
+            rows[key].update(gmv_fen=_int(gmv), orders=_int(count), active_promoters=_int(active))
+    for key, kept in db.session.execute(
+            select(bucket, func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
+            .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
+            .where(_period_orders(brand_id, period)).group_by(bucket)):
+        if key in rows:
+            rows[key]["commission_fen"] = _int(kept)
+    joined = _bucket_of(local_day(Promoter.joined_at, period), starts).label("bucket")
+    for key, count in db.session.execute(
+            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
+        if key in rows:
+            rows[key]["new_promoters"] = _int(count)
+    return {"unit": unit, "from": period.start.isoformat(), "to": period.end.isoformat(),
+            "buckets": list(rows.values())}
+
+
+# ---------------------------------------------------------------- the tables behind the cards
+#
+# Each table is one SELECT of labelled columns, sorted and paged in SQL (``_paged``): the
+# sort key comes from the table's own list of columns, never from the request as text.
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict]
+    total: int
+
+
+def _paged(stmt, sortable: tuple[str, ...], sort: str, descending: bool, tiebreak: str,
+           limit: int | None, offset: int = 0) -> Page:
+    inner = stmt.subquery("t")
+    if sort not in sortable:
+        sort = sortable[0]
+    column = inner.c[sort]
+    total = _int(db.session.scalar(select(func.count()).select_from(inner))) if limit is not None else None
+    order = [case((column.is_(None), 1), else_=0), column.desc() if descending else column.asc()]
+    if tiebreak != sort:
+        order.append(inner.c[tiebreak].asc())
+    query = select(inner).order_by(*order)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    rows = [dict(row._mapping) for row in db.session.execute(query)]
+    for row in rows:
+        for key, value in row.items():
+            if key.endswith(("_fen", "_count")) or key in INT_COLUMNS:
+                row[key] = _int(value)
+    return Page(rows, total if total is not None else len(rows))
+
+
+INT_COLUMNS = {"orders", "quantity", "team_size", "members", "new_members", "active_members", "joined",
+               "sold_7", "sold_30", "sold_90", "shares", "clicks", "price_fen"}
+
+
+def _sales_by_promoter(brand_id: int, period: Period):
+    return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
+                   func.count(Order.id).label("orders"))
+            .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
+            .group_by(Order.promoter_id).subquery("sales"))
+
+
+def _commission_all(brand_id: int, period: Period):
+    kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
+    return (select(CommissionLine.promoter_id.label("promoter_id"), kept.label("commission_fen"))
+            .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
+            .where(_period_orders(brand_id, period)).group_by(CommissionLine.promoter_id).subquery("earned"))
+
+
+def _downline_links(brand_id: int):
+    """(leader, member) for every member up to three levels below a leader."""
+    from sqlalchemy import union_all
+
+    parts = [select(column.label("leader"), Promoter.id.label("member"), Promoter.joined_at.label("joined_at"),
+                    Promoter.status.label("status"))
+             .where(Promoter.brand_id == brand_id, column.is_not(None))
+             for column in (Promoter.upline_id, Promoter.upline2_id, Promoter.upline3_id)]
+    return union_all(*parts).subquery("links")
+
+
+PROMOTER_SORTS = ("gmv_fen", "orders", "commission_fen", "team_size", "code", "name")
+
+
+def promoter_ranking(brand_id: int, period: Period, sort: str = "gmv_fen", descending: bool = True,
+                     limit: int | None = 50, offset: int = 0) -> Page:
+    """推客排行榜: every promoter with an order or commission in the period: its GMV and orders
+    (as seller), its commission (all levels, less reversals) and team size (members up to
+    three levels down who had joined by the period's end)."""
+    sold = _sales_by_promoter(brand_id, period)
+    earned = _commission_all(brand_id, period)
+    links = _downline_links(brand_id)
+    teams = (select(links.c.leader, func.count().label("team_size"))
+             .where(links.c.status.in_(JOINED_STATUSES), links.c.joined_at < period.end_utc)
+             .group_by(links.c.leader).subquery("teams"))
+    stmt = (select(Promoter.id.label("promoter_id"), Promoter.code.label("code"), User.name.label("name"),
+                   Promoter.rank.label("rank"),
+                   func.coalesce(sold.c.gmv_fen, 0).label("gmv_fen"), func.coalesce(sold.c.orders, 0).label("orders"),
+                   func.coalesce(earned.c.commission_fen, 0).label("commission_fen"),
+                   func.coalesce(teams.c.team_size, 0).label("team_size"))
+            .select_from(Promoter).join(User, User.id == Promoter.user_id)
+            .outerjoin(sold, sold.c.promoter_id == Promoter.id)
+            .outerjoin(earned, earned.c.promoter_id == Promoter.id)
+            .outerjoin(teams, teams.c.leader == Promoter.id)
+            .where(Promoter.brand_id == brand_id, or_(sold.c.promoter_id.is_not(None), earned.c.promoter_id.is_not(None))))
+    return _paged(stmt, PROMOTER_SORTS, sort, descending, "code", limit, offset)
+
+
+PRODUCT_SORTS = ("gmv_fen", "quantity", "orders", "sku", "name")
+
+
+def product_ranking(brand_id: int, period: Period, sort: str = "gmv_fen", descending: bool = True,
+                    limit: int | None = 50, offset: int = 0) -> Page:
+    stmt = (select(Product.sku.label("sku"), Product.name.label("name"),
+                   func.sum(OrderItem.paid_fen).label("gmv_fen"), func.sum(OrderItem.quantity).label("quantity"),
+                   func.count(func.distinct(OrderItem.order_id)).label("orders"))
+            .select_from(OrderItem).join(Order, Order.id == OrderItem.order_id)
+            .join(Product, Product.id == OrderItem.product_id)
+            .where(_period_orders(brand_id, period)).group_by(Product.id, Product.sku, Product.name))
+    return _paged(stmt, PRODUCT_SORTS, sort, descending, "sku", limit, offset)
+
+
+UNSOLD_SORTS = ("sku", "name", "price_fen", "last_sold_at")
+
+
+def unsold_products(brand_id: int, period: Period, sort: str = "sku", descending: bool = False,
+                    limit: int | None = 50, offset: int = 0) -> Page:
+    """The other side of 动销率: products on sale at the period's end with no order in it, with
+    their last sale before (None: never sold)."""
+    last_sale = (select(func.max(Order.paid_at)).select_from(OrderItem).join(Order, Order.id == OrderItem.order_id)
+                 .where(OrderItem.product_id == Product.id, Order.brand_id == brand_id, Order.paid_at.is_not(None),
+                        Order.paid_at < period.end_utc)
+                 .correlate(Product).scalar_subquery())
+    stmt = (select(Product.sku.label("sku"), Product.name.label("name"), Product.price_fen.label("price_fen"),
+                   last_sale.label("last_sold_at"))
+            .where(Product.brand_id == brand_id, Product.active.is_(True), Product.created_at < period.end_utc,
+                   Product.id.not_in(_sold_products(brand_id, period))))
+    page = _paged(stmt, UNSOLD_SORTS, sort, descending, "sku", limit, offset)
+    for row in page.rows:
+        row["last_sold_at"] = _as_utc(row["last_sold_at"])
+    return page
+
+
+def _as_utc(value):
+    """A timestamp read through a derived table (no column type to restore it): aware, UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+TEAM_SORTS = ("gmv_fen", "members", "new_members", "active_members", "active_bp", "code", "name")
+
+
+def team_performance(brand_id: int, period: Period, rank: str = "partner", sort: str = "gmv_fen",
+                     descending: bool = True, limit: int | None = 50, offset: int = 0) -> Page:
+    """Team performance by partner (or mentor): each leader's team (members up to three levels
+    down, joined by the period's end): its GMV in the period (orders its members sold), its new
+    members, its active members (sellers in the period) and their share of the team."""
+    links = _downline_links(brand_id)
+    sold = _sales_by_promoter(brand_id, period)
+    members = func.count(links.c.member)
+    active = func.count(sold.c.promoter_id)
+    team = (select(links.c.leader.label("leader"), members.label("members"),
+                   func.sum(case((links.c.joined_at >= period.start_utc, 1), else_=0)).label("new_members"),
+                   active.label("active_members"),
+                   func.coalesce(func.sum(sold.c.gmv_fen), 0).label("gmv_fen"))
+            .select_from(links).outerjoin(sold, sold.c.promoter_id == links.c.member)
+            .where(links.c.status.in_(JOINED_STATUSES), links.c.joined_at < period.end_utc)
+            .group_by(links.c.leader).subquery("team"))
+    # active share in basis points, half-up, in integers: (2 × active × 10000 + members) / (2 × members)
+    active_bp = case((team.c.members > 0,
+                      (team.c.active_members * 20000 + team.c.members) / (team.c.members * 2)), else_=0)
+    stmt = (select(Promoter.code.label("code"), User.name.label("name"),
+                   func.coalesce(team.c.members, 0).label("members"),
+                   func.coalesce(team.c.new_members, 0).label("new_members"),
+                   func.coalesce(team.c.active_members, 0).label("active_members"),
+                   func.coalesce(active_bp, 0).label("active_bp"),
+                   func.coalesce(team.c.gmv_fen, 0).label("gmv_fen"))
+            .select_from(Promoter).join(User, User.id == Promoter.user_id)
+            .outerjoin(team, team.c.leader == Promoter.id)
+            .where(Promoter.brand_id == brand_id, Promoter.rank == rank, Promoter.status.in_(JOINED_STATUSES)))
+    page = _paged(stmt, TEAM_SORTS, sort, descending, "code", limit, offset)
+    for row in page.rows:
+        row["active_bp"] = rate_bp(row["active_members"], row["members"])  # the same figure, from Python's side
+    return page
+
+
+COHORT_SORTS = ("month", "joined", "sold_7", "sold_30", "sold_90")
+
+
+def cohorts(brand_id: int, period: Period, sort: str = "month", descending: bool = False,
+            limit: int | None = 50, offset: int = 0) -> Page:
+    """新人存活率 by month joined (brand time): of the promoters who joined in the period, how
+    many sold an order paid within 7, 30 and 90 days after joining."""
+    month = func.substr(local_day(Promoter.joined_at, period), 1, 7)
+    stmt = (select(month.label("month"), func.count(Promoter.id).label("joined"),
+                   *[func.sum(case((_survived(brand_id, days), 1), else_=0)).label(f"sold_{days}")
+                     for days in (7, 30, 90)])
+            .where(_cohort(brand_id, period)).group_by(month))
+    page = _paged(stmt, COHORT_SORTS, sort, descending, "month", limit, offset)
+    for row in page.rows:
+        for days in (7, 30, 90):
+            row[f"sold_{days}_bp"] = rate_bp(row[f"sold_{days}"], row["joined"])
+    return page
+
+
+CHURN_SORTS = ("commission_fen", "code", "name", "last_sold_at")
+
+
+def churned_core(brand_id: int, period: Period, sort: str = "commission_fen", descending: bool = True,
+                 limit: int | None = 50, offset: int = 0) -> Page:
+    """Last period's core members (see core_churn) who sold nothing in this period: their
+    commission last period and their last sale."""
+    previous = period.previous()
+    _ranked, cut = core_cut(brand_id, previous)
+    if cut is None:
+        return Page([], 0)
+    earned = _commission_by_promoter(brand_id, previous).subquery("earned")
+    last_sale = (select(func.max(Order.paid_at)).where(Order.brand_id == brand_id, Order.promoter_id == Promoter.id,
+                                                       Order.paid_at.is_not(None), Order.paid_at < period.end_utc)
+                 .correlate(Promoter).scalar_subquery())
+    stmt = (select(Promoter.code.label("code"), User.name.label("name"), earned.c.commission_fen.label("commission_fen"),
+                   last_sale.label("last_sold_at"))
+            .select_from(earned).join(Promoter, Promoter.id == earned.c.promoter_id)
+            .join(User, User.id == Promoter.user_id)
+            .where(earned.c.commission_fen >= cut, ~_sold_in(brand_id, period, earned.c.promoter_id)))
+    page = _paged(stmt, CHURN_SORTS, sort, descending, "code", limit, offset)
+    for row in page.rows:
+        row["last_sold_at"] = _as_utc(row["last_sold_at"])
+    return page
+
+
+MATERIAL_SORTS = ("sales_fen", "orders", "clicks", "shares", "title")
+
+
+def materials_funnel(brand_id: int, period: Period, sort: str = "sales_fen", descending: bool = True,
+                     limit: int | None = 50, offset: int = 0) -> Page:
+    """Shares → clicks → orders → sales per material in the period: share taps, tracked-link
+    clicks, and the orders bought through its link paid in the period (cancelled ones left
+    out) with what buyers kept paid on them (refunds deducted), as the material pages count."""
+    from distweb.models import Click, Material, MaterialEvent, MaterialOrder
+    from distweb.models.materials import MaterialEventKind
+
+    shares = (select(MaterialEvent.material_id.label("material_id"), func.count().label("n"))
+              .where(MaterialEvent.brand_id == brand_id, MaterialEvent.kind == MaterialEventKind.SHARE,
+                     _in(MaterialEvent.created_at, period))
+              .group_by(MaterialEvent.material_id).subquery("shares"))
+    clicks = (select(Click.material_id.label("material_id"), func.count().label("n"))
+              .where(Click.brand_id == brand_id, Click.material_id.is_not(None), _in(Click.created_at, period))
+              .group_by(Click.material_id).subquery("clicks"))
+    bought = (select(MaterialOrder.material_id.label("material_id"), func.count().label("n"),
+                     func.sum(Order.total_paid_fen - Order.refunded_fen).label("fen"))
+              .join(Order, Order.id == MaterialOrder.order_id)
+              .where(_period_orders(brand_id, period), Order.status != OrderStatus.CANCELLED)
+              .group_by(MaterialOrder.material_id).subquery("bought"))
+    stmt = (select(Material.id.label("material_id"), Material.title.label("title"),
+                   func.coalesce(shares.c.n, 0).label("shares"), func.coalesce(clicks.c.n, 0).label("clicks"),
+                   func.coalesce(bought.c.n, 0).label("orders"), func.coalesce(bought.c.fen, 0).label("sales_fen"))
+            .select_from(Material)
+            .outerjoin(shares, shares.c.material_id == Material.id)
+            .outerjoin(clicks, clicks.c.material_id == Material.id)
+            .outerjoin(bought, bought.c.material_id == Material.id)
+            .where(Material.brand_id == brand_id,
+                   or_(Material.deleted_at.is_(None), shares.c.n.is_not(None), clicks.c.n.is_not(None),
+                       bought.c.n.is_not(None))))
+    return _paged(stmt, MATERIAL_SORTS, sort, descending, "material_id", limit, offset)

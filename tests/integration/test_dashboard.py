@@ -27,7 +27,9 @@ class Net:
 
     def __init__(self, brand: Brand):
         self.brand = brand
+        self.brand_id = brand.id
         self.p = {}
+        self.codes = {}
         self.order_seq = 0
 
     def product(self, key, sku, price_fen, created=None, active=True):
@@ -43,6 +45,7 @@ class Net:
         row = network.import_promoter(self.brand, f"推客{key}", f"1370000{len(self.p):04d}",
                                       self.p[upline].code if upline else None, None, joined_at=joined)
         self.p[key] = row
+        self.codes[key] = row.code
         return row
 
     def order(self, seller, sku, quantity, paid):
@@ -59,9 +62,7 @@ class Net:
         orders.cancel(self.brand.id, order.id, at=at)
 
 
-@pytest.fixture
-def net(app_ctx, make):
-    brand = db.session.get(Brand, make.brand().id)
+def build_net(brand: Brand) -> Net:
     n = Net(brand)
     n.product("1", "P1", 5900)
     n.product("2", "P2", 10000)
@@ -113,8 +114,13 @@ def net(app_ctx, make):
     return n
 
 
+@pytest.fixture
+def net(app_ctx, make):
+    return build_net(db.session.get(Brand, make.brand().id))
+
+
 def test_period_figures_to_the_fen(net):
-    got = dashboard.summary(net.brand.id, NOV)
+    got = dashboard.summary(net.brand_id, NOV)
     # O1 10000 + O2 11800 + O3 5900 + O5 10000 (cancelled, still paid in Nov) + O7 5900 + O9 3000
     # + D 2000 + J 3000 + M 3000
     assert got["gmv_fen"] == 54600
@@ -137,16 +143,16 @@ def test_period_figures_to_the_fen(net):
 
 
 def test_rankings_and_series(net):
-    got = dashboard.summary(net.brand.id, NOV)
-    p = net.p
-    tied = sorted([p["J"].code, p["M"].code])
+    got = dashboard.summary(net.brand_id, NOV)
+    p = net.codes
+    tied = sorted([p["J"], p["M"]])
     assert got["top_promoters"] == [
-        {"code": p["A"].code, "name": "推客A", "gmv_fen": 21800, "orders": 2},
-        {"code": p["B"].code, "name": "推客B", "gmv_fen": 15900, "orders": 2},
-        {"code": p["C"].code, "name": "推客C", "gmv_fen": 8900, "orders": 2},
-        {"code": tied[0], "name": "推客" + ("J" if tied[0] == p["J"].code else "M"), "gmv_fen": 3000, "orders": 1},
-        {"code": tied[1], "name": "推客" + ("J" if tied[1] == p["J"].code else "M"), "gmv_fen": 3000, "orders": 1},
-        {"code": p["D"].code, "name": "推客D", "gmv_fen": 2000, "orders": 1},
+        {"code": p["A"], "name": "推客A", "gmv_fen": 21800, "orders": 2},
+        {"code": p["B"], "name": "推客B", "gmv_fen": 15900, "orders": 2},
+        {"code": p["C"], "name": "推客C", "gmv_fen": 8900, "orders": 2},
+        {"code": tied[0], "name": "推客" + ("J" if tied[0] == p["J"] else "M"), "gmv_fen": 3000, "orders": 1},
+        {"code": tied[1], "name": "推客" + ("J" if tied[1] == p["J"] else "M"), "gmv_fen": 3000, "orders": 1},
+        {"code": p["D"], "name": "推客D", "gmv_fen": 2000, "orders": 1},
     ]
     assert got["top_products"] == [
         {"sku": "P1", "name": "商品1", "gmv_fen": 23600, "quantity": 4},
@@ -165,14 +171,14 @@ def test_rankings_and_series(net):
 
 def test_october_and_an_empty_period(net):
     oct_ = dashboard.Period(datetime(2026, 10, 2).date(), datetime(2026, 10, 31).date(), "Asia/Shanghai")
-    got = dashboard.summary(net.brand.id, oct_)
+    got = dashboard.summary(net.brand_id, oct_)
     # B 3000, J K L 10000 each, M 3000, F 3000, N 5900 (cancelled the same day: refunded 5900)
     assert (got["gmv_fen"], got["orders"], got["refunded_fen"], got["net_fen"]) == (44900, 7, 5900, 39000)
     # B 300 − 100, A 150 − 50, J K L 1000, M 300, F 300, N 0
     assert got["commission_accrued_fen"] == 3900
     # Joined by 31 Oct: A B F J K L M N (F on the 31st); sellers B J K L M F N.
     assert got["promoters"] == {"total": 8, "new": 1, "active": 7}
-    empty = dashboard.summary(net.brand.id, dashboard.Period(datetime(2025, 1, 1).date(),
+    empty = dashboard.summary(net.brand_id, dashboard.Period(datetime(2025, 1, 1).date(),
                                                              datetime(2025, 1, 3).date(), "Asia/Shanghai"))
     assert empty["gmv_fen"] == empty["orders"] == empty["refunded_fen"] == empty["commission_accrued_fen"] == 0
     assert empty["sell_through"] == {"listed": 0, "sold": 0, "rate_bp": 0}
@@ -189,7 +195,7 @@ def test_the_api_returns_the_same_figures(net, client):
     response = client.get("/api/v1/dashboard?from=2026-11-01&to=2026-11-30", headers=auth)
     assert response.status_code == 200
     body = response.get_json()
-    assert body == dashboard.summary(net.brand.id, NOV)
+    assert body == dashboard.summary(net.brand_id, NOV)
     assert body["from"] == "2026-11-01" and body["to"] == "2026-11-30" and body["gmv_fen"] == 54600
     assert client.get("/api/v1/dashboard?from=2026-11-01&to=2026-11-30").status_code == 401
     for query, field in (("from=2026-11-30&to=2026-11-01", "to"), ("from=2026-11-01", "to"),
@@ -209,7 +215,7 @@ def test_other_brands_do_not_count(net):
         db.session.flush()
         db.session.add(Order(brand_id=other.id, external_id="X-1", mode="promotion", status="paid",
                              total_paid_fen=99900, paid_at=local("2026-11-11 11:00"), placed_at=local("2026-11-11 11:00")))
-    got = dashboard.summary(net.brand.id, NOV)
+    got = dashboard.summary(net.brand_id, NOV)
     assert (got["gmv_fen"], got["orders"]) == (54600, 9)
 
 
