@@ -61,6 +61,13 @@ def rate_bp(numerator: int, denominator: int) -> int:
     return quotient + (1 if remainder * 2 >= denominator else 0)
 
 
+def bp_text(rate: int) -> str:
+    """12.34% from 1234 basis points, in integers (the same text in every language)."""
+    sign = "-" if rate < 0 else ""
+    rate = abs(rate)
+    return f"{sign}{rate // 100}.{rate % 100:02d}%"
+
+
 # ---------------------------------------------------------------- periods
 
 
@@ -749,3 +756,84 @@ def materials_funnel(brand_id: int, period: Period, sort: str = "sales_fen", des
                    or_(Material.deleted_at.is_(None), shares.c.n.is_not(None), clicks.c.n.is_not(None),
                        bought.c.n.is_not(None))))
     return _paged(stmt, MATERIAL_SORTS, sort, descending, "material_id", limit, offset)
+
+
+# ---------------------------------------------------------------- per promoter (lists, a promoter's page)
+
+
+def promoter_figures(brand_id: int, promoter_ids: list[int], month: Period) -> dict[int, dict]:
+    """For each promoter: its sales as seller this month and in all (paid orders, cancelled
+    ones included, as the dashboard counts), the commission it keeps (all levels, less
+    reversals) and its wallet: frozen, available, pending withdrawal, withdrawn. Three
+    grouped statements for a whole page of promoters."""
+    ids = [int(i) for i in promoter_ids]
+    figures = {i: {"month_gmv_fen": 0, "month_orders": 0, "gmv_fen": 0, "orders": 0, "commission_fen": 0,
+                   "frozen_fen": 0, "available_fen": 0, "pending_withdrawal_fen": 0, "withdrawn_fen": 0}
+               for i in ids}
+    if not ids:
+        return figures
+    in_month = and_(Order.paid_at >= month.start_utc, Order.paid_at < month.end_utc)
+    for pid, month_gmv, month_orders, gmv, orders in db.session.execute(
+            select(Order.promoter_id,
+                   func.sum(case((in_month, Order.total_paid_fen), else_=0)), func.sum(case((in_month, 1), else_=0)),
+                   func.sum(Order.total_paid_fen), func.count(Order.id))
+            .where(Order.brand_id == brand_id, Order.promoter_id.in_(ids), Order.paid_at.is_not(None))
+            .group_by(Order.promoter_id)):
+        figures[pid].update(month_gmv_fen=_int(month_gmv), month_orders=_int(month_orders), gmv_fen=_int(gmv),
+                            orders=_int(orders))
+    for pid, kept in db.session.execute(
+            select(CommissionLine.promoter_id, func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
+            .where(CommissionLine.brand_id == brand_id, CommissionLine.promoter_id.in_(ids))
+            .group_by(CommissionLine.promoter_id)):
+        figures[pid]["commission_fen"] = _int(kept)
+    names = {AccountKind.PROMOTER_FROZEN: "frozen_fen", AccountKind.PROMOTER_AVAILABLE: "available_fen",
+             AccountKind.PROMOTER_PENDING_WITHDRAWAL: "pending_withdrawal_fen", AccountKind.PAID_OUT: "withdrawn_fen"}
+    for owner, kind, total in db.session.execute(
+            select(LedgerAccount.owner_id, LedgerAccount.kind, func.sum(LedgerEntry.amount_fen))
+            .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+            .where(LedgerAccount.brand_id == brand_id, LedgerAccount.owner_id.in_(ids),
+                   LedgerAccount.kind.in_(list(names)))
+            .group_by(LedgerAccount.owner_id, LedgerAccount.kind)):
+        figures[owner][names[AccountKind(kind)]] = _int(total)
+    return figures
+
+
+def this_month(tz: str, now: datetime | None = None) -> Period:
+    today = local_today(tz, now)
+    return Period(today.replace(day=1), today, tz)
+
+
+def last_month(tz: str, now: datetime | None = None) -> Period:
+    first = local_today(tz, now).replace(day=1)
+    end = first - timedelta(days=1)
+    return Period(end.replace(day=1), end, tz)
+
+
+def team_summary(brand_id: int, leader_id: int, period: Period, top: int = 5) -> dict:
+    """A mentor's or partner's team (members up to three levels down) over a period: members
+    who had joined by its end, new members, active members (sellers of the period's orders)
+    and their share, the team's GMV and orders, and its top members by GMV."""
+    member_of = or_(Promoter.upline_id == leader_id, Promoter.upline2_id == leader_id,
+                    Promoter.upline3_id == leader_id)
+    members, new = db.session.execute(
+        select(func.count(Promoter.id), func.coalesce(func.sum(case((Promoter.joined_at >= period.start_utc, 1),
+                                                                    else_=0)), 0))
+        .where(Promoter.brand_id == brand_id, member_of, Promoter.status.in_(JOINED_STATUSES),
+               Promoter.joined_at < period.end_utc)).one()
+    per_member = (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
+                         func.count(Order.id).label("orders"))
+                  .join(Promoter, Promoter.id == Order.promoter_id)
+                  .where(_period_orders(brand_id, period), member_of)
+                  .group_by(Order.promoter_id).subquery("per_member"))
+    active, gmv, orders = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(per_member.c.gmv_fen), 0),
+               func.coalesce(func.sum(per_member.c.orders), 0)).select_from(per_member)).one()
+    leaders = db.session.execute(
+        select(Promoter.code, User.name, per_member.c.gmv_fen, per_member.c.orders)
+        .select_from(per_member).join(Promoter, Promoter.id == per_member.c.promoter_id)
+        .join(User, User.id == Promoter.user_id)
+        .order_by(per_member.c.gmv_fen.desc(), per_member.c.orders.desc(), Promoter.code).limit(top))
+    members, active = _int(members), _int(active)
+    return {"members": members, "new": _int(new), "active": active, "active_bp": rate_bp(active, members),
+            "gmv_fen": _int(gmv), "orders": _int(orders),
+            "top": [{"code": c, "name": n, "gmv_fen": _int(g), "orders": _int(o)} for c, n, g, o in leaders]}

@@ -164,3 +164,63 @@ def test_the_other_tables(built, browser):
     assert re.findall(r">([^<]*)</td>", row) == ["1", "2", "1", "¥118.00"]
     csv = browser.get(f"/manage/dashboard/materials.csv?{NOV_ARGS}").get_data(as_text=True)
     assert "春茶海报,1,2,1,118.00" in csv
+
+
+def _row_of(html: str, code: str) -> str:
+    match = re.search(rf"<tr>(?:(?!</tr>).)*?<code>{code}</code>.*?</tr>", html, re.S)
+    assert match, code
+    return match.group(0)
+
+
+def test_the_promoter_list_and_page_show_sales_commission_and_balances(built, browser, app):
+    codes = built.codes
+    with app.app_context():
+        december = dashboard.this_month("Asia/Shanghai").start.isoformat() == "2026-12-01"
+    html = browser.get("/manage/promoters").get_data(as_text=True)
+    a = _row_of(html, codes["A"])
+    cells = re.findall(r'data-col="(\w+)">([^<]*)<', a)
+    # A sold O2 11800 and O5 10000 (cancelled); it keeps O1 400 + O2 1180 + O5 0 + O7 295 + O6 295
+    # + O4 100 = 2270 (L1 on its own sales, L2 on B's), all of it still frozen (nothing settled).
+    assert cells == [("month_gmv", "¥0.00"), ("gmv", "¥218.00"), ("commission", "¥22.70"), ("frozen", "¥22.70"),
+                     ("available", "¥0.00")]
+    b = dict(re.findall(r'data-col="(\w+)">([^<]*)<', _row_of(html, codes["B"])))
+    # B's December: the order paid at 00:00 on 1 December (brand time)
+    assert b["month_gmv"] == ("¥59.00" if december else "¥0.00")
+    assert b["gmv"] == "¥248.00"  # O4 3000 + O1 10000 + O7 5900 + O6 5900
+    # B keeps O4 300 − 100, O1 1000 − 200, O7 590, O6 590
+    assert b["commission"] == "¥21.80"
+    with app.app_context():
+        a_id = db.session.query(Promoter.id).filter_by(code=codes["A"]).scalar()
+    page = browser.get(f"/manage/promoters/{a_id}").get_data(as_text=True)
+    figures = re.search(r'<section class="kpis promoter-figures".*?</section>', page, re.S).group(0)
+    assert "¥218.00" in figures and "¥22.70" in figures and "2 单" in figures
+
+
+def test_a_mentor_sees_its_team_this_month(app, make, browser):
+    from distweb.models.network import Rank
+
+    lead = make.promoter(name="导师甲", phone="13711110000", rank=Rank.MENTOR)
+    x = make.promoter(name="成员乙", upline=lead)
+    y = make.promoter(name="成员丙", upline=x)
+    z = make.promoter(name="成员丁", upline=y)  # three levels down
+    make.promoter(name="成员戊", upline=z)  # four levels down: not in the team
+    tea = make.product(sku="TEA-001", price_fen=5900)
+    make.order(x, tea, quantity=2)
+    make.order(z, tea)
+    make.order(lead, tea)  # the mentor's own sale is not its team's
+    browser.login("13711110000", PASSWORD)
+    team = browser.get("/promoter/team").get_data(as_text=True)
+    assert "/promoter/team/stats" in team
+    html = browser.get("/promoter/team/stats").get_data(as_text=True)
+    month = re.search(r'<section class="card team-month".*?</section>', html, re.S).group(0)
+    figures = dict(re.findall(r'data-figure="(\w+)">([^<]*)<', month))
+    assert figures == {"gmv": "¥177.00", "orders": "2", "new": "3", "active": "66.67%"}
+    assert "2 / 3" in month
+    assert month.index("成员乙") < month.index("成员丁") and "导师甲" not in month and "成员戊" not in month
+
+
+def test_a_plain_promoter_has_no_team_figures(make, browser):
+    make.promoter(name="推客", phone="13722220000")
+    browser.login("13722220000", PASSWORD)
+    assert "/promoter/team/stats" not in browser.get("/promoter/team").get_data(as_text=True)
+    assert browser.get("/promoter/team/stats").status_code == 403

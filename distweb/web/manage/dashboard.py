@@ -80,11 +80,7 @@ class Choice:
         return request.args.get("to") if self.error else self.period.end.isoformat()
 
 
-def bp_text(rate: int) -> str:
-    """12.34% from 1234 basis points, in integers."""
-    sign = "-" if rate < 0 else ""
-    rate = abs(rate)
-    return f"{sign}{rate // 100}.{rate % 100:02d}%"
+bp_text = dashboard.bp_text
 
 
 # Every card: key, label, the figure's path in dashboard.cards(), its kind, whether a rise is
