@@ -80,6 +80,11 @@ def sweep() -> None:
         applied = webhooks.sweep()
         if applied:
             log.info("applied %d webhook event(s) that were waiting", applied)
+        from distweb.services import daily_report
+
+        reports = daily_report.schedule_due()
+        if reports:
+            log.info("started %d daily brand report(s)", reports)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
     finally:

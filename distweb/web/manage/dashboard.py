@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from distweb.services import dashboard, network, reports
+from distweb.services import daily_report, dashboard, network, reports
 from distweb.services.errors import ServiceError
 from distweb.web.htmx import render
 from distweb.web.manage.routes import bp
@@ -185,6 +185,7 @@ def index():
         top_products=dashboard.top_products(brand.id, choice.period),
         recent_orders=reports.brand_orders(brand.id, limit=10),
         pending=network.pending_count(brand.id),
+        daily_reports=daily_report.recent(brand.id),
         chart_labels=chart_labels,
         trend_url=url_for("manage.dashboard_trend", **choice.args),
         **_common(choice, "overview"),
@@ -403,3 +404,24 @@ def dashboard_table_xlsx(table: str):
                               [c.export_kind() for c in spec.columns])
     return Response(body, mimetype=exports.XLSX_MIMETYPE, headers={
         "Content-Disposition": f"attachment; filename={_export_name(spec, 'xlsx')}", "Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- the daily brand report
+
+
+@bp.get("/reports/<int:report_id>.pdf")
+def daily_report_pdf(report_id: int):
+    from flask import Response, abort
+
+    from distweb.services import daily_report
+    from distweb.services.errors import NotFound
+
+    try:
+        report = daily_report.get_for_brand(current_user.brand_id, report_id)
+    except NotFound:
+        abort(404)
+    path = daily_report.file_path(report)
+    if not path.exists():
+        abort(404)
+    return Response(path.read_bytes(), mimetype="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=daily-report-{report.day}.pdf", "Cache-Control": "no-store"})
