@@ -15,6 +15,7 @@ day.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -137,29 +138,33 @@ def _parse_day(text: str | None, name: str) -> date:
 def offset_changes(period: Period) -> tuple[int, list[tuple[datetime, int]]]:
     """The zone's UTC offset (seconds) at the start of the period and every (instant, new
     offset) change inside it, found to the second."""
-    zone = ZoneInfo(period.tz)
+    return _offset_changes(period.tz, period.start_utc, period.end_utc)
+
+
+@functools.lru_cache(maxsize=256)
+def _offset_changes(tz: str, start: datetime, end: datetime) -> tuple[int, list[tuple[datetime, int]]]:
+    zone = ZoneInfo(tz)
 
     def offset(moment: datetime) -> int:
         return int(moment.astimezone(zone).utcoffset().total_seconds())
 
-    start, end = period.start_utc, period.end_utc
     first = offset(start)
     changes: list[tuple[datetime, int]] = []
     current, moment = first, start
-    step = timedelta(hours=1)
+    step = timedelta(hours=12)  # zones change their offset at most a few times a year
     while moment < end:
         following = min(moment + step, end)
         if offset(following) != current:
             low, high = moment, following  # offset(low) == current, offset(high) differs
             while (high - low) > timedelta(seconds=1):
                 middle = low + (high - low) / 2
-                middle = middle.replace(microsecond=0) if middle.microsecond else middle
-                if middle <= low:
-                    break
                 if offset(middle) == current:
                     low = middle
                 else:
                     high = middle
+            high = high.replace(microsecond=0) + (timedelta(seconds=1) if high.microsecond else timedelta(0))
+            if offset(high - timedelta(seconds=1)) != current:
+                high -= timedelta(seconds=1)
             current = offset(high)
             changes.append((high, current))
         moment = following
@@ -485,22 +490,25 @@ def trend(brand_id: int, period: Period) -> dict:
     unit = "week" if len(starts) > 1 and (starts[1] - starts[0]).days == 7 else "day"
     rows = {s.isoformat(): {"start": s.isoformat(), "gmv_fen": 0, "orders": 0, "commission_fen": 0,
                             "new_promoters": 0, "active_promoters": 0} for s in starts}
-    bucket = _bucket_of(local_day(Order.paid_at, period), starts).label("bucket")
+    # The local day is worked out once per row in a derived table, then bucketed.
+    days = (select(local_day(Order.paid_at, period).label("day"), Order.id.label("order_id"),
+                   Order.promoter_id.label("promoter_id"), Order.total_paid_fen.label("total_paid_fen"))
+            .where(_period_orders(brand_id, period)).subquery("days"))
+    bucket = _bucket_of(days.c.day, starts).label("bucket")
     for key, gmv, count, active in db.session.execute(
-            select(bucket, func.sum(Order.total_paid_fen), func.count(Order.id),
-                   func.count(func.distinct(Order.promoter_id)))
-            .where(_period_orders(brand_id, period)).group_by(bucket)):
+            select(bucket, func.sum(days.c.total_paid_fen), func.count(days.c.order_id),
+                   func.count(func.distinct(days.c.promoter_id))).group_by(bucket)):
         if key in rows:
             rows[key].update(gmv_fen=_int(gmv), orders=_int(count), active_promoters=_int(active))
     for key, kept in db.session.execute(
             select(bucket, func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
-            .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
-            .where(_period_orders(brand_id, period)).group_by(bucket)):
+            .select_from(days).join(CommissionLine, CommissionLine.order_id == days.c.order_id).group_by(bucket)):
         if key in rows:
             rows[key]["commission_fen"] = _int(kept)
-    joined = _bucket_of(local_day(Promoter.joined_at, period), starts).label("bucket")
-    for key, count in db.session.execute(
-            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
+    joined_days = (select(local_day(Promoter.joined_at, period).label("day")).where(_cohort(brand_id, period))
+                   .subquery("joined_days"))
+    joined = _bucket_of(joined_days.c.day, starts).label("bucket")
+    for key, count in db.session.execute(select(joined, func.count()).group_by(joined)):
         if key in rows:
             rows[key]["new_promoters"] = _int(count)
     return {"unit": unit, "from": period.start.isoformat(), "to": period.end.isoformat(),
