@@ -234,15 +234,15 @@ def run_one(dialect_wanted: str, args) -> dict:
                 query = f"from={period.start.isoformat()}&to={period.end.isoformat()}"
                 headers = {"Authorization": f"Bearer {key}"}
 
-                def api():
+                def api(query=query, headers=headers):
                     response = client.get(f"/api/v1/dashboard?{query}", headers=headers)
                     assert response.status_code == 200, response.get_data(as_text=True)[:300]
 
-                def page():
+                def page(query=query):
                     response = manager.get(f"/manage/?range=custom&{query}")
                     assert response.status_code == 200, response.status_code
 
-                def trend():
+                def trend(query=query):
                     response = manager.get(f"/manage/dashboard/trend.json?range=custom&{query}")
                     assert response.status_code == 200, response.status_code
 

@@ -229,6 +229,25 @@ def _plus_seconds_postgresql(element, compiler, **kw):
     return f"({compiler.process(moment, **kw)} + ({compiler.process(seconds, **kw)}) * INTERVAL '1 second')"
 
 
+def bucket_case(column, starts: list[datetime], labels: list[str]):
+    """The label of the bucket a UTC timestamp ``column`` falls in, buckets starting at the
+    instants ``starts`` (ascending; the first bucket also takes anything earlier): a CASE
+    nested as a balanced tree, so a row is placed with about log2(buckets) comparisons of the
+    column itself (its local day is never computed per row). Exact across offset changes,
+    since the instants are each local midnight's, from zoneinfo."""
+    def node(low: int, high: int):  # buckets low..high-1
+        if high - low == 1:
+            return literal(labels[low], String)
+        middle = (low + high) // 2
+        return case((column < literal(starts[middle], UTCDateTime), node(low, middle)), else_=node(middle, high))
+    return node(0, len(starts))
+
+
+def day_buckets(column, period: Period):
+    days = period.dates()
+    return bucket_case(column, [local_midnight(d, period.tz) for d in days], [d.isoformat() for d in days])
+
+
 # ---------------------------------------------------------------- the figures
 
 
@@ -349,18 +368,18 @@ def _sold_in(brand_id: int, period: Period, promoter_id_column):
 
 def core_churn(brand_id: int, period: Period) -> dict:
     """骨干流失率: of last period's core (top 20% by commission, rounded up, ties at the cut
-    all in), those who sold no order in this period."""
-    previous = period.previous()
-    _ranked, cut = core_cut(brand_id, previous)
-    if cut is None:
+    all in), those who sold no order in this period. One statement: every earner of the
+    previous period, its commission and whether it sold in this one, highest first."""
+    earned = _commission_by_promoter(brand_id, period.previous()).subquery()
+    sold = case((_sold_in(brand_id, period, earned.c.promoter_id), 1), else_=0)
+    ranked = db.session.execute(select(earned.c.commission_fen, sold)
+                                .order_by(earned.c.commission_fen.desc())).all()
+    if not ranked:
         return {"core": 0, "churned": 0, "rate_bp": 0}
-    earned = _commission_by_promoter(brand_id, previous).subquery()
-    core, churned = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(case((_sold_in(brand_id, period, earned.c.promoter_id), 0),
-                                                          else_=1)), 0))
-        .where(earned.c.commission_fen >= cut)).one()
-    core, churned = _int(core), _int(churned)
-    return {"core": core, "churned": churned, "rate_bp": rate_bp(churned, core)}
+    cut = _int(ranked[math.ceil(len(ranked) * CORE_SHARE[0] / CORE_SHARE[1]) - 1][0])
+    core = [row for row in ranked if _int(row[0]) >= cut]
+    churned = sum(1 for row in core if not row[1])
+    return {"core": len(core), "churned": churned, "rate_bp": rate_bp(churned, len(core))}
 
 
 def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
@@ -390,7 +409,7 @@ def top_products(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
 
 def daily(brand_id: int, period: Period) -> list[dict]:
     """One entry per day of the period, zero days included: gmv_fen and orders."""
-    day = local_day(Order.paid_at, period).label("day")
+    day = day_buckets(Order.paid_at, period).label("day")
     by_day = {d.isoformat(): {"date": d.isoformat(), "gmv_fen": 0, "orders": 0} for d in period.dates()}
     for d, gmv, orders in db.session.execute(
             select(day, func.sum(Order.total_paid_fen), func.count(Order.id))
@@ -424,39 +443,56 @@ def summary(brand_id: int, period: Period) -> dict:
 _WALLET = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)
 
 
-def balances(brand_id: int, period: Period) -> dict:
+def wallet_totals(brand_id: int) -> dict:
+    """Promoters' frozen and available money now: the sum of every entry of those accounts
+    (the ledger is the only truth). The one scan of the whole ledger the dashboard makes; a
+    page computing two periods' cards passes it to both."""
+    totals = dict(db.session.execute(
+        select(LedgerAccount.kind, func.sum(LedgerEntry.amount_fen))
+        .select_from(LedgerAccount).join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind.in_(_WALLET))
+        .group_by(LedgerAccount.kind)).all())
+    return {"frozen_fen": _int(totals.get(AccountKind.PROMOTER_FROZEN)),
+            "available_fen": _int(totals.get(AccountKind.PROMOTER_AVAILABLE))}
+
+
+def balances(brand_id: int, period: Period, totals: dict | None = None) -> dict:
     """Promoters' frozen and available money at the end of the period (every ledger
-    transaction up to then, by business time), and what left through paid withdrawals in it."""
+    transaction up to then, by business time: today's totals less what moved after the
+    period, a few rows when it ends recently), and what left through paid withdrawals in it."""
+    totals = wallet_totals(brand_id) if totals is None else totals
     amount = LedgerEntry.amount_fen
-    frozen, available, paid_out = db.session.execute(
-        select(
-            func.coalesce(func.sum(case((and_(LedgerAccount.kind == AccountKind.PROMOTER_FROZEN,
-                                              LedgerTransaction.occurred_at < period.end_utc), amount), else_=0)), 0),
-            func.coalesce(func.sum(case((and_(LedgerAccount.kind == AccountKind.PROMOTER_AVAILABLE,
-                                              LedgerTransaction.occurred_at < period.end_utc), amount), else_=0)), 0),
-            func.coalesce(func.sum(case((and_(LedgerAccount.kind == AccountKind.PAID_OUT,
-                                              LedgerTransaction.occurred_at >= period.start_utc), amount),
-                                        else_=0)), 0),
-        ).select_from(LedgerEntry)
+    after_frozen, after_available = db.session.execute(
+        select(func.coalesce(func.sum(case((LedgerAccount.kind == AccountKind.PROMOTER_FROZEN, amount), else_=0)), 0),
+               func.coalesce(func.sum(case((LedgerAccount.kind == AccountKind.PROMOTER_AVAILABLE, amount),
+                                           else_=0)), 0))
+        .select_from(LedgerTransaction)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.brand_id == brand_id, LedgerTransaction.occurred_at >= period.end_utc,
+               LedgerAccount.kind.in_(_WALLET))).one()
+    paid_out = db.session.scalar(
+        select(func.coalesce(func.sum(amount), 0))
+        .select_from(LedgerAccount).join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind.in_([*_WALLET, AccountKind.PAID_OUT]),
-               LedgerTransaction.occurred_at < period.end_utc)).one()
-    return {"frozen_fen": _int(frozen), "available_fen": _int(available), "paid_out_fen": _int(paid_out)}
+        .where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == AccountKind.PAID_OUT,
+               _in(LedgerTransaction.occurred_at, period)))
+    return {"frozen_fen": totals["frozen_fen"] - _int(after_frozen),
+            "available_fen": totals["available_fen"] - _int(after_available), "paid_out_fen": _int(paid_out)}
 
 
 # ---------------------------------------------------------------- the pages: cards and trends
 
 
-def cards(brand_id: int, period: Period) -> dict:
+def cards(brand_id: int, period: Period, totals: dict | None = None) -> dict:
     """Every card of the manager's dashboard for one period (the API's figures, with the
-    wallet balances beside them)."""
+    wallet balances beside them). ``totals``: ``wallet_totals`` when the caller has them."""
     figures = sales(brand_id, period)
     people = promoters(brand_id, period)
     return {
         **{key: figures[key] for key in ("gmv_fen", "orders", "refunded_fen", "net_fen")},
         "commission_accrued_fen": commission_accrued(brand_id, period),
-        **balances(brand_id, period),
+        **balances(brand_id, period, totals),
         "promoters": {"total": people["total"], "new": people["new"], "active": figures["active"]},
         "sell_through": sell_through(brand_id, period),
         "new_promoter_survival": new_promoter_survival(brand_id, period),
@@ -472,43 +508,32 @@ def _buckets(period: Period) -> list[date]:
     return [period.start + timedelta(days=i) for i in range(0, period.days, step)]
 
 
-def _bucket_of(day_expression, starts: list[date]):
-    """The bucket (its first day, 'YYYY-MM-DD') of a local day: the day itself when buckets are
-    days, else a CASE over the buckets' first days (ISO dates compare as text)."""
-    if len(starts) < 2 or (starts[1] - starts[0]).days == 1:
-        return day_expression
-    whens = [(day_expression < literal(following.isoformat(), String), literal(start.isoformat(), String))
-             for start, following in zip(starts, starts[1:], strict=False)]
-    return case(*whens, else_=literal(starts[-1].isoformat(), String))
-
-
 def trend(brand_id: int, period: Period) -> dict:
     """The charts' data, by day (or by week over 92 days): gmv_fen, orders, commission_fen
     (accrued on the bucket's orders, less reversals), new promoters and active promoters
     (distinct sellers in the bucket). Every bucket is there, empty ones as zeros."""
     starts = _buckets(period)
     unit = "week" if len(starts) > 1 and (starts[1] - starts[0]).days == 7 else "day"
-    rows = {s.isoformat(): {"start": s.isoformat(), "gmv_fen": 0, "orders": 0, "commission_fen": 0,
-                            "new_promoters": 0, "active_promoters": 0} for s in starts}
-    # The local day is worked out once per row in a derived table, then bucketed.
-    days = (select(local_day(Order.paid_at, period).label("day"), Order.id.label("order_id"),
-                   Order.promoter_id.label("promoter_id"), Order.total_paid_fen.label("total_paid_fen"))
-            .where(_period_orders(brand_id, period)).subquery("days"))
-    bucket = _bucket_of(days.c.day, starts).label("bucket")
+    labels = [s.isoformat() for s in starts]
+    instants = [local_midnight(s, period.tz) for s in starts]
+    rows = {label: {"start": label, "gmv_fen": 0, "orders": 0, "commission_fen": 0,
+                    "new_promoters": 0, "active_promoters": 0} for label in labels}
+    bucket = bucket_case(Order.paid_at, instants, labels).label("bucket")
     for key, gmv, count, active in db.session.execute(
-            select(bucket, func.sum(days.c.total_paid_fen), func.count(days.c.order_id),
-                   func.count(func.distinct(days.c.promoter_id))).group_by(bucket)):
+            select(bucket, func.sum(Order.total_paid_fen), func.count(Order.id),
+                   func.count(func.distinct(Order.promoter_id)))
+            .where(_period_orders(brand_id, period)).group_by(bucket)):
         if key in rows:
             rows[key].update(gmv_fen=_int(gmv), orders=_int(count), active_promoters=_int(active))
     for key, kept in db.session.execute(
             select(bucket, func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen))
-            .select_from(days).join(CommissionLine, CommissionLine.order_id == days.c.order_id).group_by(bucket)):
+            .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
+            .where(_period_orders(brand_id, period)).group_by(bucket)):
         if key in rows:
             rows[key]["commission_fen"] = _int(kept)
-    joined_days = (select(local_day(Promoter.joined_at, period).label("day")).where(_cohort(brand_id, period))
-                   .subquery("joined_days"))
-    joined = _bucket_of(joined_days.c.day, starts).label("bucket")
-    for key, count in db.session.execute(select(joined, func.count()).group_by(joined)):
+    joined = bucket_case(Promoter.joined_at, instants, labels).label("bucket")
+    for key, count in db.session.execute(
+            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
         if key in rows:
             rows[key]["new_promoters"] = _int(count)
     return {"unit": unit, "from": period.start.isoformat(), "to": period.end.isoformat(),

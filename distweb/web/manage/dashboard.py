@@ -170,8 +170,9 @@ def _common(choice: Choice, tab: str) -> dict:
 def index():
     brand = current_user.brand
     choice = Choice(brand.timezone)
-    now = dashboard.cards(brand.id, choice.period)
-    before = dashboard.cards(brand.id, choice.previous)
+    totals = dashboard.wallet_totals(brand.id)
+    now = dashboard.cards(brand.id, choice.period, totals)
+    before = dashboard.cards(brand.id, choice.previous, totals)
     chart_labels = {
         "gmv": _("GMV（元）"), "orders": _("订单数"), "commission": _("应计佣金（元）"),
         "new": _("新增推客"), "active": _("出单推客"),
