@@ -36,6 +36,8 @@ class Order(db.Model):
         # The dashboard: an order counts on the day of its payment, a cancellation on its own.
         Index("ix_orders_brand_paid", "brand_id", "paid_at"),
         Index("ix_orders_brand_cancelled", "brand_id", "cancelled_at"),
+        # A promoter's orders by payment: survival (sold within 30 days of joining), churn.
+        Index("ix_orders_promoter_paid", "promoter_id", "paid_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -368,18 +368,19 @@ def _sold_in(brand_id: int, period: Period, promoter_id_column):
 
 def core_churn(brand_id: int, period: Period) -> dict:
     """骨干流失率: of last period's core (top 20% by commission, rounded up, ties at the cut
-    all in), those who sold no order in this period. One statement: every earner of the
-    previous period, its commission and whether it sold in this one, highest first."""
+    all in), those who sold no order in this period. The earners' commissions come back
+    sorted in one statement (the cut is found in Python); only the core is then looked up
+    in this period's orders (ix_orders_promoter_paid)."""
     earned = _commission_by_promoter(brand_id, period.previous()).subquery()
-    sold = case((_sold_in(brand_id, period, earned.c.promoter_id), 1), else_=0)
-    ranked = db.session.execute(select(earned.c.commission_fen, sold)
-                                .order_by(earned.c.commission_fen.desc())).all()
+    ranked = db.session.scalars(select(earned.c.commission_fen).order_by(earned.c.commission_fen.desc())).all()
     if not ranked:
         return {"core": 0, "churned": 0, "rate_bp": 0}
-    cut = _int(ranked[math.ceil(len(ranked) * CORE_SHARE[0] / CORE_SHARE[1]) - 1][0])
-    core = [row for row in ranked if _int(row[0]) >= cut]
-    churned = sum(1 for row in core if not row[1])
-    return {"core": len(core), "churned": churned, "rate_bp": rate_bp(churned, len(core))}
+    cut = _int(ranked[math.ceil(len(ranked) * CORE_SHARE[0] / CORE_SHARE[1]) - 1])
+    core = sum(1 for value in ranked if _int(value) >= cut)
+    churned = _int(db.session.scalar(
+        select(func.count()).select_from(earned)
+        .where(earned.c.commission_fen >= cut, ~_sold_in(brand_id, period, earned.c.promoter_id))))
+    return {"core": core, "churned": churned, "rate_bp": rate_bp(churned, core)}
 
 
 def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:

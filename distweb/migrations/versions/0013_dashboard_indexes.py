@@ -1,5 +1,5 @@
-"""dashboard: orders by payment and cancellation time, refunds by time, and the daily
-brand report's table (one report per brand and day)
+"""dashboard: orders by payment and cancellation time (per brand; per promoter by payment),
+refunds by time, and the daily brand report's table (one report per brand and day)
 
 Revision ID: e4a7c1d9b2f6
 Revises: d3f2c86a4e32
@@ -20,6 +20,8 @@ def upgrade():
     # day: every figure starts with a range on one of these (services/dashboard.py).
     op.create_index('ix_orders_brand_paid', 'orders', ['brand_id', 'paid_at'])
     op.create_index('ix_orders_brand_cancelled', 'orders', ['brand_id', 'cancelled_at'])
+    # A promoter's orders by payment: new-promoter survival and core churn look them up.
+    op.create_index('ix_orders_promoter_paid', 'orders', ['promoter_id', 'paid_at'])
     op.create_index('ix_refunds_created', 'refunds', ['created_at'])
     op.create_table(
         'daily_reports',
@@ -43,5 +45,6 @@ def upgrade():
 def downgrade():
     op.drop_table('daily_reports')
     op.drop_index('ix_refunds_created', table_name='refunds')
+    op.drop_index('ix_orders_promoter_paid', table_name='orders')
     op.drop_index('ix_orders_brand_cancelled', table_name='orders')
     op.drop_index('ix_orders_brand_paid', table_name='orders')
