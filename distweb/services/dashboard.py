@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, String, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Integer, String, and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -871,3 +871,29 @@ def team_summary(brand_id: int, leader_id: int, period: Period, top: int = 5) ->
     return {"members": members, "new": _int(new), "active": active, "active_bp": rate_bp(active, members),
             "gmv_fen": _int(gmv), "orders": _int(orders),
             "top": [{"code": c, "name": n, "gmv_fen": _int(g), "orders": _int(o)} for c, n, g, o in leaders]}
+
+
+# ---------------------------------------------------------------- PostgreSQL's JIT
+
+
+def _without_jit(function):
+    """Run ``function`` with PostgreSQL's JIT compilation off for the rest of the transaction.
+    The dashboard's aggregates over a year of orders pass jit_above_cost, and compiling them
+    costs more than they take to run (50–150 ms a statement, every time: nothing is cached
+    across statements). SET LOCAL ends with the transaction; SQLite has no JIT."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text("SET LOCAL jit = off"))
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+for _name in ("sales", "commission_accrued", "promoters", "sell_through", "new_promoter_survival", "core_cut",
+              "core_churn", "top_promoters", "top_products", "daily", "summary", "wallet_totals", "balances",
+              "cards", "trend", "promoter_ranking", "product_ranking", "unsold_products", "team_performance",
+              "cohorts", "churned_core", "materials_funnel", "promoter_figures", "team_summary"):
+    globals()[_name] = _without_jit(globals()[_name])
+del _name
