@@ -235,6 +235,12 @@ def bucket_case(column, starts: list[datetime], labels: list[str]):
     nested as a balanced tree, so a row is placed with about log2(buckets) comparisons of the
     column itself (its local day is never computed per row). Exact across offset changes,
     since the instants are each local midnight's, from zoneinfo."""
+    return _bucket_case(column, tuple(starts), tuple(labels))
+
+
+@functools.lru_cache(maxsize=64)
+def _bucket_case(column, starts: tuple[datetime, ...], labels: tuple[str, ...]):
+    """bucket_case's tree, built once per column and buckets (expressions are immutable)."""
     def node(low: int, high: int):  # buckets low..high-1
         if high - low == 1:
             return literal(labels[low], String)
