@@ -478,12 +478,15 @@ def balances(brand_id: int, period: Period, totals: dict | None = None) -> dict:
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(LedgerTransaction.brand_id == brand_id, LedgerTransaction.occurred_at >= period.end_utc,
                LedgerAccount.kind.in_(_WALLET))).one()
+    # Paid out: the withdrawals paid in the period, net of fees (what their ledger step moves
+    # to the paid-out accounts, at the same paid_at), from the withdrawals' own rows.
+    from distweb.models import Withdrawal
+    from distweb.models.payouts import WithdrawalStatus
+
     paid_out = db.session.scalar(
-        select(func.coalesce(func.sum(amount), 0))
-        .select_from(LedgerAccount).join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(LedgerAccount.brand_id == brand_id, LedgerAccount.kind == AccountKind.PAID_OUT,
-               _in(LedgerTransaction.occurred_at, period)))
+        select(func.coalesce(func.sum(Withdrawal.net_fen), 0))
+        .where(Withdrawal.brand_id == brand_id, Withdrawal.status == WithdrawalStatus.PAID,
+               _in(Withdrawal.paid_at, period)))
     return {"frozen_fen": totals["frozen_fen"] - _int(after_frozen),
             "available_fen": totals["available_fen"] - _int(after_available), "paid_out_fen": _int(paid_out)}
 

@@ -263,3 +263,32 @@ def test_core_cut_keeps_every_tie(app_ctx, make):
     nov = dashboard.Period(datetime(2026, 11, 1).date(), datetime(2026, 12, 1).date(), "Asia/Shanghai")
     assert nov.previous() == oct_
     assert dashboard.core_churn(brand.id, nov) == {"core": 5, "churned": 4, "rate_bp": 8000}
+
+
+def test_money_cards_follow_the_ledger_by_business_time(app_ctx, make):
+    """Frozen and available at a period's end, and paid out in it: an order paid 20 days ago
+    (A earns 10000), settled, 6000 withdrawn (requested held, then paid today; no fee)."""
+    from datetime import timedelta
+
+    from distweb.models.base import utcnow
+    from distweb.services import settlement, withdrawals
+
+    brand = db.session.get(Brand, make.brand().id)
+    n = Net(brand)
+    n.product("1", "P1", 100000)
+    n.promoter("A", local("2026-01-01 00:00"))
+    now = utcnow()
+    order = n.order("A", "P1", 1, now - timedelta(days=20))
+    orders.complete(brand.id, order.id, now - timedelta(days=15))
+    settlement.execute_run(settlement.start_run(brand.id, as_of=now - timedelta(days=1)).id)
+    w = withdrawals.request(n.p["A"].id, withdrawals.Request(6000, "alipay", "推客A", "a@alipay"))
+    withdrawals.approve(brand.id, w.id)
+    withdrawals.mark_paid(brand.id, w.id, "TX-1")
+    today = dashboard.local_today(brand.timezone)
+    this_week = dashboard.Period(today - timedelta(days=6), today, brand.timezone)
+    before_settling = dashboard.Period(today - timedelta(days=19), today - timedelta(days=19), brand.timezone)
+    assert dashboard.balances(brand.id, this_week) == {"frozen_fen": 0, "available_fen": 4000, "paid_out_fen": 6000}
+    # At the end of the day it was paid, the 10000 was frozen and nothing had left.
+    assert dashboard.balances(brand.id, before_settling) == {"frozen_fen": 10000, "available_fen": 0,
+                                                             "paid_out_fen": 0}
+    assert dashboard.wallet_totals(brand.id) == {"frozen_fen": 0, "available_fen": 4000}
