@@ -369,7 +369,6 @@ def _export_rows(spec: Table, tz: str):
             else:
                 cells.append(_cell_text(column, value, tz))
         yield cells
-    return choice
 
 
 def _export_header(spec: Table) -> list[str]:
