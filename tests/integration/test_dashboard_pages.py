@@ -238,3 +238,22 @@ def test_dashboard_pages_keep_the_strict_csp(built, browser):
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
         assert not re.search(r"\sstyle=", html) and "<style" not in html
         assert not re.search(r"\son[a-z]+=", html)
+
+
+def test_presets_and_their_previous_periods():
+    from datetime import date
+
+    from distweb.web.manage.dashboard import preset_period
+
+    today = date(2026, 3, 15)
+    got = {key: preset_period(key, today, "Asia/Shanghai") for key in
+           ("today", "7d", "month", "last_month", "30d", "90d", "365d")}
+    assert (got["today"].start, got["today"].end) == (today, today)
+    assert (got["7d"].start, got["7d"].days) == (date(2026, 3, 9), 7)
+    assert (got["month"].start, got["month"].end) == (date(2026, 3, 1), today)
+    assert (got["last_month"].start, got["last_month"].end) == (date(2026, 2, 1), date(2026, 2, 28))
+    assert (got["30d"].days, got["90d"].days, got["365d"].days) == (30, 90, 365)
+    # the previous period has the same length and ends the day before
+    previous = got["last_month"].previous()
+    assert (previous.start, previous.end) == (date(2026, 1, 4), date(2026, 1, 31))
+    assert got["today"].previous().start == date(2026, 3, 14)
