@@ -280,19 +280,40 @@ def run_one(dialect_wanted: str, args) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--orders", default="1000000",
+                        help="orders in the brand; several sizes comma-separated (100000,1000000) also print how "
+                             "the times grow from the first size to each next")
     parser.add_argument("--promoters", type=int, default=100_000)
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    if args.promoters < 100 or args.products < 4 or args.orders < 1:
+    try:
+        sizes = [int(part) for part in str(args.orders).split(",")]
+    except ValueError:
+        parser.error("--orders: whole numbers, comma-separated")
+    if args.promoters < 100 or args.products < 4 or min(sizes) < 1:
         parser.error("--promoters ≥ 100, --products ≥ 4, --orders ≥ 1")
     wanted = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    print(f"bench/dashboard.py: {args.orders:,} orders over {SPAN_DAYS} days, {args.promoters:,} promoters, "
-          f"{args.products:,} products; {args.repeat} timed calls each, after one warm-up")
+    runs: dict[tuple[str, int], dict] = {}
     for dialect in wanted:
-        run_one(dialect, args)
+        for size in sizes:
+            args.orders = size
+            print(f"bench/dashboard.py: {size:,} orders over {SPAN_DAYS} days, {args.promoters:,} promoters, "
+                  f"{args.products:,} products; {args.repeat} timed calls each, after one warm-up")
+            runs[(dialect, size)] = run_one(dialect, args)
+    if len(sizes) > 1:
+        print("growth of the p50 from the first size (x orders -> x time; a scan of every order grows as the orders):")
+        for dialect in wanted:
+            first = runs[(dialect, sizes[0])]["results"]
+            for size in sizes[1:]:
+                later = runs[(dialect, size)]["results"]
+                for days in (30, 365):
+                    ratios = ", ".join(
+                        f"{what} {statistics.median(later[days][what]) / statistics.median(first[days][what]):.1f}x"
+                        for what in ("api", "page", "trend"))
+                    print(f"  [{dialect}] {days:>3} days, {sizes[0]:,} -> {size:,} orders "
+                          f"({size / sizes[0]:.0f}x): {ratios}")
     return 0
 
 
