@@ -313,7 +313,10 @@ def _sold_products(brand_id: int, period: Period):
 
 def sell_through(brand_id: int, period: Period) -> dict:
     """动销率: listed = products active at ``to`` plus products sold in the period; sold =
-    distinct products in the period's orders."""
+    distinct products in the period's orders. "Active at ``to``" is a product on sale now that
+    was created by the period's end: the catalogue keeps no history of switching products on
+    and off, so a past period counts today's switch (a product taken off sale since, and not
+    sold in the period, drops out of its listed count)."""
     sold_ids = _sold_products(brand_id, period)
     listed = db.session.scalar(select(func.count(Product.id)).where(
         Product.brand_id == brand_id,
