@@ -86,6 +86,11 @@ def sweep() -> None:
         purged = sms.purge_old()
         if purged:
             log.info("deleted %d SMS code(s) older than a day", purged)
+        from distweb.services import daily_report
+
+        reports = daily_report.schedule_due()
+        if reports:
+            log.info("started %d daily brand report(s)", reports)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
     finally:

@@ -3,6 +3,7 @@
 from distweb.models.api_key import ApiKey, IdempotencyRecord
 from distweb.models.brand import Brand
 from distweb.models.catalogue import Product, Supplier
+from distweb.models.dashboard import DailyReport
 from distweb.models.fulfilment import (
     OrderEvent,
     PurchaseOrder,
@@ -59,6 +60,7 @@ __all__ = [
     "IdempotencyRecord",
     "ProgrammeSettings",
     "Brand",
+    "DailyReport",
     "Job",
     "LoginSession",
     "Material",

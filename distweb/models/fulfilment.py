@@ -41,6 +41,7 @@ class Refund(db.Model):
     __table_args__ = (
         UniqueConstraint("order_id", "refund_id"),
         CheckConstraint("amount_fen > 0", name="amount_positive"),
+        Index("ix_refunds_created", "created_at"),  # the dashboard's refunds of a period
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

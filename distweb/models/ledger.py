@@ -64,11 +64,14 @@ class CommissionLine(db.Model):
         # The promoter home's "earned today / this month".
         Index("ix_commission_lines_promoter_created", "promoter_id", "created_at"),
         Index("ix_commission_lines_status_order", "status", "order_id"),
+        # An order's lines, and for the dashboard what each keeps: the commission of a period's
+        # orders is read from this index alone (migration 0013; it replaced the plain order_id one).
+        Index("ix_commission_lines_order_kept", "order_id", "promoter_id", "amount_fen", "reversed_fen"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     order_item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id"))
     promoter_id: Mapped[int] = mapped_column(ForeignKey("promoters.id"))
     level: Mapped[int]

@@ -33,6 +33,11 @@ class Order(db.Model):
         CheckConstraint("refunded_fen >= 0 AND refunded_fen <= total_paid_fen", name="refund_within_paid"),
         Index("ix_orders_promoter_placed", "promoter_id", "placed_at"),
         Index("ix_orders_brand_placed", "brand_id", "placed_at"),
+        # The dashboard: an order counts on the day of its payment, a cancellation on its own.
+        Index("ix_orders_brand_paid", "brand_id", "paid_at"),
+        Index("ix_orders_brand_cancelled", "brand_id", "cancelled_at"),
+        # A promoter's orders by payment: survival (sold within 30 days of joining), churn.
+        Index("ix_orders_promoter_paid", "promoter_id", "paid_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

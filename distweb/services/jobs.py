@@ -36,6 +36,7 @@ JOB_KINDS: dict[str, tuple[str, str]] = {
     "evaluate_ranks": ("default", "worker.jobs.evaluate_ranks"),
     "settlement": ("settlement", "worker.jobs.settle_run"),
     "statement": ("pdf", "worker.jobs.render_statement"),
+    "daily_report": ("pdf", "worker.reports.render_daily_report"),
 }
 
 JOB_TIMEOUT = 60 * 60

@@ -203,10 +203,36 @@
         setTimeout(tick, 1000);
       }
       tick();
+      });
+    }
+
+  // Scripts only some pages need (the dashboard's charts): <div hidden data-scripts="url url">,
+  // loaded in order, once each, after a full load or an htmx swap (a swapped-in <script> does
+  // not run: htmx's allowScriptTags is off). Same-origin URLs only (the CSP allows nothing else).
+  function loadPageScripts() {
+    document.querySelectorAll("[data-scripts]").forEach(function (holder) {
+      var urls = holder.dataset.scripts.split(/\s+/).filter(Boolean);
+      (function next(i) {
+        if (i >= urls.length) return;
+        var url = new URL(urls[i], window.location.href);
+        if (url.origin !== window.location.origin) return;
+        var present = document.querySelector('script[data-page-script="' + url.pathname + '"]');
+        if (present) {
+          if (present.dataset.loaded) next(i + 1);
+          else present.addEventListener("load", function () { next(i + 1); });
+          return;
+        }
+        var script = document.createElement("script");
+        script.src = url.pathname;
+        script.dataset.pageScript = url.pathname;
+        script.addEventListener("load", function () { script.dataset.loaded = "1"; next(i + 1); });
+        document.head.appendChild(script);
+      })(0);
     });
   }
 
   function onPage() {
+    loadPageScripts();
     scheduleToasts(document);
     showInstall();
     setupPush();

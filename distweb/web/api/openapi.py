@@ -217,6 +217,44 @@ WITHDRAWAL_RULES = {
     },
 }
 
+def _counts(*names: str) -> dict:
+    return {"type": "object", "required": list(names),
+            "properties": {name: {"type": "integer", "minimum": 0} for name in names}}
+
+
+DAY = {"type": "string", "format": "date"}
+DASHBOARD = {
+    "type": "object",
+    "description": "Brand calendar days, both inclusive. An order counts on the day of its paid_at; its seller is "
+                   "its level-1 promoter. rate_bp = numerator × 10000 / denominator rounded half-up (0 when the "
+                   "denominator is 0). Definitions: docs/API.md, Dashboard.",
+    "required": ["from", "to", "gmv_fen", "orders", "refunded_fen", "net_fen", "commission_accrued_fen",
+                 "promoters", "sell_through", "new_promoter_survival", "core_churn", "top_promoters",
+                 "top_products", "series"],
+    "properties": {
+        "from": DAY, "to": DAY,
+        "gmv_fen": {"type": "integer", "minimum": 0}, "orders": {"type": "integer", "minimum": 0},
+        "refunded_fen": {"type": "integer", "minimum": 0}, "net_fen": {"type": "integer"},
+        "commission_accrued_fen": {"type": "integer", "minimum": 0},
+        "promoters": _counts("total", "new", "active"),
+        "sell_through": _counts("listed", "sold", "rate_bp"),
+        "new_promoter_survival": _counts("cohort", "survived", "rate_bp"),
+        "core_churn": _counts("core", "churned", "rate_bp"),
+        "top_promoters": {"type": "array", "maxItems": 10, "items": {
+            "type": "object", "required": ["code", "name", "gmv_fen", "orders"],
+            "properties": {"code": {"type": "string"}, "name": {"type": "string"},
+                           "gmv_fen": {"type": "integer"}, "orders": {"type": "integer"}}}},
+        "top_products": {"type": "array", "maxItems": 10, "items": {
+            "type": "object", "required": ["sku", "name", "gmv_fen", "quantity"],
+            "properties": {"sku": {"type": "string"}, "name": {"type": "string"},
+                           "gmv_fen": {"type": "integer"}, "quantity": {"type": "integer"}}}},
+        "series": {"type": "array", "items": {
+            "type": "object", "required": ["date", "gmv_fen", "orders"],
+            "properties": {"date": DAY, "gmv_fen": {"type": "integer"}, "orders": {"type": "integer"}}}},
+    },
+}
+
+
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200},
     "description": "Replaying the same key with the same body returns the original response.",
@@ -236,7 +274,8 @@ def spec() -> dict:
             "schemas": {"Error": ERROR, "Promoter": PROMOTER, "PromoterCreate": PROMOTER_CREATE,
                         "PromoterUpdate": PROMOTER_UPDATE, "Product": PRODUCT,
                         "OrderCreate": ORDER_CREATE, "Order": ORDER, "RefundCreate": REFUND_CREATE,
-                        "WebhookEvent": WEBHOOK, "WithdrawalRules": WITHDRAWAL_RULES},
+                        "WebhookEvent": WEBHOOK, "WithdrawalRules": WITHDRAWAL_RULES,
+                        "Dashboard": DASHBOARD},
         },
         "paths": {
             **_order_paths(),
@@ -427,6 +466,13 @@ def _order_paths() -> dict:
                         "202": {"description": "Being rendered", "content": {"application/json": {
                             "schema": {"type": "object"}}}},
                         **_error_responses(401, 404, 422)}},
+        },
+        "/dashboard": {
+            "get": {"summary": "Dashboard figures for brand calendar days from..to (both inclusive, at most 366 days)",
+                    "parameters": [{"name": "from", "in": "query", "required": True, "schema": DAY},
+                                   {"name": "to", "in": "query", "required": True, "schema": DAY}],
+                    "responses": {"200": {"description": "The figures", "content": _json("Dashboard")},
+                                  **_error_responses(401, 422)}},
         },
         "/webhooks/orders": {
             "post": {"summary": "Signed order events (X-Distweb-Signature: t=<unix>,v1=<hex HMAC-SHA256>)",

@@ -1,4 +1,14 @@
-from distweb.web.manage import catalogue, commission, materials, network, orders, payouts, settings  # noqa: F401 — registers their routes on bp
+# Importing the modules registers their routes on bp.
+from distweb.web.manage import (  # noqa: F401
+    catalogue,
+    commission,
+    dashboard,
+    materials,
+    network,
+    orders,
+    payouts,
+    settings,
+)
 from distweb.web.manage.routes import bp
 
 __all__ = ["bp"]

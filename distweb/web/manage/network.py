@@ -57,10 +57,14 @@ def promoters():
     before = before_arg()
     rows = list(network.search_promoters(current_user.brand_id, _filters(), before_id=before, limit=PAGE))
     args = {k: v for k, v in request.args.items() if k != "before" and v}
+    from distweb.services import dashboard
+
     return render(
         "manage/promoters.html",
         "manage/_promoter_rows.html",
         promoters=rows,
+        figures=dashboard.promoter_figures(current_user.brand_id, [p.id for p in rows],
+                                           dashboard.this_month(current_user.timezone)),
         has_more=len(rows) == PAGE,
         args=args,
         statuses=list(PromoterStatus),
@@ -102,9 +106,13 @@ def promoters_csv():
 def promoter_show(promoter_id: int):
     promoter = _promoter(promoter_id)
     settings = network.get_settings(current_user.brand_id)
+    from distweb.services import dashboard
+
     return render(
         "manage/promoter.html",
         promoter=promoter,
+        figures=dashboard.promoter_figures(current_user.brand_id, [promoter.id],
+                                           dashboard.this_month(current_user.timezone))[promoter.id],
         chain=network.upline_chain(promoter),
         children=network.children_of(current_user.brand_id, promoter.id),
         counts=network.team_counts(promoter.id, 3),

@@ -7,26 +7,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from distweb.models.user import Role
-from distweb.services import jobs, network, reports, webhooks
+from distweb.services import jobs, webhooks
 from distweb.services.errors import NotFound
 from distweb.web.access import require_role
 from distweb.web.htmx import redirect_to, render
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 require_role(bp, Role.MANAGER)
-
-
-@bp.get("/")
-def index():
-    brand = current_user.brand
-    return render(
-        "manage/index.html",
-        month=reports.brand_overview(brand.id, reports.month_start(brand.timezone)),
-        today=reports.brand_overview(brand.id, reports.day_start(brand.timezone)),
-        recent_orders=reports.brand_orders(brand.id, limit=10),
-        pending=network.pending_count(brand.id),
-        nav="index",
-    )
 
 
 @bp.get("/jobs")
