@@ -70,7 +70,7 @@ def test_cards_show_the_figures_and_the_change_on_the_previous_period(built, bro
     assert "75.00%" in _card(html, "survival") and "3 / 4" in _card(html, "survival")
     churn = _card(html, "churn")
     assert "66.67%" in churn and "2 / 3" in churn
-    assert "前 20%" in churn  # the one-line explanation
+    assert "前 20％" in churn  # the one-line explanation
     assert "data-dashboard-charts" in html and "echarts-6.1.0.common.min.js" in html
     # ECharts is loaded by the dashboard pages only.
     assert "echarts" not in browser.get("/manage/orders").get_data(as_text=True)

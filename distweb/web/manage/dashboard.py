@@ -107,7 +107,7 @@ CARDS = (
     ("survival", _l("新人存活率"), ("new_promoter_survival",), "rate", False,
      _l("本期加入的推客中，加入后 30 天内出单的比例。")),
     ("churn", _l("骨干流失率"), ("core_churn",), "rate", True,
-     _l("上一周期佣金前 20%（向上取整，并列的都算）的推客中，本期没有出单的比例。")),
+     _l("上一周期佣金前 20％（向上取整，并列的都算）的推客中，本期没有出单的比例。")),
 )
 RATE_PARTS = {"sell_through": ("sold", "listed"), "new_promoter_survival": ("survived", "cohort"),
               "core_churn": ("churned", "core")}
@@ -277,7 +277,7 @@ def _tables() -> dict[str, Table]:
         Table("churned", _l("流失骨干"), dashboard.churned_core, [
             Column("code", _l("邀请码"), "code"), Column("name", _l("姓名"), "text"),
             Column("commission_fen", _l("上期佣金"), "money"), Column("last_sold_at", _l("最近出单"), "date"),
-        ], "commission_fen", True, _l("上一周期佣金前 20% 的骨干中，本期没有出单的推客。")),
+        ], "commission_fen", True, _l("上一周期佣金前 20％ 的骨干中，本期没有出单的推客。")),
         Table("materials", _l("素材漏斗"), dashboard.materials_funnel, [
             Column("title", _l("素材"), "text"), Column("shares", _l("分享")), Column("clicks", _l("点击")),
             Column("orders", _l("订单数")), Column("sales_fen", _l("销售额"), "money"),
