@@ -23,7 +23,7 @@ def test_charts_draw_under_the_csp_after_a_load_and_a_boosted_navigation(desktop
     expect(page.locator(".dash-chart canvas")).to_have_count(3, timeout=15_000)
     card = page.locator('[data-card="churn"]')
     card.locator("summary").click()
-    expect(card.locator("details p")).to_contain_text("前 20%")
+    expect(card.locator("details p")).to_contain_text("前 20％")
 
     page.get_by_role("navigation", name="管理导航").get_by_role("link", name="订单").click()
     expect(page).to_have_url(f"{live_server.url}/manage/orders")
