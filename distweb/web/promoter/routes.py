@@ -193,6 +193,25 @@ def team():
     )
 
 
+@bp.get("/customers")
+def customers():
+    """我的客户: the buyers bound to me, searchable by phone digits, newest first."""
+    from distweb.services import customers as customers_service
+
+    promoter = _promoter()
+    query = (request.args.get("q") or "").strip()[:20]
+    rows = customers_service.page(promoter.id, query=query or None, before_id=before_arg())
+    return render(
+        "promoter/customers.html",
+        "promoter/_customer_rows.html",
+        customers=rows,
+        total=customers_service.count(promoter.id),
+        query=query,
+        has_more=len(rows) == customers_service.PAGE_SIZE,
+        tab="me",
+    )
+
+
 @bp.get("/invite")
 def invite():
     promoter = _promoter()
