@@ -4,6 +4,7 @@
 from flask_babel import lazy_gettext as _l
 
 from distweb.models.job import JobStatus
+from distweb.money import bp_text
 from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus
 
@@ -216,4 +217,5 @@ def init_app(app) -> None:
         notification_kind_label=lambda v: _text(NOTIFICATION_KIND.get(v, v)),
         audit_label=lambda v: _text(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
+        percent=lambda bp: bp_text(int(bp)) + "%",
     )

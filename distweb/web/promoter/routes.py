@@ -193,6 +193,22 @@ def team():
     )
 
 
+@bp.get("/welcome")
+def welcome():
+    """After sign-up: install the app, share a first material, and how the brand pays (its
+    real plan and withdrawal rules)."""
+    from distweb.services import materials, onboarding
+
+    promoter = _promoter()
+    return render(
+        "promoter/welcome.html",
+        promoter=promoter,
+        earning=onboarding.earning(promoter.brand_id, promoter.rank.value),
+        picks=materials.top_picks(promoter.brand_id, limit=1),
+        tab="home",
+    )
+
+
 @bp.get("/customers")
 def customers():
     """我的客户: the buyers bound to me, searchable by phone digits, newest first."""
