@@ -58,8 +58,17 @@ def test_saving_writes_a_version_with_its_note_and_history_shows_the_diff(app, m
     history = browser.get("/manage/commission/history").get_data(as_text=True)
     assert "提高一级" in history and "再调" in history
     version = browser.get("/manage/commission/versions/2").get_data(as_text=True)
-    assert "&#34;rate_bp&#34;: 1500" in version or '"rate_bp": 1500' in version
-    assert "diff-removed" in version and "diff-added" in version
+    changes = version[version.find("plan-changes"):version.find("</table>")]
+    # in the manager's words, not the stored keys: 直推佣金 12.5% → 15%
+    assert '<td>直推佣金</td><td class="diff-removed">12.5%</td><td class="diff-added">15%</td>' in changes
+    assert "rate_bp" not in changes and "{" not in changes
+    first = browser.get("/manage/commission/versions/1").get_data(as_text=True)
+    first = first[first.find("plan-changes"):first.find("</table>")]
+    assert "<td>分佣层级</td>" in first and "2 级" in first and "None" not in first and "depth" not in first
+    browser.client.get("/lang/en")
+    english = browser.get("/manage/commission/versions/2").get_data(as_text=True)
+    english = english[english.find("plan-changes"):english.find("</table>")]
+    assert "12.5%" in english and "直推" not in english
     exported = json.loads(browser.get("/manage/commission/export.json").get_data(as_text=True))
     assert exported["version"] == 2 and exported["rules"][0]["rate_bp"] == 1500
 
@@ -117,3 +126,19 @@ def test_wallet_shows_ledger_balances_and_lines(app, make):
     assert "¥0.00" in hero  # nothing settled yet
     assert "¥11.80" in rest and "冻结中" in rest and "W-1" in rest and "解冻" in rest
     assert "直推佣金" in page
+
+
+def test_the_first_load_preview_prices_the_product_the_dropdown_shows_selected(app, make):
+    brand = make.brand()
+    with app.app_context():
+        from distweb.models import Brand
+
+        brand_row = db.session.get(Brand, brand.id)
+        # created first (lower id) but second in the dropdown, which lists by SKU
+        catalogue.upsert_product(brand_row, "ZZ-LAST", catalogue.ProductInput(name="后面的茶", price_fen=100000))
+        catalogue.upsert_product(brand_row, "AA-FIRST", catalogue.ProductInput(name="前面的茶", price_fen=1000))
+    browser = Browser(app.test_client())
+    browser.login("boss@example.com", PASSWORD)
+    page = browser.get("/manage/commission").get_data(as_text=True)
+    assert '<option value="AA-FIRST" selected>' in page
+    assert "实付 ¥10.00" in page  # the selected product's price, not ¥1,000.00
