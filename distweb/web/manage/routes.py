@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from distweb.models.user import Role
-from distweb.services import jobs, network, reports, webhooks
+from distweb.services import jobs, launch_templates, network, reports, webhooks
 from distweb.services.errors import NotFound
 from distweb.web.access import require_role
 from distweb.web.htmx import redirect_to, render
@@ -25,6 +25,7 @@ def index():
         today=reports.brand_overview(brand.id, reports.day_start(brand.timezone)),
         recent_orders=reports.brand_orders(brand.id, limit=10),
         pending=network.pending_count(brand.id),
+        first_run=launch_templates.is_first_run(brand.id),
         nav="index",
     )
 

@@ -108,3 +108,35 @@ def api_key_revoke(key_id: int):
     else:
         flash(_("密钥已吊销。"), "success")
     return redirect_to(url_for("manage.api_key_settings"))
+
+
+@bp.get("/settings/launch")
+def launch_templates():
+    """行业模板: the industry presets, each with what it sets."""
+    from distweb.services import launch_templates as presets
+
+    return render("manage/launch_templates.html", presets=list(presets.PRESETS.values()),
+                  first_run=presets.is_first_run(current_user.brand_id), nav="launch")
+
+
+@bp.route("/settings/launch/<key>", methods=["GET", "POST"])
+def launch_template(key: str):
+    """What applying a preset changes (GET), then applying it (POST, with the form's CSRF token)."""
+    from flask import abort
+
+    from distweb.services import launch_templates as presets
+    from distweb.services.errors import NotFound
+
+    try:
+        if request.method == "POST":
+            done = presets.apply(current_user, key)
+            flash(_("已应用行业模板「%(name)s」。佣金方案、晋升条件、提现规则和素材都可以随时修改。",
+                    name=str(done.preset.name)), "success")
+            return redirect_to(url_for("manage.launch_templates"))
+        preview = presets.preview(current_user.brand_id, key)
+    except NotFound:
+        abort(404)
+    except ServiceError as err:  # the catalogue refuses the plan (e.g. a product priced to break the cap)
+        flash(str(err.message), "error")
+        return redirect_to(url_for("manage.launch_template", key=key))
+    return render("manage/launch_template.html", preview=preview, nav="launch")
