@@ -75,6 +75,20 @@
     area.remove();
   }
 
+  // Offline: a boosted link (a tab, a list entry) that cannot reach the server opens its page
+  // in full instead, so the service worker answers with the offline page; any other htmx
+  // request that cannot be sent says so in a toast. (Without this, a tap did nothing.)
+  document.addEventListener("htmx:sendError", function (event) {
+    var detail = event.detail || {};
+    var config = detail.requestConfig || {};
+    var path = detail.pathInfo && detail.pathInfo.requestPath;
+    if (config.boosted && String(config.verb).toLowerCase() === "get" && path) {
+      window.location.assign(path);
+      return;
+    }
+    toast(document.body.dataset.offline || "Offline");
+  });
+
   // Install prompt (Android/Chromium) and the 添加到主屏幕 guide (iOS Safari).
   var deferredPrompt = null;
   var standalone = window.matchMedia("(display-mode: standalone)").matches || window.navigator.standalone === true;

@@ -198,6 +198,19 @@ def test_offline_navigation_shows_the_offline_page(promoter_phone, live_server):
     promoter_phone.watch.assert_clean(allow_console=("net::ERR_INTERNET_DISCONNECTED",))
 
 
+def test_tapping_a_tab_offline_shows_the_offline_page(promoter_phone, live_server):
+    """A tab is a boosted link: offline, htmx could not send it and the tap did nothing."""
+    page = promoter_phone.new_page()
+    page.goto("/promoter/")
+    wait_for_service_worker(page)
+    promoter_phone.set_offline(True)
+    tabbar(page).get_by_role("link", name="钱包", exact=True).tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("网络已断开")
+    expect(page.get_by_text("当前没有网络连接")).to_be_visible()
+    promoter_phone.set_offline(False)
+    promoter_phone.watch.assert_clean(allow_console=("net::ERR_INTERNET_DISCONNECTED",))
+
+
 def test_no_page_breaks_the_content_security_policy(phone, live_server):
     """Every page the promoter sees, loaded both in full and through htmx navigation."""
     page = phone.new_page()
