@@ -4,9 +4,9 @@
 from flask_babel import lazy_gettext as _l
 
 from distweb.models.job import JobStatus
-from distweb.money import bp_text
 from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus
+from distweb.money import bp_text
 
 ORDER_STATUS = {
     OrderStatus.CREATED: _l("待付款"),
