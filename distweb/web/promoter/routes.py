@@ -129,10 +129,13 @@ def wallet():
             until = (start + timedelta(days=32)).replace(day=1)
         else:
             month = ""
+    groups = wallet_service.order_groups(promoter.id, tz, since, until, before_order_id=before_arg())
     return render(
         "promoter/wallet.html",
+        "promoter/_wallet_groups.html",
         balances=wallet_service.balances(promoter.id),
-        lines=wallet_service.lines(promoter.id, since, until),
+        groups=groups,
+        has_more=len(groups) == wallet_service.GROUP_PAGE_SIZE,
         month=month,
         tab="wallet",
     )
