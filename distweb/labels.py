@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from distweb.models.job import JobStatus
 from distweb.models.network import PromoterStatus, Rank
 from distweb.models.order import OrderMode, OrderStatus
+from distweb.money import bp_text
 
 ORDER_STATUS = {
     OrderStatus.CREATED: _l("待付款"),
@@ -33,7 +34,8 @@ JOB_STATUS = {
     JobStatus.SUCCEEDED: _l("已完成"),
     JobStatus.FAILED: _l("失败"),
 }
-JOB_KIND = {"diagnostics": _l("系统自检"), "evaluate_ranks": _l("等级评定")}
+JOB_KIND = {"diagnostics": _l("系统自检"), "evaluate_ranks": _l("等级评定"), "settlement": _l("结算"),
+            "statement": _l("对账单")}
 # Job progress steps and result fields are stored as keys and translated when shown.
 JOB_TEXT = {
     "database": _l("数据库"),
@@ -215,4 +217,5 @@ def init_app(app) -> None:
         notification_kind_label=lambda v: _text(NOTIFICATION_KIND.get(v, v)),
         audit_label=lambda v: _text(AUDIT_ACTION.get(v, v)),
         mode_labels={mode.value: label for mode, label in ORDER_MODE.items()},
+        percent=lambda bp: bp_text(int(bp)) + "%",
     )

@@ -126,3 +126,8 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     for _, index in sorted(remainders)[: magnitude - sum(floors)]:
         floors[index] += 1
     return [sign * part for part in floors]
+
+
+def bp_text(rate_bp: int) -> str:
+    """A rate in basis points as a percentage number without trailing zeros: 1250 → "12.5"."""
+    return format((Decimal(rate_bp) / 100).normalize(), "f") if rate_bp else "0"

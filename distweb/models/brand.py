@@ -21,6 +21,9 @@ class Brand(db.Model):
     theme_color: Mapped[str] = mapped_column(String(7), default=DEFAULT_THEME_COLOR)
     # Relative path under the uploads directory; None means the built-in mark.
     logo_file: Mapped[str | None] = mapped_column(String(120))
+    # The logo template (templates/logos/<name>.svg) the logo file was drawn from, so a new
+    # name or colour draws it again; None for an uploaded logo or none.
+    logo_template: Mapped[str | None] = mapped_column(String(20))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     # Signs payment notifications from the payment step (see services.payments).
     payment_secret: Mapped[str | None] = mapped_column(String(64))

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from PIL import Image
+from PIL import Image, ImageChops
 
 from distweb.models import Brand
 from distweb.services import images
@@ -20,15 +20,29 @@ MAX_LOGO_SIDE = 4096
 LOGO_SIZE = 512
 
 
+def _drawn_box(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """The box around what the logo draws: inside a transparent margin, or else inside a
+    margin of the corner's colour (a logo on a white card)."""
+    alpha = image.getchannel("A")
+    if alpha.getextrema()[0] < 255:
+        return alpha.getbbox()
+    corner = Image.new("RGBA", image.size, image.getpixel((0, 0)))
+    difference = ImageChops.difference(image, corner).convert("L").point(lambda v: 255 if v > 24 else 0)
+    return difference.getbbox()
+
+
 def decode_logo(data: bytes) -> Image.Image:
-    """Check an uploaded logo by its content (not its name) and return it as a square RGBA
-    image; re-encoding later drops EXIF and anything hidden in the original."""
+    """Check an uploaded logo by its content (not its name) and return it as RGBA, cropped
+    to what is drawn (transparent margins go) and kept in its own proportions, so it shows
+    at its real size where the pages give it a height; re-encoding later drops EXIF and
+    anything hidden in the original."""
     image = images.decode(data, field="logo", max_bytes=MAX_LOGO_BYTES, max_side=MAX_LOGO_SIDE, fit=LOGO_SIZE).image
     image = image.convert("RGBA")
+    drawn = _drawn_box(image)
+    if drawn and drawn != (0, 0, image.width, image.height):
+        image = image.crop(drawn)
     image.thumbnail((LOGO_SIZE, LOGO_SIZE))
-    square = Image.new("RGBA", (LOGO_SIZE, LOGO_SIZE), (255, 255, 255, 0))
-    square.paste(image, ((LOGO_SIZE - image.width) // 2, (LOGO_SIZE - image.height) // 2))
-    return square
+    return image
 
 
 def update_brand(
@@ -48,15 +62,24 @@ def update_brand(
     if not COLOR_RE.match(theme_color):
         raise ServiceError("invalid_color", _l("主题色需为 #RRGGBB 格式。"), "theme_color")
     new_file = old_file = None
+    template = brand.logo_template
     if logo is not None:
         directory = Path(uploads_dir) / "brand"
         directory.mkdir(parents=True, exist_ok=True)
         new_file = f"brand/logo-{brand.id}-{secrets.token_hex(6)}.png"
         logo.save(Path(uploads_dir) / new_file, "PNG", optimize=True)
         old_file = brand.logo_file
+        template = None  # an upload replaces a drawn logo
+    elif template and (short_name != brand.short_name or theme_color.lower() != brand.theme_color.lower()):
+        from distweb.services import logos
+
+        if template in logos.TEMPLATES:  # a drawn logo follows the new name and colour
+            new_file = logos.draw(brand.id, template, short_name, theme_color, uploads_dir)
+            old_file = brand.logo_file
     try:
         with transaction():
             brand.name, brand.short_name, brand.theme_color = name, short_name, theme_color.lower()
+            brand.logo_template = template
             if new_file:
                 brand.logo_file = new_file
     except BaseException:

@@ -66,7 +66,7 @@ def _inputs(promoter: Promoter, material: Material, brand: Brand, link: str) -> 
         "title": material.title,
         "product": [product.name, product.price_fen] if live_product else None,
         "promoter": [promoter.id, promoter.name], "avatar": promoter.user.avatar_file, "link": link,
-        "brand": [brand.name, brand.theme_color], "locale": str(get_locale()),
+        "brand": [brand.name, brand.theme_color], "logo": brand.logo_file, "locale": str(get_locale()),
     }
 
 
@@ -130,6 +130,19 @@ def _picture(file_key: str | None) -> Image.Image | None:
         return None  # a missing or damaged file gives a poster without the picture, not an error
 
 
+def _brand_mark(logo_file: str | None, height: int = 36) -> Image.Image | None:
+    """The brand's logo (uploaded or drawn from a template), ``height`` pixels high."""
+    if not logo_file:
+        return None
+    try:
+        with Image.open(Path(current_app.config["DISTWEB_UPLOADS"]) / logo_file) as source:
+            logo = source.convert("RGBA")
+    except (OSError, ValueError):
+        return None  # a missing logo file leaves the name alone, never breaks a poster
+    logo.thumbnail((height * 4, height), Image.Resampling.LANCZOS)
+    return logo
+
+
 def _avatar(file_key: str | None) -> Image.Image | None:
     if not file_key:
         return None
@@ -188,7 +201,12 @@ def render(inputs: dict, link: str) -> bytes:
     draw.text((156, top + 22), name[:12], font=font(34), fill=(34, 34, 34))
     draw.text((156, top + 70), _("为你推荐"), font=font(26), fill=(120, 120, 120))
     draw.text((40, top + 150), _("长按识别二维码"), font=font(28), fill=(34, 34, 34))
-    draw.text((40, top + 194), inputs["brand"][0][:20], font=font(24), fill=(150, 150, 150))
+    brand_x = 40
+    mark = _brand_mark(inputs.get("logo"))
+    if mark is not None:  # the brand's logo before its name
+        poster.paste(mark, (40, top + 190), mark)
+        brand_x += mark.width + 12
+    draw.text((brand_x, top + 194), inputs["brand"][0][:20], font=font(24), fill=(150, 150, 150))
     poster.paste(_qr(link), (WIDTH - 40 - QR_SIZE, top))
 
     out = io.BytesIO()

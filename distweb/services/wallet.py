@@ -61,4 +61,84 @@ def lines(promoter_id: int, since: datetime | None = None, until: datetime | Non
     return out
 
 
-__all__ = ["balances", "lines", "joinedload"]
+# ---------------------------------------------------------------- grouped by order (the wallet page)
+
+GROUP_PAGE_SIZE = 20
+
+
+@dataclass
+class GroupLine:
+    line: CommissionLine
+    product: str
+
+
+@dataclass
+class OrderGroup:
+    """One order's commission for the promoter: its products, each line (level, amount,
+    state), the total kept, and — while frozen — why and until when."""
+
+    order: Order
+    products: list[str]
+    lines: list[GroupLine]
+    kept_fen: int
+    frozen: bool
+    waiting_for_receipt: bool  # frozen until the buyer confirms receipt, then the freeze days
+    freeze_days: int
+    unfreezes_on: datetime | None  # local midnight the freeze window ends (receipt confirmed)
+
+
+def unfreeze_moment(completed_at: datetime, freeze_days: int, tz: str) -> datetime:
+    """When a line of an order completed at ``completed_at`` may settle: the local midnight
+    ``freeze_days`` calendar days after the local day it completed (settlement.freeze_cutoff
+    seen from the order's side)."""
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    day = completed_at.astimezone(zone).date() + timedelta(days=freeze_days)
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def order_groups(promoter_id: int, tz: str, since: datetime | None = None, until: datetime | None = None,
+                 before_order_id: int | None = None, limit: int = GROUP_PAGE_SIZE) -> list[OrderGroup]:
+    """The promoter's commission grouped by order, newest order first, one page at a time
+    (keyset on the order id); the month filter picks orders with a line made in it."""
+    from distweb.models import OrderItem
+    from distweb.services.commission import DEFAULT_PLAN, plan_version
+
+    pick = (select(CommissionLine.order_id).where(CommissionLine.promoter_id == promoter_id)
+            .group_by(CommissionLine.order_id).order_by(CommissionLine.order_id.desc()).limit(limit))
+    if since:
+        pick = pick.where(CommissionLine.created_at >= since)
+    if until:
+        pick = pick.where(CommissionLine.created_at < until)
+    if before_order_id:
+        pick = pick.where(CommissionLine.order_id < before_order_id)
+    order_ids = list(db.session.scalars(pick))
+    if not order_ids:
+        return []
+    rows = db.session.execute(
+        select(CommissionLine, OrderItem.name)
+        .join(OrderItem, OrderItem.id == CommissionLine.order_item_id)
+        .where(CommissionLine.promoter_id == promoter_id, CommissionLine.order_id.in_(order_ids))
+        .order_by(CommissionLine.order_id.desc(), CommissionLine.level, CommissionLine.id))
+    by_order: dict[int, list[GroupLine]] = {}
+    for line, product in rows:
+        by_order.setdefault(line.order_id, []).append(GroupLine(line, product))
+    orders = {o.id: o for o in db.session.scalars(select(Order).where(Order.id.in_(order_ids)))}
+    out = []
+    for order_id in order_ids:
+        order, lines_ = orders[order_id], by_order.get(order_id, [])
+        frozen_lines = [g.line for g in lines_ if g.line.status.value == "frozen"]
+        version = frozen_lines[0].plan_version if frozen_lines else None
+        days = plan_version(order.brand_id, version).freeze_days if version else DEFAULT_PLAN["freeze_days"]
+        waiting = bool(frozen_lines) and order.completed_at is None
+        unfreezes = (unfreeze_moment(order.completed_at, days, tz)
+                     if frozen_lines and order.completed_at is not None else None)
+        products = list(dict.fromkeys(g.product for g in lines_))
+        out.append(OrderGroup(order, products, lines_, sum(g.line.kept_fen for g in lines_), bool(frozen_lines),
+                              waiting, days, unfreezes))
+    return out
+
+
+__all__ = ["balances", "lines", "joinedload", "order_groups"]

@@ -75,6 +75,31 @@
     area.remove();
   }
 
+  // Offline: a boosted link (a tab, a list entry) that cannot reach the server opens its page
+  // in full instead, so the service worker answers with the offline page; any other htmx
+  // request that cannot be sent says so in a toast. (Without this, a tap did nothing.)
+  function openInFull(detail) {
+    var config = detail.requestConfig || {};
+    var path = detail.pathInfo && detail.pathInfo.requestPath;
+    if (!config.boosted || String(config.verb).toLowerCase() !== "get" || !path) return false;
+    window.location.assign(path);
+    return true;
+  }
+  // Known offline: not even tried (the phone says there is no network).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (navigator.onLine !== false) return;
+    var detail = event.detail || {};
+    if (openInFull(detail)) { event.preventDefault(); return; }
+    event.preventDefault();  // a poll waits for the network; something the user did is told why
+    if (detail.requestConfig && String(detail.requestConfig.verb).toLowerCase() !== "get") {
+      toast(document.body.dataset.offline || "Offline");
+    }
+  });
+  // Tried and failed (a network that looked up but is not).
+  document.addEventListener("htmx:sendError", function (event) {
+    if (!openInFull(event.detail || {})) toast(document.body.dataset.offline || "Offline");
+  });
+
   // Install prompt (Android/Chromium) and the 添加到主屏幕 guide (iOS Safari).
   var deferredPrompt = null;
   var standalone = window.matchMedia("(display-mode: standalone)").matches || window.navigator.standalone === true;

@@ -42,6 +42,15 @@
     return text.indexOf(link) >= 0 ? text : (text ? text + "\n" : "") + link;
   }
 
+  // The text without the link, for a share that passes the link as its url: targets that
+  // join text and url would otherwise show the link twice.
+  function textBesideLink(button) {
+    var text = button.dataset.text || "";
+    var link = button.dataset.link || "";
+    if (link) text = text.split(link).join("");
+    return text.replace(/[\s:：]+$/, "").trim();
+  }
+
   function openSheet(id, posterUrl) {
     var sheet = document.getElementById(id);
     if (!sheet) return;
@@ -85,7 +94,7 @@
     };
     var withPoster = button.dataset.poster && navigator.canShare
       ? posterFile(button.dataset.poster).then(function (file) {
-          var data = { title: title, text: text, url: button.dataset.link, files: [file] };
+          var data = { title: title, text: textBesideLink(button), url: button.dataset.link, files: [file] };
           if (navigator.canShare(data)) return navigator.share(data);
           return textOnly();
         }, textOnly)

@@ -35,6 +35,10 @@ def test_invite_link_sign_up_and_team(browser, promoter_phone, live_server):
     friend.fill("#password", "welcome2026")
     friend.check("#agree")
     friend.get_by_role("button", name="免费注册").click()
+    # the onboarding first: install, share, how the brand pays (its real rates)
+    expect(friend.get_by_role("heading", name="你怎么赚钱")).to_be_visible()
+    expect(friend.locator("#step-earn")).to_contain_text("实付金额的")
+    friend.get_by_role("link", name="开始使用").click()
     expect(friend.locator(".hello h2")).to_have_text("你好，新朋友小林")
 
     inviter_page.goto("/promoter/team")

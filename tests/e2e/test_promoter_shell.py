@@ -198,6 +198,19 @@ def test_offline_navigation_shows_the_offline_page(promoter_phone, live_server):
     promoter_phone.watch.assert_clean(allow_console=("net::ERR_INTERNET_DISCONNECTED",))
 
 
+def test_tapping_a_tab_offline_shows_the_offline_page(promoter_phone, live_server):
+    """A tab is a boosted link: offline, htmx could not send it and the tap did nothing."""
+    page = promoter_phone.new_page()
+    page.goto("/promoter/")
+    wait_for_service_worker(page)
+    promoter_phone.set_offline(True)
+    tabbar(page).get_by_role("link", name="钱包", exact=True).tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("网络已断开")
+    expect(page.get_by_text("当前没有网络连接")).to_be_visible()
+    promoter_phone.set_offline(False)
+    promoter_phone.watch.assert_clean(allow_console=("net::ERR_INTERNET_DISCONNECTED",))
+
+
 def test_no_page_breaks_the_content_security_policy(phone, live_server):
     """Every page the promoter sees, loaded both in full and through htmx navigation."""
     page = phone.new_page()
@@ -217,3 +230,41 @@ def test_no_page_breaks_the_content_security_policy(phone, live_server):
     page.mouse.wheel(0, 20_000)
     page.wait_for_load_state("networkidle")
     phone.watch.assert_clean()
+
+
+CONTRAST = """(el) => {
+  function rgb(text) { return text.match(/[\\d.]+/g).slice(0, 3).map(Number); }
+  function lum(c) { return c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+                     .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0); }
+  let back = el, bg = "rgba(0, 0, 0, 0)";
+  while (back && (bg === "rgba(0, 0, 0, 0)" || bg === "transparent")) { bg = getComputedStyle(back).backgroundColor; back = back.parentElement; }
+  const style = getComputedStyle(el);
+  const a = lum(rgb(style.color)), b = lum(rgb(bg));
+  return {ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), opacity: Number(style.opacity)};
+}"""
+
+
+def test_tap_targets_are_44px_and_the_reported_contrast_failures_pass(promoter_phone, live_server):
+    page = promoter_phone.new_page()
+    checks = [("/promoter/", ".topbar .lang-switch a"), ("/promoter/me", ".menu .lang-switch a"),
+              ("/promoter/materials", ".chip-row:not(.small) .chip"),
+              ("/promoter/notifications", ".toggle-list input[type=checkbox]"),
+              ("/promoter/", ".card-head a")]
+    for url, selector in checks:
+        page.goto(url)
+        targets = page.locator(selector)
+        assert targets.count() > 0, (url, selector)
+        for i in range(targets.count()):
+            box = targets.nth(i).bounding_box()
+            if box is None:  # scrolled out of a chip row: still a box, but not laid out here
+                continue
+            assert box["width"] >= 44 and box["height"] >= 44, (url, selector, i, box)
+    page.goto("/promoter/")
+    english = page.locator(".topbar .lang-switch a").first
+    result = english.evaluate(CONTRAST)
+    assert result["opacity"] == 1 and result["ratio"] >= 4.5, result
+    page.goto("/promoter/orders")
+    paid = page.locator(".badge.status-paid").first
+    if paid.count():
+        assert paid.evaluate(CONTRAST)["ratio"] >= 4.5
+    promoter_phone.watch.assert_clean()

@@ -157,7 +157,7 @@ def test_buyer_orders_from_the_shop_supplier_ships_promoter_sees_it(
     expect(supplier).to_have_url(re.compile(url + r"/supplier/po/\d+$"))
     expect(supplier.locator("main")).to_contain_text(BUYER["address"])
     expect(supplier.locator("main")).to_contain_text(BUYER["phone"])
-    supplier.get_by_label("快递公司").fill(CARRIER)
+    supplier.get_by_label("快递公司", exact=True).select_option(CARRIER)
     supplier.get_by_label("运单号").fill(TRACKING_NO)
     supplier.get_by_role("button", name="确认发货").click()
     expect(supplier).to_have_url(f"{live_server.url}/supplier/")

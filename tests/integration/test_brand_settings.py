@@ -32,7 +32,9 @@ def test_manager_renames_the_brand_and_sets_colour_and_logo(browser, make, clien
     assert manifest["name"] == "山茶集" and manifest["theme_color"] == "#0a7d4f"
     logo_url = page.split('src="/uploads/brand/', 1)[1].split('"', 1)[0]
     with client.get("/uploads/brand/" + logo_url) as logo:
-        assert Image.open(io.BytesIO(logo.data)).size == (512, 512)
+        assert Image.open(io.BytesIO(logo.data)).size == (300, 200)  # its own proportions, not padded square
+    tag = page.split('<div class="logo-preview">', 1)[1].split(">", 1)[0]
+    assert 'height="' in tag and 'width="' not in tag  # shown at its height, as wide as it is
 
 
 def test_bad_colour_and_fake_image_are_form_errors(browser, make):

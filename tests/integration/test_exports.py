@@ -154,3 +154,32 @@ def test_promoter_csv_quotes_names_and_keeps_codes_and_phones_as_text(app, make)
     assert by_phone["'13900000005"][:2] == ["ABCD2345", "张三"]  # nothing to fear: unchanged
     for phone in ("'13900000002", "'13900000005"):
         assert by_phone[phone][5:7] == ["'2345E234", "'" + HYPERLINK]  # the upline's code and name
+
+
+def test_batch_templates_for_alipay_and_the_bank_keep_account_numbers_as_text(app, make):
+    bank_payee = make.promoter(name="王小明")
+    bank_id = withdraw(app, bank_payee, "王小明", CARD, fen=12345)
+    alipay_payee = make.promoter(name="张三")
+    with app.app_context():
+        ledger.post(ledger.Draft(alipay_payee.brand_id, "test_funding", occurred_at=utcnow()).move(
+            5000, (AccountKind.BRAND_COMMISSION_EXPENSE, 0), (AccountKind.PROMOTER_AVAILABLE, alipay_payee.id)))
+        db.session.commit()
+        w = withdrawals.request(alipay_payee.id, withdrawals.Request(5000, "alipay", HYPERLINK, "13800000001"))
+        withdrawals.approve(w.brand_id, w.id)
+        alipay_id = w.id
+    browser = manager(app)
+    alipay = xlsx_rows(browser.get("/manage/withdrawals/payout-alipay.xlsx"))
+    assert [c.value for c in alipay[0]] == ["序号", "收款方支付宝账号", "收款方姓名", "金额（元）", "备注"]
+    assert len(alipay) == 2  # the bank withdrawal is not in the Alipay file
+    row = alipay[1]
+    assert row[1].value == "13800000001" and row[1].data_type == "s" and row[1].number_format == "@"
+    assert row[2].value == "'" + HYPERLINK  # a name that starts like a formula stays text
+    assert row[3].value == 50 and row[4].value == f"佣金提现 #{alipay_id}"
+    bank = csv_rows(browser.get("/manage/withdrawals/payout-bank.csv"))
+    assert bank[0] == ["序号", "收款账号", "收款户名", "金额（元）", "用途", "客户流水号"]
+    assert bank[1:] == [["1", "'" + CARD, "王小明", "123.45", f"佣金提现 #{bank_id}", f"W{bank_id}"]]
+    bank_xlsx = xlsx_rows(browser.get("/manage/withdrawals/payout-bank.xlsx"))
+    assert bank_xlsx[1][1].value == CARD and bank_xlsx[1][1].number_format == "@"  # all 19 digits
+    assert browser.get("/manage/withdrawals/payout-wechat.xlsx").status_code == 404
+    assert browser.get("/manage/withdrawals/payout-bank.pdf").status_code == 404
+    assert len(csv_rows(browser.get("/manage/withdrawals/payout-bank.csv?status=paid"))) == 1  # none paid yet

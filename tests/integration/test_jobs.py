@@ -255,3 +255,18 @@ def test_a_worker_cleaning_the_registries_holds_the_lock_briefly(app_ctx, monkey
     worker.clean_registries()
     assert len(seen) == len(all_queues()) and all(0 < ttl <= worker_main.MAINTENANCE_LOCK for ttl in seen)
     assert not redis_connection().exists(all_queues()[0].registry_cleaning_key)  # released after
+
+
+def test_the_job_list_names_every_kind_in_the_managers_language(app, browser, make):
+    brand = make.brand()
+    with app.app_context():
+        for kind in jobs.JOB_KINDS:
+            db.session.add(Job(kind=kind, brand_id=brand.id))
+        db.session.commit()
+    browser.login("boss@example.com", PASSWORD)
+    page = browser.get("/manage/jobs").get_data(as_text=True)
+    cells = page[page.find("<tbody"):page.find("</tbody>")]
+    for shown in ("系统自检", "等级评定", "结算", "对账单"):
+        assert f"<td>{shown}</td>" in cells
+    for raw in jobs.JOB_KINDS:
+        assert f"<td>{raw}</td>" not in cells

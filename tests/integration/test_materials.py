@@ -510,3 +510,24 @@ def test_the_promoters_avatar_goes_on_the_poster_and_a_new_one_redraws_it(promot
         # The avatar's circle (green picture) where the initial's brand-coloured disc was.
         r, g, b = poster.getpixel((88, 1334 - 60 - 232 + 58))[:3]
         assert g > 120 and r < 60 and b < 60
+
+
+def test_the_brands_logo_marks_the_poster_and_a_new_logo_redraws_it(promoter, app):
+    from distweb.models import Brand
+    from distweb.services import logos
+
+    material = add_material(app)
+    before = fetch(promoter, f"/promoter/materials/{material.id}/poster.png")
+    with app.app_context():
+        brand = db.session.scalars(select(Brand)).one()
+        brand.theme_color = "#0a7d4f"
+        db.session.commit()
+        logos.use_template(brand, "seal", app.config["DISTWEB_UPLOADS"])
+    after = fetch(promoter, f"/promoter/materials/{material.id}/poster.png")
+    assert after.headers["ETag"] != before.headers["ETag"]
+    top = 1334 - 60 - 232
+    with Image.open(io.BytesIO(after.data)) as poster:
+        # the drawn seal, mostly the brand colour, where the brand's name used to start
+        box = poster.convert("RGB").crop((40, top + 190, 40 + 36, top + 190 + 36))
+        _count, (r, g, b) = max(box.getcolors(36 * 36))
+        assert abs(r - 10) <= 12 and abs(g - 125) <= 12 and abs(b - 79) <= 12

@@ -63,7 +63,7 @@ def show(code: str):
         else:
             if promoter.status == PromoterStatus.ACTIVE:
                 sign_in(promoter.user)
-                return redirect_to(url_for("promoter.index", welcome=1))
+                return redirect_to(url_for("promoter.welcome"))
             return render_template("join/pending.html", inviter=inviter, promoter=promoter)
     elif usable and request.method == "POST":
         status = 400

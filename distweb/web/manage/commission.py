@@ -15,7 +15,7 @@ from distweb.domain import commission as rules
 from distweb.extensions import db
 from distweb.models import CommissionPlan, Order, Product
 from distweb.money import fen_to_yuan_text, parse_yuan
-from distweb.services import commission, orders
+from distweb.services import commission, orders, plan_text
 from distweb.services.errors import NotFound, ServiceError
 from distweb.web.htmx import redirect_to, render, wants_fragment
 from distweb.web.json_input import JSONInputError
@@ -129,9 +129,11 @@ def _preview(body: dict, form) -> dict:
         sku = form.get("preview_sku") or ""
         product = db.session.scalars(select(Product).where(Product.brand_id == brand_id, Product.sku == sku)).first()
         if product is None:
-            product = db.session.scalars(select(Product).where(Product.brand_id == brand_id).limit(1)).first()
+            # The first product of the dropdown (ordered by SKU), which a fresh page shows selected.
+            product = db.session.scalars(select(Product).where(Product.brand_id == brand_id)
+                                         .order_by(Product.sku).limit(1)).first()
         if product is None:
-            return {"lines": [], "paid": 0, "total": 0, "share_bp": 0}
+            return {"lines": [], "paid": 0, "total": 0, "share_bp": 0, "sku": None}
         qty = int(form.get("preview_qty") or 1) if (form.get("preview_qty") or "1").isdigit() else 1
         qty = max(1, min(qty, 9999))
         paid = product.price_fen * qty
@@ -142,7 +144,8 @@ def _preview(body: dict, form) -> dict:
         stock_purchase = True
     lines = rules.price_order(plan, mode, items, chain, stock_purchase=stock_purchase)
     total = sum(line.amount_fen for line in lines if line.kind == "commission")
-    return {"lines": lines, "paid": paid, "total": total, "share_bp": (total * 10000 // paid) if paid else 0}
+    return {"lines": lines, "paid": paid, "total": total, "share_bp": (total * 10000 // paid) if paid else 0,
+            "sku": items[0].sku if not order_no else None}
 
 
 @bp.route("/commission", methods=["GET", "POST"])
@@ -212,21 +215,8 @@ def commission_version(version: int):
         CommissionPlan.brand_id == brand_id, CommissionPlan.version < version).order_by(
         CommissionPlan.version.desc()).limit(1)).first()
     return render("manage/commission_version.html", row=row, previous=previous,
-                  diff=plan_diff(previous.body if previous else {"rules": []}, row.body), nav="commission")
-
-
-def plan_diff(old: dict, new: dict) -> dict:
-    """What changed between two versions: settings, and rules added or removed (a changed
-    rule shows as one removed and one added)."""
-    settings = [(k, old.get(k), new.get(k)) for k in ("depth", "freeze_days", "rounding", "max_total_bp",
-                                                        "self_purchase", "consignment_funding")
-                if old.get(k) != new.get(k)]
-    key = lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False)  # noqa: E731
-    old_rules = {key(r) for r in old.get("rules", [])}
-    new_rules = {key(r) for r in new.get("rules", [])}
-    return {"settings": settings,
-            "added": [json.loads(r) for r in sorted(new_rules - old_rules)],
-            "removed": [json.loads(r) for r in sorted(old_rules - new_rules)]}
+                  changes=plan_text.plan_changes(previous.body if previous else {"rules": []}, row.body),
+                  nav="commission")
 
 
 @bp.get("/commission/export.json")

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from distweb.services import daily_report, dashboard, network, reports
+from distweb.services import daily_report, dashboard, launch_templates, network, reports
 from distweb.services.errors import ServiceError
 from distweb.web.htmx import render
 from distweb.web.manage.routes import bp
@@ -186,6 +186,7 @@ def index():
         top_products=dashboard.top_products(brand.id, choice.period),
         recent_orders=reports.brand_orders(brand.id, limit=10),
         pending=network.pending_count(brand.id),
+        first_run=launch_templates.is_first_run(brand.id),
         daily_reports=daily_report.recent(brand.id),
         chart_labels=chart_labels,
         trend_url=url_for("manage.dashboard_trend", **choice.args),

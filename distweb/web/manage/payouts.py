@@ -115,7 +115,63 @@ def payout_xlsx():
     return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=_attachment("payout.xlsx"))
 
 
-__all__ = ["PAYOUT_COLUMNS", "PAYOUT_KINDS"]
+# Batch-payment templates, one row per approved withdrawal of that method, the amount being
+# what the promoter receives (net of the fee):
+#   alipay — 支付宝「批量转账到支付宝账户」: 序号, 收款方支付宝账号, 收款方姓名, 金额（元）, 备注;
+#   bank   — 银行「批量代发」: 序号, 收款账号, 收款户名, 金额（元）, 用途, 客户流水号 (W<withdrawal id>,
+#            for matching the bank's result file back to the withdrawal).
+# Account numbers and references are text cells (XLSX: formatted as Text) or quoted (CSV), so no
+# digit of a card number is lost; names go through exports.py's formula neutralising.
+BATCH_TEMPLATES = {
+    "alipay": {
+        "method": "alipay",
+        "kinds": (exports.NUMBER, exports.IDENTIFIER, exports.TEXT, exports.NUMBER, exports.TEXT),
+    },
+    "bank": {
+        "method": "bank",
+        "kinds": (exports.NUMBER, exports.IDENTIFIER, exports.TEXT, exports.NUMBER, exports.TEXT, exports.IDENTIFIER),
+    },
+}
+
+
+def _batch_headers(template: str) -> list[str]:
+    if template == "alipay":
+        return [_("序号"), _("收款方支付宝账号"), _("收款方姓名"), _("金额（元）"), _("备注")]
+    return [_("序号"), _("收款账号"), _("收款户名"), _("金额（元）"), _("用途"), _("客户流水号")]
+
+
+def _batch_rows(template: str, status: str | None):
+    method = BATCH_TEMPLATES[template]["method"]
+    n = 0
+    for w in withdrawals.for_brand(current_user.brand_id, status, limit=10000):
+        if w.method != method:
+            continue
+        n += 1
+        note = _("佣金提现 #%(id)s", id=w.id)
+        if template == "alipay":
+            yield [n, w.account_no, w.account_name, fen_to_decimal(w.net_fen), note]
+        else:
+            yield [n, w.account_no, w.account_name, fen_to_decimal(w.net_fen), note, f"W{w.id}"]
+
+
+@bp.get("/withdrawals/payout-<template>.<fmt>")
+def payout_batch(template: str, fmt: str):
+    """A batch-payment file in the Alipay or bank template, for the withdrawals approved (by
+    default) and paid that way."""
+    if template not in BATCH_TEMPLATES or fmt not in ("csv", "xlsx"):
+        abort(404)
+    status = request.args.get("status") or "approved"
+    rows = _batch_rows(template, status)
+    kinds = BATCH_TEMPLATES[template]["kinds"]
+    name = f"payout-{template}.{fmt}"
+    if fmt == "csv":
+        return Response(exports.csv_text(_batch_headers(template), rows, kinds), mimetype="text/csv",
+                        headers=_attachment(name))
+    body = exports.xlsx_bytes(template, _batch_headers(template), rows, kinds)
+    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=_attachment(name))
+
+
+__all__ = ["BATCH_TEMPLATES", "PAYOUT_COLUMNS", "PAYOUT_KINDS"]
 
 
 @bp.get("/settlements/<int:run_id>/report.pdf")

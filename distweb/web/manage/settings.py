@@ -108,3 +108,87 @@ def api_key_revoke(key_id: int):
     else:
         flash(_("密钥已吊销。"), "success")
     return redirect_to(url_for("manage.api_key_settings"))
+
+
+@bp.get("/settings/launch")
+def launch_templates():
+    """行业模板: the industry presets, each with what it sets."""
+    from distweb.services import launch_templates as presets
+
+    return render("manage/launch_templates.html", presets=list(presets.PRESETS.values()),
+                  first_run=presets.is_first_run(current_user.brand_id), nav="launch")
+
+
+@bp.route("/settings/launch/<key>", methods=["GET", "POST"])
+def launch_template(key: str):
+    """What applying a preset changes (GET), then applying it (POST, with the form's CSRF token)."""
+    from flask import abort
+
+    from distweb.services import launch_templates as presets
+    from distweb.services.errors import NotFound
+
+    try:
+        if request.method == "POST":
+            done = presets.apply(current_user, key)
+            flash(_("已应用行业模板「%(name)s」。佣金方案、晋升条件、提现规则和素材都可以随时修改。",
+                    name=str(done.preset.name)), "success")
+            return redirect_to(url_for("manage.launch_templates"))
+        preview = presets.preview(current_user.brand_id, key)
+    except NotFound:
+        abort(404)
+    except ServiceError as err:  # the catalogue refuses the plan (e.g. a product priced to break the cap)
+        flash(str(err.message), "error")
+        return redirect_to(url_for("manage.launch_template", key=key))
+    return render("manage/launch_template.html", preview=preview, nav="launch")
+
+
+@bp.get("/settings/brand/logos")
+def logo_templates():
+    """Logo 模板: each template drawn with the brand's short name and colour."""
+    from distweb.services import logos
+
+    return render("manage/logo_templates.html", templates=logos.TEMPLATES, brand=current_user.brand,
+                  nav="settings")
+
+
+@bp.get("/settings/brand/logos/<key>.svg")
+def logo_template_svg(key: str):
+    from flask import Response, abort
+
+    from distweb.services import logos
+    from distweb.services.errors import NotFound
+
+    brand = current_user.brand
+    try:
+        body = logos.svg(key, brand.short_name, brand.theme_color)
+    except NotFound:
+        abort(404)
+    response = Response(body, mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'none'; script-src 'none'"
+    response.cache_control.private = True
+    response.cache_control.max_age = 0
+    return response
+
+
+@bp.post("/settings/brand/logos/<key>")
+def logo_template_use(key: str):
+    from flask import abort
+
+    from distweb.services import logos
+    from distweb.services.errors import NotFound
+
+    try:
+        logos.use_template(current_user.brand, key, current_app.config["DISTWEB_UPLOADS"])
+    except NotFound:
+        abort(404)
+    flash(_("Logo 已更新：页面、桌面图标、海报和对账单都会用上它。"), "success")
+    return redirect_to(url_for("manage.brand_settings"))
+
+
+@bp.post("/settings/brand/logo/remove")
+def logo_remove():
+    from distweb.services import logos
+
+    logos.remove(current_user.brand, current_app.config["DISTWEB_UPLOADS"])
+    flash(_("Logo 已移除，恢复为默认标志。"), "success")
+    return redirect_to(url_for("manage.brand_settings"))

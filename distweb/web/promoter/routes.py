@@ -133,10 +133,13 @@ def wallet():
             until = (start + timedelta(days=32)).replace(day=1)
         else:
             month = ""
+    groups = wallet_service.order_groups(promoter.id, tz, since, until, before_order_id=before_arg())
     return render(
         "promoter/wallet.html",
+        "promoter/_wallet_groups.html",
         balances=wallet_service.balances(promoter.id),
-        lines=wallet_service.lines(promoter.id, since, until),
+        groups=groups,
+        has_more=len(groups) == wallet_service.GROUP_PAGE_SIZE,
         month=month,
         tab="wallet",
     )
@@ -193,6 +196,41 @@ def team():
         query=query,
         has_more=len(members) == 20,
         settings=settings,
+        tab="me",
+    )
+
+
+@bp.get("/welcome")
+def welcome():
+    """After sign-up: install the app, share a first material, and how the brand pays (its
+    real plan and withdrawal rules)."""
+    from distweb.services import materials, onboarding
+
+    promoter = _promoter()
+    return render(
+        "promoter/welcome.html",
+        promoter=promoter,
+        earning=onboarding.earning(promoter.brand_id, promoter.rank.value),
+        picks=materials.top_picks(promoter.brand_id, limit=1),
+        tab="home",
+    )
+
+
+@bp.get("/customers")
+def customers():
+    """我的客户: the buyers bound to me, searchable by phone digits, newest first."""
+    from distweb.services import customers as customers_service
+
+    promoter = _promoter()
+    query = (request.args.get("q") or "").strip()[:20]
+    rows = customers_service.page(promoter.id, query=query or None, before_id=before_arg())
+    return render(
+        "promoter/customers.html",
+        "promoter/_customer_rows.html",
+        customers=rows,
+        total=customers_service.count(promoter.id),
+        query=query,
+        has_more=len(rows) == customers_service.PAGE_SIZE,
         tab="me",
     )
 
