@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from flask import current_app
@@ -69,12 +70,29 @@ def cached(key: str, compute: Callable[[], T], timeout: int | None = None, per_u
     return value
 
 
+BUILD_SOURCES = ("distweb", "templates", "static", "worker")
+BUILD_SUFFIXES = frozenset({".py", ".html", ".js", ".css", ".svg", ".png", ".mo", ".json"})
+
+
+def build_id(root: Path) -> str:
+    """A digest of every source file that decides what pages compute and render."""
+    digest = hashlib.blake2b(digest_size=8)
+    for top in BUILD_SOURCES:
+        for path in sorted((root / top).rglob("*")):
+            if path.suffix in BUILD_SUFFIXES and "__pycache__" not in path.parts and path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def init_app(app) -> None:
+    from distweb.config import PROJECT_ROOT
+
     app.config.setdefault("DISTWEB_PAGE_CACHE", True)
-    app.config.setdefault("CACHE_KEY_PREFIX", "distweb:cache:")
+    app.config.setdefault("CACHE_KEY_PREFIX", f"distweb:cache:{build_id(PROJECT_ROOT)}:")
     app.config.setdefault("CACHE_TYPE", "RedisCache")
     app.config.setdefault("CACHE_REDIS_URL", app.config["REDIS_URL"])
     app.config.setdefault("CACHE_DEFAULT_TIMEOUT", DEFAULT_TIMEOUT_S)
     cache.init_app(app)
     local_cache.init_app(app, config={
-        "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": LOCAL_ENTRIES, "CACHE_DEFAULT_TIMEOUT": DEFAULT_TIMEOUT_S})
+        "CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": LOCAL_ENTRIES, "CACHE_DEFAULT_TIMEOUT": DEFAULT_TIMEOUT_S,
+        "CACHE_KEY_PREFIX": app.config["CACHE_KEY_PREFIX"]})
