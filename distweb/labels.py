@@ -35,7 +35,7 @@ JOB_STATUS = {
     JobStatus.FAILED: _l("失败"),
 }
 JOB_KIND = {"diagnostics": _l("系统自检"), "evaluate_ranks": _l("等级评定"), "settlement": _l("结算"),
-            "statement": _l("对账单")}
+            "statement": _l("对账单"), "daily_report": _l("品牌日报")}
 # Job progress steps and result fields are stored as keys and translated when shown.
 JOB_TEXT = {
     "database": _l("数据库"),

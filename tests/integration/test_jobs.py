@@ -266,7 +266,7 @@ def test_the_job_list_names_every_kind_in_the_managers_language(app, browser, ma
     browser.login("boss@example.com", PASSWORD)
     page = browser.get("/manage/jobs").get_data(as_text=True)
     cells = page[page.find("<tbody"):page.find("</tbody>")]
-    for shown in ("系统自检", "等级评定", "结算", "对账单"):
+    for shown in ("系统自检", "等级评定", "结算", "对账单", "品牌日报"):
         assert f"<td>{shown}</td>" in cells
     for raw in jobs.JOB_KINDS:
         assert f"<td>{raw}</td>" not in cells
