@@ -88,7 +88,8 @@ def init_app(app) -> None:
     from distweb.config import PROJECT_ROOT
 
     app.config.setdefault("DISTWEB_PAGE_CACHE", True)
-    app.config.setdefault("CACHE_KEY_PREFIX", f"distweb:cache:{build_id(PROJECT_ROOT)}:")
+    app.config["DISTWEB_BUILD"] = build_id(PROJECT_ROOT)
+    app.config.setdefault("CACHE_KEY_PREFIX", f"distweb:cache:{app.config['DISTWEB_BUILD']}:")
     app.config.setdefault("CACHE_TYPE", "RedisCache")
     app.config.setdefault("CACHE_REDIS_URL", app.config["REDIS_URL"])
     app.config.setdefault("CACHE_DEFAULT_TIMEOUT", DEFAULT_TIMEOUT_S)
