@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from distweb.services import daily_report, dashboard, launch_templates, network, reports
 from distweb.services.errors import ServiceError
+from distweb.web.downloads import attachment_headers
 from distweb.web.htmx import render
 from distweb.web.manage.routes import bp
 
@@ -390,8 +391,7 @@ def dashboard_table_csv(table: str):
     spec = _table(table)
     body = exports.csv_text(_export_header(spec), _export_rows(spec, current_user.brand.timezone),
                             [c.export_kind() for c in spec.columns])
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f"attachment; filename={_export_name(spec, 'csv')}", "Cache-Control": "no-store"})
+    return Response(body, mimetype="text/csv", headers=attachment_headers(_export_name(spec, "csv")))
 
 
 @bp.get("/dashboard/<table>.xlsx")
@@ -403,8 +403,7 @@ def dashboard_table_xlsx(table: str):
     spec = _table(table)
     body = exports.xlsx_bytes(spec.key, _export_header(spec), _export_rows(spec, current_user.brand.timezone),
                               [c.export_kind() for c in spec.columns])
-    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers={
-        "Content-Disposition": f"attachment; filename={_export_name(spec, 'xlsx')}", "Cache-Control": "no-store"})
+    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=attachment_headers(_export_name(spec, "xlsx")))
 
 
 # ---------------------------------------------------------------- the daily brand report
@@ -424,5 +423,4 @@ def daily_report_pdf(report_id: int):
     path = daily_report.file_path(report)
     if not path.exists():
         abort(404)
-    return Response(path.read_bytes(), mimetype="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename=daily-report-{report.day}.pdf", "Cache-Control": "no-store"})
+    return Response(path.read_bytes(), mimetype="application/pdf", headers=attachment_headers(f"daily-report-{report.day}.pdf"))

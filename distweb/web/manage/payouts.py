@@ -13,6 +13,7 @@ from distweb.money import fen_to_decimal
 from distweb.services import jobs, network, settlement, withdrawals
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
+from distweb.web.downloads import attachment_headers
 from distweb.web.htmx import redirect_to, render
 from distweb.web.manage.routes import bp
 
@@ -98,21 +99,17 @@ def _headers():
             _("状态"), _("流水号")]
 
 
-def _attachment(filename: str) -> dict[str, str]:
-    return {"Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"}
-
-
 @bp.get("/withdrawals/payout.csv")
 def payout_csv():
     body = exports.csv_text(_headers(), _payout_rows(request.args.get("status") or "approved"), PAYOUT_KINDS)
-    return Response(body, mimetype="text/csv", headers=_attachment("payout.csv"))
+    return Response(body, mimetype="text/csv", headers=attachment_headers("payout.csv"))
 
 
 @bp.get("/withdrawals/payout.xlsx")
 def payout_xlsx():
     body = exports.xlsx_bytes("payout", _headers(), _payout_rows(request.args.get("status") or "approved"),
                               PAYOUT_KINDS)
-    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=_attachment("payout.xlsx"))
+    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=attachment_headers("payout.xlsx"))
 
 
 # Batch-payment templates, one row per approved withdrawal of that method, the amount being
@@ -166,9 +163,9 @@ def payout_batch(template: str, fmt: str):
     name = f"payout-{template}.{fmt}"
     if fmt == "csv":
         return Response(exports.csv_text(_batch_headers(template), rows, kinds), mimetype="text/csv",
-                        headers=_attachment(name))
+                        headers=attachment_headers(name))
     body = exports.xlsx_bytes(template, _batch_headers(template), rows, kinds)
-    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=_attachment(name))
+    return Response(body, mimetype=exports.XLSX_MIMETYPE, headers=attachment_headers(name))
 
 
 __all__ = ["BATCH_TEMPLATES", "PAYOUT_COLUMNS", "PAYOUT_KINDS"]

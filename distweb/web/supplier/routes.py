@@ -18,6 +18,7 @@ from distweb.models.user import Role
 from distweb.services import carriers, ledger, orders
 from distweb.services.errors import ServiceError
 from distweb.web.access import require_role
+from distweb.web.downloads import attachment_headers
 from distweb.web.htmx import redirect_to, render
 
 bp = Blueprint("supplier", __name__, url_prefix="/supplier")
@@ -110,8 +111,7 @@ def po_export():
 
     body = exports.csv_text([str(label) for label, _kind in PO_EXPORT_COLUMNS], rows(),
                             [kind for _label, kind in PO_EXPORT_COLUMNS])
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": "attachment; filename=purchase-orders.csv", "Cache-Control": "no-store"})
+    return Response(body, mimetype="text/csv", headers=attachment_headers("purchase-orders.csv"))
 
 
 def _po(po_id: int) -> PurchaseOrder:
