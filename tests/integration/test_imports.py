@@ -410,7 +410,6 @@ def test_the_manager_uploads_maps_previews_imports_and_downloads_the_summary(app
 
 
 def test_state_changes_need_the_csrf_token(app, browser, shop):
-    app.config["WTF_CSRF_ENABLED"] = True
     manager(browser)
     answer = browser.client.post("/manage/imports", data={"kind": "orders", "source": "youzan",
                                                          "file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
