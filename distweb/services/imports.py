@@ -548,8 +548,8 @@ _NOTE = (update(_ROWS).where(_ROWS.c.batch_id == bindparam("b_batch"), _ROWS.c.r
 class Recorder:
     """Row outcomes, written in chunks with the checkpoint (one transaction each)."""
 
-    def __init__(self, batch: ImportBatch, progress, total: int):
-        self.batch, self.progress, self.total = batch, progress, total
+    def __init__(self, batch: Snapshot, progress, total: int, keep: tuple = ()):
+        self.batch, self.progress, self.total, self.keep = batch, progress, total, keep
         self.pending: list[dict] = []
         self.notes: list[dict] = []  # reasons for rows already recorded (an order placed in this run)
         self.seen = 0
@@ -571,12 +571,54 @@ class Recorder:
                                                 self.pending)
             if self.notes:
                 db.session.connection().execute(_NOTE, self.notes)
-            self.batch.rows_done = max(self.batch.rows_done or 0, last_row)
+            if last_row > self.batch.rows_done:
+                self.batch.rows_done = last_row
+                db.session.execute(update(ImportBatch).where(ImportBatch.id == self.batch.id)
+                                   .values(rows_done=last_row))
         self.seen += len(self.pending)
         self.pending, self.notes = [], []
         done = db.session.scalar(select(func.count()).where(ImportRow.batch_id == self.batch.id))
         percent = 5 + int(90 * done / self.total) if self.total else 95
         self.progress(min(percent, 95), "importing")
+
+
+@dataclass
+class Snapshot:
+    """What a run reads of its batch, read once: the batch row itself would be read again
+    after every commit (one query per order), and the session lets go of everything else
+    between orders (``_release``)."""
+
+    id: int
+    brand_id: int
+    kind: str
+    source: str
+    columns: dict
+    options: dict
+    headers: list
+    rows_done: int
+
+    @classmethod
+    def of(cls, batch: ImportBatch) -> Snapshot:
+        return cls(batch.id, batch.brand_id, batch.kind, batch.source, dict(batch.columns or {}),
+                   dict(batch.options or {}), list(batch.headers or []), batch.rows_done or 0)
+
+
+@dataclass(frozen=True)
+class BrandRef:
+    """The brand as the services take it when they need only its id."""
+
+    id: int
+
+
+def _release(keep: tuple) -> None:
+    """Let go of every object the session holds but ``keep``. An order, its items, lines and
+    accounts reference each other, so the identity map would hold them until the garbage
+    collector runs, and every commit expires all it holds: the cost of a commit would grow
+    with the orders imported so far."""
+    session = db.session()
+    for obj in list(session.identity_map.values()):
+        if obj in session and not any(obj is k for k in keep):
+            session.expunge(obj)
 
 
 def run(job: Job, progress) -> dict:
@@ -591,14 +633,16 @@ def run(job: Job, progress) -> dict:
         progress(2, "counting")
         with transaction():
             batch.total_rows = import_files.count_rows(path, batch.file_format, batch.encoding, header_row)
-    recorder = Recorder(batch, progress, batch.total_rows)
-    rows = import_files.data_rows(path, batch.file_format, batch.encoding, header_row, batch.headers)
-    if batch.kind == "orders":
-        _run_orders(batch, rows, recorder)
-    elif batch.kind == "promoters":
-        _run_promoters(batch, rows, recorder)
+    snap = Snapshot.of(batch)
+    recorder = Recorder(snap, progress, batch.total_rows, keep=(job,))
+    rows = import_files.data_rows(path, batch.file_format, batch.encoding, header_row, snap.headers)
+    if snap.kind == "orders":
+        _run_orders(snap, rows, recorder)
+    elif snap.kind == "promoters":
+        _run_promoters(snap, rows, recorder)
     else:
-        _run_products(batch, rows, recorder)
+        _run_products(snap, rows, recorder)
+    batch = db.session.get(ImportBatch, snap.id)
     with transaction():
         batch.finished_at = utcnow()
     return {key: str(value) for key, value in counts(batch).items()}
@@ -643,9 +687,10 @@ def _run_orders(batch: ImportBatch, rows, recorder: Recorder) -> None:
     recorded = _recorded(batch)
     done_ids: set[str] = set()
     last_row = batch.rows_done or 0
-    brand = db.session.get(Brand, batch.brand_id)
+    brand = BrandRef(batch.brand_id)
     for group in _order_groups(batch, rows, tz, recorder):
         _import_order(batch, brand, group, promoters, recorder, recorded, done_ids)
+        _release(recorder.keep)
         last_row = group[-1].row_no
         recorder.checkpoint(last_row)
     recorder.checkpoint(last_row, force=True)
@@ -721,6 +766,9 @@ def _apply_changes(batch: ImportBatch, order: Order, group: list[OrderLine]) -> 
     cancelled. Returns "refunded", "updated" or None (nothing to do)."""
     changed = None
     status = group[0].status
+    if not (_words(status, CANCELLED_WORDS + COMPLETED_WORDS)
+            or any(line.refund_fen or line.completed_at for line in group)):
+        return None  # the file says nothing beyond the order itself
     if _words(status, CANCELLED_WORDS):
         if order.status in (OrderStatus.CREATED, OrderStatus.PAID):
             orders.cancel(batch.brand_id, order.id, _text(status))
@@ -787,7 +835,7 @@ def _run_promoters(batch: ImportBatch, rows, recorder: Recorder) -> None:
     every row of a cycle (and the rows below a row that failed)."""
     tz = _tz(batch.brand_id)
     recorded = _recorded(batch)
-    brand = db.session.get(Brand, batch.brand_id)
+    brand = BrandRef(batch.brand_id)
     known: dict[str, int] = dict(db.session.execute(select(ImportKey.external_id, ImportKey.target_id).where(
         ImportKey.brand_id == batch.brand_id, ImportKey.kind == "promoters", ImportKey.source == batch.source)).all())
     lines: dict[str, PromoterLine] = {}
@@ -842,6 +890,7 @@ def _run_promoters(batch: ImportBatch, rows, recorder: Recorder) -> None:
             continue
         placed.add(line.external_id)
         ready.extend((child, promoter.code) for child in children.pop(line.external_id, []))
+        _release(recorder.keep)
         recorder.checkpoint(0)
     # What is left is in a cycle of uplines, or below one.
     remaining = {line.external_id: line for stuck in children.values() for line in stuck
@@ -913,7 +962,7 @@ def read_product(batch: ImportBatch, cells: dict) -> tuple[str, catalogue.Produc
 
 def _run_products(batch: ImportBatch, rows, recorder: Recorder) -> None:
     recorded = _recorded(batch)
-    brand = db.session.get(Brand, batch.brand_id)
+    brand = BrandRef(batch.brand_id)
     last_row = batch.rows_done or 0
     for row_no, cells in rows:
         if row_no <= (batch.rows_done or 0) or row_no in recorded:
@@ -930,6 +979,7 @@ def _run_products(batch: ImportBatch, rows, recorder: Recorder) -> None:
         except ServiceError as err:
             db.session.rollback()
             recorder.add(row_no, "skipped", sku, _reason(err))
+        _release(recorder.keep)
         recorder.checkpoint(last_row)
     recorder.checkpoint(last_row, force=True)
 
