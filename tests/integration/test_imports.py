@@ -398,12 +398,17 @@ def test_the_manager_uploads_maps_previews_imports_and_downloads_the_summary(app
     assert "SKU NOPE-9 不存在。" in page and "订单未付款，不导入。" in page and "商品实际成交金额" in page
     answer = browser.post(url + "/start", {}, token_from=url)
     assert answer.status_code == 302
+    widget = browser.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert widget.startswith('<div class="job-status"') and 'hx-trigger="load delay:1s"' in widget
+    assert "排队中" in widget and "<progress" in widget
     with app.app_context():
         work_off_queues()
     page = browser.get(url).get_data(as_text=True)
     assert "已完成" in page and "新建" in page
     summary = browser.get(url + "/summary.csv")
     assert summary.status_code == 200 and "attachment" in summary.headers["Content-Disposition"]
+    widget = browser.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "hx-trigger" not in widget  # done: the progress bar stops polling
     text = summary.get_data(as_text=True)
     assert "unknown_sku" in text and "E002" in text
     lines = text.strip().splitlines()
@@ -443,3 +448,33 @@ def test_another_brand_cannot_see_or_start_your_imports(app, browser, shop):
     with app.app_context():
         assert db.session.get(ImportBatch, foreign_id).job_id is None
         assert jobs.recent_jobs(shop.brand.id) == []
+
+
+def test_files_that_are_not_exports_are_refused_with_a_message(app_ctx, shop):
+    from distweb.services.errors import ServiceError
+
+    for name, data, code in [("old.xls", b"\xd0\xcf\x11\xe0" + b"\0" * 100, "xls_not_supported"),
+                             ("broken.xlsx", b"PK\x03\x04garbage", "invalid_xlsx"),
+                             ("binary.csv", bytes(range(128, 256)) * 4, "unknown_encoding"),
+                             ("empty.csv", b"", "empty_file")]:
+        with pytest.raises(ServiceError) as refused:
+            upload(shop, "orders", "generic", name, data)
+        assert refused.value.code == code
+    assert db.session.scalar(select(func.count(ImportBatch.id))) == 0
+
+
+def test_names_from_another_brand_are_unknown_to_your_import(app_ctx, shop):
+    from distweb.models import Brand
+    from distweb.services import network
+
+    other = Brand(name="别家", short_name="别家")
+    db.session.add(other)
+    db.session.commit()
+    stranger = network.import_promoter(other, "别家推客", "13511112222", None, None)
+    stranger_code = stranger.code
+    rows = [["S1", "TEA-001", "1", "59", "59", "2026-11-28 10:00", "", "", "", stranger_code, "", ""]]
+    batch = run(upload(shop, "orders", "youzan", "a.csv", csv_bytes(YOUZAN_HEADER, rows)))
+    assert outcomes(batch)[2][0] == "skipped" and "unknown_promoter" in outcomes(batch)[2][1]
+    network_rows = [["Q1", "甲", "13700000021", stranger_code, ""]]
+    batch = run(upload(shop, "promoters", "generic", "p.csv", csv_bytes(PROMOTER_HEADER, network_rows)))
+    assert outcomes(batch)[2][1].startswith("unknown_upline")
