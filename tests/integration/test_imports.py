@@ -110,6 +110,8 @@ def test_a_youzan_csv_is_mapped_by_its_preset_and_imported_through_the_order_ser
     batch = run(batch_id)
     job = db.session.get(Job, batch.job_id)
     assert job.status == JobStatus.SUCCEEDED and job.progress == 100
+    assert batch.total_rows == 5 and batch.rows_done == 6
+    assert not imports.file_path(batch).exists()  # buyers' details are not kept once imported
     rows = outcomes(batch)
     assert rows[2][0] == rows[3][0] == "created"  # one order of two rows
     assert rows[4][0] == "created"
