@@ -135,13 +135,18 @@ def push_after_commit() -> None:
     """Ask for a push delivery once the current transaction commits (not before: the job
     must find the rows). A rolled-back transaction at worst wakes the job for nothing."""
     session = db.session()
-    if session.info.get("push_kick_pending"):
-        return
     session.info["push_kick_pending"] = True
+    if not session.info.get("push_listening"):
+        # One listener for the session's life (``info`` lives as long as the session), not
+        # one per transaction: a listener added with once=True stays registered after it
+        # fires, so a long job in one session (an import of 50,000 orders) dispatched every
+        # commit to all of them — each commit slower than the one before.
+        session.info["push_listening"] = True
+        event.listen(session, "after_commit", _kick_if_pending)
 
-    @event.listens_for(session, "after_commit", once=True)
-    def _kick(sess):
-        sess.info.pop("push_kick_pending", None)
+
+def _kick_if_pending(session) -> None:
+    if session.info.pop("push_kick_pending", None):
         kick_push()
 
 
