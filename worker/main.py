@@ -1,4 +1,4 @@
-"""Run RQ workers inside the app context, on queues default, settlement and pdf."""
+"""Run RQ workers inside the app context, on queues webhooks, default, settlement and pdf."""
 
 from __future__ import annotations
 
@@ -55,6 +55,21 @@ def sweep_jobs(quick: bool = False) -> None:
         pushed = jobs.sweep_lost_jobs(quick=quick)
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
+    except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
+        log.exception("worker upkeep failed")
+    finally:
+        db.session.remove()
+
+
+def kick_webhooks() -> None:
+    """Enqueue the drains of the webhook lanes whose events wait longer than they should (a
+    drain lost with a killed worker or a Redis restart, a failed event due again)."""
+    try:
+        from distweb.services import webhooks
+
+        kicked = webhooks.kick_due()
+        if kicked:
+            log.info("asked again for %d webhook lane drain(s)", kicked)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
     finally:
@@ -142,6 +157,7 @@ class DistwebWorker(Worker):
             sweep()
         else:
             sweep_jobs(quick=True)
+            kick_webhooks()
 
 
 class _QuietMaintenance(logging.Filter):
