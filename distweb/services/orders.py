@@ -99,6 +99,13 @@ class Buyer(NamedTuple):
 
 _PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
     Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
+# What checking an order reads of its products and seller (``check_order``): rows, not entities.
+_PRODUCT_ROWS = select(Product.sku, Product.active, Product.sells_promotion, Product.sells_consignment,
+                       Product.sells_wholesale, Product.price_fen, Product.wholesale_price_fen,
+                       Product.supplier_id).where(
+    Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
+_SELLER = select(Promoter.id, Promoter.distributor).where(
+    Promoter.brand_id == bindparam("brand_id"), Promoter.code == bindparam("code"))
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
 
@@ -307,10 +314,13 @@ def check_order(brand_id: int, data: OrderInput) -> None:
     arrives (the shop is answered 422 and may send it fixed), then placed by a worker, which
     checks everything again."""
     mode, _external_id = _checked_head(data)
-    promoter = network.by_code(data.promoter_code, brand_id) if data.promoter_code else None
-    if data.promoter_code and promoter is None:
-        raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
-    _checked_lines(brand_id, data, mode, _checked_seller(mode, data, promoter))
+    promoter = None
+    if data.promoter_code:
+        code = data.promoter_code.strip().upper()
+        promoter = db.session.execute(_SELLER, {"brand_id": brand_id, "code": code}).first() if code else None
+        if promoter is None:
+            raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
+    _checked_lines(brand_id, data, mode, _checked_seller(mode, data, promoter), _PRODUCT_ROWS)
 
 
 def _checked_head(data: OrderInput) -> tuple[OrderMode, str | None]:
@@ -326,8 +336,9 @@ def _checked_head(data: OrderInput) -> tuple[OrderMode, str | None]:
     return mode, external_id
 
 
-def _checked_seller(mode: OrderMode, data: OrderInput, promoter: Promoter | None) -> bool:
-    """Whether the order is a stock purchase; refused when its mode needs a distributor."""
+def _checked_seller(mode: OrderMode, data: OrderInput, promoter) -> bool:
+    """Whether the order is a stock purchase; refused when its mode needs a distributor.
+    ``promoter``: the Promoter, a ``_SELLER`` row, or None."""
     stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
     if mode == OrderMode.WHOLESALE and promoter is None:
         raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
@@ -338,16 +349,17 @@ def _checked_seller(mode: OrderMode, data: OrderInput, promoter: Promoter | None
     return stock_purchase
 
 
-def _checked_lines(brand_id: int, data: OrderInput, mode: OrderMode,
-                   stock_purchase: bool) -> tuple[list[tuple[Product, ItemInput, int, int]], int]:
-    """The order's lines (product, item, unit price, paid) and their total, checked."""
+def _checked_lines(brand_id: int, data: OrderInput, mode: OrderMode, stock_purchase: bool,
+                   statement=_PRODUCTS) -> tuple[list[tuple[Product, ItemInput, int, int]], int]:
+    """The order's lines (product, item, unit price, paid) and their total, checked; the
+    products read by ``statement`` (entities, or ``_PRODUCT_ROWS`` to check only)."""
     lines: list[tuple[Product, ItemInput, int, int]] = []
     seen: set[str] = set()
     # Every product in one query (their suppliers with them, for purchase orders); the
     # checks below still go item by item, so the first bad item is the one reported.
     skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
-    products = ({p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand_id, "skus": list(skus)})}
-                if skus else {})
+    rows = db.session.scalars if statement is _PRODUCTS else db.session.execute
+    products = {p.sku: p for p in rows(statement, {"brand_id": brand_id, "skus": list(skus)})} if skus else {}
     for i, item in enumerate(data.items):
         where = f"items[{i}]"
         if not isinstance(item.sku, str) or not item.sku:

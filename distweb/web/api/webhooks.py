@@ -6,12 +6,14 @@ from __future__ import annotations
 from flask import g, request
 from flask_babel import gettext as _
 
+from distweb.db_setup import reads_first
 from distweb.services import orders, webhooks
 from distweb.web.api.base import ApiError, bp, error, field, parse_json_object
 from distweb.web.api.orders import order_input_from
 
 
 @bp.post("/webhooks/orders")
+@reads_first  # on SQLite the write lock is held for the event's insert only, not the whole request
 def webhook_orders():
     raw = request.get_data(cache=True)
     try:
