@@ -33,7 +33,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
+import queue
 import random
 import statistics
 import sys
@@ -184,6 +186,42 @@ class Sender:
             self.tally.refused.append("no answer after 30 attempts")
 
 
+def send_share(p: int, processes: int, bodies: list[bytes], t0: float, interval: float, port: int, key: str,
+               secret: str, threads: int, answered, results) -> None:
+    """One sender process: deliveries p, p + processes, ... each at its due time (t0 + i x
+    interval), from ``threads`` keep-alive connections; its figures go to ``results``.
+    Several processes, so the client's own interpreter lock does not add to the latency."""
+    tally = Tally()
+    sender = Sender(port, key, secret, tally)
+    indices = iter(range(p, len(bodies), processes))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                i = next(indices, None)
+            if i is None:
+                return
+            wait = t0 + i * interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            else:
+                with tally.lock:
+                    tally.behind.append(-wait)
+            sender.send(bodies[i])
+            with answered.get_lock():
+                answered.value += 1
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    results.put({"latencies": tally.latencies, "behind": tally.behind, "statuses": dict(tally.statuses),
+                 "resent": tally.resent, "five_xx": tally.five_xx[:20], "refused": tally.refused[:20],
+                 "last_ack": tally.last_ack})
+
+
 class BurstServices(Services):
     """bench/faults.py's processes, the workers at a lower CPU priority (``nice``): on one
     shared 2-core machine the web processes answering the burst come first, as they would on
@@ -252,46 +290,42 @@ class Burst:
         a = self.args
         stream, self.expected, self.reordered = build_stream(a.events, self.promoters, self.rng)
         bodies = [json.dumps(e).encode() for e in stream]
-        sender = Sender(self.port, self.key, self.secret, self.tally)
         self._wait_workers()
         busy_before("burst")
-        interval = 1.0 / a.rate
-        next_index = [0]
-        lock = threading.Lock()
-        t0 = time.monotonic() + 0.5
-        kill_at = [t0 + (k + 1) * (len(bodies) * interval) / (a.kill_worker + 1) for k in range(a.kill_worker)]
-
-        def work():
-            while True:
-                with lock:
-                    i = next_index[0]
-                    next_index[0] += 1
-                if i >= len(bodies):
-                    return
-                due = t0 + i * interval
-                wait = due - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                else:
-                    with self.tally.lock:
-                        self.tally.behind.append(-wait)
-                sender.send(bodies[i])
-
-        threads = [threading.Thread(target=work, daemon=True) for _ in range(a.senders)]
-        for t in threads:
-            t.start()
-        while any(t.is_alive() for t in threads):
-            if kill_at and time.monotonic() >= kill_at[0]:
+        ctx = multiprocessing.get_context("fork")
+        answered = ctx.Value("q", 0)
+        results = ctx.Queue()
+        t0 = time.monotonic() + 1.0
+        processes = [ctx.Process(target=send_share, daemon=True,
+                                 args=(p, a.sender_processes, bodies, t0, 1.0 / a.rate, self.port, self.key, self.secret,
+                                       max(1, a.senders // a.sender_processes), answered, results))
+                     for p in range(a.sender_processes)]
+        for proc in processes:
+            proc.start()
+        kill_at = [(k + 1) * len(bodies) // (a.kill_worker + 1) for k in range(a.kill_worker)]
+        shares = []
+        while len(shares) < len(processes):
+            try:
+                shares.append(results.get(timeout=0.05))
+            except queue.Empty:
+                pass
+            if kill_at and answered.value >= kill_at[0]:
                 kill_at.pop(0)
-                self._kill_a_worker()
+                self._kill_a_worker(answered.value)
             self.services.keep_alive()
-            time.sleep(0.05)
-        for t in threads:
-            t.join()
-        sent_for = time.monotonic() - t0
-        last_ack = self.tally.last_ack
+        for proc in processes:
+            proc.join()
+        for share in shares:
+            self.tally.latencies += share["latencies"]
+            self.tally.behind += share["behind"]
+            self.tally.statuses.update(share["statuses"])
+            self.tally.resent += share["resent"]
+            self.tally.five_xx += share["five_xx"]
+            self.tally.refused += share["refused"]
+            self.tally.last_ack = max(self.tally.last_ack, share["last_ack"])
+        sent_for = self.tally.last_ack - t0
         drained, depth_left = self._wait_drained(a.drain_timeout)
-        drain = time.monotonic() - last_ack
+        drain = time.monotonic() - self.tally.last_ack
         self._check()
         return self.report(sent_for, drain if drained else None, depth_left)
 
@@ -308,7 +342,7 @@ class Burst:
                 time.sleep(0.2)
         raise RuntimeError("the workers did not start; see worker.log")
 
-    def _kill_a_worker(self) -> None:
+    def _kill_a_worker(self, answered: int) -> None:
         """SIGKILL the worker running a drain if one does (else any), parent and work horse."""
         from rq import Worker
 
@@ -327,7 +361,7 @@ class Burst:
             self.services.kill_worker(target)
             self.kills += 1
             print(f"  killed worker {target} ({'during a drain' if target in busy else 'idle'}) "
-                  f"at {self.tally.statuses.total():,} deliveries", flush=True)
+                  f"at {answered:,} deliveries", flush=True)
 
     def _wait_drained(self, timeout: float) -> tuple[bool, int]:
         from sqlalchemy import func, select
@@ -425,7 +459,7 @@ class Burst:
 
         delivered = t.statuses.total()
         print(f"\nwebhook burst on {db_name}, {a.workers} worker(s) at nice {a.worker_nice}, gunicorn 2 x 4, "
-              f"{a.senders} sender connections")
+              f"{a.senders} sender connections in {a.sender_processes} processes")
         print(f"  deliveries        {a.events:,} at {a.rate}/s ({sum(1 for _ in self.expected):,} orders, "
               f"{round(a.events * DUPLICATES):,} duplicates, {self.reordered} orders reordered)")
         print(f"  sent in           {sent_for:.1f} s = {delivered / sent_for:.0f} answers/s "
@@ -464,7 +498,8 @@ def main(argv=None) -> int:
                         help="SIGKILL a worker N times, evenly over the burst")
     parser.add_argument("--workers", type=int, default=2, help="distweb worker processes")
     parser.add_argument("--worker-nice", type=int, default=10, help="the workers' nice value (0: as the web)")
-    parser.add_argument("--senders", type=int, default=32, help="concurrent sender connections")
+    parser.add_argument("--senders", type=int, default=32, help="concurrent sender connections in all")
+    parser.add_argument("--sender-processes", type=int, default=4, help="client processes the connections are spread over")
     parser.add_argument("--drain-timeout", type=float, default=1800, help="seconds to wait for the queue to drain")
     parser.add_argument("--seed", type=int, default=18)
     args = parser.parse_args(argv)

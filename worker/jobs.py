@@ -88,7 +88,10 @@ def drain_webhooks(lane: int) -> None:
     services.webhooks.drain; safe to run twice, and beside another drain of the lane)."""
     from distweb.services import webhooks
 
-    webhooks.drain(lane)
+    try:
+        webhooks.drain(lane)
+    finally:
+        db.session.remove()  # it may run in the worker's own process (worker.main.DistwebWorker)
 
 
 @with_app_context

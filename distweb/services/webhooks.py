@@ -41,9 +41,10 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from distweb import MAX_ID
 from distweb.extensions import db
 from distweb.models import Order, WebhookEvent
 from distweb.models.base import utcnow
@@ -232,16 +233,12 @@ def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_
     while True:
         db.session.commit()  # a fresh look
         at = now or utcnow()
-        batch = db.session.execute(
-            select(_EVENTS.c.id, _EVENTS.c.brand_id, _EVENTS.c.order_external_id, _EVENTS.c.status,
-                   _EVENTS.c.next_attempt_at)
-            .where(_EVENTS.c.status.in_(PENDING), _EVENTS.c.lane == lane, _EVENTS.c.id > after)
-            .order_by(_EVENTS.c.id).limit(DRAIN_BATCH)).all()
+        batch = db.session.execute(_DRAIN_BATCH, {"lane": lane, "after": after}).all()
         db.session.rollback()
         if not batch:
             return applied
         waiting: set[tuple[int, str | None]] = set()  # orders whose earlier event waits for its next try
-        for pk, brand_id, external_id, status, next_at in batch:
+        for pk, brand_id, external_id, event_type, status, next_at in batch:
             after = pk
             key = (brand_id, external_id)
             if status == WebhookStatus.FAILED and next_at is not None and next_at > at:
@@ -249,14 +246,15 @@ def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_
                 continue
             if key in waiting:
                 continue
-            if external_id:
+            paid = event_type == "order.paid"
+            if external_id and not paid:  # its order's held events first, if the order came meanwhile
                 applied += release_held(brand_id, external_id, before=pk)
             outcome = attempt(pk, PENDING)
             if outcome == WebhookStatus.FAILED:
                 waiting.add(key)
             elif outcome in (WebhookStatus.APPLIED, WebhookStatus.DUPLICATE):
                 applied += outcome == WebhookStatus.APPLIED
-                if external_id:
+                if external_id and paid:  # its order is there now: what waited for it
                     applied += release_held(brand_id, external_id)
             if seconds is not None and time.monotonic() - started > seconds:
                 try:
@@ -281,8 +279,8 @@ def attempt(pk: int, statuses: tuple[WebhookStatus, ...], due_before: datetime |
     A refusal by the order services is recorded (rejected: a dead letter), a failure is
     tried again after a back-off, and after MAX_ATTEMPTS tries parked (dead)."""
     db.session.commit()
-    found = db.session.execute(_due(select(_EVENTS.c.brand_id, _EVENTS.c.type, _EVENTS.c.payload,
-                                           _EVENTS.c.attempts), pk, statuses, due_before)).first()
+    params = {"pk": pk, "statuses": list(statuses), "due_before": due_before or _NO_LIMIT}
+    found = db.session.execute(_FOUND, params).first()
     if found is None:
         db.session.rollback()
         return None
@@ -295,11 +293,8 @@ def attempt(pk: int, statuses: tuple[WebhookStatus, ...], due_before: datetime |
                 order_ready(brand_id, _parse(event_type, payload)["external_id"])
             finally:
                 db.session.commit()  # only read: the claim starts a transaction of its own
-        claim = _due(update(_EVENTS), pk, statuses, due_before).values(
-            status=WebhookStatus.APPLIED, applied_at=now, error=None, attempts=_EVENTS.c.attempts + 1,
-            attempted_at=now, next_attempt_at=None)
         with transaction():
-            claimed = db.session.execute(claim).rowcount == 1
+            claimed = db.session.execute(_CLAIM, {**params, "now": now}).rowcount == 1
             if claimed:
                 apply_event(brand_id, event_type, payload)
         return WebhookStatus.APPLIED if claimed else None
@@ -345,9 +340,24 @@ def _order_arrived(brand_id: int, payload: dict) -> bool:
         db.session.rollback()
 
 
-def _due(statement, pk: int, statuses, due_before: datetime | None):
-    statement = statement.where(_EVENTS.c.id == pk, _EVENTS.c.status.in_(statuses))
-    return statement if due_before is None else statement.where(_EVENTS.c.attempted_at <= due_before)
+# The statements a drain runs for every event, built once.
+_NO_LIMIT = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+_DUE = (_EVENTS.c.id == bindparam("pk"), _EVENTS.c.status.in_(bindparam("statuses", expanding=True)),
+        _EVENTS.c.attempted_at <= bindparam("due_before", type_=_EVENTS.c.attempted_at.type))
+_FOUND = select(_EVENTS.c.brand_id, _EVENTS.c.type, _EVENTS.c.payload, _EVENTS.c.attempts).where(*_DUE)
+_CLAIM = update(_EVENTS).where(*_DUE).values(
+    status=WebhookStatus.APPLIED, applied_at=bindparam("now", type_=_EVENTS.c.applied_at.type), error=None,
+    attempts=_EVENTS.c.attempts + 1, attempted_at=bindparam("now", type_=_EVENTS.c.attempted_at.type),
+    next_attempt_at=None)
+_DRAIN_BATCH = (select(_EVENTS.c.id, _EVENTS.c.brand_id, _EVENTS.c.order_external_id, _EVENTS.c.type,
+                       _EVENTS.c.status, _EVENTS.c.next_attempt_at)
+                .where(_EVENTS.c.status.in_(PENDING), _EVENTS.c.lane == bindparam("lane"),
+                       _EVENTS.c.id > bindparam("after"))
+                .order_by(_EVENTS.c.id).limit(DRAIN_BATCH))
+_HELD = (select(_EVENTS.c.id)
+         .where(_EVENTS.c.brand_id == bindparam("brand_id"), _EVENTS.c.status == WebhookStatus.HELD,
+                _EVENTS.c.order_external_id == bindparam("external_id"), _EVENTS.c.id < bindparam("before"))
+         .order_by(_EVENTS.c.id))
 
 
 def apply_event(brand_id: int, event_type: str, data: dict) -> None:
@@ -401,13 +411,8 @@ def release_held(brand_id: int, external_id: str, before: int | None = None) -> 
     progress = True
     while progress:
         progress = False
-        statement = (select(_EVENTS.c.id)
-                     .where(_EVENTS.c.brand_id == brand_id, _EVENTS.c.status == WebhookStatus.HELD,
-                            _EVENTS.c.order_external_id == external_id)
-                     .order_by(_EVENTS.c.id))
-        if before is not None:
-            statement = statement.where(_EVENTS.c.id < before)
-        held = db.session.scalars(statement).all()
+        held = db.session.scalars(_HELD, {"brand_id": brand_id, "external_id": external_id,
+                                          "before": MAX_ID if before is None else before}).all()
         db.session.rollback()
         if held and before is not None and not _order_arrived(brand_id, {"external_id": external_id}):
             return applied  # they wait on: a try now would only count against them

@@ -566,3 +566,26 @@ def test_the_jobs_page_shows_depth_lag_and_dead_letters(app, browser, shop, monk
     with app.app_context():
         figures = webhooks.figures(events(app)["evt-1"].brand_id)
         assert figures.depth == 2 and 75 <= figures.lag_seconds < 120
+
+
+def test_the_distweb_worker_runs_a_drain_in_its_own_process(shop, app):
+    """No work horse per drain (worker.main.DistwebWorker.execute_job): the drain runs where
+    the worker runs, and the worker is idle again after it."""
+    import os
+
+    from worker import main as worker_main
+
+    assert shop.webhook("evt-1", "order.paid", paid("DW-1", shop.code)).status_code == 202
+    pids = []
+
+    class Recording(worker_main.DistwebWorker):
+        def perform_job(self, job, queue, *args, **kwargs):
+            pids.append(os.getpid())
+            return super().perform_job(job, queue, *args, **kwargs)
+
+    with app.app_context():
+        worker = Recording([get_queue("webhooks")], connection=redis_connection())
+        worker.work(burst=True)
+        db.session.remove()
+    assert pids == [os.getpid()]
+    assert order_json(shop, "DW-1")["status"] == "paid" and states(app) == {"evt-1": "applied"}
