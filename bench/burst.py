@@ -349,13 +349,18 @@ class Burst:
         from distweb.queues import get_queue
 
         ours = {p.pid for p in self.services.workers}
-        target = None
+        target, busy = None, []
+        deadline = time.monotonic() + 5  # a worker in the middle of a drain, if one comes soon
         with self.app.app_context():
-            try:
-                busy = [w.pid for w in Worker.all(queue=get_queue("webhooks")) if w.get_current_job_id()]
-            except Exception:  # noqa: BLE001 — any worker then
-                busy = []
-        candidates = [pid for pid in busy if pid in ours] or sorted(ours)
+            while not busy and time.monotonic() < deadline:
+                try:
+                    busy = [w.pid for w in Worker.all(queue=get_queue("webhooks"))
+                            if w.get_current_job_id() and w.pid in ours]
+                except Exception:  # noqa: BLE001 — any worker then
+                    break
+                if not busy:
+                    time.sleep(0.05)
+        candidates = busy or sorted(ours)
         if candidates:
             target = self.rng.choice(candidates)
             self.services.kill_worker(target)
