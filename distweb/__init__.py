@@ -58,7 +58,9 @@ class BoundedInt(IntegerConverter):
 
 # Endpoints that take uploads bigger than MAX_CONTENT_LENGTH (nine pictures of up to 10 MB);
 # everything else keeps the small default, so a huge body elsewhere is a 413 at once.
-UPLOAD_BODY_LIMITS = {"manage.material_images_add": 9 * 10 * 1024 * 1024 + 1024 * 1024}
+UPLOAD_BODY_LIMITS = {"manage.material_images_add": 9 * 10 * 1024 * 1024 + 1024 * 1024,
+                      # a platform's order export of 100,000 rows and more (services/imports.py)
+                      "manage.import_upload": 200 * 1024 * 1024 + 1024 * 1024}
 
 
 def _upload_body_limit() -> None:

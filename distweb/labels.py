@@ -35,7 +35,7 @@ JOB_STATUS = {
     JobStatus.FAILED: _l("失败"),
 }
 JOB_KIND = {"diagnostics": _l("系统自检"), "evaluate_ranks": _l("等级评定"), "settlement": _l("结算"),
-            "statement": _l("对账单"), "daily_report": _l("品牌日报")}
+            "statement": _l("对账单"), "daily_report": _l("品牌日报"), "import": _l("数据导入")}
 # Job progress steps and result fields are stored as keys and translated when shown.
 JOB_TEXT = {
     "database": _l("数据库"),
@@ -48,6 +48,13 @@ JOB_TEXT = {
     "harfbuzz_subset": _l("字体子集库 (harfbuzz-subset)"),
     "queue_prefix": _l("队列前缀"),
     "promoted": _l("晋升人数"),
+    "counting": _l("统计行数"),
+    "importing": _l("导入中"),
+    "created": _l("新建"),
+    "updated": _l("更新"),
+    "refunded": _l("退款"),
+    "unchanged": _l("无变化"),
+    "skipped": _l("跳过"),
     "yes": _l("有"),
     "missing": _l("缺失"),
 }

@@ -243,3 +243,12 @@ def _queue_monthly_statements(run) -> None:
         LedgerAccount.brand_id == brand.id, LedgerAccount.kind == AccountKind.PROMOTER_FROZEN).distinct())
     for promoter_id in owners:
         statements.request(db.session.get(Promoter, promoter_id), previous)
+
+
+@with_app_context
+def run_import(job_id: int) -> None:
+    """Carry out the platform import recorded for this job (services.imports): safe to run
+    again, and a killed run resumes after its last checkpoint."""
+    from distweb.services import imports
+
+    run_job(job_id, imports.run)

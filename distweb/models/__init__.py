@@ -14,6 +14,7 @@ from distweb.models.fulfilment import (
     StockMovement,
     WebhookEvent,
 )
+from distweb.models.imports import ImportBatch, ImportKey, ImportMapping, ImportRow
 from distweb.models.job import Job
 from distweb.models.ledger import (
     CommissionLine,
@@ -61,6 +62,10 @@ __all__ = [
     "ProgrammeSettings",
     "Brand",
     "DailyReport",
+    "ImportBatch",
+    "ImportKey",
+    "ImportMapping",
+    "ImportRow",
     "Job",
     "LoginSession",
     "Material",

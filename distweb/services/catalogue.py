@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
@@ -78,8 +79,11 @@ def _check(data: ProductInput) -> None:
         raise ServiceError("invalid_image_url", _l("图片地址需以 https:// 开头。"), "image_url")
 
 
-def upsert_product(brand: Brand, sku: str, data: ProductInput) -> tuple[Product, bool]:
-    """Create or update by SKU; a supplier code seen for the first time creates the supplier."""
+def upsert_product(brand: Brand, sku: str, data: ProductInput,
+                   before_commit: Callable[[Product, bool], None] | None = None) -> tuple[Product, bool]:
+    """Create or update by SKU; a supplier code seen for the first time creates the supplier.
+    ``before_commit(product, created)`` runs last inside the transaction (a file import
+    records its row there)."""
     sku = (sku or "").strip()
     if not SKU_RE.match(sku):
         raise ServiceError("invalid_sku", _l("SKU 只能包含字母、数字和 - _ .，最长 64 个字符。"), "sku")
@@ -114,6 +118,9 @@ def upsert_product(brand: Brand, sku: str, data: ProductInput) -> tuple[Product,
         product.active = bool(data.active)
         product.description = (data.description or "").strip()[:2000] or None
         product.image_url = (data.image_url or "").strip() or None
+        if before_commit is not None:
+            db.session.flush()
+            before_commit(product, created)
     return product, created
 
 

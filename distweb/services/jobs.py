@@ -37,6 +37,7 @@ JOB_KINDS: dict[str, tuple[str, str]] = {
     "settlement": ("settlement", "worker.jobs.settle_run"),
     "statement": ("pdf", "worker.jobs.render_statement"),
     "daily_report": ("pdf", "worker.reports.render_daily_report"),
+    "import": ("default", "worker.jobs.run_import"),
 }
 
 JOB_TIMEOUT = 60 * 60
@@ -49,12 +50,18 @@ def rq_job_id(job_id: int) -> str:
     return f"distweb-job-{job_id}"
 
 
-def create_job(kind: str, brand_id: int | None = None, created_by_id: int | None = None) -> Job:
-    """Record a job and push it to its queue. Returns the row even if Redis is unreachable."""
+def create_job(kind: str, brand_id: int | None = None, created_by_id: int | None = None,
+               before_commit: Callable[[Job], None] | None = None) -> Job:
+    """Record a job and push it to its queue. Returns the row even if Redis is unreachable.
+    ``before_commit(job)`` runs inside the job's transaction, with its id (the row that tells
+    the job what to do is linked to it there, before any worker can take it)."""
     queue, _ = JOB_KINDS[kind]
     with transaction():
         job = Job(kind=kind, queue=queue, brand_id=brand_id, created_by_id=created_by_id)
         db.session.add(job)
+        if before_commit is not None:
+            db.session.flush()
+            before_commit(job)
     push_job(job)
     return job
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -286,10 +287,14 @@ def sign_up(invite_code: str, name: str, phone: str, password: str, agreed: bool
 
 def import_promoter(brand: Brand, name: str, phone: str | None, upline_code: str | None, rank: str | None,
                     actor: User | None = None, distributor: bool = False,
-                    joined_at: datetime | None = None) -> Promoter:
+                    joined_at: datetime | None = None,
+                    before_commit: Callable[[Promoter], None] | None = None) -> Promoter:
     """Import an existing network through the API: the promoter has no password and signs in
     after a reset by the brand (no password travels through the API).
-    ``joined_at`` (aware, not in the future): when it joined the brand's network; default now."""
+    ``joined_at`` (aware, not in the future): when it joined the brand's network; default now.
+    ``before_commit(promoter)`` runs last inside the promoter's transaction (a file import
+    records the row and the old system's id there: both commit with the promoter, or
+    neither does)."""
     upline = None
     if upline_code:
         upline = by_code(upline_code, brand.id)
@@ -308,6 +313,8 @@ def import_promoter(brand: Brand, name: str, phone: str | None, upline_code: str
         if distributor:
             details["distributor"] = True
         _audit(actor, "promoter.import", "promoter", promoter.id, details, brand_id=brand.id)
+        if before_commit is not None:
+            before_commit(promoter)
     return promoter
 
 

@@ -51,7 +51,7 @@ from distweb.models.base import utcnow
 from distweb.models.fulfilment import WebhookStatus
 from distweb.models.order import OrderStatus
 from distweb.queues import get_queue, redis_connection
-from distweb.services import orders
+from distweb.services import order_input, orders
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
 
@@ -364,7 +364,8 @@ def apply_event(brand_id: int, event_type: str, data: dict) -> None:
     """Apply a stored event through the order services; Held when an event other than
     order.paid finds its order not arrived (or not paid) yet."""
     if event_type == "order.paid":
-        orders.place_order(_BrandRef(brand_id), paid_order(data))
+        # The order read as POST /orders reads one (checked so when the event arrived).
+        orders.place_order(_BrandRef(brand_id), order_input.order_input_from(data, source="webhook"))
         return
     change = _parse(event_type, data)
     order = order_ready(brand_id, change["external_id"])
@@ -386,21 +387,6 @@ class _BrandRef:
 
     def __init__(self, brand_id: int):
         self.id = brand_id
-
-
-def paid_order(data: dict) -> orders.OrderInput:
-    """The order an order.paid event places, from its stored ``data`` (checked as the API
-    checks POST /orders when the event arrived; the order services check it again)."""
-    buyer = data.get("buyer") or {}
-    paid_at = data.get("paid_at")
-    return orders.OrderInput(
-        external_id=data.get("external_id"), mode=data.get("mode"), source="webhook",
-        items=[orders.ItemInput(sku=i.get("sku"), quantity=i.get("quantity"), unit_price_fen=i.get("unit_price_fen"),
-                                paid_fen=i.get("paid_fen")) for i in data.get("items") or []],
-        promoter_code=data.get("promoter_code"),
-        buyer=orders.BuyerInput(name=buyer.get("name"), phone=buyer.get("phone"), address=buyer.get("address")),
-        paid_at=datetime.fromisoformat(paid_at) if isinstance(paid_at, str) else None,
-        total_paid_fen=data.get("total_paid_fen"), stock_purchase=data.get("stock_purchase"))
 
 
 def release_held(brand_id: int, external_id: str, before: int | None = None) -> int:

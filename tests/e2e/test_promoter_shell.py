@@ -246,7 +246,7 @@ CONTRAST = """(el) => {
 
 def test_tap_targets_are_44px_and_the_reported_contrast_failures_pass(promoter_phone, live_server):
     page = promoter_phone.new_page()
-    checks = [("/promoter/", ".topbar .lang-switch a"), ("/promoter/me", ".menu .lang-switch a"),
+    checks = [("/promoter/", ".topbar .lang-switch a"), ("/promoter/", ".topbar .bell"), ("/promoter/me", ".menu .lang-switch a"),
               ("/promoter/materials", ".chip-row:not(.small) .chip"),
               ("/promoter/notifications", ".toggle-list input[type=checkbox]"),
               ("/promoter/", ".card-head a")]

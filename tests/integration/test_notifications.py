@@ -143,7 +143,7 @@ def test_the_bell_counts_unread_and_opening_the_inbox_marks_them_read(app, make,
     place_and_pay(app, promoter.promoter, product)
     place_and_pay(app, promoter.promoter, product)
     home = promoter.get("/promoter/").get_data(as_text=True)
-    assert '<span class="bell-badge">2</span>' in home
+    assert '<span class="bell-badge">2<span class="visually-hidden">条未读</span></span>' in home
     promoter.get("/promoter/inbox")
     assert "bell-badge" not in promoter.get("/promoter/").get_data(as_text=True)
 

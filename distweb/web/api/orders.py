@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import g, request
 from flask_babel import gettext as _
@@ -14,46 +14,12 @@ from distweb.extensions import db
 from distweb.models import Order, Promoter
 from distweb.models.order import OrderStatus
 from distweb.services import catalogue, commission, commission_view, orders
+from distweb.services.order_input import order_input_from, parse_paid_at, parse_time  # noqa: F401 — re-exported
 from distweb.web.api.base import ApiError, bp, field, idempotent, json_body
 
 LIST_LIMIT = 50
-
-
-def parse_time(body: dict, name: str, required: bool = False) -> datetime | None:
-    value = field(body, name, str, required=required, nullable=not required, max_length=40)
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ApiError(422, "invalid_time", _("%(name)s 必须是 ISO 8601 时间。", name=name), name) from None
-    if moment.tzinfo is None:
-        raise ApiError(422, "invalid_time", _("%(name)s 必须带时区偏移，例如 +08:00。", name=name), name)
-    try:
-        utc = moment.astimezone(UTC)
-    except OverflowError:  # year 1 at +08:00, or 9999-12-31 at -08:00, is no time in UTC
-        utc = None
-    if utc is None or not EARLIEST <= utc <= LATEST:
-        raise ApiError(422, "invalid_time", _("%(name)s 超出了可以记录的时间范围。", name=name), name)
-    return moment
-
-
-# Times are stored in UTC and shown in any time zone: a day either side must still be a time.
-EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
-LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
-
-
-# How far ahead of our clock a payment time may be (the shop's clock may run a little fast).
-PAID_AT_AHEAD = timedelta(days=1)
-
-
-def parse_paid_at(body: dict) -> datetime | None:
-    """``paid_at`` as ``parse_time`` reads it, and not more than a day ahead of now (a
-    payment from the future would accrue commission no one has earned yet)."""
-    paid_at = parse_time(body, "paid_at")
-    if paid_at is not None and paid_at > datetime.now(UTC) + PAID_AT_AHEAD:
-        raise ApiError(422, "paid_at_in_future", _("付款时间 paid_at 不能晚于当前时间一天以上。"), "paid_at")
-    return paid_at
+# order_input_from, parse_time, parse_paid_at: the one reading of an order body and of its
+# times (services/order_input.py), shared with the webhooks, the payment notice and imports.
 
 
 # ---------------------------------------------------------------- products
@@ -139,44 +105,6 @@ def order_json(order: Order, reload: bool = True) -> dict:
             for po in order.purchase_orders
         ],
     }
-
-
-def order_input_from(body: dict, source: str = "api") -> orders.OrderInput:
-    items_raw = field(body, "items", list)
-    items = []
-    for i, raw in enumerate(items_raw):
-        if not isinstance(raw, dict):
-            raise ApiError(422, "invalid_type", _("字段 %(name)s 的类型不正确。", name=f"items[{i}]"), f"items[{i}]")
-        try:
-            items.append(orders.ItemInput(
-                sku=field(raw, "sku", str, max_length=64),
-                quantity=field(raw, "quantity", int),
-                unit_price_fen=field(raw, "unit_price_fen", int, required=False, nullable=True),
-                paid_fen=field(raw, "paid_fen", int, required=False, nullable=True),
-            ))
-        except ApiError as err:
-            err.field = f"items[{i}].{err.field}"
-            raise
-    buyer_raw = field(body, "buyer", dict, required=False, nullable=True) or {}
-    buyer = orders.BuyerInput(
-        name=field(buyer_raw, "name", str, required=False, nullable=True, max_length=60),
-        phone=field(buyer_raw, "phone", str, required=False, nullable=True, max_length=20),
-        address=field(buyer_raw, "address", str, required=False, nullable=True, max_length=200),
-    )
-    currency = field(body, "currency", str, required=False, nullable=True, max_length=3)
-    if currency not in (None, "CNY"):
-        raise ApiError(422, "invalid_currency", _("只支持人民币（CNY）。"), "currency")
-    return orders.OrderInput(
-        external_id=field(body, "external_id", str, max_length=64),
-        mode=field(body, "mode", str, max_length=16),
-        items=items,
-        promoter_code=field(body, "promoter_code", str, required=False, nullable=True, max_length=12),
-        buyer=buyer,
-        paid_at=parse_paid_at(body),
-        total_paid_fen=field(body, "total_paid_fen", int, required=False, nullable=True),
-        stock_purchase=field(body, "stock_purchase", bool, required=False, nullable=True),
-        source=source,
-    )
 
 
 @bp.post("/orders")

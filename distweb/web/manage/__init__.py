@@ -3,6 +3,7 @@ from distweb.web.manage import (  # noqa: F401
     catalogue,
     commission,
     dashboard,
+    imports,
     materials,
     network,
     orders,

@@ -3,7 +3,7 @@ lane (a hash of the order's external id); a failed event is tried again at next_
 (back-off), then parked as a dead letter (dead) that a manager retries or drops (dropped)
 
 Revision ID: 9b4e7d2c1a05
-Revises: f6c2a8d41e90
+Revises: 7b3e9d2a5c14
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '9b4e7d2c1a05'
-down_revision = 'f6c2a8d41e90'
+down_revision = '7b3e9d2a5c14'
 branch_labels = None
 depends_on = None
 
