@@ -646,7 +646,7 @@ class Campaign:
             self.services.keep_alive()
             with self.app.app_context():
                 waiting = db.session.scalar(select(func.count(WebhookEvent.id)).where(
-                    WebhookEvent.status.in_([WebhookStatus.HELD, WebhookStatus.FAILED])))
+                    WebhookEvent.status.in_([WebhookStatus.QUEUED, WebhookStatus.HELD, WebhookStatus.FAILED])))
             if not waiting:
                 return
             time.sleep(1)
@@ -675,25 +675,26 @@ class Campaign:
         out: list[tuple[str, int, str]] = []
         db.session.remove()
         exp = self.expected
+        # Events stored but not applied yet (queued, held, or failed when the database was cut
+        # off): the workers apply them (drains, back-off, the sweep). Their orders are checked
+        # again in later rounds, and anything still waiting at the end is lost. Read before the
+        # orders: an event applied in between has its order among them.
+        waiting = set(db.session.scalars(select(WebhookEvent.event_id).where(
+            WebhookEvent.brand_id == self.brand_id,
+            WebhookEvent.status.in_([WebhookStatus.QUEUED, WebhookStatus.HELD, WebhookStatus.FAILED]))))
+        pending = {e.rsplit("-", 1)[0] for e in waiting} & set(exp.orders)
         orders = db.session.execute(select(Order.external_id, Order.id, Order.status).where(
             Order.brand_id == self.brand_id)).all()
         per_ext = Counter(ext for ext, _, _ in orders)
-        missing = [ext for ext in exp.orders if ext not in per_ext]
+        missing = [ext for ext in exp.orders if ext not in per_ext and (final or ext not in pending)]
         if missing:
             out.append(("lost", len(missing), f"orders never created: {missing[:5]}"))
         twice = [ext for ext, n in per_ext.items() if n > 1]
         if twice:
             out.append(("doubled", len(twice), f"orders twice: {twice[:5]}"))
         status_of = {ext: status for ext, _, status in orders}
-        # Events stored but not applied yet (held, or failed when the database was cut off):
-        # the workers' webhook sweep tries them again after a minute. Their orders are checked
-        # again in later rounds, and anything still waiting at the end is lost.
-        waiting = set(db.session.scalars(select(WebhookEvent.event_id).where(
-            WebhookEvent.brand_id == self.brand_id,
-            WebhookEvent.status.in_([WebhookStatus.HELD, WebhookStatus.FAILED]))))
-        pending = {e.rsplit("-", 1)[0] for e in waiting} & set(exp.orders)
         if final and waiting:
-            out.append(("lost", len(waiting), f"events still held or failed at the end: {sorted(waiting)[:5]}"))
+            out.append(("lost", len(waiting), f"events still queued, held or failed at the end: {sorted(waiting)[:5]}"))
             pending = set()
         carry = Expected(orders={ext: exp.orders[ext] for ext in pending},
                          events={e for e in exp.events if e.rsplit("-", 1)[0] in pending})
@@ -716,7 +717,8 @@ class Campaign:
         if [e for e, n in events.items() if n > 1]:
             out.append(("doubled", sum(n - 1 for n in events.values() if n > 1), "events recorded twice"))
         refused = [e for e in db.session.scalars(select(WebhookEvent.event_id).where(
-            WebhookEvent.brand_id == self.brand_id, WebhookEvent.status == WebhookStatus.REJECTED))
+            WebhookEvent.brand_id == self.brand_id,
+            WebhookEvent.status.in_([WebhookStatus.REJECTED, WebhookStatus.DEAD])))
             if e not in self.held_seen]
         self.held_seen.update(refused)
         if refused:

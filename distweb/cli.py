@@ -88,7 +88,7 @@ def demo_command(if_empty: bool) -> None:
 @with_appcontext
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 def worker_command(burst: bool) -> None:
-    """Run an RQ worker on queues default, settlement and pdf (with the scheduler)."""
+    """Run an RQ worker on queues webhooks, default, settlement and pdf (with the scheduler)."""
     from worker.main import run_worker
 
     sys.exit(0 if run_worker(app_ctx.app, burst=burst) is not False else 1)

@@ -136,4 +136,5 @@ DEFAULTS = {
     "SMS_IP_RATE_LIMIT": "10 per hour;30 per day",
 }
 
-QUEUES = ("default", "settlement", "pdf")
+# webhooks first: an inbound order event waits for no report (its jobs are short drains).
+QUEUES = ("webhooks", "default", "settlement", "pdf")

@@ -6,7 +6,7 @@ import select
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
@@ -76,9 +76,27 @@ READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _sqlite_begin(conn) -> None:
-    immediate = _write_intent.get() or (has_request_context() and request.method not in READING_METHODS)
+    immediate = _write_intent.get() or _request_writes()
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
     conn.info["distweb_deferred"] = not immediate
+
+
+def _request_writes() -> bool:
+    """A web request that is not a GET/HEAD, unless its view reads first (``reads_first``)."""
+    if not has_request_context() or request.method in READING_METHODS:
+        return False
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return not getattr(view, "distweb_reads_first", False)
+
+
+def reads_first(view):
+    """Mark a view whose request reads first and writes only inside ``transaction()`` blocks
+    (its before-request hooks too): on SQLite it does not hold the write lock from its first
+    statement, as other writing requests do, only for its writing blocks. For a short write
+    behind its reads under a burst (the webhook receiver: the key, the duplicate check and
+    the order's check are read while the workers write)."""
+    view.distweb_reads_first = True
+    return view
 
 
 @contextmanager

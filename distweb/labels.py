@@ -94,7 +94,7 @@ WITHDRAW_METHOD = {"bank": _l("银行卡"), "alipay": _l("支付宝"), "wechat":
 WITHDRAWAL_STATUS = {"requested": _l("待审核"), "approved": _l("待打款"), "paid": _l("已到账"), "rejected": _l("已拒绝")}
 RUN_TRIGGER = {"manual": _l("手动"), "api": _l("接口"), "schedule": _l("自动"), "demo": _l("演示数据")}
 WEBHOOK_STATUS = {"applied": _l("已应用"), "held": _l("等待订单"), "failed": _l("应用失败"), "rejected": _l("已拒绝"),
-                  "duplicate": _l("重复")}
+                  "duplicate": _l("重复"), "queued": _l("排队中"), "dead": _l("死信"), "dropped": _l("已丢弃")}
 WEBHOOK_TYPE = {"order.paid": _l("订单付款"), "order.completed": _l("确认收货"), "order.refunded": _l("退款"),
                 "order.cancelled": _l("订单取消")}
 RUN_STATUS = {"queued": _l("排队中"), "running": _l("进行中"), "succeeded": _l("已完成"), "failed": _l("失败")}

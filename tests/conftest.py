@@ -80,6 +80,39 @@ def _clean_state(request):
 
 
 @pytest.fixture
+def app_without_redis(app, tmp_path):
+    """The suite's app on the same database, with a Redis nobody listens on."""
+    from distweb import create_app
+    from distweb.config import redis_url_for_limits
+
+    dead = f"unix://{tmp_path}/nobody-listens.sock"
+    broken = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": dead,
+            "RATELIMIT_STORAGE_URI": redis_url_for_limits(dead),
+            "SERVER_NAME": "distweb.test",
+            "PROPAGATE_EXCEPTIONS": False,
+        }
+    )
+
+    @broken.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    yield broken
+    from distweb.extensions import db, limiter
+
+    with broken.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    # Flask-Limiter keeps one storage per Limiter object, so the second app took it over;
+    # give it back to the suite's app (one app per process in production, never an issue).
+    limiter.init_app(app)
+
+
+@pytest.fixture
 def app_ctx(app):
     with app.app_context():
         yield app

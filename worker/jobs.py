@@ -83,6 +83,18 @@ def deliver_push() -> None:
 
 
 @with_app_context
+def drain_webhooks(lane: int) -> None:
+    """Apply the webhook events queued in this lane, in the order they arrived (see
+    services.webhooks.drain; safe to run twice, and beside another drain of the lane)."""
+    from distweb.services import webhooks
+
+    try:
+        webhooks.drain(lane)
+    finally:
+        db.session.remove()  # it may run in the worker's own process (worker.main.DistwebWorker)
+
+
+@with_app_context
 def settle_run(job_id: int) -> None:
     """Carry out the settlement run recorded for this job (safe to run again: a rerun
     settles only what is still frozen)."""

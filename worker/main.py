@@ -1,4 +1,4 @@
-"""Run RQ workers inside the app context, on queues default, settlement and pdf."""
+"""Run RQ workers inside the app context, on queues webhooks, default, settlement and pdf."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from redis.retry import Retry
 from rq import Queue, Worker, worker_registration
 from rq.registry import clean_registries
 from rq.utils import now as rq_now
+from rq.worker import WorkerStatus
 
 from distweb.extensions import db
 from distweb.queues import all_queues
@@ -37,6 +38,8 @@ HEARTBEAT_INTERVAL = 3
 HEARTBEAT_GRACE = 7
 # How long one worker's claim to clean a queue's registries lasts if it dies cleaning.
 MAINTENANCE_LOCK = 30
+# The job run in the worker's own process (DistwebWorker.execute_job).
+WEBHOOK_DRAIN = "worker.jobs.drain_webhooks"
 # Tries of a Redis command that found no server before the worker gives up (worker_redis).
 WORKER_REDIS_RETRIES = 10
 
@@ -55,6 +58,21 @@ def sweep_jobs(quick: bool = False) -> None:
         pushed = jobs.sweep_lost_jobs(quick=quick)
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
+    except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
+        log.exception("worker upkeep failed")
+    finally:
+        db.session.remove()
+
+
+def kick_webhooks() -> None:
+    """Enqueue the drains of the webhook lanes whose events wait longer than they should (a
+    drain lost with a killed worker or a Redis restart, a failed event due again)."""
+    try:
+        from distweb.services import webhooks
+
+        kicked = webhooks.kick_due()
+        if kicked:
+            log.info("asked again for %d webhook lane drain(s)", kicked)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
     finally:
@@ -130,6 +148,19 @@ class DistwebWorker(Worker):
                     queue.release_maintenance_lock()
         self.last_cleaned_at = rq_now()
 
+    def execute_job(self, job, queue):
+        """Webhook drains run in the worker's own process, as RQ's SimpleWorker runs every
+        job: a drain is short, frequent and safe to kill anywhere (each event commits with
+        its claim), and a fork per drain (of a process holding WeasyPrint, with a new
+        database connection each) cost more than most drains' work. Every other job gets its
+        work horse as before."""
+        if job.func_name != WEBHOOK_DRAIN:
+            return super().execute_job(job, queue)
+        execution = self.prepare_execution(job)
+        self.perform_job(job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)
+        return None
+
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
         ttl = super().get_heartbeat_ttl(job, working_time)
         return max(1, ttl - 60 + HEARTBEAT_GRACE)  # RQ adds 60 s of grace; we add ours
@@ -142,6 +173,7 @@ class DistwebWorker(Worker):
             sweep()
         else:
             sweep_jobs(quick=True)
+            kick_webhooks()
 
 
 class _QuietMaintenance(logging.Filter):

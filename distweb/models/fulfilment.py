@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     UniqueConstraint,
     text,
@@ -159,15 +160,22 @@ class StockMovement(db.Model):
 class WebhookStatus(enum.StrEnum):
     """What happened to an inbound event (services/webhooks.py)."""
 
+    # Stored as it arrived (answered 202) and not tried yet: a worker applies it, in order
+    # among its order's events.
+    QUEUED = "queued"
     APPLIED = "applied"
-    # Stored and waiting to be applied: its order has not arrived (a refund before its order),
-    # or it has not been tried yet. The workers' sweep tries it again every minute.
+    # Tried and waiting for its order (a refund before its order): applied when the order
+    # arrives; the workers' sweep also tries it again every minute.
     HELD = "held"
     # The order services refused it (a refund beyond what was paid, completing a cancelled
-    # order): not tried again unless a manager retries it.
+    # order): not tried again unless a manager retries it (a dead letter).
     REJECTED = "rejected"
-    # Applying it broke (a database error, a bug): the sweep tries again, up to a limit.
+    # Applying it broke (a database error, a bug): tried again with back-off (next_attempt_at).
     FAILED = "failed"
+    # Failed on every try: parked until a manager retries or drops it (a dead letter).
+    DEAD = "dead"
+    # A dead letter a manager dropped: kept, so a replay of its id is acknowledged, never applied.
+    DROPPED = "dropped"
     # Its change had been made already (the same refund_id or order external_id, under
     # another event id or through the REST API): nothing was applied.
     DUPLICATE = "duplicate"
@@ -178,7 +186,8 @@ class WebhookEvent(db.Model):
 
     __tablename__ = "webhook_events"
     __table_args__ = (UniqueConstraint("brand_id", "event_id"), Index("ix_webhook_held", "brand_id", "status", "order_external_id"),
-                      Index("ix_webhook_events_status_attempted", "status", "attempted_at"))
+                      Index("ix_webhook_events_status_attempted", "status", "attempted_at"),
+                      Index("ix_webhook_events_queue", "status", "lane", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
@@ -192,3 +201,7 @@ class WebhookEvent(db.Model):
     applied_at = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))  # tries at applying it
     attempted_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)  # the last try
+    # The queue lane its order's events go through (a hash of order_external_id): one lane's
+    # events are applied in arrival order.
+    lane: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    next_attempt_at = mapped_column(UTCDateTime)  # a failed event's next try (back-off)

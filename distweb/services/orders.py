@@ -99,6 +99,13 @@ class Buyer(NamedTuple):
 
 _PRODUCTS = select(Product).options(joinedload(Product.supplier)).where(
     Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
+# What checking an order reads of its products and seller (``check_order``): rows, not entities.
+_PRODUCT_ROWS = select(Product.sku, Product.active, Product.sells_promotion, Product.sells_consignment,
+                       Product.sells_wholesale, Product.price_fen, Product.wholesale_price_fen,
+                       Product.supplier_id).where(
+    Product.brand_id == bindparam("brand_id"), Product.sku.in_(bindparam("skus", expanding=True)))
+_SELLER = select(Promoter.id, Promoter.distributor).where(
+    Promoter.brand_id == bindparam("brand_id"), Promoter.code == bindparam("code"))
 _BUYER = select(User.id, Promoter.id).outerjoin(Promoter, Promoter.user_id == User.id).where(
     User.phone == bindparam("phone")).limit(1)
 
@@ -205,15 +212,7 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
     ``brand``: the Brand, or anything with its ``id``. ``settings``: the brand's programme
     settings as the caller read them in this request (anything with the attribution
     settings' names, such as ``api_keys.AttributionSettings``); by default read here."""
-    try:
-        mode = OrderMode(data.mode)
-    except ValueError:
-        raise ServiceError("invalid_mode", _l("mode 只能是 promotion、consignment 或 wholesale。"), "mode") from None
-    external_id = (data.external_id or "").strip() or None
-    if external_id is not None and len(external_id) > EXTERNAL_ID_MAX:
-        raise ServiceError("invalid_external_id", _l("external_id 最长 64 个字符。"), "external_id")
-    if not data.items:
-        raise ServiceError("empty_items", _l("订单至少需要一个商品。"), "items")
+    mode, external_id = _checked_head(data)
 
     promoter = None
     buyer = data.buyer
@@ -234,56 +233,8 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
 
         remember_current_plan(brand.id, plan_version, plan_body)
         context = attribution.binding_from(binding)
-    stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
-    if mode == OrderMode.WHOLESALE and promoter is None:
-        raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
-    if mode == OrderMode.CONSIGNMENT and promoter is None:
-        raise ServiceError("distributor_required", _l("代销订单需要指定销售它的分销商（promoter_code）。"), "promoter_code")
-    if promoter is not None and mode != OrderMode.PROMOTION:
-        network.require_distributor(promoter)  # consignment and wholesale are distributors' only
-
-    lines: list[tuple[Product, ItemInput, int, int]] = []
-    seen: set[str] = set()
-    # Every product in one query (their suppliers with them, for purchase orders); the
-    # checks below still go item by item, so the first bad item is the one reported.
-    skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
-    products = ({p.sku: p for p in db.session.scalars(_PRODUCTS, {"brand_id": brand.id, "skus": list(skus)})}
-                if skus else {})
-    for i, item in enumerate(data.items):
-        where = f"items[{i}]"
-        if not isinstance(item.sku, str) or not item.sku:
-            raise ServiceError("invalid_sku", _l("缺少 SKU。"), f"{where}.sku")
-        if item.sku in seen:
-            raise ServiceError("duplicate_sku", _l("同一订单中 SKU 不能重复。"), f"{where}.sku")
-        seen.add(item.sku)
-        product = products.get(item.sku)
-        if product is None:
-            raise ServiceError("unknown_sku", _l("SKU %(sku)s 不存在。", sku=item.sku), f"{where}.sku")
-        if not _sellable(product, mode):
-            raise ServiceError("mode_not_allowed", _l("商品 %(sku)s 不能以该模式销售。", sku=item.sku), f"{where}.sku")
-        if not _is_int(item.quantity) or item.quantity < 1:
-            raise ServiceError("invalid_quantity", _l("数量必须是不小于 1 的整数。"), f"{where}.quantity")
-        if item.quantity > MAX_QUANTITY:
-            raise ServiceError("quantity_too_large", _l("每个商品的数量不能超过 1,000,000。"), f"{where}.quantity")
-        default_unit = product.wholesale_price_fen if stock_purchase else product.price_fen
-        unit = default_unit if item.unit_price_fen is None else item.unit_price_fen
-        if not _is_int(unit) or unit < 0:
-            raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.unit_price_fen")
-        if unit > MAX_UNIT_PRICE_FEN:
-            raise ServiceError("amount_too_large", _l("单价不能超过 ¥10,000,000.00。"), f"{where}.unit_price_fen")
-        paid = unit * item.quantity if item.paid_fen is None else item.paid_fen
-        if not _is_int(paid) or paid < 0:
-            raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.paid_fen")
-        if paid > unit * item.quantity:
-            raise ServiceError("paid_above_price", _l("实付金额不能超过单价 × 数量。"), f"{where}.paid_fen")
-        if mode == OrderMode.CONSIGNMENT and product.supplier_id is None:
-            raise ServiceError("no_supplier", _l("代销商品 %(sku)s 没有供货商。", sku=item.sku), f"{where}.sku")
-        lines.append((product, item, unit, paid))
-    total = sum(paid for *_, paid in lines)
-    if total > MAX_ORDER_FEN:
-        raise ServiceError("amount_too_large", _l("一笔订单的实付合计不能超过 ¥100,000,000.00。"), "total_paid_fen")
-    if data.total_paid_fen is not None and data.total_paid_fen != total:
-        raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
+    stock_purchase = _checked_seller(mode, data, promoter)
+    lines, total = _checked_lines(brand.id, data, mode, stock_purchase)
     if phone is not None and not data.promoter_code:
         # The buyer's account, if any, and whether it is a promoter: a row, not entities.
         found = db.session.connection().execute(_BUYER, {"phone": phone}).first()
@@ -355,6 +306,96 @@ def place_order(brand: Brand, data: OrderInput, before_commit: Callable[[Order],
             raise Conflict("duplicate_order", _l("external_id 已存在。"), "external_id") from None
         raise
     return order
+
+
+def check_order(brand_id: int, data: OrderInput) -> None:
+    """Refuse now, writing nothing, what ``place_order`` would refuse of this order given the
+    brand's promoters and catalogue as they are: a webhook's order.paid is checked as it
+    arrives (the shop is answered 422 and may send it fixed), then placed by a worker, which
+    checks everything again."""
+    mode, _external_id = _checked_head(data)
+    promoter = None
+    if data.promoter_code:
+        code = data.promoter_code.strip().upper()
+        promoter = db.session.execute(_SELLER, {"brand_id": brand_id, "code": code}).first() if code else None
+        if promoter is None:
+            raise ServiceError("unknown_promoter", _l("推客邀请码不存在。"), "promoter_code")
+    _checked_lines(brand_id, data, mode, _checked_seller(mode, data, promoter), _PRODUCT_ROWS)
+
+
+def _checked_head(data: OrderInput) -> tuple[OrderMode, str | None]:
+    try:
+        mode = OrderMode(data.mode)
+    except ValueError:
+        raise ServiceError("invalid_mode", _l("mode 只能是 promotion、consignment 或 wholesale。"), "mode") from None
+    external_id = (data.external_id or "").strip() or None
+    if external_id is not None and len(external_id) > EXTERNAL_ID_MAX:
+        raise ServiceError("invalid_external_id", _l("external_id 最长 64 个字符。"), "external_id")
+    if not data.items:
+        raise ServiceError("empty_items", _l("订单至少需要一个商品。"), "items")
+    return mode, external_id
+
+
+def _checked_seller(mode: OrderMode, data: OrderInput, promoter) -> bool:
+    """Whether the order is a stock purchase; refused when its mode needs a distributor.
+    ``promoter``: the Promoter, a ``_SELLER`` row, or None."""
+    stock_purchase = mode == OrderMode.WHOLESALE and data.stock_purchase is not False
+    if mode == OrderMode.WHOLESALE and promoter is None:
+        raise ServiceError("distributor_required", _l("经销订单需要指定分销商（promoter_code）。"), "promoter_code")
+    if mode == OrderMode.CONSIGNMENT and promoter is None:
+        raise ServiceError("distributor_required", _l("代销订单需要指定销售它的分销商（promoter_code）。"), "promoter_code")
+    if promoter is not None and mode != OrderMode.PROMOTION:
+        network.require_distributor(promoter)  # consignment and wholesale are distributors' only
+    return stock_purchase
+
+
+def _checked_lines(brand_id: int, data: OrderInput, mode: OrderMode, stock_purchase: bool,
+                   statement=_PRODUCTS) -> tuple[list[tuple[Product, ItemInput, int, int]], int]:
+    """The order's lines (product, item, unit price, paid) and their total, checked; the
+    products read by ``statement`` (entities, or ``_PRODUCT_ROWS`` to check only)."""
+    lines: list[tuple[Product, ItemInput, int, int]] = []
+    seen: set[str] = set()
+    # Every product in one query (their suppliers with them, for purchase orders); the
+    # checks below still go item by item, so the first bad item is the one reported.
+    skus = {item.sku for item in data.items if isinstance(item.sku, str) and item.sku}
+    rows = db.session.scalars if statement is _PRODUCTS else db.session.execute
+    products = {p.sku: p for p in rows(statement, {"brand_id": brand_id, "skus": list(skus)})} if skus else {}
+    for i, item in enumerate(data.items):
+        where = f"items[{i}]"
+        if not isinstance(item.sku, str) or not item.sku:
+            raise ServiceError("invalid_sku", _l("缺少 SKU。"), f"{where}.sku")
+        if item.sku in seen:
+            raise ServiceError("duplicate_sku", _l("同一订单中 SKU 不能重复。"), f"{where}.sku")
+        seen.add(item.sku)
+        product = products.get(item.sku)
+        if product is None:
+            raise ServiceError("unknown_sku", _l("SKU %(sku)s 不存在。", sku=item.sku), f"{where}.sku")
+        if not _sellable(product, mode):
+            raise ServiceError("mode_not_allowed", _l("商品 %(sku)s 不能以该模式销售。", sku=item.sku), f"{where}.sku")
+        if not _is_int(item.quantity) or item.quantity < 1:
+            raise ServiceError("invalid_quantity", _l("数量必须是不小于 1 的整数。"), f"{where}.quantity")
+        if item.quantity > MAX_QUANTITY:
+            raise ServiceError("quantity_too_large", _l("每个商品的数量不能超过 1,000,000。"), f"{where}.quantity")
+        default_unit = product.wholesale_price_fen if stock_purchase else product.price_fen
+        unit = default_unit if item.unit_price_fen is None else item.unit_price_fen
+        if not _is_int(unit) or unit < 0:
+            raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.unit_price_fen")
+        if unit > MAX_UNIT_PRICE_FEN:
+            raise ServiceError("amount_too_large", _l("单价不能超过 ¥10,000,000.00。"), f"{where}.unit_price_fen")
+        paid = unit * item.quantity if item.paid_fen is None else item.paid_fen
+        if not _is_int(paid) or paid < 0:
+            raise ServiceError("invalid_amount", _l("金额必须是非负整数（分）。"), f"{where}.paid_fen")
+        if paid > unit * item.quantity:
+            raise ServiceError("paid_above_price", _l("实付金额不能超过单价 × 数量。"), f"{where}.paid_fen")
+        if mode == OrderMode.CONSIGNMENT and product.supplier_id is None:
+            raise ServiceError("no_supplier", _l("代销商品 %(sku)s 没有供货商。", sku=item.sku), f"{where}.sku")
+        lines.append((product, item, unit, paid))
+    total = sum(paid for *_, paid in lines)
+    if total > MAX_ORDER_FEN:
+        raise ServiceError("amount_too_large", _l("一笔订单的实付合计不能超过 ¥100,000,000.00。"), "total_paid_fen")
+    if data.total_paid_fen is not None and data.total_paid_fen != total:
+        raise ServiceError("total_mismatch", _l("total_paid_fen 与各行实付之和不一致。"), "total_paid_fen")
+    return lines, total
 
 
 def _new_external_id() -> str:

@@ -1,20 +1,31 @@
-"""Inbound order webhooks: signed, replay-safe, tolerant of events arriving out of order.
+"""Inbound order webhooks: signed, replay-safe, stored as they arrive and applied by workers
+in order per order (docs/API.md).
 
-Each event is applied through the same order services as the REST API, and its row says what
-happened (``WebhookStatus``). Natural keys (external_id, refund_id) make a concurrent double
-delivery harmless.
+Receiving (the web request): the signature and the event's shape are checked (an order.paid's
+order against the catalogue and promoters too: ``orders.check_order``), the event is stored
+``queued`` in one short transaction and answered 202, and a drain of its lane is enqueued
+(RQ, queue ``webhooks``). The database row, not Redis, is the record: an event stored while
+Redis was away is applied by the workers' sweep. An event id seen before is acknowledged with
+its state and not applied again.
 
-``order.paid`` creates its order, and its row is written in the order's own transaction.
-The other events need their order: such an event is stored (held) and committed first, then
-tried. So its order's arrival and its own check can never miss each other: whichever commits
-second sees the other — the event's check sees the order, or the order's release (which runs
-after the order has committed) sees the held event. An event whose order has not arrived
-stays held; the order's arrival releases it, and the workers' sweep tries every event still
-waiting after a minute (an order created through the REST API releases nothing itself).
+Applying (the workers): an order's events all go through one lane (a hash of its external
+id), and a lane's drain applies them in the order they arrived. Each try claims the event's
+row (queued → applied) in the transaction that applies it, so the status and the change
+commit together and two workers never both apply one event; a try that did not apply it
+records why only if no other try has applied it meanwhile. Outcomes (``WebhookStatus``):
 
-Every try claims the event's row (held → applied) in the transaction that applies it, so the
-status and the change commit together and two workers never both apply one event; a try that
-did not apply it records why only if no other try has applied it meanwhile.
+- an event whose order has not arrived (a refund before its order) is held; the order's
+  arrival releases it (in arrival order, before the order's later events), and the sweep
+  tries held events every minute (an order placed through the REST API releases nothing);
+- the same change made before (the same refund id or order external id, under another event
+  id or through the REST API) is a duplicate: nothing applied;
+- a refusal by the order services (a refund beyond what was paid) is rejected: a dead letter;
+  the shop may send the event again, fixed, under the same id;
+- a failure (a database error, a bug) is tried again after a back-off (BACKOFF_SECONDS), and
+  the order's later events wait behind it; after MAX_ATTEMPTS tries it is parked (dead).
+
+Dead letters are listed on the manager's page (/manage/webhooks) with their error, to be
+retried or dropped.
 """
 
 from __future__ import annotations
@@ -23,31 +34,59 @@ import hashlib
 import hmac
 import logging
 import time
-from datetime import datetime, timedelta
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, or_, select, update
+from redis.exceptions import RedisError
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from distweb import MAX_ID
 from distweb.extensions import db
-from distweb.models import Brand, Order, WebhookEvent
+from distweb.models import Order, WebhookEvent
 from distweb.models.base import utcnow
 from distweb.models.fulfilment import WebhookStatus
 from distweb.models.order import OrderStatus
-from distweb.services import orders
+from distweb.queues import get_queue, redis_connection
+from distweb.services import order_input, orders
 from distweb.services.errors import NotFound, ServiceError
+from distweb.services.tx import transaction
 
 log = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300
 EVENT_TYPES = ("order.paid", "order.completed", "order.refunded", "order.cancelled")
-# The sweep tries again what has waited this long since its last try.
+# Lanes: an order's events go through one, in order; lanes drain side by side.
+LANES = 4
+# A drain job applies at most this long, then hands the rest of its lane to a next job.
+DRAIN_SECONDS = 20
+DRAIN_BATCH = 500
+KICK_KEY = "distweb:webhooks:kick:{lane}"
+# A drain asked for and not started within this long is asked for again.
+KICK_TTL = 10
+# A queued event whose drain has not come this long after it arrived is applied by the sweep.
+QUEUED_GRACE = timedelta(seconds=5)
+# A failed event is tried again after these waits (its first, second, ... failure) ...
+BACKOFF_SECONDS = (5, 30, 120, 600, 1800)
+# ... and after this many tries in all it is parked (dead) for a manager.
+MAX_ATTEMPTS = 6
+# The sweep tries a held event again this long after its last try.
 RETRY_AFTER = timedelta(minutes=1)
-# A failed event is tried this many times in all; then it waits for a manager's retry.
-MAX_ATTEMPTS = 10
 SWEEP_BATCH = 200
-# Not applied (yet): what the manager page lists and a manager may retry.
-OPEN = (WebhookStatus.HELD, WebhookStatus.FAILED, WebhookStatus.REJECTED)
+SWEEP_DRAIN_SECONDS = 5
+# A worker silent this long (seconds) is reported down.
+WORKER_SILENT_AFTER = 60
+# What the lanes' drains apply: stored and not tried, or failed and to be tried again.
+PENDING = (WebhookStatus.QUEUED, WebhookStatus.FAILED)
+# Still to be applied (a replay of such an event is answered 202, as the event was).
+TO_APPLY = (*PENDING, WebhookStatus.HELD)
+# Not applied (yet): the manager page lists these, and a manager may retry or drop them.
+OPEN = (WebhookStatus.HELD, WebhookStatus.FAILED, WebhookStatus.DEAD, WebhookStatus.REJECTED)
+UNAPPLIED = (WebhookStatus.QUEUED, *OPEN)
+DEAD_LETTERS = (WebhookStatus.DEAD, WebhookStatus.REJECTED)
 DUPLICATE_CODES = ("duplicate_order", "duplicate_refund")
 
 _EVENTS = WebhookEvent.__table__
@@ -89,185 +128,245 @@ def _external_id(event_type: str, data: dict) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def lane_of(brand_id: int, external_id: str | None) -> int:
+    """The lane an order's events go through: all of them through the same one."""
+    return zlib.crc32(f"{brand_id}:{external_id or ''}".encode()) % LANES
+
+
+def backoff(tries: int) -> timedelta:
+    """How long a failed event waits after its ``tries``-th try."""
+    return timedelta(seconds=BACKOFF_SECONDS[min(tries, len(BACKOFF_SECONDS)) - 1])
+
+
 # ---------------------------------------------------------------- receiving
 
 
-def receive(brand: Brand, event_id: str, event_type: str, data: dict,
-            order: orders.OrderInput | None = None) -> tuple[int, dict]:
-    """Record and apply one event; returns (HTTP status, body). ``order``: for ``order.paid``,
-    the order it places, read from ``data`` by the caller. Anything the order services refuse
-    is raised (the shop is told and may send the event again, fixed); nothing is kept of it."""
+def check(event_id, event_type, data: dict) -> None:
+    """Refuse now what could never be applied (ServiceError, with the API's codes and field
+    names). An order.paid's order is checked by its caller (``orders.check_order``)."""
     if not isinstance(event_id, str) or not event_id or len(event_id) > 100:
         raise ServiceError("invalid_event_id", _l("事件 id 无效。"), "id")
     if event_type not in EVENT_TYPES:
         raise ServiceError("invalid_event_type", _l("不支持的事件类型。"), "type")
-    if event_type == "order.paid" and order is None:
-        raise ValueError("an order.paid event needs the order it places")
-    existing = db.session.scalars(
-        select(WebhookEvent).where(WebhookEvent.brand_id == brand.id, WebhookEvent.event_id == event_id)
-    ).first()
-    if existing is not None:
-        return _status_code(existing.status), {"id": event_id, "status": "duplicate", "state": existing.status.value}
-    if event_type == "order.paid":
-        status = _receive_paid(brand, event_id, data, order)
-    else:
-        _parse(event_type, data)  # a malformed event is refused now, not held
-        status = _receive_for_order(brand, event_id, event_type, data)
-    if status is None:
-        return 200, {"id": event_id, "status": "duplicate"}  # a concurrent delivery of this very event
+    if event_type != "order.paid":
+        _parse(event_type, data)  # a malformed event is refused now, not stored
+
+
+def receive(brand_id: int, event_id: str, event_type: str, data: dict) -> tuple[int, dict]:
+    """Store one checked event (``check``) in one short transaction and ask a worker to apply
+    it; returns (HTTP status, body): 202 ``queued`` for a new event, the stored event's state
+    for an id seen before (202 while it is still to be applied, 200 once it is final). An
+    event the order services refused (``rejected``) and sent again with a changed body is
+    stored again in its place: the shop fixed it."""
+    existing = db.session.execute(
+        select(_EVENTS.c.id, _EVENTS.c.status, _EVENTS.c.payload)
+        .where(_EVENTS.c.brand_id == brand_id, _EVENTS.c.event_id == event_id)).first()
     external_id = _external_id(event_type, data)
-    if status in (WebhookStatus.APPLIED, WebhookStatus.DUPLICATE) and external_id:
+    lane = lane_of(brand_id, external_id)
+    now = utcnow()
+    if existing is not None:
+        pk, status, payload = existing
+        if status != WebhookStatus.REJECTED or payload == data:
+            return _status_code(status), {"id": event_id, "status": "duplicate", "state": status.value}
+        with transaction():
+            fixed = db.session.execute(
+                update(_EVENTS).where(_EVENTS.c.id == pk, _EVENTS.c.status == WebhookStatus.REJECTED)
+                .values(status=WebhookStatus.QUEUED, type=event_type, payload=data, order_external_id=external_id,
+                        lane=lane, error=None, attempts=0, received_at=now, attempted_at=now, next_attempt_at=None))
+        if fixed.rowcount != 1:
+            return 200, {"id": event_id, "status": "duplicate"}
+    else:
         try:
-            release_held(brand.id, external_id)
-        except Exception:  # noqa: BLE001 — this event is applied; the sweep releases the others
-            db.session.rollback()
-            log.exception("releasing the events held for order %s failed", external_id)
-    return _status_code(status), {"id": event_id, "status": status.value}
+            with transaction():
+                db.session.execute(insert(_EVENTS).values(
+                    brand_id=brand_id, event_id=event_id, type=event_type, order_external_id=external_id,
+                    status=WebhookStatus.QUEUED, payload=data, received_at=now, attempted_at=now, attempts=0,
+                    lane=lane))
+        except IntegrityError:  # a concurrent delivery of this very event stored it first
+            return 200, {"id": event_id, "status": "duplicate"}
+    kick(lane)
+    return 202, {"id": event_id, "status": WebhookStatus.QUEUED.value}
 
 
 def _status_code(status: WebhookStatus) -> int:
-    return 202 if status in (WebhookStatus.HELD, WebhookStatus.FAILED) else 200
-
-
-def _new_row(brand_id: int, event_id: str, event_type: str, data: dict, status: WebhookStatus) -> WebhookEvent:
-    now = utcnow()
-    return WebhookEvent(brand_id=brand_id, event_id=event_id, type=event_type,
-                        order_external_id=_external_id(event_type, data), status=status, payload=data,
-                        received_at=now, attempted_at=now, attempts=1,
-                        applied_at=now if status == WebhookStatus.APPLIED else None)
-
-
-def _receive_paid(brand, event_id: str, data: dict, order: orders.OrderInput) -> WebhookStatus | None:
-    """The order and the event's row in one transaction (the order's own)."""
-    row = _new_row(brand.id, event_id, "order.paid", data, WebhookStatus.APPLIED)
-    try:
-        orders.place_order(brand, order, before_commit=lambda _order: db.session.add(row))
-        return WebhookStatus.APPLIED
-    except ServiceError as err:
-        if err.code not in DUPLICATE_CODES:
-            raise
-        db.session.rollback()
-        row = _new_row(brand.id, event_id, "order.paid", data, WebhookStatus.DUPLICATE)
-        row.error = _why(err)
-    except IntegrityError:
-        db.session.rollback()
-        if _status_of(brand.id, event_id) is not None:
-            return None
-        raise
-    return row.status if _stored(row) else None
-
-
-def _stored(row: WebhookEvent) -> bool:
-    """Commit a new event row; False when a concurrent delivery of the same event stored it
-    first (its unique key refused this one)."""
-    try:
-        db.session.add(row)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return False
-    return True
-
-
-def _receive_for_order(brand, event_id: str, event_type: str, data: dict) -> WebhookStatus | None:
-    """Stored first, held, and committed; then tried (see the module's docstring)."""
-    row = _new_row(brand.id, event_id, event_type, data, WebhookStatus.HELD)
-    row.attempts = 0
-    if not _stored(row):
-        return None
-    pk = row.id
-    outcome = attempt(pk, (WebhookStatus.HELD,), refusals="raise")
-    return outcome or _status_of(brand.id, event_id)
-
-
-def _status_of(brand_id: int, event_id: str) -> WebhookStatus | None:
-    db.session.commit()  # a fresh look: what other transactions committed meanwhile
-    return db.session.scalar(
-        select(WebhookEvent.status).where(WebhookEvent.brand_id == brand_id, WebhookEvent.event_id == event_id))
+    return 202 if status in TO_APPLY else 200
 
 
 def _why(err: ServiceError) -> str:
     return f"{err.code}: {err.message}"[:400]
 
 
+def _kick_key(lane: int) -> str:
+    return current_app.config.get("RQ_QUEUE_PREFIX", "") + KICK_KEY.format(lane=lane)
+
+
+def kick(lane: int) -> bool:
+    """Enqueue a drain of the lane unless one is waiting already (a Redis flag the drain
+    clears as it starts, so an event stored after that start kicks anew). Without Redis the
+    event waits for the workers' sweep; it is stored, nothing is lost."""
+    try:
+        if not redis_connection().set(_kick_key(lane), 1, nx=True, ex=KICK_TTL):
+            return False
+        get_queue("webhooks").enqueue("worker.jobs.drain_webhooks", lane, job_timeout=DRAIN_SECONDS * 10,
+                                      result_ttl=0, failure_ttl=3600)
+        return True
+    except RedisError:
+        log.warning("Redis unavailable; webhook lane %s waits for the workers' sweep", lane)
+        return False
+
+
 # ---------------------------------------------------------------- applying
 
 
-def attempt(pk: int, statuses: tuple[WebhookStatus, ...], refusals: str = "record",
-            due_before: datetime | None = None) -> WebhookStatus | None:
+def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_SECONDS) -> int:
+    """Apply the lane's queued events, and its failed events whose back-off is over, in the
+    order they arrived. An order's events after one that failed and waits for its next try
+    wait with it (they stay queued); a held event (its order has not come) holds nobody.
+    Safe in several workers at once: each event is claimed. Stops after ``seconds`` and
+    kicks the lane again if it may have more. Returns how many events were applied."""
+    try:
+        redis_connection().delete(_kick_key(lane))  # events stored from now on kick anew
+    except RedisError:
+        pass
+    started = time.monotonic()
+    applied, after = 0, 0
+    while True:
+        db.session.commit()  # a fresh look
+        at = now or utcnow()
+        batch = db.session.execute(_DRAIN_BATCH, {"lane": lane, "after": after}).all()
+        db.session.rollback()
+        if not batch:
+            return applied
+        waiting: set[tuple[int, str | None]] = set()  # orders whose earlier event waits for its next try
+        for pk, brand_id, external_id, event_type, status, next_at in batch:
+            after = pk
+            key = (brand_id, external_id)
+            if status == WebhookStatus.FAILED and next_at is not None and next_at > at:
+                waiting.add(key)
+                continue
+            if key in waiting:
+                continue
+            paid = event_type == "order.paid"
+            if external_id and not paid:  # its order's held events first, if the order came meanwhile
+                applied += release_held(brand_id, external_id, before=pk)
+            outcome = attempt(pk, PENDING)
+            if outcome == WebhookStatus.FAILED:
+                waiting.add(key)
+            elif outcome in (WebhookStatus.APPLIED, WebhookStatus.DUPLICATE):
+                applied += outcome == WebhookStatus.APPLIED
+                if external_id and paid:  # its order is there now: what waited for it
+                    applied += release_held(brand_id, external_id)
+            if seconds is not None and time.monotonic() - started > seconds:
+                try:
+                    redis_connection().delete(_kick_key(lane))
+                except RedisError:
+                    pass
+                kick(lane)  # the rest in a next job: this worker's other queues get their turn
+                return applied
+
+
+def attempt(pk: int, statuses: tuple[WebhookStatus, ...], due_before: datetime | None = None) -> WebhookStatus | None:
     """Try once to apply the stored event ``pk`` if its status is one of ``statuses`` (and,
     with ``due_before``, its last try was no later). Returns what happened, or None when the
     event was not there to try, or another try applied it meanwhile.
 
-    Commits what the session holds first. The event's order is looked up before anything is
-    claimed (most tries of a held event find no order: they take no lock). Then the row is
-    claimed in a transaction of its own (on SQLite it takes the write lock at once and reads
-    the latest rows; on PostgreSQL a second claim of the row waits for this try to end, then
-    finds it applied), and the event is applied in that same transaction.
-    ``refusals="raise"``: a refusal by the order services deletes the event and is raised
-    (the shop is answering for it), instead of being recorded as rejected."""
+    Commits what the session holds first. An event that needs its order looks it up before
+    anything is claimed (most tries of a held event find no order: they take no lock). Then
+    the row is claimed (→ applied) and the event applied in one transaction (on SQLite it
+    holds the write lock from its start; on PostgreSQL a second claim of the row waits for
+    this one to end, then finds it applied): the status and the change commit together, or
+    neither does (a worker killed mid-way leaves the event as it was, and it is tried again).
+    A refusal by the order services is recorded (rejected: a dead letter), a failure is
+    tried again after a back-off, and after MAX_ATTEMPTS tries parked (dead)."""
     db.session.commit()
-    found = db.session.execute(_due(select(_EVENTS.c.brand_id, _EVENTS.c.type, _EVENTS.c.payload),
-                                    pk, statuses, due_before)).first()
+    params = {"pk": pk, "statuses": list(statuses), "due_before": due_before or _NO_LIMIT}
+    found = db.session.execute(_FOUND, params).first()
     if found is None:
         db.session.rollback()
         return None
-    brand_id, event_type, payload = found
+    brand_id, event_type, payload, attempts = found
     now = utcnow()
     error = None
     try:
-        try:
-            order_ready(brand_id, _parse(event_type, payload)["external_id"])
-        finally:
-            db.session.commit()  # only read: the claim starts a transaction of its own
-        claim = _due(update(_EVENTS), pk, statuses, due_before).values(
-            status=WebhookStatus.APPLIED, applied_at=now, error=None, attempts=_EVENTS.c.attempts + 1,
-            attempted_at=now)
-        if db.session.execute(claim).rowcount != 1:
-            db.session.rollback()
-            return None
-        apply_event(brand_id, event_type, payload)
-        db.session.commit()  # the order service committed its change with the claim already
-        return WebhookStatus.APPLIED
+        if event_type != "order.paid":
+            try:
+                order_ready(brand_id, _parse(event_type, payload)["external_id"])
+            finally:
+                db.session.commit()  # only read: the claim starts a transaction of its own
+        with transaction():
+            claimed = db.session.execute(_CLAIM, {**params, "now": now}).rowcount == 1
+            if claimed:
+                apply_event(brand_id, event_type, payload)
+        return WebhookStatus.APPLIED if claimed else None
     except Held:
         outcome = WebhookStatus.HELD
     except ServiceError as err:
         db.session.rollback()
-        if err.code in DUPLICATE_CODES:
-            outcome = WebhookStatus.DUPLICATE
-        elif refusals == "raise":
-            if _forget(pk):
-                raise
-            return None
-        else:
-            outcome = WebhookStatus.REJECTED
+        outcome = WebhookStatus.DUPLICATE if err.code in DUPLICATE_CODES else WebhookStatus.REJECTED
         error = _why(err)
-    except Exception as err:  # noqa: BLE001 — recorded on the event; the sweep tries again
+    except Exception as err:  # noqa: BLE001 — recorded on the event; tried again after a back-off
         log.exception("webhook event %s could not be applied", pk)
         outcome, error = WebhookStatus.FAILED, f"{type(err).__name__}: {err}"[:400]
     db.session.rollback()
-    recorded = db.session.execute(
-        update(_EVENTS).where(_EVENTS.c.id == pk, _EVENTS.c.status.in_(OPEN))  # never over an applied event
-        .values(status=outcome, error=error, attempts=_EVENTS.c.attempts + 1, attempted_at=now, applied_at=None))
-    db.session.commit()
-    return outcome if recorded.rowcount == 1 else None
+    tries = attempts + 1
+    next_at = None
+    if outcome == WebhookStatus.FAILED:
+        if tries >= MAX_ATTEMPTS:
+            outcome = WebhookStatus.DEAD
+        else:
+            next_at = now + backoff(tries)
+    with transaction():
+        recorded = db.session.execute(
+            update(_EVENTS).where(_EVENTS.c.id == pk, _EVENTS.c.status.in_(UNAPPLIED))  # never over a final state
+            .values(status=outcome, error=error, attempts=_EVENTS.c.attempts + 1, attempted_at=now, applied_at=None,
+                    next_attempt_at=next_at))
+    if recorded.rowcount != 1:
+        return None
+    if outcome == WebhookStatus.HELD and WebhookStatus.HELD not in statuses and _order_arrived(brand_id, payload):
+        # Its order committed between the look-up and the hold, and its release found
+        # nothing held yet: whichever committed second sees the other, so this look sees it.
+        return attempt(pk, (WebhookStatus.HELD,))
+    return outcome
 
 
-def _due(statement, pk: int, statuses, due_before: datetime | None):
-    statement = statement.where(_EVENTS.c.id == pk, _EVENTS.c.status.in_(statuses))
-    return statement if due_before is None else statement.where(_EVENTS.c.attempted_at <= due_before)
+def _order_arrived(brand_id: int, payload: dict) -> bool:
+    db.session.commit()  # a fresh look
+    try:
+        order_ready(brand_id, payload.get("external_id"))
+        return True
+    except (Held, ServiceError):
+        return False
+    finally:
+        db.session.rollback()
 
 
-def _forget(pk: int) -> bool:
-    """Delete an event the shop is told was refused (it may send it again, fixed)."""
-    deleted = db.session.execute(delete(_EVENTS).where(_EVENTS.c.id == pk, _EVENTS.c.status == WebhookStatus.HELD))
-    db.session.commit()
-    return deleted.rowcount == 1
+# The statements a drain runs for every event, built once.
+_NO_LIMIT = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+_DUE = (_EVENTS.c.id == bindparam("pk"), _EVENTS.c.status.in_(bindparam("statuses", expanding=True)),
+        _EVENTS.c.attempted_at <= bindparam("due_before", type_=_EVENTS.c.attempted_at.type))
+_FOUND = select(_EVENTS.c.brand_id, _EVENTS.c.type, _EVENTS.c.payload, _EVENTS.c.attempts).where(*_DUE)
+_CLAIM = update(_EVENTS).where(*_DUE).values(
+    status=WebhookStatus.APPLIED, applied_at=bindparam("now", type_=_EVENTS.c.applied_at.type), error=None,
+    attempts=_EVENTS.c.attempts + 1, attempted_at=bindparam("now", type_=_EVENTS.c.attempted_at.type),
+    next_attempt_at=None)
+_DRAIN_BATCH = (select(_EVENTS.c.id, _EVENTS.c.brand_id, _EVENTS.c.order_external_id, _EVENTS.c.type,
+                       _EVENTS.c.status, _EVENTS.c.next_attempt_at)
+                .where(_EVENTS.c.status.in_(PENDING), _EVENTS.c.lane == bindparam("lane"),
+                       _EVENTS.c.id > bindparam("after"))
+                .order_by(_EVENTS.c.id).limit(DRAIN_BATCH))
+_HELD = (select(_EVENTS.c.id)
+         .where(_EVENTS.c.brand_id == bindparam("brand_id"), _EVENTS.c.status == WebhookStatus.HELD,
+                _EVENTS.c.order_external_id == bindparam("external_id"), _EVENTS.c.id < bindparam("before"))
+         .order_by(_EVENTS.c.id))
 
 
 def apply_event(brand_id: int, event_type: str, data: dict) -> None:
-    """Apply a stored order.completed, order.cancelled or order.refunded event through the
-    order services; Held when its order has not arrived (or is not paid) yet."""
+    """Apply a stored event through the order services; Held when an event other than
+    order.paid finds its order not arrived (or not paid) yet."""
+    if event_type == "order.paid":
+        # The order read as POST /orders reads one (checked so when the event arrived).
+        orders.place_order(_BrandRef(brand_id), order_input.order_input_from(data, source="webhook"))
+        return
     change = _parse(event_type, data)
     order = order_ready(brand_id, change["external_id"])
     if event_type == "order.completed":
@@ -276,23 +375,33 @@ def apply_event(brand_id: int, event_type: str, data: dict) -> None:
         orders.cancel(brand_id, order.id, change["reason"])
     elif event_type == "order.refunded":
         orders.refund(brand_id, order.id, change["refund_id"], change["items"])
-    else:  # order.paid is applied as it arrives (receive), with the order read from its request
-        raise ValueError(f"{event_type} events are not applied later")
+    else:
+        raise ValueError(f"unknown event type {event_type}")
 
 
-def release_held(brand_id: int, external_id: str) -> int:
-    """Apply the events that were waiting for this order, in the order they arrived. Call it
-    once the order's change has committed. Returns how many were applied."""
+class _BrandRef:
+    """What ``place_order`` reads of its brand: the id (``orders.place_order`` takes the
+    Brand or anything with its id)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, brand_id: int):
+        self.id = brand_id
+
+
+def release_held(brand_id: int, external_id: str, before: int | None = None) -> int:
+    """Apply the events that were waiting for this order, in the order they arrived (with
+    ``before``: only those that arrived before that event). Call it once the order's change
+    has committed. Returns how many were applied."""
     applied = 0
     progress = True
     while progress:
         progress = False
-        held = db.session.scalars(
-            select(WebhookEvent.id)
-            .where(WebhookEvent.brand_id == brand_id, WebhookEvent.status == WebhookStatus.HELD,
-                   WebhookEvent.order_external_id == external_id)
-            .order_by(WebhookEvent.id)
-        ).all()
+        held = db.session.scalars(_HELD, {"brand_id": brand_id, "external_id": external_id,
+                                          "before": MAX_ID if before is None else before}).all()
+        db.session.rollback()
+        if held and before is not None and not _order_arrived(brand_id, {"external_id": external_id}):
+            return applied  # they wait on: a try now would only count against them
         for pk in held:
             if attempt(pk, (WebhookStatus.HELD,)) == WebhookStatus.APPLIED:
                 applied += 1
@@ -301,48 +410,148 @@ def release_held(brand_id: int, external_id: str) -> int:
 
 
 def sweep(now: datetime | None = None) -> int:
-    """Try again every event still held a minute after its last try, and failed events with
-    tries left (the workers run this every minute). Safe in several workers at once and to
-    repeat: each event is claimed, and an applied event is never tried again. Returns how
-    many events were applied."""
-    due_before = (now or utcnow()) - RETRY_AFTER
-    due = db.session.execute(
-        select(WebhookEvent.id, WebhookEvent.brand_id, WebhookEvent.order_external_id)
-        .where(or_(WebhookEvent.status == WebhookStatus.HELD,
-                   (WebhookEvent.status == WebhookStatus.FAILED) & (WebhookEvent.attempts < MAX_ATTEMPTS)),
-               WebhookEvent.attempted_at <= due_before)
-        .order_by(WebhookEvent.id).limit(SWEEP_BATCH)
-    ).all()
+    """What the workers do every minute besides the lanes' drains: apply the events whose
+    drain never came (stored while Redis was away, or a killed worker's), the failed events
+    whose back-off is over, and every event still held a minute after its last try. Safe in
+    several workers at once and to repeat: each event is claimed, and an applied event is
+    never tried again. Returns how many events were applied."""
+    now = now or utcnow()
     applied = 0
-    for pk, brand_id, external_id in due:
-        if attempt(pk, (WebhookStatus.HELD, WebhookStatus.FAILED), due_before=due_before) == WebhookStatus.APPLIED:
+    for lane in due_lanes(now):
+        # Briefly: the sweep runs in the worker's main process (a backlog is the drains' work).
+        applied += drain(lane, now=now, seconds=SWEEP_DRAIN_SECONDS)
+    due_before = now - RETRY_AFTER
+    held = db.session.execute(
+        select(_EVENTS.c.id, _EVENTS.c.brand_id, _EVENTS.c.order_external_id)
+        .where(_EVENTS.c.status == WebhookStatus.HELD, _EVENTS.c.attempted_at <= due_before)
+        .order_by(_EVENTS.c.id).limit(SWEEP_BATCH)).all()
+    db.session.rollback()
+    for pk, brand_id, external_id in held:
+        if attempt(pk, (WebhookStatus.HELD,), due_before=due_before) == WebhookStatus.APPLIED:
             applied += 1
             if external_id:
                 applied += release_held(brand_id, external_id)
     return applied
 
 
+def due_lanes(now: datetime | None = None) -> list[int]:
+    """Lanes with an event queued for longer than QUEUED_GRACE (its drain never came) or a
+    failed event due for its next try."""
+    now = now or utcnow()
+    lanes = set(db.session.scalars(select(_EVENTS.c.lane).where(
+        _EVENTS.c.status == WebhookStatus.QUEUED, _EVENTS.c.attempted_at <= now - QUEUED_GRACE).distinct()))
+    lanes.update(db.session.scalars(select(_EVENTS.c.lane).where(
+        _EVENTS.c.status == WebhookStatus.FAILED,
+        or_(_EVENTS.c.next_attempt_at.is_(None), _EVENTS.c.next_attempt_at <= now)).distinct()))
+    db.session.rollback()
+    return sorted(lanes)
+
+
+def kick_due() -> int:
+    """Kick the lanes that have events due (the workers' every-few-seconds round: a drain
+    lost with a killed worker or a Redis restart is replaced within seconds). Returns how
+    many drains were enqueued."""
+    return sum(kick(lane) for lane in due_lanes())
+
+
 # ---------------------------------------------------------------- managers
 
 
 def open_events(brand_id: int, limit: int = 200) -> list[WebhookEvent]:
-    """The brand's events not applied: held, failed and rejected, newest first."""
+    """The brand's events not applied and not on their way: held, failed (to be tried
+    again), and the dead letters (dead, rejected), newest first."""
     return list(db.session.scalars(
         select(WebhookEvent).where(WebhookEvent.brand_id == brand_id, WebhookEvent.status.in_(OPEN))
         .order_by(WebhookEvent.id.desc()).limit(limit)))
 
 
-def retry(brand_id: int, pk: int) -> WebhookStatus | None:
-    """A manager's retry of one of the brand's open events; what happened, or None when it
-    had been applied (or was being tried) meanwhile."""
-    found = db.session.scalar(select(WebhookEvent.order_external_id).where(
-        WebhookEvent.id == pk, WebhookEvent.brand_id == brand_id, WebhookEvent.status.in_(OPEN)))
+def _open_event(brand_id: int, pk: int) -> str | None:
+    found = db.session.execute(select(_EVENTS.c.order_external_id).where(
+        _EVENTS.c.id == pk, _EVENTS.c.brand_id == brand_id, _EVENTS.c.status.in_(OPEN))).first()
     if found is None:
         raise NotFound("webhook_event_not_found", _l("没有这个待处理的事件。"))
+    return found[0]
+
+
+def retry(brand_id: int, pk: int) -> WebhookStatus | None:
+    """A manager's retry of one of the brand's open events, now; what happened, or None
+    when it had been applied (or was being tried) meanwhile."""
+    external_id = _open_event(brand_id, pk)
     outcome = attempt(pk, OPEN)
-    if outcome == WebhookStatus.APPLIED:
-        release_held(brand_id, found)
+    if outcome in (WebhookStatus.APPLIED, WebhookStatus.DUPLICATE) and external_id:
+        release_held(brand_id, external_id)
+        kick(lane_of(brand_id, external_id))  # its order's later events, if they waited for it
     return outcome
+
+
+def drop(brand_id: int, pk: int) -> bool:
+    """A manager drops one of the brand's open events: it is kept (dropped), never applied,
+    and a replay of its id is acknowledged. False when it was applied meanwhile."""
+    _open_event(brand_id, pk)
+    with transaction():
+        dropped = db.session.execute(update(_EVENTS).where(
+            _EVENTS.c.id == pk, _EVENTS.c.brand_id == brand_id, _EVENTS.c.status.in_(OPEN))
+            .values(status=WebhookStatus.DROPPED, next_attempt_at=None, attempted_at=utcnow()))
+    return dropped.rowcount == 1
+
+
+# ---------------------------------------------------------------- figures
+
+
+@dataclass
+class QueueFigures:
+    """The webhook queue as the jobs page and /healthz show it."""
+
+    queued: int = 0  # stored, not tried yet
+    retrying: int = 0  # failed, to be tried again
+    held: int = 0  # waiting for their order
+    dead: int = 0  # dead letters: failed on every try, or refused
+    lag_seconds: float = 0.0  # how long the oldest queued event has waited
+    oldest_received_at: datetime | None = None
+
+    @property
+    def depth(self) -> int:
+        return self.queued + self.retrying
+
+
+def figures(brand_id: int | None = None, now: datetime | None = None) -> QueueFigures:
+    """Counts per state of the events not applied (one brand's, or all), and the lag."""
+    now = now or utcnow()
+    statement = (select(_EVENTS.c.status, func.count(), func.min(_EVENTS.c.received_at))
+                 .where(_EVENTS.c.status.in_(UNAPPLIED)).group_by(_EVENTS.c.status))
+    if brand_id is not None:
+        statement = statement.where(_EVENTS.c.brand_id == brand_id)
+    out = QueueFigures()
+    for status, count, oldest in db.session.execute(statement):
+        status = WebhookStatus(status)
+        if status == WebhookStatus.QUEUED:
+            out.queued = count
+            if oldest is not None:
+                oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+                out.oldest_received_at = oldest
+                out.lag_seconds = max(0.0, round((now - oldest).total_seconds(), 1))
+        elif status == WebhookStatus.FAILED:
+            out.retrying = count
+        elif status == WebhookStatus.HELD:
+            out.held = count
+        else:
+            out.dead += count
+    return out
+
+
+def worker_heartbeat() -> dict:
+    """The workers listening on the webhooks queue, from RQ's registry in Redis: how many,
+    and how long ago the latest heartbeat was (``None``: no worker)."""
+    from rq import Worker
+
+    queue = get_queue("webhooks")
+    beats = [w.last_heartbeat for w in Worker.all(queue=queue) if w.last_heartbeat is not None]
+    age = None
+    if beats:
+        latest = max(b if b.tzinfo else b.replace(tzinfo=UTC) for b in beats)
+        age = max(0.0, round((datetime.now(UTC) - latest).total_seconds(), 1))
+    return {"workers": len(beats), "heartbeat_age_seconds": age,
+            "status": "ok" if age is not None and age <= WORKER_SILENT_AFTER else "down"}
 
 
 # ---------------------------------------------------------------- reading an event

@@ -63,3 +63,32 @@ def test_0014_sms_codes_goes_up_down_and_up_again(fresh_app):
         assert "data_versions" in inspect(db.engine).get_table_names()
         upgrade(directory=MIGRATIONS)
         assert "sms_codes" in inspect(db.engine).get_table_names()
+
+
+def test_0018_webhook_queue_parks_exhausted_failures_and_goes_down_and_up_again(fresh_app):
+    from flask_migrate import downgrade
+
+    insert = text("INSERT INTO webhook_events (id, brand_id, event_id, type, order_external_id, status, payload, "
+                  "received_at, attempted_at, attempts) VALUES (:id, 1, :event, 'order.completed', 'E1', :status, "
+                  "'{}', '2026-01-01', '2026-01-01', :attempts)")
+    with fresh_app.app_context():
+        upgrade(directory=MIGRATIONS, revision="7b3e9d2a5c14")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO brands (id, name, short_name, theme_color, timezone, created_at, updated_at) "
+                              "VALUES (1, 'B', 'B', '#000000', 'Asia/Shanghai', '2026-01-01', '2026-01-01')"))
+            conn.execute(insert, {"id": 1, "event": "out-of-tries", "status": "failed", "attempts": 10})
+            conn.execute(insert, {"id": 2, "event": "tries-left", "status": "failed", "attempts": 3})
+            conn.execute(insert, {"id": 3, "event": "waiting", "status": "held", "attempts": 1})
+        upgrade(directory=MIGRATIONS, revision="9b4e7d2c1a05")
+        rows = db.session.execute(text("SELECT event_id, status, lane, next_attempt_at FROM webhook_events ORDER BY id"))
+        assert [tuple(r) for r in rows] == [("out-of-tries", "dead", 0, None), ("tries-left", "failed", 0, None),
+                                            ("waiting", "held", 0, None)]
+        db.session.execute(text("UPDATE webhook_events SET status = 'queued' WHERE id = 3"))
+        db.session.commit()
+        downgrade(directory=MIGRATIONS, revision="7b3e9d2a5c14")
+        rows = db.session.execute(text("SELECT event_id, status, attempts FROM webhook_events ORDER BY id"))
+        assert [tuple(r) for r in rows] == [("out-of-tries", "failed", 10), ("tries-left", "failed", 3),
+                                            ("waiting", "held", 1)]
+        db.session.commit()
+        upgrade(directory=MIGRATIONS)
+        assert db.session.execute(text("SELECT status FROM webhook_events WHERE id = 1")).scalar() == "dead"

@@ -169,7 +169,9 @@ def test_oversized_request_is_a_413_not_a_crash(browser, make, app):
 def test_healthz_reports_database_and_redis(client, make):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"database": "ok", "redis": "ok"}
+    body = response.get_json()
+    assert (body["database"], body["redis"]) == ("ok", "ok")
+    assert set(body) == {"database", "redis", "worker", "queue"}  # and the queue's figures (test_webhooks)
 
 
 def test_absurd_ids_in_urls_are_404s_or_first_pages_never_500s(promoter_browser):

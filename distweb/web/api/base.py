@@ -16,6 +16,7 @@ from distweb.models import Brand, IdempotencyRecord
 from distweb.models.base import utcnow
 from distweb.services import api_keys, order_input
 from distweb.services.errors import ServiceError
+from distweb.services.tx import transaction
 from distweb.web.errors import CODES
 from distweb.web.json_input import JSONInputError
 
@@ -54,8 +55,8 @@ def authenticate():
     g.brand = KeyBrand(key.brand_id)
     now = utcnow()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        api_keys.touch(key, now)  # at most one write a minute per key
-        db.session.commit()
+        with transaction():
+            api_keys.touch(key, now)  # at most one write a minute per key
     return None
 
 

@@ -479,8 +479,11 @@ def _order_paths() -> dict:
                      "parameters": [{"name": "X-Distweb-Signature", "in": "header", "required": True,
                                      "schema": {"type": "string"}}],
                      "requestBody": {"required": True, "content": _json("WebhookEvent")},
-                     "responses": {"200": {"description": "Applied, its change made before (duplicate), or already seen"},
-                                   "202": {"description": "Stored: held until its order arrives, or failed and tried again"},
+                     "responses": {"200": {"description": "Seen before, and final: {id, status: duplicate, state: "
+                                                          "applied|duplicate|rejected|dead|dropped}"},
+                                   "202": {"description": "Stored and queued, {id, status: queued}: a worker applies it "
+                                                          "in order per external_id; or seen before and not applied "
+                                                          "yet, {id, status: duplicate, state: queued|held|failed}"},
                                    **_error_responses(400, 401, 413, 422)}},
         },
     }

@@ -59,8 +59,13 @@ def set_language(code: str):
 
 @bp.get("/healthz")
 def healthz():
-    """Liveness and readiness for load balancers: database and Redis both answer."""
-    status = {"database": "ok", "redis": "ok"}
+    """Liveness and readiness for load balancers: database and Redis both answer (200, else
+    503). Beside them, for monitoring (they do not change the status code: a web process
+    serves without a worker): the workers' heartbeat and the webhook queue (depth, lag,
+    failures)."""
+    from distweb.services import webhooks
+
+    status: dict = {"database": "ok", "redis": "ok"}
     try:
         db.session.execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001 — any failure means not ready
@@ -70,6 +75,21 @@ def healthz():
     except Exception:  # noqa: BLE001
         status["redis"] = "down"
     code = 200 if all(v == "ok" for v in status.values()) else 503
+    status["worker"] = {"status": "unknown", "workers": None, "heartbeat_age_seconds": None}
+    if status["redis"] == "ok":
+        try:
+            status["worker"] = webhooks.worker_heartbeat()
+        except Exception:  # noqa: BLE001 — reported unknown
+            pass
+    status["queue"] = None
+    if status["database"] == "ok":
+        try:
+            figures = webhooks.figures()
+            status["queue"] = {"depth": figures.depth, "queued": figures.queued, "retrying": figures.retrying,
+                               "held": figures.held, "dead_letters": figures.dead,
+                               "lag_seconds": figures.lag_seconds}
+        except Exception:  # noqa: BLE001 — reported unknown
+            db.session.rollback()
     return status, code
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from redis.exceptions import RedisError
 
 from distweb.models.user import Role
 from distweb.services import jobs, webhooks
@@ -18,7 +19,16 @@ require_role(bp, Role.MANAGER)
 
 @bp.get("/jobs")
 def job_list():
-    return render("manage/jobs.html", jobs=jobs.recent_jobs(current_user.brand_id), nav="jobs")
+    return render("manage/jobs.html", jobs=jobs.recent_jobs(current_user.brand_id), nav="jobs",
+                  queue=webhooks.figures(current_user.brand_id), worker=_worker_heartbeat())
+
+
+def _worker_heartbeat() -> dict | None:
+    """The workers' heartbeat, or None when Redis does not answer."""
+    try:
+        return webhooks.worker_heartbeat()
+    except RedisError:
+        return None
 
 
 @bp.post("/jobs")
@@ -42,9 +52,24 @@ def job_show(job_id: int):
 
 @bp.get("/webhooks")
 def webhook_list():
-    """Webhook events not applied: held (waiting for their order), failed and rejected."""
+    """Webhook events not applied: held (waiting for their order), failed (to be tried
+    again), and the dead letters (failed on every try, or refused)."""
     return render("manage/webhooks.html", events=webhooks.open_events(current_user.brand_id),
-                  max_attempts=webhooks.MAX_ATTEMPTS, nav="webhooks")
+                  queue=webhooks.figures(current_user.brand_id), max_attempts=webhooks.MAX_ATTEMPTS,
+                  nav="webhooks")
+
+
+@bp.post("/webhooks/<int:event_id>/drop")
+def webhook_drop(event_id: int):
+    try:
+        dropped = webhooks.drop(current_user.brand_id, event_id)
+    except NotFound:
+        abort(404)
+    if dropped:
+        flash(_("事件已丢弃，不会再应用。"), "success")
+    else:
+        flash(_("该事件已由其他进程处理。"), "info")
+    return redirect_to(url_for("manage.webhook_list"))
 
 
 @bp.post("/webhooks/<int:event_id>/retry")
@@ -64,6 +89,8 @@ def webhook_retry(event_id: int):
         flash(_("事件被拒绝，原因见列表。"), "error")
     elif status == "failed":
         flash(_("应用失败，原因见列表。"), "error")
+    elif status == "dead":
+        flash(_("应用仍然失败，事件留在死信中，原因见列表。"), "error")
     else:
         flash(_("该事件已由其他进程处理。"), "info")
     return redirect_to(url_for("manage.webhook_list"))
