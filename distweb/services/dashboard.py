@@ -11,10 +11,19 @@ days are worked out from the zone's UTC offsets over the period (computed here w
 ``zoneinfo``, written into the statement as a CASE over the offset changes), so the database
 never needs its own time-zone tables and both engines bucket the same instant on the same
 day.
+
+Figures over orders, commission and the wallet come from the rollups (services/rollups.py):
+per-day and per-month sums written with the orders themselves, so a year costs about as much
+as a month and neither grows with the number of orders. A period in another time zone than
+the brand's (the sums are by the brand's days), or a block inside ``from_source_rows()``,
+computes them from the orders, commission lines and ledger instead: the same figures, from
+the source rows (tests compare the two).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 from dataclasses import dataclass
@@ -28,7 +37,11 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from distweb.extensions import db
 from distweb.models import (
+    Brand,
     CommissionLine,
+    DashboardBrandDay,
+    DashboardProductDay,
+    DashboardPromoterDay,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -43,6 +56,7 @@ from distweb.models.base import UTCDateTime
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
+from distweb.services import rollups
 from distweb.services.errors import ServiceError
 
 MAX_DAYS = 366
@@ -254,6 +268,48 @@ def day_buckets(column, period: Period):
     return bucket_case(column, [local_midnight(d, period.tz) for d in days], [d.isoformat() for d in days])
 
 
+# ---------------------------------------------------------------- rollups or source rows
+
+_FROM_SOURCE = contextvars.ContextVar("distweb_dashboard_from_source", default=False)
+
+
+@contextlib.contextmanager
+def from_source_rows():
+    """Inside the block, every figure is computed from the orders, commission lines and
+    ledger, not from the rollups (the full recomputation the rollups must always equal)."""
+    token = _FROM_SOURCE.set(True)
+    try:
+        yield
+    finally:
+        _FROM_SOURCE.reset(token)
+
+
+def _rolled(brand_id: int, period: Period) -> bool:
+    """Whether the rollups answer for ``period``: they are by the brand's own days."""
+    if _FROM_SOURCE.get():
+        return False
+    brand = db.session.get(Brand, brand_id)
+    return brand is not None and brand.timezone == period.tz
+
+
+def _brand_facts(brand_id: int, period: Period, measures: tuple[str, ...], by_day: bool = False):
+    return rollups.facts(DashboardBrandDay, brand_id, period.start, period.end, measures, by_day)
+
+
+def _promoter_facts(brand_id: int, period: Period, measures: tuple[str, ...], by_day: bool = False):
+    return rollups.facts(DashboardPromoterDay, brand_id, period.start, period.end, measures, by_day)
+
+
+def _product_facts(brand_id: int, period: Period, measures: tuple[str, ...]):
+    return rollups.facts(DashboardProductDay, brand_id, period.start, period.end, measures)
+
+
+def _sellers(brand_id: int, period: Period):
+    """The promoters who sold one of the period's orders (a SELECT of promoter ids, from the rollups)."""
+    facts = _promoter_facts(brand_id, period, ("orders",))
+    return select(facts.c.promoter_id).where(facts.c.orders > 0)
+
+
 # ---------------------------------------------------------------- the figures
 
 
@@ -272,6 +328,14 @@ def _int(value) -> int:
 
 def sales(brand_id: int, period: Period) -> dict:
     """gmv_fen, orders, active sellers, refunded_fen and net_fen of the period."""
+    if _rolled(brand_id, period):
+        facts = _brand_facts(brand_id, period, ("gmv_fen", "orders", "refunded_fen"))
+        gmv, orders, refunded_fen = (_int(v) for v in db.session.execute(
+            select(func.sum(facts.c.gmv_fen), func.sum(facts.c.orders), func.sum(facts.c.refunded_fen))).one())
+        sellers = _sellers(brand_id, period).subquery("sellers")
+        active = _int(db.session.scalar(select(func.count(func.distinct(sellers.c.promoter_id)))))
+        return {"gmv_fen": gmv, "orders": orders, "refunded_fen": refunded_fen, "net_fen": gmv - refunded_fen,
+                "active": active}
     gmv, orders, active = db.session.execute(
         select(func.coalesce(func.sum(Order.total_paid_fen), 0), func.count(Order.id),
                func.count(func.distinct(Order.promoter_id)))
@@ -291,6 +355,9 @@ def sales(brand_id: int, period: Period) -> dict:
 
 def commission_accrued(brand_id: int, period: Period) -> int:
     """Commission and margin accrued on the period's orders, all levels, less reversals so far."""
+    if _rolled(brand_id, period):
+        facts = _brand_facts(brand_id, period, ("commission_fen",))
+        return _int(db.session.scalar(select(func.sum(facts.c.commission_fen))))
     return _int(db.session.scalar(
         select(func.coalesce(func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen), 0))
         .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
@@ -307,6 +374,9 @@ def promoters(brand_id: int, period: Period) -> dict:
 
 
 def _sold_products(brand_id: int, period: Period):
+    if _rolled(brand_id, period):
+        facts = _product_facts(brand_id, period, ("orders",))
+        return select(facts.c.product_id).where(facts.c.orders > 0)
     return (select(OrderItem.product_id).join(Order, Order.id == OrderItem.order_id)
             .where(_period_orders(brand_id, period)))
 
@@ -321,8 +391,12 @@ def sell_through(brand_id: int, period: Period) -> dict:
     listed = db.session.scalar(select(func.count(Product.id)).where(
         Product.brand_id == brand_id,
         or_(and_(Product.active.is_(True), Product.created_at < period.end_utc), Product.id.in_(sold_ids))))
-    sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
-                             .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
+    if _rolled(brand_id, period):
+        sold_rows = sold_ids.subquery("sold")
+        sold = db.session.scalar(select(func.count(func.distinct(sold_rows.c.product_id))))
+    else:
+        sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
+                                 .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
     listed, sold = _int(listed), _int(sold)
     return {"listed": listed, "sold": sold, "rate_bp": rate_bp(sold, listed)}
 
@@ -351,6 +425,11 @@ def new_promoter_survival(brand_id: int, period: Period) -> dict:
 
 def _commission_by_promoter(brand_id: int, period: Period):
     """(promoter_id, commission_fen) of the period's orders, all levels, less reversals, > 0."""
+    if _rolled(brand_id, period):
+        facts = _promoter_facts(brand_id, period, ("commission_fen",))
+        kept = func.sum(facts.c.commission_fen)
+        return (select(facts.c.promoter_id.label("promoter_id"), kept.label("commission_fen"))
+                .group_by(facts.c.promoter_id).having(kept > 0))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
     return (select(CommissionLine.promoter_id.label("promoter_id"), kept.label("commission_fen"))
             .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
@@ -372,6 +451,8 @@ def core_cut(brand_id: int, period: Period) -> tuple[int, int | None]:
 
 
 def _sold_in(brand_id: int, period: Period, promoter_id_column):
+    if _rolled(brand_id, period):
+        return promoter_id_column.in_(_sellers(brand_id, period))
     return exists().where(_period_orders(brand_id, period), Order.promoter_id == promoter_id_column)
 
 
@@ -393,11 +474,7 @@ def core_churn(brand_id: int, period: Period) -> dict:
 
 
 def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
-    gmv = func.sum(Order.total_paid_fen)
-    count = func.count(Order.id)
-    ranked = (select(Order.promoter_id.label("promoter_id"), gmv.label("gmv_fen"), count.label("orders"))
-              .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
-              .group_by(Order.promoter_id).subquery())
+    ranked = _sales_by_promoter(brand_id, period)
     rows = db.session.execute(
         select(Promoter.code, User.name, ranked.c.gmv_fen, ranked.c.orders)
         .join(Promoter, Promoter.id == ranked.c.promoter_id).join(User, User.id == Promoter.user_id)
@@ -406,10 +483,16 @@ def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]
 
 
 def top_products(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
-    ranked = (select(OrderItem.product_id.label("product_id"), func.sum(OrderItem.paid_fen).label("gmv_fen"),
-                     func.sum(OrderItem.quantity).label("quantity"))
-              .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period))
-              .group_by(OrderItem.product_id).subquery())
+    if _rolled(brand_id, period):
+        facts = _product_facts(brand_id, period, ("gmv_fen", "quantity"))
+        ranked = (select(facts.c.product_id.label("product_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
+                         func.sum(facts.c.quantity).label("quantity"))
+                  .group_by(facts.c.product_id).subquery())
+    else:
+        ranked = (select(OrderItem.product_id.label("product_id"), func.sum(OrderItem.paid_fen).label("gmv_fen"),
+                         func.sum(OrderItem.quantity).label("quantity"))
+                  .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period))
+                  .group_by(OrderItem.product_id).subquery())
     rows = db.session.execute(
         select(Product.sku, Product.name, ranked.c.gmv_fen, ranked.c.quantity)
         .join(Product, Product.id == ranked.c.product_id)
@@ -421,12 +504,23 @@ def daily(brand_id: int, period: Period) -> list[dict]:
     """One entry per day of the period, zero days included: gmv_fen and orders."""
     day = day_buckets(Order.paid_at, period).label("day")
     by_day = {d.isoformat(): {"date": d.isoformat(), "gmv_fen": 0, "orders": 0} for d in period.dates()}
+    if _rolled(brand_id, period):
+        for d, gmv, orders in _by_day(brand_id, period, ("gmv_fen", "orders")):
+            by_day[d].update(gmv_fen=gmv, orders=orders)
+        return list(by_day.values())
     for d, gmv, orders in db.session.execute(
             select(day, func.sum(Order.total_paid_fen), func.count(Order.id))
             .where(_period_orders(brand_id, period)).group_by(day)):
         if d in by_day:
             by_day[d].update(gmv_fen=_int(gmv), orders=_int(orders))
     return list(by_day.values())
+
+
+def _by_day(brand_id: int, period: Period, measures: tuple[str, ...]) -> list[tuple]:
+    """(day, *measures) of each day of the period with something on it, from the rollups."""
+    facts = _brand_facts(brand_id, period, measures, by_day=True)
+    return [(day, *(_int(v) for v in values)) for day, *values in db.session.execute(
+        select(facts.c.day, *[func.sum(facts.c[m]) for m in measures]).group_by(facts.c.day))]
 
 
 def summary(brand_id: int, period: Period) -> dict:
@@ -456,7 +550,14 @@ _WALLET = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)
 def wallet_totals(brand_id: int) -> dict:
     """Promoters' frozen and available money now: the sum of every entry of those accounts
     (the ledger is the only truth). The one scan of the whole ledger the dashboard makes; a
-    page computing two periods' cards passes it to both."""
+    page computing two periods' cards passes it to both. From the rollups: the sum of every
+    day's movements."""
+    if not _FROM_SOURCE.get():
+        facts = rollups.facts(DashboardBrandDay, brand_id, date(1970, 1, 1), date(9999, 12, 30),
+                              ("frozen_fen", "available_fen"))
+        frozen, available = db.session.execute(select(func.sum(facts.c.frozen_fen),
+                                                      func.sum(facts.c.available_fen))).one()
+        return {"frozen_fen": _int(frozen), "available_fen": _int(available)}
     totals = dict(db.session.execute(
         select(LedgerAccount.kind, func.sum(LedgerEntry.amount_fen))
         .select_from(LedgerAccount).join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
@@ -470,6 +571,12 @@ def balances(brand_id: int, period: Period, totals: dict | None = None) -> dict:
     """Promoters' frozen and available money at the end of the period (every ledger
     transaction up to then, by business time: today's totals less what moved after the
     period, a few rows when it ends recently), and what left through paid withdrawals in it."""
+    if _rolled(brand_id, period):
+        facts = rollups.facts(DashboardBrandDay, brand_id, date(1970, 1, 1), period.end,
+                              ("frozen_fen", "available_fen"))
+        frozen, available = (_int(v) for v in db.session.execute(
+            select(func.sum(facts.c.frozen_fen), func.sum(facts.c.available_fen))).one())
+        return {"frozen_fen": frozen, "available_fen": available, "paid_out_fen": _paid_out(brand_id, period)}
     totals = wallet_totals(brand_id) if totals is None else totals
     amount = LedgerEntry.amount_fen
     after_frozen, after_available = db.session.execute(
@@ -481,17 +588,21 @@ def balances(brand_id: int, period: Period, totals: dict | None = None) -> dict:
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(LedgerTransaction.brand_id == brand_id, LedgerTransaction.occurred_at >= period.end_utc,
                LedgerAccount.kind.in_(_WALLET))).one()
-    # Paid out: the withdrawals paid in the period, net of fees (what their ledger step moves
-    # to the paid-out accounts, at the same paid_at), from the withdrawals' own rows.
+    return {"frozen_fen": totals["frozen_fen"] - _int(after_frozen),
+            "available_fen": totals["available_fen"] - _int(after_available),
+            "paid_out_fen": _paid_out(brand_id, period)}
+
+
+def _paid_out(brand_id: int, period: Period) -> int:
+    """The withdrawals paid in the period, net of fees (what their ledger step moves to the
+    paid-out accounts, at the same paid_at), from the withdrawals' own rows."""
     from distweb.models import Withdrawal
     from distweb.models.payouts import WithdrawalStatus
 
-    paid_out = db.session.scalar(
+    return _int(db.session.scalar(
         select(func.coalesce(func.sum(Withdrawal.net_fen), 0))
         .where(Withdrawal.brand_id == brand_id, Withdrawal.status == WithdrawalStatus.PAID,
-               _in(Withdrawal.paid_at, period)))
-    return {"frozen_fen": totals["frozen_fen"] - _int(after_frozen),
-            "available_fen": totals["available_fen"] - _int(after_available), "paid_out_fen": _int(paid_out)}
+               _in(Withdrawal.paid_at, period))))
 
 
 # ---------------------------------------------------------------- the pages: cards and trends
@@ -531,6 +642,51 @@ def trend(brand_id: int, period: Period) -> dict:
     instants = [local_midnight(s, period.tz) for s in starts]
     rows = {label: {"start": label, "gmv_fen": 0, "orders": 0, "commission_fen": 0,
                     "new_promoters": 0, "active_promoters": 0} for label in labels}
+    if _rolled(brand_id, period):
+        _trend_from_rollups(brand_id, period, starts, labels, rows)
+    else:
+        _trend_from_orders(brand_id, period, instants, labels, rows)
+    joined = bucket_case(Promoter.joined_at, instants, labels).label("bucket")
+    for key, count in db.session.execute(
+            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
+        if key in rows:
+            rows[key]["new_promoters"] = _int(count)
+    return {"unit": unit, "from": period.start.isoformat(), "to": period.end.isoformat(),
+            "buckets": list(rows.values())}
+
+
+def _label_of(day_column, starts: list[date], labels: list[str]):
+    """The label of the bucket a 'YYYY-MM-DD' day falls in (a CASE tree, as ``bucket_case``)."""
+    def node(low: int, high: int):
+        if high - low == 1:
+            return literal(labels[low], String)
+        middle = (low + high) // 2
+        return case((day_column < literal(starts[middle].isoformat(), String), node(low, middle)),
+                    else_=node(middle, high))
+    return node(0, len(starts))
+
+
+def _trend_from_rollups(brand_id: int, period: Period, starts: list[date], labels: list[str], rows: dict) -> None:
+    label_of = {}
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else period.end + timedelta(days=1)
+        for n in range((end - start).days):
+            label_of[(start + timedelta(days=n)).isoformat()] = labels[i]
+    for day, gmv, count, kept in _by_day(brand_id, period, ("gmv_fen", "orders", "commission_fen")):
+        row = rows[label_of[day]]
+        row["gmv_fen"] += gmv
+        row["orders"] += count
+        row["commission_fen"] += kept
+    facts = _promoter_facts(brand_id, period, ("orders",), by_day=True)
+    bucket = (facts.c.day if len(starts) == period.days else _label_of(facts.c.day, starts, labels)).label("bucket")
+    for key, active in db.session.execute(
+            select(bucket, func.count(func.distinct(facts.c.promoter_id))).where(facts.c.orders > 0).group_by(bucket)):
+        if key in rows:
+            rows[key]["active_promoters"] = _int(active)
+
+
+def _trend_from_orders(brand_id: int, period: Period, instants: list[datetime], labels: list[str],
+                       rows: dict) -> None:
     bucket = bucket_case(Order.paid_at, instants, labels).label("bucket")
     for key, gmv, count, active in db.session.execute(
             select(bucket, func.sum(Order.total_paid_fen), func.count(Order.id),
@@ -544,13 +700,6 @@ def trend(brand_id: int, period: Period) -> dict:
             .where(_period_orders(brand_id, period)).group_by(bucket)):
         if key in rows:
             rows[key]["commission_fen"] = _int(kept)
-    joined = bucket_case(Promoter.joined_at, instants, labels).label("bucket")
-    for key, count in db.session.execute(
-            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
-        if key in rows:
-            rows[key]["new_promoters"] = _int(count)
-    return {"unit": unit, "from": period.start.isoformat(), "to": period.end.isoformat(),
-            "buckets": list(rows.values())}
 
 
 # ---------------------------------------------------------------- the tables behind the cards
@@ -591,6 +740,13 @@ INT_COLUMNS = {"orders", "quantity", "team_size", "members", "new_members", "act
 
 
 def _sales_by_promoter(brand_id: int, period: Period):
+    """(promoter_id, gmv_fen, orders) of each seller of the period's orders."""
+    if _rolled(brand_id, period):
+        facts = _promoter_facts(brand_id, period, ("gmv_fen", "orders"))
+        count = func.sum(facts.c.orders)
+        return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
+                       count.label("orders"))
+                .group_by(facts.c.promoter_id).having(count > 0).subquery("sales"))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
             .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
@@ -598,6 +754,11 @@ def _sales_by_promoter(brand_id: int, period: Period):
 
 
 def _commission_all(brand_id: int, period: Period):
+    if _rolled(brand_id, period):
+        facts = _promoter_facts(brand_id, period, ("commission_fen",))
+        return (select(facts.c.promoter_id.label("promoter_id"),
+                       func.sum(facts.c.commission_fen).label("commission_fen"))
+                .group_by(facts.c.promoter_id).subquery("earned"))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
     return (select(CommissionLine.promoter_id.label("promoter_id"), kept.label("commission_fen"))
             .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
