@@ -60,15 +60,18 @@ class DashboardDelta(db.Model):
     commission_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     frozen_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     available_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    joined: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DashboardBrandDay(db.Model):
     """A brand's day (span 'd', day 'YYYY-MM-DD') or month (span 'm', day 'YYYY-MM'): the
     orders paid on it (GMV, count), refunds and cancellations recorded on it, commission
-    accrued on its orders less reversals so far, and the net change of promoters' frozen
-    and available money by the ledger's business time."""
+    accrued on its orders less reversals so far, the net change of promoters' frozen and
+    available money by the ledger's business time, and the promoters who joined on it (and
+    are still active or suspended)."""
 
     __tablename__ = "dashboard_brand_days"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: rows stored in key order (a period is one range)
 
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), primary_key=True)
     span: Mapped[str] = mapped_column(String(1), primary_key=True)
@@ -79,6 +82,7 @@ class DashboardBrandDay(db.Model):
     commission_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     frozen_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     available_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    joined: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DashboardPromoterDay(db.Model):
@@ -86,6 +90,7 @@ class DashboardPromoterDay(db.Model):
     accrued on orders paid then, all levels, less reversals so far."""
 
     __tablename__ = "dashboard_promoter_days"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: rows stored in key order (a period is one range)
 
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), primary_key=True)
     span: Mapped[str] = mapped_column(String(1), primary_key=True)
@@ -101,6 +106,7 @@ class DashboardProductDay(db.Model):
     it was in (paid then)."""
 
     __tablename__ = "dashboard_product_days"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: rows stored in key order (a period is one range)
 
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), primary_key=True)
     span: Mapped[str] = mapped_column(String(1), primary_key=True)

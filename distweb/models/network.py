@@ -56,6 +56,9 @@ class Promoter(db.Model):
     )
     status_reason: Mapped[str | None] = mapped_column(String(200))
     joined_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # When it first sold an order paid at or after it joined (None: not yet): the
+    # dashboard's 新人存活率 and cohorts read it (services/rollups.py keeps it).
+    first_sale_at = mapped_column(UTCDateTime)
     reviewed_at = mapped_column(UTCDateTime)
 
     user = relationship("User", back_populates="promoter")

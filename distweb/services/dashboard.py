@@ -54,7 +54,6 @@ from distweb.models import (
 )
 from distweb.models.base import UTCDateTime
 from distweb.models.ledger import AccountKind
-from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
 from distweb.services import rollups
 from distweb.services.errors import ServiceError
@@ -63,9 +62,7 @@ MAX_DAYS = 366
 TOP = 10
 SURVIVAL_DAYS = 30
 CORE_SHARE = (1, 5)  # the top 20% by commission: ceil(n × 1/5), ties at the cut all in
-# Promoters who have joined: approved (active) or suspended since; a pending application or a
-# rejected one has not joined the network.
-JOINED_STATUSES = (PromoterStatus.ACTIVE, PromoterStatus.SUSPENDED)
+JOINED_STATUSES = rollups.JOINED_STATUSES  # active or suspended since: not pending, not rejected
 
 
 def rate_bp(numerator: int, denominator: int) -> int:
@@ -365,6 +362,12 @@ def commission_accrued(brand_id: int, period: Period) -> int:
 
 
 def promoters(brand_id: int, period: Period) -> dict:
+    if _rolled(brand_id, period):
+        before = rollups.facts(DashboardBrandDay, brand_id, date(1970, 1, 1), period.start - timedelta(days=1),
+                               ("joined",))
+        during = _brand_facts(brand_id, period, ("joined",))
+        earlier, new = (_int(db.session.scalar(select(func.sum(facts.c.joined)))) for facts in (before, during))
+        return {"total": earlier + new, "new": new}
     total, new = db.session.execute(
         select(func.count(Promoter.id),
                func.coalesce(func.sum(case((Promoter.joined_at >= period.start_utc, 1), else_=0)), 0))
@@ -401,8 +404,11 @@ def sell_through(brand_id: int, period: Period) -> dict:
     return {"listed": listed, "sold": sold, "rate_bp": rate_bp(sold, listed)}
 
 
-def _survived(brand_id: int, days: int):
-    """A promoter (the outer row) sold an order paid within ``days`` days after joining."""
+def _survived(brand_id: int, days: int, rolled: bool = False):
+    """A promoter (the outer row) sold an order paid within ``days`` days after joining
+    (``rolled``: by its first sale since joining, which the order services keep)."""
+    if rolled:
+        return Promoter.first_sale_at < _plus_seconds(Promoter.joined_at, literal(days * 86400, Integer))
     return exists().where(Order.brand_id == brand_id, Order.promoter_id == Promoter.id,
                           Order.paid_at.is_not(None), Order.paid_at >= Promoter.joined_at,
                           Order.paid_at < _plus_seconds(Promoter.joined_at, literal(days * 86400, Integer)))
@@ -417,7 +423,8 @@ def new_promoter_survival(brand_id: int, period: Period) -> dict:
     within 30 days after joining."""
     cohort, survived = db.session.execute(
         select(func.count(Promoter.id),
-               func.coalesce(func.sum(case((_survived(brand_id, SURVIVAL_DAYS), 1), else_=0)), 0))
+               func.coalesce(func.sum(case((_survived(brand_id, SURVIVAL_DAYS, _rolled(brand_id, period)), 1),
+                                           else_=0)), 0))
         .where(_cohort(brand_id, period))).one()
     cohort, survived = _int(cohort), _int(survived)
     return {"cohort": cohort, "survived": survived, "rate_bp": rate_bp(survived, cohort)}
@@ -437,17 +444,28 @@ def _commission_by_promoter(brand_id: int, period: Period):
             .group_by(CommissionLine.promoter_id).having(kept > 0))
 
 
+def _core(brand_id: int, period: Period):
+    """(earned, cut): the CTE of last period's earners (promoter_id, commission_fen > 0) and
+    a one-row CTE of how many they are (``ranked``) and the commission at the 20% cut
+    (``cut``, rounded up: ceil(n × 1/5) in integers), found by the database in one pass."""
+    earned = _commission_by_promoter(brand_id, period).cte("earned")
+    numbered = select(earned.c.commission_fen.label("commission_fen"),
+                      func.row_number().over(order_by=earned.c.commission_fen.desc()).label("place"),
+                      func.count().over().label("ranked")).cte("numbered")
+    share, whole = CORE_SHARE
+    cut = (select(numbered.c.ranked.label("ranked"), numbered.c.commission_fen.label("cut"))
+           .where(numbered.c.place == (numbered.c.ranked * share + (whole - 1)) // whole).cte("cut"))
+    return earned, cut
+
+
 def core_cut(brand_id: int, period: Period) -> tuple[int, int | None]:
     """Over ``period``: how many promoters earned more than 0, and the commission of the one at
     the 20% cut (rounded up) — everyone earning at least that is core. (0, None) when nobody earned."""
-    earned = _commission_by_promoter(brand_id, period).subquery()
-    ranked = _int(db.session.scalar(select(func.count()).select_from(earned)))
-    if ranked == 0:
+    _earned, cut = _core(brand_id, period)
+    found = db.session.execute(select(cut.c.ranked, cut.c.cut)).first()
+    if found is None:
         return 0, None
-    keep = math.ceil(ranked * CORE_SHARE[0] / CORE_SHARE[1])
-    cut = db.session.scalar(select(earned.c.commission_fen).order_by(earned.c.commission_fen.desc())
-                            .limit(1).offset(keep - 1))
-    return ranked, _int(cut)
+    return _int(found[0]), _int(found[1])
 
 
 def _sold_in(brand_id: int, period: Period, promoter_id_column):
@@ -458,23 +476,41 @@ def _sold_in(brand_id: int, period: Period, promoter_id_column):
 
 def core_churn(brand_id: int, period: Period) -> dict:
     """骨干流失率: of last period's core (top 20% by commission, rounded up, ties at the cut
-    all in), those who sold no order in this period. The earners' commissions come back
-    sorted in one statement (the cut is found in Python); only the core is then looked up
-    in this period's orders (ix_orders_promoter_paid)."""
-    earned = _commission_by_promoter(brand_id, period.previous()).subquery()
-    ranked = db.session.scalars(select(earned.c.commission_fen).order_by(earned.c.commission_fen.desc())).all()
-    if not ranked:
+    all in), those who sold no order in this period. The cut and the core's size come from
+    one statement (``_core``); then the core members among this period's sellers."""
+    previous = period.previous()
+    earned, cut = _core(brand_id, previous)
+    found = db.session.execute(
+        select(cut.c.cut, select(func.count()).select_from(earned).where(earned.c.commission_fen >= cut.c.cut)
+               .scalar_subquery())).first()
+    if found is None:
         return {"core": 0, "churned": 0, "rate_bp": 0}
-    cut = _int(ranked[math.ceil(len(ranked) * CORE_SHARE[0] / CORE_SHARE[1]) - 1])
-    core = sum(1 for value in ranked if _int(value) >= cut)
+    cut_fen, core = _int(found[0]), _int(found[1])
+    earned = _commission_by_promoter(brand_id, previous).subquery("earned")
     churned = _int(db.session.scalar(
         select(func.count()).select_from(earned)
-        .where(earned.c.commission_fen >= cut, ~_sold_in(brand_id, period, earned.c.promoter_id))))
+        .where(earned.c.commission_fen >= cut_fen, ~_sold_in(brand_id, period, earned.c.promoter_id))))
     return {"core": core, "churned": churned, "rate_bp": rate_bp(churned, core)}
 
 
 def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
+    """The period's best sellers by GMV, then orders, then code. From the rollups: the top
+    ``limit`` by GMV and orders, and any more tied with the last of them, are found without
+    their codes; only those few are then looked up and put in order."""
     ranked = _sales_by_promoter(brand_id, period)
+    if _rolled(brand_id, period):
+        top = db.session.execute(select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
+                                 .order_by(ranked.c.gmv_fen.desc(), ranked.c.orders.desc()).limit(limit)).all()
+        if len(top) == limit:
+            last = top[-1]
+            top = list({row[0]: row for row in [*top, *db.session.execute(
+                select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
+                .where(ranked.c.gmv_fen == last[1], ranked.c.orders == last[2]))]}.values())
+        names = {pid: (code, name) for pid, code, name in db.session.execute(
+            select(Promoter.id, Promoter.code, User.name).join(User, User.id == Promoter.user_id)
+            .where(Promoter.id.in_([row[0] for row in top])))}
+        rows = sorted(((*names[pid], _int(g), _int(n)) for pid, g, n in top), key=lambda r: (-r[2], -r[3], r[0]))
+        return [{"code": code, "name": name, "gmv_fen": g, "orders": n} for code, name, g, n in rows[:limit]]
     rows = db.session.execute(
         select(Promoter.code, User.name, ranked.c.gmv_fen, ranked.c.orders)
         .join(Promoter, Promoter.id == ranked.c.promoter_id).join(User, User.id == Promoter.user_id)
@@ -893,7 +929,8 @@ def cohorts(brand_id: int, period: Period, sort: str = "month", descending: bool
     many sold an order paid within 7, 30 and 90 days after joining."""
     month = func.substr(local_day(Promoter.joined_at, period), 1, 7)
     stmt = (select(month.label("month"), func.count(Promoter.id).label("joined"),
-                   *[func.sum(case((_survived(brand_id, days), 1), else_=0)).label(f"sold_{days}")
+                   *[func.sum(case((_survived(brand_id, days, _rolled(brand_id, period)), 1), else_=0))
+                     .label(f"sold_{days}")
                      for days in (7, 30, 90)])
             .where(_cohort(brand_id, period)).group_by(month))
     page = _paged(stmt, COHORT_SORTS, sort, descending, "month", limit, offset)

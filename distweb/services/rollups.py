@@ -41,6 +41,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     case,
     delete,
     event,
@@ -52,6 +53,8 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from distweb.extensions import db
@@ -67,15 +70,20 @@ from distweb.models import (
     LedgerTransaction,
     Order,
     OrderItem,
+    Promoter,
     Refund,
 )
 from distweb.models.base import json_rows
 from distweb.models.ledger import AccountKind
+from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
 
 DAY, MONTH = "d", "m"
-MEASURES = ("gmv_fen", "orders", "quantity", "refunded_fen", "commission_fen", "frozen_fen", "available_fen")
-BRAND_MEASURES = ("gmv_fen", "orders", "refunded_fen", "commission_fen", "frozen_fen", "available_fen")
+MEASURES = ("gmv_fen", "orders", "quantity", "refunded_fen", "commission_fen", "frozen_fen", "available_fen", "joined")
+BRAND_MEASURES = ("gmv_fen", "orders", "refunded_fen", "commission_fen", "frozen_fen", "available_fen", "joined")
+# Promoters who have joined: approved (active) or suspended since; a pending application or a
+# rejected one has not joined the network.
+JOINED_STATUSES = (PromoterStatus.ACTIVE, PromoterStatus.SUSPENDED)
 PROMOTER_MEASURES = ("gmv_fen", "orders", "commission_fen")
 PRODUCT_MEASURES = ("gmv_fen", "quantity", "orders")
 FOLD_BATCH = 20_000
@@ -118,6 +126,20 @@ def order_paid(order: Order) -> None:
         paid_quantity[1] += item.quantity
     for product_id, (paid, quantity) in by_product.items():
         _add(order.brand_id, order.paid_at, None, product_id, gmv_fen=paid, quantity=quantity, orders=1)
+
+
+    if order.promoter_id is not None:
+        # The seller's first sale since it joined (新人存活率), if this is it: a row is only
+        # written (and locked) when this payment is earlier than any it had.
+        db.session.connection().execute(_FIRST_SALE, {"promoter_id": order.promoter_id, "paid_at": order.paid_at})
+
+
+_FIRST_SALE = (sa_update(Promoter.__table__)
+               .where(Promoter.__table__.c.id == bindparam("promoter_id"),
+                      Promoter.__table__.c.joined_at <= bindparam("paid_at"),
+                      or_(Promoter.__table__.c.first_sale_at.is_(None),
+                          Promoter.__table__.c.first_sale_at > bindparam("paid_at")))
+               .values(first_sale_at=bindparam("paid_at")))
 
 
 def order_cancelled(order: Order) -> None:
@@ -164,6 +186,35 @@ def _write_deltas(session) -> None:
             if any(measures.values())]
     if rows:
         session.connection().execute(_insert_deltas(), {"deltas": json.dumps(rows)})
+
+
+def _joined(brand_id, status, joined_at) -> tuple | None:
+    if brand_id is None or joined_at is None or status not in JOINED_STATUSES:
+        return None
+    return brand_id, joined_at
+
+
+@event.listens_for(Session, "before_flush")
+def _watch_promoters(session, flush_context, instances) -> None:
+    """Promoters joining, leaving the joined statuses (rejected) or coming back, through the
+    ORM (every service writes them so): +1 or −1 on the day they joined."""
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, Promoter):
+            continue
+        state = sa_inspect(obj)
+        now = None if obj in session.deleted else _joined(obj.brand_id, obj.status, obj.joined_at)
+        if obj in session.new:
+            before = None
+        else:
+            def old(name):
+                history = state.attrs[name].history
+                return history.deleted[0] if history.deleted else getattr(obj, name)
+            before = _joined(old("brand_id"), old("status"), old("joined_at"))
+        if before == now:
+            continue
+        for found, sign in ((before, -1), (now, 1)):
+            if found is not None:
+                _add(found[0], found[1], None, None, joined=sign)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -252,6 +303,7 @@ def _span_of_data(conn, brand_id: int) -> tuple[datetime, datetime] | None:
     """The first and last instant any of the brand's figures happened at."""
     firsts, lasts = [], []
     for column, where, join in ((Order.paid_at, Order.brand_id == brand_id, None),
+                                (Promoter.joined_at, Promoter.brand_id == brand_id, None),
                                 (Order.cancelled_at, Order.brand_id == brand_id, None),
                                 (LedgerTransaction.occurred_at, LedgerTransaction.brand_id == brand_id, None),
                                 (Refund.created_at, Order.brand_id == brand_id, Order.id == Refund.order_id)):
@@ -294,6 +346,12 @@ def rebuild_on(conn, brand_id: int) -> dict[str, int]:
     for model in (DashboardDelta, DashboardBrandDay, DashboardPromoterDay, DashboardProductDay):
         conn.execute(delete(model.__table__).where(model.__table__.c.brand_id == brand_id))
     tz = conn.execute(select(Brand.timezone).where(Brand.id == brand_id)).scalar_one()
+    promoters = Promoter.__table__
+    first_sale = (select(func.min(Order.paid_at)).where(Order.promoter_id == promoters.c.id,
+                                                        Order.paid_at.is_not(None),
+                                                        Order.paid_at >= promoters.c.joined_at)
+                  .correlate(promoters).scalar_subquery())
+    conn.execute(sa_update(promoters).where(promoters.c.brand_id == brand_id).values(first_sale_at=first_sale))
     found = _span_of_data(conn, brand_id)
     counts = {"brand_days": 0, "promoter_days": 0, "product_days": 0}
     if found is None:
@@ -317,16 +375,18 @@ def rebuild_on(conn, brand_id: int) -> dict[str, int]:
     brand_facts = facts(
         select(day(Order.paid_at).label("day"), Order.total_paid_fen.label("gmv_fen"),
                literal(1, BigInteger).label("orders"), zero.label("refunded_fen"), zero.label("commission_fen"),
-               zero.label("frozen_fen"), zero.label("available_fen")).where(paid),
-        select(day(Refund.created_at), zero, zero, Refund.amount_fen, zero, zero, zero)
+               zero.label("frozen_fen"), zero.label("available_fen"), zero.label("joined")).where(paid),
+        select(day(Refund.created_at), zero, zero, Refund.amount_fen, zero, zero, zero, zero)
         .select_from(Refund).join(Order, Order.id == Refund.order_id).where(Order.brand_id == brand_id),
-        select(day(Order.cancelled_at), zero, zero, Order.total_paid_fen - Order.refunded_fen, zero, zero, zero)
+        select(day(Order.cancelled_at), zero, zero, Order.total_paid_fen - Order.refunded_fen, zero, zero, zero, zero)
         .where(paid, Order.status == OrderStatus.CANCELLED, Order.cancelled_at.is_not(None)),
-        select(day(Order.paid_at), zero, zero, zero, kept, zero, zero)
+        select(day(Order.paid_at), zero, zero, zero, kept, zero, zero, zero)
         .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id).where(paid),
+        select(day(Promoter.joined_at), zero, zero, zero, zero, zero, zero, literal(1, BigInteger))
+        .where(Promoter.brand_id == brand_id, Promoter.status.in_(JOINED_STATUSES)),
         select(day(LedgerTransaction.occurred_at), zero, zero, zero, zero,
                case((wallet == AccountKind.PROMOTER_FROZEN, LedgerEntry.amount_fen), else_=0),
-               case((wallet == AccountKind.PROMOTER_AVAILABLE, LedgerEntry.amount_fen), else_=0))
+               case((wallet == AccountKind.PROMOTER_AVAILABLE, LedgerEntry.amount_fen), else_=0), zero)
         .select_from(LedgerTransaction)
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)

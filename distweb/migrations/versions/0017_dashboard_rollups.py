@@ -1,7 +1,8 @@
 """dashboard rollups: per-day and per-month sums of the dashboard's figures per brand, per
 promoter and per product (dashboard_brand_days, dashboard_promoter_days,
 dashboard_product_days), the insert-only deltas the order, commission and ledger services
-write in their own transactions (dashboard_deltas), and the backfill of existing brands
+write in their own transactions (dashboard_deltas), promoters.first_sale_at (新人存活率 without
+a look at every new promoter's orders), and the backfill of existing brands
 
 Revision ID: 9b3d5f7a1c20
 Revises: f6c2a8d41e90
@@ -16,7 +17,7 @@ down_revision = 'f6c2a8d41e90'
 branch_labels = None
 depends_on = None
 
-MONEY = ('gmv_fen', 'orders', 'refunded_fen', 'commission_fen', 'frozen_fen', 'available_fen')
+MONEY = ('gmv_fen', 'orders', 'refunded_fen', 'commission_fen', 'frozen_fen', 'available_fen', 'joined')
 
 
 def _sums(*names):
@@ -24,6 +25,8 @@ def _sums(*names):
 
 
 def upgrade():
+    with op.batch_alter_table('promoters') as batch_op:
+        batch_op.add_column(sa.Column('first_sale_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         'dashboard_deltas',
         sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -31,7 +34,8 @@ def upgrade():
         sa.Column('day', sa.String(length=10), nullable=False),
         sa.Column('promoter_id', sa.Integer(), nullable=True),
         sa.Column('product_id', sa.Integer(), nullable=True),
-        *_sums('gmv_fen', 'orders', 'quantity', 'refunded_fen', 'commission_fen', 'frozen_fen', 'available_fen'),
+        *_sums('gmv_fen', 'orders', 'quantity', 'refunded_fen', 'commission_fen', 'frozen_fen', 'available_fen',
+              'joined'),
         sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_dashboard_deltas_brand_id_brands')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_dashboard_deltas')),
     )
@@ -50,6 +54,7 @@ def upgrade():
             *_sums(*names),
             sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f(f'fk_{table}_brand_id_brands')),
             sa.PrimaryKeyConstraint(*keys, name=op.f(f'pk_{table}')),
+            sqlite_with_rowid=False,  # SQLite keeps the rows in key order: a period is one range
         )
     _backfill()
 
@@ -68,3 +73,5 @@ def downgrade():
     op.drop_table('dashboard_brand_days')
     op.drop_index('ix_dashboard_deltas_brand_day', table_name='dashboard_deltas')
     op.drop_table('dashboard_deltas')
+    with op.batch_alter_table('promoters') as batch_op:
+        batch_op.drop_column('first_sale_at')
