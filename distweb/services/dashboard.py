@@ -408,7 +408,8 @@ def _survived(brand_id: int, days: int, rolled: bool = False):
     """A promoter (the outer row) sold an order paid within ``days`` days after joining
     (``rolled``: by its first sale since joining, which the order services keep)."""
     if rolled:
-        return Promoter.first_sale_at < _plus_seconds(Promoter.joined_at, literal(days * 86400, Integer))
+        return and_(Promoter.first_sale_at.is_not(None),  # first: the rest need no date arithmetic
+                    Promoter.first_sale_at < _plus_seconds(Promoter.joined_at, literal(days * 86400, Integer)))
     return exists().where(Order.brand_id == brand_id, Order.promoter_id == Promoter.id,
                           Order.paid_at.is_not(None), Order.paid_at >= Promoter.joined_at,
                           Order.paid_at < _plus_seconds(Promoter.joined_at, literal(days * 86400, Integer)))

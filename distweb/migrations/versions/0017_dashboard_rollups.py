@@ -27,6 +27,10 @@ def _sums(*names):
 def upgrade():
     with op.batch_alter_table('promoters') as batch_op:
         batch_op.add_column(sa.Column('first_sale_at', sa.DateTime(timezone=True), nullable=True))
+    # The same index, carrying first_sale_at: a period's joiners and whether they sold soon after.
+    op.drop_index('ix_promoters_brand_status_joined', table_name='promoters')
+    op.create_index('ix_promoters_brand_status_joined_sale', 'promoters',
+                    ['brand_id', 'status', 'joined_at', 'first_sale_at'])
     op.create_table(
         'dashboard_deltas',
         sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -73,5 +77,7 @@ def downgrade():
     op.drop_table('dashboard_brand_days')
     op.drop_index('ix_dashboard_deltas_brand_day', table_name='dashboard_deltas')
     op.drop_table('dashboard_deltas')
+    op.drop_index('ix_promoters_brand_status_joined_sale', table_name='promoters')
+    op.create_index('ix_promoters_brand_status_joined', 'promoters', ['brand_id', 'status', 'joined_at'])
     with op.batch_alter_table('promoters') as batch_op:
         batch_op.drop_column('first_sale_at')
