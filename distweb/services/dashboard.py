@@ -477,21 +477,21 @@ def _sold_in(brand_id: int, period: Period, promoter_id_column):
 
 def core_churn(brand_id: int, period: Period) -> dict:
     """骨干流失率: of last period's core (top 20% by commission, rounded up, ties at the cut
-    all in), those who sold no order in this period. The cut and the core's size come from
-    one statement (``_core``); then the core members among this period's sellers."""
-    previous = period.previous()
-    earned, cut = _core(brand_id, previous)
-    found = db.session.execute(
-        select(cut.c.cut, select(func.count()).select_from(earned).where(earned.c.commission_fen >= cut.c.cut)
-               .scalar_subquery())).first()
-    if found is None:
-        return {"core": 0, "churned": 0, "rate_bp": 0}
-    cut_fen, core = _int(found[0]), _int(found[1])
-    earned = _commission_by_promoter(brand_id, previous).subquery("earned")
-    churned = _int(db.session.scalar(
+    all in), those who sold no order in this period. One statement: last period's earners
+    (a CTE the database computes once), their cut, the core's size and how many of the core
+    are not among this period's sellers."""
+    earned, cut = _core(brand_id, period.previous())
+    cut_fen = select(cut.c.cut).scalar_subquery()
+    core = earned.c.commission_fen >= cut_fen
+    found = db.session.execute(select(
+        cut_fen,
+        select(func.count()).select_from(earned).where(core).scalar_subquery(),
         select(func.count()).select_from(earned)
-        .where(earned.c.commission_fen >= cut_fen, ~_sold_in(brand_id, period, earned.c.promoter_id))))
-    return {"core": core, "churned": churned, "rate_bp": rate_bp(churned, core)}
+        .where(core, ~_sold_in(brand_id, period, earned.c.promoter_id)).scalar_subquery())).one()
+    if found[0] is None:
+        return {"core": 0, "churned": 0, "rate_bp": 0}
+    core_count, churned = _int(found[1]), _int(found[2])
+    return {"core": core_count, "churned": churned, "rate_bp": rate_bp(churned, core_count)}
 
 
 def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
