@@ -241,3 +241,14 @@ def test_the_migration_backfills_existing_orders(net, app):
     db.session.remove()
     assert _sums() == folded
     assert dashboard.summary(net.brand_id, NOV)["gmv_fen"] == 54600
+
+
+def test_an_idle_worker_folds_the_deltas(net):
+    """The worker's frequent upkeep folds what waits; the figures do not change."""
+    from worker.main import sweep_jobs
+
+    before = dashboard.summary(net.brand_id, NOV)
+    assert _waiting() > 0
+    sweep_jobs(quick=True)
+    assert _waiting() == 0
+    assert dashboard.summary(net.brand_id, NOV) == before
