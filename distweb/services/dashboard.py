@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -451,12 +450,13 @@ def _core(brand_id: int, period: Period):
     a one-row CTE of how many they are (``ranked``) and the commission at the 20% cut
     (``cut``, rounded up: ceil(n × 1/5) in integers), found by the database in one pass."""
     earned = _commission_by_promoter(brand_id, period).cte("earned")
-    numbered = select(earned.c.commission_fen.label("commission_fen"),
-                      func.row_number().over(order_by=earned.c.commission_fen.desc()).label("place"),
-                      func.count().over().label("ranked")).cte("numbered")
+    ranked = select(func.count()).select_from(earned).scalar_subquery()
     share, whole = CORE_SHARE
-    cut = (select(numbered.c.ranked.label("ranked"), numbered.c.commission_fen.label("cut"))
-           .where(numbered.c.place == (numbered.c.ranked * share + (whole - 1)) // whole).cte("cut"))
+    # The place of the cut, ceil(n × share / whole) in integers, as the OFFSET of a top-k sort.
+    place = (ranked * share + (whole - 1)) // whole
+    cut = (select(ranked.label("ranked"), earned.c.commission_fen.label("cut"))
+           .order_by(earned.c.commission_fen.desc()).limit(1)
+           .offset(case((place > 0, place - 1), else_=0)).cte("cut"))  # nobody earned: no row
     return earned, cut
 
 
@@ -784,10 +784,11 @@ def _sales_by_promoter(brand_id: int, period: Period):
     """(promoter_id, gmv_fen, orders) of each seller of the period's orders."""
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("gmv_fen", "orders"))
-        count = func.sum(facts.c.orders)
+        # Only rows with sales (a row without has no GMV either: only payments add to it):
+        # the rows of commission alone (uplines' levels 2 and 3) are never grouped.
         return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
-                       count.label("orders"))
-                .group_by(facts.c.promoter_id).having(count > 0).subquery("sales"))
+                       func.sum(facts.c.orders).label("orders"))
+                .where(facts.c.orders > 0).group_by(facts.c.promoter_id).subquery("sales"))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
             .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))

@@ -194,6 +194,12 @@ def _joined(brand_id, status, joined_at) -> tuple | None:
     return brand_id, joined_at
 
 
+def _old_value(state, obj, name: str):
+    """An attribute's value before this flush (its current one when unchanged)."""
+    history = state.attrs[name].history
+    return history.deleted[0] if history.deleted else getattr(obj, name)
+
+
 @event.listens_for(Session, "before_flush")
 def _watch_promoters(session, flush_context, instances) -> None:
     """Promoters joining, leaving the joined statuses (rejected) or coming back, through the
@@ -206,10 +212,7 @@ def _watch_promoters(session, flush_context, instances) -> None:
         if obj in session.new:
             before = None
         else:
-            def old(name):
-                history = state.attrs[name].history
-                return history.deleted[0] if history.deleted else getattr(obj, name)
-            before = _joined(old("brand_id"), old("status"), old("joined_at"))
+            before = _joined(*(_old_value(state, obj, name) for name in ("brand_id", "status", "joined_at")))
         if before == now:
             continue
         for found, sign in ((before, -1), (now, 1)):

@@ -6,7 +6,7 @@ brand's day boundary and a daylight-saving change."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
