@@ -17,6 +17,8 @@ recursive CTE on SQLite), nothing row by row in Python:
              commission lines (10 % / 5 %); 3 % cancelled an hour after payment (lines
              reversed), 5 % a quarter refunded two days after payment (lines a quarter reversed)
   ledger     one accrual transaction per order (brand expense → promoter frozen per line)
+  rollups    the dashboard's day and month sums, rebuilt from those rows (``rollups.rebuild``,
+             what ``distweb dashboard rebuild-rollups`` runs), timed and printed on their own
 
 Then ANALYZE, and timed (wall clock, in-process, after one warm-up call of each):
 
@@ -191,7 +193,7 @@ def run_one(dialect_wanted: str, args) -> dict:
         with throwaway_database(tmp) as database_url, throwaway_redis(tmp) as redis_url:
             app = bench_app(database_url, redis_url)
             from distweb.extensions import db
-            from distweb.services import accounts, api_keys, dashboard
+            from distweb.services import accounts, api_keys, dashboard, rollups
 
             t0 = time.perf_counter()
             with app.app_context():
@@ -209,6 +211,10 @@ def run_one(dialect_wanted: str, args) -> dict:
                     counts = fill(conn, dialect, brand_id, first_user, args.promoters, args.products, args.orders,
                                   password_hash, start)
                 db.session.remove()
+                t1 = time.perf_counter()
+                rolled = rollups.rebuild(brand_id)  # the rollups of what was just written (set-up)
+                db.session.remove()
+                rebuild_s = time.perf_counter() - t1
                 with db.engine.connect() as conn:
                     if dialect == "postgresql":
                         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
@@ -217,6 +223,8 @@ def run_one(dialect_wanted: str, args) -> dict:
                         conn.commit()
             setup_s = time.perf_counter() - t0
             print(f"[{dialect}] set-up {setup_s:.1f} s: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+            print(f"[{dialect}] rollups rebuilt in {rebuild_s:.1f} s (part of the set-up): "
+                  + ", ".join(f"{n:,} {t}" for t, n in rolled.items()))
 
             client = app.test_client()
             manager = app.test_client()
@@ -266,7 +274,8 @@ def run_one(dialect_wanted: str, args) -> dict:
                 results[days] = {"api": api_ms, "page": page_ms, "trend": trend_ms, "parts": parts}
                 print(f"[{dialect}] {days:>3} days  API p50 {statistics.median(api_ms):7.1f} ms  "
                       f"p95 {nearest_rank(api_ms, 95):7.1f} ms | page p50 {statistics.median(page_ms):7.1f} ms  "
-                      f"p95 {nearest_rank(page_ms, 95):7.1f} ms | trend.json p95 {nearest_rank(trend_ms, 95):7.1f} ms")
+                      f"p95 {nearest_rank(page_ms, 95):7.1f} ms | trend.json p95 {nearest_rank(trend_ms, 95):7.1f} ms "
+                      f"| load average {os.getloadavg()[0]:.2f}")
                 print(f"[{dialect}]           parts (median ms): "
                       + ", ".join(f"{n} {v:.1f}" for n, v in parts.items()))
             with app.app_context():

@@ -29,6 +29,7 @@ def init_app(app) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(launch_command)
     app.cli.add_command(ledger_group)
+    app.cli.add_command(dashboard_group)
 
 
 @click.command("init")
@@ -128,3 +129,30 @@ def ledger_verify(reprice_limit: int | None) -> None:
         click.echo(f"{len(report.violations)} violation(s)")
         sys.exit(1)
     click.echo("ledger ok")
+
+
+@click.group("dashboard")
+def dashboard_group() -> None:
+    """The dashboard's rollups (per-day and per-month sums)."""
+
+
+@dashboard_group.command("rebuild-rollups")
+@click.option("--brand-id", type=int, default=None, help="Only this brand (default: every brand).")
+@with_appcontext
+def dashboard_rebuild(brand_id: int | None) -> None:
+    """Recompute the sums from the orders, refunds, commission lines and ledger (safe to run
+    any time, and again; writers wait while a brand is rebuilt)."""
+    from distweb.services import rollups
+
+    done = {brand_id: rollups.rebuild(brand_id)} if brand_id is not None else rollups.rebuild_all()
+    for brand, counts in done.items():
+        click.echo(f"brand {brand}: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+
+
+@dashboard_group.command("fold")
+@with_appcontext
+def dashboard_fold() -> None:
+    """Fold every waiting delta into the sums now (the workers do it every few seconds)."""
+    from distweb.services import rollups
+
+    click.echo(f"folded {rollups.fold_all()} delta(s)")

@@ -53,13 +53,23 @@ def _dispose_pool_after_fork() -> None:
 
 
 def sweep_jobs(quick: bool = False) -> None:
-    """Push again the jobs Redis lost or a killed worker abandoned."""
+    """Push again the jobs Redis lost or a killed worker abandoned; fold the dashboard's
+    waiting deltas into its sums (services/rollups.py: every RESUME_INTERVAL seconds while
+    idle; the dashboard reads unfolded deltas too, so this keeps it fast, not fresh)."""
     try:
         pushed = jobs.sweep_lost_jobs(quick=quick)
         if pushed:
             log.warning("re-queued %d lost job(s)", pushed)
     except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
         log.exception("worker upkeep failed")
+    finally:
+        db.session.remove()
+    try:
+        from distweb.services import rollups
+
+        rollups.fold()
+    except Exception:  # noqa: BLE001 — a failed fold leaves the deltas for the next one
+        log.exception("folding the dashboard's deltas failed")
     finally:
         db.session.remove()
 

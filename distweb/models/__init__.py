@@ -3,7 +3,13 @@
 from distweb.models.api_key import ApiKey, IdempotencyRecord
 from distweb.models.brand import Brand
 from distweb.models.catalogue import Product, Supplier
-from distweb.models.dashboard import DailyReport
+from distweb.models.dashboard import (
+    DailyReport,
+    DashboardBrandDay,
+    DashboardDelta,
+    DashboardProductDay,
+    DashboardPromoterDay,
+)
 from distweb.models.fulfilment import (
     OrderEvent,
     PurchaseOrder,
@@ -66,6 +72,10 @@ __all__ = [
     "ImportKey",
     "ImportMapping",
     "ImportRow",
+    "DashboardBrandDay",
+    "DashboardDelta",
+    "DashboardProductDay",
+    "DashboardPromoterDay",
     "Job",
     "LoginSession",
     "Material",

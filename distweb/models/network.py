@@ -37,7 +37,8 @@ class Promoter(db.Model):
     __tablename__ = "promoters"
     __table_args__ = (
         CheckConstraint("upline_id IS NULL OR upline_id <> id", name="no_self_upline"),
-        Index("ix_promoters_brand_status_joined", "brand_id", "status", "joined_at"),
+        # A period's joiners and whether they sold soon after (first_sale_at): from the index alone.
+        Index("ix_promoters_brand_status_joined_sale", "brand_id", "status", "joined_at", "first_sale_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +57,9 @@ class Promoter(db.Model):
     )
     status_reason: Mapped[str | None] = mapped_column(String(200))
     joined_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # When it first sold an order paid at or after it joined (None: not yet): the
+    # dashboard's 新人存活率 and cohorts read it (services/rollups.py keeps it).
+    first_sale_at = mapped_column(UTCDateTime)
     reviewed_at = mapped_column(UTCDateTime)
 
     user = relationship("User", back_populates="promoter")

@@ -108,6 +108,13 @@ class User(RoleFlags, UserMixin, db.Model):
     def promoter_code(self) -> str | None:
         return self.promoter.code if self.promoter is not None else None
 
+    @property
+    def leads_team(self) -> bool:
+        """A mentor or a partner: its team's figures have a tab of their own (团队)."""
+        from distweb.models.network import Rank
+
+        return self.promoter is not None and self.promoter.rank in (Rank.MENTOR, Rank.PARTNER)
+
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role} {self.email or self.phone}>"
 

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from distweb.extensions import db
 from distweb.models import Brand, LoginSession, Promoter, User
 from distweb.models.base import utcnow
-from distweb.models.network import PromoterStatus
+from distweb.models.network import PromoterStatus, Rank
 from distweb.models.user import Role, RoleFlags
 from distweb.services.errors import Conflict, ServiceError
 from distweb.services.tx import transaction
@@ -120,13 +120,14 @@ class SignedInUser(RoleFlags, UserMixin):
     """
 
     __slots__ = ("id", "brand_id", "role", "name", "email", "phone", "locale", "is_enabled", "supplier_id",
-                 "promoter_id", "promoter_code", "promoter_status", "promoter_status_reason", "brand_look",
+                 "promoter_id", "promoter_code", "promoter_status", "promoter_status_reason", "promoter_rank",
+                 "brand_look",
                  "login_token", "_record")
 
     def __init__(self, row, token: str):
         set_ = object.__setattr__
         for name in ("id", "brand_id", "role", "name", "email", "phone", "locale", "is_enabled", "supplier_id",
-                     "promoter_id", "promoter_code", "promoter_status", "promoter_status_reason"):
+                     "promoter_id", "promoter_code", "promoter_status", "promoter_status_reason", "promoter_rank"):
             set_(self, name, getattr(row, name))
         set_(self, "brand_look", BrandLook(row.brand_id, row.brand_name, row.brand_short_name, row.theme_color,
                                            row.logo_file, row.timezone))
@@ -166,6 +167,11 @@ class SignedInUser(RoleFlags, UserMixin):
         """A suspended promoter signs in read-only: orders, wallet and statements, no changes."""
         return self.promoter_status == PromoterStatus.SUSPENDED
 
+    @property
+    def leads_team(self) -> bool:
+        """A mentor or a partner: its team's figures have a tab of their own (团队)."""
+        return self.promoter_rank in (Rank.MENTOR, Rank.PARTNER)
+
     def get_id(self) -> str | None:
         return self.login_token
 
@@ -179,6 +185,7 @@ SESSION_USER = (
     select(User.id, User.brand_id, User.role, User.name, User.email, User.phone, User.locale, User.is_enabled,
            User.supplier_id, Promoter.id.label("promoter_id"), Promoter.code.label("promoter_code"),
            Promoter.status.label("promoter_status"), Promoter.status_reason.label("promoter_status_reason"),
+           Promoter.rank.label("promoter_rank"),
            Brand.name.label("brand_name"), Brand.short_name.label("brand_short_name"), Brand.theme_color,
            Brand.logo_file, Brand.timezone)
     .select_from(LoginSession)

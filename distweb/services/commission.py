@@ -34,7 +34,7 @@ from distweb.models import (
 from distweb.models.base import UTCDateTime, json_rows, utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderMode
-from distweb.services import ledger
+from distweb.services import ledger, rollups
 from distweb.services.errors import ServiceError
 from distweb.services.rows import loaded as loaded_rows
 from distweb.services.tx import transaction
@@ -341,6 +341,8 @@ def accrue(orders: list[Order], new_orders: bool = False) -> int:
         # For a response built in this same transaction (the API's, for an order it just
         # placed): what was written, without reading it back. Not a cache: nothing else reads it.
         order.accrued_now = (accrual.version, accrual.priced)
+        for line in accrual.priced:
+            rollups.commission(order, line.promoter_id, line.amount_fen)
     ledger.post_many(posts)
     return len(drafted)
 
@@ -480,6 +482,7 @@ def _reverse(order: Order, before: dict[int, int], after: dict[int, int], kind: 
             if source == AccountKind.PROMOTER_AVAILABLE:
                 row.clawback_fen += part
             row.reversed_fen += part
+            rollups.commission(order, row.promoter_id, -part)
             if row.kept_fen == 0:
                 row.status = LineStatus.REVERSED
             if not consignment:

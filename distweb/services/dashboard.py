@@ -11,12 +11,20 @@ days are worked out from the zone's UTC offsets over the period (computed here w
 ``zoneinfo``, written into the statement as a CASE over the offset changes), so the database
 never needs its own time-zone tables and both engines bucket the same instant on the same
 day.
+
+Figures over orders, commission and the wallet come from the rollups (services/rollups.py):
+per-day and per-month sums written with the orders themselves, so a year costs about as much
+as a month and neither grows with the number of orders. A period in another time zone than
+the brand's (the sums are by the brand's days), or a block inside ``from_source_rows()``,
+computes them from the orders, commission lines and ledger instead: the same figures, from
+the source rows (tests compare the two).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -28,7 +36,11 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from distweb.extensions import db
 from distweb.models import (
+    Brand,
     CommissionLine,
+    DashboardBrandDay,
+    DashboardProductDay,
+    DashboardPromoterDay,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -41,17 +53,15 @@ from distweb.models import (
 )
 from distweb.models.base import UTCDateTime
 from distweb.models.ledger import AccountKind
-from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
+from distweb.services import rollups
 from distweb.services.errors import ServiceError
 
 MAX_DAYS = 366
 TOP = 10
 SURVIVAL_DAYS = 30
 CORE_SHARE = (1, 5)  # the top 20% by commission: ceil(n × 1/5), ties at the cut all in
-# Promoters who have joined: approved (active) or suspended since; a pending application or a
-# rejected one has not joined the network.
-JOINED_STATUSES = (PromoterStatus.ACTIVE, PromoterStatus.SUSPENDED)
+JOINED_STATUSES = rollups.JOINED_STATUSES  # active or suspended since: not pending, not rejected
 
 
 def rate_bp(numerator: int, denominator: int) -> int:
@@ -254,6 +264,48 @@ def day_buckets(column, period: Period):
     return bucket_case(column, [local_midnight(d, period.tz) for d in days], [d.isoformat() for d in days])
 
 
+# ---------------------------------------------------------------- rollups or source rows
+
+_FROM_SOURCE = contextvars.ContextVar("distweb_dashboard_from_source", default=False)
+
+
+@contextlib.contextmanager
+def from_source_rows():
+    """Inside the block, every figure is computed from the orders, commission lines and
+    ledger, not from the rollups (the full recomputation the rollups must always equal)."""
+    token = _FROM_SOURCE.set(True)
+    try:
+        yield
+    finally:
+        _FROM_SOURCE.reset(token)
+
+
+def _rolled(brand_id: int, period: Period) -> bool:
+    """Whether the rollups answer for ``period``: they are by the brand's own days."""
+    if _FROM_SOURCE.get():
+        return False
+    brand = db.session.get(Brand, brand_id)
+    return brand is not None and brand.timezone == period.tz
+
+
+def _brand_facts(brand_id: int, period: Period, measures: tuple[str, ...], by_day: bool = False):
+    return rollups.facts(DashboardBrandDay, brand_id, period.start, period.end, measures, by_day)
+
+
+def _promoter_facts(brand_id: int, period: Period, measures: tuple[str, ...], by_day: bool = False):
+    return rollups.facts(DashboardPromoterDay, brand_id, period.start, period.end, measures, by_day)
+
+
+def _product_facts(brand_id: int, period: Period, measures: tuple[str, ...]):
+    return rollups.facts(DashboardProductDay, brand_id, period.start, period.end, measures)
+
+
+def _sellers(brand_id: int, period: Period):
+    """The promoters who sold one of the period's orders (a SELECT of promoter ids, from the rollups)."""
+    facts = _promoter_facts(brand_id, period, ("orders",))
+    return select(facts.c.promoter_id).where(facts.c.orders > 0)
+
+
 # ---------------------------------------------------------------- the figures
 
 
@@ -272,6 +324,15 @@ def _int(value) -> int:
 
 def sales(brand_id: int, period: Period) -> dict:
     """gmv_fen, orders, active sellers, refunded_fen and net_fen of the period."""
+    if _rolled(brand_id, period):
+        facts = _brand_facts(brand_id, period, ("gmv_fen", "orders", "refunded_fen"))
+        gmv, orders, refunded_fen = (_int(v) for v in db.session.execute(
+            select(func.sum(facts.c.gmv_fen), func.sum(facts.c.orders), func.sum(facts.c.refunded_fen))).one())
+        # DISTINCT, then count: hashed by PostgreSQL (count(DISTINCT …) sorts).
+        sellers = _sellers(brand_id, period).distinct().subquery("sellers")
+        active = _int(db.session.scalar(select(func.count()).select_from(sellers)))
+        return {"gmv_fen": gmv, "orders": orders, "refunded_fen": refunded_fen, "net_fen": gmv - refunded_fen,
+                "active": active}
     gmv, orders, active = db.session.execute(
         select(func.coalesce(func.sum(Order.total_paid_fen), 0), func.count(Order.id),
                func.count(func.distinct(Order.promoter_id)))
@@ -291,6 +352,9 @@ def sales(brand_id: int, period: Period) -> dict:
 
 def commission_accrued(brand_id: int, period: Period) -> int:
     """Commission and margin accrued on the period's orders, all levels, less reversals so far."""
+    if _rolled(brand_id, period):
+        facts = _brand_facts(brand_id, period, ("commission_fen",))
+        return _int(db.session.scalar(select(func.sum(facts.c.commission_fen))))
     return _int(db.session.scalar(
         select(func.coalesce(func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen), 0))
         .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
@@ -298,6 +362,12 @@ def commission_accrued(brand_id: int, period: Period) -> int:
 
 
 def promoters(brand_id: int, period: Period) -> dict:
+    if _rolled(brand_id, period):
+        before = rollups.facts(DashboardBrandDay, brand_id, date(1970, 1, 1), period.start - timedelta(days=1),
+                               ("joined",))
+        during = _brand_facts(brand_id, period, ("joined",))
+        earlier, new = (_int(db.session.scalar(select(func.sum(facts.c.joined)))) for facts in (before, during))
+        return {"total": earlier + new, "new": new}
     total, new = db.session.execute(
         select(func.count(Promoter.id),
                func.coalesce(func.sum(case((Promoter.joined_at >= period.start_utc, 1), else_=0)), 0))
@@ -307,6 +377,9 @@ def promoters(brand_id: int, period: Period) -> dict:
 
 
 def _sold_products(brand_id: int, period: Period):
+    if _rolled(brand_id, period):
+        facts = _product_facts(brand_id, period, ("orders",))
+        return select(facts.c.product_id).where(facts.c.orders > 0)
     return (select(OrderItem.product_id).join(Order, Order.id == OrderItem.order_id)
             .where(_period_orders(brand_id, period)))
 
@@ -321,14 +394,22 @@ def sell_through(brand_id: int, period: Period) -> dict:
     listed = db.session.scalar(select(func.count(Product.id)).where(
         Product.brand_id == brand_id,
         or_(and_(Product.active.is_(True), Product.created_at < period.end_utc), Product.id.in_(sold_ids))))
-    sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
-                             .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
+    if _rolled(brand_id, period):
+        sold_rows = sold_ids.subquery("sold")
+        sold = db.session.scalar(select(func.count(func.distinct(sold_rows.c.product_id))))
+    else:
+        sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
+                                 .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
     listed, sold = _int(listed), _int(sold)
     return {"listed": listed, "sold": sold, "rate_bp": rate_bp(sold, listed)}
 
 
-def _survived(brand_id: int, days: int):
-    """A promoter (the outer row) sold an order paid within ``days`` days after joining."""
+def _survived(brand_id: int, days: int, rolled: bool = False):
+    """A promoter (the outer row) sold an order paid within ``days`` days after joining
+    (``rolled``: by its first sale since joining, which the order services keep)."""
+    if rolled:
+        return and_(Promoter.first_sale_at.is_not(None),  # first: the rest need no date arithmetic
+                    Promoter.first_sale_at < _plus_seconds(Promoter.joined_at, literal(days * 86400, Integer)))
     return exists().where(Order.brand_id == brand_id, Order.promoter_id == Promoter.id,
                           Order.paid_at.is_not(None), Order.paid_at >= Promoter.joined_at,
                           Order.paid_at < _plus_seconds(Promoter.joined_at, literal(days * 86400, Integer)))
@@ -343,7 +424,8 @@ def new_promoter_survival(brand_id: int, period: Period) -> dict:
     within 30 days after joining."""
     cohort, survived = db.session.execute(
         select(func.count(Promoter.id),
-               func.coalesce(func.sum(case((_survived(brand_id, SURVIVAL_DAYS), 1), else_=0)), 0))
+               func.coalesce(func.sum(case((_survived(brand_id, SURVIVAL_DAYS, _rolled(brand_id, period)), 1),
+                                           else_=0)), 0))
         .where(_cohort(brand_id, period))).one()
     cohort, survived = _int(cohort), _int(survived)
     return {"cohort": cohort, "survived": survived, "rate_bp": rate_bp(survived, cohort)}
@@ -351,6 +433,11 @@ def new_promoter_survival(brand_id: int, period: Period) -> dict:
 
 def _commission_by_promoter(brand_id: int, period: Period):
     """(promoter_id, commission_fen) of the period's orders, all levels, less reversals, > 0."""
+    if _rolled(brand_id, period):
+        facts = _promoter_facts(brand_id, period, ("commission_fen",))
+        kept = func.sum(facts.c.commission_fen)
+        return (select(facts.c.promoter_id.label("promoter_id"), kept.label("commission_fen"))
+                .group_by(facts.c.promoter_id).having(kept > 0))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
     return (select(CommissionLine.promoter_id.label("promoter_id"), kept.label("commission_fen"))
             .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
@@ -358,46 +445,76 @@ def _commission_by_promoter(brand_id: int, period: Period):
             .group_by(CommissionLine.promoter_id).having(kept > 0))
 
 
+def _core(brand_id: int, period: Period):
+    """(earned, cut): the CTE of last period's earners (promoter_id, commission_fen > 0) and
+    a one-row CTE of how many they are (``ranked``) and the commission at the 20% cut
+    (``cut``, rounded up: ceil(n × 1/5) in integers), found by the database in one pass."""
+    earned = _commission_by_promoter(brand_id, period).cte("earned")
+    ranked = select(func.count()).select_from(earned).scalar_subquery()
+    share, whole = CORE_SHARE
+    # The place of the cut, ceil(n × share / whole) in integers, as the OFFSET of a top-k sort.
+    place = (ranked * share + (whole - 1)) // whole
+    cut = (select(ranked.label("ranked"), earned.c.commission_fen.label("cut"))
+           .order_by(earned.c.commission_fen.desc()).limit(1)
+           .offset(case((place > 0, place - 1), else_=0)).cte("cut"))  # nobody earned: no row
+    return earned, cut
+
+
 def core_cut(brand_id: int, period: Period) -> tuple[int, int | None]:
     """Over ``period``: how many promoters earned more than 0, and the commission of the one at
     the 20% cut (rounded up) — everyone earning at least that is core. (0, None) when nobody earned."""
-    earned = _commission_by_promoter(brand_id, period).subquery()
-    ranked = _int(db.session.scalar(select(func.count()).select_from(earned)))
-    if ranked == 0:
+    _earned, cut = _core(brand_id, period)
+    found = db.session.execute(select(cut.c.ranked, cut.c.cut)).first()
+    if found is None:
         return 0, None
-    keep = math.ceil(ranked * CORE_SHARE[0] / CORE_SHARE[1])
-    cut = db.session.scalar(select(earned.c.commission_fen).order_by(earned.c.commission_fen.desc())
-                            .limit(1).offset(keep - 1))
-    return ranked, _int(cut)
+    return _int(found[0]), _int(found[1])
 
 
 def _sold_in(brand_id: int, period: Period, promoter_id_column):
+    if _rolled(brand_id, period):
+        return promoter_id_column.in_(_sellers(brand_id, period))
     return exists().where(_period_orders(brand_id, period), Order.promoter_id == promoter_id_column)
 
 
 def core_churn(brand_id: int, period: Period) -> dict:
     """骨干流失率: of last period's core (top 20% by commission, rounded up, ties at the cut
-    all in), those who sold no order in this period. The earners' commissions come back
-    sorted in one statement (the cut is found in Python); only the core is then looked up
-    in this period's orders (ix_orders_promoter_paid)."""
-    earned = _commission_by_promoter(brand_id, period.previous()).subquery()
-    ranked = db.session.scalars(select(earned.c.commission_fen).order_by(earned.c.commission_fen.desc())).all()
-    if not ranked:
-        return {"core": 0, "churned": 0, "rate_bp": 0}
-    cut = _int(ranked[math.ceil(len(ranked) * CORE_SHARE[0] / CORE_SHARE[1]) - 1])
-    core = sum(1 for value in ranked if _int(value) >= cut)
-    churned = _int(db.session.scalar(
+    all in), those who sold no order in this period. One statement: last period's earners
+    (a CTE the database computes once), their cut, the core's size and how many of the core
+    are not among this period's sellers."""
+    earned, cut = _core(brand_id, period.previous())
+    cut_fen = select(cut.c.cut).scalar_subquery()
+    core = earned.c.commission_fen >= cut_fen
+    found = db.session.execute(select(
+        cut_fen,
+        select(func.count()).select_from(earned).where(core).scalar_subquery(),
         select(func.count()).select_from(earned)
-        .where(earned.c.commission_fen >= cut, ~_sold_in(brand_id, period, earned.c.promoter_id))))
-    return {"core": core, "churned": churned, "rate_bp": rate_bp(churned, core)}
+        .where(core, ~_sold_in(brand_id, period, earned.c.promoter_id)).scalar_subquery())).one()
+    if found[0] is None:
+        return {"core": 0, "churned": 0, "rate_bp": 0}
+    core_count, churned = _int(found[1]), _int(found[2])
+    return {"core": core_count, "churned": churned, "rate_bp": rate_bp(churned, core_count)}
 
 
 def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
-    gmv = func.sum(Order.total_paid_fen)
-    count = func.count(Order.id)
-    ranked = (select(Order.promoter_id.label("promoter_id"), gmv.label("gmv_fen"), count.label("orders"))
-              .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
-              .group_by(Order.promoter_id).subquery())
+    """The period's best sellers by GMV, then orders, then code. From the rollups: the top
+    ``limit`` by GMV and orders, and any more tied with the last of them, are found without
+    their codes; only those few are then looked up and put in order."""
+    ranked = _sales_by_promoter(brand_id, period)
+    if _rolled(brand_id, period):
+        margin = limit + 20  # ties at the last place are nearly always among these
+        top = db.session.execute(select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
+                                 .order_by(ranked.c.gmv_fen.desc(), ranked.c.orders.desc()).limit(margin)).all()
+        last = top[limit - 1] if len(top) >= limit else None
+        top = [row for row in top if last is None or (row[1], row[2]) >= (last[1], last[2])]
+        if len(top) == margin:  # all the margin ties with the last place: every tie, from the database
+            top = list({row[0]: row for row in [*top, *db.session.execute(
+                select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
+                .where(ranked.c.gmv_fen == last[1], ranked.c.orders == last[2]))]}.values())
+        names = {pid: (code, name) for pid, code, name in db.session.execute(
+            select(Promoter.id, Promoter.code, User.name).join(User, User.id == Promoter.user_id)
+            .where(Promoter.id.in_([row[0] for row in top])))}
+        rows = sorted(((*names[pid], _int(g), _int(n)) for pid, g, n in top), key=lambda r: (-r[2], -r[3], r[0]))
+        return [{"code": code, "name": name, "gmv_fen": g, "orders": n} for code, name, g, n in rows[:limit]]
     rows = db.session.execute(
         select(Promoter.code, User.name, ranked.c.gmv_fen, ranked.c.orders)
         .join(Promoter, Promoter.id == ranked.c.promoter_id).join(User, User.id == Promoter.user_id)
@@ -406,10 +523,16 @@ def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]
 
 
 def top_products(brand_id: int, period: Period, limit: int = TOP) -> list[dict]:
-    ranked = (select(OrderItem.product_id.label("product_id"), func.sum(OrderItem.paid_fen).label("gmv_fen"),
-                     func.sum(OrderItem.quantity).label("quantity"))
-              .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period))
-              .group_by(OrderItem.product_id).subquery())
+    if _rolled(brand_id, period):
+        facts = _product_facts(brand_id, period, ("gmv_fen", "quantity"))
+        ranked = (select(facts.c.product_id.label("product_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
+                         func.sum(facts.c.quantity).label("quantity"))
+                  .group_by(facts.c.product_id).subquery())
+    else:
+        ranked = (select(OrderItem.product_id.label("product_id"), func.sum(OrderItem.paid_fen).label("gmv_fen"),
+                         func.sum(OrderItem.quantity).label("quantity"))
+                  .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period))
+                  .group_by(OrderItem.product_id).subquery())
     rows = db.session.execute(
         select(Product.sku, Product.name, ranked.c.gmv_fen, ranked.c.quantity)
         .join(Product, Product.id == ranked.c.product_id)
@@ -421,12 +544,23 @@ def daily(brand_id: int, period: Period) -> list[dict]:
     """One entry per day of the period, zero days included: gmv_fen and orders."""
     day = day_buckets(Order.paid_at, period).label("day")
     by_day = {d.isoformat(): {"date": d.isoformat(), "gmv_fen": 0, "orders": 0} for d in period.dates()}
+    if _rolled(brand_id, period):
+        for d, gmv, orders in _by_day(brand_id, period, ("gmv_fen", "orders")):
+            by_day[d].update(gmv_fen=gmv, orders=orders)
+        return list(by_day.values())
     for d, gmv, orders in db.session.execute(
             select(day, func.sum(Order.total_paid_fen), func.count(Order.id))
             .where(_period_orders(brand_id, period)).group_by(day)):
         if d in by_day:
             by_day[d].update(gmv_fen=_int(gmv), orders=_int(orders))
     return list(by_day.values())
+
+
+def _by_day(brand_id: int, period: Period, measures: tuple[str, ...]) -> list[tuple]:
+    """(day, *measures) of each day of the period with something on it, from the rollups."""
+    facts = _brand_facts(brand_id, period, measures, by_day=True)
+    return [(day, *(_int(v) for v in values)) for day, *values in db.session.execute(
+        select(facts.c.day, *[func.sum(facts.c[m]) for m in measures]).group_by(facts.c.day))]
 
 
 def summary(brand_id: int, period: Period) -> dict:
@@ -456,7 +590,14 @@ _WALLET = (AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE)
 def wallet_totals(brand_id: int) -> dict:
     """Promoters' frozen and available money now: the sum of every entry of those accounts
     (the ledger is the only truth). The one scan of the whole ledger the dashboard makes; a
-    page computing two periods' cards passes it to both."""
+    page computing two periods' cards passes it to both. From the rollups: the sum of every
+    day's movements."""
+    if not _FROM_SOURCE.get():
+        facts = rollups.facts(DashboardBrandDay, brand_id, date(1970, 1, 1), date(9999, 12, 30),
+                              ("frozen_fen", "available_fen"))
+        frozen, available = db.session.execute(select(func.sum(facts.c.frozen_fen),
+                                                      func.sum(facts.c.available_fen))).one()
+        return {"frozen_fen": _int(frozen), "available_fen": _int(available)}
     totals = dict(db.session.execute(
         select(LedgerAccount.kind, func.sum(LedgerEntry.amount_fen))
         .select_from(LedgerAccount).join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
@@ -470,6 +611,12 @@ def balances(brand_id: int, period: Period, totals: dict | None = None) -> dict:
     """Promoters' frozen and available money at the end of the period (every ledger
     transaction up to then, by business time: today's totals less what moved after the
     period, a few rows when it ends recently), and what left through paid withdrawals in it."""
+    if _rolled(brand_id, period):
+        facts = rollups.facts(DashboardBrandDay, brand_id, date(1970, 1, 1), period.end,
+                              ("frozen_fen", "available_fen"))
+        frozen, available = (_int(v) for v in db.session.execute(
+            select(func.sum(facts.c.frozen_fen), func.sum(facts.c.available_fen))).one())
+        return {"frozen_fen": frozen, "available_fen": available, "paid_out_fen": _paid_out(brand_id, period)}
     totals = wallet_totals(brand_id) if totals is None else totals
     amount = LedgerEntry.amount_fen
     after_frozen, after_available = db.session.execute(
@@ -481,17 +628,21 @@ def balances(brand_id: int, period: Period, totals: dict | None = None) -> dict:
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(LedgerTransaction.brand_id == brand_id, LedgerTransaction.occurred_at >= period.end_utc,
                LedgerAccount.kind.in_(_WALLET))).one()
-    # Paid out: the withdrawals paid in the period, net of fees (what their ledger step moves
-    # to the paid-out accounts, at the same paid_at), from the withdrawals' own rows.
+    return {"frozen_fen": totals["frozen_fen"] - _int(after_frozen),
+            "available_fen": totals["available_fen"] - _int(after_available),
+            "paid_out_fen": _paid_out(brand_id, period)}
+
+
+def _paid_out(brand_id: int, period: Period) -> int:
+    """The withdrawals paid in the period, net of fees (what their ledger step moves to the
+    paid-out accounts, at the same paid_at), from the withdrawals' own rows."""
     from distweb.models import Withdrawal
     from distweb.models.payouts import WithdrawalStatus
 
-    paid_out = db.session.scalar(
+    return _int(db.session.scalar(
         select(func.coalesce(func.sum(Withdrawal.net_fen), 0))
         .where(Withdrawal.brand_id == brand_id, Withdrawal.status == WithdrawalStatus.PAID,
-               _in(Withdrawal.paid_at, period)))
-    return {"frozen_fen": totals["frozen_fen"] - _int(after_frozen),
-            "available_fen": totals["available_fen"] - _int(after_available), "paid_out_fen": _int(paid_out)}
+               _in(Withdrawal.paid_at, period))))
 
 
 # ---------------------------------------------------------------- the pages: cards and trends
@@ -531,6 +682,52 @@ def trend(brand_id: int, period: Period) -> dict:
     instants = [local_midnight(s, period.tz) for s in starts]
     rows = {label: {"start": label, "gmv_fen": 0, "orders": 0, "commission_fen": 0,
                     "new_promoters": 0, "active_promoters": 0} for label in labels}
+    if _rolled(brand_id, period):
+        _trend_from_rollups(brand_id, period, starts, labels, rows)
+    else:
+        _trend_from_orders(brand_id, period, instants, labels, rows)
+    joined = bucket_case(Promoter.joined_at, instants, labels).label("bucket")
+    for key, count in db.session.execute(
+            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
+        if key in rows:
+            rows[key]["new_promoters"] = _int(count)
+    return {"unit": unit, "from": period.start.isoformat(), "to": period.end.isoformat(),
+            "buckets": list(rows.values())}
+
+
+def _label_of(day_column, starts: list[date], labels: list[str]):
+    """The label of the bucket a 'YYYY-MM-DD' day falls in (a CASE tree, as ``bucket_case``)."""
+    def node(low: int, high: int):
+        if high - low == 1:
+            return literal(labels[low], String)
+        middle = (low + high) // 2
+        return case((day_column < literal(starts[middle].isoformat(), String), node(low, middle)),
+                    else_=node(middle, high))
+    return node(0, len(starts))
+
+
+def _trend_from_rollups(brand_id: int, period: Period, starts: list[date], labels: list[str], rows: dict) -> None:
+    label_of = {}
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else period.end + timedelta(days=1)
+        for n in range((end - start).days):
+            label_of[(start + timedelta(days=n)).isoformat()] = labels[i]
+    for day, gmv, count, kept in _by_day(brand_id, period, ("gmv_fen", "orders", "commission_fen")):
+        row = rows[label_of[day]]
+        row["gmv_fen"] += gmv
+        row["orders"] += count
+        row["commission_fen"] += kept
+    facts = _promoter_facts(brand_id, period, ("orders",), by_day=True)
+    bucket = (facts.c.day if len(starts) == period.days else _label_of(facts.c.day, starts, labels)).label("bucket")
+    pairs = select(bucket, facts.c.promoter_id).where(facts.c.orders > 0).distinct().subquery("pairs")
+    for key, active in db.session.execute(
+            select(pairs.c.bucket, func.count()).group_by(pairs.c.bucket)):
+        if key in rows:
+            rows[key]["active_promoters"] = _int(active)
+
+
+def _trend_from_orders(brand_id: int, period: Period, instants: list[datetime], labels: list[str],
+                       rows: dict) -> None:
     bucket = bucket_case(Order.paid_at, instants, labels).label("bucket")
     for key, gmv, count, active in db.session.execute(
             select(bucket, func.sum(Order.total_paid_fen), func.count(Order.id),
@@ -544,13 +741,6 @@ def trend(brand_id: int, period: Period) -> dict:
             .where(_period_orders(brand_id, period)).group_by(bucket)):
         if key in rows:
             rows[key]["commission_fen"] = _int(kept)
-    joined = bucket_case(Promoter.joined_at, instants, labels).label("bucket")
-    for key, count in db.session.execute(
-            select(joined, func.count(Promoter.id)).where(_cohort(brand_id, period)).group_by(joined)):
-        if key in rows:
-            rows[key]["new_promoters"] = _int(count)
-    return {"unit": unit, "from": period.start.isoformat(), "to": period.end.isoformat(),
-            "buckets": list(rows.values())}
 
 
 # ---------------------------------------------------------------- the tables behind the cards
@@ -591,6 +781,14 @@ INT_COLUMNS = {"orders", "quantity", "team_size", "members", "new_members", "act
 
 
 def _sales_by_promoter(brand_id: int, period: Period):
+    """(promoter_id, gmv_fen, orders) of each seller of the period's orders."""
+    if _rolled(brand_id, period):
+        facts = _promoter_facts(brand_id, period, ("gmv_fen", "orders"))
+        # Only rows with sales (a row without has no GMV either: only payments add to it):
+        # the rows of commission alone (uplines' levels 2 and 3) are never grouped.
+        return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
+                       func.sum(facts.c.orders).label("orders"))
+                .where(facts.c.orders > 0).group_by(facts.c.promoter_id).subquery("sales"))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
             .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
@@ -598,6 +796,11 @@ def _sales_by_promoter(brand_id: int, period: Period):
 
 
 def _commission_all(brand_id: int, period: Period):
+    if _rolled(brand_id, period):
+        facts = _promoter_facts(brand_id, period, ("commission_fen",))
+        return (select(facts.c.promoter_id.label("promoter_id"),
+                       func.sum(facts.c.commission_fen).label("commission_fen"))
+                .group_by(facts.c.promoter_id).subquery("earned"))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
     return (select(CommissionLine.promoter_id.label("promoter_id"), kept.label("commission_fen"))
             .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
@@ -732,7 +935,8 @@ def cohorts(brand_id: int, period: Period, sort: str = "month", descending: bool
     many sold an order paid within 7, 30 and 90 days after joining."""
     month = func.substr(local_day(Promoter.joined_at, period), 1, 7)
     stmt = (select(month.label("month"), func.count(Promoter.id).label("joined"),
-                   *[func.sum(case((_survived(brand_id, days), 1), else_=0)).label(f"sold_{days}")
+                   *[func.sum(case((_survived(brand_id, days, _rolled(brand_id, period)), 1), else_=0))
+                     .label(f"sold_{days}")
                      for days in (7, 30, 90)])
             .where(_cohort(brand_id, period)).group_by(month))
     page = _paged(stmt, COHORT_SORTS, sort, descending, "month", limit, offset)
@@ -889,15 +1093,20 @@ def team_summary(brand_id: int, leader_id: int, period: Period, top: int = 5) ->
 
 
 def _without_jit(function):
-    """Run ``function`` with PostgreSQL's JIT compilation off for the rest of the transaction.
-    The dashboard's aggregates over a year of orders pass jit_above_cost, and compiling them
-    costs more than they take to run (50–150 ms a statement, every time: nothing is cached
-    across statements). SET LOCAL ends with the transaction; SQLite has no JIT."""
+    """Run ``function`` with PostgreSQL's JIT compilation and parallel workers off for the
+    rest of the transaction. The dashboard's aggregates over a year pass jit_above_cost, and
+    compiling them costs more than they take to run (50–150 ms a statement, every time:
+    nothing is cached across statements). Parallel plans of its aggregates over the rollups
+    (whose group counts the planner cannot estimate through their UNION ALL) sort and merge
+    per worker: measured on a 2-core machine, 3× slower than one process (a year's top
+    sellers over 100,000 promoters: 250 ms against 75 ms), and a web request should not take
+    every core. SET LOCAL ends with the transaction; SQLite has neither."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         if db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(text("SET LOCAL jit = off"))
+            db.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         return function(*args, **kwargs)
 
     return wrapper

@@ -45,7 +45,7 @@ from distweb.extensions import db
 from distweb.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from distweb.models.base import UTCDateTime, json_rows, utcnow
 from distweb.models.ledger import AccountKind
-from distweb.services import versions
+from distweb.services import rollups, versions
 
 # A posting to one of these moves a promoter's own money: its home figures change.
 PROMOTER_KINDS = frozenset((AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE,
@@ -289,6 +289,9 @@ def post_many(drafts: Sequence[tuple[Draft, Sequence[int] | None]]) -> list[int 
     versions.touch_promoters({p.owner_id for _d, _ids, postings in written for p in postings
                               if p.kind in PROMOTER_KINDS})
     for (draft, line_ids, postings), tx_id in zip(written, tx_ids, strict=True):
+        rollups.ledger_moved(draft.brand_id, draft.occurred_at,
+                             sum(p.amount_fen for p in postings if p.kind == AccountKind.PROMOTER_FROZEN),
+                             sum(p.amount_fen for p in postings if p.kind == AccountKind.PROMOTER_AVAILABLE))
         for p in postings:
             line = p.commission_line_id
             entries.append({"transaction_id": tx_id, "account_id": account_id(draft.brand_id, p.kind, p.owner_id),
@@ -328,6 +331,9 @@ def post_from_select(brand_id: int, kind: str, occurred_at: datetime, entries, *
     if total != 0:
         raise UnbalancedTransaction(f"{kind}: entries sum to {total}")
     versions.touch_promoters(db.session.scalars(_PROMOTERS_POSTED_TO, {"tx_id": tx_id}).all())
+    wallet = dict(db.session.execute(_WALLET_POSTED, {"tx_id": tx_id}).all())
+    rollups.ledger_moved(brand_id, occurred_at, int(wallet.get(AccountKind.PROMOTER_FROZEN) or 0),
+                         int(wallet.get(AccountKind.PROMOTER_AVAILABLE) or 0))
     return Posted(tx_id, int(count), int(moved))
 
 
@@ -335,6 +341,14 @@ _PROMOTERS_POSTED_TO = (select(LedgerAccount.owner_id).distinct()
                         .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
                         .where(LedgerEntry.transaction_id == bindparam("tx_id"),
                                LedgerAccount.kind.in_(sorted(PROMOTER_KINDS))))
+
+
+# What one transaction moved on promoters' frozen and available accounts (the dashboard's sums).
+_WALLET_POSTED = (select(LedgerAccount.kind, func.sum(LedgerEntry.amount_fen))
+                  .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+                  .where(LedgerEntry.transaction_id == bindparam("tx_id"),
+                         LedgerAccount.kind.in_([AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE]))
+                  .group_by(LedgerAccount.kind))
 
 
 # ---------------------------------------------------------------- reading

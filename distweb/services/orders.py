@@ -561,8 +561,9 @@ def _paid(order: Order, purchase_orders: list[PurchaseOrder], by: str | None = N
 def _paid_effects(order: Order, new_order: bool = False) -> None:
     """Payment's effects beyond the events: the commission and the promoter's notice
     (``new_order``: the order was written in this transaction, so it has no lines yet)."""
-    from distweb.services import commission_hooks, notifications
+    from distweb.services import commission_hooks, notifications, rollups
 
+    rollups.order_paid(order)
     commission_hooks.order_paid(order, new_order)
     notifications.order_paid(order)
 
@@ -690,8 +691,9 @@ def cancel(brand_id: int, order_id: int, reason: str | None = None, at: datetime
             _move_stock(order, +1, "cancel")
         _event(order, "cancelled", at=order.cancelled_at, reason=(reason or "").strip()[:200] or None)
         if was_paid:
-            from distweb.services import commission_hooks
+            from distweb.services import commission_hooks, rollups
 
+            rollups.order_cancelled(order)
             commission_hooks.order_cancelled(order)
     return order
 
@@ -742,8 +744,9 @@ def refund(brand_id: int, order_id: int, refund_id: str, items: list[RefundItemI
         _event(order, "refunded", at=record.created_at, refund_id=refund_id, amount_fen=record.amount_fen)
         if order.refunded_fen == order.total_paid_fen:
             order.status = OrderStatus.REFUNDED
-        from distweb.services import commission_hooks
+        from distweb.services import commission_hooks, rollups
 
+        rollups.order_refunded(order, record)
         commission_hooks.order_refunded(order, record)
     return record
 

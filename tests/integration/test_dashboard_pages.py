@@ -269,3 +269,33 @@ def test_presets_and_their_previous_periods():
     previous = got["last_month"].previous()
     assert (previous.start, previous.end) == (date(2026, 1, 4), date(2026, 1, 31))
     assert got["today"].previous().start == date(2026, 3, 14)
+
+
+def _tabs(html: str) -> list[str]:
+    nav = re.search(r'<nav class="tabbar".*?</nav>', html, re.S).group(0)
+    return re.findall(r'<a href="([^"]+)" class="tab', nav)
+
+
+def test_mentors_and_partners_have_a_team_tab(make, browser):
+    """团队 sits in the tab bar of a mentor's or partner's every page (the cached home too),
+    pointing at its team's figures, and is the current tab there; a plain promoter has none."""
+    from distweb.models.network import Rank
+
+    make.promoter(name="合伙人甲", phone="13733330000", rank=Rank.PARTNER)
+    browser.login("13733330000", PASSWORD)
+    for url in ("/promoter/", "/promoter/orders", "/promoter/team/stats"):
+        html = browser.get(url).get_data(as_text=True)
+        assert _tabs(html) == ["/promoter/", "/promoter/materials", "/promoter/orders", "/promoter/wallet",
+                               "/promoter/team/stats", "/promoter/me"], url
+        assert ">团队<" in html
+    stats = browser.get("/promoter/team/stats").get_data(as_text=True)
+    assert re.search(r'<a href="/promoter/team/stats" class="tab active" aria-current="page">', stats)
+
+
+def test_a_plain_promoter_has_no_team_tab(make, browser):
+    make.promoter(name="推客丙", phone="13755550000")
+    browser.login("13755550000", PASSWORD)
+    for url in ("/promoter/", "/promoter/orders"):
+        html = browser.get(url).get_data(as_text=True)
+        assert "/promoter/team/stats" not in _tabs(html) and ">团队<" not in html, url
+        assert len(_tabs(html)) == 5

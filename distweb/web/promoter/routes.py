@@ -54,12 +54,13 @@ def index():
         figures = reports.promoter_home(promoter_id, user.timezone, user.brand_id, user.id, data_versions)
         g.unread_count = figures.unread_notifications  # the bell's count came with the figures
         return {"figures": figures, "picks": picks, "invite_url": invite_url(user.promoter_code),
-                "name": user.name, "code": user.promoter_code, "suspended_reason": suspended_reason}
+                "name": user.name, "code": user.promoter_code, "suspended_reason": suspended_reason,
+                "team": user.leads_team}
 
     # What the page shows is decided by these: its figures by the data versions and the
     # brand's day (reports.promoter_home), then the picks and the user.
     identity = (data_versions, reports.brand_day(user.timezone), picks, user.id, user.name, user.promoter_code,
-                suspended_reason)
+                suspended_reason, user.leads_team)
     return cached_page("promoter/index.html", user.login_token, identity, values)
 
 

@@ -26,5 +26,5 @@ def team_stats():
         months=[(this_month, dashboard.team_summary(promoter.brand_id, promoter.id, this_month)),
                 (last_month, dashboard.team_summary(promoter.brand_id, promoter.id, last_month))],
         bp_text=dashboard.bp_text,
-        tab="me",
+        tab="team",
     )

@@ -1,0 +1,515 @@
+"""The dashboard's rollups: per-day and per-month sums of what it shows, kept current by the
+transactions that change them (models/dashboard.py describes the tables).
+
+Writing. The services that pay an order (``order_paid``), cancel a paid one
+(``order_cancelled``), refund (``order_refunded``), accrue or reverse commission
+(``commission``) and post to the ledger (``ledger_moved``) call these inside their own
+transaction. Each call adds to a per-transaction buffer keyed by (brand, day, promoter,
+product); just before commit the buffer is written as insert-only ``dashboard_deltas`` rows
+(one INSERT for the whole transaction). No existing row is updated, so two concurrent orders
+never wait on each other here, whatever they sell; a rolled-back transaction writes nothing.
+
+Folding. ``fold()`` moves deltas into the sums (``dashboard_*_days``: span 'd' per brand
+day, span 'm' per brand month): it deletes a batch of deltas and adds them to the sums in one
+transaction (``DELETE … RETURNING`` claims each delta once, so two folders never count one
+twice; it is safe to run any number of times, at once or again). Every worker folds every few
+seconds while idle (worker/main.py ``sweep_jobs``); ``distweb dashboard fold`` does it by
+hand. Readers add the deltas not folded yet to the sums (``facts``), so a paid order, a refund
+or a commission change shows on the dashboard as soon as it commits, folded or not.
+
+Rebuilding. ``rebuild(brand_id)`` recomputes a brand's sums from its orders, refunds,
+commission lines and ledger (set-based statements; the backfill of migration 0017 and
+``distweb dashboard rebuild-rollups``). On PostgreSQL it locks the delta table against
+writers while it runs, so an order committing meanwhile is counted exactly once.
+
+Days are the brand's calendar days in its time zone: an order on the day of its ``paid_at``
+(its commission too, reversals included, whenever they happen), a refund or cancellation on
+its own day, a ledger movement on the day of its business time (``occurred_at``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import update as sa_update
+from sqlalchemy.orm import Session
+
+from distweb.extensions import db
+from distweb.models import (
+    Brand,
+    CommissionLine,
+    DashboardBrandDay,
+    DashboardDelta,
+    DashboardProductDay,
+    DashboardPromoterDay,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Order,
+    OrderItem,
+    Promoter,
+    Refund,
+)
+from distweb.models.base import json_rows
+from distweb.models.ledger import AccountKind
+from distweb.models.network import PromoterStatus
+from distweb.models.order import OrderStatus
+
+DAY, MONTH = "d", "m"
+MEASURES = ("gmv_fen", "orders", "quantity", "refunded_fen", "commission_fen", "frozen_fen", "available_fen", "joined")
+BRAND_MEASURES = ("gmv_fen", "orders", "refunded_fen", "commission_fen", "frozen_fen", "available_fen", "joined")
+# Promoters who have joined: approved (active) or suspended since; a pending application or a
+# rejected one has not joined the network.
+JOINED_STATUSES = (PromoterStatus.ACTIVE, PromoterStatus.SUSPENDED)
+PROMOTER_MEASURES = ("gmv_fen", "orders", "commission_fen")
+PRODUCT_MEASURES = ("gmv_fen", "quantity", "orders")
+FOLD_BATCH = 20_000
+
+
+# ---------------------------------------------------------------- writing (in the caller's transaction)
+
+_PENDING = "distweb_dashboard_deltas"
+
+
+def zone_of(brand_id: int) -> str:
+    """The brand's time zone (its row is usually in the session already)."""
+    return db.session.get(Brand, brand_id).timezone
+
+
+def day_of(moment: datetime, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).date().isoformat()
+
+
+def _add(brand_id: int, moment: datetime | None, promoter_id: int | None, product_id: int | None,
+         **measures: int) -> None:
+    if moment is None or not any(measures.values()):
+        return
+    key = (brand_id, day_of(moment, zone_of(brand_id)), promoter_id, product_id)
+    row = db.session.info.setdefault(_PENDING, {}).setdefault(key, dict.fromkeys(MEASURES, 0))
+    for name, value in measures.items():
+        row[name] += int(value)
+
+
+def order_paid(order: Order) -> None:
+    """A paid order (paid as placed or later): its GMV on its payment's day, for the brand,
+    its seller and each product it holds (quantity, and the order once per product)."""
+    if order.paid_at is None:
+        return
+    _add(order.brand_id, order.paid_at, order.promoter_id, None, gmv_fen=order.total_paid_fen, orders=1)
+    by_product: dict[int, list[int]] = {}
+    for item in order.items:
+        paid_quantity = by_product.setdefault(item.product_id, [0, 0])
+        paid_quantity[0] += item.paid_fen
+        paid_quantity[1] += item.quantity
+    for product_id, (paid, quantity) in by_product.items():
+        _add(order.brand_id, order.paid_at, None, product_id, gmv_fen=paid, quantity=quantity, orders=1)
+
+
+    if order.promoter_id is not None:
+        # The seller's first sale since it joined (新人存活率), if this is it: a row is only
+        # written (and locked) when this payment is earlier than any it had.
+        db.session.connection().execute(_FIRST_SALE, {"promoter_id": order.promoter_id, "paid_at": order.paid_at})
+
+
+_FIRST_SALE = (sa_update(Promoter.__table__)
+               .where(Promoter.__table__.c.id == bindparam("promoter_id"),
+                      Promoter.__table__.c.joined_at <= bindparam("paid_at"),
+                      or_(Promoter.__table__.c.first_sale_at.is_(None),
+                          Promoter.__table__.c.first_sale_at > bindparam("paid_at")))
+               .values(first_sale_at=bindparam("paid_at")))
+
+
+def order_cancelled(order: Order) -> None:
+    """A paid order cancelled: what it still kept is given back on the cancellation's day."""
+    if order.paid_at is None:
+        return
+    _add(order.brand_id, order.cancelled_at, None, None, refunded_fen=order.total_paid_fen - order.refunded_fen)
+
+
+def order_refunded(order: Order, refund: Refund) -> None:
+    _add(order.brand_id, refund.created_at, None, None, refunded_fen=refund.amount_fen)
+
+
+def commission(order: Order, promoter_id: int, amount_fen: int) -> None:
+    """Commission accrued (positive) or reversed (negative) on ``order``: counted on the
+    order's payment day, for the brand and the promoter earning it."""
+    _add(order.brand_id, order.paid_at, promoter_id, None, commission_fen=amount_fen)
+
+
+def ledger_moved(brand_id: int, occurred_at: datetime, frozen_fen: int, available_fen: int) -> None:
+    """Promoters' frozen and available money changed by a ledger transaction (its business time)."""
+    _add(brand_id, occurred_at, None, None, frozen_fen=frozen_fen, available_fen=available_fen)
+
+
+_DELTA_COLUMNS = [("brand_id", Integer()), ("day", String()), ("promoter_id", Integer()), ("product_id", Integer()),
+                  *[(name, BigInteger()) for name in MEASURES]]
+
+
+@functools.cache
+def _insert_deltas():
+    """The buffered deltas from the JSON document ``deltas``: one INSERT … SELECT per
+    transaction (built once, on first use: it depends on the database the app runs on)."""
+    rows = json_rows("deltas", _DELTA_COLUMNS).subquery("delta")
+    return insert(DashboardDelta.__table__).from_select([name for name, _type in _DELTA_COLUMNS], select(*rows.c))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_deltas(session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    rows = [{"brand_id": brand_id, "day": day, "promoter_id": promoter_id, "product_id": product_id, **measures}
+            for (brand_id, day, promoter_id, product_id), measures in pending.items()
+            if any(measures.values())]
+    if rows:
+        session.connection().execute(_insert_deltas(), {"deltas": json.dumps(rows)})
+
+
+def _joined(brand_id, status, joined_at) -> tuple | None:
+    if brand_id is None or joined_at is None or status not in JOINED_STATUSES:
+        return None
+    return brand_id, joined_at
+
+
+def _old_value(state, obj, name: str):
+    """An attribute's value before this flush (its current one when unchanged)."""
+    history = state.attrs[name].history
+    return history.deleted[0] if history.deleted else getattr(obj, name)
+
+
+@event.listens_for(Session, "before_flush")
+def _watch_promoters(session, flush_context, instances) -> None:
+    """Promoters joining, leaving the joined statuses (rejected) or coming back, through the
+    ORM (every service writes them so): +1 or −1 on the day they joined."""
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, Promoter):
+            continue
+        state = sa_inspect(obj)
+        now = None if obj in session.deleted else _joined(obj.brand_id, obj.status, obj.joined_at)
+        if obj in session.new:
+            before = None
+        else:
+            before = _joined(*(_old_value(state, obj, name) for name in ("brand_id", "status", "joined_at")))
+        if before == now:
+            continue
+        for found, sign in ((before, -1), (now, 1)):
+            if found is not None:
+                _add(found[0], found[1], None, None, joined=sign)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_deltas(session, transaction) -> None:
+    """A rolled-back transaction's changes are gone: so are their deltas."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+# ---------------------------------------------------------------- folding
+
+
+def _grain_of(promoter_id, product_id) -> list[tuple]:
+    """The sums one delta adds to: (model, key, measures)."""
+    if product_id is not None:
+        return [(DashboardProductDay, ("product_id", product_id), PRODUCT_MEASURES)]
+    grains = [(DashboardBrandDay, None, BRAND_MEASURES)]
+    if promoter_id is not None:
+        grains.append((DashboardPromoterDay, ("promoter_id", promoter_id), PROMOTER_MEASURES))
+    return grains
+
+
+def fold(limit: int = FOLD_BATCH) -> int:
+    """Move up to ``limit`` deltas (oldest first) into the day and month sums, in one
+    transaction. Returns how many were folded (0: nothing waited)."""
+    from distweb.services.tx import transaction
+
+    with transaction():
+        claimed = select(DashboardDelta.id).order_by(DashboardDelta.id).limit(limit).scalar_subquery()
+        t = DashboardDelta
+        rows = db.session.execute(
+            delete(t).where(t.id.in_(claimed))
+            .returning(t.brand_id, t.day, t.promoter_id, t.product_id, *[getattr(t, m) for m in MEASURES])
+            .execution_options(synchronize_session=False)).all()
+        if not rows:
+            return 0
+        sums: dict[type, dict[tuple, dict[str, int]]] = defaultdict(dict)
+        for brand_id, day, promoter_id, product_id, *values in rows:
+            measures = dict(zip(MEASURES, values, strict=True))
+            for model, key, names in _grain_of(promoter_id, product_id):
+                for span, label in ((DAY, day), (MONTH, day[:7])):
+                    full = (brand_id, span, label) + ((key[1],) if key else ())
+                    target = sums[model].setdefault(full, dict.fromkeys(names, 0))
+                    for name in names:
+                        target[name] += int(measures[name] or 0)
+        for model, by_key in sums.items():
+            _upsert(model, by_key)
+    return len(rows)
+
+
+def fold_all(limit: int = FOLD_BATCH) -> int:
+    """Fold until no delta waits (or a batch comes back short)."""
+    total = 0
+    while True:
+        folded = fold(limit)
+        total += folded
+        if folded < limit:
+            return total
+
+
+def _key_names(model) -> list[str]:
+    return [column.name for column in model.__table__.primary_key.columns]
+
+
+def _upsert(model, by_key: dict[tuple, dict[str, int]]) -> None:
+    """Add to the sums, creating rows where missing: INSERT … ON CONFLICT DO UPDATE (the
+    dialect's own insert), keys in order so two folders never deadlock."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    keys = _key_names(model)
+    table = model.__table__
+    rows = [dict(zip(keys, key, strict=True)) | measures for key, measures in sorted(by_key.items())]
+    names = [name for name in rows[0] if name not in keys]
+    stmt = dialect_insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
+                                      set_={name: table.c[name] + stmt.excluded[name] for name in names})
+    db.session.connection().execute(stmt, rows)
+
+
+# ---------------------------------------------------------------- rebuilding from the source rows
+
+
+def _span_of_data(conn, brand_id: int) -> tuple[datetime, datetime] | None:
+    """The first and last instant any of the brand's figures happened at."""
+    firsts, lasts = [], []
+    for column, where, join in ((Order.paid_at, Order.brand_id == brand_id, None),
+                                (Promoter.joined_at, Promoter.brand_id == brand_id, None),
+                                (Order.cancelled_at, Order.brand_id == brand_id, None),
+                                (LedgerTransaction.occurred_at, LedgerTransaction.brand_id == brand_id, None),
+                                (Refund.created_at, Order.brand_id == brand_id, Order.id == Refund.order_id)):
+        stmt = select(func.min(column), func.max(column))
+        if join is not None:
+            stmt = stmt.select_from(Refund).join(Order, join)
+        low, high = conn.execute(stmt.where(where)).one()
+        if low is not None:
+            firsts.append(_aware(low))
+            lasts.append(_aware(high))
+    if not firsts:
+        return None
+    return min(firsts), max(lasts)
+
+
+def _aware(value) -> datetime:
+    """min()/max() over a timestamp come back without the column's type on SQLite: text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def rebuild(brand_id: int) -> dict[str, int]:
+    """Recompute the brand's sums from its source rows, in one transaction (see ``rebuild_on``)."""
+    from distweb.services.tx import transaction
+
+    with transaction():
+        return rebuild_on(db.session.connection(), brand_id)
+
+
+def rebuild_on(conn, brand_id: int) -> dict[str, int]:
+    """On the connection ``conn`` (its transaction): the brand's deltas and sums go, day
+    sums are written with one INSERT … SELECT per table, month sums from them. Returns how
+    many day rows each table got."""
+    from distweb.services import dashboard
+
+    if conn.dialect.name == "postgresql":
+        # Writers wait until this commits: what they write is then counted once, as a delta.
+        conn.execute(text("LOCK TABLE dashboard_deltas IN EXCLUSIVE MODE"))
+    for model in (DashboardDelta, DashboardBrandDay, DashboardPromoterDay, DashboardProductDay):
+        conn.execute(delete(model.__table__).where(model.__table__.c.brand_id == brand_id))
+    tz = conn.execute(select(Brand.timezone).where(Brand.id == brand_id)).scalar_one()
+    promoters = Promoter.__table__
+    first_sale = (select(func.min(Order.paid_at)).where(Order.promoter_id == promoters.c.id,
+                                                        Order.paid_at.is_not(None),
+                                                        Order.paid_at >= promoters.c.joined_at)
+                  .correlate(promoters).scalar_subquery())
+    conn.execute(sa_update(promoters).where(promoters.c.brand_id == brand_id).values(first_sale_at=first_sale))
+    found = _span_of_data(conn, brand_id)
+    counts = {"brand_days": 0, "promoter_days": 0, "product_days": 0}
+    if found is None:
+        return counts
+    first, last = found
+    zone = ZoneInfo(tz)
+    period = dashboard.Period(first.astimezone(zone).date(), last.astimezone(zone).date(), tz)
+
+    def day(column):
+        return dashboard.local_day(column, period)
+
+    zero = literal(0, BigInteger)
+    paid = and_(Order.brand_id == brand_id, Order.paid_at.is_not(None))
+    kept = CommissionLine.amount_fen - CommissionLine.reversed_fen
+
+    def facts(*parts):
+        return union_all(*parts).subquery("facts")
+
+    # The brand's days.
+    wallet = LedgerAccount.kind
+    brand_facts = facts(
+        select(day(Order.paid_at).label("day"), Order.total_paid_fen.label("gmv_fen"),
+               literal(1, BigInteger).label("orders"), zero.label("refunded_fen"), zero.label("commission_fen"),
+               zero.label("frozen_fen"), zero.label("available_fen"), zero.label("joined")).where(paid),
+        select(day(Refund.created_at), zero, zero, Refund.amount_fen, zero, zero, zero, zero)
+        .select_from(Refund).join(Order, Order.id == Refund.order_id).where(Order.brand_id == brand_id),
+        select(day(Order.cancelled_at), zero, zero, Order.total_paid_fen - Order.refunded_fen, zero, zero, zero, zero)
+        .where(paid, Order.status == OrderStatus.CANCELLED, Order.cancelled_at.is_not(None)),
+        select(day(Order.paid_at), zero, zero, zero, kept, zero, zero, zero)
+        .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id).where(paid),
+        select(day(Promoter.joined_at), zero, zero, zero, zero, zero, zero, literal(1, BigInteger))
+        .where(Promoter.brand_id == brand_id, Promoter.status.in_(JOINED_STATUSES)),
+        select(day(LedgerTransaction.occurred_at), zero, zero, zero, zero,
+               case((wallet == AccountKind.PROMOTER_FROZEN, LedgerEntry.amount_fen), else_=0),
+               case((wallet == AccountKind.PROMOTER_AVAILABLE, LedgerEntry.amount_fen), else_=0), zero)
+        .select_from(LedgerTransaction)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransaction.brand_id == brand_id,
+               wallet.in_((AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE))))
+    counts["brand_days"] = _insert_days(conn, DashboardBrandDay, brand_id, brand_facts, (), BRAND_MEASURES)
+
+    promoter_facts = facts(
+        select(day(Order.paid_at).label("day"), Order.promoter_id.label("promoter_id"),
+               Order.total_paid_fen.label("gmv_fen"), literal(1, BigInteger).label("orders"),
+               zero.label("commission_fen")).where(paid, Order.promoter_id.is_not(None)),
+        select(day(Order.paid_at), CommissionLine.promoter_id, zero, zero, kept)
+        .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id).where(paid))
+    counts["promoter_days"] = _insert_days(conn, DashboardPromoterDay, brand_id, promoter_facts, ("promoter_id",),
+                                           PROMOTER_MEASURES)
+
+    per_order = (select(day(Order.paid_at).label("day"), OrderItem.product_id.label("product_id"),
+                        func.sum(OrderItem.paid_fen).label("gmv_fen"), func.sum(OrderItem.quantity).label("quantity"))
+                 .select_from(Order).join(OrderItem, OrderItem.order_id == Order.id).where(paid)
+                 .group_by(Order.paid_at, OrderItem.order_id, OrderItem.product_id).subquery("per_order"))
+    product_facts = select(per_order.c.day, per_order.c.product_id, per_order.c.gmv_fen, per_order.c.quantity,
+                           literal(1, BigInteger).label("orders")).subquery("facts")
+    counts["product_days"] = _insert_days(conn, DashboardProductDay, brand_id, product_facts, ("product_id",),
+                                          PRODUCT_MEASURES)
+    return counts
+
+
+def _insert_days(conn, model, brand_id: int, source, keys: tuple[str, ...], measures: tuple[str, ...]) -> int:
+    table = model.__table__
+    grouped = select(literal(brand_id, Integer), literal(DAY, String), source.c.day,
+                     *[source.c[k] for k in keys], *[func.sum(source.c[m]) for m in measures]
+                     ).group_by(source.c.day, *[source.c[k] for k in keys])
+    columns = ["brand_id", "span", "day", *keys, *measures]
+    conn.execute(insert(table).from_select(columns, grouped))
+    month = func.substr(table.c.day, 1, 7)
+    conn.execute(insert(table).from_select(
+        columns,
+        select(table.c.brand_id, literal(MONTH, String), month, *[table.c[k] for k in keys],
+               *[func.sum(table.c[m]) for m in measures])
+        .where(table.c.brand_id == brand_id, table.c.span == DAY)
+        .group_by(table.c.brand_id, month, *[table.c[k] for k in keys])))
+    return int(conn.execute(select(func.count()).select_from(table)
+                               .where(table.c.brand_id == brand_id, table.c.span == DAY)).scalar_one())
+
+
+def rebuild_all(conn=None) -> dict[int, dict[str, int]]:
+    """Every brand's sums (``conn``: on that connection, e.g. a migration's; else each brand
+    in its own transaction)."""
+    if conn is not None:
+        return {brand_id: rebuild_on(conn, brand_id)
+                for brand_id in conn.execute(select(Brand.id).order_by(Brand.id)).scalars().all()}
+    return {brand_id: rebuild(brand_id) for brand_id in db.session.scalars(select(Brand.id).order_by(Brand.id)).all()}
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Spans:
+    """A period as whole months (``months``: first and last 'YYYY-MM', or None) and the days
+    left over at its ends (``days``: (first, last) 'YYYY-MM-DD' ranges)."""
+
+    months: tuple[str, str] | None
+    days: tuple[tuple[str, str], ...]
+
+
+def spans(start: date, end: date) -> Spans:
+    first_month = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    after = end + timedelta(days=1)
+    last_month_end = end if after.day == 1 else end.replace(day=1) - timedelta(days=1)
+    if first_month > last_month_end:
+        return Spans(None, ((start.isoformat(), end.isoformat()),))
+    days = []
+    if start < first_month:
+        days.append((start.isoformat(), (first_month - timedelta(days=1)).isoformat()))
+    if last_month_end < end:
+        days.append(((last_month_end + timedelta(days=1)).isoformat(), end.isoformat()))
+    return Spans((first_month.isoformat()[:7], last_month_end.isoformat()[:7]), tuple(days))
+
+
+def _delta_filter(model):
+    t = DashboardDelta
+    if model is DashboardProductDay:
+        return t.product_id.is_not(None)
+    if model is DashboardPromoterDay:
+        return and_(t.product_id.is_(None), t.promoter_id.is_not(None))
+    return t.product_id.is_(None)
+
+
+def _columns(model, keys: tuple[str, ...], measures: tuple[str, ...], with_day: bool):
+    return [*([model.day.label("day")] if with_day else []), *[getattr(model, k).label(k) for k in keys],
+            *[getattr(model, m).label(m) for m in measures]]
+
+
+def facts(model, brand_id: int, start: date, end: date, measures: tuple[str, ...], by_day: bool = False):
+    """The rows of ``model``'s grain whose sum over the days ``start``..``end`` is the
+    period's figure: month sums for whole months, day sums for the rest (only day sums when
+    ``by_day``: each row then carries its ``day``), and the deltas not folded yet. A UNION
+    ALL subquery named "facts" with the grain's key, the ``measures`` and (``by_day``) day."""
+    keys = tuple(k for k in _key_names(model) if k not in ("brand_id", "span", "day"))
+    parts = []
+    if by_day:
+        pieces = Spans(None, ((start.isoformat(), end.isoformat()),))
+    else:
+        pieces = spans(start, end)
+    if pieces.months is not None:
+        parts.append(select(*_columns(model, keys, measures, by_day))
+                     .where(model.brand_id == brand_id, model.span == MONTH,
+                            model.day.between(pieces.months[0], pieces.months[1])))
+    if pieces.days:
+        parts.append(select(*_columns(model, keys, measures, by_day))
+                     .where(model.brand_id == brand_id, model.span == DAY,
+                            or_(*[model.day.between(low, high) for low, high in pieces.days])))
+    parts.append(select(*_columns(DashboardDelta, keys, measures, by_day))
+                 .where(DashboardDelta.brand_id == brand_id, DashboardDelta.day.between(start.isoformat(),
+                                                                                         end.isoformat()),
+                        _delta_filter(model)))
+    return union_all(*parts).subquery("facts")
+
+
+def facts_until(model, brand_id: int, end: date, measures: tuple[str, ...]):
+    """``facts`` over every day up to ``end`` (the wallet's balances at a period's end)."""
+    return facts(model, brand_id, date(1970, 1, 1), end, measures)
