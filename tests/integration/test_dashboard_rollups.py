@@ -228,7 +228,7 @@ def test_the_rebuild_command_and_the_fold_command(net, app):
 
 
 def test_the_migration_backfills_existing_orders(net, app):
-    """Upgrading a database that already holds orders fills the sums (migration 0017)."""
+    """Upgrading a database that already holds orders fills the sums (migration 0019)."""
     from flask_migrate import downgrade, upgrade
 
     from tests.integration.test_migrations import MIGRATIONS
@@ -236,7 +236,7 @@ def test_the_migration_backfills_existing_orders(net, app):
     rollups.fold_all()
     folded = _sums()
     db.session.remove()
-    downgrade(directory=str(MIGRATIONS), revision="f6c2a8d41e90")
+    downgrade(directory=str(MIGRATIONS), revision="9b4e7d2c1a05")  # the one before the rollups
     upgrade(directory=str(MIGRATIONS))
     db.session.remove()
     assert _sums() == folded

@@ -5,7 +5,7 @@ write in their own transactions (dashboard_deltas), promoters.first_sale_at (新
 a look at every new promoter's orders), and the backfill of existing brands
 
 Revision ID: 9b3d5f7a1c20
-Revises: f6c2a8d41e90
+Revises: 9b4e7d2c1a05
 Create Date: 2026-12-06 12:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '9b3d5f7a1c20'
-down_revision = 'f6c2a8d41e90'
+down_revision = '9b4e7d2c1a05'
 branch_labels = None
 depends_on = None
 
