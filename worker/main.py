@@ -63,7 +63,8 @@ def sweep_jobs(quick: bool = False) -> None:
 
 def sweep() -> None:
     """Regular upkeep: push jobs Redis lost, start the settlement runs that are due, deliver
-    unsent pushes, apply waiting webhook events, delete SMS codes older than a day."""
+    unsent pushes, apply waiting webhook events, delete SMS codes older than a day, close
+    online-payment orders left unpaid past PAYMENT_CLOSE_MINUTES."""
     sweep_jobs()
     try:
         from distweb.services import settlement
@@ -86,6 +87,11 @@ def sweep() -> None:
         purged = sms.purge_old()
         if purged:
             log.info("deleted %d SMS code(s) older than a day", purged)
+        from distweb.services import online_pay
+
+        closed = online_pay.close_expired()
+        if closed:
+            log.info("closed %d unpaid online order(s) past their time", closed)
         from distweb.services import daily_report
 
         reports = daily_report.schedule_due()

@@ -33,6 +33,7 @@ from distweb.models.materials import (
     PushSubscription,
 )
 from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
+from distweb.models.online_pay import Payment, PaymentNotice, PaymentProviderConfig, PaymentRefund
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
     Notification,
@@ -46,6 +47,10 @@ from distweb.models.user import LoginSession, User
 from distweb.models.versions import DataVersion
 
 __all__ = [
+    "Payment",
+    "PaymentNotice",
+    "PaymentProviderConfig",
+    "PaymentRefund",
     "ApiKey",
     "AuditEntry",
     "BuyerBinding",

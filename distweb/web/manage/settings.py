@@ -192,3 +192,45 @@ def logo_remove():
     logos.remove(current_user.brand, current_app.config["DISTWEB_UPLOADS"])
     flash(_("Logo 已移除，恢复为默认标志。"), "success")
     return redirect_to(url_for("manage.brand_settings"))
+
+
+@bp.route("/settings/payments", methods=["GET", "POST"])
+def payment_settings():
+    """在线支付: WeChat Pay and Alipay settings. Secrets are stored encrypted and never shown
+    again (the page marks which are set); a brand with neither keeps the manual flow."""
+    from distweb.services import online_pay
+    from distweb.web.manage.forms import AlipayForm, WeChatPayForm
+
+    stored = online_pay.configs(current_user.brand_id)
+    posted = request.form.get("provider") if request.method == "POST" else None
+    forms = {}
+    for name, cls in (("wechat", WeChatPayForm), ("alipay", AlipayForm)):
+        config = stored.get(name)
+        if posted == name:
+            form = cls(prefix=name)
+        else:
+            form = cls(prefix=name, formdata=None, data={**(config.settings if config else {}),
+                                                         "enabled": bool(config and config.enabled)})
+        forms[name] = form
+    status = 200
+    if posted in forms:
+        form = forms[posted]
+        if form.validate_on_submit():
+            try:
+                online_pay.save_config(current_user.brand_id, posted, form.enabled.data, form.settings(),
+                                       form.secrets(), actor=current_user)
+            except ServiceError as err:
+                attach_error(form, err, "enabled")
+                status = 422
+            else:
+                flash(_("支付设置已保存。"), "success")
+                return redirect_to(url_for("manage.payment_settings"))
+        else:
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    for form in forms.values():  # a secret typed in is never sent back to the page
+        for name in form.SECRET_FIELDS:
+            getattr(form, name).data = ""
+    return render("manage/payments.html", forms=forms, stored=stored,
+                  notify_base=request.url_root.rstrip("/"), nav="payments"), status
