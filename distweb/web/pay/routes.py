@@ -59,7 +59,14 @@ def provider_notify(provider: str):
     brand = current_brand()
     if brand is None or provider not in FIELDS:
         return _error(404, "not_found", _("页面不存在"))
-    adapter, ok = online_pay.receive(brand, provider, dict(request.headers), request.get_data(cache=False))
+    body = request.get_data(cache=True)
+    if not body and request.form:
+        # A form post (Alipay's) was read as a form already (the NUL-byte check): the same
+        # fields again; the signature covers decoded values, sorted, so nothing is lost.
+        from urllib.parse import urlencode
+
+        body = urlencode(list(request.form.items(multi=True))).encode()
+    adapter, ok = online_pay.receive(brand, provider, dict(request.headers), body)
     if adapter is None:
         return _error(404, "not_found", _("页面不存在"))
     body, status, headers = adapter.acknowledge(ok)

@@ -1,0 +1,319 @@
+"""A stand-in for WeChat Pay API v3 on loopback, as the SDK meets it.
+
+The ``wechatpayv3`` SDK always calls https://api.mch.weixin.qq.com; its documented
+``proxy`` setting is pointed here. This server answers ``CONNECT`` and then speaks TLS
+itself with a certificate for the WeChat hosts signed by a throwaway CA (trusted through
+``REQUESTS_CA_BUNDLE``), so the SDK's own requests, signatures and checks all run.
+
+What it implements, from WeChat Pay's documentation:
+- every request's ``Authorization: WECHATPAY2-SHA256-RSA2048 mchid=…,nonce_str=…,
+  signature=…,timestamp=…,serial_no=…`` is checked against the merchant's public key over
+  ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY\\n`` (401 SIGN_ERROR otherwise);
+- every answer is signed with the platform key: ``Wechatpay-Timestamp/Nonce/Serial/
+  Signature`` over ``TIMESTAMP\\nNONCE\\nBODY\\n``;
+- ``GET /v3/certificates`` (the platform certificate, AEAD_AES_256_GCM-encrypted with the
+  APIv3 key), ``POST /v3/pay/transactions/{native,h5,jsapi}``, ``GET …/out-trade-no/{no}``,
+  ``POST …/out-trade-no/{no}/close`` (204), ``POST /v3/refund/domestic/refunds``, and the
+  official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com);
+- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS`` …): the resource encrypted with
+  AEAD_AES_256_GCM under the APIv3 key, the body signed with the platform key; returned to
+  the test as (headers, body) to post to distweb.
+
+Faults: ``fail_next(status, code, message)`` answers the next API call with an error;
+``delay`` holds every answer that many seconds (a timeout for a short client timeout).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import ssl
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tests.fakes.keys import rsa_key, self_signed, tls_files
+
+HOSTS = ("api.mch.weixin.qq.com", "api.weixin.qq.com")
+
+
+def _sign(key, message: str) -> str:
+    return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+class WeChatPayStandIn:
+    def __init__(self, directory: Path, mchid="1900000109", appid="wx8888888888888888", apiv3_key=None):
+        self.mchid, self.appid = mchid, appid
+        self.apiv3_key = apiv3_key or secrets.token_hex(16)  # 32 characters
+        self.merchant_key = rsa_key("wechat-merchant")
+        self.merchant_serial = "3775B6A45ACD588826D15E583A95F5DD" + "00000000"
+        self.platform_key = rsa_key("wechat-platform")
+        self.platform_cert = self_signed(self.platform_key, "Tenpay.com Root CA stand-in", 0x5157F09EFDC096DE15EBE81A47057A72)
+        self.platform_serial = format(self.platform_cert.serial_number, "X")
+        self.ca_bundle, cert, key = tls_files(directory, HOSTS)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(str(cert), str(key))
+        self.transactions: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
+        self.calls: list[tuple[str, str, dict | None]] = []
+        self.failures: list[tuple[int, str, str]] = []
+        self.delay = 0.0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, status: int, code: str, message: str) -> None:
+        self.failures.append((status, code, message))
+
+    def settings(self) -> tuple[dict, dict]:
+        """What a manager would type on the settings page for this merchant."""
+        from tests.fakes.keys import private_pem
+
+        return ({"mchid": self.mchid, "appid": self.appid, "cert_serial_no": self.merchant_serial,
+                 "public_key_id": "", "proxy": self.proxy_url},
+                {"private_key": private_pem(self.merchant_key), "apiv3_key": self.apiv3_key,
+                 "app_secret": "stand-in-app-secret"})
+
+    # ---------------------------------------------------------------- notifications
+
+    def _encrypt(self, plain: dict, associated: str) -> dict:
+        nonce = secrets.token_hex(6)  # 12 characters, as WeChat's
+        ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(nonce.encode(), json.dumps(plain).encode(),
+                                                            associated.encode())
+        return {"algorithm": "AEAD_AES_256_GCM", "ciphertext": base64.b64encode(ciphertext).decode(),
+                "associated_data": associated, "original_type": "transaction", "nonce": nonce}
+
+    def notification(self, event_type: str, resource: dict, *, sign_key=None, timestamp=None,
+                     apiv3_key: str | None = None) -> tuple[dict, bytes]:
+        """A notification as WeChat Pay posts it: (headers, body)."""
+        encrypted = self._encrypt(resource, "transaction")
+        if apiv3_key is not None:  # encrypted with another key: cannot be decrypted
+            nonce = encrypted["nonce"]
+            encrypted["ciphertext"] = base64.b64encode(AESGCM(apiv3_key.encode()).encrypt(
+                nonce.encode(), json.dumps(resource).encode(), b"transaction")).decode()
+        body = json.dumps({"id": str(uuid.uuid4()), "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                           "resource_type": "encrypt-resource", "event_type": event_type,
+                           "summary": "支付成功", "resource": encrypted}, ensure_ascii=False)
+        stamp, nonce = str(timestamp or int(time.time())), secrets.token_hex(16)
+        signature = _sign(sign_key or self.platform_key, f"{stamp}\n{nonce}\n{body}\n")
+        headers = {"Wechatpay-Timestamp": stamp, "Wechatpay-Nonce": nonce, "Wechatpay-Serial": self.platform_serial,
+                   "Wechatpay-Signature": signature, "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+                   "Content-Type": "application/json"}
+        return headers, body.encode()
+
+    def pay(self, out_trade_no: str, **kwargs) -> tuple[dict, bytes]:
+        """The buyer pays: the transaction succeeds and its notification is returned."""
+        with self.lock:
+            trade = self.transactions[out_trade_no]
+            trade["trade_state"] = "SUCCESS"
+            trade.setdefault("transaction_id", "4200" + secrets.token_hex(12))
+            trade["success_time"] = time.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+        return self.notification("TRANSACTION.SUCCESS", self._trade_view(trade), **kwargs)
+
+    def refund_done(self, out_refund_no: str, status: str = "SUCCESS") -> tuple[dict, bytes]:
+        with self.lock:
+            refund = self.refunds[out_refund_no]
+            refund["status"] = status
+        resource = {"mchid": self.mchid, "out_trade_no": refund["out_trade_no"],
+                    "transaction_id": refund["transaction_id"], "out_refund_no": out_refund_no,
+                    "refund_id": refund["refund_id"], "refund_status": status,
+                    "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                    "amount": {"total": refund["total"], "refund": refund["refund"], "payer_total": refund["total"],
+                               "payer_refund": refund["refund"]}, "user_received_account": "支付用户零钱"}
+        return self.notification(f"REFUND.{status}", resource)
+
+    def _trade_view(self, trade: dict) -> dict:
+        view = {"appid": self.appid, "mchid": self.mchid, "out_trade_no": trade["out_trade_no"],
+                "trade_state": trade["trade_state"], "trade_state_desc": trade["trade_state"],
+                "amount": {"total": trade["total"], "payer_total": trade["total"], "currency": "CNY",
+                           "payer_currency": "CNY"}, "trade_type": trade["trade_type"],
+                "payer": {"openid": trade.get("openid") or "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}
+        if trade.get("transaction_id"):
+            view.update(transaction_id=trade["transaction_id"], success_time=trade.get("success_time"))
+        return view
+
+    # ---------------------------------------------------------------- the API
+
+    def _certificates(self) -> dict:
+        pem = self.platform_cert.public_bytes(serialization.Encoding.PEM).decode()
+        encrypted = self._encrypt_text(pem, "certificate")
+        return {"data": [{"serial_no": self.platform_serial,
+                          "effective_time": self.platform_cert.not_valid_before_utc.isoformat(),
+                          "expire_time": self.platform_cert.not_valid_after_utc.isoformat(),
+                          "encrypt_certificate": encrypted}]}
+
+    def _encrypt_text(self, text: str, associated: str) -> dict:
+        nonce = secrets.token_hex(6)
+        ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(nonce.encode(), text.encode(), associated.encode())
+        return {"algorithm": "AEAD_AES_256_GCM", "nonce": nonce, "associated_data": associated,
+                "ciphertext": base64.b64encode(ciphertext).decode()}
+
+    def _authorized(self, method: str, path: str, body: str, header: str | None) -> bool:
+        if not header or not header.startswith("WECHATPAY2-SHA256-RSA2048 "):
+            return False
+        fields = dict(part.split("=", 1) for part in header[len("WECHATPAY2-SHA256-RSA2048 "):].split(","))
+        fields = {k.strip(): v.strip().strip('"') for k, v in fields.items()}
+        if fields.get("mchid") != self.mchid or fields.get("serial_no") != self.merchant_serial:
+            return False
+        message = f"{method}\n{path}\n{fields.get('timestamp')}\n{fields.get('nonce_str')}\n{body}\n"
+        try:
+            self.merchant_key.public_key().verify(base64.b64decode(fields.get("signature", "")), message.encode(),
+                                                  padding.PKCS1v15(), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def answer(self, host: str, method: str, path: str, body: str, authorization: str | None):
+        """(status, JSON body or None)."""
+        split = urlsplit(path)
+        data = json.loads(body) if body else None
+        self.calls.append((method, split.path, data))
+        if host.startswith("api.weixin.qq.com"):
+            query = parse_qs(split.query)
+            if query.get("appid") == [self.appid] and query.get("secret") == ["stand-in-app-secret"] and query.get("code"):
+                return 200, {"access_token": "ACCESS", "expires_in": 7200, "openid": "o-" + query["code"][0][:20],
+                             "scope": "snsapi_base"}
+            return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        if not self._authorized(method, path, body, authorization):
+            return 401, {"code": "SIGN_ERROR", "message": "签名错误"}
+        if method == "GET" and split.path == "/v3/certificates":
+            return 200, self._certificates()
+        if self.failures:  # the next business call (the SDK fetches certificates on its own)
+            status, code, message = self.failures.pop(0)
+            return status, {"code": code, "message": message}
+        if method == "POST" and split.path.startswith("/v3/pay/transactions/") and split.path.count("/") == 4:
+            kind = split.path.rsplit("/", 1)[1]
+            total = (data.get("amount") or {}).get("total")
+            if data.get("mchid") != self.mchid or data.get("appid") != self.appid or not isinstance(total, int) \
+                    or total <= 0 or not data.get("notify_url") or not data.get("description"):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            if kind == "h5" and not (data.get("scene_info") or {}).get("payer_client_ip"):
+                return 400, {"code": "PARAM_ERROR", "message": "缺少 scene_info"}
+            if kind == "jsapi" and not (data.get("payer") or {}).get("openid"):
+                return 400, {"code": "PARAM_ERROR", "message": "缺少 openid"}
+            with self.lock:
+                known = self.transactions.get(data["out_trade_no"])
+                if known and known["total"] != total:
+                    return 400, {"code": "INVALID_REQUEST", "message": "201 商户订单号重复"}
+                self.transactions[data["out_trade_no"]] = {
+                    "out_trade_no": data["out_trade_no"], "total": total, "trade_state": "NOTPAY",
+                    "trade_type": kind.upper(), "notify_url": data["notify_url"],
+                    "openid": (data.get("payer") or {}).get("openid")}
+            prepay = "wx" + secrets.token_hex(14)
+            if kind == "native":
+                return 200, {"code_url": f"weixin://wxpay/bizpayurl?pr={secrets.token_hex(4)}"}
+            if kind == "h5":
+                return 200, {"h5_url": f"https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id={prepay}"}
+            return 200, {"prepay_id": prepay}
+        if split.path.startswith("/v3/pay/transactions/out-trade-no/"):
+            number = split.path.split("/")[5]
+            trade = self.transactions.get(number)
+            if trade is None:
+                return 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
+            if method == "POST" and split.path.endswith("/close"):
+                if trade["trade_state"] == "SUCCESS":
+                    return 400, {"code": "ORDERPAID", "message": "订单已支付"}
+                trade["trade_state"] = "CLOSED"
+                return 204, None
+            return 200, self._trade_view(trade)
+        if method == "POST" and split.path == "/v3/refund/domestic/refunds":
+            trade = self.transactions.get(data.get("out_trade_no") or "")
+            amount = data.get("amount") or {}
+            if trade is None or trade["trade_state"] not in ("SUCCESS", "REFUND"):
+                return 400, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在或未支付"}
+            if amount.get("total") != trade["total"]:
+                return 400, {"code": "PARAM_ERROR", "message": "订单金额不一致"}
+            done = sum(r["refund"] for r in self.refunds.values()
+                       if r["out_trade_no"] == trade["out_trade_no"] and r["status"] != "CLOSED"
+                       and r["out_refund_no"] != data["out_refund_no"])
+            if not isinstance(amount.get("refund"), int) or amount["refund"] <= 0 or done + amount["refund"] > trade["total"]:
+                return 400, {"code": "INVALID_REQUEST", "message": "退款金额超过订单可退金额"}
+            refund = self.refunds.setdefault(data["out_refund_no"], {
+                "out_refund_no": data["out_refund_no"], "out_trade_no": trade["out_trade_no"],
+                "transaction_id": trade["transaction_id"], "refund_id": "5030" + secrets.token_hex(12),
+                "refund": amount["refund"], "total": trade["total"], "status": "PROCESSING"})
+            return 200, {"refund_id": refund["refund_id"], "out_refund_no": refund["out_refund_no"],
+                         "transaction_id": refund["transaction_id"], "out_trade_no": refund["out_trade_no"],
+                         "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "status": refund["status"],
+                         "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                         "amount": {"total": refund["total"], "refund": refund["refund"], "currency": "CNY"}}
+        return 404, {"code": "NOT_FOUND", "message": "no such API in the stand-in"}
+
+    def _handler(self):
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def finish(self):
+                super().finish()
+                if isinstance(self.connection, ssl.SSLSocket):  # the tunnel's TLS socket is ours to close
+                    self.connection.close()
+
+            def do_CONNECT(self):
+                host = self.path.split(":")[0]
+                if host not in HOSTS:
+                    self.send_response(403)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200, "Connection Established")
+                self.end_headers()
+                self.connection = stand_in.tls.wrap_socket(self.connection, server_side=True)
+                self.rfile = self.connection.makefile("rb")
+                self.wfile = self.connection.makefile("wb")
+                self.close_connection = False
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                status, payload = stand_in.answer(self.headers.get("Host", ""), self.command, self.path, body,
+                                                  self.headers.get("Authorization"))
+                if stand_in.delay:
+                    time.sleep(stand_in.delay)
+                text = "" if payload is None else json.dumps(payload)
+                stamp, nonce = str(int(time.time())), secrets.token_hex(16)
+                raw = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.send_header("Request-ID", str(uuid.uuid4()))
+                self.send_header("Wechatpay-Timestamp", stamp)
+                self.send_header("Wechatpay-Nonce", nonce)
+                self.send_header("Wechatpay-Serial", stand_in.platform_serial)
+                self.send_header("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
+                self.send_header("Wechatpay-Signature", _sign(stand_in.platform_key, f"{stamp}\n{nonce}\n{text}\n"))
+                self.end_headers()
+                self.wfile.write(raw)
+                self.wfile.flush()
+
+            do_GET = do_POST = _serve
+
+        return Handler
