@@ -92,6 +92,9 @@ def sweep() -> None:
         closed = online_pay.close_expired()
         if closed:
             log.info("closed %d unpaid online order(s) past their time", closed)
+        refunds = online_pay.retry_refunds()
+        if refunds:
+            log.info("settled %d refund(s) the providers had not confirmed", refunds)
         from distweb.services import daily_report
 
         reports = daily_report.schedule_due()

@@ -489,6 +489,35 @@ def start_refund(brand_id: int, order_id: int, lines: list[orders.RefundItemInpu
     return refund
 
 
+RETRY_AFTER = timedelta(minutes=5)
+
+
+def retry_refunds(now=None, limit: int = 100) -> int:
+    """Refunds still pending after ``RETRY_AFTER`` (no answer when sent, or a lost
+    notification) are sent again with the same out_refund_no, which both providers treat
+    as the same refund: their answer completes, fails or leaves it. Safe to run twice."""
+    now = now or utcnow()
+    due = db.session.scalars(select(PaymentRefund).where(
+        PaymentRefund.status == "pending", PaymentRefund.created_at < now - RETRY_AFTER)
+        .order_by(PaymentRefund.id).limit(limit)).all()
+    done = 0
+    for refund in due:
+        payment = db.session.get(Payment, refund.payment_id)
+        try:
+            provider = provider_for(refund.brand_id, payment.provider, require_enabled=False)
+            notice = provider.refund(RefundRequest(payment.out_trade_no, refund.out_refund_no, refund.amount_fen,
+                                                   payment.amount_fen, refund.reason,
+                                                   notify_url(current_app.config.get("PAYMENT_NOTIFY_BASE") or "",
+                                                              payment.provider)))
+            notice.reference = refund.out_refund_no
+            if _apply_refund(refund, notice) in ("refunded", "refund_failed"):
+                done += 1
+        except (ProviderError, ServiceError) as err:
+            db.session.rollback()
+            log.warning("refund %s still pending: %s", refund.out_refund_no, getattr(err, "code", ""))
+    return done
+
+
 def apply_refund_notice(brand: Brand, provider_name: str, notice: Notice) -> str:
     refund = db.session.scalars(select(PaymentRefund).where(
         PaymentRefund.out_refund_no == notice.reference, PaymentRefund.brand_id == brand.id)).first()

@@ -230,7 +230,10 @@ class AlipayStandIn:
                 if location:
                     self.send_header("Location", location)
                 self.end_headers()
-                self.wfile.write(raw)
+                try:
+                    self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a timeout test)
 
             def do_GET(self):
                 split = urlsplit(self.path)

@@ -310,9 +310,12 @@ class WeChatPayStandIn:
                 self.send_header("Wechatpay-Serial", stand_in.platform_serial)
                 self.send_header("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
                 self.send_header("Wechatpay-Signature", _sign(stand_in.platform_key, f"{stamp}\n{nonce}\n{text}\n"))
-                self.end_headers()
-                self.wfile.write(raw)
-                self.wfile.flush()
+                try:
+                    self.end_headers()
+                    self.wfile.write(raw)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                    self.close_connection = True  # the client gave up waiting (a timeout test)
 
             do_GET = do_POST = _serve
 

@@ -423,3 +423,33 @@ def test_a_brand_without_a_provider_keeps_the_manual_flow(app, make, client):
     with app.app_context():
         assert online_pay.close_expired(now=utcnow() + timedelta(days=1)) == 0
     assert the_order(app).status == OrderStatus.CREATED
+
+
+def test_a_refund_without_an_answer_stays_pending_and_the_sweep_settles_it_once(app, shop, client, browser, alipay):
+    token = place(client, shop["seller"])
+    start_paying(client, token, "alipay")
+    payment = the_payment(app)
+    assert requests.get(payment.action["url"], timeout=5).status_code == 200  # the buyer opens Alipay's page
+    notify_alipay(client, alipay.pay(payment.out_trade_no))
+    order = the_order(app)
+    browser.login("boss@example.com", "secret123")
+    with app.app_context():
+        item_id = db.session.query(Order).one().items[0].id
+    app.config["PAYMENT_HTTP_TIMEOUT"] = 0.5
+    alipay.delay = 1.5
+    try:
+        browser.post(f"/manage/orders/{order.id}/refund", {f"amount_{item_id}": "10.00"},
+                     token_from=f"/manage/orders/{order.id}")
+    finally:
+        alipay.delay = 0
+    assert the_order(app).refunded_fen == 0
+    with app.app_context():
+        assert db.session.query(PaymentRefund).one().status == "pending"
+        assert online_pay.retry_refunds() == 0  # not due yet
+        later = utcnow() + timedelta(minutes=6)
+        assert online_pay.retry_refunds(now=later) == 1
+        assert online_pay.retry_refunds(now=later) == 0
+        assert db.session.query(PaymentRefund).one().status == "succeeded"
+    assert the_order(app).refunded_fen == 1000
+    # The same out_request_no both times: one refund at Alipay.
+    assert [r["amount"] for r in alipay.refunds.values() if r["out_trade_no"] == payment.out_trade_no] == [1000]
