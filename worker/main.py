@@ -95,6 +95,11 @@ def sweep() -> None:
         refunds = online_pay.retry_refunds()
         if refunds:
             log.info("settled %d refund(s) the providers had not confirmed", refunds)
+        from distweb.services import provider_payouts
+
+        payouts = provider_payouts.retry_pending()
+        if payouts:
+            log.info("settled %d payout(s) the providers had not confirmed", payouts)
         from distweb.services import daily_report
 
         reports = daily_report.schedule_due()

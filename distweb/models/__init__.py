@@ -33,7 +33,13 @@ from distweb.models.materials import (
     PushSubscription,
 )
 from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
-from distweb.models.online_pay import Payment, PaymentNotice, PaymentProviderConfig, PaymentRefund
+from distweb.models.online_pay import (
+    Payment,
+    PaymentNotice,
+    PaymentProviderConfig,
+    PaymentRefund,
+    ProviderPayout,
+)
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
     Notification,
@@ -51,6 +57,7 @@ __all__ = [
     "PaymentNotice",
     "PaymentProviderConfig",
     "PaymentRefund",
+    "ProviderPayout",
     "ApiKey",
     "AuditEntry",
     "BuyerBinding",

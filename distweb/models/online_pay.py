@@ -118,3 +118,27 @@ class PaymentNotice(db.Model):
     outcome: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str | None] = mapped_column(Text)
     received_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class ProviderPayout(db.Model):
+    """An approved withdrawal paid through a provider (WeChat Pay 商家转账到零钱, Alipay
+    单笔转账). The withdrawal becomes paid (``withdrawals.mark_paid``) on the provider's
+    confirmation; a failure leaves it approved, with the provider's reason here."""
+
+    __tablename__ = "provider_payouts"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    withdrawal_id: Mapped[int] = mapped_column(ForeignKey("withdrawals.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(12))
+    out_no: Mapped[str] = mapped_column(String(32), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+    failure: Mapped[str | None] = mapped_column(String(200))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    completed_at = mapped_column(UTCDateTime)

@@ -96,7 +96,17 @@ def _pem_private(text: str, pkcs1: bool) -> str:
 
 
 def _pem_public(text: str) -> str:
+    """A public key, or the public key of a certificate (Alipay's 公钥证书模式 gives
+    alipayCertPublicKey_RSA2.crt), as SubjectPublicKeyInfo PEM."""
     body = text.strip()
+    if "BEGIN CERTIFICATE" in body:
+        from cryptography import x509
+
+        try:
+            body = x509.load_pem_x509_certificate(body.encode()).public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        except ValueError:
+            raise ServiceError("invalid_key", _l("证书无法读取，请粘贴完整的 PEM 证书。")) from None
     if "-----BEGIN" not in body:
         body = "-----BEGIN PUBLIC KEY-----\n" + re.sub(r"\s+", "", body) + "\n-----END PUBLIC KEY-----"
     try:
@@ -118,6 +128,14 @@ def _check_secret(provider: str, name: str, value: str) -> str:
             return _pem_public(value)
     except ServiceError as err:
         raise ServiceError(err.code, err.message, name) from None
+    if name in ("app_public_cert", "alipay_root_cert"):
+        from cryptography import x509
+
+        try:
+            x509.load_pem_x509_certificates(value.strip().encode())
+        except ValueError:
+            raise ServiceError("invalid_certificate", _l("证书无法读取，请粘贴完整的 PEM 证书。"), name) from None
+        return value.strip()
     if name == "apiv3_key" and len(value.encode()) != 32:
         raise ServiceError("invalid_apiv3_key", _l("APIv3 密钥应为 32 个字符。"), name)
     return value.strip()
@@ -300,6 +318,10 @@ def receive(brand: Brand, provider_name: str, headers: dict, body: bytes) -> tup
     try:
         if notice.kind == "payment":
             outcome = apply_payment_notice(brand, provider_name, notice)
+        elif notice.kind == "payout":
+            from distweb.services import provider_payouts
+
+            outcome = provider_payouts.apply_notice(brand, notice)
         else:
             outcome = apply_refund_notice(brand, provider_name, notice)
     except ServiceError as err:

@@ -61,6 +61,9 @@ class AlipayStandIn:
         self.alipay_key = rsa_key("alipay-platform")
         self.trades: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
+        self.transfers: dict[str, dict] = {}
+        self.unknown_payees: set[str] = set()
+        self.cert_sns: tuple[str, str] | None = None  # (app_cert_sn, alipay_root_cert_sn) once certificates are used
         self.calls: list[tuple[str, dict]] = []
         self.failures: list[tuple[str, str]] = []
         self.delay = 0.0
@@ -87,6 +90,48 @@ class AlipayStandIn:
     def settings(self) -> tuple[dict, dict]:
         return ({"app_id": self.app_id, "gateway": self.gateway},
                 {"app_private_key": private_pem(self.app_key), "alipay_public_key": public_pem(self.alipay_key)})
+
+    def certificates(self) -> dict:
+        """公钥证书模式: the app's public certificate (issued by a stand-in Ant CA) and a
+        root chain with an RSA root and an EC root (Alipay's chain has an SM2 one, which
+        the SN leaves out); the stand-in expects the SNs from here on."""
+        import datetime as dt
+        import hashlib
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        def name(cn):
+            return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                              x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ant Financial"),
+                              x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Certification Authority"),
+                              x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+        def cert(subject, issuer, public, signer, serial):
+            now = dt.datetime.now(dt.UTC)
+            return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
+                    .serial_number(serial).not_valid_before(now - dt.timedelta(days=1))
+                    .not_valid_after(now + dt.timedelta(days=365)).sign(signer, hashes.SHA256()))
+
+        root_key, ec_key = rsa_key("alipay-root"), ec.generate_private_key(ec.SECP256R1())
+        rsa_root = cert(name("Ant Financial Certification Authority R1"),
+                        name("Ant Financial Certification Authority R1"), root_key.public_key(), root_key, 88001)
+        ec_root = cert(name("Ant Financial Certification Authority E1"),
+                       name("Ant Financial Certification Authority E1"), ec_key.public_key(), ec_key, 88002)
+        app = cert(name(self.app_id), name("Ant Financial Certification Authority Class 1 R1"),
+                   self.app_key.public_key(), root_key, 4105060923458741)
+
+        def sn(c):
+            text = "CN={},OU={},O={},C={}".format(*(c.issuer.get_attributes_for_oid(oid)[0].value for oid in (
+                NameOID.COMMON_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.ORGANIZATION_NAME, NameOID.COUNTRY_NAME)))
+            return hashlib.md5((text + str(c.serial_number)).encode()).hexdigest()
+
+        self.cert_sns = (sn(app), sn(rsa_root))
+        pem = serialization.Encoding.PEM
+        return {"app_public_cert": app.public_bytes(pem).decode(),
+                "alipay_root_cert": (ec_root.public_bytes(pem) + rsa_root.public_bytes(pem)).decode()}
 
     # ---------------------------------------------------------------- notifications
 
@@ -174,6 +219,8 @@ class AlipayStandIn:
             sub_code, sub_msg = self.failures.pop(0)
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": sub_code,
                                          "sub_msg": sub_msg})
+        if method.startswith("alipay.fund.trans."):
+            return self.transfer_call(method, params, biz)
         trade = self.trades.get(biz.get("out_trade_no") or "")
         if trade is None:
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST",
@@ -210,6 +257,36 @@ class AlipayStandIn:
                                          "gmt_refund_pay": time.strftime("%Y-%m-%d %H:%M:%S")})
         return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method",
                                      "sub_msg": "不存在的方法名"})
+
+    def transfer_call(self, method: str, params: dict, biz: dict) -> str:
+        """单笔转账 and its query; 公钥证书模式: the request must name our certificates."""
+        if self.cert_sns and (params.get("app_cert_sn"), params.get("alipay_root_cert_sn")) != self.cert_sns:
+            return self.respond(method, {"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.app-cert-sn-error",
+                                         "sub_msg": "应用公钥证书序列号不匹配"})
+        number = biz.get("out_biz_no") or ""
+        if method == "alipay.fund.trans.common.query":
+            found = self.transfers.get(number)
+            if found is None:
+                return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "ORDER_NOT_EXIST",
+                                             "sub_msg": "转账订单不存在"})
+            return self.respond(method, {"code": "10000", "msg": "Success", **found})
+        payee = biz.get("payee_info") or {}
+        if biz.get("product_code") != "TRANS_ACCOUNT_NO_PWD" or biz.get("biz_scene") != "DIRECT_TRANSFER" \
+                or payee.get("identity_type") != "ALIPAY_LOGON_ID":
+            return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "INVALID_PARAMETER",
+                                         "sub_msg": "参数有误"})
+        if payee.get("identity") in self.unknown_payees:
+            return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "PAYEE_NOT_EXIST",
+                                         "sub_msg": "收款账号不存在或姓名有误"})
+        with self.lock:
+            found = self.transfers.setdefault(number, {
+                "out_biz_no": number, "order_id": time.strftime("%Y%m%d") + "1100" + secrets.token_hex(8),
+                "pay_fund_order_id": time.strftime("%Y%m%d") + "1101" + secrets.token_hex(8),
+                "status": "SUCCESS", "trans_date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "trans_amount": biz.get("trans_amount"), "payee": payee.get("identity"), "name": payee.get("name")})
+        return self.respond(method, {"code": "10000", "msg": "Success", "out_biz_no": number,
+                                     "order_id": found["order_id"], "pay_fund_order_id": found["pay_fund_order_id"],
+                                     "status": found["status"], "trans_date": found["trans_date"]})
 
     def _handler(self):
         stand_in = self

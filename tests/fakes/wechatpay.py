@@ -64,6 +64,7 @@ class WeChatPayStandIn:
         self.tls.load_cert_chain(str(cert), str(key))
         self.transactions: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
+        self.transfers: dict[str, dict] = {}
         self.calls: list[tuple[str, str, dict | None]] = []
         self.failures: list[tuple[int, str, str]] = []
         self.delay = 0.0
@@ -261,7 +262,49 @@ class WeChatPayStandIn:
                          "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "status": refund["status"],
                          "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
                          "amount": {"total": refund["total"], "refund": refund["refund"], "currency": "CNY"}}
+        if method == "POST" and split.path == "/v3/fund-app/mch-transfer/transfer-bills":
+            amount = data.get("transfer_amount")
+            if data.get("appid") != self.appid or not data.get("openid") or not data.get("transfer_scene_id") \
+                    or not isinstance(amount, int) or amount <= 0 or not data.get("transfer_remark") \
+                    or not data.get("notify_url"):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            name = None
+            if data.get("user_name"):  # encrypted with the platform certificate's key
+                name = self.platform_key.decrypt(base64.b64decode(data["user_name"]), padding.OAEP(
+                    mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)).decode()
+            with self.lock:
+                bill = self.transfers.setdefault(data["out_bill_no"], {
+                    "out_bill_no": data["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(16),
+                    "transfer_amount": amount, "openid": data["openid"], "user_name": name,
+                    "state": "WAIT_USER_CONFIRM", "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")})
+            return 200, {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                         "create_time": bill["create_time"], "state": bill["state"],
+                         "package_info": "affffddafdfafddffda=="}
+        if method == "GET" and split.path.startswith("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/"):
+            bill = self.transfers.get(split.path.rsplit("/", 1)[1])
+            if bill is None:
+                return 404, {"code": "NOT_FOUND", "message": "记录不存在"}
+            return 200, self._bill_view(bill)
         return 404, {"code": "NOT_FOUND", "message": "no such API in the stand-in"}
+
+    def _bill_view(self, bill: dict) -> dict:
+        view = {"mch_id": self.mchid, "out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                "appid": self.appid, "state": bill["state"], "transfer_amount": bill["transfer_amount"],
+                "transfer_remark": "佣金提现", "openid": bill["openid"], "create_time": bill["create_time"],
+                "update_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+        if bill.get("fail_reason"):
+            view["fail_reason"] = bill["fail_reason"]
+        return view
+
+    def transfer_done(self, out_bill_no: str, state: str = "SUCCESS", fail_reason: str | None = None):
+        """The payee confirmed (or the transfer failed): the bill's final state and its
+        MCHTRANSFER.BILL.FINISHED notification."""
+        with self.lock:
+            bill = self.transfers[out_bill_no]
+            bill["state"] = state
+            if fail_reason:
+                bill["fail_reason"] = fail_reason
+        return self.notification("MCHTRANSFER.BILL.FINISHED", self._bill_view(bill))
 
     def _handler(self):
         stand_in = self

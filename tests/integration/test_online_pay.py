@@ -28,35 +28,17 @@ from distweb.models.base import utcnow
 from distweb.models.order import OrderStatus
 from distweb.services import catalogue, online_pay, verify
 from tests.conftest import Browser, csrf_token_from
-from tests.fakes.alipay import AlipayStandIn
 from tests.fakes.keys import rsa_key
-from tests.fakes.wechatpay import WeChatPayStandIn
 
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36"
 PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36"
 IN_WECHAT = PHONE + " MicroMessenger/8.0.50.2701(0x28003252) NetType/WIFI Language/zh_CN"
 
 
-@pytest.fixture(scope="module")
-def wechat(tmp_path_factory):
-    stand_in = WeChatPayStandIn(tmp_path_factory.mktemp("wechat-tls")).start()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture(scope="module")
-def alipay():
-    stand_in = AlipayStandIn().start()
-    yield stand_in
-    stand_in.stop()
-
-
 @pytest.fixture
-def shop(app, make, wechat, alipay, monkeypatch):
+def shop(app, make, wechat, alipay, trusted):
     """A brand taking both providers (settings saved as a manager would), a distributor's
     shop selling a consignment tea at ¥59.00."""
-    # requests' documented CA setting: the stand-in's TLS certificate for the WeChat hosts.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(wechat.ca_bundle))
     wechat.failures.clear()
     alipay.failures.clear()
     wechat.delay = alipay.delay = 0

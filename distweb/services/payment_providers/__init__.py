@@ -11,17 +11,18 @@ from distweb.services.payment_providers.base import (
     PayRequest,
     ProviderError,
     RefundRequest,
+    TransferRequest,
 )
 
 __all__ = ["ManualProvider", "NotificationRejected", "Notice", "PayAction", "PaymentProvider", "PayRequest",
-           "ProviderError", "RefundRequest", "FIELDS"]
+           "ProviderError", "RefundRequest", "TransferRequest", "FIELDS"]
 
 # provider -> (settings shown again, secrets never shown, required)
 FIELDS = {
-    "wechat": (("mchid", "appid", "cert_serial_no", "public_key_id", "proxy"),
+    "wechat": (("mchid", "appid", "cert_serial_no", "public_key_id", "proxy", "transfer_scene_id"),
                ("private_key", "apiv3_key", "public_key", "app_secret"),
                ("mchid", "appid", "cert_serial_no", "private_key", "apiv3_key")),
-    "alipay": (("app_id", "gateway"), ("app_private_key", "alipay_public_key"),
+    "alipay": (("app_id", "gateway"), ("app_private_key", "alipay_public_key", "app_public_cert", "alipay_root_cert"),
                ("app_id", "app_private_key", "alipay_public_key")),
 }
 

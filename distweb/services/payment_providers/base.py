@@ -63,10 +63,24 @@ class RefundRequest:
 
 
 @dataclass
+class TransferRequest:
+    """A payout to a person: ``account`` is the payee's Alipay login (phone or email) or the
+    WeChat openid under the brand's AppID; ``name`` is checked against it by the provider."""
+
+    out_no: str
+    amount_fen: int
+    account: str
+    name: str
+    remark: str
+    notify_url: str
+
+
+@dataclass
 class Notice:
     """A provider's word on a payment (``kind="payment"``, ``reference`` its out_trade_no,
-    ``status`` paid / pending / closed / failed) or a refund (``kind="refund"``,
-    ``reference`` its out_refund_no, ``status`` succeeded / pending / failed)."""
+    ``status`` paid / pending / closed / failed), a refund (``kind="refund"``, ``reference``
+    its out_refund_no) or a payout (``kind="payout"``, ``reference`` its out_no); refunds
+    and payouts are succeeded / pending / failed."""
 
     kind: str
     reference: str
@@ -99,6 +113,12 @@ class PaymentProvider:
         raise NotImplementedError
 
     def refund(self, request: RefundRequest) -> Notice:
+        raise NotImplementedError
+
+    def transfer(self, request: TransferRequest) -> Notice:
+        raise NotImplementedError
+
+    def transfer_query(self, out_no: str) -> Notice:
         raise NotImplementedError
 
     def parse_notification(self, headers: dict, body: bytes) -> Notice:

@@ -36,16 +36,20 @@ from distweb.services.payment_providers.base import (
     PayRequest,
     ProviderError,
     RefundRequest,
+    TransferRequest,
 )
 
 NOTIFY_MAX_SKEW = 300  # seconds between a notification's timestamp and our clock
-SETTINGS = ("mchid", "appid", "cert_serial_no", "public_key_id", "proxy")
-SECRETS = ("private_key", "apiv3_key", "public_key", "app_secret")
 REQUIRED = ("mchid", "appid", "cert_serial_no", "private_key", "apiv3_key")
 
 TRADE_STATES = {"SUCCESS": "paid", "REFUND": "paid", "NOTPAY": "pending", "USERPAYING": "pending",
                 "CLOSED": "closed", "REVOKED": "closed", "PAYERROR": "failed"}
 REFUND_STATES = {"SUCCESS": "succeeded", "PROCESSING": "pending", "CLOSED": "failed", "ABNORMAL": "failed"}
+# 商家转账 bill states: only SUCCESS and FAIL/CANCELLED are final.
+TRANSFER_STATES = {"SUCCESS": "succeeded", "FAIL": "failed", "CANCELLED": "failed"}
+# 佣金报酬 (commission) is the transfer scene a promoter's withdrawal is; WeChat asks what for.
+DEFAULT_SCENE = "1005"
+SCENE_REPORT = [{"info_type": "岗位类型", "info_content": "推广员"}, {"info_type": "报酬说明", "info_content": "佣金提现"}]
 
 _clients: dict[tuple, WeChatPay] = {}
 _clients_lock = threading.Lock()
@@ -192,6 +196,28 @@ class WeChatPayProvider(PaymentProvider):
                       body.get("refund_id"), _time(body.get("success_time")), status,
                       out_trade_no=body.get("out_trade_no"))
 
+    def transfer(self, request: TransferRequest) -> Notice:
+        """商家转账 to the payee's openid (under the brand's AppID). The bill may wait for the
+        payee to confirm in WeChat; its final state comes by notification or query."""
+        kwargs = {"out_bill_no": request.out_no, "transfer_scene_id": self.settings.get("transfer_scene_id")
+                  or DEFAULT_SCENE, "openid": request.account, "transfer_amount": request.amount_fen,
+                  "transfer_remark": request.remark[:32], "notify_url": request.notify_url,
+                  "transfer_scene_report_infos": SCENE_REPORT}
+        if request.amount_fen >= 30 and request.name:
+            kwargs["user_name"] = request.name  # encrypted by the SDK with the platform key
+        _, body = self._call(self.client().mch_transfer_bills, **kwargs)
+        return self._transfer_notice(body)
+
+    def transfer_query(self, out_no: str) -> Notice:
+        _, body = self._call(self.client().mch_transfer_bills_query, out_bill_no=out_no)
+        return self._transfer_notice(body)
+
+    def _transfer_notice(self, body: dict) -> Notice:
+        amount = body.get("transfer_amount")
+        return Notice("payout", str(body.get("out_bill_no") or ""), TRANSFER_STATES.get(body.get("state"), "pending"),
+                      amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                      body.get("transfer_bill_no"), _time(body.get("update_time")), body.get("fail_reason"))
+
     def parse_notification(self, headers: dict, body: bytes) -> Notice:
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
@@ -216,6 +242,8 @@ class WeChatPayProvider(PaymentProvider):
             return self._payment_notice(resource)
         if event.startswith("REFUND."):
             return self._refund_notice(resource)
+        if event.startswith("MCHTRANSFER."):
+            return self._transfer_notice(resource)
         raise NotificationRejected(f"unknown event type {event[:40]}")
 
     # ------------------------------------------------------------ JSAPI: the buyer's openid
