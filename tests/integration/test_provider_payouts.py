@@ -13,7 +13,16 @@ from distweb.extensions import db
 from distweb.models import Brand, ProviderPayout, Withdrawal
 from distweb.models.base import utcnow
 from distweb.models.payouts import WithdrawalStatus
-from distweb.services import catalogue, commission, online_pay, orders, provider_payouts, settlement, wallet, withdrawals
+from distweb.services import (
+    catalogue,
+    commission,
+    online_pay,
+    orders,
+    provider_payouts,
+    settlement,
+    wallet,
+    withdrawals,
+)
 from distweb.services.errors import ServiceError
 from distweb.services.verify import verify
 
