@@ -73,6 +73,8 @@ ATTRIBUTION_SOURCE = {
 PO_STATUS = {"open": _l("待发货"), "shipped": _l("已发货"), "cancelled": _l("已取消")}
 PAYMENT_STATUS = {"pending": _l("待支付"), "paid": _l("已支付"), "failed": _l("支付失败"), "closed": _l("已关闭")}
 REFUND_STATUS = {"pending": _l("退款中"), "succeeded": _l("已退款"), "failed": _l("退款失败")}
+RECONCILIATION_DIFFERENCE = {"missing_in_distweb": _l("系统无记录"), "missing_at_provider": _l("平台无记录"),
+                             "amount_differs": _l("金额不一致"), "needs_refund": _l("重复或关闭后付款，需退款")}
 PAYOUT_STATUS = {"pending": _l("打款中"), "succeeded": _l("已到账"), "failed": _l("打款失败")}
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
 LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回")}
@@ -208,6 +210,7 @@ def init_app(app) -> None:
         payment_status_label=lambda v: _text(PAYMENT_STATUS.get(v, v)),
         refund_status_label=lambda v: _text(REFUND_STATUS.get(v, v)),
         payout_status_label=lambda v: _text(PAYOUT_STATUS.get(v, v)),
+        reconciliation_label=lambda v: _text(RECONCILIATION_DIFFERENCE.get(v, v)),
         stock_reason_label=lambda v: _text(STOCK_REASON.get(v, v)),
         line_status_label=lambda v: _text(LINE_STATUS.get(getattr(v, "value", v), v)),
         level_label=lambda level, kind="commission": str(_l("代销利润")) if kind == "margin" else _text(LEVEL_LABEL[level]),

@@ -100,6 +100,11 @@ def sweep() -> None:
         payouts = provider_payouts.retry_pending()
         if payouts:
             log.info("settled %d payout(s) the providers had not confirmed", payouts)
+        from distweb.services import reconciliation
+
+        reconciled = reconciliation.schedule_due()
+        if reconciled:
+            log.info("reconciled %d provider bill(s)", reconciled)
         from distweb.services import daily_report
 
         reports = daily_report.schedule_due()

@@ -39,6 +39,7 @@ from distweb.models.online_pay import (
     PaymentProviderConfig,
     PaymentRefund,
     ProviderPayout,
+    ReconciliationReport,
 )
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
@@ -58,6 +59,7 @@ __all__ = [
     "PaymentProviderConfig",
     "PaymentRefund",
     "ProviderPayout",
+    "ReconciliationReport",
     "ApiKey",
     "AuditEntry",
     "BuyerBinding",

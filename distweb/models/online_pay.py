@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     LargeBinary,
@@ -142,3 +143,22 @@ class ProviderPayout(db.Model):
     failure: Mapped[str | None] = mapped_column(String(200))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     completed_at = mapped_column(UTCDateTime)
+
+
+class ReconciliationReport(db.Model):
+    """对账: one provider's daily bill against distweb's own records of that day (Beijing
+    time): every difference listed (``differences``: kind, reference, distweb's and the
+    provider's amounts). Made again (replaced) when run again for the same day."""
+
+    __tablename__ = "reconciliation_reports"
+    __table_args__ = (UniqueConstraint("brand_id", "provider", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    provider: Mapped[str] = mapped_column(String(12))
+    day = mapped_column(Date, nullable=False)
+    status: Mapped[str] = mapped_column(String(12))  # matched, differences, failed
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    differences: Mapped[list] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(String(200))
+    checked_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -576,6 +576,6 @@ def _apply_refund(refund: PaymentRefund, notice: Notice) -> str:
             raise
     with transaction():
         db.session.execute(update(PaymentRefund).where(PaymentRefund.id == refund.id).values(
-            status="succeeded", provider_refund_id=(notice.provider_id or "")[:64] or None, completed_at=utcnow(),
-            failure=None))
+            status="succeeded", provider_refund_id=(notice.provider_id or "")[:64] or None,
+            completed_at=notice.at or utcnow(), failure=None))
     return "refunded"

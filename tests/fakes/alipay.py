@@ -63,6 +63,8 @@ class AlipayStandIn:
         self.refunds: dict[str, dict] = {}
         self.transfers: dict[str, dict] = {}
         self.unknown_payees: set[str] = set()
+        self.bill_files: dict[str, bytes] = {}
+        self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.cert_sns: tuple[str, str] | None = None  # (app_cert_sn, alipay_root_cert_sn) once certificates are used
         self.calls: list[tuple[str, dict]] = []
         self.failures: list[tuple[str, str]] = []
@@ -221,6 +223,11 @@ class AlipayStandIn:
                                          "sub_msg": sub_msg})
         if method.startswith("alipay.fund.trans."):
             return self.transfer_call(method, params, biz)
+        if method == "alipay.data.dataservice.bill.downloadurl.query":
+            token = secrets.token_hex(8)
+            self.bill_files[token] = self.bill_zip(biz["bill_date"])
+            url = self.gateway.replace("/gateway.do", f"/bills/{token}.zip")
+            return self.respond(method, {"code": "10000", "msg": "Success", "bill_download_url": url})
         trade = self.trades.get(biz.get("out_trade_no") or "")
         if trade is None:
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST",
@@ -250,13 +257,52 @@ class AlipayStandIn:
                     return self.respond(method, {"code": "40004", "msg": "Business Failed",
                                                  "sub_code": "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
                                                  "sub_msg": "退款金额超限"})
-                self.refunds[biz["out_request_no"]] = {"out_trade_no": trade["out_trade_no"], "amount": amount}
+                self.refunds[biz["out_request_no"]] = {"out_trade_no": trade["out_trade_no"], "amount": amount,
+                                                       "date": time.strftime("%Y-%m-%d %H:%M:%S")}
                 refunded = done + amount
             return self.respond(method, {**base, "trade_no": trade["trade_no"], "buyer_logon_id": "159****5620",
                                          "fund_change": "N" if repeat else "Y", "refund_fee": _yuan(refunded),
                                          "gmt_refund_pay": time.strftime("%Y-%m-%d %H:%M:%S")})
         return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method",
                                      "sub_msg": "不存在的方法名"})
+
+    def bill_zip(self, day: str) -> bytes:
+        """The trade bill as Alipay publishes it: a zip with a GBK 业务明细 CSV, ``#`` lines
+        around the rows. ``extra_bill_rows`` adds (kind, reference, fen) rows."""
+        import io
+        import zipfile
+
+        header = ("支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,"
+                  "订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,"
+                  "券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注")
+        lines = ["#支付宝业务明细查询", "#账号：[20881234567890120156]", f"#起始日期：[{day} 00:00:00]", "#-----业务明细列表----",
+                 header]
+        for trade in self.trades.values():
+            if trade["status"] in ("TRADE_SUCCESS", "TRADE_CLOSED") and (trade.get("gmt_payment") or "").startswith(day):
+                lines.append(f"{trade['trade_no']},{trade['out_trade_no']},交易,{trade['subject']},{trade['gmt_create']},"
+                             f"{trade['gmt_payment']},,,,,buyer@example.com,{_yuan(trade['total'])},{_yuan(trade['total'])},"
+                             "0.00,0.00,0.00,0.00,0.00,,0.00,0.00,,-0.71,0.00,")
+        for number, refund in self.refunds.items():
+            trade = self.trades[refund["out_trade_no"]]
+            if refund.get("date", "").startswith(day):
+                lines.append(f"{trade['trade_no']},{trade['out_trade_no']},退款,{trade['subject']},{trade['gmt_create']},"
+                             f"{refund['date']},,,,,buyer@example.com,{_yuan(trade['total'])},-{_yuan(refund['amount'])},"
+                             f"0.00,0.00,0.00,0.00,0.00,,0.00,0.00,{number},0.00,0.00,")
+        for kind, reference, fen in self.extra_bill_rows:
+            business = "交易" if kind == "payment" else "退款"
+            amount = _yuan(fen) if kind == "payment" else "-" + _yuan(fen)
+            out_trade = reference if kind == "payment" else "X"
+            lines.append(f"2026extra,{out_trade},{business},茶,{day} 12:00:00,{day} 12:00:00,,,,,b@example.com,"
+                         f"{_yuan(fen)},{amount},0.00,0.00,0.00,0.00,0.00,,0.00,0.00,"
+                         f"{reference if kind == 'refund' else ''},0.00,0.00,")
+        lines += ["#-----------------------------------------业务明细列表结束------------------------------------",
+                  "#交易合计：0笔，商家实收共0.00元", f"#导出时间：[{day} 23:59:59]"]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(f"20881234567890120156_{day.replace('-', '')}_业务明细.csv",
+                             "\r\n".join(lines).encode("gbk"))
+            archive.writestr(f"20881234567890120156_{day.replace('-', '')}_业务明细(汇总).csv", "#汇总".encode("gbk"))
+        return buffer.getvalue()
 
     def transfer_call(self, method: str, params: dict, biz: dict) -> str:
         """单笔转账 and its query; 公钥证书模式: the request must name our certificates."""
@@ -314,6 +360,16 @@ class AlipayStandIn:
 
             def do_GET(self):
                 split = urlsplit(self.path)
+                if split.path.startswith("/bills/"):
+                    content = stand_in.bill_files.pop(split.path[len("/bills/"):-len(".zip")], None)
+                    if content is None:
+                        return self._send(404, "not found", "text/plain")
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/zip")
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
+                    return None
                 if split.path != "/gateway.do":
                     return self._send(404, "not found", "text/plain")
                 status, page = stand_in.page(dict(parse_qsl(split.query, keep_blank_values=True)))

@@ -26,6 +26,8 @@ Faults: ``fail_next(status, code, message)`` answers the next API call with an e
 from __future__ import annotations
 
 import base64
+import gzip
+import hashlib
 import json
 import secrets
 import ssl
@@ -65,6 +67,8 @@ class WeChatPayStandIn:
         self.transactions: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.transfers: dict[str, dict] = {}
+        self.bill_files: dict[str, bytes] = {}
+        self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.calls: list[tuple[str, str, dict | None]] = []
         self.failures: list[tuple[int, str, str]] = []
         self.delay = 0.0
@@ -139,6 +143,7 @@ class WeChatPayStandIn:
         with self.lock:
             refund = self.refunds[out_refund_no]
             refund["status"] = status
+            refund["success_time"] = time.strftime("%Y-%m-%dT%H:%M:%S+08:00")
         resource = {"mchid": self.mchid, "out_trade_no": refund["out_trade_no"],
                     "transaction_id": refund["transaction_id"], "out_refund_no": out_refund_no,
                     "refund_id": refund["refund_id"], "refund_status": status,
@@ -262,6 +267,15 @@ class WeChatPayStandIn:
                          "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "status": refund["status"],
                          "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
                          "amount": {"total": refund["total"], "refund": refund["refund"], "currency": "CNY"}}
+        if method == "GET" and split.path == "/v3/bill/tradebill":
+            query = parse_qs(split.query)
+            content = gzip.compress(self.trade_bill(query["bill_date"][0]).encode("utf-8"))
+            token = secrets.token_hex(8)
+            self.bill_files[token] = content
+            return 200, {"hash_type": "SHA1", "hash_value": hashlib.sha1(content).hexdigest(),
+                         "download_url": f"https://api.mch.weixin.qq.com/v3/billdownload/file?token={token}"}
+        if method == "GET" and split.path == "/v3/billdownload/file":
+            return 200, self.bill_files.pop(parse_qs(split.query)["token"][0], b"")
         if method == "POST" and split.path == "/v3/fund-app/mch-transfer/transfer-bills":
             amount = data.get("transfer_amount")
             if data.get("appid") != self.appid or not data.get("openid") or not data.get("transfer_scene_id") \
@@ -286,6 +300,41 @@ class WeChatPayStandIn:
                 return 404, {"code": "NOT_FOUND", "message": "记录不存在"}
             return 200, self._bill_view(bill)
         return 404, {"code": "NOT_FOUND", "message": "no such API in the stand-in"}
+
+    BILL_HEADER = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,"
+                   "货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,"
+                   "商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
+
+    def trade_bill(self, day: str) -> str:
+        """交易账单 (ALL) as WeChat Pay writes it: fields prefixed with a backquote, the totals
+        after the rows. ``extra_bill_rows`` adds (kind, reference, fen) rows distweb never saw."""
+        def yuan(fen):
+            return f"{fen // 100}.{fen % 100:02d}"
+
+        rows = []
+        for trade in self.transactions.values():
+            if trade.get("success_time", "").startswith(day):
+                rows.append(("SUCCESS", trade, trade["total"], None))
+        for refund in self.refunds.values():
+            if refund["status"] == "SUCCESS" and refund.get("success_time", "").startswith(day):
+                rows.append(("REFUND", self.transactions[refund["out_trade_no"]], refund["refund"], refund))
+        for kind, reference, fen in self.extra_bill_rows:
+            fake = {"out_trade_no": reference if kind == "payment" else "X", "transaction_id": "4200extra",
+                    "total": fen, "trade_type": "NATIVE"}
+            rows.append(("SUCCESS" if kind == "payment" else "REFUND", fake, fen,
+                         {"out_refund_no": reference, "refund_id": "5030extra", "refund": fen} if kind == "refund" else None))
+        lines = [self.BILL_HEADER]
+        for state, trade, fen, refund in rows:
+            fields = [f"{day} 12:00:00", self.appid, self.mchid, "0", "", trade.get("transaction_id", ""),
+                      trade["out_trade_no"], "oUser", trade["trade_type"], state, "OTHERS", "CNY",
+                      yuan(trade["total"]), "0.00", refund["refund_id"] if refund else "0",
+                      refund["out_refund_no"] if refund else "0", yuan(fen) if refund else "0.00", "0.00",
+                      "ORIGINAL" if refund else "", "SUCCESS" if refund else "", "明前龙井", "", "0.00", "0.60%",
+                      yuan(trade["total"]), yuan(fen) if refund else "0.00", ""]
+            lines.append(",".join("`" + f for f in fields))
+        lines.append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
+        lines.append(f"`{len(rows)},`0.00,`0.00,`0.00,`0.00,`0.00,`0.00")
+        return "\n".join(lines) + "\n"
 
     def _bill_view(self, bill: dict) -> dict:
         view = {"mch_id": self.mchid, "out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
@@ -341,11 +390,12 @@ class WeChatPayStandIn:
                                                   self.headers.get("Authorization"))
                 if stand_in.delay:
                     time.sleep(stand_in.delay)
-                text = "" if payload is None else json.dumps(payload)
+                binary = isinstance(payload, bytes)
+                text = "" if payload is None or binary else json.dumps(payload)
                 stamp, nonce = str(int(time.time())), secrets.token_hex(16)
-                raw = text.encode()
+                raw = payload if binary else text.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "application/octet-stream" if binary else "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.send_header("Request-ID", str(uuid.uuid4()))
                 self.send_header("Wechatpay-Timestamp", stamp)

@@ -435,3 +435,63 @@ def test_a_refund_without_an_answer_stays_pending_and_the_sweep_settles_it_once(
     assert the_order(app).refunded_fen == 1000
     # The same out_request_no both times: one refund at Alipay.
     assert [r["amount"] for r in alipay.refunds.values() if r["out_trade_no"] == payment.out_trade_no] == [1000]
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def test_the_daily_reconciliation_lists_every_difference_with_the_providers_bills(app, shop, client, browser, wechat,
+                                                                                  alipay):
+    import time
+    from datetime import date
+
+    from distweb.services import reconciliation
+
+    for records in (wechat.transactions, wechat.refunds, alipay.trades, alipay.refunds):
+        records.clear()  # the stand-ins live for the module: only this test's money on their bills
+    numbers = []
+    for _ in range(3):
+        token = place(client, shop["seller"])
+        start_paying(client, token, "wechat")
+        numbers.append(the_payment(app).out_trade_no)
+        notify_wechat(client, *wechat.pay(numbers[-1]))
+    browser.login("boss@example.com", "secret123")
+    with app.app_context():
+        order = db.session.query(Order).join(Payment, Payment.order_id == Order.id).filter(
+            Payment.out_trade_no == numbers[0]).one()
+        order_id, item_id = order.id, order.items[0].id
+    browser.post(f"/manage/orders/{order_id}/refund", {f"amount_{item_id}": "59.00"},
+                 token_from=f"/manage/orders/{order_id}")
+    with app.app_context():
+        refund_no = db.session.query(PaymentRefund).one().out_refund_no
+    notify_wechat(client, *wechat.refund_done(refund_no))
+    wechat.transactions[numbers[2]]["success_time"] = "1999-01-01T00:00:00+08:00"  # not on the provider's bill
+    wechat.extra_bill_rows[:] = [("payment", "DSTRANGER01", 100)]  # money distweb never asked for
+    token = place(client, shop["seller"])
+    start_paying(client, token, "alipay")
+    requests.get(the_payment(app).action["url"], timeout=5)
+    notify_alipay(client, alipay.pay(the_payment(app).out_trade_no))
+    day = date.fromisoformat(time.strftime("%Y-%m-%d"))
+    try:
+        with app.app_context():
+            report = reconciliation.reconcile(shop["brand"].id, "wechat", day)
+            assert report.status == "differences"
+            assert report.counts["distweb_payment_fen"] == 3 * 11800 and report.counts["provider_payment_fen"] == 2 * 11800 + 100
+            assert report.counts["distweb_refund_fen"] == report.counts["provider_refund_fen"] == 5900
+            assert {(d["kind"], d["reference"]) for d in report.differences} == {
+                ("missing_in_distweb", "DSTRANGER01"), ("missing_at_provider", numbers[2])}
+            assert reconciliation.reconcile(shop["brand"].id, "alipay", day).status == "matched"
+    finally:
+        wechat.extra_bill_rows.clear()
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "有差异" in page and "系统无记录" in page and "平台无记录" in page and "DSTRANGER01" in page and "一致" in page
+    with app.app_context():
+        # The sweep makes yesterday's reports once the bills are out, once (the day above has
+        # them already; the next one is made for both providers).
+        from datetime import datetime
+
+        morning = datetime.combine(day + timedelta(days=1), reconciliation.BILL_READY, tzinfo=reconciliation.BILL_TIME)
+        assert reconciliation.schedule_due(morning - timedelta(hours=1)) == 0  # bills not out yet
+        assert reconciliation.schedule_due(morning) == 0
+        assert reconciliation.schedule_due(morning + timedelta(days=1)) == 2
+        assert reconciliation.schedule_due(morning + timedelta(days=1)) == 0

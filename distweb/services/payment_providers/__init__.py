@@ -3,6 +3,7 @@ adapters, and the manual flow for a brand with neither. ``services.online_pay`` 
 from the brand's settings (``provider_for``)."""
 
 from distweb.services.payment_providers.base import (
+    BillRow,
     ManualProvider,
     Notice,
     NotificationRejected,
@@ -14,7 +15,7 @@ from distweb.services.payment_providers.base import (
     TransferRequest,
 )
 
-__all__ = ["ManualProvider", "NotificationRejected", "Notice", "PayAction", "PaymentProvider", "PayRequest",
+__all__ = ["BillRow", "ManualProvider", "NotificationRejected", "Notice", "PayAction", "PaymentProvider", "PayRequest",
            "ProviderError", "RefundRequest", "TransferRequest", "FIELDS"]
 
 # provider -> (settings shown again, secrets never shown, required)

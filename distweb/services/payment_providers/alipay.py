@@ -30,6 +30,9 @@ from zoneinfo import ZoneInfo
 import requests
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
+from alipay.aop.api.domain.AlipayDataDataserviceBillDownloadurlQueryModel import (
+    AlipayDataDataserviceBillDownloadurlQueryModel,
+)
 from alipay.aop.api.domain.AlipayFundTransCommonQueryModel import AlipayFundTransCommonQueryModel
 from alipay.aop.api.domain.AlipayFundTransUniTransferModel import AlipayFundTransUniTransferModel
 from alipay.aop.api.domain.AlipayTradeCloseModel import AlipayTradeCloseModel
@@ -38,6 +41,9 @@ from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.domain.AlipayTradeRefundModel import AlipayTradeRefundModel
 from alipay.aop.api.domain.AlipayTradeWapPayModel import AlipayTradeWapPayModel
 from alipay.aop.api.domain.Participant import Participant
+from alipay.aop.api.request.AlipayDataDataserviceBillDownloadurlQueryRequest import (
+    AlipayDataDataserviceBillDownloadurlQueryRequest,
+)
 from alipay.aop.api.request.AlipayFundTransCommonQueryRequest import (
     AlipayFundTransCommonQueryRequest,
 )
@@ -53,6 +59,7 @@ from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
 
 from distweb.money import parse_yuan
 from distweb.services.payment_providers.base import (
+    BillRow,
     Notice,
     NotificationRejected,
     PayAction,
@@ -288,6 +295,45 @@ class AlipayProvider(PaymentProvider):
         status = {"SUCCESS": "succeeded", "FAIL": "failed", "CLOSED": "failed"}.get(body.get("status"), "pending")
         return Notice("payout", out_no, status, _fen(body.get("trans_amount")), body.get("order_id"),
                       _time(body.get("trans_date") or body.get("pay_date")), body.get("fail_reason"))
+
+    def bill(self, day) -> list[BillRow]:
+        """The trade bill of ``day``: its download URL asked for, the zip downloaded, and the
+        业务明细 CSV (GBK; ``#`` lines are comments) read: 交易 rows are payments (订单金额),
+        退款 rows refunds (退款批次号/请求号, 商家实收 as a negative amount)."""
+        import csv
+        import io
+        import zipfile
+
+        model = AlipayDataDataserviceBillDownloadurlQueryModel()
+        model.bill_type, model.bill_date = "trade", day.isoformat()
+        body = self._server(AlipayDataDataserviceBillDownloadurlQueryRequest(biz_model=model),
+                            "alipay_data_dataservice_bill_downloadurl_query_response")
+        if body.get("_failed"):
+            if body.get("sub_code") == "isp.bill_not_exist":  # no trade that day
+                return []
+            raise ProviderError("provider_error", body["_failed"])
+        try:
+            response = requests.get(body["bill_download_url"], timeout=self.timeout)
+            response.raise_for_status()
+            archive = zipfile.ZipFile(io.BytesIO(response.content))
+            name = next(n for n in archive.namelist() if n.endswith("_业务明细.csv"))
+            text = archive.read(name).decode("gbk")
+        except requests.Timeout as err:
+            raise ProviderError("timeout", "no answer from Alipay") from err
+        except (requests.RequestException, KeyError, StopIteration, zipfile.BadZipFile, UnicodeDecodeError) as err:
+            raise ProviderError("provider_error", f"bill unreadable: {type(err).__name__}") from err
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        out = []
+        for row in csv.DictReader(io.StringIO("\n".join(lines))):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            kind = row.get("业务类型")
+            if kind == "交易":
+                out.append(BillRow("payment", row.get("商户订单号", ""), _fen(row.get("订单金额（元）")) or 0,
+                                   row.get("支付宝交易号")))
+            elif kind == "退款":
+                out.append(BillRow("refund", row.get("退款批次号/请求号", ""),
+                                   _fen((row.get("商家实收（元）") or "").lstrip("-")) or 0, row.get("支付宝交易号")))
+        return out
 
     def parse_notification(self, headers: dict, body: bytes) -> Notice:
         from urllib.parse import parse_qsl

@@ -76,6 +76,17 @@ class TransferRequest:
 
 
 @dataclass
+class BillRow:
+    """One line of a provider's daily bill (对账单): a payment (``reference`` its
+    out_trade_no) or a refund (its out_refund_no), with the amount in fen."""
+
+    kind: str
+    reference: str
+    amount_fen: int
+    provider_id: str | None = None
+
+
+@dataclass
 class Notice:
     """A provider's word on a payment (``kind="payment"``, ``reference`` its out_trade_no,
     ``status`` paid / pending / closed / failed), a refund (``kind="refund"``, ``reference``
@@ -119,6 +130,11 @@ class PaymentProvider:
         raise NotImplementedError
 
     def transfer_query(self, out_no: str) -> Notice:
+        raise NotImplementedError
+
+    def bill(self, day) -> list[BillRow]:
+        """The provider's successful payments and refunds of ``day`` (its calendar day,
+        Beijing time), from its daily bill."""
         raise NotImplementedError
 
     def parse_notification(self, headers: dict, body: bytes) -> Notice:

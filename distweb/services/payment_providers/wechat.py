@@ -29,6 +29,7 @@ import requests
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from distweb.services.payment_providers.base import (
+    BillRow,
     Notice,
     NotificationRejected,
     PayAction,
@@ -245,6 +246,54 @@ class WeChatPayProvider(PaymentProvider):
         if event.startswith("MCHTRANSFER."):
             return self._transfer_notice(resource)
         raise NotificationRejected(f"unknown event type {event[:40]}")
+
+    # ------------------------------------------------------------ the daily bill (对账单)
+
+    def bill(self, day) -> list[BillRow]:
+        """交易账单 (``ALL``) of ``day``: asked for (its download URL and SHA1), downloaded
+        (gzip), checked against the hash, and read: every row's fields start with a backquote;
+        a SUCCESS row is a payment, a REFUND row a refund (商户退款单号, 退款金额)."""
+        import csv
+        import gzip
+        import hashlib
+        import io
+
+        from distweb.money import parse_yuan
+
+        client = self.client()
+        _, meta = self._call(client.trade_bill, bill_date=day.isoformat(), bill_type="ALL", tar_type="GZIP")
+        try:
+            code, content = client.download_bill(meta["download_url"])
+        except requests.Timeout as err:
+            raise ProviderError("timeout", "no answer from WeChat Pay") from err
+        except (requests.RequestException, KeyError) as err:
+            raise ProviderError("provider_error", f"bill download failed: {type(err).__name__}") from err
+        if code != 200 or not isinstance(content, bytes):
+            raise ProviderError("provider_error", f"bill download failed: HTTP {code}")
+        if meta.get("hash_type") == "SHA1" and hashlib.sha1(content, usedforsecurity=False).hexdigest() != meta.get(
+                "hash_value"):
+            raise ProviderError("provider_error", "bill hash mismatch")
+        try:
+            text = gzip.decompress(content).decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ProviderError("provider_error", "bill unreadable") from err
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            return []
+        header = [h.strip() for h in rows[0]]
+        out = []
+        for raw in rows[1:]:
+            if not raw or not raw[0].startswith("`"):
+                break  # the totals follow the rows
+            row = dict(zip(header, (v.lstrip("`").strip() for v in raw), strict=False))
+            try:
+                if row.get("交易状态") == "SUCCESS":
+                    out.append(BillRow("payment", row["商户订单号"], parse_yuan(row["应结订单金额"]), row.get("微信订单号")))
+                elif row.get("交易状态") == "REFUND":
+                    out.append(BillRow("refund", row["商户退款单号"], parse_yuan(row["退款金额"]), row.get("微信退款单号")))
+            except (KeyError, ValueError) as err:
+                raise ProviderError("provider_error", "bill row unreadable") from err
+        return out
 
     # ------------------------------------------------------------ JSAPI: the buyer's openid
 

@@ -234,3 +234,32 @@ def payment_settings():
             getattr(form, name).data = ""
     return render("manage/payments.html", forms=forms, stored=stored,
                   notify_base=request.url_root.rstrip("/"), nav="payments"), status
+
+
+@bp.route("/payments/reconciliation", methods=["GET", "POST"])
+def reconciliation_reports():
+    """对账: each provider's daily bill against distweb's records, every difference listed.
+    The worker makes yesterday's each morning; a manager may run a day again."""
+    from datetime import date, datetime
+
+    from distweb.services import online_pay, reconciliation
+
+    if request.method == "POST":
+        provider = request.form.get("provider") or ""
+        try:
+            day = date.fromisoformat((request.form.get("day") or "").strip())
+        except ValueError:
+            flash(_("请选择日期。"), "error")
+        else:
+            today = datetime.now(reconciliation.BILL_TIME).date()
+            if provider not in online_pay.enabled(current_user.brand_id) or day >= today:
+                flash(_("只能核对已开通的支付方式在今天之前的账单。"), "error")
+            else:
+                report = reconciliation.reconcile(current_user.brand_id, provider, day)
+                flash(_("对账完成。") if report.status != "failed" else _("账单下载失败：%(reason)s",
+                                                                        reason=report.error or ""),
+                      "success" if report.status != "failed" else "error")
+        return redirect_to(url_for("manage.reconciliation_reports"))
+    return render("manage/reconciliation.html", reports=reconciliation.recent(current_user.brand_id),
+                  providers=online_pay.enabled(current_user.brand_id), labels=online_pay.PROVIDER_LABELS,
+                  nav="payments")
