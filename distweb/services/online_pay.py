@@ -370,17 +370,53 @@ def apply_payment_notice(brand: Brand, provider_name: str, notice: Notice) -> st
     except Conflict:
         # Paid after the order closed: the money is in, the order is not; finance refunds it.
         db.session.rollback()
-        _mark_paid_only(payment, notice, paid_at, "订单已关闭后才付款，需退款给买家")
-        log.warning("payment %s arrived after its order closed: refund it", payment.out_trade_no)
+        _mark_paid_only(payment, notice, paid_at, "订单已关闭后才付款，原路退回")
+        log.warning("payment %s arrived after its order closed: returned to the buyer", payment.out_trade_no)
+        return_extra(payment.id)
         return "paid_after_close"
     if not marked:
         if db.session.scalar(select(Payment.status).where(Payment.id == payment.id)) == "paid":
             return "duplicate"  # the same notification, applied meanwhile by another request
         # The order was paid already (another attempt, or the manager): this money is extra.
-        _mark_paid_only(payment, notice, paid_at, "订单已由其他支付付款，需退款给买家")
-        log.warning("payment %s paid an order already paid: refund it", payment.out_trade_no)
+        _mark_paid_only(payment, notice, paid_at, "订单已由其他支付付款，原路退回")
+        log.warning("payment %s paid an order already paid: returned to the buyer", payment.out_trade_no)
+        return_extra(payment.id)
         return "paid_twice"
     return "paid"
+
+
+def return_extra(payment_id: int) -> PaymentRefund | None:
+    """Money a buyer paid that no order keeps (a second payment of a paid order, or one that
+    came after its order closed) goes straight back through the provider: a refund with no
+    order lines, which touches neither the order nor the ledger (they never counted it).
+    Its confirmation, a timeout or a refusal are handled like any refund's."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.status != "paid" or payment.failure is None:
+        return None
+    if db.session.scalar(select(PaymentRefund.id).where(PaymentRefund.payment_id == payment.id,
+                                                        PaymentRefund.status != "failed").limit(1)):
+        return None
+    with transaction():
+        refund = PaymentRefund(brand_id=payment.brand_id, order_id=payment.order_id, payment_id=payment.id,
+                               out_refund_no=f"R{payment.order_id}{pysecrets.token_hex(6).upper()}",
+                               amount_fen=payment.amount_fen, lines=[], reason="重复付款原路退回", status="pending",
+                               created_at=utcnow())
+        db.session.add(refund)
+    try:
+        provider = provider_for(payment.brand_id, payment.provider, require_enabled=False)
+        notice = provider.refund(RefundRequest(payment.out_trade_no, refund.out_refund_no, payment.amount_fen,
+                                               payment.amount_fen, refund.reason,
+                                               notify_url(current_app.config.get("PAYMENT_NOTIFY_BASE") or "",
+                                                          payment.provider)))
+    except ProviderError as err:
+        log.warning("extra payment %s not returned yet: %s", payment.out_trade_no, err.code)
+        if err.code != "timeout":
+            with transaction():
+                refund.status, refund.failure, refund.completed_at = "failed", err.reason, utcnow()
+        return refund
+    notice.reference = refund.out_refund_no
+    _apply_refund(refund, notice)
+    return refund
 
 
 def _mark_paid_only(payment: Payment, notice: Notice, paid_at, note: str) -> None:
@@ -566,6 +602,12 @@ def _apply_refund(refund: PaymentRefund, notice: Notice) -> str:
         return "refund_failed"
     if refund.status == "succeeded":
         return "duplicate"
+    if not refund.lines:  # an extra payment returned: nothing of the order's to undo
+        with transaction():
+            db.session.execute(update(PaymentRefund).where(PaymentRefund.id == refund.id).values(
+                status="succeeded", provider_refund_id=(notice.provider_id or "")[:64] or None,
+                completed_at=notice.at or utcnow(), failure=None))
+        return "returned"
     try:
         orders.refund(refund.brand_id, refund.order_id, refund.out_refund_no,
                       [orders.RefundItemInput(line["sku"], int(line["amount_fen"])) for line in refund.lines],

@@ -9,6 +9,7 @@ the provider, so an unanswered call is asked about again, never sent twice as ne
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import timedelta
 
@@ -27,6 +28,7 @@ from distweb.services.tx import transaction
 log = logging.getLogger(__name__)
 
 PROVIDER_FOR_METHOD = {"alipay": "alipay", "wechat": "wechat"}
+OPENID = re.compile(r"^o[A-Za-z0-9_-]{20,40}$")
 RETRY_AFTER = timedelta(minutes=5)
 
 
@@ -41,12 +43,15 @@ def for_withdrawals(ids: list[int]) -> dict[int, ProviderPayout]:
     return latest
 
 
-def payable(brand_id: int, withdrawal: Withdrawal) -> str | None:
-    """The provider that can pay this withdrawal now, or None."""
+def payable(brand_id: int, withdrawal: Withdrawal, enabled: list[str] | None = None) -> str | None:
+    """The provider that can pay this withdrawal now, or None (``enabled``: the brand's
+    enabled providers, when the caller has them)."""
     provider = PROVIDER_FOR_METHOD.get(withdrawal.method)
     if withdrawal.status != WithdrawalStatus.APPROVED or provider is None:
         return None
-    return provider if provider in online_pay.enabled(brand_id) else None
+    if provider == "wechat" and not OPENID.match(withdrawal.account_no or ""):
+        return None
+    return provider if provider in (online_pay.enabled(brand_id) if enabled is None else enabled) else None
 
 
 def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | None = None) -> ProviderPayout:
@@ -56,6 +61,9 @@ def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | N
         raise Conflict("invalid_transition", _l("只有已通过的提现可以打款。"), "status")
     if provider_name is None or provider_name not in online_pay.enabled(brand_id):
         raise ServiceError("payout_unavailable", _l("该提现方式未开通在线打款，请线下转账后标记已打款。"))
+    if provider_name == "wechat" and not OPENID.match(withdrawal.account_no or ""):
+        # 商家转账 pays an openid under the brand's AppID; a WeChat id or phone cannot be paid.
+        raise ServiceError("payee_not_openid", _l("该微信收款账户不是本公众号下的 openid，请线下转账后标记已打款。"))
     with transaction():
         db.session.execute(select(Withdrawal.id).where(Withdrawal.id == withdrawal.id).with_for_update())
         if db.session.scalar(select(ProviderPayout.id).where(ProviderPayout.withdrawal_id == withdrawal.id,
@@ -86,9 +94,10 @@ def start_all(brand_id: int, notify_base: str, actor_id: int | None = None) -> d
                                                        Withdrawal.status == WithdrawalStatus.APPROVED)
                               .order_by(Withdrawal.id)).all()
     pending = {p.withdrawal_id for p in for_withdrawals([w.id for w in rows]).values() if p.status == "pending"}
+    enabled = online_pay.enabled(brand_id)
     counts = {"succeeded": 0, "pending": 0, "failed": 0}
     for withdrawal in rows:
-        if withdrawal.id in pending or payable(brand_id, withdrawal) is None:
+        if withdrawal.id in pending or payable(brand_id, withdrawal, enabled) is None:
             continue
         try:
             payout = start(brand_id, withdrawal.id, notify_base, actor_id)

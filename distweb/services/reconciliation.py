@@ -47,10 +47,16 @@ def ours(brand_id: int, provider: str, day: date) -> dict[tuple[str, str], tuple
     ``provider``: (kind, reference) → (amount, note)."""
     start, end = _window(day)
     found: dict[tuple[str, str], tuple[int, str | None]] = {}
+    returned = {payment_id for payment_id, lines in db.session.execute(
+        select(PaymentRefund.payment_id, PaymentRefund.lines).join(Payment, Payment.id == PaymentRefund.payment_id)
+        .where(PaymentRefund.brand_id == brand_id, PaymentRefund.status == "succeeded", Payment.provider == provider,
+               Payment.failure.is_not(None), Payment.paid_at >= start, Payment.paid_at < end)) if not lines}
     for payment in db.session.scalars(select(Payment).where(
             Payment.brand_id == brand_id, Payment.provider == provider, Payment.status == "paid",
             Payment.paid_at >= start, Payment.paid_at < end)):
-        found[("payment", payment.out_trade_no)] = (payment.amount_fen, payment.failure)
+        # An extra payment (no order keeps it) needs its refund until it is returned.
+        note = payment.failure if payment.id not in returned else None
+        found[("payment", payment.out_trade_no)] = (payment.amount_fen, note)
     for refund in db.session.execute(select(PaymentRefund).join(Payment, Payment.id == PaymentRefund.payment_id).where(
             PaymentRefund.brand_id == brand_id, Payment.provider == provider, PaymentRefund.status == "succeeded",
             PaymentRefund.completed_at >= start, PaymentRefund.completed_at < end)).scalars():

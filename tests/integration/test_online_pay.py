@@ -495,3 +495,27 @@ def test_the_daily_reconciliation_lists_every_difference_with_the_providers_bill
         assert reconciliation.schedule_due(morning) == 0
         assert reconciliation.schedule_due(morning + timedelta(days=1)) == 2
         assert reconciliation.schedule_due(morning + timedelta(days=1)) == 0
+
+
+def test_a_second_payment_of_a_paid_order_goes_back_to_the_buyer_and_the_order_is_paid_once(app, shop, client,
+                                                                                           wechat, alipay):
+    token = place(client, shop["seller"])
+    start_paying(client, token, "wechat")
+    first = the_payment(app)
+    start_paying(client, token, "alipay")
+    second = the_payment(app)
+    requests.get(second.action["url"], timeout=5)
+    notify_wechat(client, *wechat.pay(first.out_trade_no))
+    assert notify_alipay(client, alipay.pay(second.out_trade_no)).get_data(as_text=True) == "success"
+    order = the_order(app)
+    assert order.status == OrderStatus.PAID and order.refunded_fen == 0 and paid_events(app) == 1
+    with app.app_context():
+        extra = db.session.get(Payment, second.id)
+        assert extra.status == "paid" and "原路退回" in extra.failure
+        refund = db.session.query(PaymentRefund).one()
+        assert (refund.payment_id, refund.amount_fen, refund.status, refund.lines) == (second.id, 11800, "succeeded", [])
+        assert verify.verify(reprice=False).ok
+    assert alipay.refunds[refund.out_refund_no]["amount"] == 11800
+    assert notify_alipay(client, alipay.pay(second.out_trade_no)).get_data(as_text=True) == "success"
+    with app.app_context():
+        assert db.session.query(PaymentRefund).count() == 1  # returned once

@@ -112,10 +112,10 @@ def test_wechat_pays_on_the_providers_confirmation_once(world, wechat, client):
 
 
 def test_a_lost_wechat_confirmation_is_found_by_the_sweep_and_a_failure_returns_to_approved(world, wechat):
-    ok = approved(world, 10000, "wechat", "o-first")
+    ok = approved(world, 10000, "wechat", "oUpF8uMuAJO_M2pxb1Q9zNjFirst1")
     lost = provider_payouts.start(ok.brand_id, ok.id, "http://distweb.test/")
     wechat.transfer_done(lost.out_no)  # the notification never arrives
-    failing = approved(world, 12000, "wechat", "o-second")
+    failing = approved(world, 12000, "wechat", "oUpF8uMuAJO_M2pxb1Q9zNSecond")
     declined = provider_payouts.start(failing.brand_id, failing.id, "http://distweb.test/")
     wechat.transfer_done(declined.out_no, "FAIL", "收款用户未确认收款")
     assert provider_payouts.retry_pending() == 0  # not due yet
@@ -134,7 +134,8 @@ def test_a_lost_wechat_confirmation_is_found_by_the_sweep_and_a_failure_returns_
 
 def test_batch_payout_from_the_withdrawals_page(world, app, browser, alipay, wechat):
     ids = [approved(world, 10000 + i, m, a).id for i, (m, a) in enumerate(
-        [("alipay", "a1@example.com"), ("alipay", "a2@example.com"), ("wechat", "o-batch"), ("bank", "6222")])]
+        [("alipay", "a1@example.com"), ("alipay", "a2@example.com"), ("wechat", "oUpF8uMuAJO_M2pxb1Q9zNjBatch1"),
+         ("bank", "6222"), ("wechat", "my-wechat-id")])]
     db.session.commit()
     browser.login("boss@example.com", "secret123")
     page = browser.get("/manage/withdrawals?status=approved").get_data(as_text=True)
@@ -146,4 +147,7 @@ def test_batch_payout_from_the_withdrawals_page(world, app, browser, alipay, wec
     db.session.expire_all()
     statuses = [db.session.get(Withdrawal, i).status for i in ids]
     assert statuses == [WithdrawalStatus.PAID, WithdrawalStatus.PAID, WithdrawalStatus.APPROVED,
-                        WithdrawalStatus.APPROVED]
+                        WithdrawalStatus.APPROVED, WithdrawalStatus.APPROVED]
+    with pytest.raises(ServiceError) as err:  # a WeChat id is not an openid: paid by hand
+        provider_payouts.start(world["brand"].id, ids[4], "http://distweb.test/")
+    assert err.value.code == "payee_not_openid"

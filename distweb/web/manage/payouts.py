@@ -58,9 +58,10 @@ def withdrawal_list():
 
     status = request.args.get("status") or "requested"
     rows = withdrawals.for_brand(current_user.brand_id, status or None)
+    enabled = online_pay.enabled(current_user.brand_id)
     return render("manage/withdrawals.html", rows=rows, status=status, nav="withdrawals",
-                  payouts=provider_payouts.for_withdrawals([w.id for w in rows]),
-                  online_methods=set(online_pay.enabled(current_user.brand_id)))
+                  payouts=provider_payouts.for_withdrawals([w.id for w in rows]), online_methods=set(enabled),
+                  payable={w.id for w in rows if provider_payouts.payable(current_user.brand_id, w, enabled)})
 
 
 @bp.post("/withdrawals/<int:withdrawal_id>/payout")
