@@ -569,7 +569,12 @@ def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, act
 
 
 def _locked(brand_id: int, order_id: int) -> Order:
-    order = db.session.scalars(select(Order).where(Order.id == order_id).with_for_update()).first()
+    """The order, locked, as it is now: ``populate_existing`` so that an Order this session
+    read before the lock (the request's own look-up) takes the row's committed state instead
+    of keeping what it read then (two notifications of one payment at once on PostgreSQL:
+    the second waits for the lock, then must see the order paid)."""
+    order = db.session.scalars(select(Order).where(Order.id == order_id).with_for_update()
+                               .execution_options(populate_existing=True)).first()
     if order is None or order.brand_id != brand_id:
         raise NotFound("order_not_found", _l("订单不存在。"))
     return order

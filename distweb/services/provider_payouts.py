@@ -135,10 +135,21 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
         log.info("payout %s refused by %s", payout.out_no, payout.provider)
         return "payout_failed"
     reference = f"{payout.provider}:{notice.provider_id or payout.out_no}"[:80]
-    withdrawals.mark_paid(payout.brand_id, payout.withdrawal_id, reference, by_provider=True)
-    with transaction():
+    marked = []
+
+    def record(_withdrawal):  # in the transaction that pays the withdrawal: both or neither
         db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id).values(
             status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow()))
+        marked.append(True)
+
+    withdrawals.mark_paid(payout.brand_id, payout.withdrawal_id, reference, by_provider=True, before_commit=record)
+    if not marked:
+        # Paid already: this very confirmation, applied meanwhile by another request.
+        with transaction():
+            db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
+                                                            ProviderPayout.status == "pending").values(
+                status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow()))
+        return "duplicate"
     return "paid_out"
 
 

@@ -116,8 +116,8 @@ def request(promoter_id: int, data: Request, now: datetime | None = None) -> Wit
 
 def get(brand_id: int, withdrawal_id: int, lock: bool = False) -> Withdrawal:
     stmt = select(Withdrawal).where(Withdrawal.id == withdrawal_id)
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock:  # locked, and as it is now (not as this session may have read it before the lock)
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     found = db.session.scalars(stmt).first()
     if found is None or found.brand_id != brand_id:
         raise NotFound("withdrawal_not_found", _l("提现申请不存在。"))
@@ -169,9 +169,10 @@ def _refuse_while_paying_out(w: Withdrawal) -> None:
 
 
 def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id: int | None = None,
-              by_provider: bool = False) -> Withdrawal:
+              by_provider: bool = False, before_commit=None) -> Withdrawal:
     """``by_provider``: the provider confirmed its payout (services.provider_payouts);
-    otherwise finance paid by hand, which waits while a provider is paying it."""
+    otherwise finance paid by hand, which waits while a provider is paying it.
+    ``before_commit(w)`` runs last in the transaction that pays it (not when paid already)."""
     reference = (reference or "").strip()[:80]
     if not reference:
         raise ServiceError("reference_required", _l("请填写转账流水号。"), "reference")
@@ -191,6 +192,8 @@ def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id
         ledger.post(draft)
         db.session.flush()
         _mark_lines_paid_out(w.promoter_id)
+        if before_commit is not None:
+            before_commit(w)
     _notify(w)
     return w
 

@@ -519,3 +519,25 @@ def test_a_second_payment_of_a_paid_order_goes_back_to_the_buyer_and_the_order_i
     assert notify_alipay(client, alipay.pay(second.out_trade_no)).get_data(as_text=True) == "success"
     with app.app_context():
         assert db.session.query(PaymentRefund).count() == 1  # returned once
+
+
+def test_the_same_notification_arriving_at_once_from_many_connections_pays_once(app, shop, client, wechat, alipay):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = place(client, shop["seller"])
+    start_paying(client, token, "wechat")
+    payment = the_payment(app)
+    headers, body = wechat.pay(payment.out_trade_no)
+
+    def deliver(_):
+        return app.test_client().post("/pay/wechat/notify", data=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(deliver, range(6)))
+    assert statuses == [204] * 6
+    assert the_order(app).status == OrderStatus.PAID and paid_events(app) == 1
+    with app.app_context():
+        outcomes = sorted(n.outcome for n in db.session.query(PaymentNotice))
+        assert outcomes == ["duplicate"] * 5 + ["paid"]
+        assert db.session.query(PaymentRefund).count() == 0  # not mistaken for a second payment
+        assert verify.verify(reprice=False).ok

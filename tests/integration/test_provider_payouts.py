@@ -151,3 +151,26 @@ def test_batch_payout_from_the_withdrawals_page(world, app, browser, alipay, wec
     with pytest.raises(ServiceError) as err:  # a WeChat id is not an openid: paid by hand
         provider_payouts.start(world["brand"].id, ids[4], "http://distweb.test/")
     assert err.value.code == "payee_not_openid"
+
+
+def test_the_same_payout_confirmation_at_once_from_many_connections_pays_the_withdrawal_once(world, wechat, app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = approved(world, 15000, "wechat", "oUpF8uMuAJO_M2pxb1Q9zNjTwice1")
+    payout = provider_payouts.start(w.brand_id, w.id, "http://distweb.test/")
+    db.session.commit()
+    headers, body = wechat.transfer_done(payout.out_no)
+
+    def deliver(_):
+        return app.test_client().post("/pay/wechat/notify", data=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(5) as pool:
+        assert list(pool.map(deliver, range(5))) == [204] * 5
+    db.session.commit()
+    from distweb.models import PaymentNotice
+
+    outcomes = sorted(n.outcome for n in db.session.query(PaymentNotice))
+    assert outcomes == ["duplicate"] * 4 + ["paid_out"], outcomes
+    assert db.session.get(Withdrawal, w.id).status == WithdrawalStatus.PAID
+    assert wallet.balances(world["seller"].id)["withdrawn_fen"] == 15000
+    assert verify().ok
