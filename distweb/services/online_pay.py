@@ -285,6 +285,8 @@ def buyer_status(order: Order) -> dict:
                                     .order_by(Payment.id.desc()).limit(1)).first()
         state = "failed" if latest is not None and latest.status == "failed" else (
             "pending" if latest is not None else "unpaid")
+        if state == "pending" and latest.status == "pending":
+            return {"status": state, "order_status": order.status.value, "payment": latest.out_trade_no}
     return {"status": state, "order_status": order.status.value}
 
 

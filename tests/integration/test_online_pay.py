@@ -122,7 +122,9 @@ def test_wechat_native_on_a_desktop_pays_the_order_once_however_often_notified(a
                                                                                       "pending")
     sent = wechat.transactions[payment.out_trade_no]
     assert sent["total"] == 11800 and sent["notify_url"] == "http://distweb.test/pay/wechat/notify"
-    assert client.get(f"/s/o/{token}/status").get_json()["status"] == "pending"
+    assert client.get(f"/s/o/{token}/status").get_json() == {"status": "pending", "order_status": "created",
+                                                            "payment": payment.out_trade_no}
+    assert "继续支付" in client.get(f"/s/o/{token}").get_data(as_text=True)
 
     headers, body = wechat.pay(payment.out_trade_no)
     assert notify_wechat(client, headers, body).status_code == 204
