@@ -75,6 +75,7 @@ PAYMENT_STATUS = {"pending": _l("待支付"), "paid": _l("已支付"), "failed":
 REFUND_STATUS = {"pending": _l("退款中"), "succeeded": _l("已退款"), "failed": _l("退款失败")}
 RECONCILIATION_DIFFERENCE = {"missing_in_distweb": _l("系统无记录"), "missing_at_provider": _l("平台无记录"),
                              "amount_differs": _l("金额不一致"), "needs_refund": _l("重复或关闭后付款，需退款")}
+SPLIT_STATUS = {"pending": _l("分账中"), "succeeded": _l("已分账"), "failed": _l("分账失败")}
 PAYOUT_STATUS = {"pending": _l("打款中"), "succeeded": _l("已到账"), "failed": _l("打款失败")}
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
 LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回")}
@@ -210,6 +211,7 @@ def init_app(app) -> None:
         payment_status_label=lambda v: _text(PAYMENT_STATUS.get(v, v)),
         refund_status_label=lambda v: _text(REFUND_STATUS.get(v, v)),
         payout_status_label=lambda v: _text(PAYOUT_STATUS.get(v, v)),
+        split_status_label=lambda v: _text(SPLIT_STATUS.get(v, v)),
         reconciliation_label=lambda v: _text(RECONCILIATION_DIFFERENCE.get(v, v)),
         stock_reason_label=lambda v: _text(STOCK_REASON.get(v, v)),
         line_status_label=lambda v: _text(LINE_STATUS.get(getattr(v, "value", v), v)),

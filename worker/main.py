@@ -100,6 +100,11 @@ def sweep() -> None:
         payouts = provider_payouts.retry_pending()
         if payouts:
             log.info("settled %d payout(s) the providers had not confirmed", payouts)
+        from distweb.services import profit_sharing
+
+        splits = profit_sharing.run_due()
+        if splits:
+            log.info("sent %d profit-sharing split(s)", splits)
         from distweb.services import reconciliation
 
         reconciled = reconciliation.schedule_due()

@@ -38,8 +38,10 @@ from distweb.models.online_pay import (
     PaymentNotice,
     PaymentProviderConfig,
     PaymentRefund,
+    ProfitSplit,
     ProviderPayout,
     ReconciliationReport,
+    SplitReceiver,
 )
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
@@ -58,7 +60,9 @@ __all__ = [
     "PaymentNotice",
     "PaymentProviderConfig",
     "PaymentRefund",
+    "ProfitSplit",
     "ProviderPayout",
+    "SplitReceiver",
     "ReconciliationReport",
     "ApiKey",
     "AuditEntry",

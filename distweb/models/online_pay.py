@@ -162,3 +162,47 @@ class ReconciliationReport(db.Model):
     differences: Mapped[list] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(String(200))
     checked_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class SplitReceiver(db.Model):
+    """Where a supplier's share of a consignment order goes through a provider's 分账: its
+    WeChat Pay receiver (an openid under the brand's AppID, or a merchant id) or its Alipay
+    account (login id)."""
+
+    __tablename__ = "split_receivers"
+    __table_args__ = (UniqueConstraint("brand_id", "supplier_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    provider: Mapped[str] = mapped_column(String(12))
+    account: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(60))
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class ProfitSplit(db.Model):
+    """实时分账 of one order paid online: the suppliers' shares the ledger computed, sent to
+    the provider after the freeze window with its own out_no (a repeat is the same split);
+    on success the ledger moves them out of what the brand owes the suppliers."""
+
+    __tablename__ = "profit_splits"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    provider: Mapped[str] = mapped_column(String(12))
+    out_no: Mapped[str] = mapped_column(String(32), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    receivers: Mapped[list] = mapped_column(JSON, default=list)  # [{supplier_id, account, amount_fen}]
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[str | None] = mapped_column(String(200))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    next_try_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    completed_at = mapped_column(UTCDateTime)

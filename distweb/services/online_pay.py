@@ -252,7 +252,7 @@ def start_payment(order: Order, provider_name: str, browser: str, ctx: CheckoutC
     request = PayRequest(out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
                          description=_description(order), channel=channel,
                          notify_url=notify_url(ctx.notify_base, provider_name), return_url=ctx.return_url,
-                         client_ip=ctx.client_ip, openid=ctx.openid,
+                         client_ip=ctx.client_ip, openid=ctx.openid, profit_sharing=_splits(order, provider_name),
                          expires_at=max(expires, order.placed_at + timedelta(
                              minutes=int(current_app.config["PAYMENT_CLOSE_MINUTES"]))))
     try:
@@ -266,6 +266,13 @@ def start_payment(order: Order, provider_name: str, browser: str, ctx: CheckoutC
     with transaction():
         payment.action = action.as_dict()
     return payment
+
+
+def _splits(order: Order, provider_name: str) -> bool:
+    """WeChat Pay keeps a payment to be split (分账) frozen when it is made so."""
+    from distweb.services import profit_sharing
+
+    return provider_name == "wechat" and profit_sharing.wants_split(order, provider_name)
 
 
 def _description(order: Order) -> str:

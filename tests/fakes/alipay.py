@@ -64,6 +64,7 @@ class AlipayStandIn:
         self.transfers: dict[str, dict] = {}
         self.unknown_payees: set[str] = set()
         self.bill_files: dict[str, bytes] = {}
+        self.settles: dict[str, dict] = {}
         self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.cert_sns: tuple[str, str] | None = None  # (app_cert_sn, alipay_root_cert_sn) once certificates are used
         self.calls: list[tuple[str, dict]] = []
@@ -223,6 +224,21 @@ class AlipayStandIn:
                                          "sub_msg": sub_msg})
         if method.startswith("alipay.fund.trans."):
             return self.transfer_call(method, params, biz)
+        if method == "alipay.trade.order.settle":
+            trade = next((t for t in self.trades.values() if t.get("trade_no") == biz.get("trade_no")), None)
+            if trade is None:
+                return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST",
+                                             "sub_msg": "交易不存在"})
+            parts = biz.get("royalty_parameters") or []
+            if any(p.get("trans_in") in self.unknown_payees for p in parts):
+                return self.respond(method, {"code": "40004", "msg": "Business Failed",
+                                             "sub_code": "ACQ.TRANS_IN_NOT_EXIST", "sub_msg": "分账收入方账户不存在"})
+            with self.lock:
+                settled = self.settles.setdefault(biz["out_request_no"], {
+                    "trade_no": trade["trade_no"], "settle_no": "2026" + secrets.token_hex(10),
+                    "parts": [(p["trans_in"], _fen(p["amount"])) for p in parts]})
+            return self.respond(method, {"code": "10000", "msg": "Success", "trade_no": settled["trade_no"],
+                                         "settle_no": settled["settle_no"]})
         if method == "alipay.data.dataservice.bill.downloadurl.query":
             token = secrets.token_hex(8)
             self.bill_files[token] = self.bill_zip(biz["bill_date"])

@@ -68,6 +68,9 @@ class WeChatPayStandIn:
         self.refunds: dict[str, dict] = {}
         self.transfers: dict[str, dict] = {}
         self.bill_files: dict[str, bytes] = {}
+        self.splits: dict[str, dict] = {}
+        self.split_receivers: set[str] = set()
+        self.abnormal_receivers: set[str] = set()
         self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.calls: list[tuple[str, str, dict | None]] = []
         self.failures: list[tuple[int, str, str]] = []
@@ -228,6 +231,7 @@ class WeChatPayStandIn:
                 self.transactions[data["out_trade_no"]] = {
                     "out_trade_no": data["out_trade_no"], "total": total, "trade_state": "NOTPAY",
                     "trade_type": kind.upper(), "notify_url": data["notify_url"],
+                    "profit_sharing": bool((data.get("settle_info") or {}).get("profit_sharing")),
                     "openid": (data.get("payer") or {}).get("openid")}
             prepay = "wx" + secrets.token_hex(14)
             if kind == "native":
@@ -267,6 +271,37 @@ class WeChatPayStandIn:
                          "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "status": refund["status"],
                          "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
                          "amount": {"total": refund["total"], "refund": refund["refund"], "currency": "CNY"}}
+        if method == "POST" and split.path == "/v3/profitsharing/receivers/add":
+            if data.get("type") not in ("MERCHANT_ID", "PERSONAL_OPENID") or not data.get("account") \
+                    or data.get("appid") != self.appid or not data.get("relation_type"):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            self.split_receivers.add(data["account"])
+            return 200, {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"]}
+        if method == "POST" and split.path == "/v3/profitsharing/orders":
+            trade = next((t for t in self.transactions.values() if t.get("transaction_id") == data.get("transaction_id")),
+                         None)
+            if trade is None or trade["trade_state"] not in ("SUCCESS", "REFUND"):
+                return 400, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"}
+            if not trade.get("profit_sharing"):
+                return 400, {"code": "INVALID_REQUEST", "message": "该笔订单不支持分账"}
+            receivers = data.get("receivers") or []
+            if any(r.get("account") not in self.split_receivers for r in receivers):
+                return 400, {"code": "INVALID_REQUEST", "message": "分账接收方不存在"}
+            if sum(r.get("amount", 0) for r in receivers) > trade["total"]:
+                return 400, {"code": "NOT_ENOUGH", "message": "分账金额不足"}
+            with self.lock:
+                found = self.splits.setdefault(data["out_order_no"], {
+                    "transaction_id": trade["transaction_id"], "out_order_no": data["out_order_no"],
+                    "order_id": "3008450740201411110007820472" + secrets.token_hex(2), "state": "FINISHED",
+                    "receivers": [{"amount": r["amount"], "description": r.get("description", ""), "type": r["type"],
+                                   "account": r["account"],
+                                   "result": "CLOSED" if r["account"] in self.abnormal_receivers else "SUCCESS",
+                                   "fail_reason": "ACCOUNT_ABNORMAL" if r["account"] in self.abnormal_receivers else None,
+                                   "detail_id": "36011111111111111111111"} for r in receivers]})
+            return 200, {k: v for k, v in found.items()}
+        if method == "GET" and split.path.startswith("/v3/profitsharing/orders/"):
+            found = self.splits.get(split.path.rsplit("/", 1)[1])
+            return (200, found) if found else (404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"})
         if method == "GET" and split.path == "/v3/bill/tradebill":
             query = parse_qs(split.query)
             content = gzip.compress(self.trade_bill(query["bill_date"][0]).encode("utf-8"))

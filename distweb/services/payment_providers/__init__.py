@@ -12,11 +12,12 @@ from distweb.services.payment_providers.base import (
     PayRequest,
     ProviderError,
     RefundRequest,
+    SplitRequest,
     TransferRequest,
 )
 
 __all__ = ["BillRow", "ManualProvider", "NotificationRejected", "Notice", "PayAction", "PaymentProvider", "PayRequest",
-           "ProviderError", "RefundRequest", "TransferRequest", "FIELDS"]
+           "ProviderError", "RefundRequest", "SplitRequest", "TransferRequest", "FIELDS"]
 
 # provider -> (settings shown again, secrets never shown, required)
 FIELDS = {

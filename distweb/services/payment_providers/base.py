@@ -50,6 +50,7 @@ class PayRequest:
     client_ip: str | None = None
     openid: str | None = None
     expires_at: datetime | None = None
+    profit_sharing: bool = False
 
 
 @dataclass
@@ -73,6 +74,17 @@ class TransferRequest:
     name: str
     remark: str
     notify_url: str
+
+
+@dataclass
+class SplitRequest:
+    """分账 of a paid order: ``receivers`` are (account, amount_fen) pairs."""
+
+    out_no: str
+    out_trade_no: str
+    provider_txn_id: str
+    receivers: list[tuple[str, int]]
+    description: str
 
 
 @dataclass
@@ -130,6 +142,13 @@ class PaymentProvider:
         raise NotImplementedError
 
     def transfer_query(self, out_no: str) -> Notice:
+        raise NotImplementedError
+
+    def split(self, request: SplitRequest) -> Notice:
+        """Send a split (``kind="split"``: succeeded / pending / failed)."""
+        raise NotImplementedError
+
+    def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
         raise NotImplementedError
 
     def bill(self, day) -> list[BillRow]:

@@ -232,8 +232,41 @@ def payment_settings():
     for form in forms.values():  # a secret typed in is never sent back to the page
         for name in form.SECRET_FIELDS:
             getattr(form, name).data = ""
-    return render("manage/payments.html", forms=forms, stored=stored,
-                  notify_base=request.url_root.rstrip("/"), nav="payments"), status
+    from distweb.services import catalogue, profit_sharing
+
+    return render("manage/payments.html", forms=forms, stored=stored, notify_base=request.url_root.rstrip("/"),
+                  suppliers=catalogue.suppliers(current_user.brand_id),
+                  receivers=profit_sharing.receivers(current_user.brand_id), nav="payments"), status
+
+
+@bp.post("/settings/payments/receivers")
+def split_receivers():
+    """分账接收方: each supplier's WeChat Pay and Alipay receiver for its consignment shares."""
+    from distweb.services import catalogue, profit_sharing
+
+    try:
+        for supplier in catalogue.suppliers(current_user.brand_id):
+            for provider in ("wechat", "alipay"):
+                profit_sharing.save_receiver(current_user.brand_id, supplier.id, provider,
+                                             request.form.get(f"{provider}_{supplier.id}"))
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("分账接收方已保存。"), "success")
+    return redirect_to(url_for("manage.payment_settings"))
+
+
+@bp.post("/payments/splits/<int:split_id>/retry")
+def split_retry(split_id: int):
+    from distweb.services import profit_sharing
+
+    try:
+        row = profit_sharing.retry(current_user.brand_id, split_id)
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("分账成功。") if row.status == "succeeded" else _("已重新提交分账。"), "success")
+    return redirect_to(url_for("manage.reconciliation_reports"))
 
 
 @bp.route("/payments/reconciliation", methods=["GET", "POST"])
@@ -260,6 +293,9 @@ def reconciliation_reports():
                                                                         reason=report.error or ""),
                       "success" if report.status != "failed" else "error")
         return redirect_to(url_for("manage.reconciliation_reports"))
+    from distweb.services import profit_sharing
+
     return render("manage/reconciliation.html", reports=reconciliation.recent(current_user.brand_id),
+                  splits=profit_sharing.for_brand(current_user.brand_id),
                   providers=online_pay.enabled(current_user.brand_id), labels=online_pay.PROVIDER_LABELS,
                   nav="payments")
