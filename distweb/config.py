@@ -53,6 +53,29 @@ def load_secret_key(instance: Path) -> str:
     return key
 
 
+def load_payment_key(instance: Path) -> str:
+    """The key that encrypts payment providers' secrets at rest (Fernet; several, comma
+    separated, to rotate: the first encrypts, all decrypt): ``DISTWEB_PAYMENT_KEY``, or one
+    generated once into instance/payment_key (mode 0600) for development."""
+    env = os.environ.get("DISTWEB_PAYMENT_KEY")
+    if env:
+        return env.strip()
+    path = instance / "payment_key"
+    if path.exists():
+        return path.read_text().strip()
+    from cryptography.fernet import Fernet
+
+    instance.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
 def from_environment() -> dict:
     instance = instance_path()
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'distweb.sqlite3'}"
@@ -81,6 +104,20 @@ def from_environment() -> dict:
         # Pages keep their data and markup in Redis (distweb.caching); 0 turns that off.
         "DISTWEB_PAGE_CACHE": os.environ.get("DISTWEB_PAGE_CACHE", "1") != "0",
         **sms_from_environment(),
+        **payments_from_environment(instance),
+    }
+
+
+def payments_from_environment(instance: Path) -> dict:
+    """Online payment (``distweb.services.online_pay``): the key for the providers' secrets,
+    how long an unpaid online order stays open, the timeout of a call to a provider, and the
+    public base URL the providers send notifications to (default: the request's host)."""
+    env = os.environ.get
+    return {
+        "PAYMENT_KEY": load_payment_key(instance),
+        "PAYMENT_CLOSE_MINUTES": int(env("DISTWEB_PAYMENT_CLOSE_MINUTES", "30")),
+        "PAYMENT_HTTP_TIMEOUT": float(env("DISTWEB_PAYMENT_HTTP_TIMEOUT", "10")),
+        "PAYMENT_NOTIFY_BASE": env("DISTWEB_PAYMENT_NOTIFY_BASE") or None,
     }
 
 

@@ -78,6 +78,12 @@ ATTRIBUTION_SOURCE = {
     "retail": _l("分销商零售"),
 }
 PO_STATUS = {"open": _l("待发货"), "shipped": _l("已发货"), "cancelled": _l("已取消")}
+PAYMENT_STATUS = {"pending": _l("待支付"), "paid": _l("已支付"), "failed": _l("支付失败"), "closed": _l("已关闭")}
+REFUND_STATUS = {"pending": _l("退款中"), "succeeded": _l("已退款"), "failed": _l("退款失败")}
+RECONCILIATION_DIFFERENCE = {"missing_in_distweb": _l("系统无记录"), "missing_at_provider": _l("平台无记录"),
+                             "amount_differs": _l("金额不一致"), "needs_refund": _l("重复或关闭后付款，需退款")}
+SPLIT_STATUS = {"pending": _l("分账中"), "succeeded": _l("已分账"), "failed": _l("分账失败")}
+PAYOUT_STATUS = {"pending": _l("打款中"), "succeeded": _l("已到账"), "failed": _l("打款失败")}
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
 LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回")}
 LEVEL_LABEL = {1: _l("直推佣金"), 2: _l("二级佣金"), 3: _l("三级佣金")}
@@ -209,6 +215,11 @@ def init_app(app) -> None:
         event_label=lambda v: _text(ORDER_EVENT.get(v, v)),
         attribution_label=lambda v: _text(ATTRIBUTION_SOURCE.get(v, v)),
         po_status_label=lambda v: _text(PO_STATUS.get(getattr(v, "value", v), v)),
+        payment_status_label=lambda v: _text(PAYMENT_STATUS.get(v, v)),
+        refund_status_label=lambda v: _text(REFUND_STATUS.get(v, v)),
+        payout_status_label=lambda v: _text(PAYOUT_STATUS.get(v, v)),
+        split_status_label=lambda v: _text(SPLIT_STATUS.get(v, v)),
+        reconciliation_label=lambda v: _text(RECONCILIATION_DIFFERENCE.get(v, v)),
         stock_reason_label=lambda v: _text(STOCK_REASON.get(v, v)),
         line_status_label=lambda v: _text(LINE_STATUS.get(getattr(v, "value", v), v)),
         level_label=lambda level, kind="commission": str(_l("代销利润")) if kind == "margin" else _text(LEVEL_LABEL[level]),

@@ -91,7 +91,8 @@ def kick_webhooks() -> None:
 
 def sweep() -> None:
     """Regular upkeep: push jobs Redis lost, start the settlement runs that are due, deliver
-    unsent pushes, apply waiting webhook events, delete SMS codes older than a day."""
+    unsent pushes, apply waiting webhook events, delete SMS codes older than a day, close
+    online-payment orders left unpaid past PAYMENT_CLOSE_MINUTES."""
     sweep_jobs()
     try:
         from distweb.services import settlement
@@ -114,6 +115,29 @@ def sweep() -> None:
         purged = sms.purge_old()
         if purged:
             log.info("deleted %d SMS code(s) older than a day", purged)
+        from distweb.services import online_pay
+
+        closed = online_pay.close_expired()
+        if closed:
+            log.info("closed %d unpaid online order(s) past their time", closed)
+        refunds = online_pay.retry_refunds()
+        if refunds:
+            log.info("settled %d refund(s) the providers had not confirmed", refunds)
+        from distweb.services import provider_payouts
+
+        payouts = provider_payouts.retry_pending()
+        if payouts:
+            log.info("settled %d payout(s) the providers had not confirmed", payouts)
+        from distweb.services import profit_sharing
+
+        splits = profit_sharing.run_due()
+        if splits:
+            log.info("sent %d profit-sharing split(s)", splits)
+        from distweb.services import reconciliation
+
+        reconciled = reconciliation.schedule_due()
+        if reconciled:
+            log.info("reconciled %d provider bill(s)", reconciled)
         from distweb.services import daily_report
 
         reports = daily_report.schedule_due()

@@ -40,6 +40,16 @@ from distweb.models.materials import (
     PushSubscription,
 )
 from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSettings, Promoter
+from distweb.models.online_pay import (
+    Payment,
+    PaymentNotice,
+    PaymentProviderConfig,
+    PaymentRefund,
+    ProfitSplit,
+    ProviderPayout,
+    ReconciliationReport,
+    SplitReceiver,
+)
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
     Notification,
@@ -53,6 +63,14 @@ from distweb.models.user import LoginSession, User
 from distweb.models.versions import DataVersion
 
 __all__ = [
+    "Payment",
+    "PaymentNotice",
+    "PaymentProviderConfig",
+    "PaymentRefund",
+    "ProfitSplit",
+    "ProviderPayout",
+    "SplitReceiver",
+    "ReconciliationReport",
     "ApiKey",
     "AuditEntry",
     "BuyerBinding",

@@ -594,7 +594,10 @@ def _create_purchase_orders(order: Order) -> list[PurchaseOrder]:
     return created
 
 
-def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, actor: str = "manager") -> Order:
+def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, actor: str = "manager",
+              before_commit: Callable[[Order], None] | None = None) -> Order:
+    """``before_commit(order)`` runs last inside the transaction that made the order paid
+    (not when it was paid already): what records the payment commits with it or not at all."""
     with transaction():
         order = _locked(brand_id, order_id)
         if order.status == OrderStatus.PAID and order.paid_at is not None:
@@ -602,11 +605,18 @@ def mark_paid(brand_id: int, order_id: int, paid_at: datetime | None = None, act
         if order.status != OrderStatus.CREATED:
             raise Conflict("invalid_transition", _l("只有待付款的订单可以标记为已付款。"), "status")
         _mark_paid(order, _check_time(paid_at, "paid_at"), by=actor)
+        if before_commit is not None:
+            before_commit(order)
     return order
 
 
 def _locked(brand_id: int, order_id: int) -> Order:
-    order = db.session.scalars(select(Order).where(Order.id == order_id).with_for_update()).first()
+    """The order, locked, as it is now: ``populate_existing`` so that an Order this session
+    read before the lock (the request's own look-up) takes the row's committed state instead
+    of keeping what it read then (two notifications of one payment at once on PostgreSQL:
+    the second waits for the lock, then must see the order paid)."""
+    order = db.session.scalars(select(Order).where(Order.id == order_id).with_for_update()
+                               .execution_options(populate_existing=True)).first()
     if order is None or order.brand_id != brand_id:
         raise NotFound("order_not_found", _l("订单不存在。"))
     return order

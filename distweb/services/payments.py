@@ -21,9 +21,13 @@ def payment_secret(brand: Brand) -> str:
     return brand.payment_secret
 
 
-def notify_paid(brand: Brand, external_id: str, paid_fen: int, paid_at=None, transaction_id: str | None = None):
-    """A payment notification: the amount must be exactly what the order asks."""
+def notify_paid(brand: Brand, external_id: str, paid_fen: int, paid_at=None, transaction_id: str | None = None,
+                before_commit=None):
+    """A payment notification: the amount must be exactly what the order asks. The one
+    order-paid path of every notification (this signed one, WeChat Pay's and Alipay's through
+    ``services.online_pay``); ``before_commit`` as ``orders.mark_paid``'s."""
     order = orders.get_order(brand.id, external_id)
     if isinstance(paid_fen, bool) or not isinstance(paid_fen, int) or paid_fen != order.total_paid_fen:
         raise ServiceError("amount_mismatch", _l("付款金额与订单金额不一致。"), "paid_fen")
-    return orders.mark_paid(brand.id, order.id, paid_at, actor=f"payment:{(transaction_id or '-')[:40]}")
+    return orders.mark_paid(brand.id, order.id, paid_at, actor=f"payment:{(transaction_id or '-')[:40]}",
+                            before_commit=before_commit)

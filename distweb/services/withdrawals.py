@@ -116,8 +116,8 @@ def request(promoter_id: int, data: Request, now: datetime | None = None) -> Wit
 
 def get(brand_id: int, withdrawal_id: int, lock: bool = False) -> Withdrawal:
     stmt = select(Withdrawal).where(Withdrawal.id == withdrawal_id)
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock:  # locked, and as it is now (not as this session may have read it before the lock)
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     found = db.session.scalars(stmt).first()
     if found is None or found.brand_id != brand_id:
         raise NotFound("withdrawal_not_found", _l("提现申请不存在。"))
@@ -149,6 +149,7 @@ def reject(brand_id: int, withdrawal_id: int, reason: str | None, actor_id: int 
         w = get(brand_id, withdrawal_id, lock=True)
         if w.status not in (WithdrawalStatus.REQUESTED, WithdrawalStatus.APPROVED):
             raise Conflict("invalid_transition", _l("该提现已处理，不能拒绝。"), "status")
+        _refuse_while_paying_out(w)
         w.status, w.reason, w.decided_at, w.decided_by_id = WithdrawalStatus.REJECTED, reason, utcnow(), actor_id
         ledger.post(ledger.Draft(brand_id, "withdrawal_return", reference=f"withdrawal:{w.id}",
                                  occurred_at=w.decided_at).move(
@@ -158,7 +159,20 @@ def reject(brand_id: int, withdrawal_id: int, reason: str | None, actor_id: int 
     return w
 
 
-def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id: int | None = None) -> Withdrawal:
+def _refuse_while_paying_out(w: Withdrawal) -> None:
+    """A withdrawal a provider is paying (services.provider_payouts) waits for its answer."""
+    from distweb.models import ProviderPayout
+
+    if db.session.scalar(select(ProviderPayout.id).where(ProviderPayout.withdrawal_id == w.id,
+                                                         ProviderPayout.status == "pending").limit(1)):
+        raise Conflict("payout_in_progress", _l("该提现正在通过支付平台打款，请等待结果。"), "status")
+
+
+def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id: int | None = None,
+              by_provider: bool = False, before_commit=None) -> Withdrawal:
+    """``by_provider``: the provider confirmed its payout (services.provider_payouts);
+    otherwise finance paid by hand, which waits while a provider is paying it.
+    ``before_commit(w)`` runs last in the transaction that pays it (not when paid already)."""
     reference = (reference or "").strip()[:80]
     if not reference:
         raise ServiceError("reference_required", _l("请填写转账流水号。"), "reference")
@@ -168,6 +182,8 @@ def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id
             return w
         if w.status != WithdrawalStatus.APPROVED:
             raise Conflict("invalid_transition", _l("只有已通过的提现可以标记为已打款。"), "status")
+        if not by_provider:
+            _refuse_while_paying_out(w)
         w.status, w.reference, w.paid_at = WithdrawalStatus.PAID, reference, utcnow()
         draft = ledger.Draft(brand_id, "withdrawal_paid", reference=f"withdrawal:{w.id}", occurred_at=w.paid_at)
         draft.add(AccountKind.PROMOTER_PENDING_WITHDRAWAL, w.promoter_id, -w.amount_fen)
@@ -176,6 +192,8 @@ def mark_paid(brand_id: int, withdrawal_id: int, reference: str | None, actor_id
         ledger.post(draft)
         db.session.flush()
         _mark_lines_paid_out(w.promoter_id)
+        if before_commit is not None:
+            before_commit(w)
     _notify(w)
     return w
 

@@ -4,6 +4,7 @@ from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     IntegerField,
+    PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -289,3 +290,42 @@ class MaterialForm(FlaskForm):
     active_from = LocalDateTimeField(_l("上线时间（可选）"))
     active_to = LocalDateTimeField(_l("下线时间（可选）"))
     pinned = BooleanField(_l("置顶（并通知所有推客）"))
+
+
+class _PaymentForm(FlaskForm):
+    """A payment provider's settings. Secret fields are never filled from what is stored:
+    left empty they keep it, typed in they replace it."""
+
+    enabled = BooleanField(_l("启用"))
+
+    def secrets(self) -> dict:
+        return {name: getattr(self, name).data or "" for name in self.SECRET_FIELDS}
+
+    def settings(self) -> dict:
+        return {name: getattr(self, name).data or "" for name in self.SETTING_FIELDS}
+
+
+class WeChatPayForm(_PaymentForm):
+    SETTING_FIELDS = ("mchid", "appid", "cert_serial_no", "public_key_id", "proxy", "transfer_scene_id")
+    SECRET_FIELDS = ("private_key", "apiv3_key", "public_key", "app_secret")
+    mchid = StringField(_l("商户号 mchid"), validators=[Optional(), Length(max=32)])
+    appid = StringField(_l("公众号 AppID"), validators=[Optional(), Length(max=32)])
+    cert_serial_no = StringField(_l("商户 API 证书序列号"), validators=[Optional(), Length(max=64)])
+    public_key_id = StringField(_l("微信支付公钥 ID（选填，不填则使用平台证书）"), validators=[Optional(), Length(max=64)])
+    proxy = StringField(_l("出口代理（选填）"), validators=[Optional(), Length(max=300)])
+    transfer_scene_id = StringField(_l("商家转账场景 ID（留空为 1005 佣金报酬）"), validators=[Optional(), Length(max=8)])
+    private_key = TextAreaField(_l("商户 API 证书私钥（apiclient_key.pem）"), validators=[Optional(), Length(max=8000)])
+    apiv3_key = PasswordField(_l("APIv3 密钥"), validators=[Optional(), Length(max=64)])
+    public_key = TextAreaField(_l("微信支付公钥（选填）"), validators=[Optional(), Length(max=8000)])
+    app_secret = PasswordField(_l("公众号 AppSecret（微信内支付需要）"), validators=[Optional(), Length(max=64)])
+
+
+class AlipayForm(_PaymentForm):
+    SETTING_FIELDS = ("app_id", "gateway")
+    SECRET_FIELDS = ("app_private_key", "alipay_public_key", "app_public_cert", "alipay_root_cert")
+    app_id = StringField(_l("支付宝应用 APPID"), validators=[Optional(), Length(max=32)])
+    gateway = StringField(_l("网关地址（留空为正式环境）"), validators=[Optional(), Length(max=300)])
+    app_private_key = TextAreaField(_l("应用私钥（RSA2）"), validators=[Optional(), Length(max=8000)])
+    alipay_public_key = TextAreaField(_l("支付宝公钥（或支付宝公钥证书）"), validators=[Optional(), Length(max=8000)])
+    app_public_cert = TextAreaField(_l("应用公钥证书（单笔转账需要）"), validators=[Optional(), Length(max=8000)])
+    alipay_root_cert = TextAreaField(_l("支付宝根证书（单笔转账需要）"), validators=[Optional(), Length(max=8000)])

@@ -59,8 +59,11 @@ def orders_list():
 
 @bp.get("/orders/<int:order_id>")
 def order_show(order_id: int):
+    from distweb.services import online_pay
+
     order = orders.load_full(_order(order_id))
-    return render("manage/order.html", order=order, nav="orders")
+    return render("manage/order.html", order=order, nav="orders", online_payments=online_pay.payments_of(order.id),
+                  provider_refunds=online_pay.refunds_of(order.id))
 
 
 def _act(order_id: int, action):
@@ -109,6 +112,14 @@ def order_refund(order_id: int):
                 raise ServiceError("invalid_amount", _("请输入金额，最多两位小数。"), "amount") from None
             if amount:
                 lines.append(orders.RefundItemInput(sku=item.sku, amount_fen=amount))
+        from distweb.services import online_pay
+
+        if online_pay.paid_payment(order.id) is not None:
+            # Paid online: the money goes back through the provider, and the refund is made
+            # here when the provider confirms it.
+            online_pay.start_refund(current_user.brand_id, order.id, lines, request.form.get("reason"),
+                                    notify_base=request.url_root)
+            return
         refund_id = (request.form.get("refund_id") or "").strip() or f"M{order.id}-{len(order.refunds) + 1}"
         orders.refund(current_user.brand_id, order.id, refund_id, lines, request.form.get("reason"))
 

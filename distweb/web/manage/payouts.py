@@ -54,9 +54,46 @@ def settlement_show(run_id: int):
 
 @bp.get("/withdrawals")
 def withdrawal_list():
+    from distweb.services import online_pay, provider_payouts
+
     status = request.args.get("status") or "requested"
-    return render("manage/withdrawals.html", rows=withdrawals.for_brand(current_user.brand_id, status or None),
-                  status=status, nav="withdrawals")
+    rows = withdrawals.for_brand(current_user.brand_id, status or None)
+    enabled = online_pay.enabled(current_user.brand_id)
+    return render("manage/withdrawals.html", rows=rows, status=status, nav="withdrawals",
+                  payouts=provider_payouts.for_withdrawals([w.id for w in rows]), online_methods=set(enabled),
+                  payable={w.id for w in rows if provider_payouts.payable(current_user.brand_id, w, enabled)})
+
+
+@bp.post("/withdrawals/<int:withdrawal_id>/payout")
+def withdrawal_payout(withdrawal_id: int):
+    """在线打款: WeChat Pay 商家转账 or Alipay 单笔转账; paid on the provider's confirmation."""
+    from distweb.services import provider_payouts
+
+    try:
+        payout = provider_payouts.start(current_user.brand_id, withdrawal_id, request.url_root, current_user.id)
+    except NotFound:
+        abort(404)
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        if payout.status == "succeeded":
+            flash(_("打款成功。"), "success")
+        elif payout.status == "failed":
+            flash(_("打款失败：%(reason)s", reason=payout.failure or ""), "error")
+        else:
+            flash(_("已提交打款，等待支付平台确认。"), "info")
+    return redirect_to(url_for("manage.withdrawal_list", status=request.args.get("status", "approved")))
+
+
+@bp.post("/withdrawals/payout-all")
+def withdrawal_payout_all():
+    """批量打款: every approved withdrawal an enabled provider can pay."""
+    from distweb.services import provider_payouts
+
+    counts = provider_payouts.start_all(current_user.brand_id, request.url_root, current_user.id)
+    flash(_("批量打款：成功 %(ok)s 笔，处理中 %(pending)s 笔，失败 %(failed)s 笔。", ok=counts["succeeded"],
+            pending=counts["pending"], failed=counts["failed"]), "success" if not counts["failed"] else "error")
+    return redirect_to(url_for("manage.withdrawal_list", status="approved"))
 
 
 @bp.post("/withdrawals/<int:withdrawal_id>/<action>")

@@ -192,3 +192,110 @@ def logo_remove():
     logos.remove(current_user.brand, current_app.config["DISTWEB_UPLOADS"])
     flash(_("Logo 已移除，恢复为默认标志。"), "success")
     return redirect_to(url_for("manage.brand_settings"))
+
+
+@bp.route("/settings/payments", methods=["GET", "POST"])
+def payment_settings():
+    """在线支付: WeChat Pay and Alipay settings. Secrets are stored encrypted and never shown
+    again (the page marks which are set); a brand with neither keeps the manual flow."""
+    from distweb.services import online_pay
+    from distweb.web.manage.forms import AlipayForm, WeChatPayForm
+
+    stored = online_pay.configs(current_user.brand_id)
+    posted = request.form.get("provider") if request.method == "POST" else None
+    forms = {}
+    for name, cls in (("wechat", WeChatPayForm), ("alipay", AlipayForm)):
+        config = stored.get(name)
+        if posted == name:
+            form = cls(prefix=name)
+        else:
+            form = cls(prefix=name, formdata=None, data={**(config.settings if config else {}),
+                                                         "enabled": bool(config and config.enabled)})
+        forms[name] = form
+    status = 200
+    if posted in forms:
+        form = forms[posted]
+        if form.validate_on_submit():
+            try:
+                online_pay.save_config(current_user.brand_id, posted, form.enabled.data, form.settings(),
+                                       form.secrets(), actor=current_user)
+            except ServiceError as err:
+                attach_error(form, err, "enabled")
+                status = 422
+            else:
+                flash(_("支付设置已保存。"), "success")
+                return redirect_to(url_for("manage.payment_settings"))
+        else:
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    for form in forms.values():  # a secret typed in is never sent back to the page
+        for name in form.SECRET_FIELDS:
+            getattr(form, name).data = ""
+    from distweb.services import catalogue, profit_sharing
+
+    return render("manage/payments.html", forms=forms, stored=stored, notify_base=request.url_root.rstrip("/"),
+                  suppliers=catalogue.suppliers(current_user.brand_id),
+                  receivers=profit_sharing.receivers(current_user.brand_id), nav="payments"), status
+
+
+@bp.post("/settings/payments/receivers")
+def split_receivers():
+    """分账接收方: each supplier's WeChat Pay and Alipay receiver for its consignment shares."""
+    from distweb.services import catalogue, profit_sharing
+
+    try:
+        for supplier in catalogue.suppliers(current_user.brand_id):
+            for provider in ("wechat", "alipay"):
+                profit_sharing.save_receiver(current_user.brand_id, supplier.id, provider,
+                                             request.form.get(f"{provider}_{supplier.id}"))
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("分账接收方已保存。"), "success")
+    return redirect_to(url_for("manage.payment_settings"))
+
+
+@bp.post("/payments/splits/<int:split_id>/retry")
+def split_retry(split_id: int):
+    from distweb.services import profit_sharing
+
+    try:
+        row = profit_sharing.retry(current_user.brand_id, split_id)
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("分账成功。") if row.status == "succeeded" else _("已重新提交分账。"), "success")
+    return redirect_to(url_for("manage.reconciliation_reports"))
+
+
+@bp.route("/payments/reconciliation", methods=["GET", "POST"])
+def reconciliation_reports():
+    """对账: each provider's daily bill against distweb's records, every difference listed.
+    The worker makes yesterday's each morning; a manager may run a day again."""
+    from datetime import date, datetime
+
+    from distweb.services import online_pay, reconciliation
+
+    if request.method == "POST":
+        provider = request.form.get("provider") or ""
+        try:
+            day = date.fromisoformat((request.form.get("day") or "").strip())
+        except ValueError:
+            flash(_("请选择日期。"), "error")
+        else:
+            today = datetime.now(reconciliation.BILL_TIME).date()
+            if provider not in online_pay.enabled(current_user.brand_id) or day >= today:
+                flash(_("只能核对已开通的支付方式在今天之前的账单。"), "error")
+            else:
+                report = reconciliation.reconcile(current_user.brand_id, provider, day)
+                flash(_("对账完成。") if report.status != "failed" else _("账单下载失败：%(reason)s",
+                                                                        reason=report.error or ""),
+                      "success" if report.status != "failed" else "error")
+        return redirect_to(url_for("manage.reconciliation_reports"))
+    from distweb.services import profit_sharing
+
+    return render("manage/reconciliation.html", reports=reconciliation.recent(current_user.brand_id),
+                  splits=profit_sharing.for_brand(current_user.brand_id),
+                  providers=online_pay.enabled(current_user.brand_id), labels=online_pay.PROVIDER_LABELS,
+                  nav="payments")

@@ -44,3 +44,33 @@ def notify():
     except ServiceError as err:
         return _error(err.status, err.code, str(err.message), err.field)
     return {"external_id": order.external_id, "status": order.status.value}
+
+
+@bp.post("/<provider>/notify")
+def provider_notify(provider: str):
+    """WeChat Pay's and Alipay's notifications (verified by their signatures; see
+    ``services.online_pay.receive``). The answer is what each provider expects: anything
+    but success makes it send the notification again."""
+    from flask import make_response
+
+    from distweb.services import online_pay
+    from distweb.services.payment_providers import FIELDS
+
+    brand = current_brand()
+    if brand is None or provider not in FIELDS:
+        return _error(404, "not_found", _("页面不存在"))
+    body = request.get_data(cache=True)
+    if not body and request.form:
+        # A form post (Alipay's) was read as a form already (the NUL-byte check): the same
+        # fields again; the signature covers decoded values, sorted, so nothing is lost.
+        from urllib.parse import urlencode
+
+        body = urlencode(list(request.form.items(multi=True))).encode()
+    adapter, ok = online_pay.receive(brand, provider, dict(request.headers), body)
+    if adapter is None:
+        return _error(404, "not_found", _("页面不存在"))
+    body, status, headers = adapter.acknowledge(ok)
+    response = make_response(body, status)
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response

@@ -14,3 +14,7 @@ class CheckoutForm(FlaskForm):
     # (an unverified phone binds only after following the promoter's tracked link).
     code = StringField(_l("短信验证码（选填）"), validators=[Optional(), SmsCodeFormat()])
     address = TextAreaField(_l("收货地址"), validators=[DataRequired(_l("请填写收货地址。")), Length(max=200)])
+
+
+class PayForm(FlaskForm):
+    provider = StringField(validators=[DataRequired(), Length(max=12)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -140,4 +140,128 @@ def order(token: str):
     if found is None:
         abort(404)
     found = orders.load_full(found)
-    return render_template("shop/order.html", order=found)
+    from distweb.services import online_pay
+    from distweb.web.shop.forms import PayForm
+
+    return render_template("shop/order.html", order=found, pay_options=pay_options(found), pay_form=PayForm(),
+                           pay_state=online_pay.buyer_status(found))
+
+
+# ---------------------------------------------------------------- paying online
+
+
+def _buyer_order(token: str) -> Order:
+    if not TOKEN_RE.match(token):
+        abort(404)
+    found = db.session.scalars(select(Order).where(Order.public_token == token)).first()
+    if found is None:
+        abort(404)
+    return found
+
+
+def pay_options(order: Order) -> list[tuple[str, str]]:
+    """The providers the buyer may pay this order with: (name, label)."""
+    from distweb.services import online_pay
+
+    if order.status.value != "created" or order.total_paid_fen <= 0:
+        return []
+    return [(name, str(online_pay.PROVIDER_LABELS[name])) for name in online_pay.enabled(order.brand_id)]
+
+
+@bp.post("/o/<token>/pay")
+@limiter.limit("20 per minute")
+def pay(token: str):
+    """Start paying with the chosen provider, through the channel this browser takes
+    (WeChat: JSAPI inside WeChat, H5 on a phone, Native QR on a desktop; Alipay: 手机网站支付
+    on a phone, 电脑网站支付 on a desktop)."""
+    from flask import flash, session
+
+    from distweb.services import online_pay
+    from distweb.web.shop.forms import PayForm
+
+    found = _buyer_order(token)
+    form = PayForm()
+    if not form.validate_on_submit():
+        abort(400)
+    provider = form.provider.data
+    if provider not in dict(pay_options(found)):
+        flash(_("该订单当前不能使用这种方式支付。"), "error")
+        return redirect_to(url_for("shop.order", token=token))
+    browser = online_pay.browser_kind(request.headers.get("User-Agent"))
+    openid = session.get("wx_openid") if browser == "wechat" else None
+    if provider == "wechat" and browser == "wechat" and not openid:
+        return redirect_to(url_for("shop.wechat_oauth", token=token))
+    try:
+        payment = online_pay.start_payment(found, provider, browser, online_pay.CheckoutContext(
+            notify_base=request.url_root, return_url=url_for("shop.order", token=token, _external=True),
+            client_ip=request.remote_addr, openid=openid))
+    except ServiceError as err:
+        flash(str(err.message), "error")
+        return redirect_to(url_for("shop.order", token=token))
+    return redirect_to(url_for("shop.payment", token=token, number=payment.out_trade_no))
+
+
+@bp.get("/o/<token>/pay/<number>")
+def payment(token: str, number: str):
+    """The attempt's page: the QR code to scan, the provider's page to open, or WeChat's
+    in-app payment; it polls the order's status until paid, failed or closed."""
+    from distweb.models import Payment
+    from distweb.services import online_pay
+
+    found = _buyer_order(token)
+    attempt = db.session.scalars(select(Payment).where(Payment.order_id == found.id,
+                                                       Payment.out_trade_no == number)).first()
+    if attempt is None:
+        abort(404)
+    qr = None
+    if attempt.action.get("kind") == "qr" and attempt.action.get("code"):
+        import segno
+
+        qr = segno.make(attempt.action["code"], error="m").svg_data_uri(scale=6, border=2)
+    return render_template("shop/payment.html", order=found, attempt=attempt, qr=qr,
+                           label=online_pay.PROVIDER_LABELS.get(attempt.provider, attempt.provider),
+                           state=online_pay.buyer_status(found))
+
+
+@bp.get("/o/<token>/status")
+def payment_status(token: str):
+    """The buyer's page polls this: paid, pending, failed, closed (or unpaid)."""
+    from distweb.services import online_pay
+
+    found = _buyer_order(token)
+    response = make_response(online_pay.buyer_status(found))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/o/<token>/wechat")
+def wechat_oauth(token: str):
+    """Inside WeChat, JSAPI needs the buyer's openid: WeChat's OAuth (snsapi_base, no prompt)."""
+    from distweb.services import online_pay
+
+    found = _buyer_order(token)
+    try:
+        provider = online_pay.provider_for(found.brand_id, "wechat")
+    except ServiceError:
+        abort(404)
+    return redirect(provider.oauth_url(url_for("shop.wechat_oauth_back", _external=True), token))
+
+
+@bp.get("/wechat/back")
+def wechat_oauth_back():
+    from flask import flash, session
+
+    from distweb.services import online_pay
+    from distweb.services.payment_providers import ProviderError
+
+    token = request.args.get("state") or ""
+    found = _buyer_order(token)
+    code = (request.args.get("code") or "")[:128]
+    if code:
+        try:
+            session["wx_openid"] = online_pay.provider_for(found.brand_id, "wechat").openid_for_code(code)
+        except (ServiceError, ProviderError):
+            flash(_("暂时无法发起支付，请稍后再试或换一种支付方式。"), "error")
+        else:
+            flash(_("请再次点击“微信支付”完成付款。"), "info")
+    return redirect(url_for("shop.order", token=token))

@@ -1,0 +1,365 @@
+"""WeChat Pay (微信支付) API v3 through the ``wechatpayv3`` SDK (PyPI, pinned).
+
+- Checkout: JSAPI inside WeChat (the buyer's openid from the official account's OAuth),
+  H5 in other phone browsers, Native (a QR code) on a desktop.
+- Notifications: the SDK's ``callback`` verifies the ``Wechatpay-Signature`` over
+  ``timestamp\\nnonce\\nbody\\n`` with the platform certificate named by
+  ``Wechatpay-Serial`` (downloaded through ``/v3/certificates`` and decrypted with the APIv3
+  key, or the 微信支付公钥 when its id is configured) and decrypts the AEAD_AES_256_GCM
+  ``resource`` with the APIv3 key. We also refuse a timestamp more than five minutes off
+  (a replay) and a resource for another merchant.
+
+Where the SDK sends its requests: its gateway (https://api.mch.weixin.qq.com) is fixed, and
+has no public setting (``Core`` keeps it in a private attribute we do not touch). What it
+does expose is ``proxy`` (handed to ``requests`` as ``proxies``): a brand may set an egress
+proxy on the settings page, and the tests point it at a stand-in on loopback that answers
+for api.mch.weixin.qq.com (``tests/fakes/wechatpay.py``, trusted through ``requests``'
+documented ``REQUESTS_CA_BUNDLE``). ``timeout`` comes from ``PAYMENT_HTTP_TIMEOUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import datetime
+
+import requests
+from wechatpayv3 import WeChatPay, WeChatPayType
+
+from distweb.services.payment_providers.base import (
+    BillRow,
+    Notice,
+    NotificationRejected,
+    PayAction,
+    PaymentProvider,
+    PayRequest,
+    ProviderError,
+    RefundRequest,
+    SplitRequest,
+    TransferRequest,
+)
+
+NOTIFY_MAX_SKEW = 300  # seconds between a notification's timestamp and our clock
+REQUIRED = ("mchid", "appid", "cert_serial_no", "private_key", "apiv3_key")
+
+TRADE_STATES = {"SUCCESS": "paid", "REFUND": "paid", "NOTPAY": "pending", "USERPAYING": "pending",
+                "CLOSED": "closed", "REVOKED": "closed", "PAYERROR": "failed"}
+REFUND_STATES = {"SUCCESS": "succeeded", "PROCESSING": "pending", "CLOSED": "failed", "ABNORMAL": "failed"}
+# 商家转账 bill states: only SUCCESS and FAIL/CANCELLED are final.
+TRANSFER_STATES = {"SUCCESS": "succeeded", "FAIL": "failed", "CANCELLED": "failed"}
+# 佣金报酬 (commission) is the transfer scene a promoter's withdrawal is; WeChat asks what for.
+DEFAULT_SCENE = "1005"
+SCENE_REPORT = [{"info_type": "岗位类型", "info_content": "推广员"}, {"info_type": "报酬说明", "info_content": "佣金提现"}]
+
+_clients: dict[tuple, WeChatPay] = {}
+_clients_lock = threading.Lock()
+
+
+def _time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+class WeChatPayProvider(PaymentProvider):
+    name = "wechat"
+    online = True
+    channels = ("jsapi", "h5", "native")
+
+    def __init__(self, settings: dict, secret: dict, timeout: float, cache_key: tuple):
+        missing = [k for k in REQUIRED if not (settings.get(k) or secret.get(k))]
+        if missing:
+            raise ProviderError("config", "missing " + ", ".join(missing))
+        self.settings, self.secret, self.timeout, self.cache_key = settings, secret, timeout, cache_key
+
+    # ------------------------------------------------------------ the SDK client
+
+    def client(self) -> WeChatPay:
+        """One SDK client per saved configuration (certificate mode downloads the platform
+        certificates when it is made)."""
+        with _clients_lock:
+            found = _clients.get(self.cache_key)
+        if found is not None:
+            return found
+        s, k = self.settings, self.secret
+        proxy = {"https": s["proxy"], "http": s["proxy"]} if s.get("proxy") else None
+        use_public_key = bool(s.get("public_key_id") and k.get("public_key"))
+        try:
+            client = WeChatPay(
+                wechatpay_type=WeChatPayType.NATIVE, mchid=s["mchid"], private_key=k["private_key"],
+                cert_serial_no=s["cert_serial_no"], appid=s["appid"], apiv3_key=k["apiv3_key"],
+                proxy=proxy, timeout=(self.timeout, self.timeout),
+                public_key=k["public_key"] if use_public_key else None,
+                public_key_id=s["public_key_id"] if use_public_key else None,
+            )
+        except requests.Timeout as err:
+            raise ProviderError("timeout", "no answer from WeChat Pay") from err
+        except requests.RequestException as err:
+            raise ProviderError("provider_error", f"WeChat Pay unreachable: {type(err).__name__}") from err
+        except Exception as err:  # noqa: BLE001 — the SDK raises bare Exception for bad keys/certificates
+            raise ProviderError("config", f"WeChat Pay settings refused: {err}") from err
+        with _clients_lock:
+            _clients[self.cache_key] = client
+        return client
+
+    def _call(self, method, *args, **kwargs) -> tuple[int, dict]:
+        try:
+            code, message = method(*args, **kwargs)
+        except requests.Timeout as err:
+            raise ProviderError("timeout", "no answer from WeChat Pay") from err
+        except requests.RequestException as err:
+            raise ProviderError("provider_error", f"WeChat Pay unreachable: {type(err).__name__}") from err
+        except Exception as err:  # noqa: BLE001 — e.g. the SDK's "failed to verify the signature"
+            raise ProviderError("provider_error", f"WeChat Pay answer refused: {err}") from err
+        body = {}
+        if message:
+            try:
+                body = json.loads(message) if isinstance(message, str | bytes) else {}
+            except ValueError:
+                body = {}
+        if not 200 <= code < 300:
+            raise ProviderError("provider_error", f"{body.get('code') or code}: {body.get('message') or ''}".strip())
+        return code, body
+
+    # ------------------------------------------------------------ the interface
+
+    def channel_for(self, browser: str) -> str | None:
+        if browser == "wechat":
+            return "jsapi"
+        return "h5" if browser == "mobile" else "native"
+
+    def start(self, request: PayRequest) -> PayAction:
+        client = self.client()
+        kwargs = {"description": request.description[:127], "out_trade_no": request.out_trade_no,
+                  "amount": {"total": request.amount_fen, "currency": "CNY"}, "notify_url": request.notify_url}
+        if request.expires_at is not None:
+            kwargs["time_expire"] = request.expires_at.isoformat(timespec="seconds")
+        if request.profit_sharing:
+            kwargs["settle_info"] = {"profit_sharing": True}  # 分账 later: the money waits frozen
+        if request.channel == "native":
+            _, body = self._call(client.pay, pay_type=WeChatPayType.NATIVE, **kwargs)
+            if not body.get("code_url"):
+                raise ProviderError("provider_error", "no code_url in the answer")
+            return PayAction("qr", code=body["code_url"])
+        if request.channel == "h5":
+            scene = {"payer_client_ip": request.client_ip or "127.0.0.1", "h5_info": {"type": "Wap"}}
+            _, body = self._call(client.pay, pay_type=WeChatPayType.H5, scene_info=scene, **kwargs)
+            if not body.get("h5_url"):
+                raise ProviderError("provider_error", "no h5_url in the answer")
+            url = body["h5_url"]
+            if request.return_url:
+                from urllib.parse import quote
+
+                url += ("&" if "?" in url else "?") + "redirect_url=" + quote(request.return_url, safe="")
+            return PayAction("redirect", url=url)
+        if request.channel == "jsapi":
+            if not request.openid:
+                raise ProviderError("config", "JSAPI needs the buyer's openid")
+            _, body = self._call(client.pay, pay_type=WeChatPayType.JSAPI, payer={"openid": request.openid},
+                                 **kwargs)
+            if not body.get("prepay_id"):
+                raise ProviderError("provider_error", "no prepay_id in the answer")
+            timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+            package = "prepay_id=" + body["prepay_id"]
+            sign = client.sign([self.settings["appid"], timestamp, nonce, package])
+            return PayAction("jsapi", params={"appId": self.settings["appid"], "timeStamp": timestamp,
+                                              "nonceStr": nonce, "package": package, "signType": "RSA",
+                                              "paySign": sign})
+        raise ProviderError("config", f"unknown channel {request.channel}")
+
+    def query(self, out_trade_no: str) -> Notice:
+        _, body = self._call(self.client().query, out_trade_no=out_trade_no)
+        return self._payment_notice(body)
+
+    def _payment_notice(self, body: dict) -> Notice:
+        amount = (body.get("amount") or {}).get("total")
+        return Notice("payment", str(body.get("out_trade_no") or ""),
+                      TRADE_STATES.get(body.get("trade_state"), "pending"),
+                      amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                      body.get("transaction_id"), _time(body.get("success_time")),
+                      body.get("trade_state_desc"))
+
+    def close(self, out_trade_no: str) -> None:
+        self._call(self.client().close, out_trade_no=out_trade_no)
+
+    def refund(self, request: RefundRequest) -> Notice:
+        _, body = self._call(
+            self.client().refund, out_refund_no=request.out_refund_no, out_trade_no=request.out_trade_no,
+            amount={"refund": request.amount_fen, "total": request.total_fen, "currency": "CNY"},
+            reason=(request.reason or None), notify_url=request.notify_url)
+        return self._refund_notice(body)
+
+    def _refund_notice(self, body: dict) -> Notice:
+        status = body.get("status") or body.get("refund_status")
+        amount = (body.get("amount") or {}).get("refund")
+        return Notice("refund", str(body.get("out_refund_no") or ""), REFUND_STATES.get(status, "pending"),
+                      amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                      body.get("refund_id"), _time(body.get("success_time")), status,
+                      out_trade_no=body.get("out_trade_no"))
+
+    def transfer(self, request: TransferRequest) -> Notice:
+        """商家转账 to the payee's openid (under the brand's AppID). The bill may wait for the
+        payee to confirm in WeChat; its final state comes by notification or query."""
+        kwargs = {"out_bill_no": request.out_no, "transfer_scene_id": self.settings.get("transfer_scene_id")
+                  or DEFAULT_SCENE, "openid": request.account, "transfer_amount": request.amount_fen,
+                  "transfer_remark": request.remark[:32], "notify_url": request.notify_url,
+                  "transfer_scene_report_infos": SCENE_REPORT}
+        if request.amount_fen >= 30 and request.name:
+            kwargs["user_name"] = request.name  # encrypted by the SDK with the platform key
+        _, body = self._call(self.client().mch_transfer_bills, **kwargs)
+        return self._transfer_notice(body)
+
+    def transfer_query(self, out_no: str) -> Notice:
+        _, body = self._call(self.client().mch_transfer_bills_query, out_bill_no=out_no)
+        return self._transfer_notice(body)
+
+    def _transfer_notice(self, body: dict) -> Notice:
+        amount = body.get("transfer_amount")
+        return Notice("payout", str(body.get("out_bill_no") or ""), TRANSFER_STATES.get(body.get("state"), "pending"),
+                      amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                      body.get("transfer_bill_no"), _time(body.get("update_time")), body.get("fail_reason"))
+
+    def parse_notification(self, headers: dict, body: bytes) -> Notice:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            stamp = int(lowered.get("wechatpay-timestamp", ""))
+        except ValueError:
+            raise NotificationRejected("no timestamp") from None
+        if abs(time.time() - stamp) > NOTIFY_MAX_SKEW:
+            raise NotificationRejected("timestamp too far from now")
+        try:
+            text = body.decode("utf-8")
+            result = self.client().callback(lowered, text)
+        except ProviderError as err:
+            raise NotificationRejected(f"platform certificates unavailable ({err.code})") from None
+        except Exception as err:  # noqa: BLE001 — bad serial, algorithm or JSON: unverifiable
+            raise NotificationRejected(f"unverifiable: {type(err).__name__}") from None
+        if not result or not isinstance(result.get("resource"), dict):
+            raise NotificationRejected("signature or decryption failed")
+        resource, event = result["resource"], str(result.get("event_type") or "")
+        if resource.get("mchid") not in (None, self.settings["mchid"]):
+            raise NotificationRejected("another merchant's notification")
+        if event.startswith("TRANSACTION."):
+            return self._payment_notice(resource)
+        if event.startswith("REFUND."):
+            return self._refund_notice(resource)
+        if event.startswith("MCHTRANSFER."):
+            return self._transfer_notice(resource)
+        raise NotificationRejected(f"unknown event type {event[:40]}")
+
+    # ------------------------------------------------------------ 分账
+
+    def split(self, request: SplitRequest) -> Notice:
+        """请求分账 on the payment (made with settle_info.profit_sharing): each receiver added
+        first (an openid, or a merchant id when all digits; adding again is harmless), the
+        rest of the order unfrozen to the brand (``unfreeze_unsplit``)."""
+        client = self.client()
+        receivers = []
+        for account, amount in request.receivers:
+            kind = "MERCHANT_ID" if account.isdigit() else "PERSONAL_OPENID"
+            self._call(client.profitsharing_add_receiver, account_type=kind, account=account, relation_type="SUPPLIER")
+            receivers.append({"type": kind, "account": account, "amount": amount,
+                              "description": request.description[:80]})
+        _, body = self._call(client.profitsharing_order, transaction_id=request.provider_txn_id,
+                             out_order_no=request.out_no, receivers=receivers, unfreeze_unsplit=True)
+        return self._split_notice(request.out_no, body)
+
+    def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
+        _, body = self._call(self.client().profitsharing_order_query, transaction_id=provider_txn_id,
+                             out_order_no=out_no)
+        return self._split_notice(out_no, body)
+
+    def _split_notice(self, out_no: str, body: dict) -> Notice:
+        results = [r.get("result") for r in body.get("receivers") or []]
+        if any(r == "CLOSED" for r in results):
+            reasons = [r.get("fail_reason") for r in body.get("receivers") or [] if r.get("fail_reason")]
+            return Notice("split", out_no, "failed", provider_id=body.get("order_id"),
+                          reason=",".join(reasons) or "CLOSED")
+        status = "succeeded" if results and all(r == "SUCCESS" for r in results) else "pending"
+        return Notice("split", out_no, status, provider_id=body.get("order_id"))
+
+    # ------------------------------------------------------------ the daily bill (对账单)
+
+    def bill(self, day) -> list[BillRow]:
+        """交易账单 (``ALL``) of ``day``: asked for (its download URL and SHA1), downloaded
+        (gzip), checked against the hash, and read: every row's fields start with a backquote;
+        a SUCCESS row is a payment, a REFUND row a refund (商户退款单号, 退款金额)."""
+        import csv
+        import gzip
+        import hashlib
+        import io
+
+        from distweb.money import parse_yuan
+
+        client = self.client()
+        _, meta = self._call(client.trade_bill, bill_date=day.isoformat(), bill_type="ALL", tar_type="GZIP")
+        try:
+            code, content = client.download_bill(meta["download_url"])
+        except requests.Timeout as err:
+            raise ProviderError("timeout", "no answer from WeChat Pay") from err
+        except (requests.RequestException, KeyError) as err:
+            raise ProviderError("provider_error", f"bill download failed: {type(err).__name__}") from err
+        if code != 200 or not isinstance(content, bytes):
+            raise ProviderError("provider_error", f"bill download failed: HTTP {code}")
+        if meta.get("hash_type") == "SHA1" and hashlib.sha1(content, usedforsecurity=False).hexdigest() != meta.get(
+                "hash_value"):
+            raise ProviderError("provider_error", "bill hash mismatch")
+        try:
+            text = gzip.decompress(content).decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ProviderError("provider_error", "bill unreadable") from err
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            return []
+        header = [h.strip() for h in rows[0]]
+        out = []
+        for raw in rows[1:]:
+            if not raw or not raw[0].startswith("`"):
+                break  # the totals follow the rows
+            row = dict(zip(header, (v.lstrip("`").strip() for v in raw), strict=False))
+            try:
+                if row.get("交易状态") == "SUCCESS":
+                    out.append(BillRow("payment", row["商户订单号"], parse_yuan(row["应结订单金额"]), row.get("微信订单号")))
+                elif row.get("交易状态") == "REFUND":
+                    out.append(BillRow("refund", row["商户退款单号"], parse_yuan(row["退款金额"]), row.get("微信退款单号")))
+            except (KeyError, ValueError) as err:
+                raise ProviderError("provider_error", "bill row unreadable") from err
+        return out
+
+    # ------------------------------------------------------------ JSAPI: the buyer's openid
+
+    OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
+    OAUTH_TOKEN = "https://api.weixin.qq.com/sns/oauth2/access_token"
+
+    def oauth_url(self, redirect_uri: str, state: str) -> str:
+        """Where WeChat asks nothing of the buyer (snsapi_base) and comes back with a code."""
+        from urllib.parse import urlencode
+
+        query = urlencode({"appid": self.settings["appid"], "redirect_uri": redirect_uri, "response_type": "code",
+                           "scope": "snsapi_base", "state": state})
+        return f"{self.OAUTH_AUTHORIZE}?{query}#wechat_redirect"
+
+    def openid_for_code(self, code: str) -> str:
+        if not self.secret.get("app_secret"):
+            raise ProviderError("config", "missing app_secret")
+        proxy = {"https": self.settings["proxy"], "http": self.settings["proxy"]} if self.settings.get("proxy") else None
+        try:
+            response = requests.get(self.OAUTH_TOKEN, timeout=self.timeout, proxies=proxy, params={
+                "appid": self.settings["appid"], "secret": self.secret["app_secret"], "code": code,
+                "grant_type": "authorization_code"})
+            body = response.json()
+        except requests.Timeout as err:
+            raise ProviderError("timeout", "no answer from WeChat") from err
+        except (requests.RequestException, ValueError) as err:
+            raise ProviderError("provider_error", f"WeChat OAuth failed: {type(err).__name__}") from err
+        if not isinstance(body, dict) or not body.get("openid"):
+            raise ProviderError("provider_error", f"{body.get('errcode') if isinstance(body, dict) else ''}")
+        return str(body["openid"])[:64]
+
+    def acknowledge(self, ok: bool):
+        if ok:
+            return "", 204, {}
+        return json.dumps({"code": "FAIL", "message": "失败"}), 500, {"Content-Type": "application/json"}

@@ -1,0 +1,174 @@
+"""Paying approved withdrawals through the providers instead of by hand: WeChat Pay
+商家转账到零钱 for the 微信 method, Alipay 单笔转账 for the 支付宝 method (bank transfers stay
+manual). The withdrawal becomes paid only on the provider's confirmation (its answer, its
+notification, or the sweep's query), through ``withdrawals.mark_paid`` — the same ledger
+posting as a manual payout; a refusal leaves it approved with the provider's reason, to pay
+again or reject. Each attempt has its own out_no; a repeat with it is the same transfer at
+the provider, so an unanswered call is asked about again, never sent twice as new money."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+
+from distweb.extensions import db
+from distweb.models import Brand, ProviderPayout, Withdrawal
+from distweb.models.base import utcnow
+from distweb.models.payouts import WithdrawalStatus
+from distweb.services import online_pay, withdrawals
+from distweb.services.errors import Conflict, NotFound, ServiceError
+from distweb.services.payment_providers import Notice, ProviderError, TransferRequest
+from distweb.services.tx import transaction
+
+log = logging.getLogger(__name__)
+
+PROVIDER_FOR_METHOD = {"alipay": "alipay", "wechat": "wechat"}
+OPENID = re.compile(r"^o[A-Za-z0-9_-]{20,40}$")
+RETRY_AFTER = timedelta(minutes=5)
+
+
+def for_withdrawals(ids: list[int]) -> dict[int, ProviderPayout]:
+    """The latest attempt of each withdrawal (for the manager's list)."""
+    if not ids:
+        return {}
+    latest: dict[int, ProviderPayout] = {}
+    for payout in db.session.scalars(select(ProviderPayout).where(ProviderPayout.withdrawal_id.in_(ids))
+                                     .order_by(ProviderPayout.id)):
+        latest[payout.withdrawal_id] = payout
+    return latest
+
+
+def payable(brand_id: int, withdrawal: Withdrawal, enabled: list[str] | None = None) -> str | None:
+    """The provider that can pay this withdrawal now, or None (``enabled``: the brand's
+    enabled providers, when the caller has them)."""
+    provider = PROVIDER_FOR_METHOD.get(withdrawal.method)
+    if withdrawal.status != WithdrawalStatus.APPROVED or provider is None:
+        return None
+    if provider == "wechat" and not OPENID.match(withdrawal.account_no or ""):
+        return None
+    return provider if provider in (online_pay.enabled(brand_id) if enabled is None else enabled) else None
+
+
+def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | None = None) -> ProviderPayout:
+    withdrawal = withdrawals.get(brand_id, withdrawal_id)
+    provider_name = PROVIDER_FOR_METHOD.get(withdrawal.method)
+    if withdrawal.status != WithdrawalStatus.APPROVED:
+        raise Conflict("invalid_transition", _l("只有已通过的提现可以打款。"), "status")
+    if provider_name is None or provider_name not in online_pay.enabled(brand_id):
+        raise ServiceError("payout_unavailable", _l("该提现方式未开通在线打款，请线下转账后标记已打款。"))
+    if provider_name == "wechat" and not OPENID.match(withdrawal.account_no or ""):
+        # 商家转账 pays an openid under the brand's AppID; a WeChat id or phone cannot be paid.
+        raise ServiceError("payee_not_openid", _l("该微信收款账户不是本公众号下的 openid，请线下转账后标记已打款。"))
+    with transaction():
+        db.session.execute(select(Withdrawal.id).where(Withdrawal.id == withdrawal.id).with_for_update())
+        if db.session.scalar(select(ProviderPayout.id).where(ProviderPayout.withdrawal_id == withdrawal.id,
+                                                             ProviderPayout.status == "pending")):
+            raise Conflict("payout_in_progress", _l("该提现正在打款中。"))
+        payout = ProviderPayout(brand_id=brand_id, withdrawal_id=withdrawal.id, provider=provider_name,
+                                out_no=f"W{withdrawal.id}{secrets.token_hex(5).upper()}", amount_fen=withdrawal.net_fen,
+                                status="pending", created_at=utcnow())
+        db.session.add(payout)
+    brand = db.session.get(Brand, brand_id)
+    request = TransferRequest(payout.out_no, payout.amount_fen, withdrawal.account_no, withdrawal.account_name,
+                              f"{brand.short_name or brand.name}佣金提现", online_pay.notify_url(notify_base, provider_name))
+    try:
+        notice = online_pay.provider_for(brand_id, provider_name, require_enabled=False).transfer(request)
+    except ProviderError as err:
+        if err.code == "timeout":
+            log.warning("payout %s: no answer from %s; left pending", payout.out_no, provider_name)
+            return payout
+        notice = Notice("payout", payout.out_no, "failed", reason=err.reason)
+    notice.reference = payout.out_no
+    apply(payout, notice)
+    return payout
+
+
+def start_all(brand_id: int, notify_base: str, actor_id: int | None = None) -> dict:
+    """批量打款: every approved withdrawal a provider can pay and none is paying yet."""
+    rows = db.session.scalars(select(Withdrawal).where(Withdrawal.brand_id == brand_id,
+                                                       Withdrawal.status == WithdrawalStatus.APPROVED)
+                              .order_by(Withdrawal.id)).all()
+    pending = {p.withdrawal_id for p in for_withdrawals([w.id for w in rows]).values() if p.status == "pending"}
+    enabled = online_pay.enabled(brand_id)
+    counts = {"succeeded": 0, "pending": 0, "failed": 0}
+    for withdrawal in rows:
+        if withdrawal.id in pending or payable(brand_id, withdrawal, enabled) is None:
+            continue
+        try:
+            payout = start(brand_id, withdrawal.id, notify_base, actor_id)
+        except ServiceError:
+            db.session.rollback()
+            continue
+        counts[payout.status] += 1
+    return counts
+
+
+def apply_notice(brand: Brand, notice: Notice) -> str:
+    payout = db.session.scalars(select(ProviderPayout).where(ProviderPayout.out_no == notice.reference,
+                                                             ProviderPayout.brand_id == brand.id)).first()
+    if payout is None:
+        raise NotFound("payout_not_found", _l("打款记录不存在。"))
+    return apply(payout, notice)
+
+
+def apply(payout: ProviderPayout, notice: Notice) -> str:
+    """The provider's word on a payout, applied once: succeeded pays the withdrawal (the
+    ledger's withdrawal_paid posting, by ``withdrawals.mark_paid``), failed keeps it approved
+    with the reason."""
+    if notice.status == "pending":
+        return "pending"
+    if notice.amount_fen is not None and notice.amount_fen != payout.amount_fen:
+        raise ServiceError("amount_mismatch", _l("打款金额与提现不一致。"))
+    if payout.status != "pending":
+        return "duplicate"
+    if notice.status == "failed":
+        with transaction():
+            db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
+                                                            ProviderPayout.status == "pending")
+                               .values(status="failed", failure=(notice.reason or "")[:200] or None,
+                                       completed_at=utcnow()))
+        log.info("payout %s refused by %s", payout.out_no, payout.provider)
+        return "payout_failed"
+    reference = f"{payout.provider}:{notice.provider_id or payout.out_no}"[:80]
+    marked = []
+
+    def record(_withdrawal):  # in the transaction that pays the withdrawal: both or neither
+        db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id).values(
+            status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow()))
+        marked.append(True)
+
+    withdrawals.mark_paid(payout.brand_id, payout.withdrawal_id, reference, by_provider=True, before_commit=record)
+    if not marked:
+        # Paid already: this very confirmation, applied meanwhile by another request.
+        with transaction():
+            db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
+                                                            ProviderPayout.status == "pending").values(
+                status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow()))
+        return "duplicate"
+    return "paid_out"
+
+
+def retry_pending(now=None, limit: int = 100) -> int:
+    """Payouts still pending after ``RETRY_AFTER`` are asked about (by their out_no) and
+    settled by the answer. Safe to run twice."""
+    now = now or utcnow()
+    due = db.session.scalars(select(ProviderPayout).where(
+        ProviderPayout.status == "pending", ProviderPayout.created_at < now - RETRY_AFTER)
+        .order_by(ProviderPayout.id).limit(limit)).all()
+    settled = 0
+    for payout in due:
+        try:
+            notice = online_pay.provider_for(payout.brand_id, payout.provider,
+                                             require_enabled=False).transfer_query(payout.out_no)
+            notice.reference = payout.out_no
+            if apply(payout, notice) in ("paid_out", "payout_failed"):
+                settled += 1
+        except (ProviderError, ServiceError) as err:
+            db.session.rollback()
+            log.warning("payout %s still pending: %s", payout.out_no, getattr(err, "code", ""))
+    return settled

@@ -1,0 +1,450 @@
+"""A stand-in for WeChat Pay API v3 on loopback, as the SDK meets it.
+
+The ``wechatpayv3`` SDK always calls https://api.mch.weixin.qq.com; its documented
+``proxy`` setting is pointed here. This server answers ``CONNECT`` and then speaks TLS
+itself with a certificate for the WeChat hosts signed by a throwaway CA (trusted through
+``REQUESTS_CA_BUNDLE``), so the SDK's own requests, signatures and checks all run.
+
+What it implements, from WeChat Pay's documentation:
+- every request's ``Authorization: WECHATPAY2-SHA256-RSA2048 mchid=…,nonce_str=…,
+  signature=…,timestamp=…,serial_no=…`` is checked against the merchant's public key over
+  ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY\\n`` (401 SIGN_ERROR otherwise);
+- every answer is signed with the platform key: ``Wechatpay-Timestamp/Nonce/Serial/
+  Signature`` over ``TIMESTAMP\\nNONCE\\nBODY\\n``;
+- ``GET /v3/certificates`` (the platform certificate, AEAD_AES_256_GCM-encrypted with the
+  APIv3 key), ``POST /v3/pay/transactions/{native,h5,jsapi}``, ``GET …/out-trade-no/{no}``,
+  ``POST …/out-trade-no/{no}/close`` (204), ``POST /v3/refund/domestic/refunds``, and the
+  official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com);
+- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS`` …): the resource encrypted with
+  AEAD_AES_256_GCM under the APIv3 key, the body signed with the platform key; returned to
+  the test as (headers, body) to post to distweb.
+
+Faults: ``fail_next(status, code, message)`` answers the next API call with an error;
+``delay`` holds every answer that many seconds (a timeout for a short client timeout).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import secrets
+import ssl
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tests.fakes.keys import rsa_key, self_signed, tls_files
+
+HOSTS = ("api.mch.weixin.qq.com", "api.weixin.qq.com")
+
+
+def _sign(key, message: str) -> str:
+    return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+class WeChatPayStandIn:
+    def __init__(self, directory: Path, mchid="1900000109", appid="wx8888888888888888", apiv3_key=None):
+        self.mchid, self.appid = mchid, appid
+        self.apiv3_key = apiv3_key or secrets.token_hex(16)  # 32 characters
+        self.merchant_key = rsa_key("wechat-merchant")
+        self.merchant_serial = "3775B6A45ACD588826D15E583A95F5DD" + "00000000"
+        self.platform_key = rsa_key("wechat-platform")
+        self.platform_cert = self_signed(self.platform_key, "Tenpay.com Root CA stand-in", 0x5157F09EFDC096DE15EBE81A47057A72)
+        self.platform_serial = format(self.platform_cert.serial_number, "X")
+        self.ca_bundle, cert, key = tls_files(directory, HOSTS)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(str(cert), str(key))
+        self.transactions: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
+        self.transfers: dict[str, dict] = {}
+        self.bill_files: dict[str, bytes] = {}
+        self.splits: dict[str, dict] = {}
+        self.split_receivers: set[str] = set()
+        self.abnormal_receivers: set[str] = set()
+        self.extra_bill_rows: list[tuple[str, str, int]] = []
+        self.calls: list[tuple[str, str, dict | None]] = []
+        self.failures: list[tuple[int, str, str]] = []
+        self.delay = 0.0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, status: int, code: str, message: str) -> None:
+        self.failures.append((status, code, message))
+
+    def settings(self) -> tuple[dict, dict]:
+        """What a manager would type on the settings page for this merchant."""
+        from tests.fakes.keys import private_pem
+
+        return ({"mchid": self.mchid, "appid": self.appid, "cert_serial_no": self.merchant_serial,
+                 "public_key_id": "", "proxy": self.proxy_url},
+                {"private_key": private_pem(self.merchant_key), "apiv3_key": self.apiv3_key,
+                 "app_secret": "stand-in-app-secret"})
+
+    # ---------------------------------------------------------------- notifications
+
+    def _encrypt(self, plain: dict, associated: str) -> dict:
+        nonce = secrets.token_hex(6)  # 12 characters, as WeChat's
+        ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(nonce.encode(), json.dumps(plain).encode(),
+                                                            associated.encode())
+        return {"algorithm": "AEAD_AES_256_GCM", "ciphertext": base64.b64encode(ciphertext).decode(),
+                "associated_data": associated, "original_type": "transaction", "nonce": nonce}
+
+    def notification(self, event_type: str, resource: dict, *, sign_key=None, timestamp=None,
+                     apiv3_key: str | None = None) -> tuple[dict, bytes]:
+        """A notification as WeChat Pay posts it: (headers, body)."""
+        encrypted = self._encrypt(resource, "transaction")
+        if apiv3_key is not None:  # encrypted with another key: cannot be decrypted
+            nonce = encrypted["nonce"]
+            encrypted["ciphertext"] = base64.b64encode(AESGCM(apiv3_key.encode()).encrypt(
+                nonce.encode(), json.dumps(resource).encode(), b"transaction")).decode()
+        body = json.dumps({"id": str(uuid.uuid4()), "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                           "resource_type": "encrypt-resource", "event_type": event_type,
+                           "summary": "支付成功", "resource": encrypted}, ensure_ascii=False)
+        stamp, nonce = str(timestamp or int(time.time())), secrets.token_hex(16)
+        signature = _sign(sign_key or self.platform_key, f"{stamp}\n{nonce}\n{body}\n")
+        headers = {"Wechatpay-Timestamp": stamp, "Wechatpay-Nonce": nonce, "Wechatpay-Serial": self.platform_serial,
+                   "Wechatpay-Signature": signature, "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+                   "Content-Type": "application/json"}
+        return headers, body.encode()
+
+    def pay(self, out_trade_no: str, **kwargs) -> tuple[dict, bytes]:
+        """The buyer pays: the transaction succeeds and its notification is returned."""
+        with self.lock:
+            trade = self.transactions[out_trade_no]
+            trade["trade_state"] = "SUCCESS"
+            trade.setdefault("transaction_id", "4200" + secrets.token_hex(12))
+            trade["success_time"] = time.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+        return self.notification("TRANSACTION.SUCCESS", self._trade_view(trade), **kwargs)
+
+    def refund_done(self, out_refund_no: str, status: str = "SUCCESS") -> tuple[dict, bytes]:
+        with self.lock:
+            refund = self.refunds[out_refund_no]
+            refund["status"] = status
+            refund["success_time"] = time.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+        resource = {"mchid": self.mchid, "out_trade_no": refund["out_trade_no"],
+                    "transaction_id": refund["transaction_id"], "out_refund_no": out_refund_no,
+                    "refund_id": refund["refund_id"], "refund_status": status,
+                    "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                    "amount": {"total": refund["total"], "refund": refund["refund"], "payer_total": refund["total"],
+                               "payer_refund": refund["refund"]}, "user_received_account": "支付用户零钱"}
+        return self.notification(f"REFUND.{status}", resource)
+
+    def _trade_view(self, trade: dict) -> dict:
+        view = {"appid": self.appid, "mchid": self.mchid, "out_trade_no": trade["out_trade_no"],
+                "trade_state": trade["trade_state"], "trade_state_desc": trade["trade_state"],
+                "amount": {"total": trade["total"], "payer_total": trade["total"], "currency": "CNY",
+                           "payer_currency": "CNY"}, "trade_type": trade["trade_type"],
+                "payer": {"openid": trade.get("openid") or "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}
+        if trade.get("transaction_id"):
+            view.update(transaction_id=trade["transaction_id"], success_time=trade.get("success_time"))
+        return view
+
+    # ---------------------------------------------------------------- the API
+
+    def _certificates(self) -> dict:
+        pem = self.platform_cert.public_bytes(serialization.Encoding.PEM).decode()
+        encrypted = self._encrypt_text(pem, "certificate")
+        return {"data": [{"serial_no": self.platform_serial,
+                          "effective_time": self.platform_cert.not_valid_before_utc.isoformat(),
+                          "expire_time": self.platform_cert.not_valid_after_utc.isoformat(),
+                          "encrypt_certificate": encrypted}]}
+
+    def _encrypt_text(self, text: str, associated: str) -> dict:
+        nonce = secrets.token_hex(6)
+        ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(nonce.encode(), text.encode(), associated.encode())
+        return {"algorithm": "AEAD_AES_256_GCM", "nonce": nonce, "associated_data": associated,
+                "ciphertext": base64.b64encode(ciphertext).decode()}
+
+    def _authorized(self, method: str, path: str, body: str, header: str | None) -> bool:
+        if not header or not header.startswith("WECHATPAY2-SHA256-RSA2048 "):
+            return False
+        fields = dict(part.split("=", 1) for part in header[len("WECHATPAY2-SHA256-RSA2048 "):].split(","))
+        fields = {k.strip(): v.strip().strip('"') for k, v in fields.items()}
+        if fields.get("mchid") != self.mchid or fields.get("serial_no") != self.merchant_serial:
+            return False
+        message = f"{method}\n{path}\n{fields.get('timestamp')}\n{fields.get('nonce_str')}\n{body}\n"
+        try:
+            self.merchant_key.public_key().verify(base64.b64decode(fields.get("signature", "")), message.encode(),
+                                                  padding.PKCS1v15(), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def answer(self, host: str, method: str, path: str, body: str, authorization: str | None):
+        """(status, JSON body or None)."""
+        split = urlsplit(path)
+        data = json.loads(body) if body else None
+        self.calls.append((method, split.path, data))
+        if host.startswith("api.weixin.qq.com"):
+            query = parse_qs(split.query)
+            if query.get("appid") == [self.appid] and query.get("secret") == ["stand-in-app-secret"] and query.get("code"):
+                return 200, {"access_token": "ACCESS", "expires_in": 7200, "openid": "o-" + query["code"][0][:20],
+                             "scope": "snsapi_base"}
+            return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        if not self._authorized(method, path, body, authorization):
+            return 401, {"code": "SIGN_ERROR", "message": "签名错误"}
+        if method == "GET" and split.path == "/v3/certificates":
+            return 200, self._certificates()
+        if self.failures:  # the next business call (the SDK fetches certificates on its own)
+            status, code, message = self.failures.pop(0)
+            return status, {"code": code, "message": message}
+        if method == "POST" and split.path.startswith("/v3/pay/transactions/") and split.path.count("/") == 4:
+            kind = split.path.rsplit("/", 1)[1]
+            total = (data.get("amount") or {}).get("total")
+            if data.get("mchid") != self.mchid or data.get("appid") != self.appid or not isinstance(total, int) \
+                    or total <= 0 or not data.get("notify_url") or not data.get("description"):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            if kind == "h5" and not (data.get("scene_info") or {}).get("payer_client_ip"):
+                return 400, {"code": "PARAM_ERROR", "message": "缺少 scene_info"}
+            if kind == "jsapi" and not (data.get("payer") or {}).get("openid"):
+                return 400, {"code": "PARAM_ERROR", "message": "缺少 openid"}
+            with self.lock:
+                known = self.transactions.get(data["out_trade_no"])
+                if known and known["total"] != total:
+                    return 400, {"code": "INVALID_REQUEST", "message": "201 商户订单号重复"}
+                self.transactions[data["out_trade_no"]] = {
+                    "out_trade_no": data["out_trade_no"], "total": total, "trade_state": "NOTPAY",
+                    "trade_type": kind.upper(), "notify_url": data["notify_url"],
+                    "profit_sharing": bool((data.get("settle_info") or {}).get("profit_sharing")),
+                    "openid": (data.get("payer") or {}).get("openid")}
+            prepay = "wx" + secrets.token_hex(14)
+            if kind == "native":
+                return 200, {"code_url": f"weixin://wxpay/bizpayurl?pr={secrets.token_hex(4)}"}
+            if kind == "h5":
+                return 200, {"h5_url": f"https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id={prepay}"}
+            return 200, {"prepay_id": prepay}
+        if split.path.startswith("/v3/pay/transactions/out-trade-no/"):
+            number = split.path.split("/")[5]
+            trade = self.transactions.get(number)
+            if trade is None:
+                return 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
+            if method == "POST" and split.path.endswith("/close"):
+                if trade["trade_state"] == "SUCCESS":
+                    return 400, {"code": "ORDERPAID", "message": "订单已支付"}
+                trade["trade_state"] = "CLOSED"
+                return 204, None
+            return 200, self._trade_view(trade)
+        if method == "POST" and split.path == "/v3/refund/domestic/refunds":
+            trade = self.transactions.get(data.get("out_trade_no") or "")
+            amount = data.get("amount") or {}
+            if trade is None or trade["trade_state"] not in ("SUCCESS", "REFUND"):
+                return 400, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在或未支付"}
+            if amount.get("total") != trade["total"]:
+                return 400, {"code": "PARAM_ERROR", "message": "订单金额不一致"}
+            done = sum(r["refund"] for r in self.refunds.values()
+                       if r["out_trade_no"] == trade["out_trade_no"] and r["status"] != "CLOSED"
+                       and r["out_refund_no"] != data["out_refund_no"])
+            if not isinstance(amount.get("refund"), int) or amount["refund"] <= 0 or done + amount["refund"] > trade["total"]:
+                return 400, {"code": "INVALID_REQUEST", "message": "退款金额超过订单可退金额"}
+            refund = self.refunds.setdefault(data["out_refund_no"], {
+                "out_refund_no": data["out_refund_no"], "out_trade_no": trade["out_trade_no"],
+                "transaction_id": trade["transaction_id"], "refund_id": "5030" + secrets.token_hex(12),
+                "refund": amount["refund"], "total": trade["total"], "status": "PROCESSING"})
+            return 200, {"refund_id": refund["refund_id"], "out_refund_no": refund["out_refund_no"],
+                         "transaction_id": refund["transaction_id"], "out_trade_no": refund["out_trade_no"],
+                         "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "status": refund["status"],
+                         "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                         "amount": {"total": refund["total"], "refund": refund["refund"], "currency": "CNY"}}
+        if method == "POST" and split.path == "/v3/profitsharing/receivers/add":
+            if data.get("type") not in ("MERCHANT_ID", "PERSONAL_OPENID") or not data.get("account") \
+                    or data.get("appid") != self.appid or not data.get("relation_type"):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            self.split_receivers.add(data["account"])
+            return 200, {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"]}
+        if method == "POST" and split.path == "/v3/profitsharing/orders":
+            trade = next((t for t in self.transactions.values() if t.get("transaction_id") == data.get("transaction_id")),
+                         None)
+            if trade is None or trade["trade_state"] not in ("SUCCESS", "REFUND"):
+                return 400, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"}
+            if not trade.get("profit_sharing"):
+                return 400, {"code": "INVALID_REQUEST", "message": "该笔订单不支持分账"}
+            receivers = data.get("receivers") or []
+            if any(r.get("account") not in self.split_receivers for r in receivers):
+                return 400, {"code": "INVALID_REQUEST", "message": "分账接收方不存在"}
+            if sum(r.get("amount", 0) for r in receivers) > trade["total"]:
+                return 400, {"code": "NOT_ENOUGH", "message": "分账金额不足"}
+            with self.lock:
+                found = self.splits.setdefault(data["out_order_no"], {
+                    "transaction_id": trade["transaction_id"], "out_order_no": data["out_order_no"],
+                    "order_id": "3008450740201411110007820472" + secrets.token_hex(2), "state": "FINISHED",
+                    "receivers": [{"amount": r["amount"], "description": r.get("description", ""), "type": r["type"],
+                                   "account": r["account"],
+                                   "result": "CLOSED" if r["account"] in self.abnormal_receivers else "SUCCESS",
+                                   "fail_reason": "ACCOUNT_ABNORMAL" if r["account"] in self.abnormal_receivers else None,
+                                   "detail_id": "36011111111111111111111"} for r in receivers]})
+            return 200, {k: v for k, v in found.items()}
+        if method == "GET" and split.path.startswith("/v3/profitsharing/orders/"):
+            found = self.splits.get(split.path.rsplit("/", 1)[1])
+            return (200, found) if found else (404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"})
+        if method == "GET" and split.path == "/v3/bill/tradebill":
+            query = parse_qs(split.query)
+            content = gzip.compress(self.trade_bill(query["bill_date"][0]).encode("utf-8"))
+            token = secrets.token_hex(8)
+            self.bill_files[token] = content
+            return 200, {"hash_type": "SHA1", "hash_value": hashlib.sha1(content).hexdigest(),
+                         "download_url": f"https://api.mch.weixin.qq.com/v3/billdownload/file?token={token}"}
+        if method == "GET" and split.path == "/v3/billdownload/file":
+            return 200, self.bill_files.pop(parse_qs(split.query)["token"][0], b"")
+        if method == "POST" and split.path == "/v3/fund-app/mch-transfer/transfer-bills":
+            amount = data.get("transfer_amount")
+            if data.get("appid") != self.appid or not data.get("openid") or not data.get("transfer_scene_id") \
+                    or not isinstance(amount, int) or amount <= 0 or not data.get("transfer_remark") \
+                    or not data.get("notify_url"):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            name = None
+            if data.get("user_name"):  # encrypted with the platform certificate's key
+                name = self.platform_key.decrypt(base64.b64decode(data["user_name"]), padding.OAEP(
+                    mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)).decode()
+            with self.lock:
+                bill = self.transfers.setdefault(data["out_bill_no"], {
+                    "out_bill_no": data["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(16),
+                    "transfer_amount": amount, "openid": data["openid"], "user_name": name,
+                    "state": "WAIT_USER_CONFIRM", "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")})
+            return 200, {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                         "create_time": bill["create_time"], "state": bill["state"],
+                         "package_info": "affffddafdfafddffda=="}
+        if method == "GET" and split.path.startswith("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/"):
+            bill = self.transfers.get(split.path.rsplit("/", 1)[1])
+            if bill is None:
+                return 404, {"code": "NOT_FOUND", "message": "记录不存在"}
+            return 200, self._bill_view(bill)
+        return 404, {"code": "NOT_FOUND", "message": "no such API in the stand-in"}
+
+    BILL_HEADER = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,"
+                   "货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,"
+                   "商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
+
+    def trade_bill(self, day: str) -> str:
+        """交易账单 (ALL) as WeChat Pay writes it: fields prefixed with a backquote, the totals
+        after the rows. ``extra_bill_rows`` adds (kind, reference, fen) rows distweb never saw."""
+        def yuan(fen):
+            return f"{fen // 100}.{fen % 100:02d}"
+
+        rows = []
+        for trade in self.transactions.values():
+            if trade.get("success_time", "").startswith(day):
+                rows.append(("SUCCESS", trade, trade["total"], None))
+        for refund in self.refunds.values():
+            if refund["status"] == "SUCCESS" and refund.get("success_time", "").startswith(day):
+                rows.append(("REFUND", self.transactions[refund["out_trade_no"]], refund["refund"], refund))
+        for kind, reference, fen in self.extra_bill_rows:
+            fake = {"out_trade_no": reference if kind == "payment" else "X", "transaction_id": "4200extra",
+                    "total": fen, "trade_type": "NATIVE"}
+            rows.append(("SUCCESS" if kind == "payment" else "REFUND", fake, fen,
+                         {"out_refund_no": reference, "refund_id": "5030extra", "refund": fen} if kind == "refund" else None))
+        lines = [self.BILL_HEADER]
+        for state, trade, fen, refund in rows:
+            fields = [f"{day} 12:00:00", self.appid, self.mchid, "0", "", trade.get("transaction_id", ""),
+                      trade["out_trade_no"], "oUser", trade["trade_type"], state, "OTHERS", "CNY",
+                      yuan(trade["total"]), "0.00", refund["refund_id"] if refund else "0",
+                      refund["out_refund_no"] if refund else "0", yuan(fen) if refund else "0.00", "0.00",
+                      "ORIGINAL" if refund else "", "SUCCESS" if refund else "", "明前龙井", "", "0.00", "0.60%",
+                      yuan(trade["total"]), yuan(fen) if refund else "0.00", ""]
+            lines.append(",".join("`" + f for f in fields))
+        lines.append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
+        lines.append(f"`{len(rows)},`0.00,`0.00,`0.00,`0.00,`0.00,`0.00")
+        return "\n".join(lines) + "\n"
+
+    def _bill_view(self, bill: dict) -> dict:
+        view = {"mch_id": self.mchid, "out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                "appid": self.appid, "state": bill["state"], "transfer_amount": bill["transfer_amount"],
+                "transfer_remark": "佣金提现", "openid": bill["openid"], "create_time": bill["create_time"],
+                "update_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+        if bill.get("fail_reason"):
+            view["fail_reason"] = bill["fail_reason"]
+        return view
+
+    def transfer_done(self, out_bill_no: str, state: str = "SUCCESS", fail_reason: str | None = None):
+        """The payee confirmed (or the transfer failed): the bill's final state and its
+        MCHTRANSFER.BILL.FINISHED notification."""
+        with self.lock:
+            bill = self.transfers[out_bill_no]
+            bill["state"] = state
+            if fail_reason:
+                bill["fail_reason"] = fail_reason
+        return self.notification("MCHTRANSFER.BILL.FINISHED", self._bill_view(bill))
+
+    def _handler(self):
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def finish(self):
+                super().finish()
+                if isinstance(self.connection, ssl.SSLSocket):  # the tunnel's TLS socket is ours to close
+                    self.connection.close()
+
+            def do_CONNECT(self):
+                host = self.path.split(":")[0]
+                if host not in HOSTS:
+                    self.send_response(403)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200, "Connection Established")
+                self.end_headers()
+                self.connection = stand_in.tls.wrap_socket(self.connection, server_side=True)
+                self.rfile = self.connection.makefile("rb")
+                self.wfile = self.connection.makefile("wb")
+                self.close_connection = False
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                status, payload = stand_in.answer(self.headers.get("Host", ""), self.command, self.path, body,
+                                                  self.headers.get("Authorization"))
+                if stand_in.delay:
+                    time.sleep(stand_in.delay)
+                binary = isinstance(payload, bytes)
+                text = "" if payload is None or binary else json.dumps(payload)
+                stamp, nonce = str(int(time.time())), secrets.token_hex(16)
+                raw = payload if binary else text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/octet-stream" if binary else "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.send_header("Request-ID", str(uuid.uuid4()))
+                self.send_header("Wechatpay-Timestamp", stamp)
+                self.send_header("Wechatpay-Nonce", nonce)
+                self.send_header("Wechatpay-Serial", stand_in.platform_serial)
+                self.send_header("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
+                self.send_header("Wechatpay-Signature", _sign(stand_in.platform_key, f"{stamp}\n{nonce}\n{text}\n"))
+                try:
+                    self.end_headers()
+                    self.wfile.write(raw)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                    self.close_connection = True  # the client gave up waiting (a timeout test)
+
+            do_GET = do_POST = _serve
+
+        return Handler
