@@ -2,7 +2,7 @@
 refunds sent to a provider, and the notifications received
 
 Revision ID: 7b3e9d2a5c10
-Revises: f6c2a8d41e90
+Revises: 9b3d5f7a1c20
 Create Date: 2026-12-06 11:42:29.580192
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '7b3e9d2a5c10'
-down_revision = 'f6c2a8d41e90'
+down_revision = '9b3d5f7a1c20'
 branch_labels = None
 depends_on = None
 
