@@ -10,6 +10,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check what is computed, not how fast: a per-example deadline only turns a busy
+# machine (a suite beside a benchmark) into a failure that says nothing about the code.
+settings.register_profile("distweb", deadline=None)
+settings.load_profile("distweb")
 
 # The app must never write into the checkout's instance/ during tests.
 _TMP = Path(tempfile.mkdtemp(prefix="distweb-tests-"))
