@@ -470,10 +470,17 @@ def core_cut(brand_id: int, period: Period) -> tuple[int, int | None]:
     return _int(found[0]), _int(found[1])
 
 
-def _sold_in(brand_id: int, period: Period, promoter_id_column):
+def _unsold(brand_id: int, period: Period, source, promoter_id_column):
+    """(``source`` joined as needed, the condition): rows of ``source`` whose promoter sold no
+    order in the period. From the rollups: an anti-join (LEFT JOIN the period's distinct
+    sellers, keep the unmatched), which PostgreSQL hashes however many sellers there are (a
+    NOT IN over more than work_mem holds is rescanned row by row) and SQLite indexes once.
+    From the orders: NOT EXISTS, by ix_orders_promoter_paid."""
     if _rolled(brand_id, period):
-        return promoter_id_column.in_(_sellers(brand_id, period))
-    return exists().where(_period_orders(brand_id, period), Order.promoter_id == promoter_id_column)
+        sellers = _sellers(brand_id, period).distinct().subquery("sellers")
+        return (source.outerjoin(sellers, sellers.c.promoter_id == promoter_id_column),
+                sellers.c.promoter_id.is_(None))
+    return source, ~exists().where(_period_orders(brand_id, period), Order.promoter_id == promoter_id_column)
 
 
 def core_churn(brand_id: int, period: Period) -> dict:
@@ -484,11 +491,11 @@ def core_churn(brand_id: int, period: Period) -> dict:
     earned, cut = _core(brand_id, period.previous())
     cut_fen = select(cut.c.cut).scalar_subquery()
     core = earned.c.commission_fen >= cut_fen
+    unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
     found = db.session.execute(select(
         cut_fen,
         select(func.count()).select_from(earned).where(core).scalar_subquery(),
-        select(func.count()).select_from(earned)
-        .where(core, ~_sold_in(brand_id, period, earned.c.promoter_id)).scalar_subquery())).one()
+        select(func.count()).select_from(unsold_source).where(core, unsold).scalar_subquery())).one()
     if found[0] is None:
         return {"core": 0, "churned": 0, "rate_bp": 0}
     core_count, churned = _int(found[1]), _int(found[2])
@@ -958,14 +965,15 @@ def churned_core(brand_id: int, period: Period, sort: str = "commission_fen", de
     if cut is None:
         return Page([], 0)
     earned = _commission_by_promoter(brand_id, previous).subquery("earned")
+    unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
     last_sale = (select(func.max(Order.paid_at)).where(Order.brand_id == brand_id, Order.promoter_id == Promoter.id,
                                                        Order.paid_at.is_not(None), Order.paid_at < period.end_utc)
                  .correlate(Promoter).scalar_subquery())
     stmt = (select(Promoter.code.label("code"), User.name.label("name"), earned.c.commission_fen.label("commission_fen"),
                    last_sale.label("last_sold_at"))
-            .select_from(earned).join(Promoter, Promoter.id == earned.c.promoter_id)
+            .select_from(unsold_source).join(Promoter, Promoter.id == earned.c.promoter_id)
             .join(User, User.id == Promoter.user_id)
-            .where(earned.c.commission_fen >= cut, ~_sold_in(brand_id, period, earned.c.promoter_id)))
+            .where(earned.c.commission_fen >= cut, unsold))
     page = _paged(stmt, CHURN_SORTS, sort, descending, "code", limit, offset)
     for row in page.rows:
         row["last_sold_at"] = _as_utc(row["last_sold_at"])
