@@ -39,6 +39,18 @@ class UTCDateTime(TypeDecorator):
 _INSERT_IGNORING: dict[tuple[str, str, tuple[str, ...]], object] = {}
 
 
+def dialect_insert(table):
+    """The engine's dialect's own ``insert(table)``, the construct that can say
+    ``ON CONFLICT``: PostgreSQL and SQLite spell it alike, each through its own class."""
+    from distweb.extensions import db
+
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def insert_ignoring_duplicates(table, index_elements: tuple[str, ...]):
     """``INSERT … ON CONFLICT (index_elements) DO NOTHING`` on ``table``: one statement with
     one meaning on PostgreSQL and SQLite (each dialect's SQLAlchemy construct spells it),
@@ -49,11 +61,8 @@ def insert_ignoring_duplicates(table, index_elements: tuple[str, ...]):
     key = (name, table.name, tuple(index_elements))
     statement = _INSERT_IGNORING.get(key)
     if statement is None:
-        if name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = _INSERT_IGNORING[key] = insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        statement = _INSERT_IGNORING[key] = dialect_insert(table).on_conflict_do_nothing(
+            index_elements=list(index_elements))
     return statement
 
 

@@ -73,7 +73,7 @@ from distweb.models import (
     Promoter,
     Refund,
 )
-from distweb.models.base import json_rows
+from distweb.models.base import dialect_insert, json_rows
 from distweb.models.ledger import AccountKind
 from distweb.models.network import PromoterStatus
 from distweb.models.order import OrderStatus
@@ -285,10 +285,6 @@ def _key_names(model) -> list[str]:
 def _upsert(model, by_key: dict[tuple, dict[str, int]]) -> None:
     """Add to the sums, creating rows where missing: INSERT … ON CONFLICT DO UPDATE (the
     dialect's own insert), keys in order so two folders never deadlock."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
     keys = _key_names(model)
     table = model.__table__
     rows = [dict(zip(keys, key, strict=True)) | measures for key, measures in sorted(by_key.items())]
