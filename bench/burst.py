@@ -51,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.faults import PLAN, PRODUCTS, PROMOTERS, RedisServer, Services, free_port  # noqa: E402
+from bench.faults import PRODUCTS, RedisServer, Services, free_port, seed_brand  # noqa: E402
 from bench.ingest import busy_before, load_average  # noqa: E402
 
 TARGET_P95_MS = 50.0
@@ -262,27 +262,8 @@ class Burst:
         self.services.start_workers()
 
     def _seed(self) -> None:
-        from distweb.extensions import db
-        from distweb.models import Product, Promoter
-        from distweb.services import accounts, api_keys, commission, network
-        from distweb.services.tx import transaction
-
-        brand, _, _ = accounts.init_brand("爆发品牌", "boss@example.com", "secret123")
-        commission.save_plan(brand.id, PLAN)
-        with transaction():
-            for sku, name, price in PRODUCTS:
-                db.session.add(Product(brand_id=brand.id, sku=sku, name=name, price_fen=price,
-                                       supply_cost_fen=price // 2, category="tea"))
-        with transaction():
-            partner = network.add_promoter(brand, "合伙人", "13700000000", "secret123", None)
-        codes = []
-        for i in range(PROMOTERS):
-            with transaction():
-                upline = db.session.get(Promoter, partner.id)
-                codes.append(network.add_promoter(brand, f"推客{i}", f"1370000{i + 1:04d}", "secret123", upline).code)
-        row, key = api_keys.create_key(brand, "burst")
-        self.brand_id, self.key, self.secret, self.promoters = brand.id, key, row.webhook_secret, codes
-        db.session.remove()
+        self.brand_id, self.key, self.secret, promoters = seed_brand("爆发品牌", "burst")
+        self.promoters = [code for _, code in promoters]
 
     # the burst
 

@@ -70,6 +70,34 @@ PLAN = {"depth": 2, "freeze_days": 0, "rounding": "half_up", "max_total_bp": 300
                    "base": "paid", "rate_bp": 500}]}
 PRODUCTS = [("TEA-001", "明前龙井 250g", 12800), ("GIFT-01", "年节礼盒", 19900)]
 PROMOTERS = 12
+
+
+def seed_brand(brand_name: str, key_name: str) -> tuple[int, str, str, list[tuple[int, str]]]:
+    """The benches' brand: PLAN, PRODUCTS, a partner with PROMOTERS promoters below, an API
+    key. Returns (brand id, API key, webhook secret, [(promoter id, code)])."""
+    from distweb.extensions import db
+    from distweb.models import Product, Promoter
+    from distweb.services import accounts, api_keys, commission, network
+    from distweb.services.tx import transaction
+
+    brand, _, _ = accounts.init_brand(brand_name, "boss@example.com", "secret123")
+    commission.save_plan(brand.id, PLAN)
+    with transaction():
+        for sku, name, price in PRODUCTS:
+            db.session.add(Product(brand_id=brand.id, sku=sku, name=name, price_fen=price,
+                                   supply_cost_fen=price // 2, category="tea"))
+    with transaction():
+        partner = network.add_promoter(brand, "合伙人", "13700000000", "secret123", None)
+    promoters = []
+    for i in range(PROMOTERS):
+        with transaction():
+            upline = db.session.get(Promoter, partner.id)
+            promoter = network.add_promoter(brand, f"推客{i}", f"1370000{i + 1:04d}", "secret123", upline)
+        promoters.append((promoter.id, promoter.code))
+    row, key = api_keys.create_key(brand, key_name)
+    brand_id, secret = brand.id, row.webhook_secret
+    db.session.remove()
+    return brand_id, key, secret, promoters
 SENDERS = 8
 
 
@@ -346,28 +374,7 @@ class Campaign:
         self.client = Client(port, self.key, self.tally)
 
     def _seed(self) -> None:
-        from distweb.extensions import db
-        from distweb.models import Product, Promoter
-        from distweb.services import accounts, api_keys, commission, network
-        from distweb.services.tx import transaction
-
-        brand, _, _ = accounts.init_brand("故障品牌", "boss@example.com", "secret123")
-        commission.save_plan(brand.id, PLAN)
-        with transaction():
-            for sku, name, price in PRODUCTS:
-                db.session.add(Product(brand_id=brand.id, sku=sku, name=name, price_fen=price,
-                                       supply_cost_fen=price // 2, category="tea"))
-        with transaction():
-            partner = network.add_promoter(brand, "合伙人", "13700000000", "secret123", None)
-        codes = []
-        for i in range(PROMOTERS):
-            with transaction():
-                upline = db.session.get(Promoter, partner.id)
-                promoter = network.add_promoter(brand, f"推客{i}", f"1370000{i + 1:04d}", "secret123", upline)
-            codes.append((promoter.id, promoter.code))
-        row, key = api_keys.create_key(brand, "faults")
-        self.brand_id, self.key, self.secret, self.promoters = brand.id, key, row.webhook_secret, codes
-        db.session.remove()
+        self.brand_id, self.key, self.secret, self.promoters = seed_brand("故障品牌", "faults")
 
     # load
 
