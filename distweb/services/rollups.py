@@ -92,11 +92,16 @@ FOLD_BATCH = 20_000
 # ---------------------------------------------------------------- writing (in the caller's transaction)
 
 _PENDING = "distweb_dashboard_deltas"
+_ZONES = "distweb_dashboard_zones"
 
 
 def zone_of(brand_id: int) -> str:
-    """The brand's time zone (its row is usually in the session already)."""
-    return db.session.get(Brand, brand_id).timezone
+    """The brand's time zone, read once per transaction: the session holds its rows only
+    weakly, so a Brand nobody keeps would be loaded again for every delta."""
+    zones = db.session.info.setdefault(_ZONES, {})
+    if brand_id not in zones:
+        zones[brand_id] = db.session.get(Brand, brand_id).timezone
+    return zones[brand_id]
 
 
 def day_of(moment: datetime, tz: str) -> str:
@@ -179,6 +184,7 @@ def _insert_deltas():
 @event.listens_for(Session, "before_commit")
 def _write_deltas(session) -> None:
     pending = session.info.pop(_PENDING, None)
+    session.info.pop(_ZONES, None)
     if not pending:
         return
     rows = [{"brand_id": brand_id, "day": day, "promoter_id": promoter_id, "product_id": product_id, **measures}
@@ -225,6 +231,7 @@ def _forget_deltas(session, transaction) -> None:
     """A rolled-back transaction's changes are gone: so are their deltas."""
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_ZONES, None)
 
 
 # ---------------------------------------------------------------- folding

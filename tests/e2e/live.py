@@ -237,7 +237,10 @@ def wipe(control, drop_schema: bool) -> None:
 
     from distweb.extensions import db
     from distweb.queues import redis_connection
+    from distweb.services import ledger
 
+    # The demo was loaded in this process: its account ids must not outlive its rows.
+    ledger.reset_cache()
     with control.app_context():
         db.session.remove()
         flush_keeping_claim(redis_connection())
