@@ -100,7 +100,7 @@ def zone_of(brand_id: int) -> str:
     weakly, so a Brand nobody keeps would be loaded again for every delta."""
     zones = db.session.info.setdefault(_ZONES, {})
     if brand_id not in zones:
-        zones[brand_id] = db.session.get(Brand, brand_id).timezone
+        zones[brand_id] = db.session.scalar(select(Brand.timezone).where(Brand.id == brand_id))
     return zones[brand_id]
 
 
