@@ -35,7 +35,8 @@ JOB_STATUS = {
     JobStatus.FAILED: _l("失败"),
 }
 JOB_KIND = {"diagnostics": _l("系统自检"), "evaluate_ranks": _l("等级评定"), "settlement": _l("结算"),
-            "statement": _l("对账单"), "daily_report": _l("品牌日报"), "import": _l("数据导入")}
+            "statement": _l("对账单"), "daily_report": _l("品牌日报"), "import": _l("数据导入"),
+            "payout_batch": _l("批量打款")}
 # Job progress steps and result fields are stored as keys and translated when shown.
 JOB_TEXT = {
     "database": _l("数据库"),
@@ -57,6 +58,10 @@ JOB_TEXT = {
     "skipped": _l("跳过"),
     "yes": _l("有"),
     "missing": _l("缺失"),
+    "payouts": _l("打款中"),
+    "succeeded": _l("成功"),
+    "pending": _l("处理中"),
+    "failed": _l("失败"),
 }
 ORDER_EVENT = {
     "placed": _l("下单"),

@@ -120,6 +120,15 @@ def settle_run(job_id: int) -> None:
 
 
 @with_app_context
+def pay_payout_batch(job_id: int) -> None:
+    """批量打款 of a settlement run (services.provider_payouts.pay_batch; safe to run again:
+    a withdrawal paid or being paid is skipped)."""
+    from distweb.services import provider_payouts
+
+    run_job(job_id, lambda job, progress: provider_payouts.pay_batch(job.id, progress))
+
+
+@with_app_context
 def render_statement(job_id: int) -> None:
     """Render the statement recorded for this job to PDF (WeasyPrint, CJK font embedded).
     The file is written to a temporary name and moved into place, so a killed render

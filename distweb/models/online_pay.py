@@ -143,6 +143,27 @@ class ProviderPayout(db.Model):
     failure: Mapped[str | None] = mapped_column(String(200))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     completed_at = mapped_column(UTCDateTime)
+    # WeChat 商家转账 (用户确认模式): what the payee's phone hands to requestMerchantTransfer
+    # to confirm; only while the bill waits for the payee (WAIT_USER_CONFIRM).
+    package_info: Mapped[str | None] = mapped_column(String(1024))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("payout_batches.id"), index=True)
+
+
+class PayoutBatch(db.Model):
+    """批量打款 of a settlement run: one background job pays every approved withdrawal of
+    the run that a provider can pay (``services.provider_payouts.pay_batch``); each payout
+    it starts names the batch. ``counts``: succeeded / pending / failed / skipped."""
+
+    __tablename__ = "payout_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    settlement_run_id: Mapped[int] = mapped_column(ForeignKey("settlement_runs.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    notify_base: Mapped[str] = mapped_column(String(300))
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 class ReconciliationReport(db.Model):

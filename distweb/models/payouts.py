@@ -102,6 +102,9 @@ class PayoutAccount(db.Model):
     account_name: Mapped[str] = mapped_column(String(60))
     account_no: Mapped[str] = mapped_column(String(60))
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    # When ``account_no`` is the openid WeChat's OAuth gave for this promoter under the
+    # brand's AppID (the account 商家转账 pays); None for an account typed in.
+    wechat_bound_at = mapped_column(UTCDateTime)
 
 
 class Statement(db.Model):

@@ -38,6 +38,7 @@ JOB_KINDS: dict[str, tuple[str, str]] = {
     "statement": ("pdf", "worker.jobs.render_statement"),
     "daily_report": ("pdf", "worker.reports.render_daily_report"),
     "import": ("default", "worker.jobs.run_import"),
+    "payout_batch": ("default", "worker.jobs.pay_payout_batch"),
 }
 
 JOB_TIMEOUT = 60 * 60

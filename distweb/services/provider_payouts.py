@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from distweb.extensions import db
-from distweb.models import Brand, ProviderPayout, Withdrawal
+from distweb.models import Brand, Job, PayoutBatch, Promoter, ProviderPayout, Withdrawal
 from distweb.models.base import utcnow
 from distweb.models.payouts import WithdrawalStatus
 from distweb.services import online_pay, withdrawals
@@ -54,7 +56,8 @@ def payable(brand_id: int, withdrawal: Withdrawal, enabled: list[str] | None = N
     return provider if provider in (online_pay.enabled(brand_id) if enabled is None else enabled) else None
 
 
-def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | None = None) -> ProviderPayout:
+def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | None = None,
+          batch_id: int | None = None) -> ProviderPayout:
     withdrawal = withdrawals.get(brand_id, withdrawal_id)
     provider_name = PROVIDER_FOR_METHOD.get(withdrawal.method)
     if withdrawal.status != WithdrawalStatus.APPROVED:
@@ -71,7 +74,7 @@ def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | N
             raise Conflict("payout_in_progress", _l("该提现正在打款中。"))
         payout = ProviderPayout(brand_id=brand_id, withdrawal_id=withdrawal.id, provider=provider_name,
                                 out_no=f"W{withdrawal.id}{secrets.token_hex(5).upper()}", amount_fen=withdrawal.net_fen,
-                                status="pending", created_at=utcnow())
+                                status="pending", created_at=utcnow(), batch_id=batch_id)
         db.session.add(payout)
     brand = db.session.get(Brand, brand_id)
     request = TransferRequest(payout.out_no, payout.amount_fen, withdrawal.account_no, withdrawal.account_name,
@@ -84,6 +87,11 @@ def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | N
             return payout
         notice = Notice("payout", payout.out_no, "failed", reason=err.reason)
     notice.reference = payout.out_no
+    if notice.status == "pending" and notice.package:
+        # 用户确认模式: the bill waits for the payee to confirm it on their phone.
+        with transaction():
+            db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id)
+                               .values(package_info=notice.package[:1024]))
     apply(payout, notice)
     return payout
 
@@ -131,7 +139,7 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
             db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
                                                             ProviderPayout.status == "pending")
                                .values(status="failed", failure=(notice.reason or "")[:200] or None,
-                                       completed_at=utcnow()))
+                                       completed_at=utcnow(), package_info=None))
         log.info("payout %s refused by %s", payout.out_no, payout.provider)
         return "payout_failed"
     reference = f"{payout.provider}:{notice.provider_id or payout.out_no}"[:80]
@@ -139,7 +147,8 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
 
     def record(_withdrawal):  # in the transaction that pays the withdrawal: both or neither
         db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id).values(
-            status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow()))
+            status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow(),
+            package_info=None))
         marked.append(True)
 
     withdrawals.mark_paid(payout.brand_id, payout.withdrawal_id, reference, by_provider=True, before_commit=record)
@@ -148,7 +157,8 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
         with transaction():
             db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
                                                             ProviderPayout.status == "pending").values(
-                status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow()))
+                status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow(),
+                package_info=None))
         return "duplicate"
     return "paid_out"
 
@@ -172,3 +182,129 @@ def retry_pending(now=None, limit: int = 100) -> int:
             db.session.rollback()
             log.warning("payout %s still pending: %s", payout.out_no, getattr(err, "code", ""))
     return settled
+
+
+# ---------------------------------------------------------------- 批量打款 of a settlement run
+
+
+def run_withdrawals(brand_id: int, run_id: int) -> list[Withdrawal]:
+    """The withdrawals of a settlement run: requested after the run made money available
+    (it finished) and before the brand's next run finished — the payout period the run
+    opens. Scoped to the brand; a run not finished yet has none."""
+    from distweb.models import SettlementRun
+    from distweb.models.payouts import RunStatus
+    from distweb.services import settlement
+
+    run = settlement.get_run(brand_id, run_id)
+    if run.status != RunStatus.SUCCEEDED or run.finished_at is None:
+        return []
+    next_finish = db.session.scalar(select(SettlementRun.finished_at).where(
+        SettlementRun.brand_id == brand_id, SettlementRun.status == RunStatus.SUCCEEDED,
+        SettlementRun.finished_at > run.finished_at).order_by(SettlementRun.finished_at).limit(1))
+    stmt = (select(Withdrawal).options(joinedload(Withdrawal.promoter).joinedload(Promoter.user))
+            .where(Withdrawal.brand_id == brand_id, Withdrawal.created_at >= run.finished_at)
+            .order_by(Withdrawal.id))
+    if next_finish is not None:
+        stmt = stmt.where(Withdrawal.created_at < next_finish)
+    return list(db.session.scalars(stmt))
+
+
+def latest_batch(brand_id: int, run_id: int) -> PayoutBatch | None:
+    return db.session.scalars(select(PayoutBatch).where(PayoutBatch.brand_id == brand_id,
+                                                        PayoutBatch.settlement_run_id == run_id)
+                              .order_by(PayoutBatch.id.desc()).limit(1)).first()
+
+
+def start_batch(brand_id: int, run_id: int, notify_base: str, actor_id: int | None = None) -> PayoutBatch:
+    """Queue the 批量打款 of a run (one job); refused while the run's last batch is still
+    going, or when no withdrawal of the run can be paid online now."""
+    from distweb.models.payouts import RunStatus
+    from distweb.services import jobs, settlement
+
+    run = settlement.get_run(brand_id, run_id)
+    if run.status != RunStatus.SUCCEEDED:
+        raise Conflict("run_not_finished", _l("结算完成后才能批量打款。"))
+    previous = latest_batch(brand_id, run.id)
+    if previous is not None and previous.job_id is not None:
+        job = db.session.get(Job, previous.job_id)
+        if job is not None and not job.done:
+            raise Conflict("batch_in_progress", _l("该结算的批量打款正在进行中。"))
+    enabled = online_pay.enabled(brand_id)
+    if not enabled:
+        raise ServiceError("payout_unavailable", _l("尚未开通在线打款（请先在支付设置中启用微信支付或支付宝）。"))
+    if not any(payable(brand_id, w, enabled) for w in run_withdrawals(brand_id, run.id)):
+        raise ServiceError("nothing_to_pay", _l("本期没有可在线打款的已通过提现。"))
+    made: list[PayoutBatch] = []
+
+    def link(job: Job) -> None:
+        batch = PayoutBatch(brand_id=brand_id, settlement_run_id=run.id, job_id=job.id, counts={},
+                            notify_base=notify_base[:300], created_by_id=actor_id, created_at=utcnow())
+        db.session.add(batch)
+        made.append(batch)
+
+    jobs.create_job("payout_batch", brand_id=brand_id, created_by_id=actor_id, before_commit=link)
+    return made[0]
+
+
+def pay_batch(job_id: int, progress=None) -> dict:
+    """The batch job's work: each approved withdrawal of the run that a provider can pay and
+    that no payout is paying yet gets its own payout (its own out_no), one by one. Run again
+    (a retried job, a second click) it pays only what is still approved and not paying: a
+    withdrawal paid or paying is skipped, one refused before is tried anew."""
+    batch = db.session.scalars(select(PayoutBatch).where(PayoutBatch.job_id == job_id)).first()
+    if batch is None:
+        return {"succeeded": "0", "pending": "0", "failed": "0", "skipped": "0"}
+    rows = [w for w in run_withdrawals(batch.brand_id, batch.settlement_run_id)
+            if w.status == WithdrawalStatus.APPROVED]
+    enabled = online_pay.enabled(batch.brand_id)
+    counts = {"succeeded": 0, "pending": 0, "failed": 0, "skipped": 0}
+    for i, withdrawal in enumerate(rows):
+        if progress is not None:
+            progress(int(100 * i / len(rows)), "payouts")
+        latest = for_withdrawals([withdrawal.id]).get(withdrawal.id)
+        if (latest is not None and latest.status == "pending") or payable(batch.brand_id, withdrawal, enabled) is None:
+            counts["skipped"] += 1
+            continue
+        try:
+            payout = start(batch.brand_id, withdrawal.id, batch.notify_base, batch.created_by_id, batch_id=batch.id)
+        except ServiceError as err:
+            db.session.rollback()
+            log.info("batch %s: withdrawal %s not paid: %s", batch.id, withdrawal.id, err.code)
+            counts["skipped"] += 1
+            continue
+        counts[payout.status] += 1
+    with transaction():
+        db.session.execute(update(PayoutBatch).where(PayoutBatch.id == batch.id).values(counts=counts))
+    return {key: str(value) for key, value in counts.items()}
+
+
+@dataclass
+class RunPayoutRow:
+    """One withdrawal of a run as the run's page shows it: ``state`` is paid, paying,
+    failed (``reason`` the provider's), payable (an online payout can start), manual (bank,
+    or a WeChat account not bound), or requested / rejected."""
+
+    withdrawal: Withdrawal
+    payout: ProviderPayout | None
+    state: str
+    reason: str | None = None
+
+
+def run_rows(brand_id: int, run_id: int) -> list[RunPayoutRow]:
+    rows = run_withdrawals(brand_id, run_id)
+    latest = for_withdrawals([w.id for w in rows])
+    enabled = online_pay.enabled(brand_id)
+    out = []
+    for w in rows:
+        payout = latest.get(w.id)
+        if w.status == WithdrawalStatus.PAID:
+            out.append(RunPayoutRow(w, payout, "paid"))
+        elif w.status != WithdrawalStatus.APPROVED:
+            out.append(RunPayoutRow(w, payout, w.status.value, w.reason))
+        elif payout is not None and payout.status == "pending":
+            out.append(RunPayoutRow(w, payout, "paying"))
+        elif payout is not None and payout.status == "failed":
+            out.append(RunPayoutRow(w, payout, "failed", payout.failure))
+        else:
+            out.append(RunPayoutRow(w, payout, "payable" if payable(brand_id, w, enabled) else "manual"))
+    return out

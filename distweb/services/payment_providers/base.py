@@ -113,6 +113,7 @@ class Notice:
     at: datetime | None = None
     reason: str | None = None
     out_trade_no: str | None = None  # a refund's payment
+    package: str | None = None  # a WeChat payout waiting for its payee: the confirm page's package_info
 
 
 class PaymentProvider:

@@ -218,9 +218,17 @@ class WeChatPayProvider(PaymentProvider):
 
     def _transfer_notice(self, body: dict) -> Notice:
         amount = body.get("transfer_amount")
-        return Notice("payout", str(body.get("out_bill_no") or ""), TRANSFER_STATES.get(body.get("state"), "pending"),
+        state = body.get("state")
+        return Notice("payout", str(body.get("out_bill_no") or ""), TRANSFER_STATES.get(state, "pending"),
                       amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
-                      body.get("transfer_bill_no"), _time(body.get("update_time")), body.get("fail_reason"))
+                      body.get("transfer_bill_no"), _time(body.get("update_time")), body.get("fail_reason"),
+                      package=(body.get("package_info") or None) if state == "WAIT_USER_CONFIRM" else None)
+
+    def confirm_params(self, package: str) -> dict:
+        """What the payee's page hands to WeChat's ``requestMerchantTransfer`` (JSAPI 调起用户
+        确认收款) to open the confirm page for this bill: the merchant, the AppID the payee's
+        openid belongs to, and the bill's package_info."""
+        return {"mchId": self.settings["mchid"], "appId": self.settings["appid"], "package": package}
 
     def parse_notification(self, headers: dict, body: bytes) -> Notice:
         lowered = {k.lower(): v for k, v in headers.items()}

@@ -47,9 +47,31 @@ def settlement_show(run_id: int):
     except NotFound:
         abort(404)
     job = jobs.get_job(run.job_id, current_user.brand_id) if run.job_id else None
+    from distweb.services import provider_payouts
+
+    batch = provider_payouts.latest_batch(current_user.brand_id, run.id)
+    batch_job = jobs.get_job(batch.job_id, current_user.brand_id) if batch and batch.job_id else None
     return render("manage/settlement.html", "manage/_settlement_status.html", run=run, job=job,
                   rows=settlement.per_promoter(run.id) if run.status.value == "succeeded" else [],
-                  nav="settlements")
+                  payout_rows=provider_payouts.run_rows(current_user.brand_id, run.id), batch=batch,
+                  batch_job=batch_job, nav="settlements")
+
+
+@bp.post("/settlements/<int:run_id>/payouts")
+def settlement_payouts(run_id: int):
+    """批量打款 of the run: one background job pays every approved withdrawal of the run
+    that WeChat Pay or Alipay can pay; the page follows its progress."""
+    from distweb.services import provider_payouts
+
+    try:
+        provider_payouts.start_batch(current_user.brand_id, run_id, request.url_root, current_user.id)
+    except NotFound:
+        abort(404)
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("批量打款已开始。"), "success")
+    return redirect_to(url_for("manage.settlement_show", run_id=run_id))
 
 
 @bp.get("/withdrawals")
