@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 PROVIDER_FOR_METHOD = {"alipay": "alipay", "wechat": "wechat"}
 OPENID = re.compile(r"^o[A-Za-z0-9_-]{20,40}$")
 RETRY_AFTER = timedelta(minutes=5)
+# WeChat 商家转账's fail_reason codes a payee meets, in words (the code kept after them).
+FAIL_REASONS = {"OVERDUE_CLOSE": "收款人超过 24 小时未确认收款，转账已关闭",
+                "TRANSFER_SCENE_UNAVAILABLE": "转账场景不可用", "NAME_NOT_CORRECT": "收款人姓名与微信实名不符",
+                "ACCOUNT_NOT_EXIST": "收款微信账户不存在", "REAL_NAME_CHECK_FAIL": "收款人未实名认证"}
 
 
 def for_withdrawals(ids: list[int]) -> dict[int, ProviderPayout]:
@@ -135,6 +139,8 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
     if payout.status != "pending":
         return "duplicate"
     if notice.status == "failed":
+        if notice.reason in FAIL_REASONS:
+            notice.reason = f"{FAIL_REASONS[notice.reason]}（{notice.reason}）"
         with transaction():
             db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
                                                             ProviderPayout.status == "pending")
@@ -308,3 +314,51 @@ def run_rows(brand_id: int, run_id: int) -> list[RunPayoutRow]:
         else:
             out.append(RunPayoutRow(w, payout, "payable" if payable(brand_id, w, enabled) else "manual"))
     return out
+
+
+# ---------------------------------------------------------------- the payee's side
+
+
+@dataclass
+class PayeeView:
+    """A withdrawal as its promoter sees it: ``state`` requested / approved / paying / paid
+    / rejected; ``reason`` why the last online payout failed (or the rejection's);
+    ``package`` set while WeChat waits for the payee to confirm (用户确认模式)."""
+
+    withdrawal: Withdrawal
+    payout: ProviderPayout | None
+    state: str
+    reason: str | None = None
+    package: str | None = None
+
+
+def payee_views(promoter_id: int, rows: list[Withdrawal]) -> list[PayeeView]:
+    """Only the promoter's own withdrawals (others' are dropped)."""
+    rows = [w for w in rows if w.promoter_id == promoter_id]
+    latest = for_withdrawals([w.id for w in rows])
+    out = []
+    for w in rows:
+        payout = latest.get(w.id)
+        if w.status == WithdrawalStatus.APPROVED and payout is not None and payout.status == "pending":
+            out.append(PayeeView(w, payout, "paying", package=payout.package_info))
+        elif w.status == WithdrawalStatus.APPROVED and payout is not None and payout.status == "failed":
+            out.append(PayeeView(w, payout, "approved", reason=payout.failure))
+        else:
+            out.append(PayeeView(w, payout, w.status.value, reason=w.reason))
+    return out
+
+
+def payee_view(promoter_id: int, withdrawal_id: int) -> PayeeView:
+    found = db.session.get(Withdrawal, withdrawal_id)
+    if found is None or found.promoter_id != promoter_id:
+        raise NotFound("withdrawal_not_found", _l("提现申请不存在。"))
+    return payee_views(promoter_id, [found])[0]
+
+
+def confirm_params(view: PayeeView) -> dict | None:
+    """What the payee's phone hands to WeChat's requestMerchantTransfer, or None when
+    nothing waits for the payee's confirmation."""
+    if view.state != "paying" or not view.package or view.payout.provider != "wechat":
+        return None
+    provider = online_pay.provider_for(view.withdrawal.brand_id, "wechat", require_enabled=False)
+    return provider.confirm_params(view.package)

@@ -254,5 +254,37 @@ def save_payout_account(user, promoter_id: int, password: str, method: str, name
     with transaction():
         row = db.session.get(PayoutAccount, promoter_id) or PayoutAccount(promoter_id=promoter_id)
         row.method, row.account_name, row.account_no = method, name, number
+        row.wechat_bound_at = None  # typed in: not an openid WeChat vouched for
+        db.session.add(row)
+    return row
+
+
+def check_wechat_binding(user, password: str, name: str) -> str:
+    """Before WeChat's OAuth binds the account payouts go to: the password again (as for any
+    change of where money goes) and the payee's real name (商家转账 checks it from 0.30 yuan).
+    Returns the name as it will be saved."""
+    from distweb.services import accounts
+
+    if accounts.authenticate(user.phone or user.email, password or "") is None:
+        raise ServiceError("wrong_password", _l("密码不正确。"), "password")
+    name = (name or "").strip()
+    if not name or len(name) > 60:
+        raise ServiceError("account_required", _l("请填写微信实名认证的姓名。"), "account_name")
+    return name
+
+
+def bind_wechat(promoter_id: int, name: str, openid: str) -> PayoutAccount:
+    """The promoter's payout account becomes the WeChat user WeChat's OAuth named (their
+    openid under the brand's AppID): the account 商家转账 pays."""
+    from distweb.services.provider_payouts import OPENID
+
+    name = (name or "").strip()
+    if not name or len(name) > 60:
+        raise ServiceError("account_required", _l("请填写微信实名认证的姓名。"), "account_name")
+    if not OPENID.match(openid or ""):
+        raise ServiceError("invalid_openid", _l("微信授权没有返回有效的用户标识，请重试。"))
+    with transaction():
+        row = db.session.get(PayoutAccount, promoter_id) or PayoutAccount(promoter_id=promoter_id)
+        row.method, row.account_name, row.account_no, row.wechat_bound_at = "wechat", name, openid, utcnow()
         db.session.add(row)
     return row

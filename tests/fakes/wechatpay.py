@@ -14,7 +14,12 @@ What it implements, from WeChat Pay's documentation:
 - ``GET /v3/certificates`` (the platform certificate, AEAD_AES_256_GCM-encrypted with the
   APIv3 key), ``POST /v3/pay/transactions/{native,h5,jsapi}``, ``GET …/out-trade-no/{no}``,
   ``POST …/out-trade-no/{no}/close`` (204), ``POST /v3/refund/domestic/refunds``, and the
-  official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com);
+  official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com: a code
+  from ``oauth_code`` for its openid, good once: 40163 after, 40029 for no code);
+- 商家转账 (用户确认模式): ``POST /v3/fund-app/mch-transfer/transfer-bills`` answers
+  WAIT_USER_CONFIRM with the bill's ``package_info``; ``confirm_transfer`` is the payee
+  confirming on the page ``requestMerchantTransfer`` opens (its own openid only), and
+  ``transfer_done`` any final state (FAIL with OVERDUE_CLOSE: not confirmed in 24 hours);
 - notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS`` …): the resource encrypted with
   AEAD_AES_256_GCM under the APIv3 key, the body signed with the platform key; returned to
   the test as (headers, body) to post to distweb.
@@ -67,6 +72,8 @@ class WeChatPayStandIn:
         self.transactions: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.transfers: dict[str, dict] = {}
+        self.oauth_codes: dict[str, str] = {}  # code -> the openid WeChat's OAuth vouches for
+        self.used_codes: set[str] = set()
         self.bill_files: dict[str, bytes] = {}
         self.splits: dict[str, dict] = {}
         self.split_receivers: set[str] = set()
@@ -203,9 +210,17 @@ class WeChatPayStandIn:
         self.calls.append((method, split.path, data))
         if host.startswith("api.weixin.qq.com"):
             query = parse_qs(split.query)
-            if query.get("appid") == [self.appid] and query.get("secret") == ["stand-in-app-secret"] and query.get("code"):
-                return 200, {"access_token": "ACCESS", "expires_in": 7200, "openid": "o-" + query["code"][0][:20],
-                             "scope": "snsapi_base"}
+            if query.get("appid") == [self.appid] and query.get("secret") == ["stand-in-app-secret"] and query.get("code") \
+                    and query.get("grant_type") == ["authorization_code"]:
+                code = query["code"][0]
+                with self.lock:
+                    if code in self.used_codes:  # a code is good for one exchange
+                        return 200, {"errcode": 40163, "errmsg": "code been used"}
+                    openid = self.oauth_codes.pop(code, None)
+                    if openid is not None:
+                        self.used_codes.add(code)
+                return 200, {"access_token": "ACCESS", "expires_in": 7200,
+                             "openid": openid or "o-" + code[:20], "scope": "snsapi_base"}
             return 200, {"errcode": 40029, "errmsg": "invalid code"}
         if not self._authorized(method, path, body, authorization):
             return 401, {"code": "SIGN_ERROR", "message": "签名错误"}
@@ -325,10 +340,13 @@ class WeChatPayStandIn:
                 bill = self.transfers.setdefault(data["out_bill_no"], {
                     "out_bill_no": data["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(16),
                     "transfer_amount": amount, "openid": data["openid"], "user_name": name,
-                    "state": "WAIT_USER_CONFIRM", "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")})
-            return 200, {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
-                         "create_time": bill["create_time"], "state": bill["state"],
-                         "package_info": "affffddafdfafddffda=="}
+                    "state": "WAIT_USER_CONFIRM", "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                    "package_info": base64.b64encode(secrets.token_bytes(48)).decode()})
+            answer = {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                      "create_time": bill["create_time"], "state": bill["state"]}
+            if bill["state"] == "WAIT_USER_CONFIRM":  # only then: what the payee's confirm page needs
+                answer["package_info"] = bill["package_info"]
+            return 200, answer
         if method == "GET" and split.path.startswith("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/"):
             bill = self.transfers.get(split.path.rsplit("/", 1)[1])
             if bill is None:
@@ -380,12 +398,31 @@ class WeChatPayStandIn:
             view["fail_reason"] = bill["fail_reason"]
         return view
 
+    def oauth_code(self, openid: str) -> str:
+        """What WeChat's authorize page (snsapi_base) hands back to the redirect_uri for the
+        user with ``openid``: a one-time code the merchant exchanges for the openid."""
+        code = "0" + secrets.token_hex(15)
+        with self.lock:
+            self.oauth_codes[code] = openid
+        return code
+
+    def confirm_transfer(self, package: str, openid: str):
+        """The payee confirms on WeChat's page that ``requestMerchantTransfer`` opened with
+        ``package``: only the bill's own payee, only while it waits; the bill succeeds and
+        its notification is returned. Anything else: None (WeChat shows an error)."""
+        with self.lock:
+            bill = next((b for b in self.transfers.values() if b.get("package_info") == package), None)
+            if bill is None or bill["state"] != "WAIT_USER_CONFIRM" or bill["openid"] != openid:
+                return None
+        return self.transfer_done(bill["out_bill_no"])
+
     def transfer_done(self, out_bill_no: str, state: str = "SUCCESS", fail_reason: str | None = None):
         """The payee confirmed (or the transfer failed): the bill's final state and its
         MCHTRANSFER.BILL.FINISHED notification."""
         with self.lock:
             bill = self.transfers[out_bill_no]
             bill["state"] = state
+            bill["package_info"] = None
             if fail_reason:
                 bill["fail_reason"] = fail_reason
         return self.notification("MCHTRANSFER.BILL.FINISHED", self._bill_view(bill))

@@ -16,7 +16,7 @@ from distweb.models.payouts import WithdrawalStatus
 from distweb.queues import all_queues, redis_connection
 from distweb.services import provider_payouts, wallet, withdrawals
 from distweb.services.verify import verify
-from tests.integration.test_provider_payouts import approved, fund, world  # noqa: F401 — fixture
+from tests.support.payouts import approved, fund
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjRunPay1"
 

@@ -4,64 +4,22 @@ the withdrawal is paid only on confirmation, a refusal keeps it approved with th
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 
 import pytest
 
 from distweb.extensions import db
-from distweb.models import Brand, ProviderPayout, Withdrawal
+from distweb.models import ProviderPayout, Withdrawal
 from distweb.models.base import utcnow
 from distweb.models.payouts import WithdrawalStatus
 from distweb.services import (
-    catalogue,
-    commission,
-    online_pay,
-    orders,
     provider_payouts,
-    settlement,
     wallet,
     withdrawals,
 )
 from distweb.services.errors import ServiceError
 from distweb.services.verify import verify
-
-_funding = itertools.count(1)
-
-
-@pytest.fixture
-def world(app, app_ctx, make, wechat, alipay, trusted):
-    wechat.failures.clear()
-    alipay.failures.clear()
-    brand_ref = make.brand()
-    seller = make.promoter(name="卖家")
-    brand = db.session.get(Brand, brand_ref.id)
-    commission.save_plan(brand.id, {"depth": 1, "freeze_days": 7, "max_total_bp": 3000, "rules": [
-        {"scope": {}, "level": 1, "kind": "percent", "rate_bp": 1000}]})
-    settings, secrets = wechat.settings()
-    online_pay.save_config(brand.id, "wechat", True, settings, secrets)
-    settings, secrets = alipay.settings()
-    online_pay.save_config(brand.id, "alipay", True, settings, {**secrets, **alipay.certificates()})
-    fund(brand, seller, 100000)
-    return {"brand": brand, "seller": seller}
-
-
-def fund(brand, seller, fen):
-    """Available money the way it gets there: a sale's 10 ％ commission, completed past its
-    freeze window and settled by a run."""
-    n = next(_funding)
-    catalogue.upsert_product(brand, f"FUND-{n}", catalogue.ProductInput(name="充值", price_fen=fen * 10))
-    order = orders.place_order(brand, orders.OrderInput(
-        external_id=f"F-{n}", mode="promotion", promoter_code=seller.code,
-        items=[orders.ItemInput(f"FUND-{n}", 1)], paid_at=utcnow() - timedelta(days=12)))
-    orders.complete(order.brand_id, order.id, utcnow() - timedelta(days=10))
-    settlement.execute_run(settlement.start_run(brand.id, enqueue=False).id)
-    db.session.commit()
-
-
-def approved(world, fen, method, account, name="张三"):
-    w = withdrawals.request(world["seller"].id, withdrawals.Request(fen, method, name, account))
-    return withdrawals.approve(w.brand_id, w.id)
+from tests.support.payouts import approved
 
 
 def test_alipay_pays_an_approved_withdrawal_at_once_and_refusals_keep_it_approved(world, alipay):

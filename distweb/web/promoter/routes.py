@@ -307,8 +307,11 @@ def withdraw():
         else:
             flash(_("提现申请已提交，金额已冻结等待处理。"), "success")
             return redirect_to(url_for("promoter.withdraw"))
+    from distweb.services import provider_payouts
+
     return render("promoter/withdraw.html", balances=wallet_service.balances(promoter.id), account=account,
-                  rules=rules, history=withdrawals.for_promoter(promoter.id), error=error, tab="wallet"), status
+                  rules=rules, history=provider_payouts.payee_views(promoter.id, withdrawals.for_promoter(promoter.id)),
+                  error=error, tab="wallet"), status
 
 
 @bp.route("/payout-account", methods=["GET", "POST"])
@@ -328,8 +331,118 @@ def payout_account():
         else:
             flash(_("收款账户已保存。"), "success")
             return redirect_to(url_for("promoter.withdraw"))
+    return _payout_account_page(promoter, error, None, status)
+
+
+def _payout_account_page(promoter, error, wechat_error, status):
+    from distweb.services import online_pay, withdrawals
+
     return render("promoter/payout_account.html", account=withdrawals.payout_account(promoter.id), error=error,
+                  wechat_error=wechat_error, wechat_enabled="wechat" in online_pay.enabled(promoter.brand_id),
+                  in_wechat=online_pay.browser_kind(request.headers.get("User-Agent")) == "wechat",
                   tab="wallet"), status
+
+
+WECHAT_BIND_KEY = "wx_bind"
+WECHAT_BIND_SECONDS = 600
+
+
+@bp.post("/payout-account/wechat")
+def wechat_bind():
+    """绑定微信收款: inside WeChat, the password again and the payee's real name, then WeChat's
+    OAuth (snsapi_base, no prompt) names the openid under the brand's AppID; ``state`` ties
+    the way back to this session."""
+    import secrets
+    import time
+
+    from flask import redirect, session
+
+    from distweb.services import online_pay, withdrawals
+    from distweb.services.payment_providers import ProviderError
+
+    promoter = _promoter()
+    try:
+        if online_pay.browser_kind(request.headers.get("User-Agent")) != "wechat":
+            raise ServiceError("not_in_wechat", _("请在微信中打开本页再绑定。"))
+        provider = online_pay.provider_for(promoter.brand_id, "wechat")
+        name = withdrawals.check_wechat_binding(current_user, request.form.get("password", ""),
+                                                request.form.get("account_name", ""))
+    except NotFound:
+        return _payout_account_page(promoter, None, _("本品牌暂未开通微信打款。"), 422)
+    except ProviderError:
+        return _payout_account_page(promoter, None, _("本品牌的微信支付设置不完整，请联系品牌方。"), 422)
+    except ServiceError as err:
+        return _payout_account_page(promoter, None, str(err.message), 422)
+    state = secrets.token_urlsafe(16)
+    session[WECHAT_BIND_KEY] = {"state": state, "name": name, "promoter": promoter.id, "at": int(time.time())}
+    return redirect(provider.oauth_url(url_for("promoter.wechat_bind_back", _external=True), state))
+
+
+@bp.get("/payout-account/wechat/back")
+def wechat_bind_back():
+    """WeChat comes back with a one-time code (and our state): exchanged for the openid,
+    which becomes the account 商家转账 pays."""
+    import time
+
+    from flask import redirect, session
+
+    from distweb.services import online_pay, withdrawals
+    from distweb.services.payment_providers import ProviderError
+
+    promoter = _promoter()
+    pending = session.pop(WECHAT_BIND_KEY, None)
+    code = (request.args.get("code") or "")[:128]
+    if (not isinstance(pending, dict) or pending.get("promoter") != promoter.id or not code
+            or pending.get("state") != request.args.get("state")
+            or time.time() - int(pending.get("at") or 0) > WECHAT_BIND_SECONDS):
+        flash(_("微信授权已失效，请重新绑定。"), "error")
+        return redirect(url_for("promoter.payout_account"))
+    try:
+        openid = online_pay.provider_for(promoter.brand_id, "wechat").openid_for_code(code)
+        withdrawals.bind_wechat(promoter.id, pending.get("name", ""), openid)
+    except (ServiceError, ProviderError):
+        flash(_("微信授权失败，请重新绑定。"), "error")
+        return redirect(url_for("promoter.payout_account"))
+    flash(_("微信收款账户已绑定。"), "success")
+    return redirect(url_for("promoter.payout_account"))
+
+
+@bp.get("/withdrawals/<int:withdrawal_id>")
+def withdrawal_show(withdrawal_id: int):
+    """One withdrawal on the payee's phone: while WeChat 商家转账 waits for the payee (用户确认
+    模式), the 确认收款 button opens WeChat's confirm page (requestMerchantTransfer); the
+    page follows the payout until the provider's notification settles it."""
+    from distweb.services import online_pay, provider_payouts
+
+    promoter = _promoter()
+    try:
+        view = provider_payouts.payee_view(promoter.id, withdrawal_id)
+    except NotFound:
+        abort(404)
+    from distweb.services.payment_providers import ProviderError
+
+    in_wechat = online_pay.browser_kind(request.headers.get("User-Agent")) == "wechat"
+    try:
+        params = provider_payouts.confirm_params(view)
+    except (ServiceError, ProviderError):  # the brand's WeChat settings are gone: nothing to confirm with
+        params = None
+    return render("promoter/withdrawal.html", view=view, params=params, in_wechat=in_wechat, tab="wallet")
+
+
+@bp.get("/withdrawals/<int:withdrawal_id>/status")
+def withdrawal_status(withdrawal_id: int):
+    from flask import make_response
+
+    from distweb.services import provider_payouts
+
+    promoter = _promoter()
+    try:
+        view = provider_payouts.payee_view(promoter.id, withdrawal_id)
+    except NotFound:
+        abort(404)
+    response = make_response({"state": view.state, "reason": view.reason})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/inbox")
