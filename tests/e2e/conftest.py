@@ -47,13 +47,21 @@ class Server:
 @pytest.fixture(scope="package")
 def live_server(service_urls, tmp_path_factory):
     """gunicorn (1 worker, 4 threads) + ``python -m distweb worker`` serving the demo data."""
+    from tests.fakes.keys import tls_files
+    from tests.fakes.wechatpay import HOSTS, WeChatPayStandIn
+
     instance = tmp_path_factory.mktemp("e2e-instance")
     control = live.control_app(service_urls, instance)
     created_schema = False
+    # The WeChat Pay stand-in's TLS (tests/fakes/wechatpay.py) is trusted by the server
+    # through requests' documented CA setting; a test starts the stand-in in this folder.
+    wechat_tls = instance / WeChatPayStandIn.TLS_FOLDER
+    ca_bundle, _, _ = tls_files(wechat_tls, HOSTS)
     try:
         demo, created_schema = live.migrate_and_load_demo(control)
         with live.live_server(
-            service_urls["database"], service_urls["redis"], instance, "e2e-secret-key-not-for-production"
+            service_urls["database"], service_urls["redis"], instance, "e2e-secret-key-not-for-production",
+            extra_env={"REQUESTS_CA_BUNDLE": str(ca_bundle)},
         ) as process:
             dialect = "postgresql" if service_urls["database"].startswith("postgres") else "sqlite"
             yield Server(url=process.url, database=dialect, demo=demo, process=process)

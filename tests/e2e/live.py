@@ -149,10 +149,12 @@ class LiveServer:
 
 @contextmanager
 def live_server(database_url: str, redis_url: str, instance: Path, secret_key: str,
-                app_spec: str = "wsgi:app"):
-    """Gunicorn (1 worker, 4 threads) and ``python -m distweb worker`` on a migrated database."""
+                app_spec: str = "wsgi:app", extra_env: dict[str, str] | None = None):
+    """Gunicorn (1 worker, 4 threads) and ``python -m distweb worker`` on a migrated database
+    (``extra_env``: more environment for both)."""
     instance.mkdir(parents=True, exist_ok=True)
     env = service_env(database_url, redis_url, instance, secret_key)
+    env.update(extra_env or {})
     port = free_port()
     logs = {"web": instance / "gunicorn.log", "worker": instance / "worker.log"}
     web = worker = None

@@ -20,6 +20,8 @@ What it implements, from WeChat Pay's documentation:
   WAIT_USER_CONFIRM with the bill's ``package_info``; ``confirm_transfer`` is the payee
   confirming on the page ``requestMerchantTransfer`` opens (its own openid only), and
   ``transfer_done`` any final state (FAIL with OVERDUE_CLOSE: not confirmed in 24 hours);
+- H5 支付's cashier page (``h5``: the page at the ``h5_url``, paying posts the notification
+  to the merchant and returns to the ``redirect_url``), for browser tests;
 - notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS`` …): the resource encrypted with
   AEAD_AES_256_GCM under the APIv3 key, the body signed with the platform key; returned to
   the test as (headers, body) to post to distweb.
@@ -41,8 +43,9 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -58,6 +61,8 @@ def _sign(key, message: str) -> str:
 
 
 class WeChatPayStandIn:
+    TLS_FOLDER = "wechat-tls"  # where a live server's CA bundle is expected (tests/e2e/conftest.py)
+
     def __init__(self, directory: Path, mchid="1900000109", appid="wx8888888888888888", apiv3_key=None):
         self.mchid, self.appid = mchid, appid
         self.apiv3_key = apiv3_key or secrets.token_hex(16)  # 32 characters
@@ -239,6 +244,7 @@ class WeChatPayStandIn:
                 return 400, {"code": "PARAM_ERROR", "message": "缺少 scene_info"}
             if kind == "jsapi" and not (data.get("payer") or {}).get("openid"):
                 return 400, {"code": "PARAM_ERROR", "message": "缺少 openid"}
+            prepay = "wx" + secrets.token_hex(14)
             with self.lock:
                 known = self.transactions.get(data["out_trade_no"])
                 if known and known["total"] != total:
@@ -247,8 +253,8 @@ class WeChatPayStandIn:
                     "out_trade_no": data["out_trade_no"], "total": total, "trade_state": "NOTPAY",
                     "trade_type": kind.upper(), "notify_url": data["notify_url"],
                     "profit_sharing": bool((data.get("settle_info") or {}).get("profit_sharing")),
-                    "openid": (data.get("payer") or {}).get("openid")}
-            prepay = "wx" + secrets.token_hex(14)
+                    "openid": (data.get("payer") or {}).get("openid"), "prepay_id": prepay,
+                    "description": data["description"]}
             if kind == "native":
                 return 200, {"code_url": f"weixin://wxpay/bizpayurl?pr={secrets.token_hex(4)}"}
             if kind == "h5":
@@ -397,6 +403,41 @@ class WeChatPayStandIn:
         if bill.get("fail_reason"):
             view["fail_reason"] = bill["fail_reason"]
         return view
+
+    # ---------------------------------------------------------------- the H5 cashier (checkmweb)
+
+    H5_PAGE = "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb"
+    H5_PAY = "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/pay"
+
+    def h5(self, method: str, url: str) -> tuple[int, dict, str]:
+        """WeChat's H5 payment page (the ``h5_url`` the buyer's phone opens) as (status,
+        headers, HTML): the order's description and amount and a 确认支付 button. Paying
+        makes the transaction SUCCESS, posts its TRANSACTION.SUCCESS notification to the
+        merchant's ``notify_url`` and goes back to the ``redirect_url`` the merchant appended
+        to the h5_url. A browser test routes wx.tenpay.com here."""
+        import html
+
+        split = urlsplit(url)
+        query = parse_qs(split.query)
+        prepay = (query.get("prepay_id") or [""])[0]
+        with self.lock:
+            trade = next((t for t in self.transactions.values() if t.get("prepay_id") == prepay and prepay), None)
+        if trade is None or trade["trade_type"] != "H5":
+            return 200, {}, "<!doctype html><meta charset=utf-8><title>微信支付</title><h1>商家参数格式有误，请联系商家解决</h1>"
+        back = (query.get("redirect_url") or [""])[0]
+        if method == "POST" and split.path.endswith("/pay"):
+            if trade["trade_state"] == "NOTPAY":
+                headers, body = self.pay(trade["out_trade_no"])
+                requests.post(trade["notify_url"], data=body, headers=headers, timeout=10)
+            if back:
+                return 302, {"Location": back}, ""
+            return 200, {}, "<!doctype html><meta charset=utf-8><title>微信支付</title><h1>支付成功</h1>"
+        target = f"{self.H5_PAY}?{urlencode({'prepay_id': prepay, 'redirect_url': back})}"
+        fen = trade["total"]
+        return 200, {}, (f"<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+                         f"<title>微信支付</title><h1>微信支付</h1><p>{html.escape(trade['description'])}</p>"
+                         f"<p class=amount>¥{fen // 100}.{fen % 100:02d}</p>"
+                         f"<form method=post action='{html.escape(target)}'><button>确认支付</button></form>")
 
     def oauth_code(self, openid: str) -> str:
         """What WeChat's authorize page (snsapi_base) hands back to the redirect_uri for the
