@@ -113,6 +113,7 @@ NOTIFICATION = {
     "commission_unfrozen": _l("佣金已解冻 %(amount)s，可以提现了。"),
     "withdrawal_approved": _l("提现 %(amount)s 已通过审核，等待打款。"),
     "withdrawal_paid": _l("提现 %(amount)s 已打款。"),
+    "withdrawal_confirm": _l("提现 %(amount)s 已通过微信打款，请在 24 小时内打开并确认收款。"),
     "withdrawal_rejected": _l("提现 %(amount)s 被拒绝，金额已退回钱包。"),
     "withdrawal_requested": _l("提现 %(amount)s 已提交。"),
     "statement_ready": _l("%(period)s 对账单已生成。"),
@@ -159,6 +160,8 @@ def notification_link(notification) -> str:
         return url_for("promoter.material_show", material_id=int(data["material_id"]))
     if kind == "statement_ready":
         return url_for("promoter.statements_page")
+    if kind == "withdrawal_confirm" and data.get("withdrawal"):
+        return url_for("promoter.withdrawal_show", withdrawal_id=int(data["withdrawal"]))
     if kind == "commission_unfrozen" or kind.startswith("withdrawal_"):
         return url_for("promoter.wallet")
     return url_for("promoter.inbox")

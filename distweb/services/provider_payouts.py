@@ -96,6 +96,10 @@ def start(brand_id: int, withdrawal_id: int, notify_base: str, actor_id: int | N
         with transaction():
             db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id)
                                .values(package_info=notice.package[:1024]))
+        from distweb.services import notifications
+
+        notifications.notify_promoters([(withdrawal.promoter_id, "withdrawal_confirm",
+                                         {"amount_fen": payout.amount_fen, "withdrawal": withdrawal.id})])
     apply(payout, notice)
     return payout
 

@@ -70,6 +70,9 @@ def test_a_promoter_binds_wechat_and_confirms_the_payout_on_the_phone(world, bro
     assert payout.package_info == bill["package_info"]
     db.session.commit()
 
+    inbox = browser.get("/promoter/inbox").get_data(as_text=True)
+    assert "提现 ¥123.45 已通过微信打款，请在 24 小时内打开并确认收款。" in inbox
+    assert f'href="/promoter/withdrawals/{w.id}"' in inbox
     history = browser.get("/promoter/withdraw").get_data(as_text=True)
     assert f'data-withdrawal="{w.id}" data-state="paying"' in history and "去微信确认收款" in history
     page = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": IN_WECHAT}).get_data(as_text=True)
