@@ -2,13 +2,15 @@
    the payout's package to WeChat's requestMerchantTransfer (商家转账 用户确认模式), and the page
    polls the withdrawal until the provider's notification settles it. Everything comes in
    data-* attributes (strict CSP: no inline code). WeChat's answer to the call only says the
-   page was shown; the notification decides. */
+   page was shown; the notification decides. Loaded once (app.js's data-scripts), it sets up
+   each such page as it arrives, by a full load or an htmx swap. */
 (function () {
   "use strict";
 
   function start() {
     var box = document.querySelector("[data-transfer-status-url]");
-    if (!box) return;
+    if (!box || box.dataset.started) return;
+    box.dataset.started = "1";
     var url = box.getAttribute("data-transfer-status-url");
     var params = box.getAttribute("data-transfer");
     var button = document.querySelector("[data-transfer-confirm]");
@@ -47,4 +49,5 @@
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
+  document.addEventListener("htmx:afterSettle", start);
 })();

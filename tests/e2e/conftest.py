@@ -69,6 +69,16 @@ def live_server(service_urls, tmp_path_factory):
         live.wipe(control, drop_schema=created_schema)
 
 
+@pytest.fixture
+def wechat_pay(live_server):
+    """The WeChat Pay stand-in, its TLS in the folder whose CA the live server trusts."""
+    from tests.fakes.wechatpay import WeChatPayStandIn
+
+    stand_in = WeChatPayStandIn(live_server.process.instance / WeChatPayStandIn.TLS_FOLDER).start()
+    yield stand_in
+    stand_in.stop()
+
+
 # --- the browser ---------------------------------------------------------------------------
 
 

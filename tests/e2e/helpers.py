@@ -85,3 +85,22 @@ def login(page, username: str, password: str) -> None:
     page.get_by_label("密码", exact=True).fill(password)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def save_wechat(manager, settings: dict, secrets: dict, enabled: bool) -> None:
+    """The manager enters (or, ``secrets`` empty, keeps) the WeChat Pay settings and saves."""
+    from playwright.sync_api import expect
+
+    manager.goto("/manage/settings/payments")
+    form = manager.locator("form#pay-wechat")
+    form.get_by_label("商户号 mchid").fill(settings["mchid"])
+    form.get_by_label("公众号 AppID").fill(settings["appid"])
+    form.get_by_label("商户 API 证书序列号").fill(settings["cert_serial_no"])
+    form.get_by_label("出口代理（选填）").fill(settings["proxy"])
+    if secrets:
+        form.get_by_label("商户 API 证书私钥（apiclient_key.pem）").fill(secrets["private_key"])
+        form.get_by_label("APIv3 密钥").fill(secrets["apiv3_key"])
+        form.get_by_label("公众号 AppSecret（微信内支付需要）").fill(secrets["app_secret"])
+    form.get_by_label("启用").set_checked(enabled)
+    form.get_by_role("button", name="保存").click()
+    expect(manager.locator("#toasts")).to_contain_text("支付设置已保存。")

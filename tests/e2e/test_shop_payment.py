@@ -9,9 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import PHONE, PageWatch, login
+from tests.e2e.helpers import PHONE, PageWatch, login, save_wechat
 from tests.fakes.alipay import AlipayStandIn
-from tests.fakes.wechatpay import WeChatPayStandIn
 
 pytestmark = pytest.mark.e2e
 
@@ -83,29 +82,6 @@ def test_a_buyer_pays_a_shop_order_with_alipay_on_a_phone(desktop, promoter_phon
         buyer_context.close()
     finally:
         save_alipay(manager, settings, {"app_private_key": "", "alipay_public_key": ""}, enabled=False)
-
-
-@pytest.fixture
-def wechat_pay(live_server):
-    """The WeChat Pay stand-in, its TLS in the folder whose CA the live server trusts."""
-    stand_in = WeChatPayStandIn(live_server.process.instance / WeChatPayStandIn.TLS_FOLDER).start()
-    yield stand_in
-    stand_in.stop()
-
-
-def save_wechat(manager, settings: dict, secrets: dict, enabled: bool) -> None:
-    manager.goto("/manage/settings/payments")
-    form = manager.locator("form#pay-wechat")
-    form.get_by_label("商户号 mchid").fill(settings["mchid"])
-    form.get_by_label("公众号 AppID").fill(settings["appid"])
-    form.get_by_label("商户 API 证书序列号").fill(settings["cert_serial_no"])
-    form.get_by_label("出口代理（选填）").fill(settings["proxy"])
-    if secrets:
-        form.get_by_label("商户 API 证书私钥（apiclient_key.pem）").fill(secrets["private_key"])
-        form.get_by_label("APIv3 密钥").fill(secrets["apiv3_key"])
-    form.get_by_label("启用").set_checked(enabled)
-    form.get_by_role("button", name="保存").click()
-    expect(manager.locator("#toasts")).to_contain_text("支付设置已保存。")
 
 
 def test_a_buyer_pays_a_shop_order_through_wechat_h5_on_a_phone(desktop, promoter_phone, browser, live_server,

@@ -346,6 +346,7 @@ class WeChatPayStandIn:
                 bill = self.transfers.setdefault(data["out_bill_no"], {
                     "out_bill_no": data["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(16),
                     "transfer_amount": amount, "openid": data["openid"], "user_name": name,
+                    "notify_url": data["notify_url"],
                     "state": "WAIT_USER_CONFIRM", "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
                     "package_info": base64.b64encode(secrets.token_bytes(48)).decode()})
             answer = {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
@@ -446,6 +447,35 @@ class WeChatPayStandIn:
         with self.lock:
             self.oauth_codes[code] = openid
         return code
+
+    def authorize(self, url: str, openid: str) -> tuple[int, dict, str]:
+        """open.weixin.qq.com/connect/oauth2/authorize for the WeChat user ``openid``:
+        snsapi_base asks nothing and sends the browser back to ``redirect_uri`` with a
+        one-time ``code`` and the merchant's ``state``; a wrong AppID or scope is refused."""
+        query = parse_qs(urlsplit(url).query)
+        if query.get("appid") != [self.appid] or query.get("scope") != ["snsapi_base"] \
+                or query.get("response_type") != ["code"] or not query.get("redirect_uri"):
+            return 200, {}, "<!doctype html><meta charset=utf-8><title>微信</title><h1>参数错误</h1>"
+        back = query["redirect_uri"][0]
+        target = back + ("&" if "?" in back else "?") + urlencode(
+            {"code": self.oauth_code(openid), "state": (query.get("state") or [""])[0]})
+        return 302, {"Location": target}, ""
+
+    def request_merchant_transfer(self, params: dict, openid: str) -> dict:
+        """What WeChat's client does for ``WeixinJSBridge.invoke("requestMerchantTransfer",
+        params)`` in the payee ``openid``'s WeChat: the merchant and AppID must be the bill's,
+        the payee confirms, the bill succeeds and its notification goes to the merchant's
+        notify_url. The answer only says the page was shown (``err_msg``)."""
+        if params.get("mchId") != self.mchid or params.get("appId") != self.appid:
+            return {"err_msg": "requestMerchantTransfer:fail"}
+        with self.lock:
+            bill = next((b for b in self.transfers.values() if b.get("package_info") == params.get("package")), None)
+        notice = self.confirm_transfer(params.get("package") or "", openid)
+        if notice is None:
+            return {"err_msg": "requestMerchantTransfer:fail"}
+        headers, body = notice
+        requests.post(bill["notify_url"], data=body, headers=headers, timeout=10)
+        return {"err_msg": "requestMerchantTransfer:ok"}
 
     def confirm_transfer(self, package: str, openid: str):
         """The payee confirms on WeChat's page that ``requestMerchantTransfer`` opened with

@@ -355,7 +355,7 @@ def wechat_bind():
     import secrets
     import time
 
-    from flask import redirect, session
+    from flask import session
 
     from distweb.services import online_pay, withdrawals
     from distweb.services.payment_providers import ProviderError
@@ -375,7 +375,10 @@ def wechat_bind():
         return _payout_account_page(promoter, None, str(err.message), 422)
     state = secrets.token_urlsafe(16)
     session[WECHAT_BIND_KEY] = {"state": state, "name": name, "promoter": promoter.id, "at": int(time.time())}
-    return redirect(provider.oauth_url(url_for("promoter.wechat_bind_back", _external=True), state))
+    # Not a redirect: the CSP's form-action 'self' would stop a form post redirected to
+    # WeChat; this page goes there itself (static/js/go.js), or with a tap on its link.
+    return render("promoter/wechat_bind_go.html", target=provider.oauth_url(
+        url_for("promoter.wechat_bind_back", _external=True), state), tab="wallet")
 
 
 @bp.get("/payout-account/wechat/back")
