@@ -60,6 +60,8 @@ def test_a_settlement_runs_withdrawals_are_paid_in_one_job_and_a_second_run_pays
     assert response.status_code == 302
     batch = db.session.scalars(db.select(PayoutBatch)).one()
     assert db.session.get(Job, batch.job_id).status == JobStatus.QUEUED
+    queued = browser.get(f"/manage/settlements/{run_id}").get_data(as_text=True)
+    assert f'hx-get="/manage/settlements/{run_id}/payouts"' in queued and "批量打款 · 排队中" in queued
     work_off_queues()
     db.session.expire_all()
     job = db.session.get(Job, batch.job_id)
@@ -80,7 +82,12 @@ def test_a_settlement_runs_withdrawals_are_paid_in_one_job_and_a_second_run_pays
     assert rows_by_state(page) == {"paid": [paid.id], "failed": [refused.id], "paying": [confirm.id],
                                    "manual": [bank.id, typed.id], "requested": [waiting.id]}
     assert "收款账号不存在" in page and "等待收款人在微信中确认收款" in page
-    assert "批量打款" in page and first[paid.id].out_no in page
+    assert first[paid.id].out_no in page
+    section = browser.get(f"/manage/settlements/{run_id}/payouts").get_data(as_text=True)
+    assert section.startswith('<section class="panel" id="run-payouts">')  # done: it polls no more
+    assert "批量打款 · 已完成" in section and "<dt>成功</dt><dd>1</dd>" in section
+    assert "<dt>失败</dt><dd>1</dd>" in section and "<dt>跳过</dt><dd>2</dd>" in section
+    assert browser.get(f"/manage/settlements/{run_id + 99}/payouts").status_code == 404
 
     # Again: the paid and the paying are left alone; the refused one gets a new attempt.
     transfers_before = dict(alipay.transfers)

@@ -47,14 +47,31 @@ def settlement_show(run_id: int):
     except NotFound:
         abort(404)
     job = jobs.get_job(run.job_id, current_user.brand_id) if run.job_id else None
+    return render("manage/settlement.html", "manage/_settlement_status.html", run=run, job=job,
+                  rows=settlement.per_promoter(run.id) if run.status.value == "succeeded" else [],
+                  nav="settlements", **_run_payouts(run))
+
+
+def _run_payouts(run) -> dict:
     from distweb.services import provider_payouts
 
     batch = provider_payouts.latest_batch(current_user.brand_id, run.id)
-    batch_job = jobs.get_job(batch.job_id, current_user.brand_id) if batch and batch.job_id else None
-    return render("manage/settlement.html", "manage/_settlement_status.html", run=run, job=job,
-                  rows=settlement.per_promoter(run.id) if run.status.value == "succeeded" else [],
-                  payout_rows=provider_payouts.run_rows(current_user.brand_id, run.id), batch=batch,
-                  batch_job=batch_job, nav="settlements")
+    return {"payout_rows": provider_payouts.run_rows(current_user.brand_id, run.id), "batch": batch,
+            "batch_job": jobs.get_job(batch.job_id, current_user.brand_id) if batch and batch.job_id else None}
+
+
+@bp.get("/settlements/<int:run_id>/payouts")
+def settlement_payout_rows(run_id: int):
+    """The run's payouts section alone: the page polls it while its batch job runs."""
+    from flask import render_template
+
+    try:
+        run = settlement.get_run(current_user.brand_id, run_id)
+    except NotFound:
+        abort(404)
+    if run.status.value != "succeeded":
+        abort(404)
+    return render_template("manage/_run_payouts.html", run=run, **_run_payouts(run))
 
 
 @bp.post("/settlements/<int:run_id>/payouts")
