@@ -101,6 +101,10 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
         "REMEMBER_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
         "RQ_QUEUE_PREFIX": os.environ.get("DISTWEB_QUEUE_PREFIX", ""),
+        # During a webhook burst (this many deliveries a second or more) the workers apply
+        # for at most this share of their time, so that acknowledging stays fast.
+        "WEBHOOK_BURST_RATE": int(os.environ.get("DISTWEB_WEBHOOK_BURST_RATE", "100")),
+        "WEBHOOK_BURST_APPLY_PERCENT": int(os.environ.get("DISTWEB_WEBHOOK_BURST_APPLY_PERCENT", "25")),
         # Pages keep their data and markup in Redis (distweb.caching); 0 turns that off.
         "DISTWEB_PAGE_CACHE": os.environ.get("DISTWEB_PAGE_CACHE", "1") != "0",
         **sms_from_environment(),
