@@ -189,8 +189,9 @@ class ProfitSplit(db.Model):
 
     __tablename__ = "profit_splits"
     __table_args__ = (
-        CheckConstraint("amount_fen > 0", name="amount_positive"),
-        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+        # 0 with status manual: every receiver of the order stays with the manual flow (and why).
+        CheckConstraint("amount_fen > 0 OR (amount_fen = 0 AND status = 'manual')", name="amount_positive"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'manual')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,7 +201,9 @@ class ProfitSplit(db.Model):
     provider: Mapped[str] = mapped_column(String(12))
     out_no: Mapped[str] = mapped_column(String(32), unique=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    receivers: Mapped[list] = mapped_column(JSON, default=list)  # [{supplier_id, account, amount_fen}]
+    # [{kind supplier|promoter, supplier_id|promoter_id, line_ids, account, account_type,
+    #   amount_fen, manual (why it stays with the manual flow), result}]
+    receivers: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     failure: Mapped[str | None] = mapped_column(String(200))

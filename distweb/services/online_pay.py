@@ -420,6 +420,10 @@ def receive(brand: Brand, provider_name: str, headers: dict, body: bytes) -> tup
             from distweb.services import provider_payouts
 
             outcome = provider_payouts.apply_notice(brand, notice)
+        elif notice.kind == "split":
+            from distweb.services import profit_sharing
+
+            outcome = profit_sharing.apply_notice(brand, notice)
         else:
             outcome = apply_refund_notice(brand, provider_name, notice)
     except ServiceError as err:
@@ -627,10 +631,16 @@ def start_refund(brand_id: int, order_id: int, lines: list[orders.RefundItemInpu
                                lines=[{"sku": line.sku, "amount_fen": line.amount_fen} for line in lines],
                                reason=(reason or "").strip()[:200] or None, status="pending", created_at=utcnow())
         db.session.add(refund)
+    from distweb.services import split_returns
+
+    returned = split_returns.prepare(order, refund)  # a split already sent: what its receivers give back
+    if returned is not None and returned.status == "pending":
+        split_returns.send(returned)  # WeChat Pay: before the refund
     provider = provider_for(brand_id, payment.provider, require_enabled=False)
     try:
         notice = provider.refund(RefundRequest(payment.out_trade_no, refund.out_refund_no, total, payment.amount_fen,
-                                               refund.reason, notify_url(notify_base, payment.provider)))
+                                               refund.reason, notify_url(notify_base, payment.provider),
+                                               split_returns.royalty_for(refund.id)))
     except ProviderError as err:
         if err.code == "timeout":
             # Unknown outcome: it stays pending; the provider's notification (or a retry
@@ -639,6 +649,7 @@ def start_refund(brand_id: int, order_id: int, lines: list[orders.RefundItemInpu
             return refund
         with transaction():
             refund.status, refund.failure, refund.completed_at = "failed", err.reason, utcnow()
+        split_returns.refund_settled(refund.id, False, err.reason)
         raise ServiceError("refund_refused", _l("支付平台拒绝了退款：%(reason)s", reason=err.reason)) from err
     notice.reference = refund.out_refund_no
     _apply_refund(refund, notice)
@@ -661,10 +672,13 @@ def retry_refunds(now=None, limit: int = 100) -> int:
         payment = db.session.get(Payment, refund.payment_id)
         try:
             provider = provider_for(refund.brand_id, payment.provider, require_enabled=False)
+            from distweb.services import split_returns
+
             notice = provider.refund(RefundRequest(payment.out_trade_no, refund.out_refund_no, refund.amount_fen,
                                                    payment.amount_fen, refund.reason,
                                                    notify_url(current_app.config.get("PAYMENT_NOTIFY_BASE") or "",
-                                                              payment.provider)))
+                                                              payment.provider),
+                                                   split_returns.royalty_for(refund.id)))
             notice.reference = refund.out_refund_no
             if _apply_refund(refund, notice) in ("refunded", "refund_failed"):
                 done += 1
@@ -697,6 +711,9 @@ def _apply_refund(refund: PaymentRefund, notice: Notice) -> str:
                                                            PaymentRefund.status == "pending")
                                .values(status="failed", failure=(notice.reason or "")[:200] or None,
                                        completed_at=utcnow()))
+        from distweb.services import split_returns
+
+        split_returns.refund_settled(refund.id, False, notice.reason)
         return "refund_failed"
     if refund.status == "succeeded":
         return "duplicate"
@@ -718,4 +735,7 @@ def _apply_refund(refund: PaymentRefund, notice: Notice) -> str:
         db.session.execute(update(PaymentRefund).where(PaymentRefund.id == refund.id).values(
             status="succeeded", provider_refund_id=(notice.provider_id or "")[:64] or None,
             completed_at=notice.at or utcnow(), failure=None))
+    from distweb.services import split_returns
+
+    split_returns.refund_settled(refund.id, True)  # Alipay: its 退分账 came with it
     return "refunded"

@@ -63,9 +63,23 @@ def upgrade():
     )
     with op.batch_alter_table('split_returns', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_split_returns_split_id'), ['split_id'], unique=False)
+    with op.batch_alter_table('profit_splits', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_profit_splits_amount_positive'), type_='check')
+        batch_op.drop_constraint(batch_op.f('ck_profit_splits_status_known'), type_='check')
+        batch_op.create_check_constraint(batch_op.f('ck_profit_splits_amount_positive'),
+                                         "amount_fen > 0 OR (amount_fen = 0 AND status = 'manual')")
+        batch_op.create_check_constraint(batch_op.f('ck_profit_splits_status_known'),
+                                         "status IN ('pending', 'succeeded', 'failed', 'manual')")
 
 
 def downgrade():
+    op.execute("DELETE FROM profit_splits WHERE status = 'manual'")
+    with op.batch_alter_table('profit_splits', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_profit_splits_amount_positive'), type_='check')
+        batch_op.drop_constraint(batch_op.f('ck_profit_splits_status_known'), type_='check')
+        batch_op.create_check_constraint(batch_op.f('ck_profit_splits_amount_positive'), 'amount_fen > 0')
+        batch_op.create_check_constraint(batch_op.f('ck_profit_splits_status_known'),
+                                         "status IN ('pending', 'succeeded', 'failed')")
     with op.batch_alter_table('split_returns', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_split_returns_split_id'))
     op.drop_table('split_returns')

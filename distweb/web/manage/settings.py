@@ -327,9 +327,16 @@ def reconciliation_reports():
                                                                         reason=report.error or ""),
                       "success" if report.status != "failed" else "error")
         return redirect_to(url_for("manage.reconciliation_reports"))
-    from distweb.services import profit_sharing
+    from distweb.services import catalogue, profit_sharing, split_returns
 
+    splits = profit_sharing.for_brand(current_user.brand_id)
+    returns = split_returns.for_brand(current_user.brand_id)
+    promoter_ids = {int(part["promoter_id"]) for row in [*splits, *returns] for part in row.receivers or []
+                    if part.get("kind") == "promoter"}
     return render("manage/reconciliation.html", reports=reconciliation.recent(current_user.brand_id),
-                  splits=profit_sharing.for_brand(current_user.brand_id),
+                  splits=splits, returns=returns, manual_reasons=profit_sharing.MANUAL_REASONS,
+                  return_reasons=split_returns.MANUAL_REASONS,
+                  promoter_names=profit_sharing.promoter_names(current_user.brand_id, promoter_ids),
+                  supplier_names={s.id: s.name for s in catalogue.suppliers(current_user.brand_id)},
                   providers=online_pay.enabled(current_user.brand_id), labels=online_pay.PROVIDER_LABELS,
                   nav="payments")
