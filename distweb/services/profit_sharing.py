@@ -250,6 +250,8 @@ def run_due(now=None, limit: int = 100) -> int:
                                        provider=payment.provider, out_no=out_no, amount_fen=amount, receivers=parts,
                                        status="pending" if amount else "manual", attempts=0, created_at=now,
                                        next_try_at=now, completed_at=None if amount else now))
+        if not amount:
+            _unfreeze(order.brand_id, payment, out_no)
     sent = 0
     for split in db.session.scalars(select(ProfitSplit).where(
             ProfitSplit.status == "pending", ProfitSplit.next_try_at <= now).order_by(ProfitSplit.id).limit(limit)).all():
@@ -258,6 +260,16 @@ def run_due(now=None, limit: int = 100) -> int:
     from distweb.services import split_returns
 
     return sent + split_returns.retry_due(now, limit)
+
+
+def _unfreeze(brand_id: int, payment: Payment, out_no: str) -> None:
+    """Nothing goes out for the order: the provider gives the brand the payment it kept
+    for the split. A failure is logged (WeChat Pay unfreezes by itself in the end)."""
+    try:
+        online_pay.provider_for(brand_id, payment.provider, require_enabled=False).unfreeze(
+            out_no, payment.provider_txn_id or "")
+    except ProviderError as err:
+        log.warning("payment %s not unfrozen: %s", payment.out_trade_no, err.code)
 
 
 def _bind(split: ProfitSplit, provider) -> None:

@@ -15,6 +15,7 @@ What it implements, from WeChat Pay's documentation:
   APIv3 key), ``POST /v3/pay/transactions/{native,h5,jsapi}``, ``GET …/out-trade-no/{no}``,
   ``POST …/out-trade-no/{no}/close`` (204), ``POST /v3/refund/domestic/refunds``, 分账
   (``POST /v3/profitsharing/receivers/add``, ``POST/GET /v3/profitsharing/orders``,
+  ``POST /v3/profitsharing/orders/unfreeze``,
   ``POST/GET /v3/profitsharing/return-orders``: 分账回退 from a merchant receiver only), and
   the official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com);
 - notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``, ``PROFITSHARING.SUCCESS`` …): the resource encrypted with
@@ -367,6 +368,19 @@ class WeChatPayStandIn:
                                    and not processing else None,
                                    "detail_id": "36011111111111111111111"} for r in receivers]})
             return 200, {k: v for k, v in found.items()}
+        if method == "POST" and split.path == "/v3/profitsharing/orders/unfreeze":
+            trade = next((t for t in self.transactions.values() if t.get("transaction_id") == data.get("transaction_id")),
+                         None)
+            if trade is None or not trade.get("profit_sharing") or not data.get("out_order_no") \
+                    or not data.get("description"):
+                return 400, {"code": "INVALID_REQUEST", "message": "该笔订单不支持解冻"}
+            with self.lock:
+                trade["unfrozen"] = True
+                found = self.splits.setdefault(data["out_order_no"], {
+                    "transaction_id": trade["transaction_id"], "out_order_no": data["out_order_no"],
+                    "order_id": "3008450740201411110007820473" + secrets.token_hex(2), "state": "FINISHED",
+                    "receivers": []})
+            return 200, found
         if method == "POST" and split.path == "/v3/profitsharing/return-orders":
             return self._return_order(data)
         if method == "GET" and split.path.startswith("/v3/profitsharing/return-orders/"):

@@ -286,7 +286,8 @@ def test_commission_withdrawn_before_the_split_stays_with_the_withdrawal_and_the
         assert [(p["amount_fen"], p["manual"]) for p in split.receivers] == [(590, "no_account"), (5600, "balance")]
         assert wallet(brand_id, shop["seller"].id) == (0, 0)
         assert verify().ok
-    assert split.out_no not in wechat.splits  # nothing was sent
+    assert wechat.splits[split.out_no]["receivers"] == []  # nothing was sent: the payment unfrozen instead
+    assert [t for t in wechat.transactions.values() if t.get("unfrozen")] != []
     browser.login("boss@example.com", "secret123")
     page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
     assert "线下结算" in page and "推客钱包余额已提现" in page

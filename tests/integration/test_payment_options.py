@@ -120,9 +120,13 @@ def test_a_brands_own_close_time_closes_its_unpaid_orders_and_a_wrong_one_is_ref
     with app.app_context():
         assert db.session.get(PaymentOptions, tea_shop["brand"].id) is None  # nothing changed
     response = browser.client.post("/manage/settings/payments", data={
-        "provider": "options", "options-csrf_token": token, "options-close_minutes": "90"})
+        "provider": "options", "options-csrf_token": token, "options-close_minutes": "90",
+        "options-commission_split": "y"})
     assert response.status_code == 302
-    assert 'value="90"' in browser.get("/manage/settings/payments").get_data(as_text=True)
+    page = browser.get("/manage/settings/payments").get_data(as_text=True)
+    assert 'value="90"' in page and re.search(r'<input (?=[^>]*\bchecked\b)[^>]*id="options-commission_split"', page)
+    with app.app_context():
+        assert online_pay.commission_split(tea_shop["brand"].id) is True
     order_token = place(client, tea_shop["seller"])
     start_paying(client, order_token, "wechat")
     with app.app_context():
@@ -139,3 +143,4 @@ def test_a_brands_own_close_time_closes_its_unpaid_orders_and_a_wrong_one_is_ref
         "provider": "options", "options-csrf_token": token, "options-close_minutes": ""})
     with app.app_context():
         assert online_pay.close_minutes(tea_shop["brand"].id) == app.config["PAYMENT_CLOSE_MINUTES"]
+        assert online_pay.commission_split(tea_shop["brand"].id) is False  # unticked

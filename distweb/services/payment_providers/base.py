@@ -167,6 +167,10 @@ class PaymentProvider:
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
         raise NotImplementedError
 
+    def unfreeze(self, out_no: str, provider_txn_id: str) -> None:
+        """Give the brand a payment kept for a split that sends nothing (WeChat 解冻剩余资金;
+        a provider that freezes nothing does nothing)."""
+
     def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
         """Make ``account`` a receiver the provider will split to (``kind``: supplier or
         promoter); binding one already bound is harmless."""

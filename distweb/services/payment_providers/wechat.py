@@ -274,6 +274,11 @@ class WeChatPayProvider(PaymentProvider):
 
     RELATION = {"supplier": "SUPPLIER", "promoter": "DISTRIBUTOR"}
 
+    def unfreeze(self, out_no: str, provider_txn_id: str) -> None:
+        """解冻剩余资金: a payment made splittable whose split sends nothing goes to the brand."""
+        self._call(self.client().profitsharing_unfreeze, transaction_id=provider_txn_id, out_order_no=out_no,
+                   description="解冻全部剩余资金")
+
     def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
         """添加分账接收方 (an openid under the brand's AppID, or a merchant id)."""
         self._call(self.client().profitsharing_add_receiver, account_type=account_type, account=account,
