@@ -324,3 +324,33 @@ def test_a_refused_split_return_is_retried_then_shown_failed(app, shop, client, 
         assert verify().ok
     page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
     assert "回退失败" in page and "ACCOUNT_ABNORMAL" in page
+
+
+def test_a_failed_commission_split_gives_the_hold_back_and_the_managers_retry_holds_it_again(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    alipay.unknown_payees.add("seller@example.com")
+    try:
+        with app.app_context():
+            now = utcnow()
+            profit_sharing.run_due(now)
+            assert wallet(brand_id, shop["seller"].id) == (0, 0)  # held while it is tried
+            profit_sharing.run_due(now + timedelta(minutes=11))
+            profit_sharing.run_due(now + timedelta(minutes=40))
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.attempts) == ("failed", 3) and "分账收入方账户不存在" in split.failure
+            assert wallet(brand_id, shop["seller"].id) == (5600, 0)  # back in the wallet
+            assert verify().ok
+            split_id = split.id
+    finally:
+        alipay.unknown_payees.discard("seller@example.com")
+    browser.login("boss@example.com", "secret123")
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert verify().ok
+    assert alipay.settles[split.out_no]["parts"] == [("seller@example.com", 5600)]

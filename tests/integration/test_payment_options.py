@@ -144,3 +144,20 @@ def test_a_brands_own_close_time_closes_its_unpaid_orders_and_a_wrong_one_is_ref
     with app.app_context():
         assert online_pay.close_minutes(tea_shop["brand"].id) == app.config["PAYMENT_CLOSE_MINUTES"]
         assert online_pay.commission_split(tea_shop["brand"].id) is False  # unticked
+
+
+def test_alipay_from_the_environment_with_its_key_in_a_file(app, tea_shop, alipay, env_config, tmp_path):
+    settings, secrets = alipay.settings()
+    key_file = tmp_path / "app_private_key.pem"
+    key_file.write_text(secrets["app_private_key"])
+    env_config({"DISTWEB_ALIPAY_APP_ID": settings["app_id"], "DISTWEB_ALIPAY_GATEWAY": settings["gateway"],
+                "DISTWEB_ALIPAY_APP_PRIVATE_KEY_FILE": str(key_file),
+                "DISTWEB_ALIPAY_PUBLIC_KEY": secrets["alipay_public_key"],
+                "DISTWEB_PAYMENT_ENV_BRAND": str(tea_shop["brand"].id)})
+    with app.app_context():
+        assert online_pay.enabled(tea_shop["brand"].id) == ["alipay"]
+        assert online_pay.enabled_pairs() == [(tea_shop["brand"].id, "alipay")]
+        provider = online_pay.provider_for(tea_shop["brand"].id, "alipay")
+        notice = provider.query("D1NEVERSTARTED")  # a signed call the stand-in verifies
+        assert (notice.kind, notice.status) == ("payment", "pending")
+    assert alipay.calls[-1][0] == "alipay.trade.query"
