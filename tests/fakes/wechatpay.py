@@ -350,7 +350,7 @@ class WeChatPayStandIn:
                 return 400, {"code": "INVALID_REQUEST", "message": "分账接收方不存在"}
             if sum(r.get("amount", 0) for r in receivers) > trade["total"]:
                 return 400, {"code": "NOT_ENOUGH", "message": "分账金额不足"}
-            if not data.get("unfreeze_unsplit") is True or any(
+            if data.get("unfreeze_unsplit") is not True or any(
                     not isinstance(r.get("amount"), int) or r["amount"] <= 0 or not r.get("description")
                     for r in receivers):
                 return 400, {"code": "PARAM_ERROR", "message": "参数错误"}

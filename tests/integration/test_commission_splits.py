@@ -13,14 +13,29 @@ import pytest
 import requests
 
 from distweb.extensions import db
-from distweb.models import Brand, Order, Payment, PaymentRefund, PayoutAccount, ProfitSplit, Supplier
+from distweb.models import (
+    Brand,
+    Order,
+    Payment,
+    PaymentRefund,
+    PayoutAccount,
+    ProfitSplit,
+    Supplier,
+)
 from distweb.models.base import utcnow
 from distweb.models.ledger import AccountKind
 from distweb.models.order import OrderMode
-from distweb.services import catalogue, commission, ledger, online_pay, orders, profit_sharing, settlement
+from distweb.services import (
+    catalogue,
+    commission,
+    ledger,
+    online_pay,
+    orders,
+    profit_sharing,
+    settlement,
+)
 from distweb.services.verify import verify
 from tests.conftest import Browser, csrf_token_from
-from tests.fakes.fixtures import alipay, trusted, wechat  # noqa: F401 — fixtures
 
 SELLER_OPENID = "oSellerWestlake00000000001"
 SUPPLIER_MCHID = "1900000999"

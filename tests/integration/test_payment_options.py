@@ -15,7 +15,6 @@ from distweb.models import Brand, Order, Payment, PaymentOptions
 from distweb.models.base import utcnow
 from distweb.models.order import OrderStatus
 from distweb.services import catalogue, online_pay, payment_env
-from tests.fakes.fixtures import alipay, trusted, wechat  # noqa: F401 — fixtures
 from tests.integration.test_online_pay import place, start_paying
 
 

@@ -40,7 +40,9 @@ from alipay.aop.api.domain.AlipayTradeOrderSettleModel import AlipayTradeOrderSe
 from alipay.aop.api.domain.AlipayTradePagePayModel import AlipayTradePagePayModel
 from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.domain.AlipayTradeRefundModel import AlipayTradeRefundModel
-from alipay.aop.api.domain.AlipayTradeRoyaltyRelationBindModel import AlipayTradeRoyaltyRelationBindModel
+from alipay.aop.api.domain.AlipayTradeRoyaltyRelationBindModel import (
+    AlipayTradeRoyaltyRelationBindModel,
+)
 from alipay.aop.api.domain.AlipayTradeWapPayModel import AlipayTradeWapPayModel
 from alipay.aop.api.domain.OpenApiRoyaltyDetailInfoPojo import OpenApiRoyaltyDetailInfoPojo
 from alipay.aop.api.domain.Participant import Participant
@@ -59,7 +61,9 @@ from alipay.aop.api.request.AlipayTradeOrderSettleRequest import AlipayTradeOrde
 from alipay.aop.api.request.AlipayTradePagePayRequest import AlipayTradePagePayRequest
 from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryRequest
 from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundRequest
-from alipay.aop.api.request.AlipayTradeRoyaltyRelationBindRequest import AlipayTradeRoyaltyRelationBindRequest
+from alipay.aop.api.request.AlipayTradeRoyaltyRelationBindRequest import (
+    AlipayTradeRoyaltyRelationBindRequest,
+)
 from alipay.aop.api.request.AlipayTradeWapPayRequest import AlipayTradeWapPayRequest
 from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
 

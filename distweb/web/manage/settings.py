@@ -260,7 +260,6 @@ def payment_settings():
         for name in form.SECRET_FIELDS:
             getattr(form, name).data = ""
     from distweb.services import catalogue, profit_sharing
-
     from distweb.services.payment_env import variable
 
     env = {name: online_pay.env_config(current_user.brand_id, name, stored) for name in forms}
