@@ -218,11 +218,12 @@ def _hold(brand_id: int, parts: list[dict], reference: str, order_id: int, now) 
 
 
 def _release(row: ProfitSplit, now) -> None:
-    """A split that finally failed gives its promoters' holds back to their wallets."""
+    """A split that finally failed gives its promoters' holds back to their wallets (but
+    not a part the provider paid)."""
     draft = ledger.Draft(row.brand_id, "commission_split_return", order_id=row.order_id, reference=f"split:{row.id}",
                          occurred_at=now)
     for part in sent_parts(row):
-        if part["kind"] == "promoter":
+        if part["kind"] == "promoter" and part.get("result") != "SUCCESS":
             draft.move(int(part["amount_fen"]), (AccountKind.WITHDRAWALS_IN_TRANSIT, int(part["promoter_id"])),
                        (AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"])))
     if draft.postings:
@@ -314,17 +315,26 @@ def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> 
                                  .execution_options(populate_existing=True)).one()
         if row.status != "pending":
             return "duplicate"
+        if notice.status == "partial":
+            # Final, and some receivers were paid: theirs move; the others stay owed (a
+            # promoter's hold goes back) and the split is shown failed with why.
+            parts = [dict(p) for p in row.receivers]
+            for part in parts:
+                if not part.get("manual"):
+                    result, why = (notice.parts or {}).get(part["account"], ("CLOSED", None))
+                    part["result"] = result
+                    if why:
+                        part["failure"] = str(why)[:80]
+            row.receivers = parts
+            _post_paid(row, [p for p in sent_parts(row) if p.get("result") == "SUCCESS"], now)
+            row.attempts += 1
+            row.failure = (notice.reason or "")[:200] or None
+            row.status, row.completed_at = "failed", now
+            _release(row, now)
+            log.warning("split %s partly refused", row.out_no)
+            return "split_partial"
         if notice.status == "succeeded":
-            draft = ledger.Draft(row.brand_id, "supplier_split", order_id=row.order_id, reference=f"split:{row.id}",
-                                 occurred_at=now)
-            for part in sent_parts(row):
-                if part["kind"] == "supplier":
-                    draft.move(int(part["amount_fen"]), (AccountKind.SUPPLIER_PAYABLE, int(part["supplier_id"])),
-                               (AccountKind.BRAND_CLEARING, 0))
-                else:
-                    draft.move(int(part["amount_fen"]), (AccountKind.WITHDRAWALS_IN_TRANSIT, int(part["promoter_id"])),
-                               (AccountKind.PAID_OUT, int(part["promoter_id"])))
-            ledger.post(draft)
+            _post_paid(row, sent_parts(row), now)
             row.status, row.completed_at, row.failure = "succeeded", now, None
             row.attempts += 1
             return "split"
@@ -342,6 +352,22 @@ def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> 
         return "retry"
 
 
+def _post_paid(row: ProfitSplit, paid: list[dict], now) -> None:
+    """The provider paid these parts: the suppliers' shares leave what the brand owes them,
+    the promoters' holds leave as paid out."""
+    draft = ledger.Draft(row.brand_id, "supplier_split", order_id=row.order_id, reference=f"split:{row.id}",
+                         occurred_at=now)
+    for part in paid:
+        if part["kind"] == "supplier":
+            draft.move(int(part["amount_fen"]), (AccountKind.SUPPLIER_PAYABLE, int(part["supplier_id"])),
+                       (AccountKind.BRAND_CLEARING, 0))
+        else:
+            draft.move(int(part["amount_fen"]), (AccountKind.WITHDRAWALS_IN_TRANSIT, int(part["promoter_id"])),
+                       (AccountKind.PAID_OUT, int(part["promoter_id"])))
+    if draft.postings:
+        ledger.post(draft)
+
+
 def apply_notice(brand: Brand, notice: Notice) -> str:
     """WeChat Pay's 分账动账通知 for one receiver of a split: its result recorded; once
     every receiver succeeded the split is settled (once, as by its answer); a receiver
@@ -352,8 +378,7 @@ def apply_notice(brand: Brand, notice: Notice) -> str:
         raise NotFound("split_not_found", _l("分账记录不存在。"))
     if split.status != "pending":
         return "duplicate"
-    if notice.status == "failed":
-        return apply(split, notice, final=True)
+    result = "SUCCESS" if notice.status == "succeeded" else "CLOSED"
     with transaction():
         row = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split.id).with_for_update()
                                  .execution_options(populate_existing=True)).one()
@@ -361,11 +386,16 @@ def apply_notice(brand: Brand, notice: Notice) -> str:
         for part in parts:
             if not part.get("manual") and part["account"] == notice.account and (
                     notice.amount_fen is None or int(part["amount_fen"]) == notice.amount_fen):
-                part["result"] = "SUCCESS"
+                part["result"] = result
         row.receivers = parts
-        complete = all(p.get("result") == "SUCCESS" for p in parts if not p.get("manual"))
-    if complete:
+        sent = [p for p in parts if not p.get("manual")]
+        results = {p["account"]: (p.get("result"), None) for p in sent}
+    if all(r == "SUCCESS" for r, _ in results.values()):
         return apply(split, Notice("split", split.out_no, "succeeded", provider_id=notice.provider_id))
+    if all(r in ("SUCCESS", "CLOSED") for r, _ in results.values()):
+        paid = any(r == "SUCCESS" for r, _ in results.values())
+        return apply(split, Notice("split", split.out_no, "partial" if paid else "failed", reason=notice.reason,
+                                   parts=results), final=True)
     return "receiver_done"
 
 
@@ -393,6 +423,9 @@ def retry(brand_id: int, split_id: int) -> ProfitSplit:
             raise NotFound("split_not_found", _l("分账记录不存在。"))
         if row.status != "failed":
             raise ServiceError("not_failed", _l("只有失败的分账可以重试。"))
+        if any(p.get("result") == "SUCCESS" for p in row.receivers):
+            # The provider paid some receivers under this out_no: the same split again pays no one else.
+            raise ServiceError("partly_split", _l("该分账已部分完成，其余接收方请线下结算。"))
         parts = [dict(p) for p in row.receivers]
         _hold(brand_id, parts, f"split:{row.id}", row.order_id, utcnow())
         if any(new.get("manual") and not old.get("manual") for new, old in zip(parts, row.receivers, strict=True)):

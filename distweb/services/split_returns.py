@@ -57,9 +57,12 @@ def prepare(order: Order, refund: PaymentRefund) -> SplitReturn | None:
     from distweb.services import profit_sharing
 
     split = db.session.scalars(select(ProfitSplit).where(ProfitSplit.order_id == order.id,
-                                                         ProfitSplit.status == "succeeded")).first()
+                                                         ProfitSplit.status.in_(("succeeded", "failed")))).first()
     if split is None:
         return None
+    paid = profit_sharing.sent_parts(split)
+    if split.status == "failed":  # paid only in part: what the provider paid
+        paid = [part for part in paid if part.get("result") == "SUCCESS"]
     by_sku = {item.sku: item.id for item in order.items}
     amounts = {by_sku[line["sku"]]: int(line["amount_fen"]) for line in refund.lines if line["sku"] in by_sku}
     suppliers, lines = commission.refund_takes_back(order, amounts)
@@ -69,7 +72,7 @@ def prepare(order: Order, refund: PaymentRefund) -> SplitReturn | None:
             for part in earlier.receivers:
                 taken[_key(part)] = taken.get(_key(part), 0) + int(part["amount_fen"])
     parts = []
-    for part in profit_sharing.sent_parts(split):
+    for part in paid:
         key = _key(part)
         want = max(0, suppliers.get(key[1], 0)) if key[0] == "supplier" else sum(
             lines.get(int(line_id), 0) for line_id in part.get("line_ids") or [])

@@ -198,6 +198,11 @@ def _commission_splits(brand_id: int | None) -> dict[tuple[int, AccountKind, int
             add(split.brand_id, AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"]), -int(part["amount_fen"]))
             if split.status == "succeeded":
                 add(split.brand_id, AccountKind.PAID_OUT, int(part["promoter_id"]), int(part["amount_fen"]))
+    for split in db.session.scalars(select(ProfitSplit).where(*split_filter, ProfitSplit.status == "failed")):
+        for part in split.receivers or []:  # a split the provider paid only in part
+            if part.get("kind") == "promoter" and not part.get("manual") and part.get("result") == "SUCCESS":
+                add(split.brand_id, AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"]), -int(part["amount_fen"]))
+                add(split.brand_id, AccountKind.PAID_OUT, int(part["promoter_id"]), int(part["amount_fen"]))
     return_filter = [] if brand_id is None else [SplitReturn.brand_id == brand_id]
     for returned in db.session.scalars(select(SplitReturn).where(*return_filter, SplitReturn.status == "succeeded")):
         for part in returned.receivers or []:

@@ -369,3 +369,37 @@ def test_a_failed_commission_split_gives_the_hold_back_and_the_managers_retry_ho
         assert wallet(brand_id, shop["seller"].id) == (0, 5600)
         assert verify().ok
     assert alipay.settles[split.out_no]["parts"] == [("seller@example.com", 5600)]
+
+
+def test_a_wechat_split_paid_to_some_receivers_only_moves_theirs_and_cannot_be_retried(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    top_openid = "oTopWestlake000000000000001"
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    payout_account(app, shop["top"], "wechat", top_openid)
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.abnormal_receivers.add(top_openid)
+    try:
+        with app.app_context():
+            assert profit_sharing.run_due() == 1
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.failure) == ("failed", "ACCOUNT_ABNORMAL")
+            assert [(p["amount_fen"], p["result"]) for p in split.receivers] == [
+                (5610, "SUCCESS"), (590, "CLOSED"), (5600, "SUCCESS")]
+            assert profit_sharing.supplier_shares(order_id) == {}  # the supplier was paid
+            assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+            assert wallet(brand_id, shop["top"].id) == (590, 0)  # not paid: back in the wallet
+            assert verify().ok
+            split_id = split.id
+    finally:
+        wechat.abnormal_receivers.discard(top_openid)
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "ACCOUNT_ABNORMAL" in page and "重试" not in page.split('id="splits"')[1]
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "failed"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)

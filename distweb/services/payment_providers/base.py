@@ -129,6 +129,8 @@ class Notice:
     reason: str | None = None
     out_trade_no: str | None = None  # a refund's payment
     account: str | None = None  # a split notification's receiver
+    # A split's final per-receiver results: {account: (SUCCESS or CLOSED, reason)}.
+    parts: dict | None = None
 
 
 class PaymentProvider:
@@ -161,7 +163,8 @@ class PaymentProvider:
         raise NotImplementedError
 
     def split(self, request: SplitRequest) -> Notice:
-        """Send a split (``kind="split"``: succeeded / pending / failed)."""
+        """Send a split (``kind="split"``: succeeded / pending / failed, or ``partial`` with
+        ``parts``: final, some receivers paid and some not)."""
         raise NotImplementedError
 
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:

@@ -310,13 +310,20 @@ class WeChatPayProvider(PaymentProvider):
         return self._split_notice(out_no, body)
 
     def _split_notice(self, out_no: str, body: dict) -> Notice:
-        results = [r.get("result") for r in body.get("receivers") or []]
-        if any(r == "CLOSED" for r in results):
-            reasons = [r.get("fail_reason") for r in body.get("receivers") or [] if r.get("fail_reason")]
-            return Notice("split", out_no, "failed", provider_id=body.get("order_id"),
-                          reason=",".join(reasons) or "CLOSED")
-        status = "succeeded" if results and all(r == "SUCCESS" for r in results) else "pending"
-        return Notice("split", out_no, status, provider_id=body.get("order_id"))
+        """All receivers SUCCESS: succeeded. Every result final but some CLOSED: the money
+        went to the others — ``partial`` with each receiver's result (``failed`` when none
+        got it). Otherwise pending."""
+        receivers = body.get("receivers") or []
+        results = [r.get("result") for r in receivers]
+        if results and all(r == "SUCCESS" for r in results):
+            return Notice("split", out_no, "succeeded", provider_id=body.get("order_id"))
+        if any(r == "CLOSED" for r in results) and all(r in ("SUCCESS", "CLOSED") for r in results):
+            reasons = [r.get("fail_reason") for r in receivers if r.get("fail_reason")]
+            parts = {str(r.get("account")): ("SUCCESS" if r.get("result") == "SUCCESS" else "CLOSED",
+                                             r.get("fail_reason")) for r in receivers}
+            return Notice("split", out_no, "partial" if "SUCCESS" in results else "failed",
+                          provider_id=body.get("order_id"), reason=",".join(reasons) or "CLOSED", parts=parts)
+        return Notice("split", out_no, "pending", provider_id=body.get("order_id"))
 
     # ------------------------------------------------------------ the daily bill (对账单)
 
