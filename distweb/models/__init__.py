@@ -43,12 +43,15 @@ from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSet
 from distweb.models.online_pay import (
     Payment,
     PaymentNotice,
+    PaymentOptions,
     PaymentProviderConfig,
     PaymentRefund,
     ProfitSplit,
     ProviderPayout,
     ReconciliationReport,
+    RoyaltyBinding,
     SplitReceiver,
+    SplitReturn,
 )
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
@@ -70,6 +73,9 @@ __all__ = [
     "ProfitSplit",
     "ProviderPayout",
     "SplitReceiver",
+    "SplitReturn",
+    "PaymentOptions",
+    "RoyaltyBinding",
     "ReconciliationReport",
     "ApiKey",
     "AuditEntry",
