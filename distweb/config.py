@@ -101,6 +101,10 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
         "REMEMBER_COOKIE_SECURE": os.environ.get("DISTWEB_SECURE_COOKIES", "0") == "1",
         "RQ_QUEUE_PREFIX": os.environ.get("DISTWEB_QUEUE_PREFIX", ""),
+        # During a webhook burst (this many deliveries a second or more) the workers apply
+        # for at most this share of their time, so that acknowledging stays fast.
+        "WEBHOOK_BURST_RATE": int(os.environ.get("DISTWEB_WEBHOOK_BURST_RATE", "100")),
+        "WEBHOOK_BURST_APPLY_PERCENT": int(os.environ.get("DISTWEB_WEBHOOK_BURST_APPLY_PERCENT", "25")),
         # Pages keep their data and markup in Redis (distweb.caching); 0 turns that off.
         "DISTWEB_PAGE_CACHE": os.environ.get("DISTWEB_PAGE_CACHE", "1") != "0",
         **sms_from_environment(),
@@ -111,13 +115,17 @@ def from_environment() -> dict:
 def payments_from_environment(instance: Path) -> dict:
     """Online payment (``distweb.services.online_pay``): the key for the providers' secrets,
     how long an unpaid online order stays open, the timeout of a call to a provider, and the
-    public base URL the providers send notifications to (default: the request's host)."""
+    public base URL the providers send notifications to (default: the request's host), and
+    providers' merchant settings supplied by the environment (``services.payment_env``)."""
+    from distweb.services import payment_env
+
     env = os.environ.get
     return {
         "PAYMENT_KEY": load_payment_key(instance),
         "PAYMENT_CLOSE_MINUTES": int(env("DISTWEB_PAYMENT_CLOSE_MINUTES", "30")),
         "PAYMENT_HTTP_TIMEOUT": float(env("DISTWEB_PAYMENT_HTTP_TIMEOUT", "10")),
         "PAYMENT_NOTIFY_BASE": env("DISTWEB_PAYMENT_NOTIFY_BASE") or None,
+        **payment_env.from_environment(),
     }
 
 

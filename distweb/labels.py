@@ -87,7 +87,8 @@ PAYMENT_STATUS = {"pending": _l("待支付"), "paid": _l("已支付"), "failed":
 REFUND_STATUS = {"pending": _l("退款中"), "succeeded": _l("已退款"), "failed": _l("退款失败")}
 RECONCILIATION_DIFFERENCE = {"missing_in_distweb": _l("系统无记录"), "missing_at_provider": _l("平台无记录"),
                              "amount_differs": _l("金额不一致"), "needs_refund": _l("重复或关闭后付款，需退款")}
-SPLIT_STATUS = {"pending": _l("分账中"), "succeeded": _l("已分账"), "failed": _l("分账失败")}
+SPLIT_STATUS = {"pending": _l("分账中"), "succeeded": _l("已分账"), "failed": _l("分账失败"),
+                "manual": _l("线下结算"), "waiting": _l("随退款回退"), "returned": _l("已回退")}
 PAYOUT_STATUS = {"pending": _l("打款中"), "succeeded": _l("已到账"), "failed": _l("打款失败")}
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
 LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回")}
@@ -100,6 +101,10 @@ MOVEMENT_KIND = {
     "withdrawal_hold": _l("提现申请"),
     "withdrawal_return": _l("提现退回"),
     "withdrawal_paid": _l("提现到账"),
+    "commission_split_hold": _l("佣金分账处理中"),
+    "commission_split_return": _l("佣金分账失败退回"),
+    "supplier_split": _l("佣金分账到账"),
+    "split_return": _l("分账回退"),
 }
 WITHDRAW_METHOD = {"bank": _l("银行卡"), "alipay": _l("支付宝"), "wechat": _l("微信")}
 WITHDRAWAL_STATUS = {"requested": _l("待审核"), "approved": _l("待打款"), "paid": _l("已到账"), "rejected": _l("已拒绝")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -89,62 +90,45 @@ def kick_webhooks() -> None:
         db.session.remove()
 
 
+# The regular upkeep, step by step: (module in distweb.services, its function, what to log of
+# a non-zero count). Each step runs on its own, so one that fails never keeps the others from
+# running; whatever it left is found again by the next sweep.
+UPKEEP = (
+    ("settlement", "schedule_due_runs", "started %d scheduled settlement run(s)"),
+    ("push", "deliver_all", "pushed %d notification(s) the push job had not sent"),
+    ("webhooks", "sweep", "applied %d webhook event(s) that were waiting"),
+    ("sms", "purge_old", "deleted %d SMS code(s) older than a day"),
+    ("online_pay", "close_expired", "closed %d unpaid online order(s) past their time"),
+    ("online_pay", "retry_refunds", "settled %d refund(s) the providers had not confirmed"),
+    ("provider_payouts", "retry_pending", "settled %d payout(s) the providers had not confirmed"),
+    ("profit_sharing", "run_due", "sent %d profit-sharing split(s)"),
+    ("reconciliation", "schedule_due", "reconciled %d provider bill(s)"),
+    ("daily_report", "schedule_due", "started %d daily brand report(s)"),
+)
+
+
 def sweep() -> None:
-    """Regular upkeep: push jobs Redis lost, start the settlement runs that are due, deliver
-    unsent pushes, apply waiting webhook events, delete SMS codes older than a day, close
-    online-payment orders left unpaid past PAYMENT_CLOSE_MINUTES."""
+    """Regular upkeep: push jobs Redis lost, then each step of UPKEEP (scheduled settlement
+    runs, unsent pushes, waiting webhook events, old SMS codes, unpaid online orders past
+    their time, unconfirmed refunds and payouts, due splits, reconciliations and daily
+    reports)."""
     sweep_jobs()
+    for module, function, done in UPKEEP:
+        run_step(module, function, done)
+
+
+def run_step(module: str, function: str, done: str) -> int:
+    """Run one upkeep step; returns its count (0 when it failed: the failure is logged)."""
     try:
-        from distweb.services import settlement
-
-        started = settlement.schedule_due_runs()
-        if started:
-            log.info("started %d scheduled settlement run(s)", started)
-        from distweb.services import push
-
-        delivered = push.deliver_all()
-        if delivered.get("sent"):
-            log.info("pushed %d notification(s) the push job had not sent", delivered["sent"])
-        from distweb.services import webhooks
-
-        applied = webhooks.sweep()
-        if applied:
-            log.info("applied %d webhook event(s) that were waiting", applied)
-        from distweb.services import sms
-
-        purged = sms.purge_old()
-        if purged:
-            log.info("deleted %d SMS code(s) older than a day", purged)
-        from distweb.services import online_pay
-
-        closed = online_pay.close_expired()
-        if closed:
-            log.info("closed %d unpaid online order(s) past their time", closed)
-        refunds = online_pay.retry_refunds()
-        if refunds:
-            log.info("settled %d refund(s) the providers had not confirmed", refunds)
-        from distweb.services import provider_payouts
-
-        payouts = provider_payouts.retry_pending()
-        if payouts:
-            log.info("settled %d payout(s) the providers had not confirmed", payouts)
-        from distweb.services import profit_sharing
-
-        splits = profit_sharing.run_due()
-        if splits:
-            log.info("sent %d profit-sharing split(s)", splits)
-        from distweb.services import reconciliation
-
-        reconciled = reconciliation.schedule_due()
-        if reconciled:
-            log.info("reconciled %d provider bill(s)", reconciled)
-        from distweb.services import daily_report
-
-        reports = daily_report.schedule_due()
-        if reports:
-            log.info("started %d daily brand report(s)", reports)
-    except Exception:  # noqa: BLE001 — a failed sweep must never stop the worker
-        log.exception("worker upkeep failed")
+        count = getattr(importlib.import_module(f"distweb.services.{module}"), function)()
+        # push.deliver_all reports a dict of counts; the others a number.
+        count = count.get("sent", 0) if isinstance(count, dict) else count
+        if count:
+            log.info(done, count)
+        return count or 0
+    except Exception:  # noqa: BLE001 — a failed step must never stop the worker, nor the other steps
+        log.exception("worker upkeep step %s.%s failed", module, function)
+        return 0
     finally:
         db.session.remove()
 

@@ -43,13 +43,16 @@ from distweb.models.network import AuditEntry, BuyerBinding, Click, ProgrammeSet
 from distweb.models.online_pay import (
     Payment,
     PaymentNotice,
+    PaymentOptions,
     PaymentProviderConfig,
     PaymentRefund,
     PayoutBatch,
     ProfitSplit,
     ProviderPayout,
     ReconciliationReport,
+    RoyaltyBinding,
     SplitReceiver,
+    SplitReturn,
 )
 from distweb.models.order import Order, OrderItem
 from distweb.models.payouts import (
@@ -72,6 +75,9 @@ __all__ = [
     "PayoutBatch",
     "ProviderPayout",
     "SplitReceiver",
+    "SplitReturn",
+    "PaymentOptions",
+    "RoyaltyBinding",
     "ReconciliationReport",
     "ApiKey",
     "AuditEntry",

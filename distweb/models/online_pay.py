@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -209,8 +210,9 @@ class ProfitSplit(db.Model):
 
     __tablename__ = "profit_splits"
     __table_args__ = (
-        CheckConstraint("amount_fen > 0", name="amount_positive"),
-        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status_known"),
+        # 0 with status manual: every receiver of the order stays with the manual flow (and why).
+        CheckConstraint("amount_fen > 0 OR (amount_fen = 0 AND status = 'manual')", name="amount_positive"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'manual')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -220,8 +222,72 @@ class ProfitSplit(db.Model):
     provider: Mapped[str] = mapped_column(String(12))
     out_no: Mapped[str] = mapped_column(String(32), unique=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    receivers: Mapped[list] = mapped_column(JSON, default=list)  # [{supplier_id, account, amount_fen}]
+    # [{kind supplier|promoter, supplier_id|promoter_id, line_ids, account, account_type,
+    #   amount_fen, manual (why it stays with the manual flow), result}]
+    receivers: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[str | None] = mapped_column(String(200))
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    next_try_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    completed_at = mapped_column(UTCDateTime)
+
+
+class PaymentOptions(db.Model):
+    """A brand's options for online payment that are not one provider's: how long an unpaid
+    online order stays open (None: ``PAYMENT_CLOSE_MINUTES``), and whether promoters'
+    commission goes out through the providers' 分账 with the suppliers' shares."""
+
+    __tablename__ = "payment_options"
+    __table_args__ = (
+        CheckConstraint("close_minutes IS NULL OR (close_minutes >= 5 AND close_minutes <= 10080)",
+                        name="close_minutes_range"),
+    )
+
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), primary_key=True)
+    close_minutes: Mapped[int | None]
+    commission_split: Mapped[bool] = mapped_column(default=False, server_default=false())
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class RoyaltyBinding(db.Model):
+    """A receiver the provider knows already (Alipay 分账关系绑定 ``royalty.relation.bind``,
+    WeChat Pay 添加分账接收方): bound once, when a split first uses it."""
+
+    __tablename__ = "royalty_bindings"
+    __table_args__ = (UniqueConstraint("brand_id", "provider", "account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    provider: Mapped[str] = mapped_column(String(12))
+    account: Mapped[str] = mapped_column(String(100))
+    bound_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class SplitReturn(db.Model):
+    """分账回退 of an order refunded after its split went out: what the refund takes back
+    from each receiver of the split (``receivers``: [{kind, owner_id, line_ids, account,
+    account_type, amount_fen}]), returned through the provider with its own out_no (WeChat
+    Pay return-orders, one per receiver as ``out_no``-<n>; Alipay inside the refund as
+    refund_royalty_parameters). ``manual``: the provider cannot return it (a WeChat
+    personal receiver); finance gets it back by hand."""
+
+    __tablename__ = "split_returns"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("status IN ('waiting', 'pending', 'succeeded', 'failed', 'manual')", name="status_known"),
+        UniqueConstraint("refund_id", "split_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    split_id: Mapped[int] = mapped_column(ForeignKey("profit_splits.id"), index=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("payment_refunds.id"))
+    provider: Mapped[str] = mapped_column(String(12))
+    out_no: Mapped[str] = mapped_column(String(32), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    receivers: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default="waiting")
     attempts: Mapped[int] = mapped_column(default=0)
     failure: Mapped[str | None] = mapped_column(String(200))
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -472,8 +472,7 @@ def _reverse(order: Order, before: dict[int, int], after: dict[int, int], kind: 
         if refunded_after <= refunded_before:
             continue
         its = [row for row in rows if row.order_item_id == item.id]
-        parts = rules.reversal_parts([row.amount_fen for row in its], [row.kept_fen for row in its],
-                                     item.paid_fen, refunded_after, plan.rounding)
+        parts, cost_back = _item_reversal(item, its, refunded_before, refunded_after, plan)
         buyer_funded = 0
         for row, part in zip(its, parts, strict=True):
             if not part:
@@ -494,12 +493,49 @@ def _reverse(order: Order, before: dict[int, int], after: dict[int, int], kind: 
                 buyer_funded += part
         if consignment:
             refund_now = refunded_after - refunded_before
-            cost_back = (rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, refunded_before, plan.rounding)
-                         - rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, refunded_after, plan.rounding))
             draft.add(AccountKind.BRAND_CLEARING, 0, refund_now)
             draft.add(AccountKind.SUPPLIER_PAYABLE, _supplier_of(item), -cost_back)
             draft.add(AccountKind.BRAND_REVENUE, 0, -(refund_now - cost_back - buyer_funded))
     ledger.post(draft)
+
+
+def _item_reversal(item, its: list[CommissionLine], refunded_before: int, refunded_after: int,
+                   plan) -> tuple[list[int], int]:
+    """What an item's refunds reaching ``refunded_after`` take back now: each of its lines'
+    part (``its`` order) and the supplier's supply cost (consignment), each rounded once."""
+    parts = rules.reversal_parts([row.amount_fen for row in its], [row.kept_fen for row in its],
+                                 item.paid_fen, refunded_after, plan.rounding)
+    cost_back = (rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, refunded_before, plan.rounding)
+                 - rules.kept_after_refund(item.supply_cost_fen, item.paid_fen, refunded_after, plan.rounding))
+    return parts, cost_back
+
+
+def refund_takes_back(order: Order, amounts: dict[int, int]) -> tuple[dict[int, int], dict[int, int]]:
+    """What a refund of ``amounts`` ({item id: fen}) would take back, computed as the
+    reversal will compute it, writing nothing: ({supplier: net fen its payable loses},
+    {line id: fen}). For a split that has gone out, what the receivers must return."""
+    rows = list(db.session.scalars(select(CommissionLine).where(CommissionLine.order_id == order.id)
+                                   .order_by(CommissionLine.id)))
+    plan = plan_that_priced(order.brand_id, rows[0].plan_version if rows else None)
+    consignment = order.mode == OrderMode.CONSIGNMENT
+    suppliers: dict[int, int] = {}
+    lines: dict[int, int] = {}
+    for item in order.items:
+        add = amounts.get(item.id, 0)
+        if add <= 0:
+            continue
+        its = [row for row in rows if row.order_item_id == item.id]
+        parts, cost_back = _item_reversal(item, its, item.refunded_fen, min(item.paid_fen, item.refunded_fen + add),
+                                          plan)
+        supplier = _supplier_of(item) if consignment else 0
+        for row, part in zip(its, parts, strict=True):
+            if part:
+                lines[row.id] = lines.get(row.id, 0) + part
+                if consignment and row.kind == "commission" and plan.consignment_funding == "supplier":
+                    suppliers[supplier] = suppliers.get(supplier, 0) - part
+        if consignment:
+            suppliers[supplier] = suppliers.get(supplier, 0) + cost_back
+    return suppliers, lines
 
 
 # ---------------------------------------------------------------- reading

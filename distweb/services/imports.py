@@ -512,8 +512,10 @@ def _preview_order(batch, row_no, cells, tz, promoters) -> str | None:
         data = _order_input(batch, [line], promoters)
     except LineError as err:
         return str(err.error.message)
-    if catalogue.product_by_sku(batch.brand_id, data.items[0].sku) is None:
-        return str(_l("SKU %(sku)s 不存在。", sku=data.items[0].sku))
+    try:  # what placing it would refuse (unknown SKU or promoter, a price above the catalogue's, …)
+        orders.check_order(batch.brand_id, data)
+    except ServiceError as err:
+        return str(err.message)
     return None
 
 

@@ -1,7 +1,7 @@
 """Online payment: a buyer pays a shop order with WeChat Pay or Alipay; the provider's
 notification makes the order paid through the one order-paid path
 (``payments.notify_paid`` → ``orders.mark_paid``), exactly once whatever order and however
-often notifications arrive; unpaid orders close after ``PAYMENT_CLOSE_MINUTES``; refunds
+often notifications arrive; unpaid orders close after the brand's close time; refunds
 go to the provider and are made in distweb (``orders.refund``: the order's figures and the
 ledger's reversal) when the provider confirms them.
 
@@ -31,6 +31,7 @@ from distweb.models import (
     Order,
     Payment,
     PaymentNotice,
+    PaymentOptions,
     PaymentProviderConfig,
     PaymentRefund,
 )
@@ -65,10 +66,43 @@ def configs(brand_id: int) -> dict[str, PaymentProviderConfig]:
         select(PaymentProviderConfig).where(PaymentProviderConfig.brand_id == brand_id))}
 
 
+def env_config(brand_id: int, name: str, stored: dict | None = None) -> dict | None:
+    """The provider's settings from the environment (``services.payment_env``) when they
+    apply to this brand: it has saved none for the provider on its page (``stored``: its
+    saved configs, when the caller has them) and ``DISTWEB_PAYMENT_ENV_BRAND`` names it or
+    is unset."""
+    supplied = (current_app.config.get("PAYMENT_ENV") or {}).get(name)
+    if supplied is None:
+        return None
+    brands = current_app.config.get("PAYMENT_ENV_BRANDS")
+    if brands is not None and brand_id not in brands:
+        return None
+    if name in (configs(brand_id) if stored is None else stored):
+        return None
+    return supplied
+
+
 def enabled(brand_id: int) -> list[str]:
     """The brand's enabled providers, in the order offered to buyers."""
     found = configs(brand_id)
-    return [name for name in FIELDS if name in found and found[name].enabled]
+    return [name for name in FIELDS if (name in found and found[name].enabled)
+            or env_config(brand_id, name, found) is not None]
+
+
+def enabled_pairs() -> list[tuple[int, str]]:
+    """Every (brand id, provider) taking online payment, from saved settings or the
+    environment."""
+    pairs = {(b, name) for b, name in db.session.execute(
+        select(PaymentProviderConfig.brand_id, PaymentProviderConfig.provider)
+        .where(PaymentProviderConfig.enabled.is_(True)))}
+    supplied = current_app.config.get("PAYMENT_ENV") or {}
+    if supplied:
+        saved = {(b, name) for b, name in db.session.execute(
+            select(PaymentProviderConfig.brand_id, PaymentProviderConfig.provider))}
+        brands = current_app.config.get("PAYMENT_ENV_BRANDS")
+        ids = db.session.scalars(select(Brand.id)).all() if brands is None else sorted(brands)
+        pairs |= {(b, name) for b in ids for name in supplied if (b, name) not in saved}
+    return sorted(pairs)
 
 
 def _pem_private(text: str, pkcs1: bool) -> str:
@@ -184,9 +218,64 @@ def save_config(brand_id: int, provider: str, is_enabled: bool, settings: dict, 
     return config
 
 
+CLOSE_MINUTES_RANGE = (5, 10080)  # five minutes to a week (the providers' own limits are wider)
+
+
+def options(brand_id: int) -> PaymentOptions | None:
+    return db.session.get(PaymentOptions, brand_id)
+
+
+def close_minutes(brand_id: int) -> int:
+    """How long the brand's unpaid online orders stay open: its own setting, else
+    ``PAYMENT_CLOSE_MINUTES``."""
+    found = options(brand_id)
+    if found is not None and found.close_minutes is not None:
+        return int(found.close_minutes)
+    return int(current_app.config["PAYMENT_CLOSE_MINUTES"])
+
+
+def commission_split(brand_id: int) -> bool:
+    found = options(brand_id)
+    return bool(found is not None and found.commission_split)
+
+
+def save_options(brand_id: int, close_after: int | None, split_commission: bool, actor=None) -> PaymentOptions:
+    """The brand's close time (None: the installation's default) and commission 分账."""
+    low, high = CLOSE_MINUTES_RANGE
+    if close_after is not None and (isinstance(close_after, bool) or not isinstance(close_after, int)
+                                    or not low <= close_after <= high):
+        raise ServiceError("invalid_close_minutes", _l("关单时间应为 %(low)s 到 %(high)s 分钟之间的整数。",
+                                                        low=low, high=high), "close_minutes")
+    with transaction():
+        row = db.session.get(PaymentOptions, brand_id, with_for_update=True)
+        if row is None:
+            row = PaymentOptions(brand_id=brand_id)
+            db.session.add(row)
+        row.close_minutes = close_after
+        row.commission_split = bool(split_commission)
+        row.updated_at = utcnow()
+        db.session.add(AuditEntry(brand_id=brand_id, actor_user_id=getattr(actor, "id", None),
+                                  action="payment_options", subject_type="brand", subject_id=brand_id,
+                                  details={"close_minutes": close_after, "commission_split": bool(split_commission)}))
+    return row
+
+
 def provider_for(brand_id: int, name: str, require_enabled: bool = True) -> PaymentProvider:
-    """The adapter for the brand's provider, from its saved settings."""
-    config = configs(brand_id).get(name)
+    """The adapter for the brand's provider, from its saved settings or the environment."""
+    stored = configs(brand_id)
+    config = stored.get(name)
+    supplied = env_config(brand_id, name, stored) if config is None else None
+    if supplied is not None:
+        secret = {}
+        for key, value in supplied["secret"].items():
+            try:
+                secret[key] = _check_secret(name, key, value)
+            except ServiceError as err:
+                from distweb.services.payment_env import variable
+
+                raise ProviderError("config", f"{variable(name, key)}: {err.code}") from None
+        return build(name, dict(supplied["settings"]), secret, float(current_app.config["PAYMENT_HTTP_TIMEOUT"]),
+                     ("env", name))
     if config is None or (require_enabled and not config.enabled):
         raise NotFound("provider_not_enabled", _l("该支付方式未开通。"))
     secret = secret_box.open_box(config.secret_box)
@@ -243,7 +332,8 @@ def start_payment(order: Order, provider_name: str, browser: str, ctx: CheckoutC
     if order.total_paid_fen <= 0:
         raise ServiceError("nothing_to_pay", _l("该订单无需付款。"))
     now = utcnow()
-    expires = now + timedelta(minutes=int(current_app.config["PAYMENT_CLOSE_MINUTES"]))
+    minutes = close_minutes(order.brand_id)
+    expires = now + timedelta(minutes=minutes)
     with transaction():
         payment = Payment(brand_id=order.brand_id, order_id=order.id, provider=provider_name, channel=channel,
                           out_trade_no=_new_out_trade_no(order), amount_fen=order.total_paid_fen, status="pending",
@@ -253,8 +343,7 @@ def start_payment(order: Order, provider_name: str, browser: str, ctx: CheckoutC
                          description=_description(order), channel=channel,
                          notify_url=notify_url(ctx.notify_base, provider_name), return_url=ctx.return_url,
                          client_ip=ctx.client_ip, openid=ctx.openid, profit_sharing=_splits(order, provider_name),
-                         expires_at=max(expires, order.placed_at + timedelta(
-                             minutes=int(current_app.config["PAYMENT_CLOSE_MINUTES"]))))
+                         expires_at=max(expires, order.placed_at + timedelta(minutes=minutes)))
     try:
         action = provider.start(request)
     except ProviderError as err:
@@ -331,6 +420,10 @@ def receive(brand: Brand, provider_name: str, headers: dict, body: bytes) -> tup
             from distweb.services import provider_payouts
 
             outcome = provider_payouts.apply_notice(brand, notice)
+        elif notice.kind == "split":
+            from distweb.services import profit_sharing
+
+            outcome = profit_sharing.apply_notice(brand, notice)
         else:
             outcome = apply_refund_notice(brand, provider_name, notice)
     except ServiceError as err:
@@ -438,23 +531,23 @@ def _mark_paid_only(payment: Payment, notice: Notice, paid_at, note: str) -> Non
 
 
 def close_expired(now=None, limit: int = 200) -> int:
-    """Close shop orders left unpaid for ``PAYMENT_CLOSE_MINUTES`` in brands that take
+    """Close shop orders left unpaid for the brand's close time (``close_minutes``) in brands that take
     online payment: each open attempt is first asked about (a lost notification that says
     paid pays the order instead) and closed at the provider; an attempt the provider cannot
     answer for leaves the order for the next sweep. Safe to run twice."""
     now = now or utcnow()
-    cutoff = now - timedelta(minutes=int(current_app.config["PAYMENT_CLOSE_MINUTES"]))
-    brands = db.session.scalars(select(PaymentProviderConfig.brand_id).where(
-        PaymentProviderConfig.enabled.is_(True)).distinct()).all()
+    brands = sorted({brand_id for brand_id, _name in enabled_pairs()})
     if not brands:
         return 0
-    due = db.session.scalars(select(Order).where(
-        Order.brand_id.in_(brands), Order.status == OrderStatus.CREATED, Order.source == "shop",
-        Order.placed_at < cutoff).order_by(Order.id).limit(limit)).all()
     closed = 0
-    for order in due:
-        if _close_order(order, now):
-            closed += 1
+    for brand_id in brands:
+        cutoff = now - timedelta(minutes=close_minutes(brand_id))
+        due = db.session.scalars(select(Order).where(
+            Order.brand_id == brand_id, Order.status == OrderStatus.CREATED, Order.source == "shop",
+            Order.placed_at < cutoff).order_by(Order.id).limit(limit)).all()
+        for order in due:
+            if _close_order(order, now):
+                closed += 1
     return closed
 
 
@@ -538,10 +631,16 @@ def start_refund(brand_id: int, order_id: int, lines: list[orders.RefundItemInpu
                                lines=[{"sku": line.sku, "amount_fen": line.amount_fen} for line in lines],
                                reason=(reason or "").strip()[:200] or None, status="pending", created_at=utcnow())
         db.session.add(refund)
+    from distweb.services import split_returns
+
+    returned = split_returns.prepare(order, refund)  # a split already sent: what its receivers give back
+    if returned is not None and returned.status == "pending":
+        split_returns.send(returned)  # WeChat Pay: before the refund
     provider = provider_for(brand_id, payment.provider, require_enabled=False)
     try:
         notice = provider.refund(RefundRequest(payment.out_trade_no, refund.out_refund_no, total, payment.amount_fen,
-                                               refund.reason, notify_url(notify_base, payment.provider)))
+                                               refund.reason, notify_url(notify_base, payment.provider),
+                                               split_returns.royalty_for(refund.id)))
     except ProviderError as err:
         if err.code == "timeout":
             # Unknown outcome: it stays pending; the provider's notification (or a retry
@@ -550,6 +649,7 @@ def start_refund(brand_id: int, order_id: int, lines: list[orders.RefundItemInpu
             return refund
         with transaction():
             refund.status, refund.failure, refund.completed_at = "failed", err.reason, utcnow()
+        split_returns.refund_settled(refund.id, False, err.reason)
         raise ServiceError("refund_refused", _l("支付平台拒绝了退款：%(reason)s", reason=err.reason)) from err
     notice.reference = refund.out_refund_no
     _apply_refund(refund, notice)
@@ -572,10 +672,13 @@ def retry_refunds(now=None, limit: int = 100) -> int:
         payment = db.session.get(Payment, refund.payment_id)
         try:
             provider = provider_for(refund.brand_id, payment.provider, require_enabled=False)
+            from distweb.services import split_returns
+
             notice = provider.refund(RefundRequest(payment.out_trade_no, refund.out_refund_no, refund.amount_fen,
                                                    payment.amount_fen, refund.reason,
                                                    notify_url(current_app.config.get("PAYMENT_NOTIFY_BASE") or "",
-                                                              payment.provider)))
+                                                              payment.provider),
+                                                   split_returns.royalty_for(refund.id)))
             notice.reference = refund.out_refund_no
             if _apply_refund(refund, notice) in ("refunded", "refund_failed"):
                 done += 1
@@ -608,6 +711,9 @@ def _apply_refund(refund: PaymentRefund, notice: Notice) -> str:
                                                            PaymentRefund.status == "pending")
                                .values(status="failed", failure=(notice.reason or "")[:200] or None,
                                        completed_at=utcnow()))
+        from distweb.services import split_returns
+
+        split_returns.refund_settled(refund.id, False, notice.reason)
         return "refund_failed"
     if refund.status == "succeeded":
         return "duplicate"
@@ -629,4 +735,7 @@ def _apply_refund(refund: PaymentRefund, notice: Notice) -> str:
         db.session.execute(update(PaymentRefund).where(PaymentRefund.id == refund.id).values(
             status="succeeded", provider_refund_id=(notice.provider_id or "")[:64] or None,
             completed_at=notice.at or utcnow(), failure=None))
+    from distweb.services import split_returns
+
+    split_returns.refund_settled(refund.id, True)  # Alipay: its 退分账 came with it
     return "refunded"

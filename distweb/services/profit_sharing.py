@@ -1,40 +1,58 @@
-"""实时分账 of consignment orders paid online: after the freeze window (the order completed
-and its commission settled by the settlement run, or ``FALLBACK_DAYS`` after completion
-for an order with no commission), the suppliers' shares the ledger computed — what the
-order left owing each supplier (``SUPPLIER_PAYABLE`` entries of the order: supply cost, less
-what funded uplines and what refunds took back) — are sent to the provider's 分账 (WeChat Pay
-profitsharing, Alipay trade.order.settle), with the split's own out_no. The provider's
-confirmation moves the same amounts in the ledger (``services.ledger``: SUPPLIER_PAYABLE →
-BRAND_CLEARING, the money has left the brand's collection). A split the provider refuses or
-does not answer is tried again (``MAX_ATTEMPTS``, spaced) and then shown failed to the
-manager, who may retry it. Only suppliers with a receiver account for the provider are split
-to; an order any of whose suppliers lacks one is paid to suppliers as today (by hand)."""
+"""实时分账 of orders paid online: after the freeze window (the order completed and its
+commission settled by the settlement run, or ``FALLBACK_DAYS`` after completion for an
+order with no commission), one split per order goes to the provider's 分账 (WeChat Pay
+profitsharing, Alipay trade.order.settle) with its own out_no, carrying every receiver:
+
+- on consignment, the suppliers' shares the ledger computed — what the order left owing
+  each supplier (``SUPPLIER_PAYABLE`` entries of the order: supply cost, less what funded
+  uplines and what refunds took back);
+- where the brand enables commission 分账 (``PaymentOptions.commission_split``), on
+  consignment and promotion orders alike, what each promoter's settled lines of the order
+  keep, to the promoter's own payout account for the provider (a WeChat openid under the
+  brand's AppID, an Alipay login id or 2088 user id). A promoter without one, or whose
+  wallet no longer holds the amount (withdrawn meanwhile), keeps that money in the wallet
+  for the manual flow, and the split records why (``MANUAL_REASONS``).
+
+Money in the ledger (``services.ledger`` only): a promoter's part is held when the split is
+made (available → in transit, so it cannot also be withdrawn); the provider's confirmation
+moves the suppliers' shares out of what the brand owes them (SUPPLIER_PAYABLE →
+BRAND_CLEARING) and the promoters' parts out (in transit → PAID_OUT); a split that finally
+fails gives the holds back. A refusal or no answer is tried again (``MAX_ATTEMPTS``,
+spaced), then shown failed to the manager, who may retry it. A receiver is bound at the
+provider the first time a split uses it (WeChat 添加分账接收方, Alipay 分账关系绑定) and
+remembered (``RoyaltyBinding``). WeChat's 分账动账通知 (PROFITSHARING.*) settle a split
+once, like its answer. Refunds of split orders take the split back: ``split_returns``."""
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from distweb.extensions import db
 from distweb.models import (
+    Brand,
     CommissionLine,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
     Order,
     Payment,
+    PaymentOptions,
     ProfitSplit,
+    RoyaltyBinding,
     SplitReceiver,
     Supplier,
 )
 from distweb.models.base import utcnow
 from distweb.models.ledger import AccountKind, LineStatus
 from distweb.models.order import OrderMode, OrderStatus
-from distweb.services import ledger, online_pay
+from distweb.services import ledger, online_pay, withdrawals
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.payment_providers import Notice, ProviderError, SplitRequest
 from distweb.services.tx import transaction
@@ -43,6 +61,14 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 RETRY_SPACING = timedelta(minutes=10)
 FALLBACK_DAYS = 7  # an order without commission lines: the default plan's freeze window
+OPENID = re.compile(r"^o[A-Za-z0-9_-]{20,40}$")
+ALIPAY_USER_ID = re.compile(r"^2088\d{12}$")
+# Why a promoter's commission stays in the wallet for the manual flow (a split's part's ``manual``).
+MANUAL_REASONS = {
+    "no_account": _l("推客未设置该支付方式的收款账户，佣金留在钱包中由推客提现"),
+    "not_openid": _l("推客的微信收款账户不是本公众号下的 openid，佣金留在钱包中由推客提现"),
+    "balance": _l("推客钱包余额已提现，佣金按提现流程结算"),
+}
 
 
 def receivers(brand_id: int) -> dict[tuple[int, str], SplitReceiver]:
@@ -72,8 +98,39 @@ def save_receiver(brand_id: int, supplier_id: int, provider: str, account: str |
         row.account = account
 
 
+def account_type(provider: str, account: str) -> str:
+    """The receiver's type in the provider's terms."""
+    if provider == "wechat":
+        return "MERCHANT_ID" if account.isdigit() else "PERSONAL_OPENID"
+    return "userId" if ALIPAY_USER_ID.match(account) else "loginName"
+
+
+def promoter_account(provider: str, promoter_id: int) -> tuple[str | None, str | None]:
+    """(the promoter's receiver account for ``provider``, or None and why not): its payout
+    account, when it is for this provider (and, for WeChat, an openid)."""
+    found = withdrawals.payout_account(promoter_id)
+    if found is None or found.method != provider or not (found.account_no or "").strip():
+        return None, "no_account"
+    if provider == "wechat" and not OPENID.match(found.account_no):
+        return None, "not_openid"
+    return found.account_no.strip(), None
+
+
+def commission_split(brand_id: int) -> bool:
+    return online_pay.commission_split(brand_id)
+
+
 def wants_split(order: Order, provider: str) -> bool:
-    """A consignment order whose every supplier has a receiver for ``provider``."""
+    """The payment should be made splittable (WeChat freezes it until the split): a
+    consignment order whose every supplier has a receiver for ``provider``, or any order
+    with a seller in a brand that splits commission."""
+    if order.mode == OrderMode.CONSIGNMENT and _suppliers_ready(order, provider):
+        return True
+    return order.mode in (OrderMode.CONSIGNMENT, OrderMode.PROMOTION) and order.promoter_id is not None \
+        and commission_split(order.brand_id)
+
+
+def _suppliers_ready(order: Order, provider: str) -> bool:
     if order.mode != OrderMode.CONSIGNMENT:
         return False
     suppliers = {item.product.supplier_id for item in order.items if item.product is not None}
@@ -94,17 +151,88 @@ def supplier_shares(order_id: int) -> dict[int, int]:
     return {owner: int(total) for owner, total in rows if total}
 
 
+def commission_shares(order_id: int) -> dict[int, tuple[int, list[int]]]:
+    """What each promoter's settled lines of the order keep: {promoter: (fen, line ids)}."""
+    found: dict[int, tuple[int, list[int]]] = {}
+    for line in db.session.scalars(select(CommissionLine).where(
+            CommissionLine.order_id == order_id, CommissionLine.status == LineStatus.AVAILABLE)
+            .order_by(CommissionLine.id)):
+        if line.kept_fen > 0:
+            fen, ids = found.get(line.promoter_id, (0, []))
+            found[line.promoter_id] = (fen + line.kept_fen, [*ids, line.id])
+    return found
+
+
 def _due_orders(now, limit: int) -> list[tuple[Order, Payment]]:
     frozen = select(CommissionLine.id).where(CommissionLine.order_id == Order.id,
                                              CommissionLine.status == LineStatus.FROZEN).exists()
     settled = select(CommissionLine.id).where(CommissionLine.order_id == Order.id).exists()
     done = select(ProfitSplit.id).where(ProfitSplit.order_id == Order.id).exists()
+    splitting = select(PaymentOptions.brand_id).where(PaymentOptions.commission_split.is_(True))
+    modes = (Order.mode == OrderMode.CONSIGNMENT) | ((Order.mode == OrderMode.PROMOTION) & Order.brand_id.in_(splitting))
     return list(db.session.execute(
         select(Order, Payment).join(Payment, Payment.order_id == Order.id)
-        .where(Payment.status == "paid", Payment.failure.is_(None), Order.mode == OrderMode.CONSIGNMENT,
+        .where(Payment.status == "paid", Payment.failure.is_(None), modes,
                Order.status == OrderStatus.COMPLETED, ~frozen, ~done,
                settled | (Order.completed_at < now - timedelta(days=FALLBACK_DAYS)))
         .order_by(Order.id).limit(limit)).all())
+
+
+def parts_for(order: Order, provider: str) -> list[dict]:
+    """The split's receivers: the suppliers' shares (when every supplier has a receiver)
+    and, where the brand splits commission, each promoter's (``manual``: why it stays)."""
+    parts = []
+    if _suppliers_ready(order, provider):
+        known = receivers(order.brand_id)
+        for supplier_id, fen in sorted(supplier_shares(order.id).items()):
+            if fen > 0 and (supplier_id, provider) in known:
+                account = known[(supplier_id, provider)].account
+                parts.append({"kind": "supplier", "supplier_id": supplier_id, "account": account,
+                              "account_type": account_type(provider, account), "amount_fen": fen})
+    if commission_split(order.brand_id):
+        for promoter_id, (fen, line_ids) in sorted(commission_shares(order.id).items()):
+            account, why = promoter_account(provider, promoter_id)
+            part = {"kind": "promoter", "promoter_id": promoter_id, "line_ids": line_ids, "account": account,
+                    "account_type": account_type(provider, account) if account else None, "amount_fen": fen}
+            if why:
+                part["manual"] = why
+            parts.append(part)
+    return parts
+
+
+def _hold(brand_id: int, parts: list[dict], reference: str, order_id: int, now) -> None:
+    """In the caller's transaction: each promoter's part leaves the wallet for the split
+    (available → in transit), or, when the wallet no longer holds it, stays manual."""
+    draft = ledger.Draft(brand_id, "commission_split_hold", order_id=order_id, reference=reference, occurred_at=now)
+    for part in parts:
+        if part["kind"] != "promoter" or part.get("manual"):
+            continue
+        promoter_id, fen = int(part["promoter_id"]), int(part["amount_fen"])
+        withdrawals.lock_promoter(promoter_id)
+        if ledger.balance(brand_id, AccountKind.PROMOTER_AVAILABLE, promoter_id) < fen:
+            part["manual"] = "balance"
+            continue
+        draft.move(fen, (AccountKind.PROMOTER_AVAILABLE, promoter_id), (AccountKind.WITHDRAWALS_IN_TRANSIT, promoter_id))
+    if draft.postings:
+        ledger.post(draft)
+
+
+def _release(row: ProfitSplit, now) -> None:
+    """A split that finally failed gives its promoters' holds back to their wallets (but
+    not a part the provider paid)."""
+    draft = ledger.Draft(row.brand_id, "commission_split_return", order_id=row.order_id, reference=f"split:{row.id}",
+                         occurred_at=now)
+    for part in sent_parts(row):
+        if part["kind"] == "promoter" and part.get("result") != "SUCCESS":
+            draft.move(int(part["amount_fen"]), (AccountKind.WITHDRAWALS_IN_TRANSIT, int(part["promoter_id"])),
+                       (AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"])))
+    if draft.postings:
+        ledger.post(draft)
+
+
+def sent_parts(split: ProfitSplit) -> list[dict]:
+    """The receivers the split sends to (not those left manual)."""
+    return [dict(part, kind=part.get("kind", "supplier")) for part in split.receivers or [] if not part.get("manual")]
 
 
 def run_due(now=None, limit: int = 100) -> int:
@@ -112,55 +240,101 @@ def run_due(now=None, limit: int = 100) -> int:
     twice (one split per order; a repeat of its out_no is the same split)."""
     now = now or utcnow()
     for order, payment in _due_orders(now, limit):
-        if not wants_split(order, payment.provider):
-            continue
-        shares = supplier_shares(order.id)
-        known = receivers(order.brand_id)
-        parts = [{"supplier_id": s, "account": known[(s, payment.provider)].account, "amount_fen": fen}
-                 for s, fen in sorted(shares.items()) if fen > 0 and (s, payment.provider) in known]
+        parts = parts_for(order, payment.provider)
         if not parts:
             continue
         with transaction():
+            out_no = f"S{order.id}{secrets.token_hex(5).upper()}"
+            _hold(order.brand_id, parts, out_no, order.id, now)
+            amount = sum(int(p["amount_fen"]) for p in parts if not p.get("manual"))
             db.session.add(ProfitSplit(brand_id=order.brand_id, order_id=order.id, payment_id=payment.id,
-                                       provider=payment.provider, out_no=f"S{order.id}{secrets.token_hex(5).upper()}",
-                                       amount_fen=sum(p["amount_fen"] for p in parts), receivers=parts,
-                                       status="pending", attempts=0, created_at=now, next_try_at=now))
+                                       provider=payment.provider, out_no=out_no, amount_fen=amount, receivers=parts,
+                                       status="pending" if amount else "manual", attempts=0, created_at=now,
+                                       next_try_at=now, completed_at=None if amount else now))
+        if not amount:
+            _unfreeze(order.brand_id, payment, out_no)
     sent = 0
     for split in db.session.scalars(select(ProfitSplit).where(
             ProfitSplit.status == "pending", ProfitSplit.next_try_at <= now).order_by(ProfitSplit.id).limit(limit)).all():
         send(split, now)
         sent += 1
-    return sent
+    from distweb.services import split_returns
+
+    return sent + split_returns.retry_due(now, limit)
+
+
+def _unfreeze(brand_id: int, payment: Payment, out_no: str) -> None:
+    """Nothing goes out for the order: the provider gives the brand the payment it kept
+    for the split. A failure is logged (WeChat Pay unfreezes by itself in the end)."""
+    try:
+        online_pay.provider_for(brand_id, payment.provider, require_enabled=False).unfreeze(
+            out_no, payment.provider_txn_id or "")
+    except ProviderError as err:
+        log.warning("payment %s not unfrozen: %s", payment.out_trade_no, err.code)
+
+
+def _bind(split: ProfitSplit, provider) -> None:
+    """Receivers the provider does not know yet are bound first, once each."""
+    bound = set(db.session.scalars(select(RoyaltyBinding.account).where(
+        RoyaltyBinding.brand_id == split.brand_id, RoyaltyBinding.provider == split.provider)))
+    for part in sent_parts(split):
+        if part["account"] in bound:
+            continue
+        provider.bind_receiver(part["account"], part["account_type"], part["kind"])
+        try:
+            with transaction():
+                db.session.add(RoyaltyBinding(brand_id=split.brand_id, provider=split.provider,
+                                              account=part["account"], bound_at=utcnow()))
+        except IntegrityError:
+            pass  # bound meanwhile by another run: the same binding
+        bound.add(part["account"])
 
 
 def send(split: ProfitSplit, now=None) -> str:
     now = now or utcnow()
     payment = db.session.get(Payment, split.payment_id)
     request = SplitRequest(split.out_no, payment.out_trade_no, payment.provider_txn_id or "",
-                           [(p["account"], int(p["amount_fen"])) for p in split.receivers], "供货商货款")
+                           [(p["account"], int(p["amount_fen"]), p["account_type"]) for p in sent_parts(split)],
+                           "分账")
     try:
-        notice = online_pay.provider_for(split.brand_id, split.provider, require_enabled=False).split(request)
+        provider = online_pay.provider_for(split.brand_id, split.provider, require_enabled=False)
+        _bind(split, provider)
+        notice = provider.split(request)
     except ProviderError as err:
         notice = Notice("split", split.out_no, "retry", reason=err.reason)
     return apply(split, notice, now)
 
 
-def apply(split: ProfitSplit, notice: Notice, now=None) -> str:
+def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> str:
     """The provider's word on a split, once: succeeded moves the shares in the ledger; a
-    refusal or no answer is tried again, ``MAX_ATTEMPTS`` in all, then shown failed."""
+    refusal or no answer is tried again, ``MAX_ATTEMPTS`` in all (``final``: the provider
+    says it is over), then shown failed and the promoters' holds given back."""
     now = now or utcnow()
     with transaction():
         row = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split.id).with_for_update()
                                  .execution_options(populate_existing=True)).one()
         if row.status != "pending":
             return "duplicate"
+        if notice.status == "partial":
+            # Final, and some receivers were paid: theirs move; the others stay owed (a
+            # promoter's hold goes back) and the split is shown failed with why.
+            parts = [dict(p) for p in row.receivers]
+            for part in parts:
+                if not part.get("manual"):
+                    result, why = (notice.parts or {}).get(part["account"], ("CLOSED", None))
+                    part["result"] = result
+                    if why:
+                        part["failure"] = str(why)[:80]
+            row.receivers = parts
+            _post_paid(row, [p for p in sent_parts(row) if p.get("result") == "SUCCESS"], now)
+            row.attempts += 1
+            row.failure = (notice.reason or "")[:200] or None
+            row.status, row.completed_at = "failed", now
+            _release(row, now)
+            log.warning("split %s partly refused", row.out_no)
+            return "split_partial"
         if notice.status == "succeeded":
-            draft = ledger.Draft(row.brand_id, "supplier_split", order_id=row.order_id, reference=f"split:{row.id}",
-                                 occurred_at=now)
-            for part in row.receivers:
-                draft.move(int(part["amount_fen"]), (AccountKind.SUPPLIER_PAYABLE, int(part["supplier_id"])),
-                           (AccountKind.BRAND_CLEARING, 0))
-            ledger.post(draft)
+            _post_paid(row, sent_parts(row), now)
             row.status, row.completed_at, row.failure = "succeeded", now, None
             row.attempts += 1
             return "split"
@@ -169,12 +343,70 @@ def apply(split: ProfitSplit, notice: Notice, now=None) -> str:
             return "pending"
         row.attempts += 1
         row.failure = (notice.reason or "")[:200] or None
-        if row.attempts >= MAX_ATTEMPTS:
+        if final or row.attempts >= MAX_ATTEMPTS:
             row.status, row.completed_at = "failed", now
+            _release(row, now)
             log.warning("split %s failed after %d attempts", row.out_no, row.attempts)
             return "split_failed"
         row.next_try_at = now + RETRY_SPACING * row.attempts
         return "retry"
+
+
+def _post_paid(row: ProfitSplit, paid: list[dict], now) -> None:
+    """The provider paid these parts: the suppliers' shares leave what the brand owes them,
+    the promoters' holds leave as paid out."""
+    draft = ledger.Draft(row.brand_id, "supplier_split", order_id=row.order_id, reference=f"split:{row.id}",
+                         occurred_at=now)
+    for part in paid:
+        if part["kind"] == "supplier":
+            draft.move(int(part["amount_fen"]), (AccountKind.SUPPLIER_PAYABLE, int(part["supplier_id"])),
+                       (AccountKind.BRAND_CLEARING, 0))
+        else:
+            draft.move(int(part["amount_fen"]), (AccountKind.WITHDRAWALS_IN_TRANSIT, int(part["promoter_id"])),
+                       (AccountKind.PAID_OUT, int(part["promoter_id"])))
+    if draft.postings:
+        ledger.post(draft)
+
+
+def apply_notice(brand: Brand, notice: Notice) -> str:
+    """WeChat Pay's 分账动账通知 for one receiver of a split: its result recorded; once
+    every receiver succeeded the split is settled (once, as by its answer); a receiver
+    that failed fails the split (the provider will not try it again)."""
+    split = db.session.scalars(select(ProfitSplit).where(ProfitSplit.out_no == notice.reference,
+                                                         ProfitSplit.brand_id == brand.id)).first()
+    if split is None:
+        raise NotFound("split_not_found", _l("分账记录不存在。"))
+    if split.status != "pending":
+        return "duplicate"
+    result = "SUCCESS" if notice.status == "succeeded" else "CLOSED"
+    with transaction():
+        row = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split.id).with_for_update()
+                                 .execution_options(populate_existing=True)).one()
+        parts = [dict(p) for p in row.receivers]
+        for part in parts:
+            if not part.get("manual") and part["account"] == notice.account and (
+                    notice.amount_fen is None or int(part["amount_fen"]) == notice.amount_fen):
+                part["result"] = result
+        row.receivers = parts
+        sent = [p for p in parts if not p.get("manual")]
+        results = {p["account"]: (p.get("result"), None) for p in sent}
+    if all(r == "SUCCESS" for r, _ in results.values()):
+        return apply(split, Notice("split", split.out_no, "succeeded", provider_id=notice.provider_id))
+    if all(r in ("SUCCESS", "CLOSED") for r, _ in results.values()):
+        paid = any(r == "SUCCESS" for r, _ in results.values())
+        return apply(split, Notice("split", split.out_no, "partial" if paid else "failed", reason=notice.reason,
+                                   parts=results), final=True)
+    return "receiver_done"
+
+
+def promoter_names(brand_id: int, ids: set[int]) -> dict[int, str]:
+    """The brand's promoters among ``ids``, by name (for the manager's split list)."""
+    from distweb.models import Promoter
+
+    if not ids:
+        return {}
+    return {p.id: p.name for p in db.session.scalars(select(Promoter).where(Promoter.brand_id == brand_id,
+                                                                            Promoter.id.in_(sorted(ids))))}
 
 
 def for_brand(brand_id: int, limit: int = 100) -> list[ProfitSplit]:
@@ -183,14 +415,21 @@ def for_brand(brand_id: int, limit: int = 100) -> list[ProfitSplit]:
 
 
 def retry(brand_id: int, split_id: int) -> ProfitSplit:
-    """A manager sends a failed split again (same out_no: the provider's one split)."""
+    """A manager sends a failed split again (same out_no: the provider's one split); the
+    promoters' parts are held again first."""
     with transaction():
         row = db.session.get(ProfitSplit, split_id)
         if row is None or row.brand_id != brand_id:
             raise NotFound("split_not_found", _l("分账记录不存在。"))
         if row.status != "failed":
             raise ServiceError("not_failed", _l("只有失败的分账可以重试。"))
+        if any(p.get("result") == "SUCCESS" for p in row.receivers):
+            # The provider paid some receivers under this out_no: the same split again pays no one else.
+            raise ServiceError("partly_split", _l("该分账已部分完成，其余接收方请线下结算。"))
+        parts = [dict(p) for p in row.receivers]
+        _hold(brand_id, parts, f"split:{row.id}", row.order_id, utcnow())
+        if any(new.get("manual") and not old.get("manual") for new, old in zip(parts, row.receivers, strict=True)):
+            raise ServiceError("balance_gone", _l("推客钱包余额已提现，无法重试该分账，请线下结算。"))
         row.status, row.attempts, row.next_try_at, row.completed_at = "pending", 0, utcnow(), None
     send(row)
     return row
-

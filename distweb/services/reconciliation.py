@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 
 from distweb.extensions import db
-from distweb.models import Payment, PaymentProviderConfig, PaymentRefund, ReconciliationReport
+from distweb.models import Payment, PaymentRefund, ReconciliationReport
 from distweb.models.base import utcnow
 from distweb.services import online_pay
 from distweb.services.payment_providers import ProviderError
@@ -120,13 +120,13 @@ def schedule_due(now: datetime | None = None) -> int:
         return 0
     day = local.date() - timedelta(days=1)
     made = 0
-    for config in db.session.scalars(select(PaymentProviderConfig).where(PaymentProviderConfig.enabled.is_(True))):
+    for brand_id, provider in online_pay.enabled_pairs():
         existing = db.session.scalars(select(ReconciliationReport).where(
-            ReconciliationReport.brand_id == config.brand_id, ReconciliationReport.provider == config.provider,
+            ReconciliationReport.brand_id == brand_id, ReconciliationReport.provider == provider,
             ReconciliationReport.day == day)).first()
         if existing is not None and (existing.status != "failed" or existing.checked_at > now - RETRY_FAILED_AFTER):
             continue
-        reconcile(config.brand_id, config.provider, day)
+        reconcile(brand_id, provider, day)
         made += 1
     return made
 

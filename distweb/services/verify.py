@@ -161,6 +161,8 @@ def _balances(report: Report, brand_id: int | None) -> None:
         fees[b] = fees.get(b, 0) + int(fee)
     for b, total in fees.items():
         expected[(b, AccountKind.WITHDRAWAL_FEES, 0)] = total
+    for (b, kind, promoter_id), fen in _commission_splits(brand_id).items():
+        expected[(b, kind, promoter_id)] = expected.get((b, kind, promoter_id), 0) + fen
     checked = {AccountKind.PROMOTER_FROZEN, AccountKind.PROMOTER_AVAILABLE, AccountKind.PROMOTER_PENDING_WITHDRAWAL,
                AccountKind.PAID_OUT, AccountKind.WITHDRAWAL_FEES}
     keys = set(expected) | {key for key in on_books if key[1] in checked}
@@ -174,6 +176,40 @@ def _balances(report: Report, brand_id: int | None) -> None:
         if books < 0 and not (kind == AccountKind.PROMOTER_AVAILABLE and clawed.get((b, owner), 0) >= -books):
             report.violations.append(f"{kind.value} of {owner} (brand {b}) is negative ({books}) "
                                      "beyond what clawbacks explain")
+
+
+def _commission_splits(brand_id: int | None) -> dict[tuple[int, AccountKind, int], int]:
+    """How commission 分账 moved promoters' money (``services.profit_sharing``): a part held
+    while its split is pending, paid out once it succeeded (less what split returns gave
+    back), nothing once it failed."""
+    from distweb.models import ProfitSplit, SplitReturn
+
+    moved: dict[tuple[int, AccountKind, int], int] = {}
+
+    def add(b, kind, owner, fen):
+        moved[(b, kind, owner)] = moved.get((b, kind, owner), 0) + fen
+
+    split_filter = [] if brand_id is None else [ProfitSplit.brand_id == brand_id]
+    for split in db.session.scalars(select(ProfitSplit).where(*split_filter,
+                                                              ProfitSplit.status.in_(("pending", "succeeded")))):
+        for part in split.receivers or []:
+            if part.get("kind") != "promoter" or part.get("manual"):
+                continue
+            add(split.brand_id, AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"]), -int(part["amount_fen"]))
+            if split.status == "succeeded":
+                add(split.brand_id, AccountKind.PAID_OUT, int(part["promoter_id"]), int(part["amount_fen"]))
+    for split in db.session.scalars(select(ProfitSplit).where(*split_filter, ProfitSplit.status == "failed")):
+        for part in split.receivers or []:  # a split the provider paid only in part
+            if part.get("kind") == "promoter" and not part.get("manual") and part.get("result") == "SUCCESS":
+                add(split.brand_id, AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"]), -int(part["amount_fen"]))
+                add(split.brand_id, AccountKind.PAID_OUT, int(part["promoter_id"]), int(part["amount_fen"]))
+    return_filter = [] if brand_id is None else [SplitReturn.brand_id == brand_id]
+    for returned in db.session.scalars(select(SplitReturn).where(*return_filter, SplitReturn.status == "succeeded")):
+        for part in returned.receivers or []:
+            if part.get("kind") == "promoter" and not part.get("manual"):
+                add(returned.brand_id, AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"]), int(part["amount_fen"]))
+                add(returned.brand_id, AccountKind.PAID_OUT, int(part["promoter_id"]), -int(part["amount_fen"]))
+    return moved
 
 
 def _reprice(report: Report, brand_id: int | None, reprice_limit: int | None) -> None:

@@ -65,6 +65,10 @@ LANES = 4
 DRAIN_SECONDS = 20
 DRAIN_BATCH = 500
 KICK_KEY = "distweb:webhooks:kick:{lane}"
+# Deliveries acknowledged in one second (a counter per second, kept a few seconds): how the
+# drains know a burst is arriving (``Pace``).
+INTAKE_KEY = "distweb:webhooks:intake:{second}"
+INTAKE_KEEP_SECONDS = 5
 # A drain asked for and not started within this long is asked for again.
 KICK_TTL = 10
 # A queued event whose drain has not come this long after it arrived is applied by the sweep.
@@ -184,7 +188,7 @@ def receive(brand_id: int, event_id: str, event_type: str, data: dict) -> tuple[
                     lane=lane))
         except IntegrityError:  # a concurrent delivery of this very event stored it first
             return 200, {"id": event_id, "status": "duplicate"}
-    kick(lane)
+    arrived(lane)
     return 202, {"id": event_id, "status": WebhookStatus.QUEUED.value}
 
 
@@ -200,6 +204,68 @@ def _kick_key(lane: int) -> str:
     return current_app.config.get("RQ_QUEUE_PREFIX", "") + KICK_KEY.format(lane=lane)
 
 
+def _intake_key(second: int) -> str:
+    return current_app.config.get("RQ_QUEUE_PREFIX", "") + INTAKE_KEY.format(second=second)
+
+
+def arrived(lane: int) -> bool:
+    """A new event was stored in ``lane``: count it in this second's intake and ask for a
+    drain of the lane (``kick``), in one round trip to Redis."""
+    try:
+        intake = _intake_key(int(time.time()))
+        pipe = redis_connection().pipeline(transaction=False)
+        pipe.incr(intake)
+        pipe.expire(intake, INTAKE_KEEP_SECONDS)
+        pipe.set(_kick_key(lane), 1, nx=True, ex=KICK_TTL)
+        if not pipe.execute()[-1]:
+            return False
+        return _enqueue_drain(lane)
+    except RedisError:
+        log.warning("Redis unavailable; webhook lane %s waits for the workers' sweep", lane)
+        return False
+
+
+def intake_rate() -> int:
+    """Deliveries stored per second lately: the busier of the last whole second and this one."""
+    second = int(time.time())
+    return max(int(n or 0) for n in redis_connection().mget(_intake_key(second - 1), _intake_key(second)))
+
+
+class Pace:
+    """While a burst is arriving (at least ``WEBHOOK_BURST_RATE`` new events a second), a
+    drain spends at most ``WEBHOOK_BURST_APPLY_PERCENT`` of its time applying and rests the
+    remainder: the web and the workers share the machine's CPUs, and acknowledging a delivery
+    must stay fast while the queue holds the rest. Outside a burst it never rests."""
+
+    LOOK_EVERY = 0.25  # seconds between two looks at the intake
+
+    def __init__(self):
+        self.burst_rate = current_app.config.get("WEBHOOK_BURST_RATE", 100)
+        self.percent = current_app.config.get("WEBHOOK_BURST_APPLY_PERCENT", 100)
+        self.looked_at = float("-inf")
+        self.burst = False
+
+    def rest_after(self, spent: float) -> float:
+        """Rest, if a burst is arriving, in proportion to ``spent`` seconds of applying;
+        returns the seconds rested."""
+        if self.percent >= 100 or self.burst_rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        if now - self.looked_at >= self.LOOK_EVERY:
+            self.looked_at = now
+            try:
+                self.burst = intake_rate() >= self.burst_rate
+            except RedisError:
+                self.burst = False  # nothing arrives quickly without Redis either
+        if not self.burst:
+            return 0.0
+        rest = spent * (100 - self.percent) / max(self.percent, 1)
+        self.sleep(rest)
+        return rest
+
+    sleep = staticmethod(time.sleep)
+
+
 def kick(lane: int) -> bool:
     """Enqueue a drain of the lane unless one is waiting already (a Redis flag the drain
     clears as it starts, so an event stored after that start kicks anew). Without Redis the
@@ -207,12 +273,16 @@ def kick(lane: int) -> bool:
     try:
         if not redis_connection().set(_kick_key(lane), 1, nx=True, ex=KICK_TTL):
             return False
-        get_queue("webhooks").enqueue("worker.jobs.drain_webhooks", lane, job_timeout=DRAIN_SECONDS * 10,
-                                      result_ttl=0, failure_ttl=3600)
-        return True
+        return _enqueue_drain(lane)
     except RedisError:
         log.warning("Redis unavailable; webhook lane %s waits for the workers' sweep", lane)
         return False
+
+
+def _enqueue_drain(lane: int) -> bool:
+    get_queue("webhooks").enqueue("worker.jobs.drain_webhooks", lane, job_timeout=DRAIN_SECONDS * 10,
+                                  result_ttl=0, failure_ttl=3600)
+    return True
 
 
 # ---------------------------------------------------------------- applying
@@ -229,6 +299,7 @@ def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_
     except RedisError:
         pass
     started = time.monotonic()
+    pace = Pace()
     applied, after = 0, 0
     while True:
         db.session.commit()  # a fresh look
@@ -247,6 +318,7 @@ def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_
             if key in waiting:
                 continue
             paid = event_type == "order.paid"
+            began = time.monotonic()
             if external_id and not paid:  # its order's held events first, if the order came meanwhile
                 applied += release_held(brand_id, external_id, before=pk)
             outcome = attempt(pk, PENDING)
@@ -256,6 +328,7 @@ def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_
                 applied += outcome == WebhookStatus.APPLIED
                 if external_id and paid:  # its order is there now: what waited for it
                     applied += release_held(brand_id, external_id)
+            pace.rest_after(time.monotonic() - began)
             if seconds is not None and time.monotonic() - started > seconds:
                 try:
                     redis_connection().delete(_kick_key(lane))

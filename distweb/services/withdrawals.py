@@ -46,13 +46,16 @@ def fee_for(amount_fen: int, rules: dict) -> int:
     return min(amount_fen, max(int(rules["fee_min_fen"]), apply_bp(amount_fen, int(rules["fee_bp"]))))
 
 
-def _lock_promoter(promoter_id: int) -> None:
+def lock_promoter(promoter_id: int) -> None:
     """The promoter's write lock, taken first in the transaction: an UPDATE that changes
     nothing holds the promoter's row on PostgreSQL (as SELECT … FOR UPDATE would) and takes
     SQLite's single writer lock, so concurrent requests queue here and each reads the
     balance the one before it left."""
     db.session.execute(update(Promoter).where(Promoter.id == promoter_id).values(status=Promoter.status)
                        .execution_options(synchronize_session=False))
+
+
+_lock_promoter = lock_promoter
 
 
 @dataclass

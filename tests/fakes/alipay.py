@@ -8,7 +8,10 @@ From Alipay's documentation:
 - ``GET /gateway.do`` for 手机网站支付 (``alipay.trade.wap.pay``) and 电脑网站支付
   (``alipay.trade.page.pay``) shows a cashier page with a 付款 button (``POST /cashier/<no>``
   pays and posts the notification to the ``notify_url``, for browser tests);
-- ``POST /gateway.do`` for ``alipay.trade.query``, ``.close`` and ``.refund``: the answer is
+- ``POST /gateway.do`` for ``alipay.trade.query``, ``.close``, ``.refund`` (with 退分账
+  ``refund_royalty_parameters``: never more than each receiver was settled),
+  ``alipay.trade.royalty.relation.bind`` and ``alipay.trade.order.settle`` (to bound
+  receivers only): the answer is
   ``{"<method>_response": {…}, "sign": "…"}``, the sign over the exact text of the response
   object, with Alipay's private key;
 - notifications (``trade_status_sync``) are form posts signed over every parameter but
@@ -65,6 +68,8 @@ class AlipayStandIn:
         self.unknown_payees: set[str] = set()
         self.bill_files: dict[str, bytes] = {}
         self.settles: dict[str, dict] = {}
+        self.bound: set[str] = set()  # receivers bound by royalty.relation.bind
+        self.royalty_returns: dict[str, dict] = {}  # 退分账 by refund out_request_no
         self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.cert_sns: tuple[str, str] | None = None  # (app_cert_sn, alipay_root_cert_sn) once certificates are used
         self.calls: list[tuple[str, dict]] = []
@@ -224,6 +229,18 @@ class AlipayStandIn:
                                          "sub_msg": sub_msg})
         if method.startswith("alipay.fund.trans."):
             return self.transfer_call(method, params, biz)
+        if method == "alipay.trade.royalty.relation.bind":
+            receivers = biz.get("receiver_list") or []
+            if not biz.get("out_request_no") or not receivers or any(
+                    r.get("type") not in ("loginName", "userId") or not r.get("account") for r in receivers):
+                return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "INVALID_PARAMETER",
+                                             "sub_msg": "参数有误"})
+            if any(r["account"] in self.unknown_payees for r in receivers):
+                return self.respond(method, {"code": "40004", "msg": "Business Failed",
+                                             "sub_code": "ACQ.TRANS_IN_NOT_EXIST", "sub_msg": "分账收入方账户不存在"})
+            with self.lock:
+                self.bound |= {r["account"] for r in receivers}
+            return self.respond(method, {"code": "10000", "msg": "Success", "result_code": "SUCCESS"})
         if method == "alipay.trade.order.settle":
             trade = next((t for t in self.trades.values() if t.get("trade_no") == biz.get("trade_no")), None)
             if trade is None:
@@ -233,6 +250,10 @@ class AlipayStandIn:
             if any(p.get("trans_in") in self.unknown_payees for p in parts):
                 return self.respond(method, {"code": "40004", "msg": "Business Failed",
                                              "sub_code": "ACQ.TRANS_IN_NOT_EXIST", "sub_msg": "分账收入方账户不存在"})
+            if any(p.get("trans_in_type") not in ("loginName", "userId") or p.get("trans_in") not in self.bound
+                   for p in parts):
+                return self.respond(method, {"code": "40004", "msg": "Business Failed",
+                                             "sub_code": "ACQ.ROYALTY_RECEIVER_NOT_BIND", "sub_msg": "分账关系未绑定"})
             with self.lock:
                 settled = self.settles.setdefault(biz["out_request_no"], {
                     "trade_no": trade["trade_no"], "settle_no": "2026" + secrets.token_hex(10),
@@ -265,7 +286,25 @@ class AlipayStandIn:
                 return self.respond(method, {"code": "40004", "msg": "Business Failed",
                                              "sub_code": "ACQ.TRADE_STATUS_ERROR", "sub_msg": "交易状态不合法"})
             amount = _fen(biz["refund_amount"])
+            back = biz.get("refund_royalty_parameters") or []
             with self.lock:
+                received = {}
+                for settled in self.settles.values():
+                    if settled["trade_no"] == trade.get("trade_no"):
+                        for account, fen in settled["parts"]:
+                            received[account] = received.get(account, 0) + fen
+                for number, earlier in self.royalty_returns.items():
+                    if number != biz["out_request_no"] and earlier["trade_no"] == trade.get("trade_no"):
+                        for account, fen in earlier["parts"]:
+                            received[account] = received.get(account, 0) - fen
+                if any(p.get("royalty_type") != "transfer" or p.get("trans_out_type") not in ("loginName", "userId")
+                       or _fen(p["amount"]) > received.get(p.get("trans_out"), 0) for p in back):
+                    return self.respond(method, {"code": "40004", "msg": "Business Failed",
+                                                 "sub_code": "ACQ.REFUND_ROYALTY_AMOUNT_INVALID",
+                                                 "sub_msg": "退分账金额超过已分账金额"})
+                if back:
+                    self.royalty_returns[biz["out_request_no"]] = {
+                        "trade_no": trade["trade_no"], "parts": [(p["trans_out"], _fen(p["amount"])) for p in back]}
                 repeat = biz["out_request_no"] in self.refunds
                 done = sum(r["amount"] for n, r in self.refunds.items() if n != biz["out_request_no"]
                            and r["out_trade_no"] == trade["out_trade_no"])

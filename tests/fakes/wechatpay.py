@@ -13,8 +13,11 @@ What it implements, from WeChat Pay's documentation:
   Signature`` over ``TIMESTAMP\\nNONCE\\nBODY\\n``;
 - ``GET /v3/certificates`` (the platform certificate, AEAD_AES_256_GCM-encrypted with the
   APIv3 key), ``POST /v3/pay/transactions/{native,h5,jsapi}``, ``GET …/out-trade-no/{no}``,
-  ``POST …/out-trade-no/{no}/close`` (204), ``POST /v3/refund/domestic/refunds``, and the
-  official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com: a code
+  ``POST …/out-trade-no/{no}/close`` (204), ``POST /v3/refund/domestic/refunds``, 分账
+  (``POST /v3/profitsharing/receivers/add``, ``POST/GET /v3/profitsharing/orders``,
+  ``POST /v3/profitsharing/orders/unfreeze``,
+  ``POST/GET /v3/profitsharing/return-orders``: 分账回退 from a merchant receiver only), and
+  the official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com: a code
   from ``oauth_code`` for its openid, good once: 40163 after, 40029 for no code);
 - 商家转账 (用户确认模式): ``POST /v3/fund-app/mch-transfer/transfer-bills`` answers
   WAIT_USER_CONFIRM with the bill's ``package_info``; ``confirm_transfer`` is the payee
@@ -22,7 +25,7 @@ What it implements, from WeChat Pay's documentation:
   ``transfer_done`` any final state (FAIL with OVERDUE_CLOSE: not confirmed in 24 hours);
 - H5 支付's cashier page (``h5``: the page at the ``h5_url``, paying posts the notification
   to the merchant and returns to the ``redirect_url``), for browser tests;
-- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS`` …): the resource encrypted with
+- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``, ``PROFITSHARING.SUCCESS`` …): the resource encrypted with
   AEAD_AES_256_GCM under the APIv3 key, the body signed with the platform key; returned to
   the test as (headers, body) to post to distweb.
 
@@ -82,6 +85,9 @@ class WeChatPayStandIn:
         self.bill_files: dict[str, bytes] = {}
         self.splits: dict[str, dict] = {}
         self.split_receivers: set[str] = set()
+        self.split_processing = False  # splits answer PROCESSING; the result comes by notification
+        self.split_returns: dict[str, dict] = {}
+        self.refusing_returns: set[str] = set()  # merchant ids whose returns fail (their balance short)
         self.abnormal_receivers: set[str] = set()
         self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.calls: list[tuple[str, str, dict | None]] = []
@@ -166,6 +172,60 @@ class WeChatPayStandIn:
                     "amount": {"total": refund["total"], "refund": refund["refund"], "payer_total": refund["total"],
                                "payer_refund": refund["refund"]}, "user_received_account": "支付用户零钱"}
         return self.notification(f"REFUND.{status}", resource)
+
+    def split_notification(self, out_order_no: str, account: str, event: str = "PROFITSHARING.SUCCESS",
+                           **kwargs) -> tuple[dict, bytes]:
+        """分账动账通知 for one receiver of a split (its result made final here)."""
+        with self.lock:
+            found = self.splits[out_order_no]
+            receiver = next(r for r in found["receivers"] if r["account"] == account)
+            receiver["result"] = "SUCCESS" if event == "PROFITSHARING.SUCCESS" else "CLOSED"
+            if event != "PROFITSHARING.SUCCESS":
+                receiver["fail_reason"] = "ACCOUNT_ABNORMAL"
+            if all(r["result"] != "PENDING" for r in found["receivers"]):
+                found["state"] = "FINISHED"
+        resource = {"mchid": self.mchid, "transaction_id": found["transaction_id"], "order_id": found["order_id"],
+                    "out_order_no": out_order_no,
+                    "receiver": {"type": receiver["type"], "account": account, "amount": receiver["amount"],
+                                 "description": receiver["description"]},
+                    "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+        return self.notification(event, resource, **kwargs)
+
+    def _return_order(self, data: dict):
+        """请求分账回退: from a merchant receiver of the split, at most what it received less
+        what earlier returns took; the same out_return_no is the same return."""
+        if not data.get("out_return_no") or not data.get("return_mchid") or not data.get("description") \
+                or not isinstance(data.get("amount"), int) or data["amount"] <= 0 \
+                or not (data.get("out_order_no") or data.get("order_id")):
+            return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+        with self.lock:
+            known = self.split_returns.get(data["out_return_no"])
+            if known is not None:
+                return 200, known
+            found = self.splits.get(data.get("out_order_no") or "") or next(
+                (f for f in self.splits.values() if f["order_id"] == data.get("order_id")), None)
+            if found is None:
+                return 400, {"code": "RESOURCE_NOT_EXISTS", "message": "分账单不存在"}
+            receiver = next((r for r in found["receivers"] if r["account"] == data["return_mchid"]
+                             and r["type"] == "MERCHANT_ID" and r["result"] == "SUCCESS"), None)
+            if receiver is None:
+                return 400, {"code": "INVALID_REQUEST", "message": "回退方不是该分账单的商户接收方"}
+            returned = sum(r["amount"] for r in self.split_returns.values()
+                           if r["out_order_no"] == found["out_order_no"] and r["return_mchid"] == data["return_mchid"]
+                           and r["result"] != "FAILED")
+            if returned + data["amount"] > receiver["amount"]:
+                return 400, {"code": "INVALID_REQUEST", "message": "回退金额超过分账金额"}
+            failed = data["return_mchid"] in self.refusing_returns
+            made = {"order_id": found["order_id"], "out_order_no": found["out_order_no"],
+                    "out_return_no": data["out_return_no"], "return_id": "3008450740201411110007820472",
+                    "return_mchid": data["return_mchid"], "amount": data["amount"],
+                    "description": data["description"], "result": "FAILED" if failed else "SUCCESS",
+                    "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                    "finish_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+            if failed:
+                made["fail_reason"] = "ACCOUNT_ABNORMAL"
+            self.split_returns[data["out_return_no"]] = made
+        return 200, made
 
     def _trade_view(self, trade: dict) -> dict:
         view = {"appid": self.appid, "mchid": self.mchid, "out_trade_no": trade["out_trade_no"],
@@ -294,7 +354,8 @@ class WeChatPayStandIn:
                          "amount": {"total": refund["total"], "refund": refund["refund"], "currency": "CNY"}}
         if method == "POST" and split.path == "/v3/profitsharing/receivers/add":
             if data.get("type") not in ("MERCHANT_ID", "PERSONAL_OPENID") or not data.get("account") \
-                    or data.get("appid") != self.appid or not data.get("relation_type"):
+                    or data.get("appid") != self.appid or not data.get("relation_type") \
+                    or (data["relation_type"] == "CUSTOM" and not data.get("custom_relation")):
                 return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
             self.split_receivers.add(data["account"])
             return 200, {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"]}
@@ -310,16 +371,42 @@ class WeChatPayStandIn:
                 return 400, {"code": "INVALID_REQUEST", "message": "分账接收方不存在"}
             if sum(r.get("amount", 0) for r in receivers) > trade["total"]:
                 return 400, {"code": "NOT_ENOUGH", "message": "分账金额不足"}
+            if data.get("unfreeze_unsplit") is not True or any(
+                    not isinstance(r.get("amount"), int) or r["amount"] <= 0 or not r.get("description")
+                    for r in receivers):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
             with self.lock:
+                processing = self.split_processing
                 found = self.splits.setdefault(data["out_order_no"], {
                     "transaction_id": trade["transaction_id"], "out_order_no": data["out_order_no"],
-                    "order_id": "3008450740201411110007820472" + secrets.token_hex(2), "state": "FINISHED",
+                    "order_id": "3008450740201411110007820472" + secrets.token_hex(2),
+                    "state": "PROCESSING" if processing else "FINISHED",
                     "receivers": [{"amount": r["amount"], "description": r.get("description", ""), "type": r["type"],
                                    "account": r["account"],
-                                   "result": "CLOSED" if r["account"] in self.abnormal_receivers else "SUCCESS",
-                                   "fail_reason": "ACCOUNT_ABNORMAL" if r["account"] in self.abnormal_receivers else None,
+                                   "result": "PENDING" if processing else (
+                                       "CLOSED" if r["account"] in self.abnormal_receivers else "SUCCESS"),
+                                   "fail_reason": "ACCOUNT_ABNORMAL" if r["account"] in self.abnormal_receivers
+                                   and not processing else None,
                                    "detail_id": "36011111111111111111111"} for r in receivers]})
             return 200, {k: v for k, v in found.items()}
+        if method == "POST" and split.path == "/v3/profitsharing/orders/unfreeze":
+            trade = next((t for t in self.transactions.values() if t.get("transaction_id") == data.get("transaction_id")),
+                         None)
+            if trade is None or not trade.get("profit_sharing") or not data.get("out_order_no") \
+                    or not data.get("description"):
+                return 400, {"code": "INVALID_REQUEST", "message": "该笔订单不支持解冻"}
+            with self.lock:
+                trade["unfrozen"] = True
+                found = self.splits.setdefault(data["out_order_no"], {
+                    "transaction_id": trade["transaction_id"], "out_order_no": data["out_order_no"],
+                    "order_id": "3008450740201411110007820473" + secrets.token_hex(2), "state": "FINISHED",
+                    "receivers": []})
+            return 200, found
+        if method == "POST" and split.path == "/v3/profitsharing/return-orders":
+            return self._return_order(data)
+        if method == "GET" and split.path.startswith("/v3/profitsharing/return-orders/"):
+            found = self.split_returns.get(split.path.rsplit("/", 1)[1])
+            return (200, found) if found else (404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"})
         if method == "GET" and split.path.startswith("/v3/profitsharing/orders/"):
             found = self.splits.get(split.path.rsplit("/", 1)[1])
             return (200, found) if found else (404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"})

@@ -262,6 +262,7 @@ def test_preview_shows_the_first_rows_with_their_errors_and_writes_nothing(app_c
     rows.append(["E005", "TEA-001", "two", "59", "59", "2026-11-28 10:00:00", "", "", "", shop.seller.code, "", ""])
     rows.append(["E006", "TEA-001", "1", "59", "5x9", "2026-11-28 10:00:00", "", "", "", shop.seller.code, "", ""])
     rows.append(["E007", "TEA-001", "1", "59", "59", "2026-11-28 10:00:00", "", "", "", "NOBODY", "", ""])
+    rows.append(["E008", "TEA-001", "1", "59", "99", "2026-11-28 10:00:00", "", "", "", shop.seller.code, "", ""])
     batch = db.session.get(ImportBatch, upload(shop, "orders", "youzan", "a.csv", csv_bytes(YOUZAN_HEADER, rows)))
     shown = {row.row_no: row for row in imports.preview(batch)}
     assert shown[2].error is None and shown[2].values["sku"] == "TEA-001"
@@ -270,6 +271,8 @@ def test_preview_shows_the_first_rows_with_their_errors_and_writes_nothing(app_c
     assert "必须是整数" in shown[7].error
     assert "不是有效金额" in shown[8].error
     assert "NOBODY" in shown[9].error
+    # Paid above the catalogue's price: the preview says so, as the import would refuse it.
+    assert shown[10].error == "实付金额不能超过单价 × 数量。"
     assert db.session.scalar(select(func.count(Order.id))) == 0
 
 

@@ -257,6 +257,24 @@ def test_a_worker_cleaning_the_registries_holds_the_lock_briefly(app_ctx, monkey
     assert not redis_connection().exists(all_queues()[0].registry_cleaning_key)  # released after
 
 
+def test_an_upkeep_step_that_fails_does_not_keep_the_later_steps_from_running(app_ctx, monkeypatch, caplog):
+    import worker.main as worker_main
+    from distweb.services import daily_report, sms, webhooks
+
+    def broken():
+        raise RuntimeError("the database went away")
+
+    ran = []
+    monkeypatch.setattr(webhooks, "sweep", broken)
+    monkeypatch.setattr(sms, "purge_old", lambda: ran.append("sms") or 3)
+    monkeypatch.setattr(daily_report, "schedule_due", lambda: ran.append("daily_report") or 0)
+    with caplog.at_level("INFO", logger="distweb.worker"):
+        worker_main.sweep()
+    assert ran == ["sms", "daily_report"]  # the steps after the broken one ran, in their order
+    assert "worker upkeep step webhooks.sweep failed" in caplog.text
+    assert "deleted 3 SMS code(s) older than a day" in caplog.text
+
+
 def test_the_job_list_names_every_kind_in_the_managers_language(app, browser, make):
     brand = make.brand()
     with app.app_context():

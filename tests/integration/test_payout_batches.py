@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from rq import SimpleWorker
 
 from distweb.extensions import db
@@ -20,6 +21,11 @@ from tests.support.payouts import approved, fund
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjRunPay1"
 
+
+
+@pytest.fixture
+def world(payout_world):
+    return payout_world
 
 def work_off_queues():
     SimpleWorker(all_queues(), connection=redis_connection()).work(burst=True)

@@ -22,6 +22,10 @@ from distweb.services.verify import verify
 from tests.support.payouts import approved
 
 
+@pytest.fixture
+def world(payout_world):
+    return payout_world
+
 def test_alipay_pays_an_approved_withdrawal_at_once_and_refusals_keep_it_approved(world, alipay):
     w = approved(world, 30000, "alipay", "13800000001")
     payout = provider_payouts.start(w.brand_id, w.id, "https://shop.example.com/")

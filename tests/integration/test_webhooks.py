@@ -143,6 +143,56 @@ def test_events_arriving_together_need_one_drain_job(shop, app):
     assert set(states(app).values()) == {"applied"}
 
 
+def test_each_stored_delivery_counts_in_its_seconds_intake_and_a_replay_does_not(shop, app):
+    first = int(time.time())
+    for i in range(4):
+        assert shop.webhook(f"evt-{i}", "order.paid", paid(f"Q-{i}", shop.code)).status_code == 202
+    assert shop.webhook("evt-0", "order.paid", paid("Q-0", shop.code)).status_code == 202  # a replay
+    last = int(time.time())
+    with app.app_context():
+        counted = redis_connection().mget([webhooks._intake_key(t) for t in range(first, last + 1)])
+        assert sum(int(n or 0) for n in counted) == 4
+        assert webhooks.intake_rate() >= 1
+
+
+@pytest.mark.parametrize("percent, intake, rests", [(20, 50, True), (100, 50, False), (20, 0, False)])
+def test_during_a_burst_the_drains_rest_four_times_what_they_spent_at_twenty_percent(
+        shop, app, monkeypatch, percent, intake, rests):
+    """WEBHOOK_BURST_APPLY_PERCENT 20: while deliveries arrive at WEBHOOK_BURST_RATE or more a
+    second, each applied event is followed by a rest of 80/20 of its time; 100 (or no burst): none."""
+    for i in range(3):
+        shop.webhook(f"evt-{i}", "order.paid", paid(f"Q-{i}", shop.code))
+    monkeypatch.setitem(app.config, "WEBHOOK_BURST_RATE", 50)
+    monkeypatch.setitem(app.config, "WEBHOOK_BURST_APPLY_PERCENT", percent)
+    rested = []
+    monkeypatch.setattr(webhooks.Pace, "sleep", staticmethod(rested.append))
+    spent = []
+    real_attempt = webhooks.attempt
+
+    def timed_attempt(*args, **kwargs):
+        began = time.monotonic()
+        try:
+            return real_attempt(*args, **kwargs)
+        finally:
+            spent.append(time.monotonic() - began)
+
+    monkeypatch.setattr(webhooks, "attempt", timed_attempt)
+    with app.app_context():
+        now = int(time.time())
+        for second in range(now, now + 3):  # this second's intake, and the next ones' should the drain start late
+            redis_connection().set(webhooks._intake_key(second), intake, ex=10)
+        lanes = sorted({webhooks.lane_of(row.brand_id, row.order_external_id) for row in events(app).values()})
+        assert sum(webhooks.drain(lane) for lane in lanes) == 3
+        db.session.remove()
+    assert set(states(app).values()) == {"applied"}
+    if rests:
+        assert len(rested) == 3
+        # Each rest is four times the event's time, measured around more than the attempt itself.
+        assert all(rest >= 4 * took for rest, took in zip(rested, spent, strict=True))
+    else:
+        assert rested == []
+
+
 def test_the_same_event_delivered_twenty_times_makes_one_order(shop, app):
     answers = [shop.webhook("evt-1", "order.paid", paid("DUP-1", shop.code)) for _ in range(10)]
     assert [a.status_code for a in answers] == [202] * 10

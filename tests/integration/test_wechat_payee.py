@@ -11,6 +11,8 @@ import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from distweb.extensions import db
 from distweb.models import PayoutAccount, Promoter, ProviderPayout, Withdrawal
 from distweb.models.payouts import WithdrawalStatus
@@ -22,6 +24,11 @@ PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, lik
 IN_WECHAT = PHONE + " MicroMessenger/8.0.50.2701(0x28003252) NetType/WIFI Language/zh_CN"
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjPayee1"
 
+
+
+@pytest.fixture
+def world(payout_world):
+    return payout_world
 
 def login_as(browser, promoter) -> None:
     phone = db.session.get(Promoter, promoter.id).user.phone

@@ -1,5 +1,6 @@
 """A brand with both stand-in providers enabled and a promoter with money to withdraw: the
-world of the payout tests (the ``world`` fixture, registered in tests/integration/conftest.py)."""
+world of the payout tests (the ``payout_world`` fixture, registered in
+tests/integration/conftest.py; a module takes it as its ``world``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _funding = itertools.count(1)
 
 
 @pytest.fixture
-def world(app, app_ctx, make, wechat, alipay, trusted):
+def payout_world(app, app_ctx, make, wechat, alipay, trusted):
     wechat.failures.clear()
     alipay.failures.clear()
     brand_ref = make.brand()

@@ -13,11 +13,12 @@ from distweb.services.payment_providers.base import (
     ProviderError,
     RefundRequest,
     SplitRequest,
+    SplitReturnRequest,
     TransferRequest,
 )
 
 __all__ = ["BillRow", "ManualProvider", "NotificationRejected", "Notice", "PayAction", "PaymentProvider", "PayRequest",
-           "ProviderError", "RefundRequest", "SplitRequest", "TransferRequest", "FIELDS"]
+           "ProviderError", "RefundRequest", "SplitRequest", "SplitReturnRequest", "TransferRequest", "FIELDS"]
 
 # provider -> (settings shown again, secrets never shown, required)
 FIELDS = {

@@ -40,9 +40,13 @@ from alipay.aop.api.domain.AlipayTradeOrderSettleModel import AlipayTradeOrderSe
 from alipay.aop.api.domain.AlipayTradePagePayModel import AlipayTradePagePayModel
 from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.domain.AlipayTradeRefundModel import AlipayTradeRefundModel
+from alipay.aop.api.domain.AlipayTradeRoyaltyRelationBindModel import (
+    AlipayTradeRoyaltyRelationBindModel,
+)
 from alipay.aop.api.domain.AlipayTradeWapPayModel import AlipayTradeWapPayModel
 from alipay.aop.api.domain.OpenApiRoyaltyDetailInfoPojo import OpenApiRoyaltyDetailInfoPojo
 from alipay.aop.api.domain.Participant import Participant
+from alipay.aop.api.domain.RoyaltyEntity import RoyaltyEntity
 from alipay.aop.api.request.AlipayDataDataserviceBillDownloadurlQueryRequest import (
     AlipayDataDataserviceBillDownloadurlQueryRequest,
 )
@@ -57,6 +61,9 @@ from alipay.aop.api.request.AlipayTradeOrderSettleRequest import AlipayTradeOrde
 from alipay.aop.api.request.AlipayTradePagePayRequest import AlipayTradePagePayRequest
 from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryRequest
 from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundRequest
+from alipay.aop.api.request.AlipayTradeRoyaltyRelationBindRequest import (
+    AlipayTradeRoyaltyRelationBindRequest,
+)
 from alipay.aop.api.request.AlipayTradeWapPayRequest import AlipayTradeWapPayRequest
 from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
 
@@ -71,6 +78,7 @@ from distweb.services.payment_providers.base import (
     ProviderError,
     RefundRequest,
     SplitRequest,
+    SplitReturnRequest,
     TransferRequest,
     fen_to_yuan,
 )
@@ -260,6 +268,15 @@ class AlipayProvider(PaymentProvider):
         model.refund_amount = fen_to_yuan(request.amount_fen)
         if request.reason:
             model.refund_reason = request.reason[:256]
+        if request.royalty_returns:
+            # 退分账: what each receiver of the split gives back, in the same refund.
+            back = []
+            for account, amount, kind in request.royalty_returns:
+                part = OpenApiRoyaltyDetailInfoPojo()
+                part.royalty_type, part.trans_out_type, part.trans_out = "transfer", kind, account
+                part.amount = fen_to_yuan(amount)
+                back.append(part)
+            model.refund_royalty_parameters = back
         body = self._server(AlipayTradeRefundRequest(biz_model=model), "alipay_trade_refund_response")
         if body.get("_failed"):
             raise ProviderError("provider_error", body["_failed"])
@@ -309,9 +326,9 @@ class AlipayProvider(PaymentProvider):
         model.out_request_no = request.out_no
         model.trade_no = request.provider_txn_id
         parts = []
-        for account, amount in request.receivers:
+        for account, amount, kind in request.receivers:
             part = OpenApiRoyaltyDetailInfoPojo()
-            part.trans_in_type, part.trans_in = "loginName", account
+            part.royalty_type, part.trans_in_type, part.trans_in = "transfer", kind, account
             part.amount, part.desc = fen_to_yuan(amount), request.description[:80]
             parts.append(part)
         model.royalty_parameters = parts
@@ -324,6 +341,24 @@ class AlipayProvider(PaymentProvider):
 
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
         raise ProviderError("provider_error", "ask again by sending the same out_request_no")
+
+    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
+        """分账关系绑定 (alipay.trade.royalty.relation.bind): a receiver must be bound to the
+        app before a settle names it; binding again answers success."""
+        import secrets
+
+        model = AlipayTradeRoyaltyRelationBindModel()
+        model.out_request_no = "B" + secrets.token_hex(12)
+        entity = RoyaltyEntity()
+        entity.type, entity.account, entity.memo = account_type, account, "供货商" if kind == "supplier" else "推客"
+        model.receiver_list = [entity]
+        body = self._server(AlipayTradeRoyaltyRelationBindRequest(biz_model=model),
+                            "alipay_trade_royalty_relation_bind_response")
+        if body.get("_failed"):
+            raise ProviderError("provider_error", body["_failed"])
+
+    def split_return(self, request: SplitReturnRequest) -> Notice:
+        raise ProviderError("config", "Alipay returns a split inside its refund (refund_royalty_parameters)")
 
     def bill(self, day) -> list[BillRow]:
         """The trade bill of ``day``: its download URL asked for, the zip downloaded, and the

@@ -61,6 +61,8 @@ class RefundRequest:
     total_fen: int
     reason: str | None
     notify_url: str
+    # Alipay 退分账: (account, amount_fen, account_type) each receiver of the split gives back.
+    royalty_returns: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -78,12 +80,25 @@ class TransferRequest:
 
 @dataclass
 class SplitRequest:
-    """分账 of a paid order: ``receivers`` are (account, amount_fen) pairs."""
+    """分账 of a paid order: ``receivers`` are (account, amount_fen, account_type) —
+    the type in the provider's terms (WeChat MERCHANT_ID / PERSONAL_OPENID, Alipay
+    loginName / userId)."""
 
     out_no: str
     out_trade_no: str
     provider_txn_id: str
-    receivers: list[tuple[str, int]]
+    receivers: list[tuple[str, int, str]]
+    description: str
+
+
+@dataclass
+class SplitReturnRequest:
+    """分账回退: each receiver's (account, amount_fen, account_type) taken back from the
+    split ``split_out_no`` (WeChat: one return-order per receiver, ``out_no``-<n>)."""
+
+    out_no: str
+    split_out_no: str
+    receivers: list[tuple[str, int, str]]
     description: str
 
 
@@ -113,6 +128,9 @@ class Notice:
     at: datetime | None = None
     reason: str | None = None
     out_trade_no: str | None = None  # a refund's payment
+    account: str | None = None  # a split notification's receiver
+    # A split's final per-receiver results: {account: (SUCCESS or CLOSED, reason)}.
+    parts: dict | None = None
     package: str | None = None  # a WeChat payout waiting for its payee: the confirm page's package_info
 
 
@@ -146,10 +164,24 @@ class PaymentProvider:
         raise NotImplementedError
 
     def split(self, request: SplitRequest) -> Notice:
-        """Send a split (``kind="split"``: succeeded / pending / failed)."""
+        """Send a split (``kind="split"``: succeeded / pending / failed, or ``partial`` with
+        ``parts``: final, some receivers paid and some not)."""
         raise NotImplementedError
 
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
+        raise NotImplementedError
+
+    def unfreeze(self, out_no: str, provider_txn_id: str) -> None:
+        """Give the brand a payment kept for a split that sends nothing (WeChat 解冻剩余资金;
+        a provider that freezes nothing does nothing)."""
+
+    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
+        """Make ``account`` a receiver the provider will split to (``kind``: supplier or
+        promoter); binding one already bound is harmless."""
+        raise NotImplementedError
+
+    def split_return(self, request: SplitReturnRequest) -> Notice:
+        """分账回退 (``kind="split_return"``: succeeded / pending / failed)."""
         raise NotImplementedError
 
     def bill(self, day) -> list[BillRow]:

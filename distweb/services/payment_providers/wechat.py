@@ -38,6 +38,7 @@ from distweb.services.payment_providers.base import (
     ProviderError,
     RefundRequest,
     SplitRequest,
+    SplitReturnRequest,
     TransferRequest,
 )
 
@@ -256,24 +257,60 @@ class WeChatPayProvider(PaymentProvider):
             return self._refund_notice(resource)
         if event.startswith("MCHTRANSFER."):
             return self._transfer_notice(resource)
+        if event.startswith("PROFITSHARING."):
+            # 分账动账通知: one receiver of a split; PROFITSHARING.SUCCESS or .CLOSED.
+            receiver = resource.get("receiver") or {}
+            amount = receiver.get("amount")
+            return Notice("split", str(resource.get("out_order_no") or ""),
+                          "succeeded" if event == "PROFITSHARING.SUCCESS" else "failed",
+                          amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+                          resource.get("order_id"), _time(resource.get("success_time")), event,
+                          account=receiver.get("account"))
         raise NotificationRejected(f"unknown event type {event[:40]}")
 
     # ------------------------------------------------------------ 分账
 
     def split(self, request: SplitRequest) -> Notice:
-        """请求分账 on the payment (made with settle_info.profit_sharing): each receiver added
-        first (an openid, or a merchant id when all digits; adding again is harmless), the
-        rest of the order unfrozen to the brand (``unfreeze_unsplit``)."""
-        client = self.client()
-        receivers = []
-        for account, amount in request.receivers:
-            kind = "MERCHANT_ID" if account.isdigit() else "PERSONAL_OPENID"
-            self._call(client.profitsharing_add_receiver, account_type=kind, account=account, relation_type="SUPPLIER")
-            receivers.append({"type": kind, "account": account, "amount": amount,
-                              "description": request.description[:80]})
-        _, body = self._call(client.profitsharing_order, transaction_id=request.provider_txn_id,
+        """请求分账 on the payment (made with settle_info.profit_sharing), every receiver
+        bound before (``bind_receiver``); the rest of the order is unfrozen to the brand
+        (``unfreeze_unsplit``)."""
+        receivers = [{"type": kind, "account": account, "amount": amount, "description": request.description[:80]}
+                     for account, amount, kind in request.receivers]
+        _, body = self._call(self.client().profitsharing_order, transaction_id=request.provider_txn_id,
                              out_order_no=request.out_no, receivers=receivers, unfreeze_unsplit=True)
         return self._split_notice(request.out_no, body)
+
+    RELATION = {"supplier": "SUPPLIER", "promoter": "DISTRIBUTOR"}
+
+    def unfreeze(self, out_no: str, provider_txn_id: str) -> None:
+        """解冻剩余资金: a payment made splittable whose split sends nothing goes to the brand."""
+        self._call(self.client().profitsharing_unfreeze, transaction_id=provider_txn_id, out_order_no=out_no,
+                   description="解冻全部剩余资金")
+
+    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
+        """添加分账接收方 (an openid under the brand's AppID, or a merchant id)."""
+        self._call(self.client().profitsharing_add_receiver, account_type=account_type, account=account,
+                   relation_type=self.RELATION.get(kind, "CUSTOM"), custom_relation=None if kind in self.RELATION
+                   else "分账")
+
+    def split_return(self, request: SplitReturnRequest) -> Notice:
+        """请求分账回退, one return-order per receiver (``out_no``-<n>, so a repeat is the
+        same return): only a merchant receiver can be asked (WeChat Pay returns nothing
+        from a person's change). All SUCCESS: succeeded; a FAILED one: failed."""
+        results, reasons = [], []
+        for n, (account, amount, kind) in enumerate(request.receivers, start=1):
+            if kind != "MERCHANT_ID":
+                raise ProviderError("config", "only a merchant receiver can return a split")
+            _, body = self._call(self.client().profitsharing_return, out_return_no=f"{request.out_no}-{n}",
+                                 return_mchid=account, amount=amount, description=request.description[:80],
+                                 out_order_no=request.split_out_no)
+            results.append(body.get("result"))
+            if body.get("fail_reason"):
+                reasons.append(str(body["fail_reason"]))
+        if any(r == "FAILED" for r in results):
+            return Notice("split_return", request.out_no, "failed", reason=",".join(reasons) or "FAILED")
+        status = "succeeded" if results and all(r == "SUCCESS" for r in results) else "pending"
+        return Notice("split_return", request.out_no, status)
 
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
         _, body = self._call(self.client().profitsharing_order_query, transaction_id=provider_txn_id,
@@ -281,13 +318,20 @@ class WeChatPayProvider(PaymentProvider):
         return self._split_notice(out_no, body)
 
     def _split_notice(self, out_no: str, body: dict) -> Notice:
-        results = [r.get("result") for r in body.get("receivers") or []]
-        if any(r == "CLOSED" for r in results):
-            reasons = [r.get("fail_reason") for r in body.get("receivers") or [] if r.get("fail_reason")]
-            return Notice("split", out_no, "failed", provider_id=body.get("order_id"),
-                          reason=",".join(reasons) or "CLOSED")
-        status = "succeeded" if results and all(r == "SUCCESS" for r in results) else "pending"
-        return Notice("split", out_no, status, provider_id=body.get("order_id"))
+        """All receivers SUCCESS: succeeded. Every result final but some CLOSED: the money
+        went to the others — ``partial`` with each receiver's result (``failed`` when none
+        got it). Otherwise pending."""
+        receivers = body.get("receivers") or []
+        results = [r.get("result") for r in receivers]
+        if results and all(r == "SUCCESS" for r in results):
+            return Notice("split", out_no, "succeeded", provider_id=body.get("order_id"))
+        if any(r == "CLOSED" for r in results) and all(r in ("SUCCESS", "CLOSED") for r in results):
+            reasons = [r.get("fail_reason") for r in receivers if r.get("fail_reason")]
+            parts = {str(r.get("account")): ("SUCCESS" if r.get("result") == "SUCCESS" else "CLOSED",
+                                             r.get("fail_reason")) for r in receivers}
+            return Notice("split", out_no, "partial" if "SUCCESS" in results else "failed",
+                          provider_id=body.get("order_id"), reason=",".join(reasons) or "CLOSED", parts=parts)
+        return Notice("split", out_no, "pending", provider_id=body.get("order_id"))
 
     # ------------------------------------------------------------ the daily bill (对账单)
 

@@ -329,3 +329,12 @@ class AlipayForm(_PaymentForm):
     alipay_public_key = TextAreaField(_l("支付宝公钥（或支付宝公钥证书）"), validators=[Optional(), Length(max=8000)])
     app_public_cert = TextAreaField(_l("应用公钥证书（单笔转账需要）"), validators=[Optional(), Length(max=8000)])
     alipay_root_cert = TextAreaField(_l("支付宝根证书（单笔转账需要）"), validators=[Optional(), Length(max=8000)])
+
+
+class PaymentOptionsForm(FlaskForm):
+    """The brand's close time for unpaid online orders (empty: the installation's default)
+    and commission 分账. The number is read by the view, so a wrong one gets the service's
+    message."""
+
+    close_minutes = StringField(_l("未付款订单关闭时间（分钟，留空用系统默认）"), validators=[Optional(), Length(max=12)])
+    commission_split = BooleanField(_l("推广佣金通过支付平台分账给推客（需推客设置微信或支付宝收款账户）"))

@@ -203,6 +203,15 @@ def payment_settings():
 
     stored = online_pay.configs(current_user.brand_id)
     posted = request.form.get("provider") if request.method == "POST" else None
+    from distweb.web.manage.forms import PaymentOptionsForm
+
+    saved_options = online_pay.options(current_user.brand_id)
+    if posted == "options":
+        options_form = PaymentOptionsForm(prefix="options")
+    else:
+        options_form = PaymentOptionsForm(prefix="options", formdata=None, data={
+            "close_minutes": str(saved_options.close_minutes) if saved_options and saved_options.close_minutes else "",
+            "commission_split": bool(saved_options and saved_options.commission_split)})
     forms = {}
     for name, cls in (("wechat", WeChatPayForm), ("alipay", AlipayForm)):
         config = stored.get(name)
@@ -213,7 +222,25 @@ def payment_settings():
                                                          "enabled": bool(config and config.enabled)})
         forms[name] = form
     status = 200
-    if posted in forms:
+    if posted == "options":
+        if options_form.validate_on_submit():
+            text = (options_form.close_minutes.data or "").strip()
+            try:
+                minutes = int(text) if text else None
+            except ValueError:
+                minutes = -1  # not a number: the service's range message
+            try:
+                online_pay.save_options(current_user.brand_id, minutes, options_form.commission_split.data,
+                                        actor=current_user)
+            except ServiceError as err:
+                attach_error(options_form, err, "close_minutes")
+                status = 422
+            else:
+                flash(_("支付设置已保存。"), "success")
+                return redirect_to(url_for("manage.payment_settings"))
+        else:
+            status = 400
+    elif posted in forms:
         form = forms[posted]
         if form.validate_on_submit():
             try:
@@ -233,8 +260,14 @@ def payment_settings():
         for name in form.SECRET_FIELDS:
             getattr(form, name).data = ""
     from distweb.services import catalogue, profit_sharing
+    from distweb.services.payment_env import variable
 
+    env = {name: online_pay.env_config(current_user.brand_id, name, stored) for name in forms}
+    env_names = {name: sorted(variable(name, key) for key in (found["settings"] | found["secret"]))
+                 for name, found in env.items() if found}
     return render("manage/payments.html", forms=forms, stored=stored, notify_base=request.url_root.rstrip("/"),
+                  options_form=options_form, default_close=current_app.config["PAYMENT_CLOSE_MINUTES"],
+                  env_names=env_names, env_settings={name: found["settings"] for name, found in env.items() if found},
                   suppliers=catalogue.suppliers(current_user.brand_id),
                   receivers=profit_sharing.receivers(current_user.brand_id), nav="payments"), status
 
@@ -293,9 +326,16 @@ def reconciliation_reports():
                                                                         reason=report.error or ""),
                       "success" if report.status != "failed" else "error")
         return redirect_to(url_for("manage.reconciliation_reports"))
-    from distweb.services import profit_sharing
+    from distweb.services import catalogue, profit_sharing, split_returns
 
+    splits = profit_sharing.for_brand(current_user.brand_id)
+    returns = split_returns.for_brand(current_user.brand_id)
+    promoter_ids = {int(part["promoter_id"]) for row in [*splits, *returns] for part in row.receivers or []
+                    if part.get("kind") == "promoter"}
     return render("manage/reconciliation.html", reports=reconciliation.recent(current_user.brand_id),
-                  splits=profit_sharing.for_brand(current_user.brand_id),
+                  splits=splits, returns=returns, manual_reasons=profit_sharing.MANUAL_REASONS,
+                  return_reasons=split_returns.MANUAL_REASONS,
+                  promoter_names=profit_sharing.promoter_names(current_user.brand_id, promoter_ids),
+                  supplier_names={s.id: s.name for s in catalogue.suppliers(current_user.brand_id)},
                   providers=online_pay.enabled(current_user.brand_id), labels=online_pay.PROVIDER_LABELS,
                   nav="payments")

@@ -2,7 +2,7 @@
 and payout accounts bound through WeChat's OAuth
 
 Revision ID: 3c8f1e6a9d21
-Revises: 7b3e9d2a5c10
+Revises: 4c8e1f6a2d31
 Create Date: 2026-12-06 15:15:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '3c8f1e6a9d21'
-down_revision = '7b3e9d2a5c10'
+down_revision = '4c8e1f6a2d31'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,405 @@
+"""Commission 分账 and 分账回退 through the stand-ins: where the brand enables it, the
+promoters' settled commission goes out in the order's one split with the suppliers' shares,
+each receiver bound once; a promoter without an account keeps it in the wallet and the page
+says why; WeChat's 分账动账通知 settle a split once; a refund after the split takes back
+what it takes from each receiver (WeChat return-orders from merchant receivers, Alipay
+退分账 inside the refund), reconciled into the ledger."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import requests
+
+from distweb.extensions import db
+from distweb.models import (
+    Brand,
+    Order,
+    Payment,
+    PaymentRefund,
+    PayoutAccount,
+    ProfitSplit,
+    Supplier,
+)
+from distweb.models.base import utcnow
+from distweb.models.ledger import AccountKind
+from distweb.models.order import OrderMode
+from distweb.services import (
+    catalogue,
+    commission,
+    ledger,
+    online_pay,
+    orders,
+    profit_sharing,
+    settlement,
+)
+from distweb.services.verify import verify
+from tests.conftest import Browser, csrf_token_from
+
+SELLER_OPENID = "oSellerWestlake00000000001"
+SUPPLIER_MCHID = "1900000999"
+
+
+@pytest.fixture
+def shop(app, make, wechat, alipay, trusted):
+    """A brand taking both providers with commission 分账 on: a tea sold on promotion and
+    consignment (¥59.00, supply cost ¥31.00); a seller (distributor) with an upline; the
+    plan pays 10 per cent to the seller's upline level."""
+    wechat.failures.clear()
+    alipay.failures.clear()
+    wechat.split_processing = False
+    brand = make.brand()
+    top = make.promoter(name="上级", phone="13500000001")
+    seller = make.promoter(name="店主", phone="13500000002", upline=top, distributor=True)
+    make.supplier_user("westlake")
+    with app.app_context():
+        brand_row = db.session.get(Brand, brand.id)
+        commission.save_plan(brand.id, {"depth": 2, "freeze_days": 7, "max_total_bp": 3000, "rules": [
+            {"scope": {}, "level": 1, "kind": "percent", "rate_bp": 1000},
+            {"scope": {}, "level": 2, "kind": "percent", "rate_bp": 500}]})
+        catalogue.upsert_product(brand_row, "TEA-001", catalogue.ProductInput(
+            name="明前龙井", price_fen=5900, supply_cost_fen=3100, supplier_code="westlake",
+            modes=("promotion", "consignment")))
+        for name, stand_in in (("wechat", wechat), ("alipay", alipay)):
+            settings, secrets = stand_in.settings()
+            online_pay.save_config(brand.id, name, True, settings, secrets)
+        online_pay.save_options(brand.id, None, True)
+        supplier_id = db.session.query(Supplier).one().id
+        db.session.remove()
+    return {"brand": brand, "seller": seller, "top": top, "supplier_id": supplier_id}
+
+
+def payout_account(app, promoter, method, number):
+    with app.app_context():
+        db.session.add(PayoutAccount(promoter_id=promoter.id, method=method, account_name=promoter.name,
+                                     account_no=number))
+        db.session.commit()
+
+
+def paid_order(app, client, seller, provider, wechat, alipay) -> tuple[int, str]:
+    browser = Browser(client)
+    response = browser.post(f"/s/{seller.code}/p/TEA-001", {
+        "quantity": "2", "name": "李女士", "phone": "13912341234", "address": "杭州市西湖区"})
+    token = response.headers["Location"].rsplit("/", 1)[1]
+    page = client.get(f"/s/o/{token}").get_data(as_text=True)
+    client.post(f"/s/o/{token}/pay", data={"provider": provider, "csrf_token": csrf_token_from(page)})
+    with app.app_context():
+        payment = db.session.query(Payment).order_by(Payment.id.desc()).first()
+        number, action = payment.out_trade_no, payment.action
+    if provider == "wechat":
+        headers, body = wechat.pay(number)
+        assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    else:
+        requests.get(action["url"], timeout=5)
+        client.post("/pay/alipay/notify", data=alipay.pay(number), content_type="application/x-www-form-urlencoded")
+    with app.app_context():
+        order_id = db.session.query(Order).filter(Order.public_token == token).one().id
+    return order_id, number
+
+
+def settle(app, brand_id, order_id):
+    with app.app_context():
+        orders.complete(brand_id, order_id, utcnow() - timedelta(days=10))
+        settlement.execute_run(settlement.start_run(brand_id, enqueue=False).id)
+        db.session.commit()
+        db.session.remove()
+
+
+def wallet(brand_id, promoter_id) -> tuple[int, int]:
+    return (ledger.balance(brand_id, AccountKind.PROMOTER_AVAILABLE, promoter_id),
+            ledger.balance(brand_id, AccountKind.PAID_OUT, promoter_id))
+
+
+def lines_of(order_id) -> dict[int, int]:
+    kept = {}
+    for line, _code in commission.lines_for_order(order_id):
+        kept[line.promoter_id] = kept.get(line.promoter_id, 0) + line.kept_fen
+    return kept
+
+
+def refund_one_tea(app, browser, order_id) -> PaymentRefund:
+    """The manager refunds one of the two teas (¥59.00) through the provider."""
+    with app.app_context():
+        item_id = db.session.get(Order, order_id).items[0].id
+    response = browser.post(f"/manage/orders/{order_id}/refund", {f"amount_{item_id}": "59.00", "reason": "少发一盒"},
+                            token_from=f"/manage/orders/{order_id}")
+    assert response.status_code == 302
+    with app.app_context():
+        refund = db.session.query(PaymentRefund).one()
+        db.session.expunge(refund)
+        return refund
+
+
+def test_wechat_splits_the_supplier_and_the_sellers_commission_and_returns_the_suppliers_part_on_a_refund(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)  # the upline has none
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, number = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    assert wechat.transactions[number]["profit_sharing"] is True  # kept frozen for the split
+    with app.app_context():
+        assert db.session.get(Order, order_id).mode == OrderMode.CONSIGNMENT
+        # ¥118.00 paid: supply cost ¥62.00 less the upline's ¥5.90 it funds; the seller's margin ¥56.00.
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 5610}
+        assert lines_of(order_id) == {shop["seller"].id: 5600, shop["top"].id: 590}
+        assert profit_sharing.run_due() == 0  # frozen: not yet
+    settle(app, brand_id, order_id)
+    with app.app_context():
+        assert profit_sharing.run_due() == 1
+        assert profit_sharing.run_due() == 0
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.amount_fen) == ("succeeded", 5610 + 5600)
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)  # paid out through the split
+        assert wallet(brand_id, shop["top"].id) == (590, 0)  # stays for the manual flow
+        assert verify().ok
+    sent = wechat.splits[split.out_no]
+    assert [(r["account"], r["amount"], r["type"]) for r in sent["receivers"]] == [
+        (SUPPLIER_MCHID, 5610, "MERCHANT_ID"), (SELLER_OPENID, 5600, "PERSONAL_OPENID")]
+    added = [c for c in wechat.calls if c[1] == "/v3/profitsharing/receivers/add"]
+    assert [(c[2]["account"], c[2]["relation_type"]) for c in added] == [(SUPPLIER_MCHID, "SUPPLIER"),
+                                                                        (SELLER_OPENID, "DISTRIBUTOR")]
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "已分账" in page and "推客未设置该支付方式的收款账户" in page and "上级" in page
+
+    # A second order splits to the same receivers without binding them again.
+    second_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, second_id)
+    with app.app_context():
+        assert profit_sharing.run_due() == 1
+    assert len([c for c in wechat.calls if c[1] == "/v3/profitsharing/receivers/add"]) == 2
+
+    # One tea refunded: half of what each receiver got is taken back — the supplier's ¥31.00
+    # less the upline's ¥2.95 it funds through WeChat's 分账回退 before the refund; the
+    # seller's ¥28.00 cannot be (a person's change): left to finance, and the page says so.
+    refund = refund_one_tea(app, browser, order_id)
+    returned = list(wechat.split_returns.values())
+    assert [(r["return_mchid"], r["amount"], r["out_order_no"], r["result"]) for r in returned] == [
+        (SUPPLIER_MCHID, 2805, split.out_no, "SUCCESS")]
+    with app.app_context():
+        from distweb.models import SplitReturn
+
+        row = db.session.query(SplitReturn).one()
+        assert (row.status, row.amount_fen) == ("succeeded", 2805 + 2800)
+        assert [(p["kind"], p["amount_fen"], p.get("manual")) for p in row.receivers] == [
+            ("supplier", 2805, None), ("promoter", 2800, "personal")]
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 2805}  # until the refund is made
+    headers, body = wechat.refund_done(refund.out_refund_no)
+    assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        assert db.session.get(Order, order_id).refunded_fen == 5900
+        assert profit_sharing.supplier_shares(order_id) == {}  # returned exactly what the refund took
+        # Both orders' margins went out (2 × ¥56.00); ¥28.00 clawed back, to recover by hand.
+        assert wallet(brand_id, shop["seller"].id) == (-2800, 11200)
+        assert wallet(brand_id, shop["top"].id) == (590 + 295, 0)
+        assert verify().ok
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账回退" in page and "已回退" in page and "微信支付不能从个人接收方回退分账" in page
+
+
+def test_alipay_binds_each_receiver_once_and_returns_every_part_inside_the_refund(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "2088102177846881")
+    payout_account(app, shop["top"], "alipay", "top@example.com")
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    binds_before = len([c for c in alipay.calls if c[0] == "alipay.trade.royalty.relation.bind"])
+    with app.app_context():
+        assert profit_sharing.run_due() == 1
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.amount_fen) == ("succeeded", 5610 + 590 + 5600)
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert wallet(brand_id, shop["top"].id) == (0, 590)
+        assert verify().ok
+    binds = [c[1] for c in alipay.calls if c[0] == "alipay.trade.royalty.relation.bind"][binds_before:]
+    assert [(b["receiver_list"][0]["type"], b["receiver_list"][0]["account"]) for b in binds] == [
+        ("loginName", "westlake@example.com"), ("loginName", "top@example.com"), ("userId", "2088102177846881")]
+    settled = alipay.settles[split.out_no]
+    assert settled["parts"] == [("westlake@example.com", 5610), ("top@example.com", 590),
+                                ("2088102177846881", 5600)]
+
+    browser.login("boss@example.com", "secret123")
+    refund = refund_one_tea(app, browser, order_id)
+    assert refund.status == "succeeded"  # Alipay's answer is its confirmation
+    assert alipay.royalty_returns[refund.out_refund_no]["parts"] == [
+        ("westlake@example.com", 2805), ("top@example.com", 295), ("2088102177846881", 2800)]
+    sent = next(c[1] for c in alipay.calls if c[0] == "alipay.trade.refund")
+    assert [(p["royalty_type"], p["trans_out_type"], p["amount"]) for p in sent["refund_royalty_parameters"]] == [
+        ("transfer", "loginName", "28.05"), ("transfer", "loginName", "2.95"), ("transfer", "userId", "28.00")]
+    with app.app_context():
+        from distweb.models import SplitReturn
+
+        assert db.session.query(SplitReturn).one().status == "succeeded"
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert wallet(brand_id, shop["seller"].id) == (0, 2800)  # what it keeps of the order, paid out
+        assert wallet(brand_id, shop["top"].id) == (0, 295)
+        assert verify().ok
+
+
+def test_wechats_profit_sharing_notifications_settle_a_processing_split_once(app, shop, client, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    payout_account(app, shop["top"], "wechat", "oTopWestlake000000000000001")
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.split_processing = True
+    try:
+        with app.app_context():
+            assert profit_sharing.run_due() == 1
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.amount_fen) == ("pending", 590 + 5600)
+            assert wallet(brand_id, shop["seller"].id) == (0, 0)  # held while the provider works
+            assert verify().ok
+            out_no = split.out_no
+    finally:
+        wechat.split_processing = False
+    from tests.fakes.keys import rsa_key
+
+    forged = wechat.split_notification(out_no, SELLER_OPENID, sign_key=rsa_key("forger"))
+    assert client.post("/pay/wechat/notify", data=forged[1], headers=forged[0]).status_code == 500
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split.id).status == "pending"
+    first = wechat.split_notification(out_no, SELLER_OPENID)
+    assert client.post("/pay/wechat/notify", data=first[1], headers=first[0]).status_code == 204
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split.id).status == "pending"  # the upline's still to come
+    last = wechat.split_notification(out_no, "oTopWestlake000000000000001")
+    for _ in range(2):
+        assert client.post("/pay/wechat/notify", data=last[1], headers=last[0]).status_code == 204
+    assert client.post("/pay/wechat/notify", data=first[1], headers=first[0]).status_code == 204
+    with app.app_context():
+        from distweb.models import PaymentNotice
+
+        assert db.session.get(ProfitSplit, split.id).status == "succeeded"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert wallet(brand_id, shop["top"].id) == (0, 590)
+        outcomes = [n.outcome for n in db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split")
+                    .order_by(PaymentNotice.id)]
+        assert outcomes == ["receiver_done", "split", "duplicate", "duplicate"]
+        assert verify().ok
+
+
+def test_commission_withdrawn_before_the_split_stays_with_the_withdrawal_and_the_page_says_why(
+        app, shop, client, browser, wechat, alipay):
+    from distweb.services import withdrawals
+
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    with app.app_context():
+        withdrawals.request(shop["seller"].id, withdrawals.Request(5600, "wechat", "店主", SELLER_OPENID))
+        assert profit_sharing.run_due() == 0  # nothing left to send: recorded as manual
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.amount_fen) == ("manual", 0)
+        assert [(p["amount_fen"], p["manual"]) for p in split.receivers] == [(590, "no_account"), (5600, "balance")]
+        assert wallet(brand_id, shop["seller"].id) == (0, 0)
+        assert verify().ok
+    assert wechat.splits[split.out_no]["receivers"] == []  # nothing was sent: the payment unfrozen instead
+    assert [t for t in wechat.transactions.values() if t.get("unfrozen")] != []
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "线下结算" in page and "推客钱包余额已提现" in page
+
+
+def test_a_refused_split_return_is_retried_then_shown_failed(app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    with app.app_context():
+        assert profit_sharing.run_due() == 1
+    wechat.refusing_returns.add(SUPPLIER_MCHID)
+    try:
+        browser.login("boss@example.com", "secret123")
+        refund = refund_one_tea(app, browser, order_id)
+        with app.app_context():
+            from distweb.models import SplitReturn
+
+            now = utcnow()
+            profit_sharing.run_due(now + timedelta(minutes=11))
+            profit_sharing.run_due(now + timedelta(minutes=40))
+            row = db.session.query(SplitReturn).one()
+            assert (row.status, row.attempts, row.amount_fen) == ("failed", 3, 2805)
+            assert "ACCOUNT_ABNORMAL" in row.failure
+    finally:
+        wechat.refusing_returns.discard(SUPPLIER_MCHID)
+    headers, body = wechat.refund_done(refund.out_refund_no)  # the refund itself goes on
+    assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        # The supplier still owes the brand what the refund took back from it.
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: -2805}
+        assert verify().ok
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "回退失败" in page and "ACCOUNT_ABNORMAL" in page
+
+
+def test_a_failed_commission_split_gives_the_hold_back_and_the_managers_retry_holds_it_again(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    alipay.unknown_payees.add("seller@example.com")
+    try:
+        with app.app_context():
+            now = utcnow()
+            profit_sharing.run_due(now)
+            assert wallet(brand_id, shop["seller"].id) == (0, 0)  # held while it is tried
+            profit_sharing.run_due(now + timedelta(minutes=11))
+            profit_sharing.run_due(now + timedelta(minutes=40))
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.attempts) == ("failed", 3) and "分账收入方账户不存在" in split.failure
+            assert wallet(brand_id, shop["seller"].id) == (5600, 0)  # back in the wallet
+            assert verify().ok
+            split_id = split.id
+    finally:
+        alipay.unknown_payees.discard("seller@example.com")
+    browser.login("boss@example.com", "secret123")
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert verify().ok
+    assert alipay.settles[split.out_no]["parts"] == [("seller@example.com", 5600)]
+
+
+def test_a_wechat_split_paid_to_some_receivers_only_moves_theirs_and_cannot_be_retried(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    top_openid = "oTopWestlake000000000000001"
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    payout_account(app, shop["top"], "wechat", top_openid)
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.abnormal_receivers.add(top_openid)
+    try:
+        with app.app_context():
+            assert profit_sharing.run_due() == 1
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.failure) == ("failed", "ACCOUNT_ABNORMAL")
+            assert [(p["amount_fen"], p["result"]) for p in split.receivers] == [
+                (5610, "SUCCESS"), (590, "CLOSED"), (5600, "SUCCESS")]
+            assert profit_sharing.supplier_shares(order_id) == {}  # the supplier was paid
+            assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+            assert wallet(brand_id, shop["top"].id) == (590, 0)  # not paid: back in the wallet
+            assert verify().ok
+            split_id = split.id
+    finally:
+        wechat.abnormal_receivers.discard(top_openid)
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "ACCOUNT_ABNORMAL" in page and "重试" not in page.split('id="splits"')[1]
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "failed"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
