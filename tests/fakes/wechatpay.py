@@ -24,6 +24,7 @@ What it implements, from WeChat Pay's documentation:
   the test as (headers, body) to post to distweb.
 
 Faults: ``fail_next(status, code, message)`` answers the next API call with an error;
+``lose_answers`` lists (method, path) calls to carry out but answer 500 SYSTEM_ERROR;
 ``delay`` holds every answer that many seconds (a timeout for a short client timeout).
 """
 
@@ -82,6 +83,7 @@ class WeChatPayStandIn:
         self.calls: list[tuple[str, str, dict | None]] = []
         self.failures: list[tuple[int, str, str]] = []
         self.delay = 0.0
+        self.lose_answers: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -268,7 +270,15 @@ class WeChatPayStandIn:
         return True
 
     def answer(self, host: str, method: str, path: str, body: str, authorization: str | None):
-        """(status, JSON body or None)."""
+        """(status, JSON body or None). A call listed in ``lose_answers`` (method, path) is
+        carried out but answered 500 SYSTEM_ERROR, once (the outcome unknown to the caller)."""
+        status, payload = self._answer(host, method, path, body, authorization)
+        if status < 300 and (method, urlsplit(path).path) in self.lose_answers:
+            self.lose_answers.remove((method, urlsplit(path).path))
+            return 500, {"code": "SYSTEM_ERROR", "message": "系统繁忙，请稍后重试"}
+        return status, payload
+
+    def _answer(self, host: str, method: str, path: str, body: str, authorization: str | None):
         split = urlsplit(path)
         data = json.loads(body) if body else None
         self.calls.append((method, split.path, data))
