@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # A line the provider's 分账 paid is paid out to an API client, as one a withdrawal paid
 # (docs/API.md's statuses); pages tell the two apart.
 _API_STATUS = {"split_paid": "paid_out"}
