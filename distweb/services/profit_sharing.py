@@ -17,10 +17,11 @@ Money in the ledger (``services.ledger`` only): a promoter's part is held when t
 made (available → in transit, so it cannot also be withdrawn); the provider's confirmation
 moves the suppliers' shares out of what the brand owes them (SUPPLIER_PAYABLE →
 BRAND_CLEARING) and the promoters' parts out (in transit → PAID_OUT, their lines
-``split_paid``: paid, by the split); a split that finally fails gives the holds back. A refusal or no answer is tried again (``MAX_ATTEMPTS``,
-spaced; a WeChat split sent before is asked about with 查询分账结果 first, and sent again
-only when WeChat does not know it), then shown failed to the manager, who may retry it (at
-WeChat under a new out_no: it answers a finally failed one with the same failure). A receiver is bound at the
+``split_paid``: paid, by the split); a split that finally fails gives the holds back. A
+refusal or no answer is tried again (``MAX_ATTEMPTS``, spaced; a WeChat split sent before
+is asked about with 查询分账结果 first, and sent again only when WeChat does not know it),
+then shown failed to the manager, who may retry it (at WeChat under a new out_no: it
+answers a finally failed one with the same failure). A receiver is bound at the
 provider the first time a split uses it (WeChat 添加分账接收方, Alipay 分账关系绑定) and
 remembered (``RoyaltyBinding``). WeChat's 分账动账通知 (PROFITSHARING.*) settle a split
 once, like its answer. Refunds of split orders take the split back: ``split_returns``."""
