@@ -91,7 +91,8 @@ SPLIT_STATUS = {"pending": _l("分账中"), "succeeded": _l("已分账"), "faile
                 "manual": _l("线下结算"), "waiting": _l("随退款回退"), "returned": _l("已回退")}
 PAYOUT_STATUS = {"pending": _l("打款中"), "succeeded": _l("已到账"), "failed": _l("打款失败")}
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
-LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回")}
+LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回"),
+               "split_paid": _l("已分账到账")}
 LEVEL_LABEL = {1: _l("直推佣金"), 2: _l("二级佣金"), 3: _l("三级佣金")}
 MOVEMENT_KIND = {
     "accrual": _l("佣金入账（冻结）"),

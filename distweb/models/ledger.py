@@ -49,6 +49,9 @@ class LineStatus(enum.StrEnum):
     AVAILABLE = "available"
     PAID_OUT = "paid_out"
     REVERSED = "reversed"
+    # Paid straight to the promoter by the provider's 分账 (``services.profit_sharing``),
+    # not by a withdrawal: left out of what withdrawals cover.
+    SPLIT_PAID = "split_paid"
 
 
 class CommissionLine(db.Model):

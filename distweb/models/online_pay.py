@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -231,6 +232,13 @@ class ProfitSplit(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     next_try_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     completed_at = mapped_column(UTCDateTime)
+    # When ``out_no`` was last sent: from then on the provider may know it, so a pending
+    # split is asked about (WeChat's query) before it is sent again.
+    sent_at = mapped_column(UTCDateTime)
+    # The out_nos of earlier attempts that finally failed, oldest first: a manager's retry
+    # sends the split under a new out_no (the provider answers a repeat of a failed one
+    # with the same failure).
+    earlier_out_nos: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
 
 class PaymentOptions(db.Model):

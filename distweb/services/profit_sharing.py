@@ -16,9 +16,12 @@ profitsharing, Alipay trade.order.settle) with its own out_no, carrying every re
 Money in the ledger (``services.ledger`` only): a promoter's part is held when the split is
 made (available → in transit, so it cannot also be withdrawn); the provider's confirmation
 moves the suppliers' shares out of what the brand owes them (SUPPLIER_PAYABLE →
-BRAND_CLEARING) and the promoters' parts out (in transit → PAID_OUT); a split that finally
-fails gives the holds back. A refusal or no answer is tried again (``MAX_ATTEMPTS``,
-spaced), then shown failed to the manager, who may retry it. A receiver is bound at the
+BRAND_CLEARING) and the promoters' parts out (in transit → PAID_OUT, their lines
+``split_paid``: paid, by the split); a split that finally fails gives the holds back. A
+refusal or no answer is tried again (``MAX_ATTEMPTS``, spaced; a WeChat split sent before
+is asked about with 查询分账结果 first, and sent again only when WeChat does not know it),
+then shown failed to the manager, who may retry it (at WeChat under a new out_no: it
+answers a finally failed one with the same failure). A receiver is bound at the
 provider the first time a split uses it (WeChat 添加分账接收方, Alipay 分账关系绑定) and
 remembered (``RoyaltyBinding``). WeChat's 分账动账通知 (PROFITSHARING.*) settle a split
 once, like its answer. Refunds of split orders take the split back: ``split_returns``."""
@@ -31,7 +34,7 @@ import secrets
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from distweb.extensions import db
@@ -256,7 +259,7 @@ def run_due(now=None, limit: int = 100) -> int:
     sent = 0
     for split in db.session.scalars(select(ProfitSplit).where(
             ProfitSplit.status == "pending", ProfitSplit.next_try_at <= now).order_by(ProfitSplit.id).limit(limit)).all():
-        send(split, now)
+        check(split, now)
         sent += 1
     from distweb.services import split_returns
 
@@ -290,6 +293,25 @@ def _bind(split: ProfitSplit, provider) -> None:
         bound.add(part["account"])
 
 
+def check(split: ProfitSplit, now=None) -> str:
+    """A pending split due for another look. One WeChat may already know (sent before:
+    accepted and processing, or sent without an answer) is asked about with its query
+    (查询分账结果), and the answer applied once; only a split WeChat does not know is sent
+    (again, with the same out_no). Alipay answers a settle at once: a repeat is sent."""
+    now = now or utcnow()
+    if split.provider != "wechat" or split.sent_at is None:
+        return send(split, now)
+    payment = db.session.get(Payment, split.payment_id)
+    try:
+        provider = online_pay.provider_for(split.brand_id, split.provider, require_enabled=False)
+        notice = provider.split_query(split.out_no, payment.provider_txn_id or "")
+    except ProviderError as err:
+        notice = Notice("split", split.out_no, "retry", reason=err.reason)
+    if notice.status == "not_found":
+        return send(split, now)
+    return apply(split, notice, now)
+
+
 def send(split: ProfitSplit, now=None) -> str:
     now = now or utcnow()
     payment = db.session.get(Payment, split.payment_id)
@@ -299,10 +321,21 @@ def send(split: ProfitSplit, now=None) -> str:
     try:
         provider = online_pay.provider_for(split.brand_id, split.provider, require_enabled=False)
         _bind(split, provider)
+        _sending(split, now)
         notice = provider.split(request)
     except ProviderError as err:
         notice = Notice("split", split.out_no, "retry", reason=err.reason)
     return apply(split, notice, now)
+
+
+def _sending(split: ProfitSplit, now) -> None:
+    """Recorded before the request goes: whatever comes of it, the provider may know the
+    out_no from now on (``check`` asks before sending it again)."""
+    if split.sent_at is None:
+        with transaction():
+            db.session.execute(update(ProfitSplit).where(ProfitSplit.id == split.id, ProfitSplit.sent_at.is_(None))
+                               .values(sent_at=now).execution_options(synchronize_session=False))
+        split.sent_at = now
 
 
 def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> str:
@@ -315,9 +348,11 @@ def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> 
                                  .execution_options(populate_existing=True)).one()
         if row.status != "pending":
             return "duplicate"
-        if notice.status == "partial":
-            # Final, and some receivers were paid: theirs move; the others stay owed (a
-            # promoter's hold goes back) and the split is shown failed with why.
+        if notice.status == "partial" or (notice.status == "failed" and notice.parts):
+            # Final (every receiver has its result), some paid or none: the paid ones move;
+            # the others stay owed (a promoter's hold goes back) and the split is shown
+            # failed with why. The provider answers this out_no so from now on: a retry
+            # needs a new one (``retry``).
             parts = [dict(p) for p in row.receivers]
             for part in parts:
                 if not part.get("manual"):
@@ -331,8 +366,8 @@ def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> 
             row.failure = (notice.reason or "")[:200] or None
             row.status, row.completed_at = "failed", now
             _release(row, now)
-            log.warning("split %s partly refused", row.out_no)
-            return "split_partial"
+            log.warning("split %s refused (%s)", row.out_no, notice.status)
+            return "split_partial" if notice.status == "partial" else "split_failed"
         if notice.status == "succeeded":
             _post_paid(row, sent_parts(row), now)
             row.status, row.completed_at, row.failure = "succeeded", now, None
@@ -366,6 +401,12 @@ def _post_paid(row: ProfitSplit, paid: list[dict], now) -> None:
                        (AccountKind.PAID_OUT, int(part["promoter_id"])))
     if draft.postings:
         ledger.post(draft)
+    line_ids = [int(i) for part in paid if part["kind"] == "promoter" for i in part.get("line_ids") or []]
+    if line_ids:
+        # The lines were paid by the split, as a paid withdrawal's are (but not by one).
+        db.session.execute(update(CommissionLine).where(CommissionLine.id.in_(line_ids),
+                                                        CommissionLine.status == LineStatus.AVAILABLE)
+                           .values(status=LineStatus.SPLIT_PAID).execution_options(synchronize_session=False))
 
 
 def apply_notice(brand: Brand, notice: Notice) -> str:
@@ -375,6 +416,8 @@ def apply_notice(brand: Brand, notice: Notice) -> str:
     split = db.session.scalars(select(ProfitSplit).where(ProfitSplit.out_no == notice.reference,
                                                          ProfitSplit.brand_id == brand.id)).first()
     if split is None:
+        if attempt_of(brand.id, notice.reference) is not None:
+            return "duplicate"  # an earlier attempt's receiver: its result was final already
         raise NotFound("split_not_found", _l("分账记录不存在。"))
     if split.status != "pending":
         return "duplicate"
@@ -409,27 +452,68 @@ def promoter_names(brand_id: int, ids: set[int]) -> dict[int, str]:
                                                                             Promoter.id.in_(sorted(ids))))}
 
 
+def of_order(order_id: int) -> ProfitSplit | None:
+    return db.session.scalars(select(ProfitSplit).where(ProfitSplit.order_id == order_id)).first()
+
+
 def for_brand(brand_id: int, limit: int = 100) -> list[ProfitSplit]:
     return list(db.session.scalars(select(ProfitSplit).where(ProfitSplit.brand_id == brand_id)
                                    .order_by(ProfitSplit.id.desc()).limit(limit)))
 
 
 def retry(brand_id: int, split_id: int) -> ProfitSplit:
-    """A manager sends a failed split again (same out_no: the provider's one split); the
-    promoters' parts are held again first."""
+    """A manager sends a failed split again, the promoters' parts held again first. WeChat
+    answers a repeat of a finally failed out_no with the same failure, so WeChat is asked
+    what became of it: failed (every receiver closed) or unknown to it, the split goes
+    under a new out_no (the old one kept in ``earlier_out_nos``); known otherwise (it went
+    through meanwhile), that answer is applied, once. Alipay: the same out_no again. A
+    second retry of the same attempt finds it no longer failed."""
+    row = db.session.get(ProfitSplit, split_id)
+    if row is None or row.brand_id != brand_id:
+        raise NotFound("split_not_found", _l("分账记录不存在。"))
+    if row.status != "failed":
+        raise ServiceError("not_failed", _l("只有失败的分账可以重试。"))
+    if any(p.get("result") == "SUCCESS" for p in row.receivers):
+        # The provider paid some receivers under this out_no: the same split again pays no one else.
+        raise ServiceError("partly_split", _l("该分账已部分完成，其余接收方请线下结算。"))
+    known = None
+    if row.provider == "wechat" and row.sent_at is not None:
+        payment = db.session.get(Payment, row.payment_id)
+        try:
+            known = online_pay.provider_for(brand_id, row.provider, require_enabled=False).split_query(
+                row.out_no, payment.provider_txn_id or "")
+        except ProviderError as err:
+            log.warning("split %s not queried before its retry: %s", row.out_no, err.code)
+            raise ServiceError("provider_unreachable", _l("无法向支付平台确认上次分账的结果，请稍后重试。")) from None
+        if known.status in ("not_found", "failed"):
+            known = None
     with transaction():
-        row = db.session.get(ProfitSplit, split_id)
-        if row is None or row.brand_id != brand_id:
-            raise NotFound("split_not_found", _l("分账记录不存在。"))
+        row = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split_id).with_for_update()
+                                 .execution_options(populate_existing=True)).one()
         if row.status != "failed":
             raise ServiceError("not_failed", _l("只有失败的分账可以重试。"))
-        if any(p.get("result") == "SUCCESS" for p in row.receivers):
-            # The provider paid some receivers under this out_no: the same split again pays no one else.
-            raise ServiceError("partly_split", _l("该分账已部分完成，其余接收方请线下结算。"))
-        parts = [dict(p) for p in row.receivers]
+        parts = [{k: v for k, v in p.items() if k not in ("result", "failure")} for p in row.receivers]
         _hold(brand_id, parts, f"split:{row.id}", row.order_id, utcnow())
         if any(new.get("manual") and not old.get("manual") for new, old in zip(parts, row.receivers, strict=True)):
             raise ServiceError("balance_gone", _l("推客钱包余额已提现，无法重试该分账，请线下结算。"))
+        if row.provider == "wechat" and row.sent_at is not None and known is None:
+            earlier = [*(row.earlier_out_nos or []), row.out_no]
+            row.out_no = f"{earlier[0]}_{len(earlier) + 1}"
+            row.earlier_out_nos, row.sent_at = earlier, None
+        row.receivers = parts
         row.status, row.attempts, row.next_try_at, row.completed_at = "pending", 0, utcnow(), None
-    send(row)
+    if known is not None:
+        apply(row, known)
+    else:
+        send(row)
     return row
+
+
+def attempt_of(brand_id: int, out_no: str) -> ProfitSplit | None:
+    """The split an earlier attempt's out_no (``<first>_<n>`` or the first) belongs to."""
+    first = out_no.split("_", 1)[0]
+    for row in db.session.scalars(select(ProfitSplit).where(
+            ProfitSplit.brand_id == brand_id, ProfitSplit.out_no.like(first + "\\_%", escape="\\"))):
+        if out_no in (row.earlier_out_nos or []):
+            return row
+    return None

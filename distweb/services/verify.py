@@ -106,7 +106,7 @@ def _lines(report: Report, brand_id: int | None) -> None:
         and_(CommissionLine.status == LineStatus.REVERSED, kept != 0),
         and_(CommissionLine.status != LineStatus.REVERSED, kept == 0, CommissionLine.reversed_fen > 0),
         and_(CommissionLine.status == LineStatus.FROZEN, settled),
-        and_(CommissionLine.status.in_((LineStatus.AVAILABLE, LineStatus.PAID_OUT)), ~settled),
+        and_(CommissionLine.status.in_((LineStatus.AVAILABLE, LineStatus.PAID_OUT, LineStatus.SPLIT_PAID)), ~settled),
         # Money taken back from a wallet is a clawback only once the line was settled.
         and_(CommissionLine.clawback_fen > 0, ~settled),
     )

@@ -14,7 +14,8 @@ What it implements, from WeChat Pay's documentation:
 - ``GET /v3/certificates`` (the platform certificate, AEAD_AES_256_GCM-encrypted with the
   APIv3 key), ``POST /v3/pay/transactions/{native,h5,jsapi}``, ``GET …/out-trade-no/{no}``,
   ``POST …/out-trade-no/{no}/close`` (204), ``POST /v3/refund/domestic/refunds``, 分账
-  (``POST /v3/profitsharing/receivers/add``, ``POST/GET /v3/profitsharing/orders``,
+  (``POST /v3/profitsharing/receivers/add``, ``POST /v3/profitsharing/orders``,
+  ``GET /v3/profitsharing/orders/{out_order_no}?transaction_id=…`` (查询分账结果),
   ``POST /v3/profitsharing/orders/unfreeze``,
   ``POST/GET /v3/profitsharing/return-orders``: 分账回退 from a merchant receiver only), and
   the official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com: a code
@@ -30,6 +31,7 @@ What it implements, from WeChat Pay's documentation:
   the test as (headers, body) to post to distweb.
 
 Faults: ``fail_next(status, code, message)`` answers the next API call with an error;
+``lose_answers`` lists (method, path) calls to carry out but answer 500 SYSTEM_ERROR;
 ``delay`` holds every answer that many seconds (a timeout for a short client timeout).
 """
 
@@ -93,6 +95,7 @@ class WeChatPayStandIn:
         self.calls: list[tuple[str, str, dict | None]] = []
         self.failures: list[tuple[int, str, str]] = []
         self.delay = 0.0
+        self.lose_answers: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -191,6 +194,16 @@ class WeChatPayStandIn:
                     "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
         return self.notification(event, resource, **kwargs)
 
+    def finish_split(self, out_order_no: str, closed: set[str] = frozenset()) -> None:
+        """A processing split finishes (the ``closed`` accounts CLOSED, the rest SUCCESS)
+        with no notification sent: only a query finds out."""
+        with self.lock:
+            found = self.splits[out_order_no]
+            for receiver in found["receivers"]:
+                receiver["result"] = "CLOSED" if receiver["account"] in closed else "SUCCESS"
+                receiver["fail_reason"] = "ACCOUNT_ABNORMAL" if receiver["account"] in closed else None
+            found["state"] = "FINISHED"
+
     def _return_order(self, data: dict):
         """请求分账回退: from a merchant receiver of the split, at most what it received less
         what earlier returns took; the same out_return_no is the same return."""
@@ -269,7 +282,15 @@ class WeChatPayStandIn:
         return True
 
     def answer(self, host: str, method: str, path: str, body: str, authorization: str | None):
-        """(status, JSON body or None)."""
+        """(status, JSON body or None). A call listed in ``lose_answers`` (method, path) is
+        carried out but answered 500 SYSTEM_ERROR, once (the outcome unknown to the caller)."""
+        status, payload = self._answer(host, method, path, body, authorization)
+        if status < 300 and (method, urlsplit(path).path) in self.lose_answers:
+            self.lose_answers.remove((method, urlsplit(path).path))
+            return 500, {"code": "SYSTEM_ERROR", "message": "系统繁忙，请稍后重试"}
+        return status, payload
+
+    def _answer(self, host: str, method: str, path: str, body: str, authorization: str | None):
         split = urlsplit(path)
         data = json.loads(body) if body else None
         self.calls.append((method, split.path, data))
@@ -408,8 +429,14 @@ class WeChatPayStandIn:
             found = self.split_returns.get(split.path.rsplit("/", 1)[1])
             return (200, found) if found else (404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"})
         if method == "GET" and split.path.startswith("/v3/profitsharing/orders/"):
+            # 查询分账结果: the transaction_id query parameter is required and must be the split's.
+            transaction_id = parse_qs(split.query).get("transaction_id", [""])[0]
+            if not transaction_id:
+                return 400, {"code": "PARAM_ERROR", "message": "缺少 transaction_id"}
             found = self.splits.get(split.path.rsplit("/", 1)[1])
-            return (200, found) if found else (404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"})
+            if found is None or found["transaction_id"] != transaction_id:
+                return 404, {"code": "RESOURCE_NOT_EXISTS", "message": "记录不存在"}
+            return 200, found
         if method == "GET" and split.path == "/v3/bill/tradebill":
             query = parse_qs(split.query)
             content = gzip.compress(self.trade_bill(query["bill_date"][0]).encode("utf-8"))

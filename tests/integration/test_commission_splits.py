@@ -403,3 +403,249 @@ def test_a_wechat_split_paid_to_some_receivers_only_moves_theirs_and_cannot_be_r
     with app.app_context():
         assert db.session.get(ProfitSplit, split_id).status == "failed"
         assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+
+
+def split_calls(wechat, method: str) -> int:
+    """请求分账 (POST) or 查询分账结果 (GET) calls since the test cleared ``wechat.calls``."""
+    return len([c for c in wechat.calls if c[0] == method and c[1].startswith("/v3/profitsharing/orders")
+                and not c[1].endswith("/unfreeze")])
+
+
+def test_commission_paid_by_a_split_is_shown_paid_by_split_to_the_promoter_and_the_manager(
+        app, shop, client, browser, wechat, alipay):
+    from distweb.models import CommissionLine
+    from distweb.models.ledger import LineStatus
+    from distweb.services import withdrawals
+
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)  # the upline has none
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+
+    def statuses(of_order):
+        return {line.promoter_id: (line.status, line.kept_fen) for line in db.session.query(CommissionLine)
+                .filter(CommissionLine.order_id == of_order)}
+
+    with app.app_context():
+        assert profit_sharing.run_due() == 1
+        assert statuses(order_id) == {shop["seller"].id: (LineStatus.SPLIT_PAID, 5600),
+                                      shop["top"].id: (LineStatus.AVAILABLE, 590)}
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert verify().ok
+        db.session.query(PayoutAccount).delete()
+        db.session.commit()
+    # A second order's ¥56.00 stays in the wallet (no account now); the seller withdraws it
+    # and is paid: that line is paid out by the withdrawal, the split-paid one is no
+    # withdrawal's to cover (it was settled first).
+    second_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, second_id)
+    with app.app_context():
+        assert profit_sharing.run_due() == 0
+        assert wallet(brand_id, shop["seller"].id) == (5600, 5600)
+        w = withdrawals.request(shop["seller"].id, withdrawals.Request(5600, "wechat", "店主", SELLER_OPENID))
+        withdrawals.approve(brand_id, w.id)
+        withdrawals.mark_paid(brand_id, w.id, "TRF0001")
+        assert statuses(order_id)[shop["seller"].id] == (LineStatus.SPLIT_PAID, 5600)
+        assert statuses(second_id)[shop["seller"].id] == (LineStatus.PAID_OUT, 5600)
+        assert wallet(brand_id, shop["seller"].id) == (0, 11200)
+        assert verify().ok
+
+    seller = Browser(app.test_client())
+    seller.login("13500000002", "secret123")
+    page = seller.get("/promoter/wallet").get_data(as_text=True)
+    assert page.count('line-split_paid">已分账到账<') == 1 and page.count('line-paid_out">已提现<') == 1
+    page = seller.get(f"/promoter/orders/{order_id}").get_data(as_text=True)
+    assert "已分账到账" in page and "¥56.00" in page
+
+    browser.login("boss@example.com", "secret123")
+    page = browser.get(f"/manage/orders/{order_id}").get_data(as_text=True)
+    table = page.split('id="commission-lines"')[1].split("</table>")[0]
+    rows = sorted(table.split("<tr>")[2:], key=lambda r: "¥5.90" in r)
+    assert [("¥56.00" in r, "已分账到账" in r, "¥5.90" in r, "已结算" in r) for r in rows] == [
+        (True, True, False, False), (False, False, True, True)]
+    assert "已分账" in page.split('id="order-split"')[1]
+    # The API keeps its documented statuses: a line the split paid is paid out there.
+    with app.app_context():
+        from distweb.services.commission_view import lines_json
+
+        assert {c["amount_fen"]: c["status"] for c in lines_json(db.session.get(Order, order_id), api=True)} == {
+            5600: "paid_out", 590: "available"}
+
+
+def test_a_processing_wechat_split_is_queried_not_sent_again_and_its_result_applied_once(
+        app, shop, client, wechat, alipay):
+    from distweb.models import CommissionLine, PaymentNotice
+    from distweb.models.ledger import LineStatus
+
+    wechat.calls.clear()
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.split_processing = True
+    try:
+        with app.app_context():
+            now = utcnow()
+            assert profit_sharing.run_due(now) == 1
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.attempts, split.amount_fen) == ("pending", 0, 5610 + 5600)
+            out_no, split_id = split.out_no, split.id
+            assert profit_sharing.run_due(now + timedelta(minutes=5)) == 0  # not yet due
+            assert profit_sharing.run_due(now + timedelta(minutes=11)) == 1  # asked: still processing
+            assert db.session.get(ProfitSplit, split_id).status == "pending"
+    finally:
+        wechat.split_processing = False
+    assert (split_calls(wechat, "POST"), split_calls(wechat, "GET")) == (1, 1)
+    wechat.finish_split(out_no)  # done at WeChat, its notifications not (yet) arrived
+    with app.app_context():
+        assert profit_sharing.run_due(now + timedelta(minutes=22)) == 1
+        row = db.session.get(ProfitSplit, split_id)
+        assert (row.status, row.out_no) == ("succeeded", out_no)
+        assert profit_sharing.run_due(now + timedelta(minutes=33)) == 0
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert {line.status for line in db.session.query(CommissionLine).filter(
+            CommissionLine.order_id == order_id, CommissionLine.promoter_id == shop["seller"].id)} == {
+            LineStatus.SPLIT_PAID}
+        assert verify().ok
+    assert (split_calls(wechat, "POST"), split_calls(wechat, "GET")) == (1, 2)
+    # The notifications come late: nothing moves twice.
+    for account in (SUPPLIER_MCHID, SELLER_OPENID):
+        headers, body = wechat.split_notification(out_no, account)
+        assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        assert [n.outcome for n in db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split")] == [
+            "duplicate", "duplicate"]
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert verify().ok
+
+
+def test_a_wechat_split_left_without_an_answer_is_queried_and_sent_again_only_when_wechat_does_not_know_it(
+        app, shop, client, wechat, alipay):
+    from distweb.models import CommissionLine
+    from distweb.models.ledger import LineStatus
+
+    wechat.calls.clear()
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    first_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, first_id)
+    # WeChat makes the split but its answer is lost: the next look asks, and applies what it says.
+    wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
+    with app.app_context():
+        now = utcnow()
+        assert profit_sharing.run_due(now) == 1
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.attempts) == ("pending", 1) and "SYSTEM_ERROR" in split.failure
+        assert wallet(brand_id, shop["seller"].id) == (0, 0)  # held while unknown
+        out_no = split.out_no
+    assert wechat.splits[out_no]["receivers"][0]["result"] == "SUCCESS"
+    with app.app_context():
+        assert profit_sharing.run_due(now + timedelta(minutes=11)) == 1
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.out_no) == ("succeeded", out_no)
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert db.session.query(CommissionLine).filter(CommissionLine.order_id == first_id,
+                                                       CommissionLine.promoter_id == shop["seller"].id).one() \
+            .status == LineStatus.SPLIT_PAID
+        assert verify().ok
+    assert (split_calls(wechat, "POST"), split_calls(wechat, "GET")) == (1, 1)
+
+    # Refused before WeChat made it: the look finds none, and the same number is sent again.
+    second_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, second_id)
+    wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+    with app.app_context():
+        assert profit_sharing.run_due(now) == 1
+        split = db.session.query(ProfitSplit).filter(ProfitSplit.order_id == second_id).one()
+        assert (split.status, split.attempts) == ("pending", 1)
+        second_no = split.out_no
+        assert second_no not in wechat.splits
+        assert profit_sharing.run_due(now + timedelta(minutes=11)) == 1
+        split = db.session.query(ProfitSplit).filter(ProfitSplit.order_id == second_id).one()
+        assert (split.status, split.out_no) == ("succeeded", second_no)
+        assert wallet(brand_id, shop["seller"].id) == (0, 11200)
+        assert verify().ok
+    assert (split_calls(wechat, "POST"), split_calls(wechat, "GET")) == (3, 2)
+
+
+def test_a_wechat_split_whose_receivers_all_closed_fails_at_once_and_the_retry_goes_under_a_new_number(
+        app, shop, client, browser, wechat, alipay):
+    from distweb.models import CommissionLine, PaymentNotice
+    from distweb.models.ledger import LineStatus
+
+    wechat.calls.clear()
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.abnormal_receivers.add(SELLER_OPENID)
+    try:
+        with app.app_context():
+            now = utcnow()
+            assert profit_sharing.run_due(now) == 1
+            split = db.session.query(ProfitSplit).one()
+            # WeChat's answer is final: not sent twice more under the same number.
+            assert (split.status, split.attempts, split.failure) == ("failed", 1, "ACCOUNT_ABNORMAL")
+            assert [(p["amount_fen"], p.get("manual"), p.get("result")) for p in split.receivers] == [
+                (590, "no_account", None), (5600, None, "CLOSED")]
+            assert wallet(brand_id, shop["seller"].id) == (5600, 0)  # the hold given back
+            assert profit_sharing.run_due(now + timedelta(hours=1)) == 0
+            assert verify().ok
+            first_no, split_id = split.out_no, split.id
+    finally:
+        wechat.abnormal_receivers.discard(SELLER_OPENID)
+    assert split_calls(wechat, "POST") == 1
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "重试" in page.split('id="splits"')[1]
+    # WeChat cannot be asked what became of the old number: nothing is sent, nothing held.
+    wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+    response = browser.post(f"/manage/payments/splits/{split_id}/retry", {},
+                            token_from="/manage/payments/reconciliation")
+    assert "无法向支付平台确认上次分账的结果" in browser.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        row = db.session.get(ProfitSplit, split_id)
+        assert (row.status, row.out_no, row.earlier_out_nos) == ("failed", first_no, [])
+        assert wallet(brand_id, shop["seller"].id) == (5600, 0)
+    assert split_calls(wechat, "POST") == 1
+    wechat.calls.clear()
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        row = db.session.get(ProfitSplit, split_id)
+        assert (row.status, row.out_no, row.earlier_out_nos) == ("succeeded", f"{first_no}_2", [first_no])
+        assert [(p["amount_fen"], p.get("result")) for p in row.receivers] == [(590, None), (5600, None)]
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert {line.status for line in db.session.query(CommissionLine).filter(
+            CommissionLine.order_id == order_id, CommissionLine.promoter_id == shop["seller"].id)} == {
+            LineStatus.SPLIT_PAID}
+        assert verify().ok
+    # WeChat asked about the old number first, then got the new one; the old stays closed.
+    assert [c[1] for c in wechat.calls if c[1].startswith("/v3/profitsharing/orders/")] == [
+        f"/v3/profitsharing/orders/{first_no}"]
+    assert wechat.splits[first_no]["receivers"][0]["result"] == "CLOSED"
+    assert [(r["account"], r["amount"], r["result"]) for r in wechat.splits[f"{first_no}_2"]["receivers"]] == [
+        (SELLER_OPENID, 5600, "SUCCESS")]
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "此前失败的分账单号" in page and first_no in page and f"{first_no}_2" in page
+
+    # The same attempt again changes nothing: a second retry is refused, a resend of the
+    # new number is the same split, the old number's late notification is a duplicate.
+    response = browser.post(f"/manage/payments/splits/{split_id}/retry", {},
+                            token_from="/manage/payments/reconciliation")
+    assert response.status_code == 302
+    with app.app_context():
+        row = db.session.get(ProfitSplit, split_id)
+        assert profit_sharing.send(row) == "duplicate"
+        assert db.session.get(ProfitSplit, split_id).out_no == f"{first_no}_2"
+    assert split_calls(wechat, "POST") == 2  # the retry, then its resend (the same number)
+    assert sorted(k for k in wechat.splits if k.startswith(first_no)) == [first_no, f"{first_no}_2"]
+    headers, body = wechat.split_notification(first_no, SELLER_OPENID, event="PROFITSHARING.CLOSED")
+    assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        assert db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split").one().outcome == "duplicate"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert verify().ok

@@ -92,3 +92,80 @@ def test_0018_webhook_queue_parks_exhausted_failures_and_goes_down_and_up_again(
         db.session.commit()
         upgrade(directory=MIGRATIONS)
         assert db.session.execute(text("SELECT status FROM webhook_events WHERE id = 1")).scalar() == "dead"
+
+
+# A brand, two promoters (7, 8), a product, four orders with an item each (line n on item
+# n), a payment per order: what commission lines and splits point at.
+PARENTS = [
+    "INSERT INTO brands (id, name, short_name, theme_color, timezone, created_at, updated_at) "
+    "VALUES (1, 'B', 'B', '#000000', 'Asia/Shanghai', '2026-01-01', '2026-01-01')",
+    *(f"INSERT INTO users (id, brand_id, role, name, password_hash, is_enabled, created_at, password_changed_at) "
+      f"VALUES ({n}, 1, 'promoter', 'P{n}', 'x', 1, '2026-01-01', '2026-01-01')" for n in (7, 8)),
+    *(f"INSERT INTO promoters (id, brand_id, user_id, code, rank, status, joined_at) "
+      f"VALUES ({n}, 1, {n}, 'CODE{n}', 'promoter', 'active', '2026-01-01')" for n in (7, 8)),
+    "INSERT INTO products (id, brand_id, sku, name, price_fen, supply_cost_fen, wholesale_price_fen, "
+    "sells_promotion, sells_consignment, sells_wholesale, active, created_at) "
+    "VALUES (1, 1, 'T', 'T', 1000, 0, 0, 1, 0, 0, 1, '2026-01-01')",
+    *(f"INSERT INTO orders (id, brand_id, external_id, mode, status, total_paid_fen, placed_at) "
+      f"VALUES ({n}, 1, 'E{n}', 'promotion', 'completed', 1000, '2026-01-01')" for n in (1, 2, 3, 4)),
+    *(f"INSERT INTO order_items (id, order_id, product_id, sku, name, quantity, unit_price_fen, paid_fen, "
+      f"supply_cost_fen) VALUES ({n}, {o}, 1, 'T', 'T', 1, 1000, 1000, 0)"
+      for n, o in ((1, 1), (2, 2), (3, 2), (4, 3), (5, 4))),
+    *(f"INSERT INTO payments (id, brand_id, order_id, provider, channel, out_trade_no, amount_fen, status, action, "
+      f"created_at) VALUES ({n}, 1, {n}, 'wechat', 'native', 'P{n}', 1000, 'paid', '{{}}', '2026-01-01')"
+      for n in (1, 2, 3, 4)),
+]
+
+
+def test_0022_marks_lines_a_split_paid_and_goes_down_and_up_again(fresh_app):
+    """Lines a succeeded split (or a paid part of one paid in part) already paid out become
+    split_paid; the rest stay as they were; down, split_paid lines are available again."""
+    import json
+
+    from flask_migrate import downgrade
+
+    line = ("INSERT INTO commission_lines (id, brand_id, order_id, order_item_id, promoter_id, level, kind, "
+                "amount_fen, reversed_fen, clawback_fen, status, created_at, settled_at) VALUES (:id, 1, :order, "
+                ":id, :promoter, 1, 'commission', 100, 0, 0, :status, '2026-01-01', '2026-01-02')")
+    split = ("INSERT INTO profit_splits (id, brand_id, order_id, payment_id, provider, out_no, amount_fen, "
+                 "receivers, status, attempts, created_at, next_try_at) VALUES (:id, 1, :id, :id, 'wechat', :out_no, "
+                 "100, :receivers, :status, :attempts, '2026-01-03', '2026-01-03')")
+
+    def part(promoter, lines, result=None, manual=None):
+        found = {"kind": "promoter", "promoter_id": promoter, "line_ids": lines, "account": f"o{promoter}",
+                 "account_type": "PERSONAL_OPENID", "amount_fen": 100}
+        found.update({k: v for k, v in (("result", result), ("manual", manual)) if v})
+        return found
+
+    with fresh_app.app_context():
+        upgrade(directory=MIGRATIONS, revision="4c8e1f6a2d31")
+        with db.engine.begin() as conn:
+            for sql in PARENTS:
+                conn.execute(text(sql))
+            for n, (order, promoter, status) in enumerate([(1, 7, "available"), (2, 7, "available"),
+                                                           (2, 8, "available"), (3, 7, "available"),
+                                                           (4, 7, "paid_out")], start=1):
+                conn.execute(text(line), {"id": n, "order": order, "promoter": promoter, "status": status})
+            for sid, status, receivers in [
+                    (1, "succeeded", [part(7, [1])]),
+                    (2, "failed", [part(7, [2], "SUCCESS"), part(8, [3], "CLOSED")]),
+                    (3, "pending", [part(7, [4])]),
+                    (4, "succeeded", [part(7, [5])])]:
+                conn.execute(text(split), {"id": sid, "out_no": f"S{sid}", "receivers": json.dumps(receivers),
+                                           "status": status, "attempts": 0 if status == "pending" else 1})
+        upgrade(directory=MIGRATIONS)
+        rows = db.session.execute(text("SELECT id, status FROM commission_lines ORDER BY id"))
+        assert [tuple(r) for r in rows] == [(1, "split_paid"), (2, "split_paid"), (3, "available"),
+                                            (4, "available"), (5, "paid_out")]
+        rows = db.session.execute(text("SELECT id, sent_at IS NOT NULL, earlier_out_nos FROM profit_splits ORDER BY id"))
+        assert [(i, bool(sent), json.loads(earlier)) for i, sent, earlier in rows] == [
+            (1, True, []), (2, True, []), (3, False, []), (4, True, [])]
+        db.session.commit()
+        downgrade(directory=MIGRATIONS, revision="4c8e1f6a2d31")
+        rows = db.session.execute(text("SELECT id, status FROM commission_lines ORDER BY id"))
+        assert [tuple(r) for r in rows] == [(1, "available"), (2, "available"), (3, "available"),
+                                            (4, "available"), (5, "paid_out")]
+        db.session.commit()
+        upgrade(directory=MIGRATIONS)
+        with pytest.raises(Exception, match="CHECK constraint"), db.engine.begin() as conn:
+            conn.execute(text("UPDATE commission_lines SET status = 'lost' WHERE id = 1"))

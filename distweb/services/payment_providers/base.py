@@ -169,6 +169,8 @@ class PaymentProvider:
         raise NotImplementedError
 
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
+        """What became of a split sent before: as ``split`` answers, or ``not_found`` when
+        the provider has no split ``out_no``."""
         raise NotImplementedError
 
     def unfreeze(self, out_no: str, provider_txn_id: str) -> None:

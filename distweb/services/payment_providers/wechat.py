@@ -313,8 +313,16 @@ class WeChatPayProvider(PaymentProvider):
         return Notice("split_return", request.out_no, status)
 
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
-        _, body = self._call(self.client().profitsharing_order_query, transaction_id=provider_txn_id,
-                             out_order_no=out_no)
+        """查询分账结果 (GET /v3/profitsharing/orders/{out_order_no}?transaction_id=…): the
+        split's state as its answer gives it; ``not_found`` when WeChat has no such split
+        (RESOURCE_NOT_EXISTS: the request never reached it)."""
+        try:
+            _, body = self._call(self.client().profitsharing_order_query, transaction_id=provider_txn_id,
+                                 out_order_no=out_no)
+        except ProviderError as err:
+            if err.code == "provider_error" and err.reason.startswith("RESOURCE_NOT_EXISTS"):
+                return Notice("split", out_no, "not_found", reason=err.reason)
+            raise
         return self._split_notice(out_no, body)
 
     def _split_notice(self, out_no: str, body: dict) -> Notice:

@@ -98,7 +98,7 @@ def order_json(order: Order, reload: bool = True) -> dict:
         ],
         "refunds": [{"refund_id": r.refund_id, "amount_fen": r.amount_fen, "created_at": _utc(r.created_at)}
                     for r in order.refunds],
-        "commissions": commission_view.lines_json(order) if reload else commission.accrued_lines_json(order),
+        "commissions": commission_view.lines_json(order, api=True) if reload else commission.accrued_lines_json(order),
         "purchase_orders": [
             {"id": po.id, "supplier": getattr(po, "supplier_code_now", None) or po.supplier.code, "status": po.status.value, "total_cost_fen": po.total_cost_fen,
              "carrier": po.carrier, "tracking_no": po.tracking_no}

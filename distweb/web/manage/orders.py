@@ -59,11 +59,12 @@ def orders_list():
 
 @bp.get("/orders/<int:order_id>")
 def order_show(order_id: int):
-    from distweb.services import online_pay
+    from distweb.services import commission, online_pay, profit_sharing
 
     order = orders.load_full(_order(order_id))
     return render("manage/order.html", order=order, nav="orders", online_payments=online_pay.payments_of(order.id),
-                  provider_refunds=online_pay.refunds_of(order.id))
+                  provider_refunds=online_pay.refunds_of(order.id),
+                  commission_lines=commission.lines_for_order(order.id), split=profit_sharing.of_order(order.id))
 
 
 def _act(order_id: int, action):
