@@ -117,7 +117,7 @@ PARENTS = [
 ]
 
 
-def test_0022_marks_lines_a_split_paid_and_goes_down_and_up_again(fresh_app):
+def test_0023_marks_lines_a_split_paid_and_goes_down_and_up_again(fresh_app):
     """Lines a succeeded split (or a paid part of one paid in part) already paid out become
     split_paid; the rest stay as they were; down, split_paid lines are available again."""
     import json
@@ -138,7 +138,7 @@ def test_0022_marks_lines_a_split_paid_and_goes_down_and_up_again(fresh_app):
         return found
 
     with fresh_app.app_context():
-        upgrade(directory=MIGRATIONS, revision="4c8e1f6a2d31")
+        upgrade(directory=MIGRATIONS, revision="3c8f1e6a9d21")
         with db.engine.begin() as conn:
             for sql in PARENTS:
                 conn.execute(text(sql))
@@ -161,7 +161,7 @@ def test_0022_marks_lines_a_split_paid_and_goes_down_and_up_again(fresh_app):
         assert [(i, bool(sent), json.loads(earlier)) for i, sent, earlier in rows] == [
             (1, True, []), (2, True, []), (3, False, []), (4, True, [])]
         db.session.commit()
-        downgrade(directory=MIGRATIONS, revision="4c8e1f6a2d31")
+        downgrade(directory=MIGRATIONS, revision="3c8f1e6a9d21")
         rows = db.session.execute(text("SELECT id, status FROM commission_lines ORDER BY id"))
         assert [tuple(r) for r in rows] == [(1, "available"), (2, "available"), (3, "available"),
                                             (4, "available"), (5, "paid_out")]

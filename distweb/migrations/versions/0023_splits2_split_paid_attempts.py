@@ -2,7 +2,7 @@
 split's attempts (when its out_no was sent; the out_nos of earlier attempts)
 
 Revision ID: 9d2b7e4f1a63
-Revises: 4c8e1f6a2d31
+Revises: 3c8f1e6a9d21
 Create Date: 2026-12-06 15:40:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9d2b7e4f1a63'
-down_revision = '4c8e1f6a2d31'
+down_revision = '3c8f1e6a9d21'
 branch_labels = None
 depends_on = None
 
