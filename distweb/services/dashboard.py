@@ -303,7 +303,10 @@ def _product_facts(brand_id: int, period: Period, measures: tuple[str, ...]):
 def _sellers(brand_id: int, period: Period):
     """The promoters who sold one of the period's orders (a SELECT of promoter ids, from the rollups)."""
     facts = _promoter_facts(brand_id, period, ("orders",))
-    return select(facts.c.promoter_id).where(facts.c.orders > 0)
+    # Rows without orders (commission alone) are left out before grouping; a seller is one
+    # whose rows add up to at least one order (a promoter's rows can be negative: rollups.facts).
+    return (select(facts.c.promoter_id).where(facts.c.orders != 0)
+            .group_by(facts.c.promoter_id).having(func.sum(facts.c.orders) > 0))
 
 
 # ---------------------------------------------------------------- the figures
@@ -792,10 +795,12 @@ def _sales_by_promoter(brand_id: int, period: Period):
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("gmv_fen", "orders"))
         # Only rows with sales (a row without has no GMV either: only payments add to it):
-        # the rows of commission alone (uplines' levels 2 and 3) are never grouped.
+        # the rows of commission alone (uplines' levels 2 and 3) are never grouped. A seller
+        # has at least one order, whatever its GMV (a 0-fen order counts, as from the orders).
+        orders = func.sum(facts.c.orders)
         return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
-                       func.sum(facts.c.orders).label("orders"))
-                .where(facts.c.orders > 0).group_by(facts.c.promoter_id).subquery("sales"))
+                       orders.label("orders"))
+                .where(facts.c.orders != 0).group_by(facts.c.promoter_id).having(orders > 0).subquery("sales"))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
             .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
@@ -803,15 +808,20 @@ def _sales_by_promoter(brand_id: int, period: Period):
 
 
 def _commission_all(brand_id: int, period: Period):
+    """(promoter_id, commission_fen) of each promoter keeping commission other than 0 on the
+    period's orders (all levels, less reversals): a promoter whose commission was all
+    reversed keeps none, from the rollups and from the commission lines alike."""
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("commission_fen",))
-        return (select(facts.c.promoter_id.label("promoter_id"),
-                       func.sum(facts.c.commission_fen).label("commission_fen"))
-                .group_by(facts.c.promoter_id).subquery("earned"))
+        kept = func.sum(facts.c.commission_fen)
+        return (select(facts.c.promoter_id.label("promoter_id"), kept.label("commission_fen"))
+                .where(facts.c.commission_fen != 0).group_by(facts.c.promoter_id).having(kept != 0)
+                .subquery("earned"))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
     return (select(CommissionLine.promoter_id.label("promoter_id"), kept.label("commission_fen"))
             .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
-            .where(_period_orders(brand_id, period)).group_by(CommissionLine.promoter_id).subquery("earned"))
+            .where(_period_orders(brand_id, period)).group_by(CommissionLine.promoter_id).having(kept != 0)
+            .subquery("earned"))
 
 
 def _downline_links(brand_id: int):
@@ -830,9 +840,12 @@ PROMOTER_SORTS = ("gmv_fen", "orders", "commission_fen", "team_size", "code", "n
 
 def promoter_ranking(brand_id: int, period: Period, sort: str = "gmv_fen", descending: bool = True,
                      limit: int | None = 50, offset: int = 0) -> Page:
-    """推客排行榜: every promoter with an order or commission in the period: its GMV and orders
-    (as seller), its commission (all levels, less reversals) and team size (members up to
-    three levels down who had joined by the period's end)."""
+    """推客排行榜: every promoter who sold one of the period's orders (a 0-fen one, or one
+    refunded or cancelled since, too: it is in the period's orders and GMV) or keeps
+    commission other than 0 on them: its GMV and orders (as seller), its commission (all
+    levels, less reversals) and team size (members up to three levels down who had joined
+    by the period's end). An upline whose commission was all reversed, with no sale of its
+    own, earned nothing in the period and is not listed."""
     sold = _sales_by_promoter(brand_id, period)
     earned = _commission_all(brand_id, period)
     links = _downline_links(brand_id)
