@@ -30,8 +30,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, String, and_, case, exists, func, literal, or_, select, text
+from sqlalchemy import Integer, String, and_, case, event, exists, func, literal, or_, select, text, true
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from distweb.extensions import db
@@ -59,6 +60,7 @@ from distweb.services.errors import ServiceError
 
 MAX_DAYS = 366
 TOP = 10
+TOP_MARGIN = 20  # the top sellers are read with this many more: ties at the last place are nearly always among them
 SURVIVAL_DAYS = 30
 CORE_SHARE = (1, 5)  # the top 20% by commission: ceil(n × 1/5), ties at the cut all in
 JOINED_STATUSES = rollups.JOINED_STATUSES  # active or suspended since: not pending, not rejected
@@ -331,9 +333,7 @@ def sales(brand_id: int, period: Period) -> dict:
         facts = _brand_facts(brand_id, period, ("gmv_fen", "orders", "refunded_fen"))
         gmv, orders, refunded_fen = (_int(v) for v in db.session.execute(
             select(func.sum(facts.c.gmv_fen), func.sum(facts.c.orders), func.sum(facts.c.refunded_fen))).one())
-        # DISTINCT, then count: hashed by PostgreSQL (count(DISTINCT …) sorts).
-        sellers = _sellers(brand_id, period).distinct().subquery("sellers")
-        active = _int(db.session.scalar(select(func.count()).select_from(sellers)))
+        active = _period_promoters(brand_id, period)["active"]
         return {"gmv_fen": gmv, "orders": orders, "refunded_fen": refunded_fen, "net_fen": gmv - refunded_fen,
                 "active": active}
     gmv, orders, active = db.session.execute(
@@ -491,6 +491,9 @@ def core_churn(brand_id: int, period: Period) -> dict:
     all in), those who sold no order in this period. One statement: last period's earners
     (a CTE the database computes once), their cut, the core's size and how many of the core
     are not among this period's sellers."""
+    if _rolled(brand_id, period):
+        found = _period_promoters(brand_id, period)
+        return {"core": found["core"], "churned": found["churned"], "rate_bp": rate_bp(found["churned"], found["core"])}
     earned, cut = _core(brand_id, period.previous())
     cut_fen = select(cut.c.cut).scalar_subquery()
     core = earned.c.commission_fen >= cut_fen
@@ -511,12 +514,15 @@ def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]
     their codes; only those few are then looked up and put in order."""
     ranked = _sales_by_promoter(brand_id, period)
     if _rolled(brand_id, period):
-        margin = limit + 20  # ties at the last place are nearly always among these
-        top = db.session.execute(select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
-                                 .order_by(ranked.c.gmv_fen.desc(), ranked.c.orders.desc()).limit(margin)).all()
+        margin = limit + TOP_MARGIN  # ties at the last place are nearly always among these
+        if limit <= TOP:  # every seller at or above the TOP-th place is there, ties included
+            top = _period_promoters(brand_id, period)["top"]
+        else:
+            top = db.session.execute(select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
+                                     .order_by(ranked.c.gmv_fen.desc(), ranked.c.orders.desc()).limit(margin)).all()
         last = top[limit - 1] if len(top) >= limit else None
         top = [row for row in top if last is None or (row[1], row[2]) >= (last[1], last[2])]
-        if len(top) == margin:  # all the margin ties with the last place: every tie, from the database
+        if limit > TOP and len(top) == margin:  # all the margin ties with the last place: every tie, from the database
             top = list({row[0]: row for row in [*top, *db.session.execute(
                 select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
                 .where(ranked.c.gmv_fen == last[1], ranked.c.orders == last[2]))]}.values())
@@ -792,6 +798,10 @@ INT_COLUMNS = {"orders", "quantity", "team_size", "members", "new_members", "act
 
 def _sales_by_promoter(brand_id: int, period: Period):
     """(promoter_id, gmv_fen, orders) of each seller of the period's orders."""
+    return _sales_by_promoter_select(brand_id, period).subquery("sales")
+
+
+def _sales_by_promoter_select(brand_id: int, period: Period):
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("gmv_fen", "orders"))
         # Only rows with sales (a row without has no GMV either: only payments add to it):
@@ -800,11 +810,63 @@ def _sales_by_promoter(brand_id: int, period: Period):
         orders = func.sum(facts.c.orders)
         return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
                        orders.label("orders"))
-                .where(facts.c.orders != 0).group_by(facts.c.promoter_id).having(orders > 0).subquery("sales"))
+                .where(facts.c.orders != 0).group_by(facts.c.promoter_id).having(orders > 0))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
             .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
-            .group_by(Order.promoter_id).subquery("sales"))
+            .group_by(Order.promoter_id))
+
+
+_PERIOD_PROMOTERS = "distweb_dashboard_period_promoters"
+
+
+def _period_promoters(brand_id: int, period: Period) -> dict:
+    """From the rollups, in one statement, everything the dashboard reads per promoter for
+    ``period``: its sellers (``active``: how many; ``top``: every seller at or above the
+    TOP-th place by GMV then orders, ties at that place included, as (promoter_id, gmv_fen,
+    orders), best first) and last period's core (``core``: how
+    many; ``churned``: how many of them are not among the sellers). The sellers' and last
+    period's earners' sums are each computed once (CTEs) and used by every figure, instead
+    of a pass over the promoters' rows per figure. Kept for the rest of the transaction:
+    a page asks for one period's figures from several cards."""
+    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
+    key = (brand_id, period)
+    if key in memo:
+        return memo[key]
+    sold = _sales_by_promoter_select(brand_id, period).cte("sold")
+    earned, cut = _core(brand_id, period.previous())
+    cut_fen = select(cut.c.cut).scalar_subquery()
+    core = earned.c.commission_fen >= cut_fen
+    counts = select(
+        select(func.count()).select_from(sold).scalar_subquery().label("active"),
+        select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
+        select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
+        .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery("counts")
+    def at_place(column):  # the TOP-th seller's GMV or orders (a top-k sort of the CTE's rows)
+        return (select(column).order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc())
+                .offset(TOP - 1).limit(1).scalar_subquery())
+
+    last_gmv, last_orders = at_place(sold.c.gmv_fen), at_place(sold.c.orders)
+    top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
+           .where(or_(last_gmv.is_(None), sold.c.gmv_fen > last_gmv,
+                      and_(sold.c.gmv_fen == last_gmv, sold.c.orders >= last_orders))).subquery("top"))
+    rows = db.session.execute(
+        select(counts.c.active, counts.c.core, counts.c.churned, top.c.promoter_id, top.c.gmv_fen, top.c.orders)
+        .select_from(counts.outerjoin(top, true()))).all()
+    first = rows[0]
+    found = {"active": _int(first[0]), "core": _int(first[1]) if first[1] is not None else 0,
+             "churned": _int(first[2]),
+             "top": sorted(((pid, _int(g), _int(n)) for *_counts, pid, g, n in rows if pid is not None),
+                           key=lambda row: (-row[1], -row[2]))}
+    memo[key] = found
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_period_promoters(session, transaction) -> None:
+    """Figures kept for one transaction only: the next one may see new orders."""
+    if transaction.parent is None:
+        session.info.pop(_PERIOD_PROMOTERS, None)
 
 
 def _commission_all(brand_id: int, period: Period):
@@ -870,6 +932,18 @@ PRODUCT_SORTS = ("gmv_fen", "quantity", "orders", "sku", "name")
 
 def product_ranking(brand_id: int, period: Period, sort: str = "gmv_fen", descending: bool = True,
                     limit: int | None = 50, offset: int = 0) -> Page:
+    """The products in the period's orders: what their lines paid, their quantity and the
+    orders they were in (from the product rollups: one row per product and day or month)."""
+    if _rolled(brand_id, period):
+        facts = _product_facts(brand_id, period, ("gmv_fen", "quantity", "orders"))
+        orders = func.sum(facts.c.orders)
+        sold = (select(facts.c.product_id.label("product_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
+                       func.sum(facts.c.quantity).label("quantity"), orders.label("orders"))
+                .group_by(facts.c.product_id).having(orders > 0).subquery("sold"))
+        stmt = (select(Product.sku.label("sku"), Product.name.label("name"), sold.c.gmv_fen.label("gmv_fen"),
+                       sold.c.quantity.label("quantity"), sold.c.orders.label("orders"))
+                .select_from(sold).join(Product, Product.id == sold.c.product_id))
+        return _paged(stmt, PRODUCT_SORTS, sort, descending, "sku", limit, offset)
     stmt = (select(Product.sku.label("sku"), Product.name.label("name"),
                    func.sum(OrderItem.paid_fen).label("gmv_fen"), func.sum(OrderItem.quantity).label("quantity"),
                    func.count(func.distinct(OrderItem.order_id)).label("orders"))
