@@ -25,12 +25,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, String, and_, case, event, exists, func, literal, or_, select, text, true
+from sqlalchemy import BigInteger, Integer, String, and_, case, event, exists, func, literal, or_, select, text, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -52,7 +53,7 @@ from distweb.models import (
     Refund,
     User,
 )
-from distweb.models.base import UTCDateTime
+from distweb.models.base import UTCDateTime, json_rows
 from distweb.models.ledger import AccountKind
 from distweb.models.order import OrderStatus
 from distweb.services import rollups
@@ -1048,11 +1049,27 @@ def churned_core(brand_id: int, period: Period, sort: str = "commission_fen", de
     """Last period's core members (see core_churn) who sold nothing in this period: their
     commission last period and their last sale."""
     previous = period.previous()
-    _ranked, cut = core_cut(brand_id, previous)
-    if cut is None:
-        return Page([], 0)
-    earned = _commission_by_promoter(brand_id, previous).subquery("earned")
-    unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
+    rolled = _rolled(brand_id, period)
+    if rolled:
+        # The churned few first (last period's earners and this period's sellers: one pass
+        # each, in one statement), then only they are looked up, counted, sorted and paged.
+        earned, cut = _core(brand_id, previous)
+        unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
+        found = db.session.execute(select(earned.c.promoter_id, earned.c.commission_fen).select_from(unsold_source)
+                                   .where(earned.c.commission_fen >= select(cut.c.cut).scalar_subquery(),
+                                          unsold)).all()
+        if not found:
+            return Page([], 0)
+        earned = (json_rows("churned", [("promoter_id", Integer()), ("commission_fen", BigInteger())])
+                  .subquery("earned"))
+        unsold_source, in_core = earned, true()
+    else:
+        _ranked, cut = core_cut(brand_id, previous)
+        if cut is None:
+            return Page([], 0)
+        earned = _commission_by_promoter(brand_id, previous).subquery("earned")
+        unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
+        in_core = and_(earned.c.commission_fen >= cut, unsold)
     last_sale = (select(func.max(Order.paid_at)).where(Order.brand_id == brand_id, Order.promoter_id == Promoter.id,
                                                        Order.paid_at.is_not(None), Order.paid_at < period.end_utc)
                  .correlate(Promoter).scalar_subquery())
@@ -1060,7 +1077,10 @@ def churned_core(brand_id: int, period: Period, sort: str = "commission_fen", de
                    last_sale.label("last_sold_at"))
             .select_from(unsold_source).join(Promoter, Promoter.id == earned.c.promoter_id)
             .join(User, User.id == Promoter.user_id)
-            .where(earned.c.commission_fen >= cut, unsold))
+            .where(in_core))
+    if rolled:
+        stmt = stmt.params(churned=json.dumps([{"promoter_id": pid, "commission_fen": _int(kept)}
+                                               for pid, kept in found]))
     page = _paged(stmt, CHURN_SORTS, sort, descending, "code", limit, offset)
     for row in page.rows:
         row["last_sold_at"] = _as_utc(row["last_sold_at"])
