@@ -17,6 +17,14 @@ seconds while idle (worker/main.py ``sweep_jobs``); ``distweb dashboard fold`` d
 hand. Readers add the deltas not folded yet to the sums (``facts``), so a paid order, a refund
 or a commission change shows on the dashboard as soon as it commits, folded or not.
 
+Running totals. The fold also keeps each promoter's running totals at every month's end
+(``dashboard_promoter_totals``): a change in month M adds to the promoter's rows from M to
+the brand's latest month, and a month past the latest first gets a copy of the latest
+snapshot, so every promoter with a figure has a row at each month since its first. A
+period's whole months are then the difference of two snapshots (``facts``): two rows per
+promoter, where the month sums need one per promoter and month. Folders write a brand's
+totals one at a time (they hold the brand's row, which orders never wait for).
+
 Rebuilding. ``rebuild(brand_id)`` recomputes a brand's sums from its orders, refunds,
 commission lines and ledger (set-based statements; the backfill of migration 0017 and
 ``distweb dashboard rebuild-rollups``). On PostgreSQL it locks the delta table against
@@ -523,8 +531,8 @@ def rebuild_totals_on(conn, brand_id: int) -> int:
     snapshot is the one before plus that month's sums), from its first month with a
     promoter figure to its last. Returns how many months it wrote."""
     t, pd = DashboardPromoterTotal.__table__, DashboardPromoterDay.__table__
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(Brand.id).where(Brand.id == brand_id).with_for_update(key_share=True)).all()
+    # As a fold does: no folder adds to these rows while they are rewritten.
+    conn.execute(select(Brand.id).where(Brand.id == brand_id).with_for_update(key_share=True)).all()
     conn.execute(delete(t).where(t.c.brand_id == brand_id))
     first, last = conn.execute(select(func.min(pd.c.day), func.max(pd.c.day))
                                .where(pd.c.brand_id == brand_id, pd.c.span == MONTH)).one()
