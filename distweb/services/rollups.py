@@ -241,6 +241,7 @@ def _forget_deltas(session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
         session.info.pop(_ZONES, None)
+        session.info.pop(_ESTIMATES, None)
 
 
 # ---------------------------------------------------------------- folding
@@ -617,7 +618,7 @@ def facts(model, brand_id: int, start: date, end: date, measures: tuple[str, ...
         pieces = Spans(None, ((start.isoformat(), end.isoformat()),))
     else:
         pieces = spans(start, end)
-    if pieces.months is not None and model is DashboardPromoterDay and _months_apart(*pieces.months) >= SNAPSHOT_MONTHS:
+    if pieces.months is not None and model is DashboardPromoterDay and snapshots_pay(brand_id, pieces.months):
         parts.extend(_snapshot_difference(brand_id, pieces.months, measures))
     elif pieces.months is not None:
         parts.append(select(*_columns(model, keys, measures, by_day))
@@ -634,11 +635,34 @@ def facts(model, brand_id: int, start: date, end: date, measures: tuple[str, ...
     return union_all(*parts).subquery("facts")
 
 
-SNAPSHOT_MONTHS = 3  # from this many whole months, two snapshots of running totals read fewer rows
+SNAPSHOT_MONTHS = 3  # fewer whole months than this: their month sums are always the fewer rows
+_ESTIMATES = "distweb_dashboard_snapshot_estimates"
 
 
 def _months_apart(first: str, last: str) -> int:
     return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7]) + 1
+
+
+def snapshots_pay(brand_id: int, months: tuple[str, str]) -> bool:
+    """Whether two snapshots of the running totals are fewer rows to read than the promoter
+    month sums over ``months`` (first, last). The month sums hold a row per seller and per
+    upline earning on its orders each month, about two per order at most; the snapshots a
+    row per promoter, twice. So: more orders in those months than promoters joined by their
+    end (both from the brand's month sums: a few rows). Either way the figures are the same;
+    this only picks the cheaper rows. Kept for the transaction."""
+    if _months_apart(*months) < SNAPSHOT_MONTHS:
+        return False
+    memo = db.session.info.setdefault(_ESTIMATES, {})
+    key = (brand_id, months)
+    if key not in memo:
+        b = DashboardBrandDay
+        in_months = and_(b.brand_id == brand_id, b.span == MONTH, b.day.between(*months))
+        orders, joined = db.session.execute(select(
+            select(func.sum(b.orders)).where(in_months).scalar_subquery(),
+            select(func.sum(b.joined)).where(b.brand_id == brand_id, b.span == MONTH, b.day <= months[1])
+            .scalar_subquery())).one()
+        memo[key] = int(orders or 0) > int(joined or 0)
+    return memo[key]
 
 
 def _snapshot_difference(brand_id: int, months: tuple[str, str], measures: tuple[str, ...]) -> list:

@@ -25,8 +25,15 @@ BEFORE = dashboard.Period(date(2025, 1, 1), date(2025, 11, 30), SH)  # before an
 AFTER = dashboard.Period(date(2027, 1, 1), date(2027, 6, 30), SH)  # after the latest snapshot
 
 
-@pytest.fixture
-def n(app_ctx, make):
+@pytest.fixture(params=["snapshots", "month sums"])
+def n(request, app_ctx, make, monkeypatch):
+    """Read both ways: whole months from two snapshots, and from the month sums (which of
+    the two a period uses depends on how many rows each would read)."""
+    monkeypatch.setattr(rollups, "snapshots_pay", lambda _brand_id, _months: request.param == "snapshots")
+    return _net(make)
+
+
+def _net(make):
     """Commission on the default plan: 10% to the seller, 5% to its upline."""
     n = Net(db.session.get(Brand, make.brand().id))
     n.product("1", "P1", 1000)
