@@ -839,8 +839,8 @@ def _period_promoters(brand_id: int, period: Period) -> dict:
     """From the rollups, in one statement, everything the dashboard reads per promoter for
     ``period``: its sellers (``active``: how many; ``top``: every seller at or above the
     TOP-th place by GMV then orders, ties at that place included, as (promoter_id, gmv_fen,
-    orders), best first) and last period's core (``core``: how
-    many; ``churned``: how many of them are not among the sellers). The sellers' and last
+    orders), best first) and last period's core (``core``: how many; ``churned``: how many
+    of them are not among the sellers). The sellers' and last
     period's earners' sums are each computed once (CTEs) and used by every figure, instead
     of a pass over the promoters' rows per figure. Kept for the rest of the transaction:
     a page asks for one period's figures from several cards."""
