@@ -857,14 +857,13 @@ def _period_promoters(brand_id: int, period: Period) -> dict:
         select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
         select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
         .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery("counts")
-    def at_place(column):  # the TOP-th seller's GMV or orders (a top-k sort of the CTE's rows)
-        return (select(column).order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc())
-                .offset(TOP - 1).limit(1).scalar_subquery())
-
-    last_gmv, last_orders = at_place(sold.c.gmv_fen), at_place(sold.c.orders)
+    # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
+    place = (select(sold.c.gmv_fen.label("gmv_fen"), sold.c.orders.label("orders"))
+             .order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc()).offset(TOP - 1).limit(1).cte("place"))
     top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
-           .where(or_(last_gmv.is_(None), sold.c.gmv_fen > last_gmv,
-                      and_(sold.c.gmv_fen == last_gmv, sold.c.orders >= last_orders))).subquery("top"))
+           .select_from(sold.outerjoin(place, true()))
+           .where(or_(place.c.gmv_fen.is_(None), sold.c.gmv_fen > place.c.gmv_fen,
+                      and_(sold.c.gmv_fen == place.c.gmv_fen, sold.c.orders >= place.c.orders))).subquery("top"))
     rows = db.session.execute(
         select(counts.c.active, counts.c.core, counts.c.churned, top.c.promoter_id, top.c.gmv_fen, top.c.orders)
         .select_from(counts.outerjoin(top, true()))).all()

@@ -169,3 +169,30 @@ def test_an_empty_brand_has_no_snapshots(app_ctx, make):
     assert dashboard.promoter_ranking(brand.id, YEAR, limit=None).rows == []
     assert dashboard.top_promoters(brand.id, YEAR) == []
     assert dashboard.core_churn(brand.id, YEAR) == {"core": 0, "churned": 0, "rate_bp": 0}
+
+
+def test_a_tie_at_the_tenth_place_is_broken_by_code(app_ctx, make):
+    """Twelve sellers over a year: eight with more GMV, then four tied at ¥10 with one order
+    each (places 9 to 12). The top ten are the eight and the two of the four with the
+    lowest codes; from the rollups, folded or not, as from the orders."""
+    n = Net(db.session.get(Brand, make.brand().id))
+    n.product("1", "P1", 1000)
+    for i in range(8):
+        n.product(f"x{i}", f"X{i}", 2000 + 100 * i)
+    for i in range(12):
+        n.promoter(f"S{i}", local("2025-12-01 09:00"))
+    for i in range(8):
+        n.order(f"S{i}", f"X{i}", 1, local(f"2026-{i + 2:02d}-10 12:00"))
+    for i in range(8, 12):
+        n.order(f"S{i}", "P1", 1, local(f"2026-{i - 6:02d}-11 12:00"))
+    tied = sorted(n.codes[f"S{i}"] for i in range(8, 12))
+    expected = ([{"code": n.codes[f"S{i}"], "name": f"推客S{i}", "gmv_fen": 2000 + 100 * i, "orders": 1}
+                 for i in reversed(range(8))]
+                + [{"code": code, "name": f"推客{code_key(n, code)}", "gmv_fen": 1000, "orders": 1}
+                   for code in tied[:2]])
+    assert dashboard.top_promoters(n.brand_id, YEAR) == expected
+    rollups.fold_all()
+    assert dashboard.top_promoters(n.brand_id, YEAR) == expected
+    assert dashboard.top_promoters(n.brand_id, YEAR, limit=9)[-1]["code"] == tied[0]
+    with dashboard.from_source_rows():
+        assert dashboard.top_promoters(n.brand_id, YEAR) == expected
