@@ -256,6 +256,17 @@ def run_one(dialect_wanted: str, args) -> dict:
 
                 api_ms, page_ms, trend_ms = (timed(f, args.repeat) for f in (api, page, trend))
                 parts = {}
+
+                def fresh(call):
+                    """The call, then its transaction ended: what a figure keeps for the rest of
+                    its transaction (services/dashboard.py) is not reused by the next call."""
+                    def run():
+                        try:
+                            return call()
+                        finally:
+                            db.session.rollback()
+                    return run
+
                 with app.app_context():
                     for name, call in (
                             ("sales+refunds", lambda p=period: dashboard.sales(brand_id, p)),
@@ -269,7 +280,7 @@ def run_one(dialect_wanted: str, args) -> dict:
                             ("series", lambda p=period: dashboard.daily(brand_id, p)),
                             ("balances", lambda p=period: dashboard.balances(brand_id, p)),
                             ("trend", lambda p=period: dashboard.trend(brand_id, p))):
-                        parts[name] = statistics.median(timed(call, 3))
+                        parts[name] = statistics.median(timed(fresh(call), 3))
                     db.session.remove()
                 results[days] = {"api": api_ms, "page": page_ms, "trend": trend_ms, "parts": parts}
                 print(f"[{dialect}] {days:>3} days  API p50 {statistics.median(api_ms):7.1f} ms  "

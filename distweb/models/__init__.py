@@ -9,6 +9,7 @@ from distweb.models.dashboard import (
     DashboardDelta,
     DashboardProductDay,
     DashboardPromoterDay,
+    DashboardPromoterTotal,
 )
 from distweb.models.fulfilment import (
     OrderEvent,
@@ -102,6 +103,7 @@ __all__ = [
     "DashboardDelta",
     "DashboardProductDay",
     "DashboardPromoterDay",
+    "DashboardPromoterTotal",
     "Job",
     "LoginSession",
     "Material",

@@ -115,3 +115,22 @@ class DashboardProductDay(db.Model):
     gmv_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     quantity: Mapped[int] = mapped_column(BigInteger, default=0)
     orders: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DashboardPromoterTotal(db.Model):
+    """A promoter's running totals through the end of a brand month (``month`` 'YYYY-MM'):
+    its day sums of every day up to then. Kept dense by the fold: a promoter has a row for
+    every month from its first figure to the brand's latest month with any promoter figure
+    (a snapshot of every promoter at each month's end). The months ``a``..``b`` of a period
+    are then the snapshot at ``b`` less the snapshot before ``a``: two rows per promoter,
+    however long the period, where the month sums take one row per promoter and month."""
+
+    __tablename__ = "dashboard_promoter_totals"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: rows stored in key order (a snapshot is one range)
+
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    promoter_id: Mapped[int] = mapped_column(primary_key=True)
+    gmv_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    orders: Mapped[int] = mapped_column(BigInteger, default=0)
+    commission_fen: Mapped[int] = mapped_column(BigInteger, default=0)

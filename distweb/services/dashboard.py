@@ -25,13 +25,29 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, String, and_, case, exists, func, literal, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    case,
+    event,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from distweb.extensions import db
@@ -51,7 +67,7 @@ from distweb.models import (
     Refund,
     User,
 )
-from distweb.models.base import UTCDateTime
+from distweb.models.base import UTCDateTime, json_rows
 from distweb.models.ledger import AccountKind
 from distweb.models.order import OrderStatus
 from distweb.services import rollups
@@ -59,6 +75,7 @@ from distweb.services.errors import ServiceError
 
 MAX_DAYS = 366
 TOP = 10
+TOP_MARGIN = 20  # the top sellers are read with this many more: ties at the last place are nearly always among them
 SURVIVAL_DAYS = 30
 CORE_SHARE = (1, 5)  # the top 20% by commission: ceil(n × 1/5), ties at the cut all in
 JOINED_STATUSES = rollups.JOINED_STATUSES  # active or suspended since: not pending, not rejected
@@ -303,7 +320,10 @@ def _product_facts(brand_id: int, period: Period, measures: tuple[str, ...]):
 def _sellers(brand_id: int, period: Period):
     """The promoters who sold one of the period's orders (a SELECT of promoter ids, from the rollups)."""
     facts = _promoter_facts(brand_id, period, ("orders",))
-    return select(facts.c.promoter_id).where(facts.c.orders > 0)
+    # Rows without orders (commission alone) are left out before grouping; a seller is one
+    # whose rows add up to at least one order (a promoter's rows can be negative: rollups.facts).
+    return (select(facts.c.promoter_id).where(facts.c.orders != 0)
+            .group_by(facts.c.promoter_id).having(func.sum(facts.c.orders) > 0))
 
 
 # ---------------------------------------------------------------- the figures
@@ -328,9 +348,7 @@ def sales(brand_id: int, period: Period) -> dict:
         facts = _brand_facts(brand_id, period, ("gmv_fen", "orders", "refunded_fen"))
         gmv, orders, refunded_fen = (_int(v) for v in db.session.execute(
             select(func.sum(facts.c.gmv_fen), func.sum(facts.c.orders), func.sum(facts.c.refunded_fen))).one())
-        # DISTINCT, then count: hashed by PostgreSQL (count(DISTINCT …) sorts).
-        sellers = _sellers(brand_id, period).distinct().subquery("sellers")
-        active = _int(db.session.scalar(select(func.count()).select_from(sellers)))
+        active = _period_promoters(brand_id, period)["active"]
         return {"gmv_fen": gmv, "orders": orders, "refunded_fen": refunded_fen, "net_fen": gmv - refunded_fen,
                 "active": active}
     gmv, orders, active = db.session.execute(
@@ -488,6 +506,9 @@ def core_churn(brand_id: int, period: Period) -> dict:
     all in), those who sold no order in this period. One statement: last period's earners
     (a CTE the database computes once), their cut, the core's size and how many of the core
     are not among this period's sellers."""
+    if _rolled(brand_id, period):
+        found = _period_promoters(brand_id, period)
+        return {"core": found["core"], "churned": found["churned"], "rate_bp": rate_bp(found["churned"], found["core"])}
     earned, cut = _core(brand_id, period.previous())
     cut_fen = select(cut.c.cut).scalar_subquery()
     core = earned.c.commission_fen >= cut_fen
@@ -508,12 +529,15 @@ def top_promoters(brand_id: int, period: Period, limit: int = TOP) -> list[dict]
     their codes; only those few are then looked up and put in order."""
     ranked = _sales_by_promoter(brand_id, period)
     if _rolled(brand_id, period):
-        margin = limit + 20  # ties at the last place are nearly always among these
-        top = db.session.execute(select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
-                                 .order_by(ranked.c.gmv_fen.desc(), ranked.c.orders.desc()).limit(margin)).all()
+        margin = limit + TOP_MARGIN  # ties at the last place are nearly always among these
+        if limit <= TOP:  # every seller at or above the TOP-th place is there, ties included
+            top = _period_promoters(brand_id, period)["top"]
+        else:
+            top = db.session.execute(select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
+                                     .order_by(ranked.c.gmv_fen.desc(), ranked.c.orders.desc()).limit(margin)).all()
         last = top[limit - 1] if len(top) >= limit else None
         top = [row for row in top if last is None or (row[1], row[2]) >= (last[1], last[2])]
-        if len(top) == margin:  # all the margin ties with the last place: every tie, from the database
+        if limit > TOP and len(top) == margin:  # all the margin ties with the last place: every tie, from the database
             top = list({row[0]: row for row in [*top, *db.session.execute(
                 select(ranked.c.promoter_id, ranked.c.gmv_fen, ranked.c.orders)
                 .where(ranked.c.gmv_fen == last[1], ranked.c.orders == last[2]))]}.values())
@@ -789,29 +813,91 @@ INT_COLUMNS = {"orders", "quantity", "team_size", "members", "new_members", "act
 
 def _sales_by_promoter(brand_id: int, period: Period):
     """(promoter_id, gmv_fen, orders) of each seller of the period's orders."""
+    return _sales_by_promoter_select(brand_id, period).subquery("sales")
+
+
+def _sales_by_promoter_select(brand_id: int, period: Period):
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("gmv_fen", "orders"))
         # Only rows with sales (a row without has no GMV either: only payments add to it):
-        # the rows of commission alone (uplines' levels 2 and 3) are never grouped.
+        # the rows of commission alone (uplines' levels 2 and 3) are never grouped. A seller
+        # has at least one order, whatever its GMV (a 0-fen order counts, as from the orders).
+        orders = func.sum(facts.c.orders)
         return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
-                       func.sum(facts.c.orders).label("orders"))
-                .where(facts.c.orders > 0).group_by(facts.c.promoter_id).subquery("sales"))
+                       orders.label("orders"))
+                .where(facts.c.orders != 0).group_by(facts.c.promoter_id).having(orders > 0))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
             .where(_period_orders(brand_id, period), Order.promoter_id.is_not(None))
-            .group_by(Order.promoter_id).subquery("sales"))
+            .group_by(Order.promoter_id))
+
+
+_PERIOD_PROMOTERS = "distweb_dashboard_period_promoters"
+
+
+def _period_promoters(brand_id: int, period: Period) -> dict:
+    """From the rollups, in one statement, everything the dashboard reads per promoter for
+    ``period``: its sellers (``active``: how many; ``top``: every seller at or above the
+    TOP-th place by GMV then orders, ties at that place included, as (promoter_id, gmv_fen,
+    orders), best first) and last period's core (``core``: how many; ``churned``: how many
+    of them are not among the sellers). The sellers' and last
+    period's earners' sums are each computed once (CTEs) and used by every figure, instead
+    of a pass over the promoters' rows per figure. Kept for the rest of the transaction:
+    a page asks for one period's figures from several cards."""
+    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
+    key = (brand_id, period)
+    if key in memo:
+        return memo[key]
+    sold = _sales_by_promoter_select(brand_id, period).cte("sold")
+    earned, cut = _core(brand_id, period.previous())
+    cut_fen = select(cut.c.cut).scalar_subquery()
+    core = earned.c.commission_fen >= cut_fen
+    counts = select(
+        select(func.count()).select_from(sold).scalar_subquery().label("active"),
+        select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
+        select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
+        .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery("counts")
+    # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
+    place = (select(sold.c.gmv_fen.label("gmv_fen"), sold.c.orders.label("orders"))
+             .order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc()).offset(TOP - 1).limit(1).cte("place"))
+    top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
+           .select_from(sold.outerjoin(place, true()))
+           .where(or_(place.c.gmv_fen.is_(None), sold.c.gmv_fen > place.c.gmv_fen,
+                      and_(sold.c.gmv_fen == place.c.gmv_fen, sold.c.orders >= place.c.orders))).subquery("top"))
+    rows = db.session.execute(
+        select(counts.c.active, counts.c.core, counts.c.churned, top.c.promoter_id, top.c.gmv_fen, top.c.orders)
+        .select_from(counts.outerjoin(top, true()))).all()
+    first = rows[0]
+    found = {"active": _int(first[0]), "core": _int(first[1]) if first[1] is not None else 0,
+             "churned": _int(first[2]),
+             "top": sorted(((pid, _int(g), _int(n)) for *_counts, pid, g, n in rows if pid is not None),
+                           key=lambda row: (-row[1], -row[2]))}
+    memo[key] = found
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_period_promoters(session, transaction) -> None:
+    """Figures kept for one transaction only: the next one may see new orders."""
+    if transaction.parent is None:
+        session.info.pop(_PERIOD_PROMOTERS, None)
 
 
 def _commission_all(brand_id: int, period: Period):
+    """(promoter_id, commission_fen) of each promoter keeping commission other than 0 on the
+    period's orders (all levels, less reversals): a promoter whose commission was all
+    reversed keeps none, from the rollups and from the commission lines alike."""
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("commission_fen",))
-        return (select(facts.c.promoter_id.label("promoter_id"),
-                       func.sum(facts.c.commission_fen).label("commission_fen"))
-                .group_by(facts.c.promoter_id).subquery("earned"))
+        kept = func.sum(facts.c.commission_fen)
+        return (select(facts.c.promoter_id.label("promoter_id"), kept.label("commission_fen"))
+                .where(facts.c.commission_fen != 0).group_by(facts.c.promoter_id).having(kept != 0)
+                .subquery("earned"))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
     return (select(CommissionLine.promoter_id.label("promoter_id"), kept.label("commission_fen"))
             .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id)
-            .where(_period_orders(brand_id, period)).group_by(CommissionLine.promoter_id).subquery("earned"))
+            .where(_period_orders(brand_id, period)).group_by(CommissionLine.promoter_id).having(kept != 0)
+            .subquery("earned"))
 
 
 def _downline_links(brand_id: int):
@@ -830,9 +916,12 @@ PROMOTER_SORTS = ("gmv_fen", "orders", "commission_fen", "team_size", "code", "n
 
 def promoter_ranking(brand_id: int, period: Period, sort: str = "gmv_fen", descending: bool = True,
                      limit: int | None = 50, offset: int = 0) -> Page:
-    """推客排行榜: every promoter with an order or commission in the period: its GMV and orders
-    (as seller), its commission (all levels, less reversals) and team size (members up to
-    three levels down who had joined by the period's end)."""
+    """推客排行榜: every promoter who sold one of the period's orders (a 0-fen one, or one
+    refunded or cancelled since, too: it is in the period's orders and GMV) or keeps
+    commission other than 0 on them: its GMV and orders (as seller), its commission (all
+    levels, less reversals) and team size (members up to three levels down who had joined
+    by the period's end). An upline whose commission was all reversed, with no sale of its
+    own, earned nothing in the period and is not listed."""
     sold = _sales_by_promoter(brand_id, period)
     earned = _commission_all(brand_id, period)
     links = _downline_links(brand_id)
@@ -857,6 +946,18 @@ PRODUCT_SORTS = ("gmv_fen", "quantity", "orders", "sku", "name")
 
 def product_ranking(brand_id: int, period: Period, sort: str = "gmv_fen", descending: bool = True,
                     limit: int | None = 50, offset: int = 0) -> Page:
+    """The products in the period's orders: what their lines paid, their quantity and the
+    orders they were in (from the product rollups: one row per product and day or month)."""
+    if _rolled(brand_id, period):
+        facts = _product_facts(brand_id, period, ("gmv_fen", "quantity", "orders"))
+        orders = func.sum(facts.c.orders)
+        sold = (select(facts.c.product_id.label("product_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
+                       func.sum(facts.c.quantity).label("quantity"), orders.label("orders"))
+                .group_by(facts.c.product_id).having(orders > 0).subquery("sold"))
+        stmt = (select(Product.sku.label("sku"), Product.name.label("name"), sold.c.gmv_fen.label("gmv_fen"),
+                       sold.c.quantity.label("quantity"), sold.c.orders.label("orders"))
+                .select_from(sold).join(Product, Product.id == sold.c.product_id))
+        return _paged(stmt, PRODUCT_SORTS, sort, descending, "sku", limit, offset)
     stmt = (select(Product.sku.label("sku"), Product.name.label("name"),
                    func.sum(OrderItem.paid_fen).label("gmv_fen"), func.sum(OrderItem.quantity).label("quantity"),
                    func.count(func.distinct(OrderItem.order_id)).label("orders"))
@@ -961,11 +1062,27 @@ def churned_core(brand_id: int, period: Period, sort: str = "commission_fen", de
     """Last period's core members (see core_churn) who sold nothing in this period: their
     commission last period and their last sale."""
     previous = period.previous()
-    _ranked, cut = core_cut(brand_id, previous)
-    if cut is None:
-        return Page([], 0)
-    earned = _commission_by_promoter(brand_id, previous).subquery("earned")
-    unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
+    rolled = _rolled(brand_id, period)
+    if rolled:
+        # The churned few first (last period's earners and this period's sellers: one pass
+        # each, in one statement), then only they are looked up, counted, sorted and paged.
+        earned, cut = _core(brand_id, previous)
+        unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
+        found = db.session.execute(select(earned.c.promoter_id, earned.c.commission_fen).select_from(unsold_source)
+                                   .where(earned.c.commission_fen >= select(cut.c.cut).scalar_subquery(),
+                                          unsold)).all()
+        if not found:
+            return Page([], 0)
+        earned = (json_rows("churned", [("promoter_id", Integer()), ("commission_fen", BigInteger())])
+                  .subquery("earned"))
+        unsold_source, in_core = earned, true()
+    else:
+        _ranked, cut = core_cut(brand_id, previous)
+        if cut is None:
+            return Page([], 0)
+        earned = _commission_by_promoter(brand_id, previous).subquery("earned")
+        unsold_source, unsold = _unsold(brand_id, period, earned, earned.c.promoter_id)
+        in_core = and_(earned.c.commission_fen >= cut, unsold)
     last_sale = (select(func.max(Order.paid_at)).where(Order.brand_id == brand_id, Order.promoter_id == Promoter.id,
                                                        Order.paid_at.is_not(None), Order.paid_at < period.end_utc)
                  .correlate(Promoter).scalar_subquery())
@@ -973,7 +1090,10 @@ def churned_core(brand_id: int, period: Period, sort: str = "commission_fen", de
                    last_sale.label("last_sold_at"))
             .select_from(unsold_source).join(Promoter, Promoter.id == earned.c.promoter_id)
             .join(User, User.id == Promoter.user_id)
-            .where(earned.c.commission_fen >= cut, unsold))
+            .where(in_core))
+    if rolled:
+        stmt = stmt.params(churned=json.dumps([{"promoter_id": pid, "commission_fen": _int(kept)}
+                                               for pid, kept in found]))
     page = _paged(stmt, CHURN_SORTS, sort, descending, "code", limit, offset)
     for row in page.rows:
         row["last_sold_at"] = _as_utc(row["last_sold_at"])

@@ -17,6 +17,14 @@ seconds while idle (worker/main.py ``sweep_jobs``); ``distweb dashboard fold`` d
 hand. Readers add the deltas not folded yet to the sums (``facts``), so a paid order, a refund
 or a commission change shows on the dashboard as soon as it commits, folded or not.
 
+Running totals. The fold also keeps each promoter's running totals at every month's end
+(``dashboard_promoter_totals``): a change in month M adds to the promoter's rows from M to
+the brand's latest month, and a month past the latest first gets a copy of the latest
+snapshot, so every promoter with a figure has a row at each month since its first. A
+period's whole months are then the difference of two snapshots (``facts``): two rows per
+promoter, where the month sums need one per promoter and month. Folders write a brand's
+totals one at a time (they hold the brand's row, which orders never wait for).
+
 Rebuilding. ``rebuild(brand_id)`` recomputes a brand's sums from its orders, refunds,
 commission lines and ledger (set-based statements; the backfill of migration 0017 and
 ``distweb dashboard rebuild-rollups``). On PostgreSQL it locks the delta table against
@@ -65,6 +73,7 @@ from distweb.models import (
     DashboardDelta,
     DashboardProductDay,
     DashboardPromoterDay,
+    DashboardPromoterTotal,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -232,6 +241,7 @@ def _forget_deltas(session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
         session.info.pop(_ZONES, None)
+        session.info.pop(_ESTIMATES, None)
 
 
 # ---------------------------------------------------------------- folding
@@ -261,6 +271,7 @@ def fold(limit: int = FOLD_BATCH) -> int:
             .execution_options(synchronize_session=False)).all()
         if not rows:
             return 0
+        _lock_brands({row[0] for row in rows})
         sums: dict[type, dict[tuple, dict[str, int]]] = defaultdict(dict)
         for brand_id, day, promoter_id, product_id, *values in rows:
             measures = dict(zip(MEASURES, values, strict=True))
@@ -272,7 +283,81 @@ def fold(limit: int = FOLD_BATCH) -> int:
                         target[name] += int(measures[name] or 0)
         for model, by_key in sums.items():
             _upsert(model, by_key)
+        months = {key: measures for key, measures in sums.get(DashboardPromoterDay, {}).items() if key[1] == MONTH}
+        if months:
+            _fold_totals(months)
     return len(rows)
+
+
+def _lock_brands(brand_ids) -> None:
+    """Hold the brands' rows (FOR NO KEY UPDATE, in id order) until this transaction ends:
+    one folder or rebuild at a time writes a brand's running totals, so a month's snapshot is
+    never copied while another folder adds to the month it copies. Orders only take the
+    weaker KEY SHARE lock (their foreign keys), which this does not block; SQLite has one
+    writer at a time anyway."""
+    db.session.execute(select(Brand.id).where(Brand.id.in_(sorted(brand_ids))).order_by(Brand.id)
+                       .with_for_update(key_share=True)).all()
+
+
+def next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def month_before(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year - (number == 1):04d}-{(number - 2) % 12 + 1:02d}"
+
+
+def _months(first: str, last: str) -> list[str]:
+    out = []
+    while first <= last:
+        out.append(first)
+        first = next_month(first)
+    return out
+
+
+def _latest_total(conn, brand_id: int) -> str | None:
+    t = DashboardPromoterTotal.__table__
+    return conn.execute(select(func.max(t.c.month)).where(t.c.brand_id == brand_id)).scalar()
+
+
+def _copy_snapshot(conn, brand_id: int, source: str, months: list[str]) -> None:
+    """Every promoter's totals at ``source`` carried to each of ``months`` (nothing changed since)."""
+    t = DashboardPromoterTotal.__table__
+    for month in months:
+        conn.execute(insert(t).from_select(
+            ["brand_id", "month", "promoter_id", *PROMOTER_MEASURES],
+            select(t.c.brand_id, literal(month, String), t.c.promoter_id, *[t.c[m] for m in PROMOTER_MEASURES])
+            .where(t.c.brand_id == brand_id, t.c.month == source)))
+
+
+def _fold_totals(months: dict[tuple, dict[str, int]]) -> None:
+    """Add month sums ((brand, 'm', month, promoter) → measures) to the running totals: a
+    change in month M adds to the promoter's rows of M and every later month up to the
+    brand's latest (rows it lacked are created: nothing came before them). A month past the
+    latest first gets a copy of the latest snapshot, so every promoter keeps a row each month."""
+    conn = db.session.connection()
+    by_brand: dict[int, dict[int, dict[str, dict[str, int]]]] = defaultdict(lambda: defaultdict(dict))
+    for (brand_id, _span, month, promoter_id), measures in months.items():
+        by_brand[brand_id][promoter_id][month] = measures
+    for brand_id in sorted(by_brand):
+        promoters = by_brand[brand_id]
+        newest = max(month for changes in promoters.values() for month in changes)
+        latest = _latest_total(conn, brand_id)
+        if latest is None:
+            latest = newest
+        elif newest > latest:
+            _copy_snapshot(conn, brand_id, latest, _months(next_month(latest), newest))
+            latest = newest
+        rows: dict[tuple, dict[str, int]] = {}
+        for promoter_id, changes in promoters.items():
+            running = dict.fromkeys(PROMOTER_MEASURES, 0)
+            for month in _months(min(changes), latest):
+                for name, value in changes.get(month, {}).items():
+                    running[name] += value
+                rows[(brand_id, month, promoter_id)] = dict(running)
+        _upsert(DashboardPromoterTotal, rows)
 
 
 def fold_all(limit: int = FOLD_BATCH) -> int:
@@ -340,10 +425,11 @@ def rebuild(brand_id: int) -> dict[str, int]:
         return rebuild_on(db.session.connection(), brand_id)
 
 
-def rebuild_on(conn, brand_id: int) -> dict[str, int]:
+def rebuild_on(conn, brand_id: int, totals: bool = True) -> dict[str, int]:
     """On the connection ``conn`` (its transaction): the brand's deltas and sums go, day
-    sums are written with one INSERT … SELECT per table, month sums from them. Returns how
-    many day rows each table got."""
+    sums are written with one INSERT … SELECT per table, month sums from them, and
+    (``totals``; not before migration 0021 made their table) the promoters' running totals
+    from those. Returns how many day rows each table got."""
     from distweb.services import dashboard
 
     if conn.dialect.name == "postgresql":
@@ -351,6 +437,7 @@ def rebuild_on(conn, brand_id: int) -> dict[str, int]:
         conn.execute(text("LOCK TABLE dashboard_deltas IN EXCLUSIVE MODE"))
     for model in (DashboardDelta, DashboardBrandDay, DashboardPromoterDay, DashboardProductDay):
         conn.execute(delete(model.__table__).where(model.__table__.c.brand_id == brand_id))
+
     tz = conn.execute(select(Brand.timezone).where(Brand.id == brand_id)).scalar_one()
     promoters = Promoter.__table__
     first_sale = (select(func.min(Order.paid_at)).where(Order.promoter_id == promoters.c.id,
@@ -408,6 +495,8 @@ def rebuild_on(conn, brand_id: int) -> dict[str, int]:
         .select_from(Order).join(CommissionLine, CommissionLine.order_id == Order.id).where(paid))
     counts["promoter_days"] = _insert_days(conn, DashboardPromoterDay, brand_id, promoter_facts, ("promoter_id",),
                                            PROMOTER_MEASURES)
+    if totals:
+        rebuild_totals_on(conn, brand_id)
 
     per_order = (select(day(Order.paid_at).label("day"), OrderItem.product_id.label("product_id"),
                         func.sum(OrderItem.paid_fen).label("gmv_fen"), func.sum(OrderItem.quantity).label("quantity"))
@@ -438,11 +527,39 @@ def _insert_days(conn, model, brand_id: int, source, keys: tuple[str, ...], meas
                                .where(table.c.brand_id == brand_id, table.c.span == DAY)).scalar_one())
 
 
-def rebuild_all(conn=None) -> dict[int, dict[str, int]]:
+def rebuild_totals_on(conn, brand_id: int) -> int:
+    """The brand's running totals from its promoter month sums, a month at a time (each
+    snapshot is the one before plus that month's sums), from its first month with a
+    promoter figure to its last. Returns how many months it wrote."""
+    t, pd = DashboardPromoterTotal.__table__, DashboardPromoterDay.__table__
+    # As a fold does: no folder adds to these rows while they are rewritten.
+    conn.execute(select(Brand.id).where(Brand.id == brand_id).with_for_update(key_share=True)).all()
+    conn.execute(delete(t).where(t.c.brand_id == brand_id))
+    first, last = conn.execute(select(func.min(pd.c.day), func.max(pd.c.day))
+                               .where(pd.c.brand_id == brand_id, pd.c.span == MONTH)).one()
+    if first is None:
+        return 0
+    previous = None
+    for month in _months(first, last):
+        parts = [select(pd.c.promoter_id.label("promoter_id"), *[pd.c[m].label(m) for m in PROMOTER_MEASURES])
+                 .where(pd.c.brand_id == brand_id, pd.c.span == MONTH, pd.c.day == month)]
+        if previous is not None:
+            parts.append(select(t.c.promoter_id, *[t.c[m] for m in PROMOTER_MEASURES])
+                         .where(t.c.brand_id == brand_id, t.c.month == previous))
+        both = union_all(*parts).subquery("both")
+        conn.execute(insert(t).from_select(
+            ["brand_id", "month", "promoter_id", *PROMOTER_MEASURES],
+            select(literal(brand_id, Integer), literal(month, String), both.c.promoter_id,
+                   *[func.sum(both.c[m]) for m in PROMOTER_MEASURES]).group_by(both.c.promoter_id)))
+        previous = month
+    return len(_months(first, last))
+
+
+def rebuild_all(conn=None, totals: bool = True) -> dict[int, dict[str, int]]:
     """Every brand's sums (``conn``: on that connection, e.g. a migration's; else each brand
-    in its own transaction)."""
+    in its own transaction). ``totals``: also the running totals (migrations before 0021: not)."""
     if conn is not None:
-        return {brand_id: rebuild_on(conn, brand_id)
+        return {brand_id: rebuild_on(conn, brand_id, totals)
                 for brand_id in conn.execute(select(Brand.id).order_by(Brand.id)).scalars().all()}
     return {brand_id: rebuild(brand_id) for brand_id in db.session.scalars(select(Brand.id).order_by(Brand.id)).all()}
 
@@ -491,14 +608,19 @@ def facts(model, brand_id: int, start: date, end: date, measures: tuple[str, ...
     """The rows of ``model``'s grain whose sum over the days ``start``..``end`` is the
     period's figure: month sums for whole months, day sums for the rest (only day sums when
     ``by_day``: each row then carries its ``day``), and the deltas not folded yet. A UNION
-    ALL subquery named "facts" with the grain's key, the ``measures`` and (``by_day``) day."""
+    ALL subquery named "facts" with the grain's key, the ``measures`` and (``by_day``) day.
+    A promoter's whole months, from SNAPSHOT_MONTHS on, are the difference of two snapshots
+    of its running totals instead: a promoter's rows may then be negative, and only their
+    sum by promoter means anything (group before filtering)."""
     keys = tuple(k for k in _key_names(model) if k not in ("brand_id", "span", "day"))
     parts = []
     if by_day:
         pieces = Spans(None, ((start.isoformat(), end.isoformat()),))
     else:
         pieces = spans(start, end)
-    if pieces.months is not None:
+    if pieces.months is not None and model is DashboardPromoterDay and snapshots_pay(brand_id, pieces.months):
+        parts.extend(_snapshot_difference(brand_id, pieces.months, measures))
+    elif pieces.months is not None:
         parts.append(select(*_columns(model, keys, measures, by_day))
                      .where(model.brand_id == brand_id, model.span == MONTH,
                             model.day.between(pieces.months[0], pieces.months[1])))
@@ -511,6 +633,56 @@ def facts(model, brand_id: int, start: date, end: date, measures: tuple[str, ...
                                                                                          end.isoformat()),
                         _delta_filter(model)))
     return union_all(*parts).subquery("facts")
+
+
+SNAPSHOT_MONTHS = 3  # fewer whole months than this: their month sums are always the fewer rows
+_ESTIMATES = "distweb_dashboard_snapshot_estimates"
+
+
+def _months_apart(first: str, last: str) -> int:
+    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:7]) - int(first[5:7]) + 1
+
+
+def snapshots_pay(brand_id: int, months: tuple[str, str]) -> bool:
+    """Whether two snapshots of the running totals are fewer rows to read than the promoter
+    month sums over ``months`` (first, last). The month sums hold a row per seller and per
+    upline earning on its orders each month, about two per order at most; the snapshots a
+    row per promoter, twice. So: more orders in those months than promoters joined by their
+    end (both from the brand's month sums: a few rows). Either way the figures are the same;
+    this only picks the cheaper rows. Kept for the transaction."""
+    if _months_apart(*months) < SNAPSHOT_MONTHS:
+        return False
+    memo = db.session.info.setdefault(_ESTIMATES, {})
+    key = (brand_id, months)
+    if key not in memo:
+        b = DashboardBrandDay
+        in_months = and_(b.brand_id == brand_id, b.span == MONTH, b.day.between(*months))
+        orders, joined = db.session.execute(select(
+            select(func.sum(b.orders)).where(in_months).scalar_subquery(),
+            select(func.sum(b.joined)).where(b.brand_id == brand_id, b.span == MONTH, b.day <= months[1])
+            .scalar_subquery())).one()
+        memo[key] = int(orders or 0) > int(joined or 0)
+    return memo[key]
+
+
+def _snapshot_difference(brand_id: int, months: tuple[str, str], measures: tuple[str, ...]) -> list:
+    """The promoters' sums over the whole months ``months`` (first, last) as two row sets:
+    each one's running totals at the latest snapshot up to ``last``, and the same negated
+    at the latest snapshot before ``first``. Snapshots are dense (every promoter with a
+    figure by a month has a row at every later month up to the brand's latest), so "the
+    latest snapshot up to X" is the one at X, or the brand's latest when X is later, and a
+    promoter missing from it had no figure by then (0)."""
+    t = DashboardPromoterTotal
+
+    def at(month: str):
+        return select(func.max(t.month)).where(t.brand_id == brand_id, t.month <= month).scalar_subquery()
+
+    def rows(month: str, sign: int):
+        return (select(t.promoter_id.label("promoter_id"),
+                       *[(getattr(t, m) if sign > 0 else -getattr(t, m)).label(m) for m in measures])
+                .where(t.brand_id == brand_id, t.month == at(month)))
+
+    return [rows(months[1], 1), rows(month_before(months[0]), -1)]
 
 
 def facts_until(model, brand_id: int, end: date, measures: tuple[str, ...]):

@@ -19,6 +19,7 @@ from distweb.models import (
     DashboardDelta,
     DashboardProductDay,
     DashboardPromoterDay,
+    DashboardPromoterTotal,
     Order,
 )
 from distweb.models.base import utcnow
@@ -70,9 +71,10 @@ def _waiting() -> int:
 
 
 def _sums() -> dict:
-    """Every row of the three sums tables (what folding and rebuilding must agree on)."""
+    """Every row of the three sums tables and the promoters' running totals (what folding and
+    rebuilding must agree on)."""
     out = {}
-    for model in (DashboardBrandDay, DashboardPromoterDay, DashboardProductDay):
+    for model in (DashboardBrandDay, DashboardPromoterDay, DashboardProductDay, DashboardPromoterTotal):
         keys = [c.name for c in model.__table__.primary_key.columns]
         measures = [c.name for c in model.__table__.columns if c.name not in keys]
         rows = {}
