@@ -3,7 +3,7 @@ so a long period's per-promoter figures are the difference of two snapshots; bac
 from the month sums
 
 Revision ID: 4c8e2f6a9d31
-Revises: 7b3e9d2a5c10
+Revises: 9d2b7e4f1a63
 Create Date: 2026-12-06 15:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '4c8e2f6a9d31'
-down_revision = '7b3e9d2a5c10'
+down_revision = '9d2b7e4f1a63'
 branch_labels = None
 depends_on = None
 
