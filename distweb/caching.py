@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from flask import current_app
-from redis.exceptions import RedisError
 
 from distweb.extensions import cache, local_cache
+from distweb.queues import REDIS_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,14 @@ def cached(key: str, compute: Callable[[], T], timeout: int | None = None, per_u
     timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
     try:
         value = cache.get(key)
-    except RedisError as err:
+    except REDIS_FAILURES as err:
         log.warning("page cache unavailable (%s): computing afresh", err)
         value = None
     if value is None:
         value = compute()
         try:
             cache.set(key, value, timeout=timeout)
-        except RedisError as err:
+        except REDIS_FAILURES as err:
             log.warning("page cache unavailable (%s): not kept", err)
     local_cache.set(key, value, timeout=timeout)
     return value

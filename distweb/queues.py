@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 
 from distweb.config import QUEUES
+
+# What a call to Redis raises when Redis is away or stalls. redis-py reports most of it as
+# RedisError, but a connection whose handshake times out can surface as ValueError (its read
+# buffer was closed under it: redis/redis-py#883, #947), seen here once in a webhook burst.
+REDIS_FAILURES = (RedisError, ValueError)
 
 
 def redis_connection() -> Redis:

@@ -25,14 +25,13 @@ from typing import NamedTuple
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from redis.exceptions import RedisError
 from sqlalchemy import bindparam, select, update
 
 from distweb.extensions import db
 from distweb.models import BuyerBinding, Click, ProgrammeSettings, Promoter
 from distweb.models.base import insert_ignoring_duplicates, utcnow
 from distweb.models.network import AttributionModel, BindingMode, PromoterStatus
-from distweb.queues import redis_connection
+from distweb.queues import REDIS_FAILURES, redis_connection
 from distweb.services.rows import loaded
 from distweb.services.tx import transaction
 
@@ -139,7 +138,7 @@ def record_click(promoter: Promoter, target: str | None, ip: str | None, user_ag
     key = f"distweb:click:{promoter.id}:{target or '-'}:{material_id or '-'}:{visitor[:32]}"
     try:
         first = redis_connection().set(key, 1, nx=True, ex=CLICK_DEDUPE_SECONDS)
-    except RedisError:
+    except REDIS_FAILURES:
         first = True  # without Redis we would rather count a repeat than lose a click
     if not first:
         return False

@@ -24,7 +24,7 @@ from distweb.extensions import db
 from distweb.models import Job
 from distweb.models.base import utcnow
 from distweb.models.job import JobStatus
-from distweb.queues import get_queue, redis_connection
+from distweb.queues import REDIS_FAILURES, get_queue, redis_connection
 from distweb.services.errors import NotFound
 from distweb.services.tx import transaction
 
@@ -74,7 +74,7 @@ def push_job(job: Job) -> bool:
             func, job.id, job_id=rq_job_id(job.id), job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=86400
         )
         return True
-    except RedisError:
+    except REDIS_FAILURES:
         log.warning("Redis unavailable; job %s stays queued for the sweep", job.id)
         return False
 

@@ -7,7 +7,6 @@ import functools
 import logging
 import time
 
-from redis.exceptions import RedisError
 from sqlalchemy import bindparam, event, exists, func, insert, literal, select, union_all, update
 from sqlalchemy.types import JSON, Boolean, Integer, String
 
@@ -164,7 +163,7 @@ def kick_push() -> bool:
     it starts). At most once a second per process: at a burst of orders the one job sends
     every pending notice, and a notice that misses it goes with the next kick or the
     worker's sweep (every minute), as it does without Redis."""
-    from distweb.queues import get_queue, redis_connection
+    from distweb.queues import REDIS_FAILURES, get_queue, redis_connection
 
     now = time.monotonic()
     if now - _last_kick[0] < KICK_INTERVAL_S:
@@ -175,6 +174,6 @@ def kick_push() -> bool:
             return False
         get_queue("default").enqueue("worker.jobs.deliver_push", job_timeout=600, result_ttl=0)
         return True
-    except RedisError:
+    except REDIS_FAILURES:
         log.warning("Redis unavailable; push waits for the worker's sweep")
         return False

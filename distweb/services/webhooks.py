@@ -40,7 +40,6 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from redis.exceptions import RedisError
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -50,7 +49,7 @@ from distweb.models import Order, WebhookEvent
 from distweb.models.base import utcnow
 from distweb.models.fulfilment import WebhookStatus
 from distweb.models.order import OrderStatus
-from distweb.queues import get_queue, redis_connection
+from distweb.queues import REDIS_FAILURES, get_queue, redis_connection
 from distweb.services import order_input, orders
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
@@ -220,7 +219,7 @@ def arrived(lane: int) -> bool:
         if not pipe.execute()[-1]:
             return False
         return _enqueue_drain(lane)
-    except RedisError:
+    except REDIS_FAILURES:
         log.warning("Redis unavailable; webhook lane %s waits for the workers' sweep", lane)
         return False
 
@@ -255,7 +254,7 @@ class Pace:
             self.looked_at = now
             try:
                 self.burst = intake_rate() >= self.burst_rate
-            except RedisError:
+            except REDIS_FAILURES:
                 self.burst = False  # nothing arrives quickly without Redis either
         if not self.burst:
             return 0.0
@@ -274,7 +273,7 @@ def kick(lane: int) -> bool:
         if not redis_connection().set(_kick_key(lane), 1, nx=True, ex=KICK_TTL):
             return False
         return _enqueue_drain(lane)
-    except RedisError:
+    except REDIS_FAILURES:
         log.warning("Redis unavailable; webhook lane %s waits for the workers' sweep", lane)
         return False
 
@@ -296,7 +295,7 @@ def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_
     kicks the lane again if it may have more. Returns how many events were applied."""
     try:
         redis_connection().delete(_kick_key(lane))  # events stored from now on kick anew
-    except RedisError:
+    except REDIS_FAILURES:
         pass
     started = time.monotonic()
     pace = Pace()
@@ -332,7 +331,7 @@ def drain(lane: int, now: datetime | None = None, seconds: float | None = DRAIN_
             if seconds is not None and time.monotonic() - started > seconds:
                 try:
                     redis_connection().delete(_kick_key(lane))
-                except RedisError:
+                except REDIS_FAILURES:
                     pass
                 kick(lane)  # the rest in a next job: this worker's other queues get their turn
                 return applied

@@ -420,6 +420,23 @@ def test_an_event_stored_while_redis_is_down_is_applied_by_the_sweep(app_without
     assert order_json(shop, "NR-1")["status"] == "paid"
 
 
+def test_a_redis_connection_that_breaks_oddly_still_gets_the_event_stored_and_answered(shop, app, monkeypatch):
+    """redis-py can report a handshake that timed out as ValueError (a closed read buffer);
+    the event is stored all the same, so the shop gets its 202 and the sweep applies it."""
+    from redis.client import Pipeline
+
+    def stalled(self, *args, **kwargs):
+        raise ValueError("I/O operation on closed file.")
+
+    monkeypatch.setattr(Pipeline, "execute", stalled)
+    answer = shop.webhook("evt-1", "order.paid", paid("VE-1", shop.code))
+    assert answer.status_code == 202 and answer.get_json() == {"id": "evt-1", "status": "queued"}
+    monkeypatch.undo()
+    assert states(app) == {"evt-1": "queued"}
+    assert sweep(app, later(seconds=10)) == 1
+    assert order_json(shop, "VE-1")["status"] == "paid"
+
+
 def test_the_workers_quick_round_asks_again_for_a_drain_that_never_came(app_without_redis, shop, app):
     from worker.main import kick_webhooks
 

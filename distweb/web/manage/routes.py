@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from redis.exceptions import RedisError
 
 from distweb.models.user import Role
+from distweb.queues import REDIS_FAILURES
 from distweb.services import jobs, webhooks
 from distweb.services.errors import NotFound
 from distweb.web.access import require_role
@@ -27,7 +27,7 @@ def _worker_heartbeat() -> dict | None:
     """The workers' heartbeat, or None when Redis does not answer."""
     try:
         return webhooks.worker_heartbeat()
-    except RedisError:
+    except REDIS_FAILURES:
         return None
 
 
