@@ -198,6 +198,10 @@ def cancel(brand_id: int, withdrawal_id: int, actor_id: int | None = None) -> Pr
     bill only if WeChat shows none under way. The withdrawal is approved again only when
     WeChat says CANCELLED; if the payee confirmed first, it is paid."""
     withdrawal = withdrawals.get(brand_id, withdrawal_id)
+    try:
+        provider = online_pay.provider_for(brand_id, "wechat", require_enabled=False)
+    except (ProviderError, NotFound):
+        raise ServiceError("payout_unavailable", _l("微信支付设置不可用，暂时无法撤销转账。")) from None
     with transaction():
         db.session.execute(select(Withdrawal.id).where(Withdrawal.id == withdrawal.id).with_for_update())
         payout = db.session.scalars(select(ProviderPayout).where(
@@ -211,7 +215,6 @@ def cancel(brand_id: int, withdrawal_id: int, actor_id: int | None = None) -> Pr
             payout.failure, payout.package_info = CANCELING, None
     log.info("payout %s: cancel %s by user %s", payout.out_no, "re-checked" if asked_before else "requested",
              actor_id)
-    provider = online_pay.provider_for(brand_id, "wechat", require_enabled=False)
     try:
         notice = provider.transfer_query(payout.out_no) if asked_before else None
         if notice is None or _waiting(notice):

@@ -14,7 +14,7 @@ from distweb.extensions import db
 from distweb.models import Brand, ProviderPayout, Withdrawal
 from distweb.models.base import utcnow
 from distweb.models.payouts import WithdrawalStatus
-from distweb.services import provider_payouts, wallet, withdrawals
+from distweb.services import online_pay, provider_payouts, wallet
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
 from distweb.services.verify import verify
@@ -222,3 +222,29 @@ def test_a_bad_or_foreign_withdrawal_is_a_404_and_nothing_changes(world, browser
         provider_payouts.cancel(paid.brand_id, paid.id)
     assert err.value.code == "nothing_to_cancel"
     assert db.session.get(Withdrawal, paid.id).status == WithdrawalStatus.PAID
+
+
+def test_an_unanswered_cancel_stays_cancelling_and_the_next_click_finds_it_without_a_second_cancel(
+        world, wechat, app):
+    before = app.config["PAYMENT_HTTP_TIMEOUT"]
+    app.config["PAYMENT_HTTP_TIMEOUT"] = 0.5
+    try:
+        settings, secrets = wechat.settings()  # saved again: a client with the short timeout
+        online_pay.save_config(world["brand"].id, "wechat", True, settings, secrets)
+        w, payout = waiting(world, 6100)
+        wechat.delay = 1.5  # WeChat cancels, its answer comes too late
+        try:
+            assert provider_payouts.cancel(w.brand_id, w.id).status == "pending"
+        finally:
+            wechat.delay = 0
+        assert state(payout.id, w.id) == ("pending", "撤销中", WithdrawalStatus.APPROVED)
+        assert wechat.transfers[payout.out_no]["state"] == "CANCELING"
+        assert provider_payouts.cancel(w.brand_id, w.id).status == "pending"  # asks; CANCELING
+        cancel_calls = [c for c in wechat.calls if c[:2] == ("POST", CANCEL_PATH.format(payout.out_no))]
+        assert len(cancel_calls) == 1 and wechat.cancels.count(payout.out_no) == 1
+        wechat.cancel_done(payout.out_no)
+        assert provider_payouts.cancel(w.brand_id, w.id).status == "failed"  # the next click settles it
+    finally:
+        app.config["PAYMENT_HTTP_TIMEOUT"] = before
+    assert state(payout.id, w.id) == ("failed", "已撤销", WithdrawalStatus.APPROVED)
+    assert verify().ok
