@@ -406,7 +406,8 @@ def run_rows(brand_id: int, run_id: int) -> list[RunPayoutRow]:
 @dataclass
 class PayeeView:
     """A withdrawal as its promoter sees it: ``state`` requested / approved / paying / paid
-    / rejected; ``reason`` why the last online payout failed (or the rejection's);
+    / rejected; ``reason`` why the last online payout failed (or the rejection's; 撤销中
+    while paying: the brand is cancelling the transfer);
     ``package`` set while WeChat waits for the payee to confirm (用户确认模式)."""
 
     withdrawal: Withdrawal
@@ -424,7 +425,8 @@ def payee_views(promoter_id: int, rows: list[Withdrawal]) -> list[PayeeView]:
     for w in rows:
         payout = latest.get(w.id)
         if w.status == WithdrawalStatus.APPROVED and payout is not None and payout.status == "pending":
-            out.append(PayeeView(w, payout, "paying", package=payout.package_info))
+            out.append(PayeeView(w, payout, "paying", reason=CANCELING if cancelling(payout) else None,
+                                 package=payout.package_info))
         elif w.status == WithdrawalStatus.APPROVED and payout is not None and payout.status == "failed":
             out.append(PayeeView(w, payout, "approved", reason=payout.failure))
         else:

@@ -11,13 +11,15 @@ from datetime import timedelta
 import pytest
 
 from distweb.extensions import db
-from distweb.models import Brand, ProviderPayout, Withdrawal
+from distweb.models import Brand, Promoter, ProviderPayout, Withdrawal
 from distweb.models.base import utcnow
 from distweb.models.payouts import WithdrawalStatus
 from distweb.services import online_pay, provider_payouts, wallet
 from distweb.services.errors import NotFound, ServiceError
 from distweb.services.tx import transaction
 from distweb.services.verify import verify
+from tests.integration.test_wechat_payee import IN_WECHAT
+from tests.support.factories import PASSWORD
 from tests.support.payouts import approved
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjCancel1"
@@ -73,7 +75,8 @@ def test_the_manager_cancels_a_waiting_transfer_and_the_withdrawal_is_approved_a
     assert ">在线打款</button>" not in page and "等待收款人在微信中确认收款" not in page
     # The payee's page no longer offers the confirmation, and WeChat would refuse it.
     view = provider_payouts.payee_view(seller.id, w.id)
-    assert provider_payouts.confirm_params(view) is None
+    assert (view.state, view.reason, provider_payouts.confirm_params(view)) == ("paying", "撤销中", None)
+
     assert wechat.confirm_transfer(package, OPENID) is None
     # Nothing moved yet: the money still waits in 提现中.
     assert wallet.balances(seller.id)["pending_withdrawal_fen"] == before["pending_withdrawal_fen"] + 23456
@@ -248,3 +251,21 @@ def test_an_unanswered_cancel_stays_cancelling_and_the_next_click_finds_it_witho
         app.config["PAYMENT_HTTP_TIMEOUT"] = before
     assert state(payout.id, w.id) == ("failed", "已撤销", WithdrawalStatus.APPROVED)
     assert verify().ok
+
+
+def test_the_payee_sees_the_transfer_being_cancelled_and_cannot_confirm_it(world, browser, wechat):
+    w, payout = waiting(world, 8800)
+    package = payout.package_info
+    assert provider_payouts.cancel(w.brand_id, w.id).status == "pending"
+    db.session.commit()
+    assert browser.login(db.session.get(Promoter, world["seller"].id).user.phone, PASSWORD).status_code == 302
+    page = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": IN_WECHAT}).get_data(as_text=True)
+    assert "品牌正在撤销这笔转账。" in page and "data-transfer=" not in page and "确认收款</button>" not in page
+    assert browser.get(f"/promoter/withdrawals/{w.id}/status").get_json() == {"state": "paying", "reason": "撤销中"}
+    assert wechat.confirm_transfer(package, OPENID) is None
+    wechat.cancel_done(payout.out_no)
+    assert provider_payouts.cancel(w.brand_id, w.id).status == "failed"
+    db.session.commit()
+    assert browser.get(f"/promoter/withdrawals/{w.id}/status").get_json() == {"state": "approved", "reason": "已撤销"}
+    page = browser.get(f"/promoter/withdrawals/{w.id}").get_data(as_text=True)
+    assert "上次打款失败（已撤销）" in page
