@@ -36,6 +36,11 @@ RETRY_AFTER = timedelta(minutes=5)
 FAIL_REASONS = {"OVERDUE_CLOSE": "收款人超过 24 小时未确认收款，转账已关闭",
                 "TRANSFER_SCENE_UNAVAILABLE": "转账场景不可用", "NAME_NOT_CORRECT": "收款人姓名与微信实名不符",
                 "ACCOUNT_NOT_EXIST": "收款微信账户不存在", "REAL_NAME_CHECK_FAIL": "收款人未实名认证"}
+# 撤销转账: a pending payout whose cancel WeChat accepted keeps CANCELING as its ``failure``
+# until WeChat confirms CANCELLED (then it fails with CANCELLED, the withdrawal approved
+# again) or the payee's confirmation got there first (then it pays, the mark cleared).
+CANCELING = "撤销中"
+CANCELLED = "已撤销"
 
 
 def for_withdrawals(ids: list[int]) -> dict[int, ProviderPayout]:
@@ -143,7 +148,9 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
     if payout.status != "pending":
         return "duplicate"
     if notice.status == "failed":
-        if notice.reason in FAIL_REASONS:
+        if notice.reason == "CANCELLED":
+            notice.reason = CANCELLED
+        elif notice.reason in FAIL_REASONS:
             notice.reason = f"{FAIL_REASONS[notice.reason]}（{notice.reason}）"
         with transaction():
             db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
@@ -158,7 +165,7 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
     def record(_withdrawal):  # in the transaction that pays the withdrawal: both or neither
         db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id).values(
             status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow(),
-            package_info=None))
+            package_info=None, failure=None))
         marked.append(True)
 
     withdrawals.mark_paid(payout.brand_id, payout.withdrawal_id, reference, by_provider=True, before_commit=record)
@@ -168,9 +175,82 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
             db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
                                                             ProviderPayout.status == "pending").values(
                 status="succeeded", provider_ref=(notice.provider_id or "")[:64] or None, completed_at=utcnow(),
-                package_info=None))
+                package_info=None, failure=None))
         return "duplicate"
     return "paid_out"
+
+
+def cancelling(payout: ProviderPayout | None) -> bool:
+    """撤销中: WeChat accepted the cancel of this payout and has not confirmed it yet."""
+    return payout is not None and payout.status == "pending" and payout.failure == CANCELING
+
+
+def cancellable(payout: ProviderPayout | None) -> bool:
+    """A WeChat payout waiting for its payee (用户确认模式), or one being cancelled (asked again)."""
+    return (payout is not None and payout.provider == "wechat" and payout.status == "pending"
+            and bool(payout.package_info or payout.failure == CANCELING))
+
+
+def cancel(brand_id: int, withdrawal_id: int, actor_id: int | None = None) -> ProviderPayout:
+    """撤销转账 of the withdrawal's WeChat payout that waits for the payee. The payout is
+    marked CANCELING under the withdrawal's lock before WeChat is asked, so a second click
+    (or a retry) first asks what became of the bill, and repeats the cancel of that same
+    bill only if WeChat shows none under way. The withdrawal is approved again only when
+    WeChat says CANCELLED; if the payee confirmed first, it is paid."""
+    withdrawal = withdrawals.get(brand_id, withdrawal_id)
+    try:
+        provider = online_pay.provider_for(brand_id, "wechat", require_enabled=False)
+    except (ProviderError, NotFound):
+        raise ServiceError("payout_unavailable", _l("微信支付设置不可用，暂时无法撤销转账。")) from None
+    with transaction():
+        db.session.execute(select(Withdrawal.id).where(Withdrawal.id == withdrawal.id).with_for_update())
+        payout = db.session.scalars(select(ProviderPayout).where(
+            ProviderPayout.withdrawal_id == withdrawal.id, ProviderPayout.status == "pending")
+            .with_for_update().execution_options(populate_existing=True)).first()
+        if not cancellable(payout):
+            raise Conflict("nothing_to_cancel", _l("该提现没有等待收款人确认的微信转账，无法撤销。"), "status")
+        asked_before, package = cancelling(payout), payout.package_info
+        if not asked_before:
+            # The payee's page stops offering the confirmation from now on.
+            payout.failure, payout.package_info = CANCELING, None
+    log.info("payout %s: cancel %s by user %s", payout.out_no, "re-checked" if asked_before else "requested",
+             actor_id)
+    try:
+        notice = provider.transfer_query(payout.out_no) if asked_before else None
+        if notice is None or _waiting(notice):
+            # The cancel names the bill by its out_bill_no: sent again (the first one lost, or
+            # still on its way) it is the same cancel at WeChat, answered with the bill's state.
+            notice = provider.transfer_cancel(payout.out_no)
+    except ProviderError as err:
+        if err.code == "timeout":
+            return payout  # 撤销中 until a query (the next click, or the sweep) tells
+        refusal = err.reason
+        try:
+            # Refused: most often because the payee confirmed meanwhile. What is the bill now?
+            notice = provider.transfer_query(payout.out_no)
+        except ProviderError:
+            notice = None
+        if notice is None or _waiting(notice):
+            # The cancel did not take: the bill still waits for the payee.
+            _uncancel(payout, package or (notice.package if notice else None))
+            raise ServiceError("cancel_refused", _l("微信支付拒绝撤销：%(reason)s", reason=refusal)) from None
+    notice.reference = payout.out_no
+    apply(payout, notice)
+    db.session.refresh(payout)
+    return payout
+
+
+def _waiting(notice: Notice) -> bool:
+    """The bill still waits for its payee: not final, and no cancel under way."""
+    return notice.status == "pending" and notice.reason != "CANCELING"
+
+
+def _uncancel(payout: ProviderPayout, package: str | None) -> None:
+    with transaction():
+        db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
+                                                        ProviderPayout.status == "pending")
+                           .values(failure=None, package_info=package))
+    db.session.refresh(payout)
 
 
 def retry_pending(now=None, limit: int = 100) -> int:
@@ -312,7 +392,7 @@ def run_rows(brand_id: int, run_id: int) -> list[RunPayoutRow]:
         elif w.status != WithdrawalStatus.APPROVED:
             out.append(RunPayoutRow(w, payout, w.status.value, w.reason))
         elif payout is not None and payout.status == "pending":
-            out.append(RunPayoutRow(w, payout, "paying"))
+            out.append(RunPayoutRow(w, payout, "paying", CANCELING if cancelling(payout) else None))
         elif payout is not None and payout.status == "failed":
             out.append(RunPayoutRow(w, payout, "failed", payout.failure))
         else:
@@ -326,7 +406,8 @@ def run_rows(brand_id: int, run_id: int) -> list[RunPayoutRow]:
 @dataclass
 class PayeeView:
     """A withdrawal as its promoter sees it: ``state`` requested / approved / paying / paid
-    / rejected; ``reason`` why the last online payout failed (or the rejection's);
+    / rejected; ``reason`` why the last online payout failed (or the rejection's; 撤销中
+    while paying: the brand is cancelling the transfer);
     ``package`` set while WeChat waits for the payee to confirm (用户确认模式)."""
 
     withdrawal: Withdrawal
@@ -344,7 +425,8 @@ def payee_views(promoter_id: int, rows: list[Withdrawal]) -> list[PayeeView]:
     for w in rows:
         payout = latest.get(w.id)
         if w.status == WithdrawalStatus.APPROVED and payout is not None and payout.status == "pending":
-            out.append(PayeeView(w, payout, "paying", package=payout.package_info))
+            out.append(PayeeView(w, payout, "paying", reason=CANCELING if cancelling(payout) else None,
+                                 package=payout.package_info))
         elif w.status == WithdrawalStatus.APPROVED and payout is not None and payout.status == "failed":
             out.append(PayeeView(w, payout, "approved", reason=payout.failure))
         else:

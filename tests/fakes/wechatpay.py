@@ -24,6 +24,8 @@ What it implements, from WeChat Pay's documentation:
   WAIT_USER_CONFIRM with the bill's ``package_info``; ``confirm_transfer`` is the payee
   confirming on the page ``requestMerchantTransfer`` opens (its own openid only), and
   ``transfer_done`` any final state (FAIL with OVERDUE_CLOSE: not confirmed in 24 hours);
+  ``POST …/transfer-bills/out-bill-no/{no}/cancel`` (撤销转账) answers CANCELING while the
+  payee has not confirmed (400 INVALID_REQUEST after), ``cancel_done`` makes it CANCELLED;
 - H5 支付's cashier page (``h5``: the page at the ``h5_url``, paying posts the notification
   to the merchant and returns to the ``redirect_url``), for browser tests;
 - notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``, ``PROFITSHARING.SUCCESS`` …): the resource encrypted with
@@ -82,6 +84,7 @@ class WeChatPayStandIn:
         self.transactions: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.transfers: dict[str, dict] = {}
+        self.cancels: list[str] = []  # out_bill_no of each cancel that took effect
         self.oauth_codes: dict[str, str] = {}  # code -> the openid WeChat's OAuth vouches for
         self.used_codes: set[str] = set()
         self.bill_files: dict[str, bytes] = {}
@@ -468,6 +471,21 @@ class WeChatPayStandIn:
             if bill["state"] == "WAIT_USER_CONFIRM":  # only then: what the payee's confirm page needs
                 answer["package_info"] = bill["package_info"]
             return 200, answer
+        if method == "POST" and split.path.startswith("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/") \
+                and split.path.endswith("/cancel"):
+            # 撤销转账: accepted only before the payee confirms; answered CANCELING (``cancel_done``
+            # finishes it as CANCELLED); asked again, the same answer, never a second cancel.
+            with self.lock:
+                bill = self.transfers.get(split.path.rsplit("/", 2)[1])
+                if bill is None:
+                    return 404, {"code": "NOT_FOUND", "message": "记录不存在"}
+                if bill["state"] in ("ACCEPTED", "PROCESSING", "WAIT_USER_CONFIRM", "TRANSFERING"):
+                    bill["state"], bill["package_info"] = "CANCELING", None
+                    self.cancels.append(bill["out_bill_no"])
+                elif bill["state"] not in ("CANCELING", "CANCELLED"):
+                    return 400, {"code": "INVALID_REQUEST", "message": "当前单据状态不支持撤销"}
+                return 200, {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
+                             "state": bill["state"], "update_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
         if method == "GET" and split.path.startswith("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/"):
             bill = self.transfers.get(split.path.rsplit("/", 1)[1])
             if bill is None:
@@ -611,6 +629,13 @@ class WeChatPayStandIn:
             if fail_reason:
                 bill["fail_reason"] = fail_reason
         return self.notification("MCHTRANSFER.BILL.FINISHED", self._bill_view(bill))
+
+    def cancel_done(self, out_bill_no: str):
+        """WeChat finishes a cancel it accepted: CANCELLED, and its MCHTRANSFER.BILL.FINISHED
+        notification (returned, for the test to deliver or lose)."""
+        with self.lock:
+            assert self.transfers[out_bill_no]["state"] == "CANCELING"
+        return self.transfer_done(out_bill_no, "CANCELLED")
 
     def _handler(self):
         stand_in = self

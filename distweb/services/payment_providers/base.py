@@ -163,6 +163,11 @@ class PaymentProvider:
     def transfer_query(self, out_no: str) -> Notice:
         raise NotImplementedError
 
+    def transfer_cancel(self, out_no: str) -> Notice:
+        """撤销转账 of a payout still waiting for its payee: ``pending`` with ``reason``
+        ``CANCELING`` while the provider cancels it, ``failed`` with ``CANCELLED`` once done."""
+        raise NotImplementedError
+
     def split(self, request: SplitRequest) -> Notice:
         """Send a split (``kind="split"``: succeeded / pending / failed, or ``partial`` with
         ``parts``: final, some receivers paid and some not)."""

@@ -217,12 +217,21 @@ class WeChatPayProvider(PaymentProvider):
         _, body = self._call(self.client().mch_transfer_bills_query, out_bill_no=out_no)
         return self._transfer_notice(body)
 
+    def transfer_cancel(self, out_no: str) -> Notice:
+        """撤销转账 (before the payee confirms): WeChat answers CANCELING and cancels
+        asynchronously; CANCELLED comes by query or notification. A bill the payee has
+        confirmed, or one already final, is refused (provider_error)."""
+        _, body = self._call(self.client().mch_transfer_bills_cancel, out_bill_no=out_no)
+        return self._transfer_notice({"out_bill_no": out_no, **body})
+
     def _transfer_notice(self, body: dict) -> Notice:
         amount = body.get("transfer_amount")
         state = body.get("state")
+        # A cancelled bill carries no fail_reason; its state is the reason.
+        reason = body.get("fail_reason") or (state if state in ("CANCELING", "CANCELLED") else None)
         return Notice("payout", str(body.get("out_bill_no") or ""), TRANSFER_STATES.get(state, "pending"),
                       amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
-                      body.get("transfer_bill_no"), _time(body.get("update_time")), body.get("fail_reason"),
+                      body.get("transfer_bill_no"), _time(body.get("update_time")), reason,
                       package=(body.get("package_info") or None) if state == "WAIT_USER_CONFIRM" else None)
 
     def confirm_params(self, package: str) -> dict:

@@ -100,6 +100,7 @@ def withdrawal_list():
     enabled = online_pay.enabled(current_user.brand_id)
     return render("manage/withdrawals.html", rows=rows, status=status, nav="withdrawals",
                   payouts=provider_payouts.for_withdrawals([w.id for w in rows]), online_methods=set(enabled),
+                  cancellable=provider_payouts.cancellable, cancelling=provider_payouts.cancelling,
                   payable={w.id for w in rows if provider_payouts.payable(current_user.brand_id, w, enabled)})
 
 
@@ -121,6 +122,28 @@ def withdrawal_payout(withdrawal_id: int):
             flash(_("打款失败：%(reason)s", reason=payout.failure or ""), "error")
         else:
             flash(_("已提交打款，等待支付平台确认。"), "info")
+    return redirect_to(url_for("manage.withdrawal_list", status=request.args.get("status", "approved")))
+
+
+@bp.post("/withdrawals/<int:withdrawal_id>/cancel-payout")
+def withdrawal_cancel_payout(withdrawal_id: int):
+    """撤销转账 of a WeChat payout the payee has not confirmed: approved again on WeChat's
+    CANCELLED; paid if the payee confirmed first."""
+    from distweb.services import provider_payouts
+
+    try:
+        payout = provider_payouts.cancel(current_user.brand_id, withdrawal_id, current_user.id)
+    except NotFound:
+        abort(404)
+    except ServiceError as err:
+        flash(str(err.message), "error")
+    else:
+        if payout.status == "succeeded":
+            flash(_("收款人已确认收款，转账无法撤销，提现已打款。"), "error")
+        elif payout.status == "failed":
+            flash(_("转账已撤销，提现退回已通过。"), "success")
+        else:
+            flash(_("已申请撤销转账，等待微信支付确认。"), "info")
     return redirect_to(url_for("manage.withdrawal_list", status=request.args.get("status", "approved")))
 
 
