@@ -13,7 +13,8 @@ From Alipay's documentation:
   ``alipay.trade.royalty.relation.bind``, ``alipay.trade.order.settle`` (to bound
   receivers only) and its query ``alipay.trade.order.settle.query`` (by out_request_no
   and trade_no: each receiver's ``transfer`` detail in ``royalty_detail_list``, state
-  SUCCESS; ACQ.TRADE_NOT_EXIST for a settle it never made): the answer is
+  SUCCESS, or FAIL for a receiver in ``failing_receivers`` when it was settled;
+  ACQ.TRADE_NOT_EXIST for a settle it never made): the answer is
   ``{"<method>_response": {…}, "sign": "…"}``, the sign over the exact text of the response
   object, with Alipay's private key;
 - notifications (``trade_status_sync``) are form posts signed over every parameter but
@@ -73,6 +74,8 @@ class AlipayStandIn:
         self.bill_files: dict[str, bytes] = {}
         self.settles: dict[str, dict] = {}
         self.bound: set[str] = set()  # receivers bound by royalty.relation.bind
+        # Receivers a settle accepts but cannot pay: their query detail says FAIL.
+        self.failing_receivers: set[str] = set()
         self.royalty_returns: dict[str, dict] = {}  # 退分账 by refund out_request_no
         self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.cert_sns: tuple[str, str] | None = None  # (app_cert_sn, alipay_root_cert_sn) once certificates are used
@@ -277,7 +280,8 @@ class AlipayStandIn:
                 settled = self.settles.setdefault(biz["out_request_no"], {
                     "trade_no": trade["trade_no"], "settle_no": "2026" + secrets.token_hex(10),
                     "at": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "parts": [(p["trans_in"], _fen(p["amount"])) for p in parts]})
+                    "parts": [(p["trans_in"], _fen(p["amount"])) for p in parts],
+                    "failed": {p["trans_in"] for p in parts if p["trans_in"] in self.failing_receivers}})
             return self.respond(method, {"code": "10000", "msg": "Success", "trade_no": settled["trade_no"],
                                          "settle_no": settled["settle_no"]})
         if method == "alipay.trade.order.settle.query":
@@ -290,7 +294,9 @@ class AlipayStandIn:
                 "operation_dt": settled["at"], "royalty_detail_list": [
                     {"operation_type": "transfer", "execute_dt": settled["at"], "trans_in": account,
                      "trans_in_type": "userId" if account.startswith("2088") else "loginName",
-                     "amount": _yuan(fen), "state": "SUCCESS", "detail_id": f"{settled['settle_no']}{n:02d}"}
+                     "amount": _yuan(fen), "detail_id": f"{settled['settle_no']}{n:02d}",
+                     **({"state": "FAIL", "error_code": "TXN_RESULT_ACCOUNT_STATUS_NOT_VALID",
+                         "error_desc": "分账收款方账户状态异常"} if account in settled["failed"] else {"state": "SUCCESS"})}
                     for n, (account, fen) in enumerate(settled["parts"], start=1)]})
         if method == "alipay.data.dataservice.bill.downloadurl.query":
             token = secrets.token_hex(8)

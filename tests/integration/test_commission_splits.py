@@ -707,7 +707,8 @@ def test_an_alipay_split_without_answers_keeps_the_holds_and_the_query_saying_se
         assert split_kinds(order_id) == ["commission_split_hold"]
         assert verify().ok
     browser.login("boss@example.com", "secret123")
-    assert "分账失败" in browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "支付平台未答复，结果待确认" in page
     with app.app_context():
         assert profit_sharing.run_due(now + timedelta(minutes=41)) == 0  # asked again only when due
         assert profit_sharing.run_due(now + timedelta(hours=2)) == 1
@@ -722,7 +723,7 @@ def test_an_alipay_split_without_answers_keeps_the_holds_and_the_query_saying_se
     assert settle_calls(alipay, "alipay.trade.order.settle", out_no) == 1
     assert settle_calls(alipay, "alipay.trade.order.settle.query", out_no) == 3
     page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
-    assert "已分账" in page
+    assert "已分账" in page and "支付平台未答复" not in page
     response = browser.post(f"/manage/payments/splits/{split_id}/retry", {},
                             token_from="/manage/payments/reconciliation")
     assert response.status_code == 302
@@ -765,6 +766,8 @@ def test_an_alipay_split_alipay_never_got_is_sent_again_under_its_number_then_re
     assert settle_calls(alipay, "alipay.trade.order.settle", first_no) == 3  # not sent a fourth time
     # The manager's retry asks once more, then goes under a new number, held again.
     browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "支付平台未答复" not in page  # Alipay's word is in
     browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
     with app.app_context():
         row = db.session.get(ProfitSplit, split_id)
@@ -816,3 +819,37 @@ def test_a_manager_retry_of_an_alipay_split_left_without_answers_applies_what_al
         assert split_kinds(order_id) == ["commission_split_hold", "supplier_split"]
         assert verify().ok
     assert settle_calls(alipay, "alipay.trade.order.settle", out_no) == 1
+
+
+def test_an_alipay_split_left_without_an_answer_that_paid_only_the_supplier_moves_its_share_and_gives_the_hold_back(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    alipay.stall_next("alipay.trade.order.settle", reached=True)
+    alipay.failing_receivers.add("seller@example.com")
+    try:
+        with app.app_context():
+            now = utcnow()
+            profit_sharing.run_due(now)
+            assert wallet(brand_id, shop["seller"].id) == (0, 0)
+            assert profit_sharing.run_due(now + timedelta(minutes=11)) == 1  # asked: final, one receiver failed
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.failure) == ("failed", "分账收款方账户状态异常")
+            assert [(p["amount_fen"], p.get("result")) for p in split.receivers] == [
+                (5610, "SUCCESS"), (590, None), (5600, "CLOSED")]  # the upline has no account: manual
+            assert profit_sharing.supplier_shares(order_id) == {}  # the supplier was paid
+            assert wallet(brand_id, shop["seller"].id) == (5600, 0)  # not paid: back in the wallet
+            assert split_kinds(order_id) == ["commission_split_hold", "supplier_split", "commission_split_return"]
+            assert verify().ok
+            out_no = split.out_no
+    finally:
+        alipay.failing_receivers.discard("seller@example.com")
+    assert settle_calls(alipay, "alipay.trade.order.settle", out_no) == 1
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "分账收款方账户状态异常" in page and "重试" not in page.split('id="splits"')[1]
