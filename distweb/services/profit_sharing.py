@@ -476,7 +476,7 @@ def apply_notice(brand: Brand, notice: Notice) -> str:
         if attempt_of(brand.id, notice.reference) is not None:
             return "duplicate"  # an earlier attempt's receiver: its result was final already
         raise NotFound("split_not_found", _l("分账记录不存在。"))
-    if split.status != "pending":
+    if split.status != "pending" and not unresolved(split):
         return "duplicate"
     result = "SUCCESS" if notice.status == "succeeded" else "CLOSED"
     with transaction():

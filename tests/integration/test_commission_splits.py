@@ -853,3 +853,37 @@ def test_an_alipay_split_left_without_an_answer_that_paid_only_the_supplier_move
     browser.login("boss@example.com", "secret123")
     page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
     assert "分账失败" in page and "分账收款方账户状态异常" in page and "重试" not in page.split('id="splits"')[1]
+
+
+def test_a_wechat_split_failed_without_answers_keeps_the_hold_and_wechats_notification_settles_it_once(
+        app, shop, client, wechat, alipay):
+    from distweb.models import PaymentNotice
+
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))  # made at WeChat, the answer lost
+    with app.app_context():
+        now = utcnow()
+        profit_sharing.run_due(now)
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.attempts, split.completed_at) == ("failed", 3, None)
+        assert wallet(brand_id, shop["seller"].id) == (0, 0)  # held: WeChat may have made it
+        assert verify().ok
+        out_no, split_id = split.out_no, split.id
+    headers, body = wechat.split_notification(out_no, SELLER_OPENID)
+    for _ in range(2):
+        assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert split_kinds(order_id) == ["commission_split_hold", "supplier_split"]
+        assert [n.outcome for n in db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split")
+                .order_by(PaymentNotice.id)] == ["split", "duplicate"]
+        assert profit_sharing.run_due(now + timedelta(hours=3)) == 0
+        assert verify().ok
