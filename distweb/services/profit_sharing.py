@@ -17,11 +17,15 @@ Money in the ledger (``services.ledger`` only): a promoter's part is held when t
 made (available → in transit, so it cannot also be withdrawn); the provider's confirmation
 moves the suppliers' shares out of what the brand owes them (SUPPLIER_PAYABLE →
 BRAND_CLEARING) and the promoters' parts out (in transit → PAID_OUT, their lines
-``split_paid``: paid, by the split); a split that finally fails gives the holds back. A
-refusal or no answer is tried again (``MAX_ATTEMPTS``, spaced; a WeChat split sent before
-is asked about with 查询分账结果 first, and sent again only when WeChat does not know it),
-then shown failed to the manager, who may retry it (at WeChat under a new out_no: it
-answers a finally failed one with the same failure). A receiver is bound at the
+``split_paid``: paid, by the split); a split the provider says failed gives the holds back.
+A refusal or no answer is tried again (``MAX_ATTEMPTS``, spaced; a split sent before is
+asked about first — WeChat 查询分账结果, Alipay 交易分账查询 — and sent again, under the
+same out_no, only when the provider does not know it), then shown failed to the manager,
+who may retry it under a new out_no (the provider answers a finally failed one with the
+same failure; the earlier ones kept in ``earlier_out_nos``). A split that failed without
+the provider's word (timeouts, errors: ``completed_at`` unset, see ``unresolved``) keeps
+the holds and is asked about again until the provider says: paid, failed, or unknown to
+it (only then are the holds given back). A receiver is bound at the
 provider the first time a split uses it (WeChat 添加分账接收方, Alipay 分账关系绑定) and
 remembered (``RoyaltyBinding``). WeChat's 分账动账通知 (PROFITSHARING.*) settle a split
 once, like its answer. Refunds of split orders take the split back: ``split_returns``."""
@@ -233,6 +237,12 @@ def _release(row: ProfitSplit, now) -> None:
         ledger.post(draft)
 
 
+def unresolved(split: ProfitSplit) -> bool:
+    """Failed without the provider's word (the last tries timed out or errored): the
+    provider may still have made it, so its holds stay until a query tells."""
+    return split.status == "failed" and split.completed_at is None
+
+
 def sent_parts(split: ProfitSplit) -> list[dict]:
     """The receivers the split sends to (not those left manual)."""
     return [dict(part, kind=part.get("kind", "supplier")) for part in split.receivers or [] if not part.get("manual")]
@@ -257,8 +267,9 @@ def run_due(now=None, limit: int = 100) -> int:
         if not amount:
             _unfreeze(order.brand_id, payment, out_no)
     sent = 0
+    looking = (ProfitSplit.status == "pending") | ((ProfitSplit.status == "failed") & ProfitSplit.completed_at.is_(None))
     for split in db.session.scalars(select(ProfitSplit).where(
-            ProfitSplit.status == "pending", ProfitSplit.next_try_at <= now).order_by(ProfitSplit.id).limit(limit)).all():
+            looking, ProfitSplit.next_try_at <= now).order_by(ProfitSplit.id).limit(limit)).all():
         check(split, now)
         sent += 1
     from distweb.services import split_returns
@@ -294,22 +305,29 @@ def _bind(split: ProfitSplit, provider) -> None:
 
 
 def check(split: ProfitSplit, now=None) -> str:
-    """A pending split due for another look. One WeChat may already know (sent before:
-    accepted and processing, or sent without an answer) is asked about with its query
-    (查询分账结果), and the answer applied once; only a split WeChat does not know is sent
-    (again, with the same out_no). Alipay answers a settle at once: a repeat is sent."""
+    """A pending (or unresolved) split due for another look. One the provider may already
+    know (sent before: accepted and processing, or sent without an answer) is asked about
+    with its query (WeChat 查询分账结果, Alipay 交易分账查询), and the answer applied once;
+    only a pending split the provider does not know is sent (again, with the same out_no);
+    an unresolved one it does not know is failed for good, its holds given back."""
     now = now or utcnow()
-    if split.provider != "wechat" or split.sent_at is None:
+    if split.sent_at is None:
+        return send(split, now) if split.status == "pending" else apply(split, Notice(
+            "split", split.out_no, "not_found"), now)
+    notice = _query(split)
+    if notice.status == "not_found" and split.status == "pending":
         return send(split, now)
+    return apply(split, notice, now)
+
+
+def _query(split: ProfitSplit) -> Notice:
+    """The provider's word on the split's out_no (``retry`` when it cannot be asked)."""
     payment = db.session.get(Payment, split.payment_id)
     try:
         provider = online_pay.provider_for(split.brand_id, split.provider, require_enabled=False)
-        notice = provider.split_query(split.out_no, payment.provider_txn_id or "")
+        return provider.split_query(split.out_no, payment.provider_txn_id or "")
     except ProviderError as err:
-        notice = Notice("split", split.out_no, "retry", reason=err.reason)
-    if notice.status == "not_found":
-        return send(split, now)
-    return apply(split, notice, now)
+        return Notice("split", split.out_no, "retry", reason=err.reason)
 
 
 def send(split: ProfitSplit, now=None) -> str:
@@ -341,33 +359,20 @@ def _sending(split: ProfitSplit, now) -> None:
 def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> str:
     """The provider's word on a split, once: succeeded moves the shares in the ledger; a
     refusal or no answer is tried again, ``MAX_ATTEMPTS`` in all (``final``: the provider
-    says it is over), then shown failed and the promoters' holds given back."""
+    says it is over), then shown failed. The promoters' holds are given back only on the
+    provider's word (a refusal, failed receivers, or ``not_found``: it has no such split);
+    after no answer (``retry``: a timeout or an error, the outcome unknown) the split is
+    failed unresolved, holds kept, and asked about again later."""
     now = now or utcnow()
     with transaction():
         row = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split.id).with_for_update()
                                  .execution_options(populate_existing=True)).one()
+        if unresolved(row):
+            return _settle_unresolved(row, notice, now)
         if row.status != "pending":
             return "duplicate"
         if notice.status == "partial" or (notice.status == "failed" and notice.parts):
-            # Final (every receiver has its result), some paid or none: the paid ones move;
-            # the others stay owed (a promoter's hold goes back) and the split is shown
-            # failed with why. The provider answers this out_no so from now on: a retry
-            # needs a new one (``retry``).
-            parts = [dict(p) for p in row.receivers]
-            for part in parts:
-                if not part.get("manual"):
-                    result, why = (notice.parts or {}).get(part["account"], ("CLOSED", None))
-                    part["result"] = result
-                    if why:
-                        part["failure"] = str(why)[:80]
-            row.receivers = parts
-            _post_paid(row, [p for p in sent_parts(row) if p.get("result") == "SUCCESS"], now)
-            row.attempts += 1
-            row.failure = (notice.reason or "")[:200] or None
-            row.status, row.completed_at = "failed", now
-            _release(row, now)
-            log.warning("split %s refused (%s)", row.out_no, notice.status)
-            return "split_partial" if notice.status == "partial" else "split_failed"
+            return _final_parts(row, notice, now)
         if notice.status == "succeeded":
             _post_paid(row, sent_parts(row), now)
             row.status, row.completed_at, row.failure = "succeeded", now, None
@@ -379,12 +384,64 @@ def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> 
         row.attempts += 1
         row.failure = (notice.reason or "")[:200] or None
         if final or row.attempts >= MAX_ATTEMPTS:
-            row.status, row.completed_at = "failed", now
+            row.status = "failed"
+            if notice.status == "retry" and row.sent_at is not None and not final:
+                # No word from the provider on a split it may have made (sent, or being
+                # sent: ``_sending``). Shown failed, holds kept, asked about again (``check``)
+                # until it says. One never sent (a refused binding) it cannot have made.
+                row.next_try_at = now + RETRY_SPACING * row.attempts
+                log.warning("split %s unresolved after %d attempts", row.out_no, row.attempts)
+                return "split_unresolved"
+            row.completed_at = now
             _release(row, now)
             log.warning("split %s failed after %d attempts", row.out_no, row.attempts)
             return "split_failed"
         row.next_try_at = now + RETRY_SPACING * row.attempts
         return "retry"
+
+
+def _settle_unresolved(row: ProfitSplit, notice: Notice, now) -> str:
+    """In ``apply``'s transaction: the provider's word on a split failed without it. Paid
+    (all or some): as any answer; failed or unknown to it: the holds go back now; still no
+    word (or processing): asked again later."""
+    if notice.status == "succeeded":
+        _post_paid(row, sent_parts(row), now)
+        row.status, row.completed_at, row.failure = "succeeded", now, None
+        return "split"
+    if notice.status == "partial" or (notice.status == "failed" and notice.parts):
+        return _final_parts(row, notice, now)
+    if notice.status in ("failed", "not_found"):
+        row.completed_at = now
+        if notice.status == "failed" and notice.reason:
+            row.failure = notice.reason[:200]
+        _release(row, now)
+        log.warning("split %s: the provider %s it; holds given back", row.out_no,
+                    "refused" if notice.status == "failed" else "does not know")
+        return "split_failed"
+    row.next_try_at = now + RETRY_SPACING * min(max(row.attempts, 1), 6)
+    return "unresolved"
+
+
+def _final_parts(row: ProfitSplit, notice: Notice, now) -> str:
+    """In ``apply``'s transaction: final (every receiver has its result), some paid or
+    none: the paid ones move; the others stay owed (a promoter's hold goes back) and the
+    split is shown failed with why. The provider answers this out_no so from now on: a
+    retry needs a new one (``retry``)."""
+    parts = [dict(p) for p in row.receivers]
+    for part in parts:
+        if not part.get("manual"):
+            result, why = (notice.parts or {}).get(part["account"], ("CLOSED", None))
+            part["result"] = result
+            if why:
+                part["failure"] = str(why)[:80]
+    row.receivers = parts
+    _post_paid(row, [p for p in sent_parts(row) if p.get("result") == "SUCCESS"], now)
+    row.attempts += 1
+    row.failure = (notice.reason or "")[:200] or None
+    row.status, row.completed_at = "failed", now
+    _release(row, now)
+    log.warning("split %s refused (%s)", row.out_no, notice.status)
+    return "split_partial" if notice.status == "partial" else "split_failed"
 
 
 def _post_paid(row: ProfitSplit, paid: list[dict], now) -> None:
@@ -419,7 +476,7 @@ def apply_notice(brand: Brand, notice: Notice) -> str:
         if attempt_of(brand.id, notice.reference) is not None:
             return "duplicate"  # an earlier attempt's receiver: its result was final already
         raise NotFound("split_not_found", _l("分账记录不存在。"))
-    if split.status != "pending":
+    if split.status != "pending" and not unresolved(split):
         return "duplicate"
     result = "SUCCESS" if notice.status == "succeeded" else "CLOSED"
     with transaction():
@@ -462,12 +519,14 @@ def for_brand(brand_id: int, limit: int = 100) -> list[ProfitSplit]:
 
 
 def retry(brand_id: int, split_id: int) -> ProfitSplit:
-    """A manager sends a failed split again, the promoters' parts held again first. WeChat
-    answers a repeat of a finally failed out_no with the same failure, so WeChat is asked
-    what became of it: failed (every receiver closed) or unknown to it, the split goes
-    under a new out_no (the old one kept in ``earlier_out_nos``); known otherwise (it went
-    through meanwhile), that answer is applied, once. Alipay: the same out_no again. A
-    second retry of the same attempt finds it no longer failed."""
+    """A manager sends a failed split again. One sent before is asked about first (WeChat
+    查询分账结果, Alipay 交易分账查询): known to the provider otherwise than failed (it went
+    through meanwhile, or is processing), that answer is applied, once; failed or unknown
+    to it, the split goes under a new out_no (the provider answers a repeat of a finally
+    failed one with the same failure; the old one kept in ``earlier_out_nos``), the
+    promoters' parts held again first — or still held, when the split failed without the
+    provider's word (``unresolved``). A second retry of the same attempt finds it no longer
+    failed."""
     row = db.session.get(ProfitSplit, split_id)
     if row is None or row.brand_id != brand_id:
         raise NotFound("split_not_found", _l("分账记录不存在。"))
@@ -477,14 +536,11 @@ def retry(brand_id: int, split_id: int) -> ProfitSplit:
         # The provider paid some receivers under this out_no: the same split again pays no one else.
         raise ServiceError("partly_split", _l("该分账已部分完成，其余接收方请线下结算。"))
     known = None
-    if row.provider == "wechat" and row.sent_at is not None:
-        payment = db.session.get(Payment, row.payment_id)
-        try:
-            known = online_pay.provider_for(brand_id, row.provider, require_enabled=False).split_query(
-                row.out_no, payment.provider_txn_id or "")
-        except ProviderError as err:
-            log.warning("split %s not queried before its retry: %s", row.out_no, err.code)
-            raise ServiceError("provider_unreachable", _l("无法向支付平台确认上次分账的结果，请稍后重试。")) from None
+    if row.sent_at is not None:
+        known = _query(row)
+        if known.status == "retry":
+            log.warning("split %s not queried before its retry: %s", row.out_no, known.reason)
+            raise ServiceError("provider_unreachable", _l("无法向支付平台确认上次分账的结果，请稍后重试。"))
         if known.status in ("not_found", "failed"):
             known = None
     with transaction():
@@ -492,16 +548,20 @@ def retry(brand_id: int, split_id: int) -> ProfitSplit:
                                  .execution_options(populate_existing=True)).one()
         if row.status != "failed":
             raise ServiceError("not_failed", _l("只有失败的分账可以重试。"))
-        parts = [{k: v for k, v in p.items() if k not in ("result", "failure")} for p in row.receivers]
-        _hold(brand_id, parts, f"split:{row.id}", row.order_id, utcnow())
-        if any(new.get("manual") and not old.get("manual") for new, old in zip(parts, row.receivers, strict=True)):
-            raise ServiceError("balance_gone", _l("推客钱包余额已提现，无法重试该分账，请线下结算。"))
-        if row.provider == "wechat" and row.sent_at is not None and known is None:
-            earlier = [*(row.earlier_out_nos or []), row.out_no]
-            row.out_no = f"{earlier[0]}_{len(earlier) + 1}"
-            row.earlier_out_nos, row.sent_at = earlier, None
-        row.receivers = parts
-        row.status, row.attempts, row.next_try_at, row.completed_at = "pending", 0, utcnow(), None
+        held = unresolved(row)
+        if not (held and known is not None):  # else the provider's answer settles the holds in place
+            parts = [{k: v for k, v in p.items() if k not in ("result", "failure")} for p in row.receivers]
+            if not held:
+                _hold(brand_id, parts, f"split:{row.id}", row.order_id, utcnow())
+                if any(new.get("manual") and not old.get("manual")
+                       for new, old in zip(parts, row.receivers, strict=True)):
+                    raise ServiceError("balance_gone", _l("推客钱包余额已提现，无法重试该分账，请线下结算。"))
+            if row.sent_at is not None and known is None:
+                earlier = [*(row.earlier_out_nos or []), row.out_no]
+                row.out_no = f"{earlier[0]}_{len(earlier) + 1}"
+                row.earlier_out_nos, row.sent_at = earlier, None
+            row.receivers = parts
+            row.status, row.attempts, row.next_try_at, row.completed_at = "pending", 0, utcnow(), None
     if known is not None:
         apply(row, known)
     else:

@@ -190,15 +190,19 @@ def _commission_splits(brand_id: int | None) -> dict[tuple[int, AccountKind, int
         moved[(b, kind, owner)] = moved.get((b, kind, owner), 0) + fen
 
     split_filter = [] if brand_id is None else [ProfitSplit.brand_id == brand_id]
-    for split in db.session.scalars(select(ProfitSplit).where(*split_filter,
-                                                              ProfitSplit.status.in_(("pending", "succeeded")))):
+    # A split failed without the provider's word (timeouts, errors: completed_at unset)
+    # keeps its holds like a pending one until a query settles it.
+    unresolved = (ProfitSplit.status == "failed") & ProfitSplit.completed_at.is_(None)
+    for split in db.session.scalars(select(ProfitSplit).where(
+            *split_filter, ProfitSplit.status.in_(("pending", "succeeded")) | unresolved)):
         for part in split.receivers or []:
             if part.get("kind") != "promoter" or part.get("manual"):
                 continue
             add(split.brand_id, AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"]), -int(part["amount_fen"]))
             if split.status == "succeeded":
                 add(split.brand_id, AccountKind.PAID_OUT, int(part["promoter_id"]), int(part["amount_fen"]))
-    for split in db.session.scalars(select(ProfitSplit).where(*split_filter, ProfitSplit.status == "failed")):
+    for split in db.session.scalars(select(ProfitSplit).where(*split_filter, ProfitSplit.status == "failed",
+                                                              ProfitSplit.completed_at.is_not(None))):
         for part in split.receivers or []:  # a split the provider paid only in part
             if part.get("kind") == "promoter" and not part.get("manual") and part.get("result") == "SUCCESS":
                 add(split.brand_id, AccountKind.PROMOTER_AVAILABLE, int(part["promoter_id"]), -int(part["amount_fen"]))

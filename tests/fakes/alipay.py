@@ -10,15 +10,20 @@ From Alipay's documentation:
   pays and posts the notification to the ``notify_url``, for browser tests);
 - ``POST /gateway.do`` for ``alipay.trade.query``, ``.close``, ``.refund`` (with 退分账
   ``refund_royalty_parameters``: never more than each receiver was settled),
-  ``alipay.trade.royalty.relation.bind`` and ``alipay.trade.order.settle`` (to bound
-  receivers only): the answer is
+  ``alipay.trade.royalty.relation.bind``, ``alipay.trade.order.settle`` (to bound
+  receivers only) and its query ``alipay.trade.order.settle.query`` (by out_request_no
+  and trade_no: each receiver's ``transfer`` detail in ``royalty_detail_list``, state
+  SUCCESS, or FAIL for a receiver in ``failing_receivers`` when it was settled;
+  ACQ.TRADE_NOT_EXIST for a settle it never made): the answer is
   ``{"<method>_response": {…}, "sign": "…"}``, the sign over the exact text of the response
   object, with Alipay's private key;
 - notifications (``trade_status_sync``) are form posts signed over every parameter but
   ``sign`` and ``sign_type``; returned to the test as a form body to post to distweb.
 
 Faults: ``fail_next(sub_code, sub_msg)`` answers the next server call with a business
-error; ``delay`` holds every answer that many seconds.
+error; ``delay`` holds every answer that many seconds; ``stall_next(method, reached)``
+holds the next call of ``method`` ``stall`` seconds (past the client's timeout), carried
+out first when ``reached`` (the answer lost) or not at all (the request lost).
 """
 
 from __future__ import annotations
@@ -69,12 +74,16 @@ class AlipayStandIn:
         self.bill_files: dict[str, bytes] = {}
         self.settles: dict[str, dict] = {}
         self.bound: set[str] = set()  # receivers bound by royalty.relation.bind
+        # Receivers a settle accepts but cannot pay: their query detail says FAIL.
+        self.failing_receivers: set[str] = set()
         self.royalty_returns: dict[str, dict] = {}  # 退分账 by refund out_request_no
         self.extra_bill_rows: list[tuple[str, str, int]] = []
         self.cert_sns: tuple[str, str] | None = None  # (app_cert_sn, alipay_root_cert_sn) once certificates are used
         self.calls: list[tuple[str, dict]] = []
         self.failures: list[tuple[str, str]] = []
         self.delay = 0.0
+        self.stalls: list[tuple[str, bool]] = []
+        self.stall = 1.5
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -94,6 +103,9 @@ class AlipayStandIn:
 
     def fail_next(self, sub_code: str, sub_msg: str) -> None:
         self.failures.append((sub_code, sub_msg))
+
+    def stall_next(self, method: str, reached: bool) -> None:
+        self.stalls.append((method, reached))
 
     def settings(self) -> tuple[dict, dict]:
         return ({"app_id": self.app_id, "gateway": self.gateway},
@@ -223,6 +235,16 @@ class AlipayStandIn:
                    '"sub_msg":"验签出错"},"sign":""}'
         biz = json.loads(params.get("biz_content") or "{}")
         self.calls.append((method, biz))
+        if self.stalls and self.stalls[0][0] == method:
+            _, reached = self.stalls.pop(0)
+            answer = self._server_call(method, params, biz) if reached else self.respond(method, {
+                "code": "20000", "msg": "Service Currently Unavailable", "sub_code": "isp.unknow-error",
+                "sub_msg": "系统繁忙"})
+            time.sleep(self.stall)
+            return answer
+        return self._server_call(method, params, biz)
+
+    def _server_call(self, method: str, params: dict, biz: dict) -> str:
         if self.failures:
             sub_code, sub_msg = self.failures.pop(0)
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": sub_code,
@@ -257,9 +279,25 @@ class AlipayStandIn:
             with self.lock:
                 settled = self.settles.setdefault(biz["out_request_no"], {
                     "trade_no": trade["trade_no"], "settle_no": "2026" + secrets.token_hex(10),
-                    "parts": [(p["trans_in"], _fen(p["amount"])) for p in parts]})
+                    "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "parts": [(p["trans_in"], _fen(p["amount"])) for p in parts],
+                    "failed": {p["trans_in"] for p in parts if p["trans_in"] in self.failing_receivers}})
             return self.respond(method, {"code": "10000", "msg": "Success", "trade_no": settled["trade_no"],
                                          "settle_no": settled["settle_no"]})
+        if method == "alipay.trade.order.settle.query":
+            settled = self.settles.get(biz.get("out_request_no") or "")
+            if settled is None or settled["trade_no"] != biz.get("trade_no"):
+                return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST",
+                                             "sub_msg": "交易不存在"})
+            return self.respond(method, {
+                "code": "10000", "msg": "Success", "out_request_no": biz["out_request_no"],
+                "operation_dt": settled["at"], "royalty_detail_list": [
+                    {"operation_type": "transfer", "execute_dt": settled["at"], "trans_in": account,
+                     "trans_in_type": "userId" if account.startswith("2088") else "loginName",
+                     "amount": _yuan(fen), "detail_id": f"{settled['settle_no']}{n:02d}",
+                     **({"state": "FAIL", "error_code": "TXN_RESULT_ACCOUNT_STATUS_NOT_VALID",
+                         "error_desc": "分账收款方账户状态异常"} if account in settled["failed"] else {"state": "SUCCESS"})}
+                    for n, (account, fen) in enumerate(settled["parts"], start=1)]})
         if method == "alipay.data.dataservice.bill.downloadurl.query":
             token = secrets.token_hex(8)
             self.bill_files[token] = self.bill_zip(biz["bill_date"])

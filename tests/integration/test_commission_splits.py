@@ -649,3 +649,241 @@ def test_a_wechat_split_whose_receivers_all_closed_fails_at_once_and_the_retry_g
         assert db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split").one().outcome == "duplicate"
         assert wallet(brand_id, shop["seller"].id) == (0, 5600)
         assert verify().ok
+
+
+def settle_calls(alipay, method: str, number: str) -> int:
+    """Calls of ``method`` (alipay.trade.order.settle or its .query) for request ``number``."""
+    return len([c for c in alipay.calls if c[0] == method and c[1].get("out_request_no") == number])
+
+
+def split_kinds(order_id) -> list[str]:
+    """The ledger transactions the order's split made, in order."""
+    from distweb.models import LedgerTransaction
+
+    return [t.kind for t in db.session.query(LedgerTransaction).filter(
+        LedgerTransaction.order_id == order_id,
+        LedgerTransaction.kind.in_(("commission_split_hold", "commission_split_return", "supplier_split")))
+        .order_by(LedgerTransaction.id)]
+
+
+@pytest.fixture
+def slow_alipay(app, alipay):
+    """Alipay calls time out after half a second; a stalled call is held a second."""
+    app.config["PAYMENT_HTTP_TIMEOUT"] = 0.5
+    alipay.stall, alipay.stalls[:] = 1.0, []
+    yield alipay
+    alipay.stalls.clear()
+    app.config["PAYMENT_HTTP_TIMEOUT"] = 10.0
+
+
+def test_an_alipay_split_without_answers_keeps_the_holds_and_the_query_saying_settled_pays_it_once(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    # Alipay settles it but its answer is lost; then two queries go unanswered.
+    alipay.stall_next("alipay.trade.order.settle", reached=True)
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    with app.app_context():
+        now = utcnow()
+        assert profit_sharing.run_due(now) == 1
+        split = db.session.query(ProfitSplit).one()
+        out_no, split_id = split.out_no, split.id
+        assert (split.status, split.attempts) == ("pending", 1)
+        assert alipay.settles[out_no]["parts"] == [("westlake@example.com", 5610), ("seller@example.com", 5600)]
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.get(ProfitSplit, split_id)
+        # Failed without Alipay's word: shown failed, but the seller's ¥56.00 stays held and
+        # the supplier's ¥56.10 stays owed until Alipay says what became of it.
+        assert (split.status, split.attempts, split.completed_at) == ("failed", 3, None)
+        assert wallet(brand_id, shop["seller"].id) == (0, 0)
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 5610}
+        assert split_kinds(order_id) == ["commission_split_hold"]
+        assert verify().ok
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "支付平台未答复，结果待确认" in page
+    with app.app_context():
+        assert profit_sharing.run_due(now + timedelta(minutes=41)) == 0  # asked again only when due
+        assert profit_sharing.run_due(now + timedelta(hours=2)) == 1
+        split = db.session.get(ProfitSplit, split_id)
+        assert (split.status, split.out_no, split.earlier_out_nos) == ("succeeded", out_no, [])
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)  # paid out; never given back
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert split_kinds(order_id) == ["commission_split_hold", "supplier_split"]
+        assert profit_sharing.run_due(now + timedelta(hours=3)) == 0
+        assert verify().ok
+    # Sent once; asked three times (two unanswered); the manager has nothing to retry.
+    assert settle_calls(alipay, "alipay.trade.order.settle", out_no) == 1
+    assert settle_calls(alipay, "alipay.trade.order.settle.query", out_no) == 3
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "已分账" in page and "支付平台未答复" not in page
+    response = browser.post(f"/manage/payments/splits/{split_id}/retry", {},
+                            token_from="/manage/payments/reconciliation")
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+
+
+def test_an_alipay_split_alipay_never_got_is_sent_again_under_its_number_then_released_and_retried_under_a_new_one(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    for _ in range(3):  # every settle request lost on its way: Alipay never makes it
+        alipay.stall_next("alipay.trade.order.settle", reached=False)
+    with app.app_context():
+        now = utcnow()
+        profit_sharing.run_due(now)
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.query(ProfitSplit).one()
+        first_no, split_id = split.out_no, split.id
+        assert (split.status, split.attempts, split.completed_at) == ("failed", 3, None)
+        assert wallet(brand_id, shop["seller"].id) == (0, 0)  # held: the outcome is unknown
+        assert verify().ok
+    # Each look asked first, and sent the same number again only because Alipay did not know it.
+    assert settle_calls(alipay, "alipay.trade.order.settle", first_no) == 3
+    assert settle_calls(alipay, "alipay.trade.order.settle.query", first_no) == 2
+    assert first_no not in alipay.settles
+    with app.app_context():
+        assert profit_sharing.run_due(now + timedelta(hours=2)) == 1  # asked: Alipay does not know it
+        split = db.session.get(ProfitSplit, split_id)
+        assert split.status == "failed" and split.completed_at is not None
+        assert wallet(brand_id, shop["seller"].id) == (5600, 0)  # only now given back
+        assert split_kinds(order_id) == ["commission_split_hold", "commission_split_return"]
+        assert profit_sharing.run_due(now + timedelta(hours=3)) == 0
+        assert verify().ok
+    assert settle_calls(alipay, "alipay.trade.order.settle", first_no) == 3  # not sent a fourth time
+    # The manager's retry asks once more, then goes under a new number, held again.
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "支付平台未答复" not in page  # Alipay's word is in
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        row = db.session.get(ProfitSplit, split_id)
+        assert (row.status, row.out_no, row.earlier_out_nos) == ("succeeded", f"{first_no}_2", [first_no])
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert split_kinds(order_id) == ["commission_split_hold", "commission_split_return",
+                                         "commission_split_hold", "supplier_split"]
+        assert verify().ok
+    assert alipay.settles[f"{first_no}_2"]["parts"] == [("seller@example.com", 5600)]
+    assert first_no not in alipay.settles
+    assert settle_calls(alipay, "alipay.trade.order.settle.query", first_no) == 4
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "此前失败的分账单号" in page and first_no in page
+
+
+def test_a_manager_retry_of_an_alipay_split_left_without_answers_applies_what_alipay_says_and_sends_nothing(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    alipay.stall_next("alipay.trade.order.settle", reached=True)
+    for _ in range(2):
+        alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    with app.app_context():
+        now = utcnow()
+        profit_sharing.run_due(now)
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.query(ProfitSplit).one()
+        out_no, split_id = split.out_no, split.id
+        assert (split.status, split.completed_at) == ("failed", None)
+    # Alipay cannot be asked: the retry changes nothing.
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    browser.login("boss@example.com", "secret123")
+    response = browser.post(f"/manage/payments/splits/{split_id}/retry", {},
+                            token_from="/manage/payments/reconciliation")
+    assert "无法向支付平台确认上次分账的结果" in browser.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        row = db.session.get(ProfitSplit, split_id)
+        assert (row.status, row.out_no, row.completed_at) == ("failed", out_no, None)
+        assert wallet(brand_id, shop["seller"].id) == (0, 0)
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        row = db.session.get(ProfitSplit, split_id)
+        assert (row.status, row.out_no, row.earlier_out_nos) == ("succeeded", out_no, [])
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)  # held once, paid once
+        assert split_kinds(order_id) == ["commission_split_hold", "supplier_split"]
+        assert verify().ok
+    assert settle_calls(alipay, "alipay.trade.order.settle", out_no) == 1
+
+
+def test_an_alipay_split_left_without_an_answer_that_paid_only_the_supplier_moves_its_share_and_gives_the_hold_back(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    alipay.stall_next("alipay.trade.order.settle", reached=True)
+    alipay.failing_receivers.add("seller@example.com")
+    try:
+        with app.app_context():
+            now = utcnow()
+            profit_sharing.run_due(now)
+            assert wallet(brand_id, shop["seller"].id) == (0, 0)
+            assert profit_sharing.run_due(now + timedelta(minutes=11)) == 1  # asked: final, one receiver failed
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.failure) == ("failed", "分账收款方账户状态异常")
+            assert [(p["amount_fen"], p.get("result")) for p in split.receivers] == [
+                (5610, "SUCCESS"), (590, None), (5600, "CLOSED")]  # the upline has no account: manual
+            assert profit_sharing.supplier_shares(order_id) == {}  # the supplier was paid
+            assert wallet(brand_id, shop["seller"].id) == (5600, 0)  # not paid: back in the wallet
+            assert split_kinds(order_id) == ["commission_split_hold", "supplier_split", "commission_split_return"]
+            assert verify().ok
+            out_no = split.out_no
+    finally:
+        alipay.failing_receivers.discard("seller@example.com")
+    assert settle_calls(alipay, "alipay.trade.order.settle", out_no) == 1
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账失败" in page and "分账收款方账户状态异常" in page and "重试" not in page.split('id="splits"')[1]
+
+
+def test_a_wechat_split_failed_without_answers_keeps_the_hold_and_wechats_notification_settles_it_once(
+        app, shop, client, wechat, alipay):
+    from distweb.models import PaymentNotice
+
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))  # made at WeChat, the answer lost
+    with app.app_context():
+        now = utcnow()
+        profit_sharing.run_due(now)
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.attempts, split.completed_at) == ("failed", 3, None)
+        assert wallet(brand_id, shop["seller"].id) == (0, 0)  # held: WeChat may have made it
+        assert verify().ok
+        out_no, split_id = split.out_no, split.id
+    headers, body = wechat.split_notification(out_no, SELLER_OPENID)
+    for _ in range(2):
+        assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        assert wallet(brand_id, shop["seller"].id) == (0, 5600)
+        assert split_kinds(order_id) == ["commission_split_hold", "supplier_split"]
+        assert [n.outcome for n in db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split")
+                .order_by(PaymentNotice.id)] == ["split", "duplicate"]
+        assert profit_sharing.run_due(now + timedelta(hours=3)) == 0
+        assert verify().ok

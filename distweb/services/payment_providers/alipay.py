@@ -37,6 +37,7 @@ from alipay.aop.api.domain.AlipayFundTransCommonQueryModel import AlipayFundTran
 from alipay.aop.api.domain.AlipayFundTransUniTransferModel import AlipayFundTransUniTransferModel
 from alipay.aop.api.domain.AlipayTradeCloseModel import AlipayTradeCloseModel
 from alipay.aop.api.domain.AlipayTradeOrderSettleModel import AlipayTradeOrderSettleModel
+from alipay.aop.api.domain.AlipayTradeOrderSettleQueryModel import AlipayTradeOrderSettleQueryModel
 from alipay.aop.api.domain.AlipayTradePagePayModel import AlipayTradePagePayModel
 from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.domain.AlipayTradeRefundModel import AlipayTradeRefundModel
@@ -57,6 +58,9 @@ from alipay.aop.api.request.AlipayFundTransUniTransferRequest import (
     AlipayFundTransUniTransferRequest,
 )
 from alipay.aop.api.request.AlipayTradeCloseRequest import AlipayTradeCloseRequest
+from alipay.aop.api.request.AlipayTradeOrderSettleQueryRequest import (
+    AlipayTradeOrderSettleQueryRequest,
+)
 from alipay.aop.api.request.AlipayTradeOrderSettleRequest import AlipayTradeOrderSettleRequest
 from alipay.aop.api.request.AlipayTradePagePayRequest import AlipayTradePagePayRequest
 from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryRequest
@@ -333,14 +337,46 @@ class AlipayProvider(PaymentProvider):
             parts.append(part)
         model.royalty_parameters = parts
         body = self._server(AlipayTradeOrderSettleRequest(biz_model=model), "alipay_trade_order_settle_response")
+        # A refusal here made no settle (the query will not know the number); a system error
+        # may have: the split asks before sending again.
         if body.get("_failed"):
             if body.get("sub_code") in ("SYSTEM_ERROR", "ACQ.SYSTEM_ERROR"):
                 raise ProviderError("provider_error", body["_failed"])
             return Notice("split", request.out_no, "failed", reason=body.get("sub_msg") or body["_failed"])
         return Notice("split", request.out_no, "succeeded", provider_id=body.get("settle_no") or body.get("trade_no"))
 
+    # 交易分账查询 answers these when it has no settle under the request number (the request
+    # never reached Alipay, or Alipay refused it before making one).
+    SETTLE_UNKNOWN = ("ACQ.TRADE_NOT_EXIST", "ACQ.SETTLE_NOT_EXIST", "ACQ.ROYALTY_NOT_EXIST")
+
     def split_query(self, out_no: str, provider_txn_id: str) -> Notice:
-        raise ProviderError("provider_error", "ask again by sending the same out_request_no")
+        """交易分账查询 (alipay.trade.order.settle.query) by the request number and the trade:
+        each receiver's ``transfer`` detail in ``royalty_detail_list`` (state SUCCESS, FAIL or
+        PROCESSING). All SUCCESS: succeeded; any PROCESSING (or none listed yet): pending;
+        all final with a FAIL: ``partial`` with each receiver's result (``failed`` when none
+        got it); ``not_found`` when Alipay has no such settle."""
+        model = AlipayTradeOrderSettleQueryModel()
+        model.out_request_no = out_no
+        model.trade_no = provider_txn_id
+        body = self._server(AlipayTradeOrderSettleQueryRequest(biz_model=model),
+                            "alipay_trade_order_settle_query_response")
+        if body.get("_failed"):
+            if body.get("sub_code") in self.SETTLE_UNKNOWN:
+                return Notice("split", out_no, "not_found", reason=body["_failed"])
+            raise ProviderError("provider_error", body["_failed"])
+        details = [d for d in body.get("royalty_detail_list") or []
+                   if (d.get("operation_type") or "transfer") == "transfer"]
+        states = [d.get("state") for d in details]
+        if states and all(s == "SUCCESS" for s in states):
+            return Notice("split", out_no, "succeeded", provider_id=body.get("settle_no"))
+        if not states or any(s not in ("SUCCESS", "FAIL") for s in states):
+            return Notice("split", out_no, "pending")
+        parts = {str(d.get("trans_in")): ("SUCCESS" if d.get("state") == "SUCCESS" else "CLOSED",
+                                          d.get("error_desc") or d.get("error_code")) for d in details}
+        reasons = [str(d.get("error_desc") or d.get("error_code")) for d in details
+                   if d.get("state") == "FAIL" and (d.get("error_desc") or d.get("error_code"))]
+        return Notice("split", out_no, "partial" if "SUCCESS" in states else "failed",
+                      reason=",".join(reasons) or "FAIL", parts=parts)
 
     def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
         """分账关系绑定 (alipay.trade.royalty.relation.bind): a receiver must be bound to the
