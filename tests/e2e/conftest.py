@@ -138,6 +138,25 @@ def promoter_cookies(browser, live_server):
     return cookies
 
 
+@pytest.fixture(scope="package")
+def manager_cookies(browser, live_server):
+    """One real sign-in of the demo brand's manager, shared like ``promoter_cookies``: a
+    sign-in per test went past the login limit (10 a minute per address) on a fast machine."""
+    context = browser.new_context(base_url=live_server.url, **DESKTOP)
+    page = context.new_page()
+    login(page, live_server.demo.manager_login, live_server.demo.password)
+    cookies = context.cookies()
+    context.close()
+    return cookies
+
+
+@pytest.fixture
+def manager_desktop(desktop, manager_cookies):
+    """The desktop browser, already signed in as the demo brand's manager."""
+    desktop.add_cookies(manager_cookies)
+    return desktop
+
+
 @pytest.fixture
 def promoter_phone(phone, promoter_cookies):
     """The phone, already signed in as the demo promoter."""

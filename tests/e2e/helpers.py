@@ -83,7 +83,10 @@ def login(page, username: str, password: str) -> None:
     page.goto("/auth/login")
     page.get_by_label("手机号或邮箱", exact=True).fill(username)
     page.get_by_label("密码", exact=True).fill(password)
-    page.get_by_role("button", name="登录").click()
+    with page.expect_response(lambda r: r.request.method == "POST" and "/auth/login" in r.url) as answer:
+        page.get_by_role("button", name="登录").click()
+    # A refusal by the login limit (10 a minute per address) says so, instead of a timeout.
+    assert answer.value.status != 429, "the login limit refused this sign-in: share a signed-in fixture"
     page.wait_for_url(lambda url: "/auth/login" not in url)
 
 

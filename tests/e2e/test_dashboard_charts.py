@@ -7,18 +7,16 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import login
-
 pytestmark = pytest.mark.e2e
 
 
-def test_charts_draw_under_the_csp_after_a_load_and_a_boosted_navigation(desktop, live_server):
-    demo = live_server.demo
+def test_charts_draw_under_the_csp_after_a_load_and_a_boosted_navigation(desktop, manager_cookies, live_server):
     page = desktop.new_page()
     problems = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    login(page, demo.manager_login, demo.password)
+    desktop.add_cookies(manager_cookies)
+    page.goto("/manage/")
     page.goto(f"{live_server.url}/manage/?range=30d")
     expect(page.locator(".dash-chart canvas")).to_have_count(3, timeout=15_000)
     card = page.locator('[data-card="churn"]')

@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e import live
-from tests.e2e.helpers import login
 
 pytestmark = pytest.mark.e2e
 
@@ -72,10 +71,11 @@ def failed_split(live_server, service_urls, tmp_path):
 
 
 def test_manager_sets_the_close_time_and_commission_split_and_sees_a_splits_state(
-        desktop, live_server, failed_split):
+        desktop, manager_cookies, live_server, failed_split):
     out_no, earlier, seller = failed_split
     manager = desktop.new_page()
-    login(manager, live_server.demo.manager_login, live_server.demo.password)
+    desktop.add_cookies(manager_cookies)
+    manager.goto("/manage/")
     manager.goto("/manage/settings/payments")
     form = manager.locator("form#pay-options")
     expect(form.get_by_label(CLOSE_LABEL)).to_have_value("")

@@ -212,10 +212,10 @@ def test_tapping_a_tab_offline_shows_the_offline_page(promoter_phone, live_serve
     promoter_phone.watch.assert_clean(allow_console=("net::ERR_INTERNET_DISCONNECTED",))
 
 
-def test_no_page_breaks_the_content_security_policy(phone, live_server):
+def test_no_page_breaks_the_content_security_policy(promoter_phone, live_server):
     """Every page the promoter sees, loaded both in full and through htmx navigation."""
+    phone = promoter_phone
     page = phone.new_page()
-    login(page, live_server.demo.promoter_login, live_server.demo.password)
     # (The offline page is checked in its own test, served by the service worker.)
     paths = ["/promoter/", "/promoter/materials", "/promoter/orders", "/promoter/wallet", "/promoter/me",
              "/auth/password"]

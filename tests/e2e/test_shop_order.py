@@ -62,7 +62,7 @@ def screenshot(page, name: str) -> None:
 
 
 def test_buyer_orders_from_the_shop_supplier_ships_promoter_sees_it(
-    promoter_phone, desktop, another_phone, live_server
+    promoter_phone, desktop, manager_cookies, another_phone, live_server
 ):
     demo = live_server.demo
     url = re.escape(live_server.url)
@@ -113,7 +113,8 @@ def test_buyer_orders_from_the_shop_supplier_ships_promoter_sees_it(
 
     # 3. The manager finds the order, marks it paid: a purchase order goes to the supplier.
     manager = desktop.new_page()
-    login(manager, demo.manager_login, demo.password)
+    desktop.add_cookies(manager_cookies)
+    manager.goto("/manage/")
     manager.get_by_role("navigation", name="管理导航").get_by_role("link", name="订单", exact=True).click()
     expect(manager).to_have_url(f"{live_server.url}/manage/orders")
     manager.get_by_role("searchbox", name="搜索").fill(order_no)

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import PHONE, PageWatch, login, save_wechat
+from tests.e2e.helpers import PHONE, PageWatch, save_wechat
 from tests.fakes.alipay import AlipayStandIn
 
 pytestmark = pytest.mark.e2e
@@ -37,9 +37,8 @@ def save_alipay(manager, settings: dict, secrets: dict, enabled: bool) -> None:
     expect(manager.locator("#toasts")).to_contain_text("支付设置已保存。")
 
 
-def test_a_buyer_pays_a_shop_order_with_alipay_on_a_phone(desktop, promoter_phone, browser, live_server,
+def test_a_buyer_pays_a_shop_order_with_alipay_on_a_phone(desktop, manager_cookies, promoter_phone, browser, live_server,
                                                           alipay_gateway):
-    demo = live_server.demo
     promoter = promoter_phone.new_page()
     promoter.goto("/promoter/")
     promoter.get_by_role("navigation", name="主导航").get_by_role("link", name="我的", exact=True).tap()
@@ -48,7 +47,8 @@ def test_a_buyer_pays_a_shop_order_with_alipay_on_a_phone(desktop, promoter_phon
     shop_path = "/s/" + promoter.url.rsplit("/", 1)[1]
     settings, secrets = alipay_gateway.settings()
     manager = desktop.new_page()
-    login(manager, demo.manager_login, demo.password)
+    desktop.add_cookies(manager_cookies)
+    manager.goto("/manage/")
     save_alipay(manager, settings, secrets, enabled=True)
     page = manager.content()
     assert secrets["app_private_key"].splitlines()[1] not in page  # never shown again
@@ -84,16 +84,16 @@ def test_a_buyer_pays_a_shop_order_with_alipay_on_a_phone(desktop, promoter_phon
         save_alipay(manager, settings, {"app_private_key": "", "alipay_public_key": ""}, enabled=False)
 
 
-def test_a_buyer_pays_a_shop_order_through_wechat_h5_on_a_phone(desktop, promoter_phone, browser, live_server,
+def test_a_buyer_pays_a_shop_order_through_wechat_h5_on_a_phone(desktop, manager_cookies, promoter_phone, browser, live_server,
                                                                wechat_pay):
     """In a phone browser (not WeChat) 微信支付 is H5: the payment page sends the phone to
     WeChat's H5 cashier (the stand-in's page, wx.tenpay.com routed to it), the buyer pays,
     WeChat notifies distweb and returns the phone to the order, which is paid; the manager
     sees it paid."""
-    demo = live_server.demo
     settings, secrets = wechat_pay.settings()
     manager = desktop.new_page()
-    login(manager, demo.manager_login, demo.password)
+    desktop.add_cookies(manager_cookies)
+    manager.goto("/manage/")
     save_wechat(manager, settings, secrets, enabled=True)
     expect(manager.locator("form#pay-wechat")).to_contain_text("已启用")
     assert secrets["apiv3_key"] not in manager.content()  # never shown again

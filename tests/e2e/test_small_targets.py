@@ -7,15 +7,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import login
-
 pytestmark = pytest.mark.e2e
 
 
-def test_manager_move_buttons_are_44px_and_move_the_row(desktop, live_server):
-    demo = live_server.demo
+def test_manager_move_buttons_are_44px_and_move_the_row(desktop, manager_cookies, live_server):
     page = desktop.new_page()
-    login(page, demo.manager_login, demo.password)
+    desktop.add_cookies(manager_cookies)
+    page.goto("/manage/")
     page.goto("/manage/materials")
     rows = page.locator("tbody[data-sortable] tr.sortable-row")
     assert rows.count() >= 2

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import PHONE, PageWatch, login, save_wechat
+from tests.e2e.helpers import PHONE, PageWatch, save_wechat
 from tests.e2e.test_withdrawal_statement import PAYOUT_ACCOUNT
 
 pytestmark = pytest.mark.e2e
@@ -26,12 +26,13 @@ BRIDGE = """window.WeixinJSBridge = { invoke: function (name, params, done) {
   window.wxInvoke(name, JSON.stringify(params)).then(function (answer) { done(JSON.parse(answer)); }); } };"""
 
 
-def test_a_promoter_binds_wechat_and_confirms_a_payout_inside_wechat(desktop, browser, live_server, promoter_cookies,
+def test_a_promoter_binds_wechat_and_confirms_a_payout_inside_wechat(desktop, manager_cookies, browser, live_server, promoter_cookies,
                                                                       wechat_pay):
     demo, url = live_server.demo, re.escape(live_server.url)
     settings, secrets = wechat_pay.settings()
     manager = desktop.new_page()
-    login(manager, demo.manager_login, demo.password)
+    desktop.add_cookies(manager_cookies)
+    manager.goto("/manage/")
     save_wechat(manager, settings, secrets, enabled=True)
     # Requests a service worker makes are not routed: the WeChat pages are, so no service worker.
     context = browser.new_context(base_url=live_server.url, user_agent=IN_WECHAT, service_workers="block", **PHONE)
