@@ -21,9 +21,11 @@ pytestmark = pytest.mark.e2e
 IN_WECHAT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 "
              "Mobile Safari/537.36 MicroMessenger/8.0.50.2701(0x28003252) NetType/WIFI Language/zh_CN")
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjE2ePay"
-# WeChat's in-app bridge, as the page meets it inside WeChat: its calls go to the stand-in.
+# WeChat's in-app bridge, as the page meets it inside WeChat: its calls go to the stand-in,
+# with the page's address (WeChat verifies a page's wx.config against it).
 BRIDGE = """window.WeixinJSBridge = { invoke: function (name, params, done) {
-  window.wxInvoke(name, JSON.stringify(params)).then(function (answer) { done(JSON.parse(answer)); }); } };"""
+  window.wxInvoke(name, JSON.stringify(params), window.location.href).then(function (answer) {
+    done(JSON.parse(answer)); }); }, on: function () {} };"""
 
 
 def test_a_promoter_binds_wechat_and_confirms_a_payout_inside_wechat(desktop, manager_cookies, browser, live_server, promoter_cookies,
@@ -43,14 +45,15 @@ def test_a_promoter_binds_wechat_and_confirms_a_payout_inside_wechat(desktop, ma
     invoked: list[tuple[str, dict]] = []
 
     def authorize(route):
+        if "/sdk/report" in route.request.url:  # the JS-SDK's statistics beacon after wx.config
+            route.fulfill(status=204, body="")
+            return
         status, headers, body = wechat_pay.authorize(route.request.url, OPENID)
         route.fulfill(status=status, headers={"Content-Type": "text/html; charset=utf-8", **headers}, body=body)
 
-    def invoke(name, params):
+    def invoke(name, params, page_url):
         invoked.append((name, json.loads(params)))
-        if name != "requestMerchantTransfer":
-            return json.dumps({"err_msg": f"{name}:fail"})
-        return json.dumps(wechat_pay.request_merchant_transfer(json.loads(params), OPENID))
+        return json.dumps(wechat_pay.bridge(name, json.loads(params), page_url, OPENID))
 
     context.route("https://open.weixin.qq.com/**", authorize)
     context.expose_function("wxInvoke", invoke)
@@ -94,6 +97,7 @@ def test_a_promoter_binds_wechat_and_confirms_a_payout_inside_wechat(desktop, ma
         bill = next(b for b in wechat_pay.transfers.values() if b["openid"] == OPENID)
         assert (bill["state"], bill["transfer_amount"], bill["user_name"]) == ("WAIT_USER_CONFIRM", 2000,
                                                                                demo.promoter_name)
+        package = bill["package_info"]
 
         # 4. The promoter confirms on the phone; WeChat's notification pays the withdrawal.
         phone.goto("/promoter/withdraw")
@@ -105,8 +109,14 @@ def test_a_promoter_binds_wechat_and_confirms_a_payout_inside_wechat(desktop, ma
         expect(state).to_have_text("品牌已打款，请确认收款。")
         phone.get_by_role("button", name="确认收款").click()
         expect(state).to_have_text("已到账", timeout=15_000)
-        assert invoked == [("requestMerchantTransfer", {"mchId": wechat_pay.mchid, "appId": wechat_pay.appid,
-                                                         "package": bill["package_info"] or invoked[0][1]["package"]})]
+        # The page configured the JS-SDK (its signature checked for this page's URL), asked
+        # whether WeChat has the API, and only then opened the confirm page with the bill.
+        names = [name for name, _ in invoked if name != "getNetworkType"]
+        assert names == ["preVerifyJSAPI", "checkJsApi", "requestMerchantTransfer"], invoked
+        assert invoked[0][1]["verifyJsApiList"] == ["requestMerchantTransfer"]
+        assert live_server.url + f"/promoter/withdrawals/{withdrawal_id}" in wechat_pay.verified_pages
+        transfer = next(params for name, params in invoked if name == "requestMerchantTransfer")
+        assert transfer == {"mchId": wechat_pay.mchid, "appId": wechat_pay.appid, "package": package}
         assert bill["state"] == "SUCCESS"
         assert not watch.csp and not watch.page_errors and not watch.failed_responses, vars(watch)
 

@@ -19,7 +19,11 @@ What it implements, from WeChat Pay's documentation:
   ``POST /v3/profitsharing/orders/unfreeze``,
   ``POST/GET /v3/profitsharing/return-orders``: 分账回退 from a merchant receiver only), and
   the official account's OAuth ``GET /sns/oauth2/access_token`` (api.weixin.qq.com: a code
-  from ``oauth_code`` for its openid, good once: 40163 after, 40029 for no code);
+  from ``oauth_code`` for its openid, good once: 40163 after, 40029 for no code), and its
+  JS-SDK: ``POST /cgi-bin/stable_token`` and ``GET /cgi-bin/ticket/getticket?type=jsapi``;
+  ``bridge`` plays WeChat's client for a page's ``WeixinJSBridge`` (wx.config's
+  ``preVerifyJSAPI`` signature check, ``checkJsApi``, ``requestMerchantTransfer`` only on a
+  page whose config was verified);
 - 商家转账 (用户确认模式): ``POST /v3/fund-app/mch-transfer/transfer-bills`` answers
   WAIT_USER_CONFIRM with the bill's ``package_info``; ``confirm_transfer`` is the payee
   confirming on the page ``requestMerchantTransfer`` opens (its own openid only), and
@@ -85,6 +89,11 @@ class WeChatPayStandIn:
         self.refunds: dict[str, dict] = {}
         self.transfers: dict[str, dict] = {}
         self.cancels: list[str] = []  # out_bill_no of each cancel that took effect
+        self.app_secret = "stand-in-app-secret"  # the official account's AppSecret WeChat knows
+        self.access_token = "ACCESS-" + secrets.token_hex(8)
+        self.jsapi_ticket = "TICKET-" + secrets.token_hex(16)
+        self.token_calls = self.ticket_calls = 0
+        self.verified_pages: dict[str, set[str]] = {}  # page URL -> the JS APIs its wx.config allowed
         self.oauth_codes: dict[str, str] = {}  # code -> the openid WeChat's OAuth vouches for
         self.used_codes: set[str] = set()
         self.bill_files: dict[str, bytes] = {}
@@ -299,7 +308,11 @@ class WeChatPayStandIn:
         self.calls.append((method, split.path, data))
         if host.startswith("api.weixin.qq.com"):
             query = parse_qs(split.query)
-            if query.get("appid") == [self.appid] and query.get("secret") == ["stand-in-app-secret"] and query.get("code") \
+            if split.path == "/cgi-bin/stable_token":
+                return self._stable_token(method, data)
+            if split.path == "/cgi-bin/ticket/getticket":
+                return self._jsapi_ticket(query)
+            if query.get("appid") == [self.appid] and query.get("secret") == [self.app_secret] and query.get("code") \
                     and query.get("grant_type") == ["authorization_code"]:
                 code = query["code"][0]
                 with self.lock:
@@ -592,6 +605,59 @@ class WeChatPayStandIn:
         target = back + ("&" if "?" in back else "?") + urlencode(
             {"code": self.oauth_code(openid), "state": (query.get("state") or [""])[0]})
         return 302, {"Location": target}, ""
+
+    # ---------------------------------------------------------------- the official account's JS-SDK
+
+    def _stable_token(self, method: str, data: dict | None):
+        """POST /cgi-bin/stable_token: the AppID and AppSecret buy an access token (40125 for a
+        wrong secret, 40013 for a wrong AppID)."""
+        if method != "POST" or not data or data.get("grant_type") != "client_credential":
+            return 200, {"errcode": 40002, "errmsg": "invalid grant_type"}
+        if data.get("appid") != self.appid:
+            return 200, {"errcode": 40013, "errmsg": "invalid appid"}
+        if data.get("secret") != self.app_secret:
+            return 200, {"errcode": 40125, "errmsg": "invalid appsecret"}
+        with self.lock:
+            self.token_calls += 1
+        return 200, {"access_token": self.access_token, "expires_in": 7200}
+
+    def _jsapi_ticket(self, query: dict):
+        """GET /cgi-bin/ticket/getticket?type=jsapi: the ticket pages' wx.config are signed with."""
+        if query.get("access_token") != [self.access_token]:
+            return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
+        if query.get("type") != ["jsapi"]:
+            return 200, {"errcode": 40097, "errmsg": "invalid args"}
+        with self.lock:
+            self.ticket_calls += 1
+        return 200, {"errcode": 0, "errmsg": "ok", "ticket": self.jsapi_ticket, "expires_in": 7200}
+
+    def bridge(self, name: str, params: dict, page_url: str, openid: str) -> dict:
+        """What WeChat's client answers a page's ``WeixinJSBridge.invoke(name, params)`` inside
+        the payee ``openid``'s WeChat. ``preVerifyJSAPI`` (the JS-SDK's wx.config) checks the
+        signature over the ticket and the page's URL (without its fragment) and allows the
+        listed APIs on that page; ``checkJsApi`` answers (as on Android, a JSON string) which
+        of those the client has; ``requestMerchantTransfer`` works only on a verified page."""
+        page = page_url.split("#", 1)[0]
+        if name == "preVerifyJSAPI":
+            expected = hashlib.sha1(f"jsapi_ticket={self.jsapi_ticket}&noncestr={params.get('verifyNonceStr')}"
+                                    f"&timestamp={params.get('verifyTimestamp')}&url={page}".encode()).hexdigest()
+            if params.get("verifyAppId") != self.appid or params.get("verifySignature") != expected:
+                return {"err_msg": "config:invalid signature"}
+            with self.lock:
+                self.verified_pages[page] = set(params.get("verifyJsApiList") or [])
+            return {"err_msg": "config:ok"}
+        if name == "checkJsApi":
+            return {"err_msg": "checkJsApi:ok", "checkResult": json.dumps(
+                {api: api in ("requestMerchantTransfer", "checkJsApi") for api in params.get("jsApiList") or []})}
+        if name == "getNetworkType":
+            return {"err_msg": "network_type:wifi", "networkType": "wifi"}
+        if name == "requestMerchantTransfer":
+            with self.lock:
+                allowed = "requestMerchantTransfer" in self.verified_pages.get(page, set())
+            if not allowed:
+                return {"err_msg": "requestMerchantTransfer:fail_no permission to execute"}
+            return self.request_merchant_transfer(params, openid)
+        return {"err_msg": f"{name}:fail"}
 
     def request_merchant_transfer(self, params: dict, openid: str) -> dict:
         """What WeChat's client does for ``WeixinJSBridge.invoke("requestMerchantTransfer",

@@ -88,7 +88,8 @@ def test_a_promoter_binds_wechat_and_confirms_the_payout_on_the_phone(world, bro
     page = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": IN_WECHAT}).get_data(as_text=True)
     params = json.loads(unescape(re.search(r'data-transfer="([^"]+)"', page).group(1)))
     assert params == {"mchId": wechat.mchid, "appId": wechat.appid, "package": bill["package_info"]}
-    assert "确认收款" in page and 'data-scripts="/static/js/transfer' in page and "<script>" not in page
+    assert "确认收款" in page and "<script>" not in page
+    assert re.search(r'data-scripts="/static/js/vendor/jweixin[^" ]+ /static/js/transfer', page)
     outside = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": PHONE}).get_data(as_text=True)
     assert "data-transfer=" not in outside and "请在微信中打开本页确认收款。" in outside
     assert browser.get(f"/promoter/withdrawals/{w.id}/status").get_json() == {"state": "paying", "reason": None}
@@ -163,3 +164,70 @@ def test_bad_bindings_change_nothing(world, browser, wechat):
     assert db.session.get(PayoutAccount, seller.id) is None
     assert browser.client.post("/promoter/payout-account/wechat", data={"account_name": "张三", "password": PASSWORD},
                                headers={"User-Agent": IN_WECHAT}).status_code == 400  # no CSRF token
+
+
+def _waiting_payout(world, wechat):
+    w = withdrawals.request(world["seller"].id, withdrawals.Request(5000, "wechat", "张三", OPENID))
+    withdrawals.approve(w.brand_id, w.id)
+    payout = provider_payouts.start(w.brand_id, w.id, "http://distweb.test/")
+    db.session.commit()
+    return w, wechat.transfers[payout.out_no]["package_info"]
+
+
+def _wx_config(page: str) -> dict | None:
+    found = re.search(r'data-wx-config="([^"]+)"', page)
+    return json.loads(unescape(found.group(1))) if found else None
+
+
+def test_the_confirm_page_inside_wechat_carries_a_js_sdk_config_signed_for_its_address(world, browser, wechat):
+    """WeChat lets a page call requestMerchantTransfer only after its wx.config: the page
+    carries one signed with the official account's jsapi_ticket for its own URL, loads the
+    JS-SDK before transfer.js, and WeChat (the stand-in's client) verifies it for that page
+    only. The ticket is fetched once and shared by later pages."""
+    w, package = _waiting_payout(world, wechat)
+    login_as(browser, world["seller"])
+    tokens, tickets = wechat.token_calls, wechat.ticket_calls
+    url = f"http://distweb.test/promoter/withdrawals/{w.id}"
+    page = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": IN_WECHAT}).get_data(as_text=True)
+    config = _wx_config(page)
+    assert config is not None and config["appId"] == wechat.appid and config["debug"] is False
+    assert config["jsApiList"] == ["requestMerchantTransfer"]
+    assert re.search(r'data-scripts="/static/js/vendor/jweixin-1\.6\.0[^" ]*\.js /static/js/transfer[^"]*"', page)
+    verify = {"verifyAppId": config["appId"], "verifyTimestamp": str(config["timestamp"]),
+              "verifyNonceStr": config["nonceStr"], "verifySignature": config["signature"],
+              "verifyJsApiList": config["jsApiList"]}
+    # Signed for this page: WeChat accepts it here (and the transfer may be opened), not elsewhere.
+    assert wechat.bridge("preVerifyJSAPI", verify, url + "#top", OPENID) == {"err_msg": "config:ok"}
+    other = "http://localhost/promoter/withdraw"
+    assert wechat.bridge("preVerifyJSAPI", verify, other, OPENID) == {"err_msg": "config:invalid signature"}
+    assert wechat.bridge("requestMerchantTransfer", {"mchId": wechat.mchid, "appId": wechat.appid,
+                                                     "package": package}, other, OPENID)["err_msg"] \
+        == "requestMerchantTransfer:fail_no permission to execute"
+    # A second page view: a new nonce and signature, the same ticket, not fetched again.
+    again = _wx_config(browser.get(f"/promoter/withdrawals/{w.id}",
+                                   headers={"User-Agent": IN_WECHAT}).get_data(as_text=True))
+    assert again["nonceStr"] != config["nonceStr"]
+    assert (wechat.token_calls - tokens, wechat.ticket_calls - tickets) == (1, 1)
+    # Outside WeChat: no config, no ticket asked for, no JS-SDK loaded.
+    outside = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": PHONE}).get_data(as_text=True)
+    assert _wx_config(outside) is None and "jweixin" not in outside
+    assert wechat.ticket_calls - tickets == 1
+
+
+def test_without_a_ticket_the_confirm_page_still_opens_without_a_config(world, browser, wechat):
+    """The brand's AppSecret no longer matches WeChat's (40125): the page still shows the
+    payout and its button (WeChat then refuses the call, and the page says so), logs why,
+    and caches nothing: the next view asks again."""
+    w, _ = _waiting_payout(world, wechat)
+    login_as(browser, world["seller"])
+    wechat.app_secret = "changed-at-wechat"
+    try:
+        tokens = wechat.token_calls
+        response = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": IN_WECHAT})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200 and "确认收款" in page and "data-transfer=" in page
+        assert _wx_config(page) is None and "jweixin" not in page
+    finally:
+        wechat.app_secret = "stand-in-app-secret"
+    page = browser.get(f"/promoter/withdrawals/{w.id}", headers={"User-Agent": IN_WECHAT}).get_data(as_text=True)
+    assert _wx_config(page) is not None and wechat.token_calls == tokens + 1

@@ -414,19 +414,49 @@ class WeChatPayProvider(PaymentProvider):
     def openid_for_code(self, code: str) -> str:
         if not self.secret.get("app_secret"):
             raise ProviderError("config", "missing app_secret")
+        body = self._official_account("GET", self.OAUTH_TOKEN, params={
+            "appid": self.settings["appid"], "secret": self.secret["app_secret"], "code": code,
+            "grant_type": "authorization_code"})
+        if not body.get("openid"):
+            raise ProviderError("provider_error", f"{body.get('errcode', '')}")
+        return str(body["openid"])[:64]
+
+    # ------------------------------------------------------------ JS-SDK: the page's wx.config
+
+    STABLE_TOKEN = "https://api.weixin.qq.com/cgi-bin/stable_token"
+    JSAPI_TICKET = "https://api.weixin.qq.com/cgi-bin/ticket/getticket"
+
+    def jsapi_ticket(self) -> tuple[str, int]:
+        """The official account's jsapi_ticket and how many seconds it stays good. The access
+        token comes from ``stable_token`` (not ``token``), so that fetching one here does not
+        invalidate the token another system of the brand holds for the same AppID."""
+        if not self.secret.get("app_secret"):
+            raise ProviderError("config", "missing app_secret")
+        token = self._official_account("POST", self.STABLE_TOKEN, json={
+            "grant_type": "client_credential", "appid": self.settings["appid"],
+            "secret": self.secret["app_secret"], "force_refresh": False})
+        if not token.get("access_token"):
+            raise ProviderError("provider_error", f"stable_token {token.get('errcode', '')}")
+        ticket = self._official_account("GET", self.JSAPI_TICKET, params={
+            "access_token": token["access_token"], "type": "jsapi"})
+        if ticket.get("errcode") not in (0, None) or not ticket.get("ticket"):
+            raise ProviderError("provider_error", f"getticket {ticket.get('errcode', '')}")
+        return str(ticket["ticket"]), int(ticket.get("expires_in") or 7200)
+
+    def _official_account(self, method: str, url: str, **kwargs) -> dict:
+        """One call to the official account's API (api.weixin.qq.com), through the brand's
+        egress proxy if it has one: its JSON answer, or a ProviderError."""
         proxy = {"https": self.settings["proxy"], "http": self.settings["proxy"]} if self.settings.get("proxy") else None
         try:
-            response = requests.get(self.OAUTH_TOKEN, timeout=self.timeout, proxies=proxy, params={
-                "appid": self.settings["appid"], "secret": self.secret["app_secret"], "code": code,
-                "grant_type": "authorization_code"})
+            response = requests.request(method, url, timeout=self.timeout, proxies=proxy, **kwargs)
             body = response.json()
         except requests.Timeout as err:
             raise ProviderError("timeout", "no answer from WeChat") from err
         except (requests.RequestException, ValueError) as err:
-            raise ProviderError("provider_error", f"WeChat OAuth failed: {type(err).__name__}") from err
-        if not isinstance(body, dict) or not body.get("openid"):
-            raise ProviderError("provider_error", f"{body.get('errcode') if isinstance(body, dict) else ''}")
-        return str(body["openid"])[:64]
+            raise ProviderError("provider_error", f"WeChat API failed: {type(err).__name__}") from err
+        if not isinstance(body, dict):
+            raise ProviderError("provider_error", "WeChat API answered no object")
+        return body
 
     def acknowledge(self, ok: bool):
         if ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from distweb.web.htmx import redirect_to, render
 from distweb.web.join.routes import invite_url
 from distweb.web.sessions import signed_in_user
 
+log = logging.getLogger(__name__)
 bp = Blueprint("promoter", __name__, url_prefix="/promoter")
 require_role(bp, Role.PROMOTER)
 read_only_when_suspended(bp)
@@ -429,7 +431,17 @@ def withdrawal_show(withdrawal_id: int):
         params = provider_payouts.confirm_params(view)
     except (ServiceError, ProviderError):  # the brand's WeChat settings are gone: nothing to confirm with
         params = None
-    return render("promoter/withdrawal.html", view=view, params=params, in_wechat=in_wechat, tab="wallet")
+    wx_config = None
+    if params and in_wechat:
+        # WeChat lets a page call requestMerchantTransfer only after its wx.config.
+        from distweb.services import wechat_jssdk
+
+        try:
+            wx_config = wechat_jssdk.page_config(promoter.brand_id, request.url, ("requestMerchantTransfer",))
+        except (ServiceError, ProviderError) as err:
+            log.warning("no wx.config for withdrawal %s: %s", withdrawal_id, err)
+    return render("promoter/withdrawal.html", view=view, params=params, in_wechat=in_wechat, wx_config=wx_config,
+                  tab="wallet")
 
 
 @bp.get("/withdrawals/<int:withdrawal_id>/status")
