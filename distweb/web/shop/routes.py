@@ -190,7 +190,11 @@ def pay(token: str):
     browser = online_pay.browser_kind(request.headers.get("User-Agent"))
     openid = session.get("wx_openid") if browser == "wechat" else None
     if provider == "wechat" and browser == "wechat" and not openid:
-        return redirect_to(url_for("shop.wechat_oauth", token=token))
+        if getattr(request, "htmx", None):
+            return redirect_to(url_for("shop.wechat_oauth", token=token))
+        # A form post may not be redirected off the site (the CSP's form-action 'self'), and
+        # WeChat's OAuth is off it: a page that goes on by itself (a tap, without scripts).
+        return render_template("shop/go.html", target=url_for("shop.wechat_oauth", token=token))
     try:
         payment = online_pay.start_payment(found, provider, browser, online_pay.CheckoutContext(
             notify_base=request.url_root, return_url=url_for("shop.order", token=token, _external=True),
