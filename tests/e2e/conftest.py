@@ -126,35 +126,25 @@ def desktop(browser, live_server):
     context.close()
 
 
-@pytest.fixture(scope="package")
-def promoter_cookies(browser, live_server):
-    """One real sign-in for the tests that are not about signing in (the login route is
-    rate-limited per address)."""
-    context = browser.new_context(base_url=live_server.url, **PHONE)
+def _signed_in_cookies(browser, live_server, options: dict, username: str) -> list[dict]:
+    context = browser.new_context(base_url=live_server.url, **options)
     page = context.new_page()
-    login(page, live_server.demo.promoter_login, live_server.demo.password)
+    login(page, username, live_server.demo.password)
     cookies = context.cookies()
     context.close()
     return cookies
+
+
+# The login route is rate-limited per address (10 a minute): the tests that are not about
+# signing in share one sign-in of each demo user.
+@pytest.fixture(scope="package")
+def promoter_cookies(browser, live_server):
+    return _signed_in_cookies(browser, live_server, PHONE, live_server.demo.promoter_login)
 
 
 @pytest.fixture(scope="package")
 def manager_cookies(browser, live_server):
-    """One real sign-in of the demo brand's manager, shared like ``promoter_cookies``: a
-    sign-in per test went past the login limit (10 a minute per address) on a fast machine."""
-    context = browser.new_context(base_url=live_server.url, **DESKTOP)
-    page = context.new_page()
-    login(page, live_server.demo.manager_login, live_server.demo.password)
-    cookies = context.cookies()
-    context.close()
-    return cookies
-
-
-@pytest.fixture
-def manager_desktop(desktop, manager_cookies):
-    """The desktop browser, already signed in as the demo brand's manager."""
-    desktop.add_cookies(manager_cookies)
-    return desktop
+    return _signed_in_cookies(browser, live_server, DESKTOP, live_server.demo.manager_login)
 
 
 @pytest.fixture
