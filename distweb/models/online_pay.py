@@ -148,6 +148,9 @@ class ProviderPayout(db.Model):
     # WeChat 商家转账 (用户确认模式): what the payee's phone hands to requestMerchantTransfer
     # to confirm; only while the bill waits for the payee (WAIT_USER_CONFIRM).
     package_info: Mapped[str | None] = mapped_column(String(1024))
+    # 撤销转账: when a manager asked WeChat to cancel this (still pending) transfer; the
+    # payout shows 撤销中 until WeChat confirms CANCELLED or the payee's confirmation wins.
+    cancel_requested_at = mapped_column(UTCDateTime)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("payout_batches.id"), index=True)
 
 

@@ -36,10 +36,10 @@ RETRY_AFTER = timedelta(minutes=5)
 FAIL_REASONS = {"OVERDUE_CLOSE": "收款人超过 24 小时未确认收款，转账已关闭",
                 "TRANSFER_SCENE_UNAVAILABLE": "转账场景不可用", "NAME_NOT_CORRECT": "收款人姓名与微信实名不符",
                 "ACCOUNT_NOT_EXIST": "收款微信账户不存在", "REAL_NAME_CHECK_FAIL": "收款人未实名认证"}
-# 撤销转账: a pending payout whose cancel WeChat accepted keeps CANCELING as its ``failure``
+# 撤销转账: a pending payout whose cancel was asked (``cancel_requested_at``) shows CANCELING
 # until WeChat confirms CANCELLED (then it fails with CANCELLED, the withdrawal approved
-# again) or the payee's confirmation got there first (then it pays, the mark cleared).
-CANCELING = "撤销中"
+# again) or the payee's confirmation got there first (then it pays).
+CANCELING = _l("撤销中")
 CANCELLED = "已撤销"
 
 
@@ -182,13 +182,13 @@ def apply(payout: ProviderPayout, notice: Notice) -> str:
 
 def cancelling(payout: ProviderPayout | None) -> bool:
     """撤销中: WeChat accepted the cancel of this payout and has not confirmed it yet."""
-    return payout is not None and payout.status == "pending" and payout.failure == CANCELING
+    return payout is not None and payout.status == "pending" and payout.cancel_requested_at is not None
 
 
 def cancellable(payout: ProviderPayout | None) -> bool:
     """A WeChat payout waiting for its payee (用户确认模式), or one being cancelled (asked again)."""
     return (payout is not None and payout.provider == "wechat" and payout.status == "pending"
-            and bool(payout.package_info or payout.failure == CANCELING))
+            and bool(payout.package_info or payout.cancel_requested_at is not None))
 
 
 def cancel(brand_id: int, withdrawal_id: int, actor_id: int | None = None) -> ProviderPayout:
@@ -212,7 +212,7 @@ def cancel(brand_id: int, withdrawal_id: int, actor_id: int | None = None) -> Pr
         asked_before, package = cancelling(payout), payout.package_info
         if not asked_before:
             # The payee's page stops offering the confirmation from now on.
-            payout.failure, payout.package_info = CANCELING, None
+            payout.cancel_requested_at, payout.package_info = utcnow(), None
     log.info("payout %s: cancel %s by user %s", payout.out_no, "re-checked" if asked_before else "requested",
              actor_id)
     try:
@@ -249,7 +249,7 @@ def _uncancel(payout: ProviderPayout, package: str | None) -> None:
     with transaction():
         db.session.execute(update(ProviderPayout).where(ProviderPayout.id == payout.id,
                                                         ProviderPayout.status == "pending")
-                           .values(failure=None, package_info=package))
+                           .values(cancel_requested_at=None, package_info=package))
     db.session.refresh(payout)
 
 

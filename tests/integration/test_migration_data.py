@@ -169,3 +169,30 @@ def test_0023_marks_lines_a_split_paid_and_goes_down_and_up_again(fresh_app):
         upgrade(directory=MIGRATIONS)
         with pytest.raises(Exception, match="CHECK constraint"), db.engine.begin() as conn:
             conn.execute(text("UPDATE commission_lines SET status = 'lost' WHERE id = 1"))
+
+
+def test_0025_moves_the_cancelling_mark_out_of_the_failure_column_and_back(fresh_app):
+    """A pending WeChat transfer marked 撤销中 in its failure column gets cancel_requested_at
+    (its failure cleared); a failed one keeps its reason (已撤销); down, the mark comes back."""
+    from flask_migrate import downgrade
+
+    payout = ("INSERT INTO provider_payouts (id, brand_id, withdrawal_id, provider, out_no, amount_fen, status, "
+              "failure, created_at) VALUES (:id, 1, 1, 'wechat', :out_no, 500, :status, :failure, '2026-01-01')")
+    with fresh_app.app_context():
+        upgrade(directory=MIGRATIONS, revision="4c8e2f6a9d31")
+        with db.engine.begin() as conn:
+            for sql in PARENTS[:5]:  # the brand, users and promoters
+                conn.execute(text(sql))
+            conn.execute(text("INSERT INTO withdrawals (id, brand_id, promoter_id, amount_fen, fee_fen, net_fen, "
+                              "method, account_name, account_no, status, created_at) VALUES (1, 1, 7, 500, 0, 500, "
+                              "'wechat', 'P7', 'oP7', 'approved', '2026-01-01')"))
+            for n, status, failure in ((1, "pending", "撤销中"), (2, "pending", None), (3, "failed", "已撤销")):
+                conn.execute(text(payout), {"id": n, "out_no": f"T{n}", "status": status, "failure": failure})
+        upgrade(directory=MIGRATIONS)
+        rows = db.session.execute(text("SELECT id, failure, cancel_requested_at IS NOT NULL FROM provider_payouts "
+                                       "ORDER BY id"))
+        assert [(i, f, bool(c)) for i, f, c in rows] == [(1, None, True), (2, None, False), (3, "已撤销", False)]
+        db.session.commit()
+        downgrade(directory=MIGRATIONS, revision="4c8e2f6a9d31")
+        rows = db.session.execute(text("SELECT id, failure FROM provider_payouts ORDER BY id"))
+        assert [tuple(r) for r in rows] == [(1, "撤销中"), (2, None), (3, "已撤销")]

@@ -41,8 +41,12 @@ def waiting(world, fen, openid=OPENID):
 
 
 def state(payout_id, withdrawal_id):
+    """(the payout's status, 撤销中 while its cancel is asked or else its failure, the withdrawal's)."""
     db.session.expire_all()
     p, w = db.session.get(ProviderPayout, payout_id), db.session.get(Withdrawal, withdrawal_id)
+    if p.cancel_requested_at is not None and p.status == "pending":
+        assert p.failure is None
+        return p.status, "撤销中", w.status
     return p.status, p.failure, w.status
 
 

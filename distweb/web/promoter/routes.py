@@ -455,7 +455,7 @@ def withdrawal_status(withdrawal_id: int):
         view = provider_payouts.payee_view(promoter.id, withdrawal_id)
     except NotFound:
         abort(404)
-    response = make_response({"state": view.state, "reason": view.reason})
+    response = make_response({"state": view.state, "reason": str(view.reason) if view.reason else None})
     response.headers["Cache-Control"] = "no-store"
     return response
 
