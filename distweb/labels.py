@@ -88,7 +88,8 @@ REFUND_STATUS = {"pending": _l("退款中"), "succeeded": _l("已退款"), "fail
 RECONCILIATION_DIFFERENCE = {"missing_in_distweb": _l("系统无记录"), "missing_at_provider": _l("平台无记录"),
                              "amount_differs": _l("金额不一致"), "needs_refund": _l("重复或关闭后付款，需退款")}
 SPLIT_STATUS = {"pending": _l("分账中"), "succeeded": _l("已分账"), "failed": _l("分账失败"),
-                "manual": _l("线下结算"), "waiting": _l("随退款回退"), "returned": _l("已回退")}
+                "manual": _l("线下结算"), "waiting": _l("随退款回退"), "returned": _l("已回退"),
+                "awaiting": _l("等待分账结果"), "void": _l("无需回退")}
 PAYOUT_STATUS = {"pending": _l("打款中"), "succeeded": _l("已到账"), "failed": _l("打款失败")}
 STOCK_REASON = {"purchase": _l("进货到货"), "sale": _l("零售"), "cancel": _l("订单取消退回")}
 LINE_STATUS = {"frozen": _l("冻结中"), "available": _l("已结算"), "paid_out": _l("已提现"), "reversed": _l("已扣回"),

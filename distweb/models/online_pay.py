@@ -281,12 +281,17 @@ class SplitReturn(db.Model):
     account_type, amount_fen}]), returned through the provider with its own out_no (WeChat
     Pay return-orders, one per receiver as ``out_no``-<n>; Alipay inside the refund as
     refund_royalty_parameters). ``manual``: the provider cannot return it (a WeChat
-    personal receiver); finance gets it back by hand."""
+    personal receiver, or Alipay after its refund went); finance gets it back by hand.
+    ``awaiting``: made while the split's outcome was open (in flight, or unanswered): what
+    the refund took from each receiver, made a return once the split turns out paid;
+    ``void``: nothing to return (the split paid no one, or the refund failed; ``failure``
+    says which)."""
 
     __tablename__ = "split_returns"
     __table_args__ = (
         CheckConstraint("amount_fen > 0", name="amount_positive"),
-        CheckConstraint("status IN ('waiting', 'pending', 'succeeded', 'failed', 'manual')", name="status_known"),
+        CheckConstraint("status IN ('waiting', 'pending', 'succeeded', 'failed', 'manual', 'awaiting', 'void')",
+                        name="status_known"),
         UniqueConstraint("refund_id", "split_id"),
     )
 

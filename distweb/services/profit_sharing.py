@@ -28,7 +28,9 @@ the holds and is asked about again until the provider says: paid, failed, or unk
 it (only then are the holds given back). A receiver is bound at the
 provider the first time a split uses it (WeChat 添加分账接收方, Alipay 分账关系绑定) and
 remembered (``RoyaltyBinding``). WeChat's 分账动账通知 (PROFITSHARING.*) settle a split
-once, like its answer. Refunds of split orders take the split back: ``split_returns``."""
+once, like its answer. Refunds of split orders take the split back: ``split_returns`` —
+a refund made while the split's outcome is open asks the provider first (``ask``), and
+when it cannot tell, the refund's return waits for the split and is made once it pays."""
 
 from __future__ import annotations
 
@@ -243,6 +245,34 @@ def unresolved(split: ProfitSplit) -> bool:
     return split.status == "failed" and split.completed_at is None
 
 
+def paid_parts(split: ProfitSplit) -> list[dict] | None:
+    """The parts the provider paid, once its word is final; None while the outcome is open
+    (pending, or failed without the provider's word): it may yet pay them."""
+    if split.status == "pending" or unresolved(split):
+        return None
+    if split.status == "succeeded":
+        return sent_parts(split)
+    return [part for part in sent_parts(split) if part.get("result") == "SUCCESS"]
+
+
+def ask(split: ProfitSplit, now=None) -> str:
+    """Before a refund of the order, the provider is asked about a split sent whose outcome
+    is open (its query: WeChat 查询分账结果, Alipay 交易分账查询), and its word applied when
+    it settles the split. Asking first, rather than leaving it all to the late recovery,
+    because a settled split's return goes the ordinary way: WeChat's return-orders before
+    the refund, and Alipay's 退分账 inside the refund — the only way Alipay takes a split
+    back, so a return prepared after the refund went is left to finance. One query, never
+    a send (a split the provider does not know stays for the sweep). Without an answer (or
+    still processing) the refund goes on regardless — the buyer's money does not wait on
+    the split — and its return waits for the split's outcome (``split_returns``)."""
+    if split.sent_at is None or paid_parts(split) is not None:
+        return "not_asked"
+    notice = _query(split)
+    settles = notice.status in ("succeeded", "partial") or (notice.status == "failed" and bool(notice.parts)) \
+        or (unresolved(split) and notice.status in ("failed", "not_found"))
+    return apply(split, notice, now) if settles else "unanswered"
+
+
 def sent_parts(split: ProfitSplit) -> list[dict]:
     """The receivers the split sends to (not those left manual)."""
     return [dict(part, kind=part.get("kind", "supplier")) for part in split.receivers or [] if not part.get("manual")]
@@ -362,7 +392,17 @@ def apply(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> 
     says it is over), then shown failed. The promoters' holds are given back only on the
     provider's word (a refusal, failed receivers, or ``not_found``: it has no such split);
     after no answer (``retry``: a timeout or an error, the outcome unknown) the split is
-    failed unresolved, holds kept, and asked about again later."""
+    failed unresolved, holds kept, and asked about again later. Once the outcome is known,
+    the refunds made while it was open get their returns (``split_returns.after_split``)."""
+    outcome = _apply_once(split, notice, now, final)
+    if outcome in ("split", "split_partial", "split_failed"):
+        from distweb.services import split_returns
+
+        split_returns.after_split(split.id, now)
+    return outcome
+
+
+def _apply_once(split: ProfitSplit, notice: Notice, now=None, final: bool = False) -> str:
     now = now or utcnow()
     with transaction():
         row = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split.id).with_for_update()
@@ -562,6 +602,10 @@ def retry(brand_id: int, split_id: int) -> ProfitSplit:
                 row.earlier_out_nos, row.sent_at = earlier, None
             row.receivers = parts
             row.status, row.attempts, row.next_try_at, row.completed_at = "pending", 0, utcnow(), None
+        if not held:
+            from distweb.services import split_returns
+
+            split_returns.reopen(row.id)  # refunds made meanwhile: returned if this attempt pays
     if known is not None:
         apply(row, known)
     else:

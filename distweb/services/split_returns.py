@@ -11,6 +11,22 @@ than the receiver got from the split less what earlier returns took.
 - Alipay: 退分账 rides in the refund itself (``refund_royalty_parameters`` of
   alipay.trade.refund): the return waits for the refund and is confirmed with it.
 
+A refund made while the split's outcome is open (pending: not yet sent, or sent and
+processing; or failed without the provider's word, its holds kept: ``profit_sharing.
+unresolved``) first asks the provider (``profit_sharing.ask``: one query, its word applied
+when it settles the split, so the return goes the ordinary way above). When the provider
+cannot tell, the refund is not held up: its return is recorded ``awaiting`` — what the
+refund took from each receiver, computed then (the reversal's numbers depend on what was
+refunded before) — and made once the split's outcome is known (``after_split``: on the
+split's answer, its query, a retry's, a WeChat notification, or the sweep), for the parts
+the split paid, never more than each got less earlier returns. WeChat's return-orders go
+after the refund (WeChat allows it). Alipay's 退分账 exists only inside alipay.trade.refund
+(refund_royalty_parameters; its guide has a split's funds returned through the refund
+API, no standalone royalty return), and the refund has gone: those parts are ``manual``
+(``MANUAL_REASONS["after_refund"]``), as a WeChat person's. A split that pays no one, or a
+refund that failed, makes the return ``void`` (a manager's retry of the split reopens one
+voided by the split). A refund still pending waits: a return is made for a refund made.
+
 Confirmed, each part moves back in the ledger (``services.ledger`` only): a supplier's
 from the brand's collection to its payable (BRAND_CLEARING → SUPPLIER_PAYABLE), a
 promoter's from PAID_OUT to its wallet, each undoing what the refund's reversal took. A
@@ -38,7 +54,17 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 RETRY_SPACING = timedelta(minutes=10)
 RETURNABLE = {"wechat": {"MERCHANT_ID"}, "alipay": {"loginName", "userId"}}
-MANUAL_REASONS = {"personal": _l("微信支付不能从个人接收方回退分账，请线下追回")}
+MANUAL_REASONS = {
+    "personal": _l("微信支付不能从个人接收方回退分账，请线下追回"),
+    "after_refund": _l("退款时分账结果未知，支付宝的退分账只能随退款一起发起，分账确认到账时退款已完成，请线下追回"),
+}
+# Why a return has nothing to send (``void``: its ``failure``).
+VOID_REASONS = {
+    "split_failed": _l("分账未成功，接收方未收到款项，无需回退"),
+    "refund_failed": _l("退款未成功，无需回退"),
+    "nothing_left": _l("接收方已回退全部分账金额，无需再回退"),
+}
+OPEN = ("awaiting",)
 
 
 def _key(part: dict) -> tuple[str, int]:
@@ -53,26 +79,36 @@ def of_split(split_id: int) -> list[SplitReturn]:
 
 def prepare(order: Order, refund: PaymentRefund) -> SplitReturn | None:
     """The return a refund of a split order needs (None: no split went out, or it takes
-    nothing back from its receivers). Made in its own transaction before the refund is sent."""
+    nothing back from its receivers). Made in its own transaction before the refund is
+    sent. A split whose outcome is open is asked about first (``profit_sharing.ask``); still
+    open, the return is recorded ``awaiting`` with what the refund takes from each receiver
+    the split sends to, and made when the split's outcome is known (``after_split``)."""
     from distweb.services import profit_sharing
 
     split = db.session.scalars(select(ProfitSplit).where(ProfitSplit.order_id == order.id,
-                                                         ProfitSplit.status.in_(("succeeded", "failed")))).first()
+                                                         ProfitSplit.status != "manual")).first()
     if split is None:
         return None
-    paid = profit_sharing.sent_parts(split)
-    if split.status == "failed":  # paid only in part: what the provider paid
-        paid = [part for part in paid if part.get("result") == "SUCCESS"]
+    if profit_sharing.paid_parts(split) is None:
+        profit_sharing.ask(split)
+        db.session.refresh(split)
+    after_split(split.id)  # earlier refunds' returns first: what they take counts against this one
+    db.session.refresh(split)
+    paid = profit_sharing.paid_parts(split)
+    if paid is None:
+        status, candidates = "awaiting", profit_sharing.sent_parts(split)
+    elif paid:
+        status, candidates = ("waiting" if split.provider == "alipay" else "pending"), paid
+    elif split.status == "failed":  # paid no one (a manager may retry it: kept, void)
+        status, candidates = "void", profit_sharing.sent_parts(split)
+    else:
+        return None
     by_sku = {item.sku: item.id for item in order.items}
     amounts = {by_sku[line["sku"]]: int(line["amount_fen"]) for line in refund.lines if line["sku"] in by_sku}
     suppliers, lines = commission.refund_takes_back(order, amounts)
-    taken: dict[tuple[str, int], int] = {}
-    for earlier in of_split(split.id):
-        if earlier.status != "failed":
-            for part in earlier.receivers:
-                taken[_key(part)] = taken.get(_key(part), 0) + int(part["amount_fen"])
+    taken = _taken(split.id, counting=("awaiting",))
     parts = []
-    for part in paid:
+    for part in candidates:
         key = _key(part)
         want = max(0, suppliers.get(key[1], 0)) if key[0] == "supplier" else sum(
             lines.get(int(line_id), 0) for line_id in part.get("line_ids") or [])
@@ -81,21 +117,116 @@ def prepare(order: Order, refund: PaymentRefund) -> SplitReturn | None:
             continue
         back = {k: part[k] for k in ("kind", "supplier_id", "promoter_id", "account", "account_type") if k in part}
         back["amount_fen"] = take
-        if part["account_type"] not in RETURNABLE.get(split.provider, set()):
+        if status not in ("awaiting", "void") and part["account_type"] not in RETURNABLE.get(split.provider, set()):
             back["manual"] = "personal"
         parts.append(back)
     if not parts:
         return None
-    sent = sum(p["amount_fen"] for p in parts if not p.get("manual"))
-    status = "manual" if not sent else ("waiting" if split.provider == "alipay" else "pending")
+    if status in ("waiting", "pending") and not any(not p.get("manual") for p in parts):
+        status = "manual"
     now = utcnow()
     with transaction():
         row = SplitReturn(brand_id=split.brand_id, split_id=split.id, refund_id=refund.id, provider=split.provider,
                           out_no=f"B{order.id}{secrets.token_hex(5).upper()}",
                           amount_fen=sum(p["amount_fen"] for p in parts), receivers=parts, status=status, attempts=0,
-                          created_at=now, next_try_at=now, completed_at=now if status == "manual" else None)
+                          failure="split_failed" if status == "void" else None, created_at=now, next_try_at=now,
+                          completed_at=now if status in ("manual", "void") else None)
         db.session.add(row)
     return row
+
+
+def _taken(split_id: int, counting: tuple[str, ...] = ()) -> dict[tuple[str, int], int]:
+    """What the split's returns made so far take from each receiver (any but a failed or
+    void one; an awaiting one only when ``counting`` says so)."""
+    taken: dict[tuple[str, int], int] = {}
+    for earlier in of_split(split_id):
+        if earlier.status in ("failed", "void") or (earlier.status in OPEN and "awaiting" not in counting):
+            continue
+        for part in earlier.receivers:
+            taken[_key(part)] = taken.get(_key(part), 0) + int(part["amount_fen"])
+    return taken
+
+
+def after_split(split_id: int, now=None) -> list[SplitReturn]:
+    """The split's outcome is known (or a refund it waited for settled): its awaiting
+    returns are made and sent (``settle_awaiting``). Safe to run twice."""
+    made = settle_awaiting(split_id, now)
+    for row in made:
+        if row.status == "pending":
+            send(row, now)
+    return made
+
+
+def settle_awaiting(split_id: int, now=None) -> list[SplitReturn]:
+    """In one transaction, each awaiting return of the split whose outcome and refund are
+    known, oldest first: the parts the split paid, each what the refund took from that
+    receiver but never more than it got less earlier returns — WeChat: ``pending`` (sent
+    by the caller, after the refund; a person's part ``manual``), Alipay: ``manual`` (its
+    refund has gone). ``void`` when the split paid no one, the refund failed, or nothing
+    is left to take. A return whose refund is still pending, or whose split is still
+    open, stays. A second run finds none awaiting."""
+    from distweb.services import profit_sharing
+
+    now = now or utcnow()
+    made = []
+    with transaction():
+        split = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split_id).with_for_update()
+                                   .execution_options(populate_existing=True)).one()
+        waiting = list(db.session.scalars(select(SplitReturn).where(
+            SplitReturn.split_id == split_id, SplitReturn.status == "awaiting").order_by(SplitReturn.id)
+            .with_for_update().execution_options(populate_existing=True)))
+        if not waiting:
+            return []
+        paid = profit_sharing.paid_parts(split)
+        taken = _taken(split_id)
+        for row in waiting:
+            refund = db.session.get(PaymentRefund, row.refund_id)
+            if refund.status == "failed":
+                _void(row, "refund_failed", now)
+                continue
+            if refund.status != "succeeded" or paid is None:
+                continue
+            if not paid:
+                _void(row, "split_failed", now)
+                continue
+            got = {_key(part): int(part["amount_fen"]) for part in paid}
+            parts = []
+            for part in row.receivers:
+                key = _key(part)
+                take = min(int(part["amount_fen"]), got.get(key, 0) - taken.get(key, 0))
+                if take <= 0:
+                    continue
+                back = dict(part, amount_fen=take)
+                back.pop("manual", None)
+                if split.provider == "alipay":
+                    back["manual"] = "after_refund"
+                elif part["account_type"] not in RETURNABLE.get(split.provider, set()):
+                    back["manual"] = "personal"
+                taken[key] = taken.get(key, 0) + take
+                parts.append(back)
+            if not parts:
+                _void(row, "nothing_left", now)
+                continue
+            row.receivers, row.amount_fen = parts, sum(p["amount_fen"] for p in parts)
+            if any(not p.get("manual") for p in parts):
+                row.status, row.next_try_at = "pending", now
+            else:
+                row.status, row.completed_at = "manual", now
+            made.append(row)
+    return made
+
+
+def _void(row: SplitReturn, why: str, now) -> None:
+    row.status, row.failure, row.completed_at = "void", why, now
+
+
+def reopen(split_id: int) -> None:
+    """In the caller's transaction (a manager retries the split that paid no one): the
+    returns voided because of it await the new attempt's outcome again."""
+    for row in db.session.scalars(select(SplitReturn).where(SplitReturn.split_id == split_id,
+                                                            SplitReturn.status == "void",
+                                                            SplitReturn.failure == "split_failed")):
+        row.status, row.failure, row.completed_at = "awaiting", None, None
 
 
 def sent_parts(row: SplitReturn) -> list[dict]:
@@ -125,10 +256,14 @@ def send(row: SplitReturn, now=None) -> str:
 def refund_settled(refund_id: int, succeeded: bool, reason: str | None = None) -> None:
     """Alipay: the refund carrying the return is confirmed (or refused): so is the return."""
     row = db.session.scalars(select(SplitReturn).where(SplitReturn.refund_id == refund_id,
-                                                       SplitReturn.status == "waiting")).first()
-    if row is not None:
-        apply(row, Notice("split_return", row.out_no, "succeeded" if succeeded else "failed", reason=reason),
-              final=not succeeded)
+                                                       SplitReturn.status.in_(("waiting", "awaiting")))).first()
+    if row is None:
+        return
+    if row.status == "awaiting":  # waiting for the split too: made now if its outcome is known, else void
+        after_split(row.split_id)
+        return
+    apply(row, Notice("split_return", row.out_no, "succeeded" if succeeded else "failed", reason=reason),
+          final=not succeeded)
 
 
 def apply(row: SplitReturn, notice: Notice, now=None, final: bool = False) -> str:
@@ -170,9 +305,16 @@ def apply(row: SplitReturn, notice: Notice, now=None, final: bool = False) -> st
 
 
 def retry_due(now=None, limit: int = 100) -> int:
-    """WeChat returns waiting for another try. Safe to run twice."""
+    """WeChat returns waiting for another try, and awaiting returns whose split's outcome
+    is known (should its own run have been cut short). Safe to run twice."""
     now = now or utcnow()
     done = 0
+    settled = (ProfitSplit.status == "succeeded") | ((ProfitSplit.status == "failed")
+                                                     & ProfitSplit.completed_at.is_not(None))
+    for split_id in db.session.scalars(select(SplitReturn.split_id).join(ProfitSplit, ProfitSplit.id == SplitReturn.split_id)
+                                       .where(SplitReturn.status == "awaiting", settled).distinct()
+                                       .order_by(SplitReturn.split_id).limit(limit)).all():
+        done += len(after_split(split_id, now))
     for row in db.session.scalars(select(SplitReturn).where(
             SplitReturn.status == "pending", SplitReturn.next_try_at <= now).order_by(SplitReturn.id)
             .limit(limit)).all():

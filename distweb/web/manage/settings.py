@@ -334,7 +334,7 @@ def reconciliation_reports():
                     if part.get("kind") == "promoter"}
     return render("manage/reconciliation.html", reports=reconciliation.recent(current_user.brand_id),
                   splits=splits, returns=returns, manual_reasons=profit_sharing.MANUAL_REASONS,
-                  return_reasons=split_returns.MANUAL_REASONS,
+                  return_reasons=split_returns.MANUAL_REASONS, void_reasons=split_returns.VOID_REASONS,
                   promoter_names=profit_sharing.promoter_names(current_user.brand_id, promoter_ids),
                   supplier_names={s.id: s.name for s in catalogue.suppliers(current_user.brand_id)},
                   providers=online_pay.enabled(current_user.brand_id), labels=online_pay.PROVIDER_LABELS,
