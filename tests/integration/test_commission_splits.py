@@ -865,3 +865,288 @@ def test_a_wechat_split_failed_without_answers_keeps_the_hold_and_wechats_notifi
                 .order_by(PaymentNotice.id)] == ["split", "duplicate"]
         assert profit_sharing.run_due(now + timedelta(hours=3)) == 0
         assert verify().ok
+
+
+# ---------------------------------------------------------------- refunds while the split's outcome is open
+
+
+def split_return_rows(order_id):
+    from distweb.models import SplitReturn
+
+    return db.session.query(SplitReturn).join(ProfitSplit, ProfitSplit.id == SplitReturn.split_id).filter(
+        ProfitSplit.order_id == order_id).order_by(SplitReturn.id).all()
+
+
+def returned_parts(row) -> list[tuple]:
+    return [(p["kind"], p["amount_fen"], p.get("manual")) for p in row.receivers]
+
+
+def returns_at(wechat, since: set[str]) -> list[dict]:
+    """WeChat's return-orders made since ``since`` (the stand-in serves every test)."""
+    return [r for no, r in wechat.split_returns.items() if no not in since]
+
+
+def refund_done(client, wechat, refund) -> None:
+    headers, body = wechat.refund_done(refund.out_refund_no)
+    assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+
+
+def test_a_refund_while_a_wechat_split_is_unresolved_is_returned_once_the_query_says_it_paid(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    before = set(wechat.split_returns)
+    # WeChat makes the split, its answer is lost, and the next two looks go unanswered.
+    wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
+    with app.app_context():
+        now = utcnow()
+        profit_sharing.run_due(now)
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.completed_at) == ("failed", None)  # unresolved, holds kept
+        split_id, out_no = split.id, split.out_no
+    assert wechat.splits[out_no]["receivers"][0]["result"] == "SUCCESS"
+    # One tea refunded; the refund's own query about the split goes unanswered too.
+    browser.login("boss@example.com", "secret123")
+    asked = split_calls(wechat, "GET")
+    wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+    refund = refund_one_tea(app, browser, order_id)
+    assert split_calls(wechat, "GET") == asked + 1  # asked once before the refund
+    assert returns_at(wechat, before) == []  # nothing to take back from a split not known paid
+    refund_done(client, wechat, refund)
+    with app.app_context():
+        assert db.session.get(Order, order_id).refunded_fen == 5900
+        row = split_return_rows(order_id)[0]
+        # What the refund took from each receiver: the supplier's ¥31.00 less the upline's
+        # ¥2.95 it funds, and half the seller's margin.
+        assert (row.status, row.amount_fen) == ("awaiting", 2805 + 2800)
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 2805}
+        assert verify().ok
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "等待分账结果" in page and "退款时分账结果未知" in page
+    # The next look: WeChat says paid. The supplier's part goes back through 分账回退 (after
+    # the refund, which WeChat allows); the seller's change cannot, left to finance.
+    with app.app_context():
+        profit_sharing.run_due(now + timedelta(hours=2))
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        row = split_return_rows(order_id)[0]
+        assert (row.status, row.amount_fen) == ("succeeded", 2805 + 2800)
+        assert returned_parts(row) == [("supplier", 2805, None), ("promoter", 2800, "personal")]
+        assert profit_sharing.supplier_shares(order_id) == {}  # returned exactly what the refund took
+        assert wallet(brand_id, shop["seller"].id) == (-2800, 5600)  # ¥28.00 to recover by hand
+        assert wallet(brand_id, shop["top"].id) == (295, 0)
+        assert verify().ok
+    assert [(r["return_mchid"], r["amount"], r["out_order_no"], r["result"]) for r in returns_at(wechat, before)] \
+        == [(SUPPLIER_MCHID, 2805, out_no, "SUCCESS")]
+    # Run again (the sweep, the recovery itself): still the one return.
+    with app.app_context():
+        from distweb.services import split_returns
+
+        assert profit_sharing.run_due(now + timedelta(hours=5)) == 0
+        assert split_returns.after_split(split_id) == []
+        assert len(split_return_rows(order_id)) == 1
+        assert verify().ok
+    assert len(returns_at(wechat, before)) == 1
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "已回退" in page and "微信支付不能从个人接收方回退分账" in page and "等待分账结果" not in page
+
+
+def test_a_refund_while_a_wechat_split_is_processing_is_returned_when_its_notifications_arrive_once(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    before = set(wechat.split_returns)
+    wechat.split_processing = True
+    try:
+        with app.app_context():
+            profit_sharing.run_due()
+            split = db.session.query(ProfitSplit).one()
+            assert split.status == "pending"
+            split_id, out_no = split.id, split.out_no
+        browser.login("boss@example.com", "secret123")
+        refund = refund_one_tea(app, browser, order_id)  # its query: still PROCESSING
+    finally:
+        wechat.split_processing = False
+    refund_done(client, wechat, refund)
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "pending"
+        assert split_return_rows(order_id)[0].status == "awaiting"
+    first = wechat.split_notification(out_no, SUPPLIER_MCHID)
+    assert client.post("/pay/wechat/notify", data=first[1], headers=first[0]).status_code == 204
+    assert returns_at(wechat, before) == []  # not before the split is settled
+    last = wechat.split_notification(out_no, SELLER_OPENID)
+    for _ in range(2):
+        assert client.post("/pay/wechat/notify", data=last[1], headers=last[0]).status_code == 204
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        rows = split_return_rows(order_id)
+        assert [(r.status, r.amount_fen) for r in rows] == [("succeeded", 2805 + 2800)]
+        assert returned_parts(rows[0]) == [("supplier", 2805, None), ("promoter", 2800, "personal")]
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert wallet(brand_id, shop["seller"].id) == (-2800, 5600)
+        assert profit_sharing.run_due(utcnow() + timedelta(hours=1)) == 0
+        assert verify().ok
+    assert [(r["return_mchid"], r["amount"]) for r in returns_at(wechat, before)] == [(SUPPLIER_MCHID, 2805)]
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "已回退" in page
+
+
+def test_a_refund_asks_wechat_about_a_split_without_an_answer_first_and_returns_before_the_refund(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    before = set(wechat.split_returns)
+    wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
+    with app.app_context():
+        profit_sharing.run_due()
+        split = db.session.query(ProfitSplit).one()
+        assert split.status == "pending"
+        split_id, out_no = split.id, split.out_no
+    browser.login("boss@example.com", "secret123")
+    refund_one_tea(app, browser, order_id)  # its query finds the split paid
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        row = split_return_rows(order_id)[0]
+        # Returned before the refund is even confirmed, as for any split known paid.
+        assert (row.status, returned_parts(row)) == ("succeeded", [("supplier", 2805, None)])
+        assert verify().ok
+    assert [(r["return_mchid"], r["amount"], r["out_order_no"]) for r in returns_at(wechat, before)] == [
+        (SUPPLIER_MCHID, 2805, out_no)]
+
+
+def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_why_once_it_turns_out_paid(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "alipay", "seller@example.com")
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    alipay.stall_next("alipay.trade.order.settle", reached=True)  # settled, the answer lost
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    with app.app_context():
+        now = utcnow()
+        profit_sharing.run_due(now)
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.completed_at) == ("failed", None)
+        split_id = split.id
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)  # the refund's query too
+    browser.login("boss@example.com", "secret123")
+    refund = refund_one_tea(app, browser, order_id)
+    assert refund.status == "succeeded"
+    sent = [c[1] for c in alipay.calls if c[0] == "alipay.trade.refund"][-1]
+    assert not sent.get("refund_royalty_parameters")  # nothing known to take back when it went
+    with app.app_context():
+        assert split_return_rows(order_id)[0].status == "awaiting"
+        profit_sharing.run_due(now + timedelta(hours=2))  # Alipay: settled
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        row = split_return_rows(order_id)[0]
+        # Alipay's 退分账 rides only inside a refund, and this one has gone: each part the
+        # refund took is left for finance to recover, and the ledger keeps it owed.
+        assert (row.status, row.amount_fen) == ("manual", 2805 + 2800)
+        assert returned_parts(row) == [("supplier", 2805, "after_refund"), ("promoter", 2800, "after_refund")]
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: -2805}
+        assert wallet(brand_id, shop["seller"].id) == (-2800, 5600)
+        assert profit_sharing.run_due(now + timedelta(hours=5)) == 0
+        assert len(split_return_rows(order_id)) == 1
+        assert verify().ok
+    assert refund.out_refund_no not in alipay.royalty_returns
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "线下结算" in page and "支付宝的退分账只能随退款一起发起" in page
+
+
+def test_a_refund_while_a_split_is_open_returns_nothing_when_the_split_fails_and_the_hold_goes_back(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id
+    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    before = set(wechat.split_returns)
+    # WeChat closes every receiver (their accounts abnormal), and its answer is lost.
+    wechat.abnormal_receivers.update({SUPPLIER_MCHID, SELLER_OPENID})
+    wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
+    try:
+        with app.app_context():
+            now = utcnow()
+            profit_sharing.run_due(now)
+            split = db.session.query(ProfitSplit).one()
+            assert split.status == "pending"
+            split_id = split.id
+        browser.login("boss@example.com", "secret123")
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")  # the refund's query unanswered
+        refund = refund_one_tea(app, browser, order_id)
+        refund_done(client, wechat, refund)
+        with app.app_context():
+            assert split_return_rows(order_id)[0].status == "awaiting"
+            assert wallet(brand_id, shop["seller"].id) == (-2800, 0)  # clawed back; ¥56.00 still held
+            profit_sharing.run_due(now + timedelta(minutes=11))  # the look: every receiver CLOSED
+            split = db.session.get(ProfitSplit, split_id)
+            assert split.status == "failed" and split.completed_at is not None
+            row = split_return_rows(order_id)[0]
+            assert (row.status, row.failure) == ("void", "split_failed")
+            assert wallet(brand_id, shop["seller"].id) == (2800, 0)  # the hold back, less what the refund took
+            assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 2805}  # still owed to it
+            assert verify().ok
+    finally:
+        wechat.abnormal_receivers.difference_update({SUPPLIER_MCHID, SELLER_OPENID})
+    assert returns_at(wechat, before) == []
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "无需回退" in page and "分账未成功，接收方未收到款项" in page
+
+
+def test_a_return_voided_by_a_failed_split_is_made_when_the_managers_retry_pays_it(
+        app, shop, client, browser, wechat, alipay):
+    brand_id = shop["brand"].id  # the seller has no WeChat account: only the supplier's share goes
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    before = set(wechat.split_returns)
+    wechat.abnormal_receivers.add(SUPPLIER_MCHID)
+    wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
+    try:
+        with app.app_context():
+            now = utcnow()
+            profit_sharing.run_due(now)
+            split_id = db.session.query(ProfitSplit).one().id
+        browser.login("boss@example.com", "secret123")
+        wechat.fail_next(500, "SYSTEM_ERROR", "系统繁忙")
+        refund = refund_one_tea(app, browser, order_id)
+        refund_done(client, wechat, refund)
+        with app.app_context():
+            profit_sharing.run_due(now + timedelta(minutes=11))
+            assert split_return_rows(order_id)[0].status == "void"
+    finally:
+        wechat.abnormal_receivers.discard(SUPPLIER_MCHID)
+    # The retry sends the supplier's share of the whole order (¥56.10) under a new number;
+    # the refund's return of its ¥28.05 now follows it.
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        split = db.session.get(ProfitSplit, split_id)
+        assert (split.status, split.amount_fen) == ("succeeded", 5610)
+        rows = split_return_rows(order_id)
+        assert [(r.status, returned_parts(r)) for r in rows] == [("succeeded", [("supplier", 2805, None)])]
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert verify().ok
+    assert [(r["return_mchid"], r["amount"], r["out_order_no"]) for r in returns_at(wechat, before)] == [
+        (SUPPLIER_MCHID, 2805, split.out_no)]
