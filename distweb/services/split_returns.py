@@ -20,12 +20,16 @@ refund took from each receiver, computed then (the reversal's numbers depend on 
 refunded before) — and made once the split's outcome is known (``after_split``: on the
 split's answer, its query, a retry's, a WeChat notification, or the sweep), for the parts
 the split paid, never more than each got less earlier returns. WeChat's return-orders go
-after the refund (WeChat allows it). Alipay's 退分账 exists only inside alipay.trade.refund
-(refund_royalty_parameters; its guide has a split's funds returned through the refund
-API, no standalone royalty return), and the refund has gone: those parts are ``manual``
-(``MANUAL_REASONS["after_refund"]``), as a WeChat person's. A split that pays no one, or a
-refund that failed, makes the return ``void`` (a manager's retry of the split reopens one
-voided by the split). A refund still pending waits: a return is made for a refund made.
+after the refund (WeChat's 请求分账回退: "分账回退可以先于退款请求，也可以后于退款请求").
+Alipay has no standalone royalty return: its guide sends a split's funds back through
+alipay.trade.refund (refund_royalty_parameters), and the refund carrying this order's
+amounts has gone. (The guide says the refund API may also return only the split; how —
+which refund amount, which request number — is not in the public pages found, so it is
+not guessed at here.) Those parts are ``manual`` (``MANUAL_REASONS["after_refund"]``),
+shown to the manager, the ledger keeping them owed, as a WeChat person's part. A split
+that pays no one, or a refund that failed, makes the return ``void`` (a manager's retry of
+the split reopens one voided by the split). A refund still pending waits: a return is made
+for a refund made.
 
 Confirmed, each part moves back in the ledger (``services.ledger`` only): a supplier's
 from the brand's collection to its payable (BRAND_CLEARING → SUPPLIER_PAYABLE), a
@@ -64,7 +68,6 @@ VOID_REASONS = {
     "refund_failed": _l("退款未成功，无需回退"),
     "nothing_left": _l("接收方已回退全部分账金额，无需再回退"),
 }
-OPEN = ("awaiting",)
 
 
 def _key(part: dict) -> tuple[str, int]:
@@ -106,7 +109,7 @@ def prepare(order: Order, refund: PaymentRefund) -> SplitReturn | None:
     by_sku = {item.sku: item.id for item in order.items}
     amounts = {by_sku[line["sku"]]: int(line["amount_fen"]) for line in refund.lines if line["sku"] in by_sku}
     suppliers, lines = commission.refund_takes_back(order, amounts)
-    taken = _taken(split.id, counting=("awaiting",))
+    taken = _taken(split.id, with_awaiting=True)
     parts = []
     for part in candidates:
         key = _key(part)
@@ -135,12 +138,13 @@ def prepare(order: Order, refund: PaymentRefund) -> SplitReturn | None:
     return row
 
 
-def _taken(split_id: int, counting: tuple[str, ...] = ()) -> dict[tuple[str, int], int]:
+def _taken(split_id: int, with_awaiting: bool = False) -> dict[tuple[str, int], int]:
     """What the split's returns made so far take from each receiver (any but a failed or
-    void one; an awaiting one only when ``counting`` says so)."""
+    void one; an awaiting one too, ``with_awaiting``: so that awaiting returns together
+    never ask more than a receiver was sent)."""
     taken: dict[tuple[str, int], int] = {}
     for earlier in of_split(split_id):
-        if earlier.status in ("failed", "void") or (earlier.status in OPEN and "awaiting" not in counting):
+        if earlier.status in ("failed", "void") or (earlier.status == "awaiting" and not with_awaiting):
             continue
         for part in earlier.receivers:
             taken[_key(part)] = taken.get(_key(part), 0) + int(part["amount_fen"])
@@ -169,6 +173,9 @@ def settle_awaiting(split_id: int, now=None) -> list[SplitReturn]:
 
     now = now or utcnow()
     made = []
+    if db.session.scalars(select(SplitReturn.id).where(SplitReturn.split_id == split_id,
+                                                       SplitReturn.status == "awaiting").limit(1)).first() is None:
+        return []  # the common case: nothing waits for this split (no lock taken)
     with transaction():
         split = db.session.scalars(select(ProfitSplit).where(ProfitSplit.id == split_id).with_for_update()
                                    .execution_options(populate_existing=True)).one()
@@ -311,9 +318,11 @@ def retry_due(now=None, limit: int = 100) -> int:
     done = 0
     settled = (ProfitSplit.status == "succeeded") | ((ProfitSplit.status == "failed")
                                                      & ProfitSplit.completed_at.is_not(None))
-    for split_id in db.session.scalars(select(SplitReturn.split_id).join(ProfitSplit, ProfitSplit.id == SplitReturn.split_id)
-                                       .where(SplitReturn.status == "awaiting", settled).distinct()
-                                       .order_by(SplitReturn.split_id).limit(limit)).all():
+    for split_id in db.session.scalars(
+            select(SplitReturn.split_id).join(ProfitSplit, ProfitSplit.id == SplitReturn.split_id)
+            .join(PaymentRefund, PaymentRefund.id == SplitReturn.refund_id)
+            .where(SplitReturn.status == "awaiting", PaymentRefund.status != "pending", settled).distinct()
+            .order_by(SplitReturn.split_id).limit(limit)).all():
         done += len(after_split(split_id, now))
     for row in db.session.scalars(select(SplitReturn).where(
             SplitReturn.status == "pending", SplitReturn.next_try_at <= now).order_by(SplitReturn.id)

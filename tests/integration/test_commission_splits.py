@@ -958,8 +958,9 @@ def test_a_refund_while_a_wechat_split_is_unresolved_is_returned_once_the_query_
     assert "已回退" in page and "微信支付不能从个人接收方回退分账" in page and "等待分账结果" not in page
 
 
+@pytest.mark.parametrize("refund_confirmed_first", [True, False])
 def test_a_refund_while_a_wechat_split_is_processing_is_returned_when_its_notifications_arrive_once(
-        app, shop, client, browser, wechat, alipay):
+        app, shop, client, browser, wechat, alipay, refund_confirmed_first):
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
     with app.app_context():
@@ -978,7 +979,8 @@ def test_a_refund_while_a_wechat_split_is_processing_is_returned_when_its_notifi
         refund = refund_one_tea(app, browser, order_id)  # its query: still PROCESSING
     finally:
         wechat.split_processing = False
-    refund_done(client, wechat, refund)
+    if refund_confirmed_first:
+        refund_done(client, wechat, refund)
     with app.app_context():
         assert db.session.get(ProfitSplit, split_id).status == "pending"
         assert split_return_rows(order_id)[0].status == "awaiting"
@@ -988,6 +990,14 @@ def test_a_refund_while_a_wechat_split_is_processing_is_returned_when_its_notifi
     last = wechat.split_notification(out_no, SELLER_OPENID)
     for _ in range(2):
         assert client.post("/pay/wechat/notify", data=last[1], headers=last[0]).status_code == 204
+    if not refund_confirmed_first:
+        with app.app_context():
+            assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+            # A return is made for a refund made: this one waits for the refund's confirmation.
+            assert split_return_rows(order_id)[0].status == "awaiting"
+            assert profit_sharing.run_due(utcnow() + timedelta(hours=1)) == 0
+        assert returns_at(wechat, before) == []
+        refund_done(client, wechat, refund)
     with app.app_context():
         assert db.session.get(ProfitSplit, split_id).status == "succeeded"
         rows = split_return_rows(order_id)
