@@ -1083,6 +1083,37 @@ def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_wh
     assert "线下结算" in page and "支付宝的退分账只能随退款一起发起" in page
 
 
+def test_a_refund_asks_alipay_about_an_unresolved_split_first_so_its_return_rides_inside_the_refund(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id = shop["brand"].id
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
+    settle(app, brand_id, order_id)
+    alipay.stall_next("alipay.trade.order.settle", reached=True)
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
+    with app.app_context():
+        now = utcnow()
+        profit_sharing.run_due(now)
+        profit_sharing.run_due(now + timedelta(minutes=11))
+        profit_sharing.run_due(now + timedelta(minutes=40))
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.completed_at) == ("failed", None)
+        split_id = split.id
+    browser.login("boss@example.com", "secret123")
+    refund = refund_one_tea(app, browser, order_id)  # its query: Alipay settled it
+    assert refund.status == "succeeded"
+    assert alipay.royalty_returns[refund.out_refund_no]["parts"] == [("westlake@example.com", 2805)]
+    with app.app_context():
+        assert db.session.get(ProfitSplit, split_id).status == "succeeded"
+        row = split_return_rows(order_id)[0]
+        assert (row.status, returned_parts(row)) == ("succeeded", [("supplier", 2805, None)])
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert verify().ok
+
+
 def test_a_refund_while_a_split_is_open_returns_nothing_when_the_split_fails_and_the_hold_goes_back(
         app, shop, client, browser, wechat, alipay):
     brand_id = shop["brand"].id
