@@ -3,14 +3,14 @@ in flight or unanswered records its return as ``awaiting`` (made and sent once t
 turns out paid) or ``void`` (the split paid no one, or the refund failed)
 
 Revision ID: 7b3e9c1d5f42
-Revises: 4c8e2f6a9d31
+Revises: 6a1d3f8c2e47
 Create Date: 2026-12-06 17:40:00
 """
 
 from alembic import op
 
 revision = '7b3e9c1d5f42'
-down_revision = '4c8e2f6a9d31'
+down_revision = '6a1d3f8c2e47'
 branch_labels = None
 depends_on = None
 
