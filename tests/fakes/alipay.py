@@ -45,6 +45,14 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from tests.fakes.keys import private_pem, public_pem, rsa_key
 
 
+def beijing(fmt: str) -> str:
+    """Now in Beijing time (the providers' clock), as ``fmt``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).strftime(fmt)
+
+
 def _sign(key, content: str) -> str:
     return base64.b64encode(key.sign(content.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
 
@@ -165,12 +173,12 @@ class AlipayStandIn:
         with self.lock:
             trade = self.trades[out_trade_no]
             trade["status"] = "TRADE_SUCCESS"
-            trade.setdefault("trade_no", time.strftime("%Y%m%d") + "2200" + secrets.token_hex(8))
-            trade["gmt_payment"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            trade.setdefault("trade_no", beijing("%Y%m%d") + "2200" + secrets.token_hex(8))
+            trade["gmt_payment"] = beijing("%Y-%m-%d %H:%M:%S")
         return self.notification(self._notice_params(trade), **kwargs)
 
     def _notice_params(self, trade: dict) -> dict:
-        return {"notify_time": time.strftime("%Y-%m-%d %H:%M:%S"), "notify_type": "trade_status_sync",
+        return {"notify_time": beijing("%Y-%m-%d %H:%M:%S"), "notify_type": "trade_status_sync",
                 "notify_id": secrets.token_hex(16), "charset": "utf-8", "version": "1.0",
                 "app_id": self.app_id, "trade_no": trade["trade_no"], "out_trade_no": trade["out_trade_no"],
                 "trade_status": trade["status"], "total_amount": _yuan(trade["total"]),
@@ -210,7 +218,7 @@ class AlipayStandIn:
                 known = self.trades[number] = {
                     "out_trade_no": number, "total": _fen(biz["total_amount"]), "subject": biz.get("subject", ""),
                     "status": "WAIT_BUYER_PAY", "notify_url": params.get("notify_url"),
-                    "return_url": params.get("return_url"), "gmt_create": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "return_url": params.get("return_url"), "gmt_create": beijing("%Y-%m-%d %H:%M:%S")}
         self.calls.append((params["method"], biz))
         return 200, (f"<!doctype html><meta charset=utf-8><title>支付宝收银台（测试）</title>"
                      f"<h1>支付宝收银台</h1><p class=amount>¥{html.escape(_yuan(known['total']))}</p>"
@@ -279,7 +287,7 @@ class AlipayStandIn:
             with self.lock:
                 settled = self.settles.setdefault(biz["out_request_no"], {
                     "trade_no": trade["trade_no"], "settle_no": "2026" + secrets.token_hex(10),
-                    "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "at": beijing("%Y-%m-%d %H:%M:%S"),
                     "parts": [(p["trans_in"], _fen(p["amount"])) for p in parts],
                     "failed": {p["trans_in"] for p in parts if p["trans_in"] in self.failing_receivers}})
             return self.respond(method, {"code": "10000", "msg": "Success", "trade_no": settled["trade_no"],
@@ -351,11 +359,11 @@ class AlipayStandIn:
                                                  "sub_code": "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
                                                  "sub_msg": "退款金额超限"})
                 self.refunds[biz["out_request_no"]] = {"out_trade_no": trade["out_trade_no"], "amount": amount,
-                                                       "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+                                                       "date": beijing("%Y-%m-%d %H:%M:%S")}
                 refunded = done + amount
             return self.respond(method, {**base, "trade_no": trade["trade_no"], "buyer_logon_id": "159****5620",
                                          "fund_change": "N" if repeat else "Y", "refund_fee": _yuan(refunded),
-                                         "gmt_refund_pay": time.strftime("%Y-%m-%d %H:%M:%S")})
+                                         "gmt_refund_pay": beijing("%Y-%m-%d %H:%M:%S")})
         return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method",
                                      "sub_msg": "不存在的方法名"})
 
@@ -419,9 +427,9 @@ class AlipayStandIn:
                                          "sub_msg": "收款账号不存在或姓名有误"})
         with self.lock:
             found = self.transfers.setdefault(number, {
-                "out_biz_no": number, "order_id": time.strftime("%Y%m%d") + "1100" + secrets.token_hex(8),
-                "pay_fund_order_id": time.strftime("%Y%m%d") + "1101" + secrets.token_hex(8),
-                "status": "SUCCESS", "trans_date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "out_biz_no": number, "order_id": beijing("%Y%m%d") + "1100" + secrets.token_hex(8),
+                "pay_fund_order_id": beijing("%Y%m%d") + "1101" + secrets.token_hex(8),
+                "status": "SUCCESS", "trans_date": beijing("%Y-%m-%d %H:%M:%S"),
                 "trans_amount": biz.get("trans_amount"), "payee": payee.get("identity"), "name": payee.get("name")})
         return self.respond(method, {"code": "10000", "msg": "Success", "out_biz_no": number,
                                      "order_id": found["order_id"], "pay_fund_order_id": found["pay_fund_order_id"],

@@ -354,8 +354,15 @@ class WeChatPayProvider(PaymentProvider):
 
     def bill(self, day) -> list[BillRow]:
         """交易账单 (``ALL``) of ``day``: asked for (its download URL and SHA1), downloaded
-        (gzip), checked against the hash, and read: every row's fields start with a backquote;
-        a SUCCESS row is a payment, a REFUND row a refund (商户退款单号, 退款金额)."""
+        with a signed request (the file itself carries no signature), unzipped, checked
+        against the hash (WeChat hashes the original file, not the gzip: "原始账单（gzip需要
+        解压缩）的摘要值"), and read: every field starts with a backquote; a SUCCESS row is a
+        payment, a REFUND row a refund (商户退款单号).
+
+        Amounts are the ones distweb asked for: 订单金额 for a payment and 申请退款金额 for a
+        refund. 应结订单金额 and 退款金额 leave out a merchant-funded (免充值) coupon, and a
+        refund row's 应结订单金额 is 0.00. Bills in WeChat's early format name them 总金额
+        and 退款金额."""
         import csv
         import gzip
         import hashlib
@@ -373,17 +380,23 @@ class WeChatPayProvider(PaymentProvider):
             raise ProviderError("provider_error", f"bill download failed: {type(err).__name__}") from err
         if code != 200 or not isinstance(content, bytes):
             raise ProviderError("provider_error", f"bill download failed: HTTP {code}")
-        if meta.get("hash_type") == "SHA1" and hashlib.sha1(content, usedforsecurity=False).hexdigest() != meta.get(
-                "hash_value"):
+        try:
+            original = gzip.decompress(content)
+        except (OSError, EOFError) as err:
+            raise ProviderError("provider_error", "bill unreadable") from err
+        if str(meta.get("hash_type") or "").upper() == "SHA1" and hashlib.sha1(
+                original, usedforsecurity=False).hexdigest() != str(meta.get("hash_value") or "").lower():
             raise ProviderError("provider_error", "bill hash mismatch")
         try:
-            text = gzip.decompress(content).decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as err:
+            text = original.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
             raise ProviderError("provider_error", "bill unreadable") from err
         rows = list(csv.reader(io.StringIO(text)))
         if not rows:
             return []
         header = [h.strip() for h in rows[0]]
+        payment_column = "订单金额" if "订单金额" in header else "总金额"
+        refund_column = "申请退款金额" if "申请退款金额" in header else "退款金额"
         out = []
         for raw in rows[1:]:
             if not raw or not raw[0].startswith("`"):
@@ -391,9 +404,11 @@ class WeChatPayProvider(PaymentProvider):
             row = dict(zip(header, (v.lstrip("`").strip() for v in raw), strict=False))
             try:
                 if row.get("交易状态") == "SUCCESS":
-                    out.append(BillRow("payment", row["商户订单号"], parse_yuan(row["应结订单金额"]), row.get("微信订单号")))
+                    out.append(BillRow("payment", row["商户订单号"], parse_yuan(row[payment_column]),
+                                       row.get("微信订单号")))
                 elif row.get("交易状态") == "REFUND":
-                    out.append(BillRow("refund", row["商户退款单号"], parse_yuan(row["退款金额"]), row.get("微信退款单号")))
+                    out.append(BillRow("refund", row["商户退款单号"], parse_yuan(row[refund_column]),
+                                       row.get("微信退款单号")))
             except (KeyError, ValueError) as err:
                 raise ProviderError("provider_error", "bill row unreadable") from err
         return out
