@@ -368,42 +368,62 @@ class AlipayStandIn:
                                      "sub_msg": "不存在的方法名"})
 
     def bill_zip(self, day: str) -> bytes:
-        """The trade bill as Alipay publishes it: a zip with a GBK 业务明细 CSV, ``#`` lines
-        around the rows. ``extra_bill_rows`` adds (kind, reference, fen) rows."""
+        """The trade bill as Alipay publishes it: ``<pid>_<yyyymmdd>.csv.zip`` holding a GBK
+        业务明细 CSV (``#`` lines around the rows) and its 汇总, the entries' names in GBK
+        without the zip's UTF-8 flag (integrations open it with a GBK charset). Number-like
+        cells end with a tab (so Excel keeps their digits); a 退款 row's 订单金额 and 商家实收
+        are negative. ``extra_bill_rows`` adds (kind, reference, fen) rows."""
         import io
         import zipfile
 
         header = ("支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,"
                   "订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,"
                   "券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注")
-        lines = ["#支付宝业务明细查询", "#账号：[20881234567890120156]", f"#起始日期：[{day} 00:00:00]", "#-----业务明细列表----",
-                 header]
+
+        def row(trade_no, out_trade_no, kind, subject, created, done, amount, batch, fee):
+            return (f"{trade_no}\t,{out_trade_no}\t,{kind}\t,{subject},{created},{done},\t,\t,\t,\t,"
+                    f"*明(139****1234)\t,{amount},{amount},0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,"
+                    f"{batch}\t,{fee},0.00,{subject}")
+
+        lines = ["#支付宝业务明细查询", "#账号：[20881234567890120156]",
+                 f"#起始日期：[{day} 00:00:00]   终止日期：[{day} 23:59:59]",
+                 "#-----------------------------------------业务明细列表----------------------------------------", header]
         for trade in self.trades.values():
             if trade["status"] in ("TRADE_SUCCESS", "TRADE_CLOSED") and (trade.get("gmt_payment") or "").startswith(day):
-                lines.append(f"{trade['trade_no']},{trade['out_trade_no']},交易,{trade['subject']},{trade['gmt_create']},"
-                             f"{trade['gmt_payment']},,,,,buyer@example.com,{_yuan(trade['total'])},{_yuan(trade['total'])},"
-                             "0.00,0.00,0.00,0.00,0.00,,0.00,0.00,,-0.71,0.00,")
+                lines.append(row(trade["trade_no"], trade["out_trade_no"], "交易", trade["subject"], trade["gmt_create"],
+                                 trade["gmt_payment"], _yuan(trade["total"]), "", "-0.71"))
         for number, refund in self.refunds.items():
             trade = self.trades[refund["out_trade_no"]]
             if refund.get("date", "").startswith(day):
-                lines.append(f"{trade['trade_no']},{trade['out_trade_no']},退款,{trade['subject']},{trade['gmt_create']},"
-                             f"{refund['date']},,,,,buyer@example.com,{_yuan(trade['total'])},-{_yuan(refund['amount'])},"
-                             f"0.00,0.00,0.00,0.00,0.00,,0.00,0.00,{number},0.00,0.00,")
+                lines.append(row(trade["trade_no"], trade["out_trade_no"], "退款", trade["subject"], trade["gmt_create"],
+                                 refund["date"], "-" + _yuan(refund["amount"]), number, "0.00"))
         for kind, reference, fen in self.extra_bill_rows:
-            business = "交易" if kind == "payment" else "退款"
-            amount = _yuan(fen) if kind == "payment" else "-" + _yuan(fen)
-            out_trade = reference if kind == "payment" else "X"
-            lines.append(f"2026extra,{out_trade},{business},茶,{day} 12:00:00,{day} 12:00:00,,,,,b@example.com,"
-                         f"{_yuan(fen)},{amount},0.00,0.00,0.00,0.00,0.00,,0.00,0.00,"
-                         f"{reference if kind == 'refund' else ''},0.00,0.00,")
+            at = f"{day} 12:00:00"
+            if kind == "payment":
+                lines.append(row("2026extra", reference, "交易", "茶", at, at, _yuan(fen), "", "0.00"))
+            else:
+                lines.append(row("2026extra", "X", "退款", "茶", at, at, "-" + _yuan(fen), reference, "0.00"))
         lines += ["#-----------------------------------------业务明细列表结束------------------------------------",
-                  "#交易合计：0笔，商家实收共0.00元", f"#导出时间：[{day} 23:59:59]"]
+                  "#交易合计：0笔，商家实收共0.00元，商家优惠共0.00元", "#退款合计：0笔，商家实收退款共0.00元，商家优惠退款共0.00元",
+                  f"#导出时间：[{day} 23:59:59]"]
+        stem = f"20881234567890120156_{day.replace('-', '')}"
+        files = [(f"{stem}_业务明细.csv", "\r\n".join(lines)), (f"{stem}_业务明细(汇总).csv", "#支付宝业务汇总查询")]
+        # zipfile writes a non-ASCII name as UTF-8 with the flag set; Alipay's are GBK bytes
+        # with no flag, so each name is written as an ASCII stand-in of the same length and
+        # its bytes swapped for the GBK ones (the name is in the local and central headers).
         buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr(f"20881234567890120156_{day.replace('-', '')}_业务明细.csv",
-                             "\r\n".join(lines).encode("gbk"))
-            archive.writestr(f"20881234567890120156_{day.replace('-', '')}_业务明细(汇总).csv", "#汇总".encode("gbk"))
-        return buffer.getvalue()
+        swaps = []
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for n, (name, text) in enumerate(files):
+                raw = name.encode("gbk")
+                stand_in = (f"~{n}~" + "q" * len(raw))[:len(raw)].encode()
+                swaps.append((stand_in, raw))
+                archive.writestr(stand_in.decode(), text.encode("gbk"))
+        content = buffer.getvalue()
+        for stand_in, raw in swaps:
+            assert content.count(stand_in) == 2
+            content = content.replace(stand_in, raw)
+        return content
 
     def transfer_call(self, method: str, params: dict, biz: dict) -> str:
         """单笔转账 and its query; 公钥证书模式: the request must name our certificates."""

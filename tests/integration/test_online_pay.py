@@ -557,6 +557,42 @@ def test_the_wechat_bill_is_read_as_wechat_writes_it(app, shop, client, browser,
         wechat.bill_tampered = False
 
 
+def test_the_alipay_bill_is_read_as_alipay_writes_it(app, shop, client, browser, wechat, alipay):
+    """Alipay's bill: a zip whose entries are named in GBK (no UTF-8 flag), a GBK 业务明细
+    with tab-ended cells; a partial refund's row is negative and matches what was refunded."""
+    import io
+    import zipfile
+
+    from distweb.services import reconciliation
+
+    for records in (wechat.transactions, wechat.refunds, alipay.trades, alipay.refunds):
+        records.clear()
+    token = place(client, shop["seller"])
+    start_paying(client, token, "alipay")
+    requests.get(the_payment(app).action["url"], timeout=5)
+    notify_alipay(client, alipay.pay(the_payment(app).out_trade_no))
+    browser.login("boss@example.com", "secret123")
+    with app.app_context():
+        order = db.session.query(Order).join(Payment, Payment.order_id == Order.id).filter(
+            Payment.out_trade_no == the_payment(app).out_trade_no).one()
+        order_id, item_id = order.id, order.items[0].id
+    browser.post(f"/manage/orders/{order_id}/refund", {f"amount_{item_id}": "59.00"},
+                 token_from=f"/manage/orders/{order_id}")
+    with app.app_context():
+        refund_no = db.session.query(PaymentRefund).one().out_refund_no
+    day = beijing_today()
+    archive = zipfile.ZipFile(io.BytesIO(alipay.bill_zip(day.isoformat())))
+    assert [info.flag_bits & 0x800 for info in archive.infolist()] == [0, 0]
+    assert archive.infolist()[0].filename.encode("cp437").decode("gbk").endswith("_业务明细.csv")
+    with app.app_context():
+        report = reconciliation.reconcile(shop["brand"].id, "alipay", day)
+        assert (report.status, report.differences) == ("matched", [])
+        assert (report.counts["provider_payment_fen"], report.counts["provider_refunds"],
+                report.counts["provider_refund_fen"]) == (11800, 1, 5900)
+        assert report.counts["distweb_refund_fen"] == 5900
+    assert alipay.refunds[refund_no]["amount"] == 5900
+
+
 def test_a_second_payment_of_a_paid_order_goes_back_to_the_buyer_and_the_order_is_paid_once(app, shop, client,
                                                                                            wechat, alipay):
     token = place(client, shop["seller"])

@@ -398,8 +398,9 @@ class AlipayProvider(PaymentProvider):
 
     def bill(self, day) -> list[BillRow]:
         """The trade bill of ``day``: its download URL asked for, the zip downloaded, and the
-        业务明细 CSV (GBK; ``#`` lines are comments) read: 交易 rows are payments (订单金额),
-        退款 rows refunds (退款批次号/请求号, 商家实收 as a negative amount)."""
+        业务明细 CSV (GBK; ``#`` lines are comments; number-like cells end with a tab) read:
+        交易 rows are payments (订单金额), 退款 rows refunds (退款批次号/请求号, 商家实收 as a
+        negative amount)."""
         import csv
         import io
         import zipfile
@@ -415,7 +416,10 @@ class AlipayProvider(PaymentProvider):
         try:
             response = requests.get(body["bill_download_url"], timeout=self.timeout)
             response.raise_for_status()
-            archive = zipfile.ZipFile(io.BytesIO(response.content))
+            # The entries' names are GBK without the zip's UTF-8 flag (Alipay's Java
+            # integrations open the archive with a GBK charset); read as cp437 they never
+            # end with 业务明细.csv.
+            archive = zipfile.ZipFile(io.BytesIO(response.content), metadata_encoding="gbk")
             name = next(n for n in archive.namelist() if n.endswith("_业务明细.csv"))
             text = archive.read(name).decode("gbk")
         except requests.Timeout as err:
