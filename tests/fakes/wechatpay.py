@@ -28,7 +28,7 @@ What it implements, from WeChat Pay's documentation:
   payee has not confirmed (400 INVALID_REQUEST after), ``cancel_done`` makes it CANCELLED;
 - H5 支付's cashier page (``h5``: the page at the ``h5_url``, paying posts the notification
   to the merchant and returns to the ``redirect_url``), for browser tests;
-- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``, ``PROFITSHARING.SUCCESS`` …): the resource encrypted with
+- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``, ``PROFITSHARING.SUCCESS``/``.RETURN`` …): the resource encrypted with
   AEAD_AES_256_GCM under the APIv3 key, the body signed with the platform key; returned to
   the test as (headers, body) to post to distweb.
 
@@ -188,20 +188,34 @@ class WeChatPayStandIn:
                                "payer_refund": refund["refund"]}, "user_received_account": "支付用户零钱"}
         return self.notification(f"REFUND.{status}", resource)
 
-    def split_notification(self, out_order_no: str, account: str, event: str = "PROFITSHARING.SUCCESS",
-                           **kwargs) -> tuple[dict, bytes]:
-        """分账动账通知 for one receiver of a split (its result made final here)."""
+    def split_notification(self, out_order_no: str, account: str, **kwargs) -> tuple[dict, bytes]:
+        """分账动账通知 PROFITSHARING.SUCCESS: one receiver of a split paid (its result made
+        final here). WeChat sends none for a receiver that fails: ``finish_split`` with
+        ``closed``, and only the query tells."""
         with self.lock:
             found = self.splits[out_order_no]
             receiver = next(r for r in found["receivers"] if r["account"] == account)
-            receiver["result"] = "SUCCESS" if event == "PROFITSHARING.SUCCESS" else "CLOSED"
-            if event != "PROFITSHARING.SUCCESS":
-                receiver["fail_reason"] = "ACCOUNT_ABNORMAL"
+            assert receiver["result"] in ("PENDING", "SUCCESS"), "no notification for a closed receiver"
+            receiver["result"] = "SUCCESS"
             if all(r["result"] != "PENDING" for r in found["receivers"]):
                 found["state"] = "FINISHED"
+        return self._profitsharing_notice("PROFITSHARING.SUCCESS", found, receiver, **kwargs)
+
+    def return_notification(self, out_return_no: str, **kwargs) -> tuple[dict, bytes]:
+        """分账动账通知 PROFITSHARING.RETURN for a 分账回退 that succeeded: the split and the
+        receiver money was taken back from (not the return order's number)."""
+        with self.lock:
+            made = self.split_returns[out_return_no]
+            assert made["result"] == "SUCCESS"
+            found = self.splits[made["out_order_no"]]
+            receiver = {"type": "MERCHANT_ID", "account": made["return_mchid"], "amount": made["amount"],
+                        "description": made["description"]}
+        return self._profitsharing_notice("PROFITSHARING.RETURN", found, receiver, **kwargs)
+
+    def _profitsharing_notice(self, event: str, found: dict, receiver: dict, **kwargs) -> tuple[dict, bytes]:
         resource = {"mchid": self.mchid, "transaction_id": found["transaction_id"], "order_id": found["order_id"],
-                    "out_order_no": out_order_no,
-                    "receiver": {"type": receiver["type"], "account": account, "amount": receiver["amount"],
+                    "out_order_no": found["out_order_no"],
+                    "receiver": {"type": receiver["type"], "account": receiver["account"], "amount": receiver["amount"],
                                  "description": receiver["description"]},
                     "success_time": beijing("%Y-%m-%dT%H:%M:%S+08:00")}
         return self.notification(event, resource, **kwargs)

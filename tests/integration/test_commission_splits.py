@@ -165,6 +165,20 @@ def test_wechat_splits_the_supplier_and_the_sellers_commission_and_returns_the_s
         assert [(p["kind"], p["amount_fen"], p.get("manual")) for p in row.receivers] == [
             ("supplier", 2805, None), ("promoter", 2800, "personal")]
         assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 2805}  # until the refund is made
+    # WeChat's PROFITSHARING.RETURN for it is acknowledged and changes nothing (it is not a
+    # receiver of the split failing; the return's own answer said how it went).
+    headers, body = wechat.return_notification(returned[0]["out_return_no"])
+    assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        from distweb.models import PaymentNotice
+
+        assert db.session.get(ProfitSplit, split.id).status == "succeeded"
+        assert db.session.query(SplitReturn).one().status == "succeeded"
+        assert [(n.kind, n.outcome) for n in db.session.query(PaymentNotice).filter(
+            PaymentNotice.kind == "split_return")] == [("split_return", "noted")]
+        assert wallet(brand_id, shop["seller"].id) == (0, 11200)
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 2805}
+        assert verify().ok
     headers, body = wechat.refund_done(refund.out_refund_no)
     assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
     with app.app_context():
@@ -611,7 +625,8 @@ def test_a_wechat_split_whose_receivers_all_closed_fails_at_once_and_the_retry_g
     assert "此前失败的分账单号" in page and first_no in page and f"{first_no}_2" in page
 
     # The same attempt again changes nothing: a second retry is refused, a resend of the
-    # new number is the same split, the old number's late notification is a duplicate.
+    # new number is the same split, its late 分账动账通知 is a duplicate (WeChat sends none
+    # for the old number's receiver: a CLOSED receiver is only told by the query).
     response = browser.post(f"/manage/payments/splits/{split_id}/retry", {},
                             token_from="/manage/payments/reconciliation")
     assert response.status_code == 302
@@ -621,7 +636,7 @@ def test_a_wechat_split_whose_receivers_all_closed_fails_at_once_and_the_retry_g
         assert db.session.get(ProfitSplit, split_id).out_no == f"{first_no}_2"
     assert split_calls(wechat, "POST") == 2  # the retry, then its resend (the same number)
     assert sorted(k for k in wechat.splits if k.startswith(first_no)) == [first_no, f"{first_no}_2"]
-    headers, body = wechat.split_notification(first_no, SELLER_OPENID, event="PROFITSHARING.CLOSED")
+    headers, body = wechat.split_notification(f"{first_no}_2", SELLER_OPENID)
     assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
     with app.app_context():
         assert db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split").one().outcome == "duplicate"

@@ -258,7 +258,8 @@ class WeChatPayProvider(PaymentProvider):
         if not result or not isinstance(result.get("resource"), dict):
             raise NotificationRejected("signature or decryption failed")
         resource, event = result["resource"], str(result.get("event_type") or "")
-        if resource.get("mchid") not in (None, self.settings["mchid"]):
+        # 商家转账's resource names its merchant ``mch_id``, the others ``mchid``.
+        if any(resource.get(key) not in (None, self.settings["mchid"]) for key in ("mchid", "mch_id")):
             raise NotificationRejected("another merchant's notification")
         if event.startswith("TRANSACTION."):
             return self._payment_notice(resource)
@@ -266,12 +267,14 @@ class WeChatPayProvider(PaymentProvider):
             return self._refund_notice(resource)
         if event.startswith("MCHTRANSFER."):
             return self._transfer_notice(resource)
-        if event.startswith("PROFITSHARING."):
-            # 分账动账通知: one receiver of a split; PROFITSHARING.SUCCESS or .CLOSED.
+        if event in ("PROFITSHARING.SUCCESS", "PROFITSHARING.RETURN"):
+            # 分账动账通知 has two events only: PROFITSHARING.SUCCESS (a receiver of a split
+            # was paid) and PROFITSHARING.RETURN (分账回退: money taken back from one). A
+            # receiver that fails (CLOSED) is told by no notification: only 查询分账结果.
             receiver = resource.get("receiver") or {}
             amount = receiver.get("amount")
-            return Notice("split", str(resource.get("out_order_no") or ""),
-                          "succeeded" if event == "PROFITSHARING.SUCCESS" else "failed",
+            return Notice("split" if event == "PROFITSHARING.SUCCESS" else "split_return",
+                          str(resource.get("out_order_no") or ""), "succeeded",
                           amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
                           resource.get("order_id"), _time(resource.get("success_time")), event,
                           account=receiver.get("account"))
