@@ -261,8 +261,10 @@ class AlipayStandIn:
             return self.transfer_call(method, params, biz)
         if method == "alipay.trade.royalty.relation.bind":
             receivers = biz.get("receiver_list") or []
+            # name: the receiver's real name, 必传 for a loginName (checked if given for a userId).
             if not biz.get("out_request_no") or not receivers or any(
-                    r.get("type") not in ("loginName", "userId") or not r.get("account") for r in receivers):
+                    r.get("type") not in ("loginName", "userId") or not r.get("account")
+                    or (r["type"] == "loginName" and not r.get("name")) for r in receivers):
                 return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "INVALID_PARAMETER",
                                              "sub_msg": "参数有误"})
             if any(r["account"] in self.unknown_payees for r in receivers):

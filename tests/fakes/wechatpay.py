@@ -98,6 +98,7 @@ class WeChatPayStandIn:
         self.bill_files: dict[str, bytes] = {}
         self.splits: dict[str, dict] = {}
         self.split_receivers: set[str] = set()
+        self.receiver_names: dict[str, str | None] = {}  # account -> the (decrypted) name it was added with
         self.split_processing = False  # splits answer PROCESSING; the result comes by notification
         self.split_returns: dict[str, dict] = {}
         self.refusing_returns: set[str] = set()  # merchant ids whose returns fail (their balance short)
@@ -405,7 +406,19 @@ class WeChatPayStandIn:
                     or data.get("appid") != self.appid or not data.get("relation_type") \
                     or (data["relation_type"] == "CUSTOM" and not data.get("custom_relation")):
                 return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            # name: a merchant's full name (必传 for MERCHANT_ID), a person's real name (选传,
+            # checked), encrypted with the platform certificate's key (RSAES-OAEP).
+            name = None
+            if data.get("name"):
+                try:
+                    name = self.platform_key.decrypt(base64.b64decode(data["name"]), padding.OAEP(
+                        mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)).decode()
+                except ValueError:
+                    return 400, {"code": "PARAM_ERROR", "message": "name 解密失败"}
+            if data["type"] == "MERCHANT_ID" and not name:
+                return 400, {"code": "PARAM_ERROR", "message": "分账接收方类型为MERCHANT_ID时，name必填"}
             self.split_receivers.add(data["account"])
+            self.receiver_names[data["account"]] = name
             return 200, {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"]}
         if method == "POST" and split.path == "/v3/profitsharing/orders":
             trade = next((t for t in self.transactions.values() if t.get("transaction_id") == data.get("transaction_id")),

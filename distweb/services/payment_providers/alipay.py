@@ -378,15 +378,20 @@ class AlipayProvider(PaymentProvider):
         return Notice("split", out_no, "partial" if "SUCCESS" in states else "failed",
                       reason=",".join(reasons) or "FAIL", parts=parts)
 
-    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
+    def bind_receiver(self, account: str, account_type: str, kind: str, name: str | None = None) -> None:
         """分账关系绑定 (alipay.trade.royalty.relation.bind): a receiver must be bound to the
-        app before a settle names it; binding again answers success."""
+        app before a settle names it; binding again answers success. ``name``, the account's
+        real name, is required for a loginName (checked when given for a userId)."""
         import secrets
 
+        if account_type == "loginName" and not name:
+            raise ProviderError("config", "Alipay needs the real name of a receiver given by login (loginName)")
         model = AlipayTradeRoyaltyRelationBindModel()
         model.out_request_no = "B" + secrets.token_hex(12)
         entity = RoyaltyEntity()
         entity.type, entity.account, entity.memo = account_type, account, "供货商" if kind == "supplier" else "推客"
+        if name:
+            entity.name = name
         model.receiver_list = [entity]
         body = self._server(AlipayTradeRoyaltyRelationBindRequest(biz_model=model),
                             "alipay_trade_royalty_relation_bind_response")

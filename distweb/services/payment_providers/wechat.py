@@ -299,11 +299,16 @@ class WeChatPayProvider(PaymentProvider):
         self._call(self.client().profitsharing_unfreeze, transaction_id=provider_txn_id, out_order_no=out_no,
                    description="解冻全部剩余资金")
 
-    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
-        """添加分账接收方 (an openid under the brand's AppID, or a merchant id)."""
+    def bind_receiver(self, account: str, account_type: str, kind: str, name: str | None = None) -> None:
+        """添加分账接收方 (an openid under the brand's AppID, or a merchant id). ``name`` is
+        the merchant's full registered name (商户全称), required for a MERCHANT_ID, or the
+        person's real name, optional for an openid (checked when given); the SDK encrypts it
+        with the platform key."""
+        if account_type == "MERCHANT_ID" and not name:
+            raise ProviderError("config", "WeChat Pay needs a merchant receiver's full name (商户全称)")
         self._call(self.client().profitsharing_add_receiver, account_type=account_type, account=account,
-                   relation_type=self.RELATION.get(kind, "CUSTOM"), custom_relation=None if kind in self.RELATION
-                   else "分账")
+                   relation_type=self.RELATION.get(kind, "CUSTOM"), name=name or None,
+                   custom_relation=None if kind in self.RELATION else "分账")
 
     def split_return(self, request: SplitReturnRequest) -> Notice:
         """请求分账回退, one return-order per receiver (``out_no``-<n>, so a repeat is the
