@@ -440,10 +440,15 @@ class AlipayStandIn:
                                              "sub_msg": "转账订单不存在"})
             return self.respond(method, {"code": "10000", "msg": "Success", **found})
         payee = biz.get("payee_info") or {}
+        # payee_info.name: "当identity_type=ALIPAY_LOGON_ID时，本字段必填" (checked against the account).
         if biz.get("product_code") != "TRANS_ACCOUNT_NO_PWD" or biz.get("biz_scene") != "DIRECT_TRANSFER" \
-                or payee.get("identity_type") != "ALIPAY_LOGON_ID":
+                or payee.get("identity_type") != "ALIPAY_LOGON_ID" or not payee.get("name") \
+                or not biz.get("order_title"):
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "INVALID_PARAMETER",
                                          "sub_msg": "参数有误"})
+        if _fen(biz.get("trans_amount") or "0") < 10:  # TRANS_ACCOUNT_NO_PWD: [0.1, 100000000] yuan
+            return self.respond(method, {"code": "40004", "msg": "Business Failed",
+                                         "sub_code": "EXCEED_LIMIT_SM_MIN_AMOUNT", "sub_msg": "单笔最低转账金额0.1元"})
         if payee.get("identity") in self.unknown_payees:
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "PAYEE_NOT_EXIST",
                                          "sub_msg": "收款账号不存在或姓名有误"})
