@@ -493,6 +493,13 @@ class WeChatPayStandIn:
                     or not isinstance(amount, int) or amount <= 0 or not data.get("transfer_remark") \
                     or not data.get("notify_url"):
                 return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            # 佣金报酬 (1005) must report 岗位类型 and 报酬说明; user_name is required from ¥2,000 and
+            # not allowed under ¥0.30; the remark is at most 32 characters.
+            reported = {i.get("info_type") for i in data.get("transfer_scene_report_infos") or [] if i.get("info_content")}
+            if (data["transfer_scene_id"] == "1005" and not {"岗位类型", "报酬说明"} <= reported) \
+                    or len(data["transfer_remark"]) > 32 or (amount >= 200000 and not data.get("user_name")) \
+                    or (amount < 30 and data.get("user_name")):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
             name = None
             if data.get("user_name"):  # encrypted with the platform certificate's key
                 name = self.platform_key.decrypt(base64.b64decode(data["user_name"]), padding.OAEP(
