@@ -424,6 +424,10 @@ def receive(brand: Brand, provider_name: str, headers: dict, body: bytes) -> tup
             from distweb.services import profit_sharing
 
             outcome = profit_sharing.apply_notice(brand, notice)
+        elif notice.kind == "split_return":
+            # WeChat's 分账回退 notification names the split, not the return order: the
+            # return's result is the return-order's own answer (or its query).
+            outcome = "noted"
         else:
             outcome = apply_refund_notice(brand, provider_name, notice)
     except ServiceError as err:

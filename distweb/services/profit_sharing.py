@@ -85,13 +85,15 @@ def receivers(brand_id: int) -> dict[tuple[int, str], SplitReceiver]:
         select(SplitReceiver).where(SplitReceiver.brand_id == brand_id))}
 
 
-def save_receiver(brand_id: int, supplier_id: int, provider: str, account: str | None) -> None:
-    """A supplier's receiver for a provider (empty: none)."""
+def save_receiver(brand_id: int, supplier_id: int, provider: str, account: str | None,
+                  name: str | None = None) -> None:
+    """A supplier's receiver for a provider (empty: none) and the name the provider checks
+    it against (a merchant's full registered name, or the account holder's real name)."""
     supplier = db.session.get(Supplier, supplier_id)
     if supplier is None or supplier.brand_id != brand_id or provider not in online_pay.PROVIDER_LABELS:
         raise NotFound("supplier_not_found", _l("供货商不存在。"))
-    account = (account or "").strip()
-    if len(account) > 100:
+    account, name = (account or "").strip(), (name or "").strip()
+    if len(account) > 100 or len(name) > 60:
         raise ServiceError("too_long", _l("内容过长。"), "account")
     with transaction():
         row = db.session.scalars(select(SplitReceiver).where(
@@ -104,7 +106,7 @@ def save_receiver(brand_id: int, supplier_id: int, provider: str, account: str |
         if row is None:
             row = SplitReceiver(brand_id=brand_id, supplier_id=supplier_id, provider=provider, account=account)
             db.session.add(row)
-        row.account = account
+        row.account, row.name = account, name or None
 
 
 def account_type(provider: str, account: str) -> str:
@@ -324,7 +326,7 @@ def _bind(split: ProfitSplit, provider) -> None:
     for part in sent_parts(split):
         if part["account"] in bound:
             continue
-        provider.bind_receiver(part["account"], part["account_type"], part["kind"])
+        provider.bind_receiver(part["account"], part["account_type"], part["kind"], _receiver_name(split, part))
         try:
             with transaction():
                 db.session.add(RoyaltyBinding(brand_id=split.brand_id, provider=split.provider,
@@ -332,6 +334,17 @@ def _bind(split: ProfitSplit, provider) -> None:
         except IntegrityError:
             pass  # bound meanwhile by another run: the same binding
         bound.add(part["account"])
+
+
+def _receiver_name(split: ProfitSplit, part: dict) -> str | None:
+    """The name the provider checks a receiver against, as saved now (a manager may add it
+    after a split was refused for want of it): the supplier receiver's, or the promoter's
+    payout account holder's — for the account the split sends to."""
+    if part["kind"] == "supplier":
+        found = receivers(split.brand_id).get((int(part["supplier_id"]), split.provider))
+        return found.name if found is not None and found.account == part["account"] else None
+    holder = withdrawals.payout_account(int(part["promoter_id"]))
+    return holder.account_name if holder is not None and (holder.account_no or "").strip() == part["account"] else None
 
 
 def check(split: ProfitSplit, now=None) -> str:

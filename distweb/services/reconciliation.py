@@ -43,8 +43,9 @@ def _window(day: date) -> tuple[datetime, datetime]:
 
 
 def ours(brand_id: int, provider: str, day: date) -> dict[tuple[str, str], tuple[int, str | None]]:
-    """distweb's payments (paid that day) and refunds (confirmed that day) through
-    ``provider``: (kind, reference) → (amount, note)."""
+    """distweb's payments (paid that day) and refunds (asked for that day for WeChat Pay,
+    confirmed that day for Alipay, as each provider's bill lists them) through ``provider``:
+    (kind, reference) → (amount, note)."""
     start, end = _window(day)
     found: dict[tuple[str, str], tuple[int, str | None]] = {}
     returned = {payment_id for payment_id, lines in db.session.execute(
@@ -57,9 +58,13 @@ def ours(brand_id: int, provider: str, day: date) -> dict[tuple[str, str], tuple
         # An extra payment (no order keeps it) needs its refund until it is returned.
         note = payment.failure if payment.id not in returned else None
         found[("payment", payment.out_trade_no)] = (payment.amount_fen, note)
+    # WeChat Pay's bill lists a refund on the day it accepted it ("当天发起退款成功的退款单，退款
+    # 发起成功就会出账"; its 交易时间 "不是退款成功时间"), so a refund confirmed after midnight
+    # is on the day it was asked for; Alipay refunds on the day they are made (its answer).
+    at = PaymentRefund.created_at if provider == "wechat" else PaymentRefund.completed_at
     for refund in db.session.execute(select(PaymentRefund).join(Payment, Payment.id == PaymentRefund.payment_id).where(
             PaymentRefund.brand_id == brand_id, Payment.provider == provider, PaymentRefund.status == "succeeded",
-            PaymentRefund.completed_at >= start, PaymentRefund.completed_at < end)).scalars():
+            at >= start, at < end)).scalars():
         found[("refund", refund.out_refund_no)] = (refund.amount_fen, None)
     return found
 

@@ -45,6 +45,14 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from tests.fakes.keys import private_pem, public_pem, rsa_key
 
 
+def beijing(fmt: str) -> str:
+    """Now in Beijing time (the providers' clock), as ``fmt``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).strftime(fmt)
+
+
 def _sign(key, content: str) -> str:
     return base64.b64encode(key.sign(content.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
 
@@ -165,12 +173,12 @@ class AlipayStandIn:
         with self.lock:
             trade = self.trades[out_trade_no]
             trade["status"] = "TRADE_SUCCESS"
-            trade.setdefault("trade_no", time.strftime("%Y%m%d") + "2200" + secrets.token_hex(8))
-            trade["gmt_payment"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            trade.setdefault("trade_no", beijing("%Y%m%d") + "2200" + secrets.token_hex(8))
+            trade["gmt_payment"] = beijing("%Y-%m-%d %H:%M:%S")
         return self.notification(self._notice_params(trade), **kwargs)
 
     def _notice_params(self, trade: dict) -> dict:
-        return {"notify_time": time.strftime("%Y-%m-%d %H:%M:%S"), "notify_type": "trade_status_sync",
+        return {"notify_time": beijing("%Y-%m-%d %H:%M:%S"), "notify_type": "trade_status_sync",
                 "notify_id": secrets.token_hex(16), "charset": "utf-8", "version": "1.0",
                 "app_id": self.app_id, "trade_no": trade["trade_no"], "out_trade_no": trade["out_trade_no"],
                 "trade_status": trade["status"], "total_amount": _yuan(trade["total"]),
@@ -210,7 +218,7 @@ class AlipayStandIn:
                 known = self.trades[number] = {
                     "out_trade_no": number, "total": _fen(biz["total_amount"]), "subject": biz.get("subject", ""),
                     "status": "WAIT_BUYER_PAY", "notify_url": params.get("notify_url"),
-                    "return_url": params.get("return_url"), "gmt_create": time.strftime("%Y-%m-%d %H:%M:%S")}
+                    "return_url": params.get("return_url"), "gmt_create": beijing("%Y-%m-%d %H:%M:%S")}
         self.calls.append((params["method"], biz))
         return 200, (f"<!doctype html><meta charset=utf-8><title>支付宝收银台（测试）</title>"
                      f"<h1>支付宝收银台</h1><p class=amount>¥{html.escape(_yuan(known['total']))}</p>"
@@ -253,8 +261,10 @@ class AlipayStandIn:
             return self.transfer_call(method, params, biz)
         if method == "alipay.trade.royalty.relation.bind":
             receivers = biz.get("receiver_list") or []
+            # name: the receiver's real name, 必传 for a loginName (checked if given for a userId).
             if not biz.get("out_request_no") or not receivers or any(
-                    r.get("type") not in ("loginName", "userId") or not r.get("account") for r in receivers):
+                    r.get("type") not in ("loginName", "userId") or not r.get("account")
+                    or (r["type"] == "loginName" and not r.get("name")) for r in receivers):
                 return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "INVALID_PARAMETER",
                                              "sub_msg": "参数有误"})
             if any(r["account"] in self.unknown_payees for r in receivers):
@@ -279,7 +289,7 @@ class AlipayStandIn:
             with self.lock:
                 settled = self.settles.setdefault(biz["out_request_no"], {
                     "trade_no": trade["trade_no"], "settle_no": "2026" + secrets.token_hex(10),
-                    "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "at": beijing("%Y-%m-%d %H:%M:%S"),
                     "parts": [(p["trans_in"], _fen(p["amount"])) for p in parts],
                     "failed": {p["trans_in"] for p in parts if p["trans_in"] in self.failing_receivers}})
             return self.respond(method, {"code": "10000", "msg": "Success", "trade_no": settled["trade_no"],
@@ -351,51 +361,71 @@ class AlipayStandIn:
                                                  "sub_code": "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
                                                  "sub_msg": "退款金额超限"})
                 self.refunds[biz["out_request_no"]] = {"out_trade_no": trade["out_trade_no"], "amount": amount,
-                                                       "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+                                                       "date": beijing("%Y-%m-%d %H:%M:%S")}
                 refunded = done + amount
             return self.respond(method, {**base, "trade_no": trade["trade_no"], "buyer_logon_id": "159****5620",
                                          "fund_change": "N" if repeat else "Y", "refund_fee": _yuan(refunded),
-                                         "gmt_refund_pay": time.strftime("%Y-%m-%d %H:%M:%S")})
+                                         "gmt_refund_pay": beijing("%Y-%m-%d %H:%M:%S")})
         return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method",
                                      "sub_msg": "不存在的方法名"})
 
     def bill_zip(self, day: str) -> bytes:
-        """The trade bill as Alipay publishes it: a zip with a GBK 业务明细 CSV, ``#`` lines
-        around the rows. ``extra_bill_rows`` adds (kind, reference, fen) rows."""
+        """The trade bill as Alipay publishes it: ``<pid>_<yyyymmdd>.csv.zip`` holding a GBK
+        业务明细 CSV (``#`` lines around the rows) and its 汇总, the entries' names in GBK
+        without the zip's UTF-8 flag (integrations open it with a GBK charset). Number-like
+        cells end with a tab (so Excel keeps their digits); a 退款 row's 订单金额 and 商家实收
+        are negative. ``extra_bill_rows`` adds (kind, reference, fen) rows."""
         import io
         import zipfile
 
         header = ("支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,"
                   "订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,"
                   "券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注")
-        lines = ["#支付宝业务明细查询", "#账号：[20881234567890120156]", f"#起始日期：[{day} 00:00:00]", "#-----业务明细列表----",
-                 header]
+
+        def row(trade_no, out_trade_no, kind, subject, created, done, amount, batch, fee):
+            return (f"{trade_no}\t,{out_trade_no}\t,{kind}\t,{subject},{created},{done},\t,\t,\t,\t,"
+                    f"*明(139****1234)\t,{amount},{amount},0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,"
+                    f"{batch}\t,{fee},0.00,{subject}")
+
+        lines = ["#支付宝业务明细查询", "#账号：[20881234567890120156]",
+                 f"#起始日期：[{day} 00:00:00]   终止日期：[{day} 23:59:59]",
+                 "#-----------------------------------------业务明细列表----------------------------------------", header]
         for trade in self.trades.values():
             if trade["status"] in ("TRADE_SUCCESS", "TRADE_CLOSED") and (trade.get("gmt_payment") or "").startswith(day):
-                lines.append(f"{trade['trade_no']},{trade['out_trade_no']},交易,{trade['subject']},{trade['gmt_create']},"
-                             f"{trade['gmt_payment']},,,,,buyer@example.com,{_yuan(trade['total'])},{_yuan(trade['total'])},"
-                             "0.00,0.00,0.00,0.00,0.00,,0.00,0.00,,-0.71,0.00,")
+                lines.append(row(trade["trade_no"], trade["out_trade_no"], "交易", trade["subject"], trade["gmt_create"],
+                                 trade["gmt_payment"], _yuan(trade["total"]), "", "-0.71"))
         for number, refund in self.refunds.items():
             trade = self.trades[refund["out_trade_no"]]
             if refund.get("date", "").startswith(day):
-                lines.append(f"{trade['trade_no']},{trade['out_trade_no']},退款,{trade['subject']},{trade['gmt_create']},"
-                             f"{refund['date']},,,,,buyer@example.com,{_yuan(trade['total'])},-{_yuan(refund['amount'])},"
-                             f"0.00,0.00,0.00,0.00,0.00,,0.00,0.00,{number},0.00,0.00,")
+                lines.append(row(trade["trade_no"], trade["out_trade_no"], "退款", trade["subject"], trade["gmt_create"],
+                                 refund["date"], "-" + _yuan(refund["amount"]), number, "0.00"))
         for kind, reference, fen in self.extra_bill_rows:
-            business = "交易" if kind == "payment" else "退款"
-            amount = _yuan(fen) if kind == "payment" else "-" + _yuan(fen)
-            out_trade = reference if kind == "payment" else "X"
-            lines.append(f"2026extra,{out_trade},{business},茶,{day} 12:00:00,{day} 12:00:00,,,,,b@example.com,"
-                         f"{_yuan(fen)},{amount},0.00,0.00,0.00,0.00,0.00,,0.00,0.00,"
-                         f"{reference if kind == 'refund' else ''},0.00,0.00,")
+            at = f"{day} 12:00:00"
+            if kind == "payment":
+                lines.append(row("2026extra", reference, "交易", "茶", at, at, _yuan(fen), "", "0.00"))
+            else:
+                lines.append(row("2026extra", "X", "退款", "茶", at, at, "-" + _yuan(fen), reference, "0.00"))
         lines += ["#-----------------------------------------业务明细列表结束------------------------------------",
-                  "#交易合计：0笔，商家实收共0.00元", f"#导出时间：[{day} 23:59:59]"]
+                  "#交易合计：0笔，商家实收共0.00元，商家优惠共0.00元", "#退款合计：0笔，商家实收退款共0.00元，商家优惠退款共0.00元",
+                  f"#导出时间：[{day} 23:59:59]"]
+        stem = f"20881234567890120156_{day.replace('-', '')}"
+        files = [(f"{stem}_业务明细.csv", "\r\n".join(lines)), (f"{stem}_业务明细(汇总).csv", "#支付宝业务汇总查询")]
+        # zipfile writes a non-ASCII name as UTF-8 with the flag set; Alipay's are GBK bytes
+        # with no flag, so each name is written as an ASCII stand-in of the same length and
+        # its bytes swapped for the GBK ones (the name is in the local and central headers).
         buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr(f"20881234567890120156_{day.replace('-', '')}_业务明细.csv",
-                             "\r\n".join(lines).encode("gbk"))
-            archive.writestr(f"20881234567890120156_{day.replace('-', '')}_业务明细(汇总).csv", "#汇总".encode("gbk"))
-        return buffer.getvalue()
+        swaps = []
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for n, (name, text) in enumerate(files):
+                raw = name.encode("gbk")
+                stand_in = (f"~{n}~" + "q" * len(raw))[:len(raw)].encode()
+                swaps.append((stand_in, raw))
+                archive.writestr(stand_in.decode(), text.encode("gbk"))
+        content = buffer.getvalue()
+        for stand_in, raw in swaps:
+            assert content.count(stand_in) == 2
+            content = content.replace(stand_in, raw)
+        return content
 
     def transfer_call(self, method: str, params: dict, biz: dict) -> str:
         """单笔转账 and its query; 公钥证书模式: the request must name our certificates."""
@@ -410,18 +440,23 @@ class AlipayStandIn:
                                              "sub_msg": "转账订单不存在"})
             return self.respond(method, {"code": "10000", "msg": "Success", **found})
         payee = biz.get("payee_info") or {}
+        # payee_info.name: "当identity_type=ALIPAY_LOGON_ID时，本字段必填" (checked against the account).
         if biz.get("product_code") != "TRANS_ACCOUNT_NO_PWD" or biz.get("biz_scene") != "DIRECT_TRANSFER" \
-                or payee.get("identity_type") != "ALIPAY_LOGON_ID":
+                or payee.get("identity_type") != "ALIPAY_LOGON_ID" or not payee.get("name") \
+                or not biz.get("order_title"):
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "INVALID_PARAMETER",
                                          "sub_msg": "参数有误"})
+        if _fen(biz.get("trans_amount") or "0") < 10:  # TRANS_ACCOUNT_NO_PWD: [0.1, 100000000] yuan
+            return self.respond(method, {"code": "40004", "msg": "Business Failed",
+                                         "sub_code": "EXCEED_LIMIT_SM_MIN_AMOUNT", "sub_msg": "单笔最低转账金额0.1元"})
         if payee.get("identity") in self.unknown_payees:
             return self.respond(method, {"code": "40004", "msg": "Business Failed", "sub_code": "PAYEE_NOT_EXIST",
                                          "sub_msg": "收款账号不存在或姓名有误"})
         with self.lock:
             found = self.transfers.setdefault(number, {
-                "out_biz_no": number, "order_id": time.strftime("%Y%m%d") + "1100" + secrets.token_hex(8),
-                "pay_fund_order_id": time.strftime("%Y%m%d") + "1101" + secrets.token_hex(8),
-                "status": "SUCCESS", "trans_date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "out_biz_no": number, "order_id": beijing("%Y%m%d") + "1100" + secrets.token_hex(8),
+                "pay_fund_order_id": beijing("%Y%m%d") + "1101" + secrets.token_hex(8),
+                "status": "SUCCESS", "trans_date": beijing("%Y-%m-%d %H:%M:%S"),
                 "trans_amount": biz.get("trans_amount"), "payee": payee.get("identity"), "name": payee.get("name")})
         return self.respond(method, {"code": "10000", "msg": "Success", "out_biz_no": number,
                                      "order_id": found["order_id"], "pay_fund_order_id": found["pay_fund_order_id"],

@@ -32,7 +32,7 @@ What it implements, from WeChat Pay's documentation:
   payee has not confirmed (400 INVALID_REQUEST after), ``cancel_done`` makes it CANCELLED;
 - H5 支付's cashier page (``h5``: the page at the ``h5_url``, paying posts the notification
   to the merchant and returns to the ``redirect_url``), for browser tests;
-- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``, ``PROFITSHARING.SUCCESS`` …): the resource encrypted with
+- notifications (``TRANSACTION.SUCCESS``, ``REFUND.SUCCESS``, ``PROFITSHARING.SUCCESS``/``.RETURN`` …): the resource encrypted with
   AEAD_AES_256_GCM under the APIv3 key, the body signed with the platform key; returned to
   the test as (headers, body) to post to distweb.
 
@@ -67,6 +67,14 @@ from tests.fakes.keys import rsa_key, self_signed, tls_files
 HOSTS = ("api.mch.weixin.qq.com", "api.weixin.qq.com")
 
 
+def beijing(fmt: str) -> str:
+    """Now in Beijing time (the providers' clock), as ``fmt``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).strftime(fmt)
+
+
 def _sign(key, message: str) -> str:
     return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
 
@@ -99,11 +107,13 @@ class WeChatPayStandIn:
         self.bill_files: dict[str, bytes] = {}
         self.splits: dict[str, dict] = {}
         self.split_receivers: set[str] = set()
+        self.receiver_names: dict[str, str | None] = {}  # account -> the (decrypted) name it was added with
         self.split_processing = False  # splits answer PROCESSING; the result comes by notification
         self.split_returns: dict[str, dict] = {}
         self.refusing_returns: set[str] = set()  # merchant ids whose returns fail (their balance short)
         self.abnormal_receivers: set[str] = set()
         self.extra_bill_rows: list[tuple[str, str, int]] = []
+        self.bill_tampered = False  # the file downloaded is not the one the hash was made of
         self.calls: list[tuple[str, str, dict | None]] = []
         self.failures: list[tuple[int, str, str]] = []
         self.delay = 0.0
@@ -156,7 +166,7 @@ class WeChatPayStandIn:
             nonce = encrypted["nonce"]
             encrypted["ciphertext"] = base64.b64encode(AESGCM(apiv3_key.encode()).encrypt(
                 nonce.encode(), json.dumps(resource).encode(), b"transaction")).decode()
-        body = json.dumps({"id": str(uuid.uuid4()), "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+        body = json.dumps({"id": str(uuid.uuid4()), "create_time": beijing("%Y-%m-%dT%H:%M:%S+08:00"),
                            "resource_type": "encrypt-resource", "event_type": event_type,
                            "summary": "支付成功", "resource": encrypted}, ensure_ascii=False)
         stamp, nonce = str(timestamp or int(time.time())), secrets.token_hex(16)
@@ -172,38 +182,52 @@ class WeChatPayStandIn:
             trade = self.transactions[out_trade_no]
             trade["trade_state"] = "SUCCESS"
             trade.setdefault("transaction_id", "4200" + secrets.token_hex(12))
-            trade["success_time"] = time.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+            trade["success_time"] = beijing("%Y-%m-%dT%H:%M:%S+08:00")
         return self.notification("TRANSACTION.SUCCESS", self._trade_view(trade), **kwargs)
 
     def refund_done(self, out_refund_no: str, status: str = "SUCCESS") -> tuple[dict, bytes]:
         with self.lock:
             refund = self.refunds[out_refund_no]
             refund["status"] = status
-            refund["success_time"] = time.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+            refund["success_time"] = beijing("%Y-%m-%dT%H:%M:%S+08:00")
         resource = {"mchid": self.mchid, "out_trade_no": refund["out_trade_no"],
                     "transaction_id": refund["transaction_id"], "out_refund_no": out_refund_no,
                     "refund_id": refund["refund_id"], "refund_status": status,
-                    "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                    "success_time": beijing("%Y-%m-%dT%H:%M:%S+08:00"),
                     "amount": {"total": refund["total"], "refund": refund["refund"], "payer_total": refund["total"],
                                "payer_refund": refund["refund"]}, "user_received_account": "支付用户零钱"}
         return self.notification(f"REFUND.{status}", resource)
 
-    def split_notification(self, out_order_no: str, account: str, event: str = "PROFITSHARING.SUCCESS",
-                           **kwargs) -> tuple[dict, bytes]:
-        """分账动账通知 for one receiver of a split (its result made final here)."""
+    def split_notification(self, out_order_no: str, account: str, **kwargs) -> tuple[dict, bytes]:
+        """分账动账通知 PROFITSHARING.SUCCESS: one receiver of a split paid (its result made
+        final here). WeChat sends none for a receiver that fails: ``finish_split`` with
+        ``closed``, and only the query tells."""
         with self.lock:
             found = self.splits[out_order_no]
             receiver = next(r for r in found["receivers"] if r["account"] == account)
-            receiver["result"] = "SUCCESS" if event == "PROFITSHARING.SUCCESS" else "CLOSED"
-            if event != "PROFITSHARING.SUCCESS":
-                receiver["fail_reason"] = "ACCOUNT_ABNORMAL"
+            assert receiver["result"] in ("PENDING", "SUCCESS"), "no notification for a closed receiver"
+            receiver["result"] = "SUCCESS"
             if all(r["result"] != "PENDING" for r in found["receivers"]):
                 found["state"] = "FINISHED"
+        return self._profitsharing_notice("PROFITSHARING.SUCCESS", found, receiver, **kwargs)
+
+    def return_notification(self, out_return_no: str, **kwargs) -> tuple[dict, bytes]:
+        """分账动账通知 PROFITSHARING.RETURN for a 分账回退 that succeeded: the split and the
+        receiver money was taken back from (not the return order's number)."""
+        with self.lock:
+            made = self.split_returns[out_return_no]
+            assert made["result"] == "SUCCESS"
+            found = self.splits[made["out_order_no"]]
+            receiver = {"type": "MERCHANT_ID", "account": made["return_mchid"], "amount": made["amount"],
+                        "description": made["description"]}
+        return self._profitsharing_notice("PROFITSHARING.RETURN", found, receiver, **kwargs)
+
+    def _profitsharing_notice(self, event: str, found: dict, receiver: dict, **kwargs) -> tuple[dict, bytes]:
         resource = {"mchid": self.mchid, "transaction_id": found["transaction_id"], "order_id": found["order_id"],
-                    "out_order_no": out_order_no,
-                    "receiver": {"type": receiver["type"], "account": account, "amount": receiver["amount"],
+                    "out_order_no": found["out_order_no"],
+                    "receiver": {"type": receiver["type"], "account": receiver["account"], "amount": receiver["amount"],
                                  "description": receiver["description"]},
-                    "success_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+                    "success_time": beijing("%Y-%m-%dT%H:%M:%S+08:00")}
         return self.notification(event, resource, **kwargs)
 
     def finish_split(self, out_order_no: str, closed: set[str] = frozenset()) -> None:
@@ -245,8 +269,8 @@ class WeChatPayStandIn:
                     "out_return_no": data["out_return_no"], "return_id": "3008450740201411110007820472",
                     "return_mchid": data["return_mchid"], "amount": data["amount"],
                     "description": data["description"], "result": "FAILED" if failed else "SUCCESS",
-                    "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
-                    "finish_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+                    "create_time": beijing("%Y-%m-%dT%H:%M:%S+08:00"),
+                    "finish_time": beijing("%Y-%m-%dT%H:%M:%S+08:00")}
             if failed:
                 made["fail_reason"] = "ACCOUNT_ABNORMAL"
             self.split_returns[data["out_return_no"]] = made
@@ -383,18 +407,31 @@ class WeChatPayStandIn:
             refund = self.refunds.setdefault(data["out_refund_no"], {
                 "out_refund_no": data["out_refund_no"], "out_trade_no": trade["out_trade_no"],
                 "transaction_id": trade["transaction_id"], "refund_id": "5030" + secrets.token_hex(12),
-                "refund": amount["refund"], "total": trade["total"], "status": "PROCESSING"})
+                "refund": amount["refund"], "total": trade["total"], "status": "PROCESSING",
+                "create_time": beijing("%Y-%m-%d %H:%M:%S")})
             return 200, {"refund_id": refund["refund_id"], "out_refund_no": refund["out_refund_no"],
                          "transaction_id": refund["transaction_id"], "out_trade_no": refund["out_trade_no"],
                          "channel": "ORIGINAL", "user_received_account": "支付用户零钱", "status": refund["status"],
-                         "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                         "create_time": beijing("%Y-%m-%dT%H:%M:%S+08:00"),
                          "amount": {"total": refund["total"], "refund": refund["refund"], "currency": "CNY"}}
         if method == "POST" and split.path == "/v3/profitsharing/receivers/add":
             if data.get("type") not in ("MERCHANT_ID", "PERSONAL_OPENID") or not data.get("account") \
                     or data.get("appid") != self.appid or not data.get("relation_type") \
                     or (data["relation_type"] == "CUSTOM" and not data.get("custom_relation")):
                 return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            # name: a merchant's full name (必传 for MERCHANT_ID), a person's real name (选传,
+            # checked), encrypted with the platform certificate's key (RSAES-OAEP).
+            name = None
+            if data.get("name"):
+                try:
+                    name = self.platform_key.decrypt(base64.b64decode(data["name"]), padding.OAEP(
+                        mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)).decode()
+                except ValueError:
+                    return 400, {"code": "PARAM_ERROR", "message": "name 解密失败"}
+            if data["type"] == "MERCHANT_ID" and not name:
+                return 400, {"code": "PARAM_ERROR", "message": "分账接收方类型为MERCHANT_ID时，name必填"}
             self.split_receivers.add(data["account"])
+            self.receiver_names[data["account"]] = name
             return 200, {"type": data["type"], "account": data["account"], "relation_type": data["relation_type"]}
         if method == "POST" and split.path == "/v3/profitsharing/orders":
             trade = next((t for t in self.transactions.values() if t.get("transaction_id") == data.get("transaction_id")),
@@ -455,10 +492,11 @@ class WeChatPayStandIn:
             return 200, found
         if method == "GET" and split.path == "/v3/bill/tradebill":
             query = parse_qs(split.query)
-            content = gzip.compress(self.trade_bill(query["bill_date"][0]).encode("utf-8"))
+            original = self.trade_bill(query["bill_date"][0]).encode("utf-8")
             token = secrets.token_hex(8)
-            self.bill_files[token] = content
-            return 200, {"hash_type": "SHA1", "hash_value": hashlib.sha1(content).hexdigest(),
+            self.bill_files[token] = gzip.compress(original + (b"`tampered\n" if self.bill_tampered else b""))
+            # The hash is the original file's ("原始账单（gzip需要解压缩）的摘要值"), not the gzip's.
+            return 200, {"hash_type": "SHA1", "hash_value": hashlib.sha1(original).hexdigest(),
                          "download_url": f"https://api.mch.weixin.qq.com/v3/billdownload/file?token={token}"}
         if method == "GET" and split.path == "/v3/billdownload/file":
             return 200, self.bill_files.pop(parse_qs(split.query)["token"][0], b"")
@@ -467,6 +505,13 @@ class WeChatPayStandIn:
             if data.get("appid") != self.appid or not data.get("openid") or not data.get("transfer_scene_id") \
                     or not isinstance(amount, int) or amount <= 0 or not data.get("transfer_remark") \
                     or not data.get("notify_url"):
+                return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
+            # 佣金报酬 (1005) must report 岗位类型 and 报酬说明; user_name is required from ¥2,000 and
+            # not allowed under ¥0.30; the remark is at most 32 characters.
+            reported = {i.get("info_type") for i in data.get("transfer_scene_report_infos") or [] if i.get("info_content")}
+            if (data["transfer_scene_id"] == "1005" and not {"岗位类型", "报酬说明"} <= reported) \
+                    or len(data["transfer_remark"]) > 32 or (amount >= 200000 and not data.get("user_name")) \
+                    or (amount < 30 and data.get("user_name")):
                 return 400, {"code": "PARAM_ERROR", "message": "参数错误"}
             name = None
             if data.get("user_name"):  # encrypted with the platform certificate's key
@@ -477,7 +522,7 @@ class WeChatPayStandIn:
                     "out_bill_no": data["out_bill_no"], "transfer_bill_no": "1330" + secrets.token_hex(16),
                     "transfer_amount": amount, "openid": data["openid"], "user_name": name,
                     "notify_url": data["notify_url"],
-                    "state": "WAIT_USER_CONFIRM", "create_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+                    "state": "WAIT_USER_CONFIRM", "create_time": beijing("%Y-%m-%dT%H:%M:%S+08:00"),
                     "package_info": base64.b64encode(secrets.token_bytes(48)).decode()})
             answer = {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
                       "create_time": bill["create_time"], "state": bill["state"]}
@@ -498,7 +543,7 @@ class WeChatPayStandIn:
                 elif bill["state"] not in ("CANCELING", "CANCELLED"):
                     return 400, {"code": "INVALID_REQUEST", "message": "当前单据状态不支持撤销"}
                 return 200, {"out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
-                             "state": bill["state"], "update_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+                             "state": bill["state"], "update_time": beijing("%Y-%m-%dT%H:%M:%S+08:00")}
         if method == "GET" and split.path.startswith("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/"):
             bill = self.transfers.get(split.path.rsplit("/", 1)[1])
             if bill is None:
@@ -511,41 +556,66 @@ class WeChatPayStandIn:
                    "商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
 
     def trade_bill(self, day: str) -> str:
-        """交易账单 (ALL) as WeChat Pay writes it: fields prefixed with a backquote, the totals
-        after the rows. ``extra_bill_rows`` adds (kind, reference, fen) rows distweb never saw."""
+        """交易账单 (ALL) as WeChat Pay writes it: every field prefixed with a backquote, the
+        totals after the rows. A payment is listed on the day it was paid (SUCCESS); a
+        refund on the day WeChat accepted it (REFUND, "退款发起成功就会出账"), with the state
+        it had then. A payment row's 应结订单金额 leaves out a merchant-funded coupon
+        (``coupon`` fen on the transaction), its refund fields are 0; a refund row's order
+        amounts are 0.00, 申请退款金额 is what was asked for and 退款金额 that less the
+        coupon's share (``coupon_refund``). ``extra_bill_rows`` adds (kind, reference,
+        fen) rows distweb never saw."""
         def yuan(fen):
-            return f"{fen // 100}.{fen % 100:02d}"
+            return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+        def fee(fen):  # 0.6%, to five decimals as the bill writes fees
+            return f"{fen * 6 / 100000:.5f}"
+
+        def payment_row(trade, at):
+            coupon = trade.get("coupon", 0)
+            return [at, self.appid, self.mchid, "0", "", trade.get("transaction_id", ""), trade["out_trade_no"],
+                    "oUser", trade["trade_type"], "SUCCESS", "OTHERS", "CNY", yuan(trade["total"] - coupon),
+                    yuan(coupon), "0", "0", "0.00", "0.00", "", "", "明前龙井", "", fee(trade["total"] - coupon),
+                    "0.60%", yuan(trade["total"]), "0.00", ""]
+
+        def refund_row(trade, refund, at):
+            settled = refund["refund"] - refund.get("coupon_refund", 0)
+            return [at, self.appid, self.mchid, "0", "", trade.get("transaction_id", ""), trade["out_trade_no"],
+                    "oUser", trade["trade_type"], "REFUND", "OTHERS", "CNY", "0.00", "0.00", refund["refund_id"],
+                    refund["out_refund_no"], yuan(settled), "0.00", "ORIGINAL", refund["status"], "明前龙井", "",
+                    "-" + fee(settled), "0.60%", "0.00", yuan(refund["refund"]), ""]
 
         rows = []
         for trade in self.transactions.values():
             if trade.get("success_time", "").startswith(day):
-                rows.append(("SUCCESS", trade, trade["total"], None))
+                rows.append(payment_row(trade, trade["success_time"][:19].replace("T", " ")))
         for refund in self.refunds.values():
-            if refund["status"] == "SUCCESS" and refund.get("success_time", "").startswith(day):
-                rows.append(("REFUND", self.transactions[refund["out_trade_no"]], refund["refund"], refund))
+            if refund.get("create_time", "").startswith(day):
+                rows.append(refund_row(self.transactions[refund["out_trade_no"]], refund, refund["create_time"]))
         for kind, reference, fen in self.extra_bill_rows:
             fake = {"out_trade_no": reference if kind == "payment" else "X", "transaction_id": "4200extra",
                     "total": fen, "trade_type": "NATIVE"}
-            rows.append(("SUCCESS" if kind == "payment" else "REFUND", fake, fen,
-                         {"out_refund_no": reference, "refund_id": "5030extra", "refund": fen} if kind == "refund" else None))
-        lines = [self.BILL_HEADER]
-        for state, trade, fen, refund in rows:
-            fields = [f"{day} 12:00:00", self.appid, self.mchid, "0", "", trade.get("transaction_id", ""),
-                      trade["out_trade_no"], "oUser", trade["trade_type"], state, "OTHERS", "CNY",
-                      yuan(trade["total"]), "0.00", refund["refund_id"] if refund else "0",
-                      refund["out_refund_no"] if refund else "0", yuan(fen) if refund else "0.00", "0.00",
-                      "ORIGINAL" if refund else "", "SUCCESS" if refund else "", "明前龙井", "", "0.00", "0.60%",
-                      yuan(trade["total"]), yuan(fen) if refund else "0.00", ""]
-            lines.append(",".join("`" + f for f in fields))
+            if kind == "payment":
+                rows.append(payment_row(fake, f"{day} 12:00:00"))
+            else:
+                rows.append(refund_row(fake, {"out_refund_no": reference, "refund_id": "5030extra", "refund": fen,
+                                              "status": "SUCCESS"}, f"{day} 12:00:00"))
+        lines = [self.BILL_HEADER] + [",".join("`" + f for f in fields) for fields in rows]
+        paid = [r for r in rows if r[9] == "SUCCESS"]
+        refunded = [r for r in rows if r[9] == "REFUND"]
+
+        def total(found, column):
+            return yuan(sum(int(r[column].replace(".", "")) for r in found))
+
         lines.append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
-        lines.append(f"`{len(rows)},`0.00,`0.00,`0.00,`0.00,`0.00,`0.00")
+        lines.append(",".join("`" + f for f in (str(len(rows)), total(paid, 12), total(refunded, 16), "0.00",
+                                               "0.00000", total(paid, 24), total(refunded, 25))))
         return "\n".join(lines) + "\n"
 
     def _bill_view(self, bill: dict) -> dict:
         view = {"mch_id": self.mchid, "out_bill_no": bill["out_bill_no"], "transfer_bill_no": bill["transfer_bill_no"],
                 "appid": self.appid, "state": bill["state"], "transfer_amount": bill["transfer_amount"],
                 "transfer_remark": "佣金提现", "openid": bill["openid"], "create_time": bill["create_time"],
-                "update_time": time.strftime("%Y-%m-%dT%H:%M:%S+08:00")}
+                "update_time": beijing("%Y-%m-%dT%H:%M:%S+08:00")}
         if bill.get("fail_reason"):
             view["fail_reason"] = bill["fail_reason"]
         return view

@@ -38,6 +38,7 @@ from tests.support.shop_payments import paid_order
 
 SELLER_OPENID = "oSellerWestlake00000000001"
 SUPPLIER_MCHID = "1900000999"
+SUPPLIER_NAME = "杭州西湖龙井茶业有限公司"  # its 商户全称
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_wechat_splits_the_supplier_and_the_sellers_commission_and_returns_the_s
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "wechat", SELLER_OPENID)  # the upline has none
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, number = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     assert wechat.transactions[number]["profit_sharing"] is True  # kept frozen for the split
     with app.app_context():
@@ -139,6 +140,9 @@ def test_wechat_splits_the_supplier_and_the_sellers_commission_and_returns_the_s
     added = [c for c in wechat.calls if c[1] == "/v3/profitsharing/receivers/add"]
     assert [(c[2]["account"], c[2]["relation_type"]) for c in added] == [(SUPPLIER_MCHID, "SUPPLIER"),
                                                                         (SELLER_OPENID, "DISTRIBUTOR")]
+    # The names went encrypted (never in the clear): the merchant's full name, the seller's own.
+    assert SUPPLIER_NAME not in str(added) and "店主" not in str(added)
+    assert (wechat.receiver_names[SUPPLIER_MCHID], wechat.receiver_names[SELLER_OPENID]) == (SUPPLIER_NAME, "店主")
     browser.login("boss@example.com", "secret123")
     page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
     assert "已分账" in page and "推客未设置该支付方式的收款账户" in page and "上级" in page
@@ -165,6 +169,20 @@ def test_wechat_splits_the_supplier_and_the_sellers_commission_and_returns_the_s
         assert [(p["kind"], p["amount_fen"], p.get("manual")) for p in row.receivers] == [
             ("supplier", 2805, None), ("promoter", 2800, "personal")]
         assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 2805}  # until the refund is made
+    # WeChat's PROFITSHARING.RETURN for it is acknowledged and changes nothing (it is not a
+    # receiver of the split failing; the return's own answer said how it went).
+    headers, body = wechat.return_notification(returned[0]["out_return_no"])
+    assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
+    with app.app_context():
+        from distweb.models import PaymentNotice
+
+        assert db.session.get(ProfitSplit, split.id).status == "succeeded"
+        assert db.session.query(SplitReturn).one().status == "succeeded"
+        assert [(n.kind, n.outcome) for n in db.session.query(PaymentNotice).filter(
+            PaymentNotice.kind == "split_return")] == [("split_return", "noted")]
+        assert wallet(brand_id, shop["seller"].id) == (0, 11200)
+        assert profit_sharing.supplier_shares(order_id) == {shop["supplier_id"]: 2805}
+        assert verify().ok
     headers, body = wechat.refund_done(refund.out_refund_no)
     assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
     with app.app_context():
@@ -178,13 +196,45 @@ def test_wechat_splits_the_supplier_and_the_sellers_commission_and_returns_the_s
     assert "分账回退" in page and "已回退" in page and "微信支付不能从个人接收方回退分账" in page
 
 
+def test_a_merchant_receiver_without_its_full_name_is_not_bound_until_the_manager_gives_it(
+        app, shop, client, browser, wechat, alipay):
+    """WeChat Pay adds a merchant id as a receiver only with its 商户全称: without it the
+    split is not sent (and WeChat not asked) and says why; once the manager saves the name
+    on the receivers form, the next try binds and splits."""
+    brand_id = shop["brand"].id
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.calls.clear()
+    with app.app_context():
+        assert profit_sharing.run_due() == 1
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.sent_at) == ("pending", None)
+        assert "商户全称" in split.failure
+    assert [c for c in wechat.calls if c[1].startswith("/v3/profitsharing/")] == []
+    browser.login("boss@example.com", "secret123")
+    page = browser.get("/manage/settings/payments").get_data(as_text=True)
+    assert "收款方名称" in page and "微信商户号须填商户全称" in page
+    response = browser.post("/manage/settings/payments/receivers", {
+        f"wechat_{shop['supplier_id']}": SUPPLIER_MCHID, f"wechat_name_{shop['supplier_id']}": SUPPLIER_NAME},
+        token_from="/manage/settings/payments")
+    assert response.status_code == 302
+    assert SUPPLIER_NAME in browser.get("/manage/settings/payments").get_data(as_text=True)
+    with app.app_context():
+        assert profit_sharing.run_due(now=utcnow() + timedelta(hours=1)) == 1
+        split = db.session.query(ProfitSplit).one()
+        assert (split.status, split.amount_fen, split.failure) == ("succeeded", 5610, None)
+    assert wechat.receiver_names[SUPPLIER_MCHID] == SUPPLIER_NAME
+
+
 def test_alipay_binds_each_receiver_once_and_returns_every_part_inside_the_refund(
         app, shop, client, browser, wechat, alipay):
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "alipay", "2088102177846881")
     payout_account(app, shop["top"], "alipay", "top@example.com")
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
     order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
     settle(app, brand_id, order_id)
     binds_before = len([c for c in alipay.calls if c[0] == "alipay.trade.royalty.relation.bind"])
@@ -196,8 +246,9 @@ def test_alipay_binds_each_receiver_once_and_returns_every_part_inside_the_refun
         assert wallet(brand_id, shop["top"].id) == (0, 590)
         assert verify().ok
     binds = [c[1] for c in alipay.calls if c[0] == "alipay.trade.royalty.relation.bind"][binds_before:]
-    assert [(b["receiver_list"][0]["type"], b["receiver_list"][0]["account"]) for b in binds] == [
-        ("loginName", "westlake@example.com"), ("loginName", "top@example.com"), ("userId", "2088102177846881")]
+    assert [(b["receiver_list"][0]["type"], b["receiver_list"][0]["account"], b["receiver_list"][0].get("name"))
+            for b in binds] == [("loginName", "westlake@example.com", "西湖茶农"), ("loginName", "top@example.com", "上级"),
+                                ("userId", "2088102177846881", "店主")]
     settled = alipay.settles[split.out_no]
     assert settled["parts"] == [("westlake@example.com", 5610), ("top@example.com", 590),
                                 ("2088102177846881", 5600)]
@@ -289,7 +340,7 @@ def test_commission_withdrawn_before_the_split_stays_with_the_withdrawal_and_the
 def test_a_refused_split_return_is_retried_then_shown_failed(app, shop, client, browser, wechat, alipay):
     brand_id = shop["brand"].id
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     with app.app_context():
@@ -356,7 +407,7 @@ def test_a_wechat_split_paid_to_some_receivers_only_moves_theirs_and_cannot_be_r
     payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
     payout_account(app, shop["top"], "wechat", top_openid)
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     wechat.abnormal_receivers.add(top_openid)
@@ -459,7 +510,7 @@ def test_a_processing_wechat_split_is_queried_not_sent_again_and_its_result_appl
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     wechat.split_processing = True
@@ -611,7 +662,8 @@ def test_a_wechat_split_whose_receivers_all_closed_fails_at_once_and_the_retry_g
     assert "此前失败的分账单号" in page and first_no in page and f"{first_no}_2" in page
 
     # The same attempt again changes nothing: a second retry is refused, a resend of the
-    # new number is the same split, the old number's late notification is a duplicate.
+    # new number is the same split, its late 分账动账通知 is a duplicate (WeChat sends none
+    # for the old number's receiver: a CLOSED receiver is only told by the query).
     response = browser.post(f"/manage/payments/splits/{split_id}/retry", {},
                             token_from="/manage/payments/reconciliation")
     assert response.status_code == 302
@@ -621,7 +673,7 @@ def test_a_wechat_split_whose_receivers_all_closed_fails_at_once_and_the_retry_g
         assert db.session.get(ProfitSplit, split_id).out_no == f"{first_no}_2"
     assert split_calls(wechat, "POST") == 2  # the retry, then its resend (the same number)
     assert sorted(k for k in wechat.splits if k.startswith(first_no)) == [first_no, f"{first_no}_2"]
-    headers, body = wechat.split_notification(first_no, SELLER_OPENID, event="PROFITSHARING.CLOSED")
+    headers, body = wechat.split_notification(f"{first_no}_2", SELLER_OPENID)
     assert client.post("/pay/wechat/notify", data=body, headers=headers).status_code == 204
     with app.app_context():
         assert db.session.query(PaymentNotice).filter(PaymentNotice.kind == "split").one().outcome == "duplicate"
@@ -660,7 +712,7 @@ def test_an_alipay_split_without_answers_keeps_the_holds_and_the_query_saying_se
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "alipay", "seller@example.com")
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
     order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
     settle(app, brand_id, order_id)
     # Alipay settles it but its answer is lost; then two queries go unanswered.
@@ -805,7 +857,7 @@ def test_an_alipay_split_left_without_an_answer_that_paid_only_the_supplier_move
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "alipay", "seller@example.com")
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
     order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
     settle(app, brand_id, order_id)
     alipay.stall_next("alipay.trade.order.settle", reached=True)

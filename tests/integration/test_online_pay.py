@@ -449,11 +449,15 @@ def test_a_refund_without_an_answer_stays_pending_and_the_sweep_settles_it_once(
 # ---------------------------------------------------------------- reconciliation
 
 
+def beijing_today():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
 def test_the_daily_reconciliation_lists_every_difference_with_the_providers_bills(app, shop, client, browser, wechat,
                                                                                   alipay):
-    import time
-    from datetime import date
-
     from distweb.services import reconciliation
 
     for records in (wechat.transactions, wechat.refunds, alipay.trades, alipay.refunds):
@@ -480,7 +484,7 @@ def test_the_daily_reconciliation_lists_every_difference_with_the_providers_bill
     start_paying(client, token, "alipay")
     requests.get(the_payment(app).action["url"], timeout=5)
     notify_alipay(client, alipay.pay(the_payment(app).out_trade_no))
-    day = date.fromisoformat(time.strftime("%Y-%m-%d"))
+    day = beijing_today()  # the providers' bills are by Beijing calendar day
     try:
         with app.app_context():
             report = reconciliation.reconcile(shop["brand"].id, "wechat", day)
@@ -504,6 +508,96 @@ def test_the_daily_reconciliation_lists_every_difference_with_the_providers_bill
         assert reconciliation.schedule_due(morning) == 0
         assert reconciliation.schedule_due(morning + timedelta(days=1)) == 2
         assert reconciliation.schedule_due(morning + timedelta(days=1)) == 0
+
+
+def test_the_wechat_bill_is_read_as_wechat_writes_it(app, shop, client, browser, wechat, alipay):
+    """WeChat's 交易账单: its hash is the unzipped file's; a payment is compared by 订单金额
+    (a merchant-funded coupon lowers only 应结订单金额) and a refund by 申请退款金额 (the
+    coupon's share leaves 退款金额), on the day WeChat accepted the refund, not the day it
+    was confirmed; a file that does not match its hash is not read."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from distweb.services import reconciliation
+
+    for records in (wechat.transactions, wechat.refunds, alipay.trades, alipay.refunds):
+        records.clear()
+    token = place(client, shop["seller"])
+    start_paying(client, token, "wechat")
+    number = the_payment(app).out_trade_no
+    notify_wechat(client, *wechat.pay(number))
+    wechat.transactions[number]["coupon"] = 1000  # ¥10 of the ¥118 paid with the brand's own coupon
+    browser.login("boss@example.com", "secret123")
+    with app.app_context():
+        order = db.session.query(Order).join(Payment, Payment.order_id == Order.id).filter(
+            Payment.out_trade_no == number).one()
+        order_id, item_id = order.id, order.items[0].id
+    browser.post(f"/manage/orders/{order_id}/refund", {f"amount_{item_id}": "59.00"},
+                 token_from=f"/manage/orders/{order_id}")
+    with app.app_context():
+        refund_no = db.session.query(PaymentRefund).one().out_refund_no
+    notify_wechat(client, *wechat.refund_done(refund_no))
+    wechat.refunds[refund_no]["coupon_refund"] = 500
+    day = beijing_today()
+    # The refund was asked for a moment before midnight and confirmed after it.
+    beijing = ZoneInfo("Asia/Shanghai")
+    asked = datetime.combine(day, datetime.min.time(), tzinfo=beijing) + timedelta(hours=23, minutes=59, seconds=58)
+    wechat.refunds[refund_no]["create_time"] = asked.strftime("%Y-%m-%d %H:%M:%S")
+    with app.app_context():
+        refund = db.session.query(PaymentRefund).one()
+        refund.created_at, refund.completed_at = asked, asked + timedelta(seconds=5)
+        db.session.commit()
+    bill = wechat.trade_bill(day.isoformat())
+    assert "`108.00,`10.00," in bill and "`54.00," in bill and ",`118.00,`0.00,`" in bill and ",`0.00,`59.00,`" in bill
+    with app.app_context():
+        report = reconciliation.reconcile(shop["brand"].id, "wechat", day)
+        assert (report.status, report.differences) == ("matched", [])
+        assert (report.counts["provider_payment_fen"], report.counts["provider_refund_fen"]) == (11800, 5900)
+        assert reconciliation.reconcile(shop["brand"].id, "wechat", day + timedelta(days=1)).counts[
+            "distweb_refund_fen"] == 0
+    wechat.bill_tampered = True
+    try:
+        with app.app_context():
+            report = reconciliation.reconcile(shop["brand"].id, "wechat", day)
+            assert (report.status, report.error) == ("failed", "bill hash mismatch")
+    finally:
+        wechat.bill_tampered = False
+
+
+def test_the_alipay_bill_is_read_as_alipay_writes_it(app, shop, client, browser, wechat, alipay):
+    """Alipay's bill: a zip whose entries are named in GBK (no UTF-8 flag), a GBK 业务明细
+    with tab-ended cells; a partial refund's row is negative and matches what was refunded."""
+    import io
+    import zipfile
+
+    from distweb.services import reconciliation
+
+    for records in (wechat.transactions, wechat.refunds, alipay.trades, alipay.refunds):
+        records.clear()
+    token = place(client, shop["seller"])
+    start_paying(client, token, "alipay")
+    requests.get(the_payment(app).action["url"], timeout=5)
+    notify_alipay(client, alipay.pay(the_payment(app).out_trade_no))
+    browser.login("boss@example.com", "secret123")
+    with app.app_context():
+        order = db.session.query(Order).join(Payment, Payment.order_id == Order.id).filter(
+            Payment.out_trade_no == the_payment(app).out_trade_no).one()
+        order_id, item_id = order.id, order.items[0].id
+    browser.post(f"/manage/orders/{order_id}/refund", {f"amount_{item_id}": "59.00"},
+                 token_from=f"/manage/orders/{order_id}")
+    with app.app_context():
+        refund_no = db.session.query(PaymentRefund).one().out_refund_no
+    day = beijing_today()
+    archive = zipfile.ZipFile(io.BytesIO(alipay.bill_zip(day.isoformat())))
+    assert [info.flag_bits & 0x800 for info in archive.infolist()] == [0, 0]
+    assert archive.infolist()[0].filename.encode("cp437").decode("gbk").endswith("_业务明细.csv")
+    with app.app_context():
+        report = reconciliation.reconcile(shop["brand"].id, "alipay", day)
+        assert (report.status, report.differences) == ("matched", [])
+        assert (report.counts["provider_payment_fen"], report.counts["provider_refunds"],
+                report.counts["provider_refund_fen"]) == (11800, 1, 5900)
+        assert report.counts["distweb_refund_fen"] == 5900
+    assert alipay.refunds[refund_no]["amount"] == 5900
 
 
 def test_a_second_payment_of_a_paid_order_goes_back_to_the_buyer_and_the_order_is_paid_once(app, shop, client,

@@ -37,7 +37,7 @@ def shop(app, make, wechat, alipay, trusted):
             online_pay.save_config(brand.id, name, True, settings, secrets)
         supplier = db.session.query(Supplier).one()
         profit_sharing.save_receiver(brand.id, supplier.id, "wechat", OPENID)
-        profit_sharing.save_receiver(brand.id, supplier.id, "alipay", "westlake@example.com")
+        profit_sharing.save_receiver(brand.id, supplier.id, "alipay", "westlake@example.com", "西湖茶农")
         supplier_id = supplier.id
         db.session.remove()
     return {"brand": brand, "seller": seller, "supplier_id": supplier_id}

@@ -378,15 +378,20 @@ class AlipayProvider(PaymentProvider):
         return Notice("split", out_no, "partial" if "SUCCESS" in states else "failed",
                       reason=",".join(reasons) or "FAIL", parts=parts)
 
-    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
+    def bind_receiver(self, account: str, account_type: str, kind: str, name: str | None = None) -> None:
         """分账关系绑定 (alipay.trade.royalty.relation.bind): a receiver must be bound to the
-        app before a settle names it; binding again answers success."""
+        app before a settle names it; binding again answers success. ``name``, the account's
+        real name, is required for a loginName (checked when given for a userId)."""
         import secrets
 
+        if account_type == "loginName" and not name:
+            raise ProviderError("config", "Alipay needs the real name of a receiver given by login (loginName)")
         model = AlipayTradeRoyaltyRelationBindModel()
         model.out_request_no = "B" + secrets.token_hex(12)
         entity = RoyaltyEntity()
         entity.type, entity.account, entity.memo = account_type, account, "供货商" if kind == "supplier" else "推客"
+        if name:
+            entity.name = name
         model.receiver_list = [entity]
         body = self._server(AlipayTradeRoyaltyRelationBindRequest(biz_model=model),
                             "alipay_trade_royalty_relation_bind_response")
@@ -398,8 +403,9 @@ class AlipayProvider(PaymentProvider):
 
     def bill(self, day) -> list[BillRow]:
         """The trade bill of ``day``: its download URL asked for, the zip downloaded, and the
-        业务明细 CSV (GBK; ``#`` lines are comments) read: 交易 rows are payments (订单金额),
-        退款 rows refunds (退款批次号/请求号, 商家实收 as a negative amount)."""
+        业务明细 CSV (GBK; ``#`` lines are comments; number-like cells end with a tab) read:
+        交易 rows are payments (订单金额), 退款 rows refunds (退款批次号/请求号, 商家实收 as a
+        negative amount)."""
         import csv
         import io
         import zipfile
@@ -415,7 +421,10 @@ class AlipayProvider(PaymentProvider):
         try:
             response = requests.get(body["bill_download_url"], timeout=self.timeout)
             response.raise_for_status()
-            archive = zipfile.ZipFile(io.BytesIO(response.content))
+            # The entries' names are GBK without the zip's UTF-8 flag (Alipay's Java
+            # integrations open the archive with a GBK charset); read as cp437 they never
+            # end with 业务明细.csv.
+            archive = zipfile.ZipFile(io.BytesIO(response.content), metadata_encoding="gbk")
             name = next(n for n in archive.namelist() if n.endswith("_业务明细.csv"))
             text = archive.read(name).decode("gbk")
         except requests.Timeout as err:

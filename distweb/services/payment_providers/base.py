@@ -182,9 +182,11 @@ class PaymentProvider:
         """Give the brand a payment kept for a split that sends nothing (WeChat 解冻剩余资金;
         a provider that freezes nothing does nothing)."""
 
-    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
+    def bind_receiver(self, account: str, account_type: str, kind: str, name: str | None = None) -> None:
         """Make ``account`` a receiver the provider will split to (``kind``: supplier or
-        promoter); binding one already bound is harmless."""
+        promoter; ``name``: the receiver's real or registered name, which the provider
+        checks, and needs for a merchant id or an Alipay login); binding one already bound
+        is harmless."""
         raise NotImplementedError
 
     def split_return(self, request: SplitReturnRequest) -> Notice:

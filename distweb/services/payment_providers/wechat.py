@@ -258,7 +258,8 @@ class WeChatPayProvider(PaymentProvider):
         if not result or not isinstance(result.get("resource"), dict):
             raise NotificationRejected("signature or decryption failed")
         resource, event = result["resource"], str(result.get("event_type") or "")
-        if resource.get("mchid") not in (None, self.settings["mchid"]):
+        # 商家转账's resource names its merchant ``mch_id``, the others ``mchid``.
+        if any(resource.get(key) not in (None, self.settings["mchid"]) for key in ("mchid", "mch_id")):
             raise NotificationRejected("another merchant's notification")
         if event.startswith("TRANSACTION."):
             return self._payment_notice(resource)
@@ -266,12 +267,14 @@ class WeChatPayProvider(PaymentProvider):
             return self._refund_notice(resource)
         if event.startswith("MCHTRANSFER."):
             return self._transfer_notice(resource)
-        if event.startswith("PROFITSHARING."):
-            # 分账动账通知: one receiver of a split; PROFITSHARING.SUCCESS or .CLOSED.
+        if event in ("PROFITSHARING.SUCCESS", "PROFITSHARING.RETURN"):
+            # 分账动账通知 has two events only: PROFITSHARING.SUCCESS (a receiver of a split
+            # was paid) and PROFITSHARING.RETURN (分账回退: money taken back from one). A
+            # receiver that fails (CLOSED) is told by no notification: only 查询分账结果.
             receiver = resource.get("receiver") or {}
             amount = receiver.get("amount")
-            return Notice("split", str(resource.get("out_order_no") or ""),
-                          "succeeded" if event == "PROFITSHARING.SUCCESS" else "failed",
+            return Notice("split" if event == "PROFITSHARING.SUCCESS" else "split_return",
+                          str(resource.get("out_order_no") or ""), "succeeded",
                           amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
                           resource.get("order_id"), _time(resource.get("success_time")), event,
                           account=receiver.get("account"))
@@ -296,11 +299,16 @@ class WeChatPayProvider(PaymentProvider):
         self._call(self.client().profitsharing_unfreeze, transaction_id=provider_txn_id, out_order_no=out_no,
                    description="解冻全部剩余资金")
 
-    def bind_receiver(self, account: str, account_type: str, kind: str) -> None:
-        """添加分账接收方 (an openid under the brand's AppID, or a merchant id)."""
+    def bind_receiver(self, account: str, account_type: str, kind: str, name: str | None = None) -> None:
+        """添加分账接收方 (an openid under the brand's AppID, or a merchant id). ``name`` is
+        the merchant's full registered name (商户全称), required for a MERCHANT_ID, or the
+        person's real name, optional for an openid (checked when given); the SDK encrypts it
+        with the platform key."""
+        if account_type == "MERCHANT_ID" and not name:
+            raise ProviderError("config", "WeChat Pay needs a merchant receiver's full name (商户全称)")
         self._call(self.client().profitsharing_add_receiver, account_type=account_type, account=account,
-                   relation_type=self.RELATION.get(kind, "CUSTOM"), custom_relation=None if kind in self.RELATION
-                   else "分账")
+                   relation_type=self.RELATION.get(kind, "CUSTOM"), name=name or None,
+                   custom_relation=None if kind in self.RELATION else "分账")
 
     def split_return(self, request: SplitReturnRequest) -> Notice:
         """请求分账回退, one return-order per receiver (``out_no``-<n>, so a repeat is the
@@ -354,8 +362,15 @@ class WeChatPayProvider(PaymentProvider):
 
     def bill(self, day) -> list[BillRow]:
         """交易账单 (``ALL``) of ``day``: asked for (its download URL and SHA1), downloaded
-        (gzip), checked against the hash, and read: every row's fields start with a backquote;
-        a SUCCESS row is a payment, a REFUND row a refund (商户退款单号, 退款金额)."""
+        with a signed request (the file itself carries no signature), unzipped, checked
+        against the hash (WeChat hashes the original file, not the gzip: "原始账单（gzip需要
+        解压缩）的摘要值"), and read: every field starts with a backquote; a SUCCESS row is a
+        payment, a REFUND row a refund (商户退款单号).
+
+        Amounts are the ones distweb asked for: 订单金额 for a payment and 申请退款金额 for a
+        refund. 应结订单金额 and 退款金额 leave out a merchant-funded (免充值) coupon, and a
+        refund row's 应结订单金额 is 0.00. Bills in WeChat's early format name them 总金额
+        and 退款金额."""
         import csv
         import gzip
         import hashlib
@@ -373,17 +388,23 @@ class WeChatPayProvider(PaymentProvider):
             raise ProviderError("provider_error", f"bill download failed: {type(err).__name__}") from err
         if code != 200 or not isinstance(content, bytes):
             raise ProviderError("provider_error", f"bill download failed: HTTP {code}")
-        if meta.get("hash_type") == "SHA1" and hashlib.sha1(content, usedforsecurity=False).hexdigest() != meta.get(
-                "hash_value"):
+        try:
+            original = gzip.decompress(content)
+        except (OSError, EOFError) as err:
+            raise ProviderError("provider_error", "bill unreadable") from err
+        if str(meta.get("hash_type") or "").upper() == "SHA1" and hashlib.sha1(
+                original, usedforsecurity=False).hexdigest() != str(meta.get("hash_value") or "").lower():
             raise ProviderError("provider_error", "bill hash mismatch")
         try:
-            text = gzip.decompress(content).decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as err:
+            text = original.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
             raise ProviderError("provider_error", "bill unreadable") from err
         rows = list(csv.reader(io.StringIO(text)))
         if not rows:
             return []
         header = [h.strip() for h in rows[0]]
+        payment_column = "订单金额" if "订单金额" in header else "总金额"
+        refund_column = "申请退款金额" if "申请退款金额" in header else "退款金额"
         out = []
         for raw in rows[1:]:
             if not raw or not raw[0].startswith("`"):
@@ -391,9 +412,11 @@ class WeChatPayProvider(PaymentProvider):
             row = dict(zip(header, (v.lstrip("`").strip() for v in raw), strict=False))
             try:
                 if row.get("交易状态") == "SUCCESS":
-                    out.append(BillRow("payment", row["商户订单号"], parse_yuan(row["应结订单金额"]), row.get("微信订单号")))
+                    out.append(BillRow("payment", row["商户订单号"], parse_yuan(row[payment_column]),
+                                       row.get("微信订单号")))
                 elif row.get("交易状态") == "REFUND":
-                    out.append(BillRow("refund", row["商户退款单号"], parse_yuan(row["退款金额"]), row.get("微信退款单号")))
+                    out.append(BillRow("refund", row["商户退款单号"], parse_yuan(row[refund_column]),
+                                       row.get("微信退款单号")))
             except (KeyError, ValueError) as err:
                 raise ProviderError("provider_error", "bill row unreadable") from err
         return out

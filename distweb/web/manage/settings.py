@@ -281,7 +281,8 @@ def split_receivers():
         for supplier in catalogue.suppliers(current_user.brand_id):
             for provider in ("wechat", "alipay"):
                 profit_sharing.save_receiver(current_user.brand_id, supplier.id, provider,
-                                             request.form.get(f"{provider}_{supplier.id}"))
+                                             request.form.get(f"{provider}_{supplier.id}"),
+                                             request.form.get(f"{provider}_name_{supplier.id}"))
     except ServiceError as err:
         flash(str(err.message), "error")
     else:
