@@ -948,7 +948,7 @@ def test_a_refund_while_a_wechat_split_is_unresolved_is_returned_once_the_query_
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     before = set(wechat.split_returns)
@@ -1016,7 +1016,7 @@ def test_a_refund_while_a_wechat_split_is_processing_is_returned_when_its_notifi
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     before = set(wechat.split_returns)
@@ -1068,7 +1068,7 @@ def test_a_refund_asks_wechat_about_a_split_without_an_answer_first_and_returns_
         app, shop, client, browser, wechat, alipay):
     brand_id = shop["brand"].id
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     before = set(wechat.split_returns)
@@ -1096,7 +1096,7 @@ def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_wh
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "alipay", "seller@example.com")
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
     order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
     settle(app, brand_id, order_id)
     alipay.stall_next("alipay.trade.order.settle", reached=True)  # settled, the answer lost
@@ -1140,7 +1140,7 @@ def test_a_refund_asks_alipay_about_an_unresolved_split_first_so_its_return_ride
     alipay = slow_alipay
     brand_id = shop["brand"].id
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com")
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
     order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
     settle(app, brand_id, order_id)
     alipay.stall_next("alipay.trade.order.settle", reached=True)
@@ -1171,7 +1171,7 @@ def test_a_refund_while_a_split_is_open_returns_nothing_when_the_split_fails_and
     brand_id = shop["brand"].id
     payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     before = set(wechat.split_returns)
@@ -1211,7 +1211,7 @@ def test_a_return_voided_by_a_failed_split_is_made_when_the_managers_retry_pays_
         app, shop, client, browser, wechat, alipay):
     brand_id = shop["brand"].id  # the seller has no WeChat account: only the supplier's share goes
     with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID)
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
     order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
     settle(app, brand_id, order_id)
     before = set(wechat.split_returns)
