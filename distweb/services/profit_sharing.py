@@ -576,10 +576,11 @@ def retry(brand_id: int, split_id: int) -> ProfitSplit:
     查询分账结果, Alipay 交易分账查询): known to the provider otherwise than failed (it went
     through meanwhile, or is processing), that answer is applied, once; failed or unknown
     to it, the split goes under a new out_no (the provider answers a repeat of a finally
-    failed one with the same failure; the old one kept in ``earlier_out_nos``), the
-    promoters' parts held again first — or still held, when the split failed without the
-    provider's word (``unresolved``). A second retry of the same attempt finds it no longer
-    failed."""
+    failed one with the same failure; the old one kept in ``earlier_out_nos``), its parts
+    worked out afresh (what the order still owes each receiver now, to the receivers set
+    now) and the promoters' parts held again first — or, when the split failed without the
+    provider's word (``unresolved``), the same parts, still held. A second retry of the same
+    attempt finds it no longer failed."""
     row = db.session.get(ProfitSplit, split_id)
     if row is None or row.brand_id != brand_id:
         raise NotFound("split_not_found", _l("分账记录不存在。"))
@@ -603,24 +604,31 @@ def retry(brand_id: int, split_id: int) -> ProfitSplit:
             raise ServiceError("not_failed", _l("只有失败的分账可以重试。"))
         held = unresolved(row)
         if not (held and known is not None):  # else the provider's answer settles the holds in place
-            parts = [{k: v for k, v in p.items() if k not in ("result", "failure")} for p in row.receivers]
-            if not held:
+            if held:  # the parts as held (the provider may yet have paid them): sent again as they were
+                parts = [{k: v for k, v in p.items() if k not in ("result", "failure")} for p in row.receivers]
+            else:
+                # Worked out afresh, as a first split is: from the ledger as it is now (a refund
+                # made since the failure has taken its share out already, so its return, voided
+                # with the failure, stays void) and to the receivers as they are now (the one
+                # the manager corrected after the failure is the one paid).
+                from distweb.services import split_returns
+
+                parts = parts_for(db.session.get(Order, row.order_id), row.provider)
                 _hold(brand_id, parts, f"split:{row.id}", row.order_id, utcnow())
-                if any(new.get("manual") and not old.get("manual")
-                       for new, old in zip(parts, row.receivers, strict=True)):
-                    raise ServiceError("balance_gone", _l("推客钱包余额已提现，无法重试该分账，请线下结算。"))
+                split_returns.covered_by_retry(row.id)
             if row.sent_at is not None and known is None:
                 earlier = [*(row.earlier_out_nos or []), row.out_no]
                 row.out_no = f"{earlier[0]}_{len(earlier) + 1}"
                 row.earlier_out_nos, row.sent_at = earlier, None
             row.receivers = parts
+            row.amount_fen = sum(int(p["amount_fen"]) for p in parts if not p.get("manual"))
             row.status, row.attempts, row.next_try_at, row.completed_at = "pending", 0, utcnow(), None
-        if not held:
-            from distweb.services import split_returns
-
-            split_returns.reopen(row.id)  # refunds made meanwhile: returned if this attempt pays
+            if not row.amount_fen:  # nothing left to send (all refunded, or all kept manual)
+                row.status, row.completed_at = "manual", utcnow()
     if known is not None:
         apply(row, known)
+    elif row.status == "manual":
+        _unfreeze(row.brand_id, db.session.get(Payment, row.payment_id), row.out_no)
     else:
         send(row)
     return row

@@ -28,8 +28,8 @@ which refund amount, which request number — is not in the public pages found, 
 not guessed at here.) Those parts are ``manual`` (``MANUAL_REASONS["after_refund"]``),
 shown to the manager, the ledger keeping them owed, as a WeChat person's part. A split
 that pays no one, or a refund that failed, makes the return ``void`` (a manager's retry of
-the split reopens one voided by the split). A refund still pending waits: a return is made
-for a refund made.
+the split sends what is owed after the refund, so the return stays void). A refund still
+pending waits: a return is made for a refund made.
 
 Confirmed, each part moves back in the ledger (``services.ledger`` only): a supplier's
 from the brand's collection to its payable (BRAND_CLEARING → SUPPLIER_PAYABLE), a
@@ -67,6 +67,7 @@ VOID_REASONS = {
     "split_failed": _l("分账未成功，接收方未收到款项，无需回退"),
     "refund_failed": _l("退款未成功，无需回退"),
     "nothing_left": _l("接收方已回退全部分账金额，无需再回退"),
+    "covered_by_retry": _l("分账重试时已扣除本次退款的部分，无需回退"),
 }
 
 
@@ -227,13 +228,14 @@ def _void(row: SplitReturn, why: str, now) -> None:
     row.status, row.failure, row.completed_at = "void", why, now
 
 
-def reopen(split_id: int) -> None:
-    """In the caller's transaction (a manager retries the split that paid no one): the
-    returns voided because of it await the new attempt's outcome again."""
+def covered_by_retry(split_id: int) -> None:
+    """In the caller's transaction (a manager retries the split that paid no one, its parts
+    worked out afresh): the returns voided because of it stay void, their refunds' shares
+    already left out of what the new attempt sends."""
     for row in db.session.scalars(select(SplitReturn).where(SplitReturn.split_id == split_id,
                                                             SplitReturn.status == "void",
                                                             SplitReturn.failure == "split_failed")):
-        row.status, row.failure, row.completed_at = "awaiting", None, None
+        row.failure = "covered_by_retry"
 
 
 def sent_parts(row: SplitReturn) -> list[dict]:

@@ -1207,7 +1207,7 @@ def test_a_refund_while_a_split_is_open_returns_nothing_when_the_split_fails_and
     assert "无需回退" in page and "分账未成功，接收方未收到款项" in page
 
 
-def test_a_return_voided_by_a_failed_split_is_made_when_the_managers_retry_pays_it(
+def test_a_managers_retry_after_a_refund_sends_only_what_is_still_owed(
         app, shop, client, browser, wechat, alipay):
     brand_id = shop["brand"].id  # the seller has no WeChat account: only the supplier's share goes
     with app.app_context():
@@ -1231,15 +1231,55 @@ def test_a_return_voided_by_a_failed_split_is_made_when_the_managers_retry_pays_
             assert split_return_rows(order_id)[0].status == "void"
     finally:
         wechat.abnormal_receivers.discard(SUPPLIER_MCHID)
-    # The retry sends the supplier's share of the whole order (¥56.10) under a new number;
-    # the refund's return of its ¥28.05 now follows it.
+    # The retry works the split out afresh: the supplier is owed ¥28.05 after the refund took
+    # back the other half of ¥56.10, so that is what goes, under a new number, and the
+    # refund's return stays void — nothing to take back, nobody asked for it.
     browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
     with app.app_context():
         split = db.session.get(ProfitSplit, split_id)
-        assert (split.status, split.amount_fen) == ("succeeded", 5610)
+        assert (split.status, split.amount_fen, len(split.earlier_out_nos)) == ("succeeded", 2805, 1)
+        assert [(p["kind"], p["amount_fen"]) for p in split.receivers if not p.get("manual")] == [("supplier", 2805)]
         rows = split_return_rows(order_id)
-        assert [(r.status, returned_parts(r)) for r in rows] == [("succeeded", [("supplier", 2805, None)])]
+        assert [(r.status, r.failure) for r in rows] == [("void", "covered_by_retry")]
         assert profit_sharing.supplier_shares(order_id) == {}
         assert verify().ok
-    assert [(r["return_mchid"], r["amount"], r["out_order_no"]) for r in returns_at(wechat, before)] == [
-        (SUPPLIER_MCHID, 2805, split.out_no)]
+    assert wechat.splits[split.out_no]["receivers"][0]["amount"] == 2805
+    assert returns_at(wechat, before) == []
+    page = browser.get("/manage/payments/reconciliation").get_data(as_text=True)
+    assert "分账重试时已扣除本次退款的部分，无需回退" in page
+
+
+def test_a_managers_retry_goes_to_the_receiver_corrected_after_the_failure(app, shop, client, browser, wechat,
+                                                                           alipay):
+    """The supplier's receiver was wrong (WeChat closed it: ACCOUNT_ABNORMAL); the manager
+    sets the right merchant id on the receivers form and retries: the new attempt binds and
+    pays that one, not the old."""
+    brand_id, supplier_id, right = shop["brand"].id, shop["supplier_id"], "1900000888"
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, supplier_id, "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
+    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
+    settle(app, brand_id, order_id)
+    wechat.abnormal_receivers.add(SUPPLIER_MCHID)
+    try:
+        with app.app_context():
+            profit_sharing.run_due(utcnow())
+            split = db.session.query(ProfitSplit).one()
+            assert (split.status, split.failure) == ("failed", "ACCOUNT_ABNORMAL")
+            first_no, split_id = split.out_no, split.id
+    finally:
+        wechat.abnormal_receivers.discard(SUPPLIER_MCHID)
+    browser.login("boss@example.com", "secret123")
+    response = browser.post("/manage/settings/payments/receivers", {
+        f"wechat_{supplier_id}": right, f"wechat_name_{supplier_id}": SUPPLIER_NAME},
+        token_from="/manage/settings/payments")
+    assert response.status_code == 302
+    browser.post(f"/manage/payments/splits/{split_id}/retry", {}, token_from="/manage/payments/reconciliation")
+    with app.app_context():
+        row = db.session.get(ProfitSplit, split_id)
+        assert (row.status, row.out_no) == ("succeeded", f"{first_no}_2")
+        assert [(p["account"], p["amount_fen"]) for p in row.receivers if not p.get("manual")] == [(right, 5610)]
+        assert profit_sharing.supplier_shares(order_id) == {}
+        assert verify().ok
+    assert [(r["account"], r["amount"], r["result"]) for r in wechat.splits[f"{first_no}_2"]["receivers"]] == [
+        (right, 5610, "SUCCESS")]
+    assert right in wechat.split_receivers
