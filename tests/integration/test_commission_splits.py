@@ -85,6 +85,24 @@ def settle(app, brand_id, order_id):
         db.session.remove()
 
 
+SELLER_ACCOUNTS = {"wechat": SELLER_OPENID, "alipay": "seller@example.com"}
+SUPPLIER_RECEIVERS = {"wechat": (SUPPLIER_MCHID, SUPPLIER_NAME), "alipay": ("westlake@example.com", "西湖茶农")}
+
+
+def settled_order(app, client, shop, provider, wechat, alipay, seller_account=True) -> tuple[int, int, str]:
+    """The seller's order paid with ``provider`` and settled (its split due): the supplier's
+    receiver set for the provider, and the seller's payout account too (``seller_account``).
+    Returns (brand_id, order_id, out_trade_no)."""
+    brand_id = shop["brand"].id
+    if seller_account:
+        payout_account(app, shop["seller"], provider, SELLER_ACCOUNTS[provider])
+    with app.app_context():
+        profit_sharing.save_receiver(brand_id, shop["supplier_id"], provider, *SUPPLIER_RECEIVERS[provider])
+    order_id, number = paid_order(app, client, shop["seller"], provider, wechat, alipay)
+    settle(app, brand_id, order_id)
+    return brand_id, order_id, number
+
+
 def wallet(brand_id, promoter_id) -> tuple[int, int]:
     return (ledger.balance(brand_id, AccountKind.PROMOTER_AVAILABLE, promoter_id),
             ledger.balance(brand_id, AccountKind.PAID_OUT, promoter_id))
@@ -338,11 +356,7 @@ def test_commission_withdrawn_before_the_split_stays_with_the_withdrawal_and_the
 
 
 def test_a_refused_split_return_is_retried_then_shown_failed(app, shop, client, browser, wechat, alipay):
-    brand_id = shop["brand"].id
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
-    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "wechat", wechat, alipay, seller_account=False)
     with app.app_context():
         assert profit_sharing.run_due() == 1
     wechat.refusing_returns.add(SUPPLIER_MCHID)
@@ -507,12 +521,7 @@ def test_a_processing_wechat_split_is_queried_not_sent_again_and_its_result_appl
     from distweb.models.ledger import LineStatus
 
     wechat.calls.clear()
-    brand_id = shop["brand"].id
-    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
-    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "wechat", wechat, alipay)
     wechat.split_processing = True
     try:
         with app.app_context():
@@ -709,12 +718,7 @@ def slow_alipay(app, alipay):
 def test_an_alipay_split_without_answers_keeps_the_holds_and_the_query_saying_settled_pays_it_once(
         app, shop, client, browser, wechat, slow_alipay):
     alipay = slow_alipay
-    brand_id = shop["brand"].id
-    payout_account(app, shop["seller"], "alipay", "seller@example.com")
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
-    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "alipay", wechat, alipay)
     # Alipay settles it but its answer is lost; then two queries go unanswered.
     alipay.stall_next("alipay.trade.order.settle", reached=True)
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)
@@ -854,12 +858,7 @@ def test_a_manager_retry_of_an_alipay_split_left_without_answers_applies_what_al
 def test_an_alipay_split_left_without_an_answer_that_paid_only_the_supplier_moves_its_share_and_gives_the_hold_back(
         app, shop, client, browser, wechat, slow_alipay):
     alipay = slow_alipay
-    brand_id = shop["brand"].id
-    payout_account(app, shop["seller"], "alipay", "seller@example.com")
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
-    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "alipay", wechat, alipay)
     alipay.stall_next("alipay.trade.order.settle", reached=True)
     alipay.failing_receivers.add("seller@example.com")
     try:
@@ -945,12 +944,7 @@ def refund_done(client, wechat, refund) -> None:
 
 def test_a_refund_while_a_wechat_split_is_unresolved_is_returned_once_the_query_says_it_paid(
         app, shop, client, browser, wechat, alipay):
-    brand_id = shop["brand"].id
-    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
-    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "wechat", wechat, alipay)
     before = set(wechat.split_returns)
     # WeChat makes the split, its answer is lost, and the next two looks go unanswered.
     wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
@@ -1013,12 +1007,7 @@ def test_a_refund_while_a_wechat_split_is_unresolved_is_returned_once_the_query_
 @pytest.mark.parametrize("refund_confirmed_first", [True, False])
 def test_a_refund_while_a_wechat_split_is_processing_is_returned_when_its_notifications_arrive_once(
         app, shop, client, browser, wechat, alipay, refund_confirmed_first):
-    brand_id = shop["brand"].id
-    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
-    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "wechat", wechat, alipay)
     before = set(wechat.split_returns)
     wechat.split_processing = True
     try:
@@ -1066,11 +1055,7 @@ def test_a_refund_while_a_wechat_split_is_processing_is_returned_when_its_notifi
 
 def test_a_refund_asks_wechat_about_a_split_without_an_answer_first_and_returns_before_the_refund(
         app, shop, client, browser, wechat, alipay):
-    brand_id = shop["brand"].id
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
-    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "wechat", wechat, alipay, seller_account=False)
     before = set(wechat.split_returns)
     wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
     with app.app_context():
@@ -1093,12 +1078,7 @@ def test_a_refund_asks_wechat_about_a_split_without_an_answer_first_and_returns_
 def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_why_once_it_turns_out_paid(
         app, shop, client, browser, wechat, slow_alipay):
     alipay = slow_alipay
-    brand_id = shop["brand"].id
-    payout_account(app, shop["seller"], "alipay", "seller@example.com")
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
-    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "alipay", wechat, alipay)
     alipay.stall_next("alipay.trade.order.settle", reached=True)  # settled, the answer lost
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)
@@ -1138,11 +1118,7 @@ def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_wh
 def test_a_refund_asks_alipay_about_an_unresolved_split_first_so_its_return_rides_inside_the_refund(
         app, shop, client, browser, wechat, slow_alipay):
     alipay = slow_alipay
-    brand_id = shop["brand"].id
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "alipay", "westlake@example.com", "西湖茶农")
-    order_id, _ = paid_order(app, client, shop["seller"], "alipay", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "alipay", wechat, alipay, seller_account=False)
     alipay.stall_next("alipay.trade.order.settle", reached=True)
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)
@@ -1168,12 +1144,7 @@ def test_a_refund_asks_alipay_about_an_unresolved_split_first_so_its_return_ride
 
 def test_a_refund_while_a_split_is_open_returns_nothing_when_the_split_fails_and_the_hold_goes_back(
         app, shop, client, browser, wechat, alipay):
-    brand_id = shop["brand"].id
-    payout_account(app, shop["seller"], "wechat", SELLER_OPENID)
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
-    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
-    settle(app, brand_id, order_id)
+    brand_id, order_id, _ = settled_order(app, client, shop, "wechat", wechat, alipay)
     before = set(wechat.split_returns)
     # WeChat closes every receiver (their accounts abnormal), and its answer is lost.
     wechat.abnormal_receivers.update({SUPPLIER_MCHID, SELLER_OPENID})
@@ -1209,11 +1180,8 @@ def test_a_refund_while_a_split_is_open_returns_nothing_when_the_split_fails_and
 
 def test_a_managers_retry_after_a_refund_sends_only_what_is_still_owed(
         app, shop, client, browser, wechat, alipay):
-    brand_id = shop["brand"].id  # the seller has no WeChat account: only the supplier's share goes
-    with app.app_context():
-        profit_sharing.save_receiver(brand_id, shop["supplier_id"], "wechat", SUPPLIER_MCHID, SUPPLIER_NAME)
-    order_id, _ = paid_order(app, client, shop["seller"], "wechat", wechat, alipay)
-    settle(app, brand_id, order_id)
+    # The seller has no WeChat account: only the supplier's share goes.
+    brand_id, order_id, _ = settled_order(app, client, shop, "wechat", wechat, alipay, seller_account=False)
     before = set(wechat.split_returns)
     wechat.abnormal_receivers.add(SUPPLIER_MCHID)
     wechat.lose_answers.append(("POST", "/v3/profitsharing/orders"))
