@@ -37,7 +37,6 @@ from sqlalchemy import (
     String,
     and_,
     case,
-    cast,
     event,
     exists,
     func,
@@ -411,15 +410,22 @@ def sell_through(brand_id: int, period: Period) -> dict:
     and off, so a past period counts today's switch (a product taken off sale since, and not
     sold in the period, drops out of its listed count)."""
     sold_ids = _sold_products(brand_id, period)
+    if _rolled(brand_id, period):
+        # One statement: the sold products (from the rollups, once) counted and looked up.
+        sold_set = sold_ids.distinct().cte("sold")
+        listed, sold = db.session.execute(select(
+            select(func.count(Product.id)).where(
+                Product.brand_id == brand_id,
+                or_(and_(Product.active.is_(True), Product.created_at < period.end_utc),
+                    Product.id.in_(select(sold_set.c.product_id)))).scalar_subquery(),
+            select(func.count()).select_from(sold_set).scalar_subquery())).one()
+        listed, sold = _int(listed), _int(sold)
+        return {"listed": listed, "sold": sold, "rate_bp": rate_bp(sold, listed)}
     listed = db.session.scalar(select(func.count(Product.id)).where(
         Product.brand_id == brand_id,
         or_(and_(Product.active.is_(True), Product.created_at < period.end_utc), Product.id.in_(sold_ids))))
-    if _rolled(brand_id, period):
-        sold_rows = sold_ids.subquery("sold")
-        sold = db.session.scalar(select(func.count(func.distinct(sold_rows.c.product_id))))
-    else:
-        sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
-                                 .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
+    sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
+                             .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
     listed, sold = _int(listed), _int(sold)
     return {"listed": listed, "sold": sold, "rate_bp": rate_bp(sold, listed)}
 
@@ -838,86 +844,44 @@ _PERIOD_PROMOTERS = "distweb_dashboard_period_promoters"
 
 
 def _period_promoters(brand_id: int, period: Period) -> dict:
-    """From the rollups, everything the dashboard reads per promoter for ``period``: its
-    sellers (``active``: how many; ``top``: every seller at or above the TOP-th place by GMV
-    then orders, ties at that place included, as (promoter_id, gmv_fen, orders), best first)
-    and last period's core (``core``: how many; ``churned``: how many of them are not among
-    the sellers). Kept for the rest of the transaction: a page asks for one period's figures
-    from several cards (and ``read_periods`` may have found them already, with others)."""
+    """From the rollups, in one statement, everything the dashboard reads per promoter for
+    ``period``: its sellers (``active``: how many; ``top``: every seller at or above the
+    TOP-th place by GMV then orders, ties at that place included, as (promoter_id, gmv_fen,
+    orders), best first) and last period's core (``core``: how many; ``churned``: how many
+    of them are not among the sellers). The sellers' and last
+    period's earners' sums are each computed once (CTEs) and used by every figure, instead
+    of a pass over the promoters' rows per figure. Kept for the rest of the transaction:
+    a page asks for one period's figures from several cards."""
     memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
     key = (brand_id, period)
-    if key not in memo:
-        _read_period_promoters(brand_id, [period])
-    return memo[key]
-
-
-def read_periods(brand_id: int, *periods: Period) -> None:
-    """Find the per-promoter figures of several periods (``_period_promoters``) in one
-    statement, kept for the transaction: a page showing a period beside the one before it
-    groups the promoters' rows once instead of once per period and figure."""
-    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
-    wanted = [p for p in dict.fromkeys(periods) if (brand_id, p) not in memo and _rolled(brand_id, p)]
-    if wanted:
-        _read_period_promoters(brand_id, wanted)
-
-
-def _read_period_promoters(brand_id: int, periods: list[Period]) -> None:
-    """``_period_promoters`` of each of ``periods``, in one statement. Each period needs its
-    sellers' GMV and orders and the commission of the period before (its core); the windows
-    of days these come from are grouped by promoter once (``rollups.promoter_windows``:
-    a period's sellers and the next period's core are the same window), and every figure is
-    then read from that one row per promoter: how many sold, the 20% cut of the earners
-    (rounded up: ceil(n × 1/5) in integers, as the OFFSET of a top-k sort), how many earned
-    at least the cut and how many of those did not sell, and the top sellers."""
-    windows: dict[Period, set[str]] = {}
-    for p in periods:
-        windows.setdefault(p, set()).update(("gmv_fen", "orders"))
-        windows.setdefault(p.previous(), set()).add("commission_fen")
-    order = list(windows)
-    facts = rollups.promoter_windows(brand_id, [
-        (w.start, w.end, tuple(m for m in rollups.PROMOTER_MEASURES if m in windows[w])) for w in order])
-    names = [c.name for c in facts.c if c.name != "promoter_id"]
-    # The sums as 64-bit integers (PostgreSQL's SUM of bigint is a numeric): what the cut's
-    # sort and the comparisons below then work on.
-    per = (select(facts.c.promoter_id, *[cast(func.sum(facts.c[n]), BigInteger).label(n) for n in names])
-           .group_by(facts.c.promoter_id).cte("per"))
-    share, whole = CORE_SHARE
-    parts = []
-    for i, p in enumerate(periods):
-        gmv = per.c[rollups.window_column(order.index(p), "gmv_fen")]
-        orders = per.c[rollups.window_column(order.index(p), "orders")]
-        kept = per.c[rollups.window_column(order.index(p.previous()), "commission_fen")]
-        # Each figure below is computed once: the place of the cut from one count of the
-        # earners, the cut from one top-k sort, joined (one row, or none when nobody earned)
-        # to the pass that counts the sellers, the core and the churned together.
-        ranked = (select(((func.count() * share + (whole - 1)) // whole).label("place"))
-                  .select_from(per).where(kept > 0).subquery(f"ranked{i}"))
-        offset = select(case((ranked.c.place > 0, ranked.c.place - 1), else_=0)).scalar_subquery()
-        cut = (select(kept.label("cut")).where(kept > 0).order_by(kept.desc()).limit(1).offset(offset)
-               .subquery(f"cut{i}"))
-        core = kept >= cut.c.cut  # no cut (nobody earned): NULL, nobody
-        parts.append(select(literal(i, Integer).label("period"), literal(0, Integer).label("kind"),
-                            func.sum(case((orders > 0, 1), else_=0)).label("a"),
-                            func.sum(case((core, 1), else_=0)).label("b"),
-                            func.sum(case((and_(core, orders <= 0), 1), else_=0)).label("c"))
-                     .select_from(per.outerjoin(cut, true())))
-        # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
-        at = (select(gmv.label("gmv_fen"), orders.label("orders")).where(orders > 0)
-              .order_by(gmv.desc(), orders.desc()).offset(TOP - 1).limit(1).subquery(f"place{i}"))
-        parts.append(select(literal(i, Integer), literal(1, Integer), per.c.promoter_id, gmv, orders)
-                     .select_from(per.outerjoin(at, true()))
-                     .where(orders > 0, or_(at.c.gmv_fen.is_(None), gmv > at.c.gmv_fen,
-                                            and_(gmv == at.c.gmv_fen, orders >= at.c.orders))))
-    found = {i: {"active": 0, "core": 0, "churned": 0, "top": []} for i in range(len(periods))}
-    for i, kind, a, b, c in db.session.execute(union_all(*parts)):
-        if kind == 0:
-            found[i].update(active=_int(a), core=_int(b), churned=_int(c))
-        else:
-            found[i]["top"].append((a, _int(b), _int(c)))
-    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
-    for i, p in enumerate(periods):
-        found[i]["top"].sort(key=lambda row: (-row[1], -row[2]))
-        memo[(brand_id, p)] = found[i]
+    if key in memo:
+        return memo[key]
+    sold = _sales_by_promoter_select(brand_id, period).cte("sold")
+    earned, cut = _core(brand_id, period.previous())
+    cut_fen = select(cut.c.cut).scalar_subquery()
+    core = earned.c.commission_fen >= cut_fen
+    counts = select(
+        select(func.count()).select_from(sold).scalar_subquery().label("active"),
+        select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
+        select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
+        .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery("counts")
+    # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
+    place = (select(sold.c.gmv_fen.label("gmv_fen"), sold.c.orders.label("orders"))
+             .order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc()).offset(TOP - 1).limit(1).cte("place"))
+    top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
+           .select_from(sold.outerjoin(place, true()))
+           .where(or_(place.c.gmv_fen.is_(None), sold.c.gmv_fen > place.c.gmv_fen,
+                      and_(sold.c.gmv_fen == place.c.gmv_fen, sold.c.orders >= place.c.orders))).subquery("top"))
+    rows = db.session.execute(
+        select(counts.c.active, counts.c.core, counts.c.churned, top.c.promoter_id, top.c.gmv_fen, top.c.orders)
+        .select_from(counts.outerjoin(top, true()))).all()
+    first = rows[0]
+    found = {"active": _int(first[0]), "core": _int(first[1]) if first[1] is not None else 0,
+             "churned": _int(first[2]),
+             "top": sorted(((pid, _int(g), _int(n)) for *_counts, pid, g, n in rows if pid is not None),
+                           key=lambda row: (-row[1], -row[2]))}
+    memo[key] = found
+    return found
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -1295,6 +1259,6 @@ WORK_MEM = "32MB"
 for _name in ("sales", "commission_accrued", "promoters", "sell_through", "new_promoter_survival", "core_cut",
               "core_churn", "top_promoters", "top_products", "daily", "summary", "wallet_totals", "balances",
               "cards", "trend", "promoter_ranking", "product_ranking", "unsold_products", "team_performance",
-              "cohorts", "churned_core", "materials_funnel", "promoter_figures", "team_summary", "read_periods"):
+              "cohorts", "churned_core", "materials_funnel", "promoter_figures", "team_summary"):
     globals()[_name] = _without_jit(globals()[_name])
 del _name

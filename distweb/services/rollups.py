@@ -56,7 +56,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    literal_column,
     or_,
     select,
     text,
@@ -689,54 +688,3 @@ def _snapshot_difference(brand_id: int, months: tuple[str, str], measures: tuple
 def facts_until(model, brand_id: int, end: date, measures: tuple[str, ...]):
     """``facts`` over every day up to ``end`` (the wallet's balances at a period's end)."""
     return facts(model, brand_id, date(1970, 1, 1), end, measures)
-
-
-def window_column(index: int, measure: str) -> str:
-    """The name of window ``index``'s ``measure`` in ``promoter_windows``."""
-    return f"w{index}_{measure}"
-
-
-def promoter_windows(brand_id: int, windows: list[tuple[date, date, tuple[str, ...]]]):
-    """``facts`` of the promoters' grain over several windows of days at once: a UNION ALL
-    subquery "facts" with ``promoter_id`` and, for each window ``i`` (start, end, measures),
-    a column per measure named ``window_column(i, measure)``, zero in the other windows'
-    rows. Summed by promoter, each window's columns are what ``facts`` over that window
-    sums to. One grouping then gives several periods' per-promoter figures (a page shows a
-    period beside the one before it, whose core is the one before that): each row is
-    grouped once, and a snapshot two windows share (one period's start is the month the
-    period before ends with) is read once, added to one window and taken from the other.
-    Rows whose measures are all 0 add nothing and are left out."""
-    model, t = DashboardPromoterDay, DashboardPromoterTotal
-    names = [window_column(i, m) for i, (_start, _end, measures) in enumerate(windows) for m in measures]
-
-    def row(promoter_id, values: dict):
-        return [promoter_id.label("promoter_id"),
-                *[values.get(name, literal_column("0")).label(name) for name in names]]
-
-    parts = []
-    snapshots: dict[str, dict[str, tuple[str, int]]] = {}  # month → {column: (measure, sign)}
-    for i, (start, end, measures) in enumerate(windows):
-        own = {window_column(i, m): m for m in measures}
-        nonzero = or_(*[getattr(model, m) != 0 for m in measures])
-        pieces = spans(start, end)
-        if pieces.months is not None and snapshots_pay(brand_id, pieces.months):
-            for month, sign in ((pieces.months[1], 1), (month_before(pieces.months[0]), -1)):
-                snapshots.setdefault(month, {}).update({name: (m, sign) for name, m in own.items()})
-        elif pieces.months is not None:
-            parts.append(select(*row(model.promoter_id, {name: getattr(model, m) for name, m in own.items()}))
-                         .where(model.brand_id == brand_id, model.span == MONTH,
-                                model.day.between(pieces.months[0], pieces.months[1]), nonzero))
-        if pieces.days:
-            parts.append(select(*row(model.promoter_id, {name: getattr(model, m) for name, m in own.items()}))
-                         .where(model.brand_id == brand_id, model.span == DAY,
-                                or_(*[model.day.between(low, high) for low, high in pieces.days]), nonzero))
-        d = DashboardDelta
-        parts.append(select(*row(d.promoter_id, {name: getattr(d, m) for name, m in own.items()}))
-                     .where(d.brand_id == brand_id, d.day.between(start.isoformat(), end.isoformat()),
-                            _delta_filter(model), or_(*[getattr(d, m) != 0 for m in measures])))
-    for month, columns in snapshots.items():
-        latest = select(func.max(t.month)).where(t.brand_id == brand_id, t.month <= month).scalar_subquery()
-        parts.append(select(*row(t.promoter_id, {name: getattr(t, m) if sign > 0 else -getattr(t, m)
-                                                 for name, (m, sign) in columns.items()}))
-                     .where(t.brand_id == brand_id, t.month == latest))
-    return union_all(*parts).subquery("facts")
