@@ -476,13 +476,16 @@ def _core(brand_id: int, period: Period):
     a one-row CTE of how many they are (``ranked``) and the commission at the 20% cut
     (``cut``, rounded up: ceil(n × 1/5) in integers), found by the database in one pass."""
     earned = _commission_by_promoter(brand_id, period).cte("earned")
-    ranked = select(func.count()).select_from(earned).scalar_subquery()
+    # The earners counted once (a one-row CTE), however many times the count is used below.
+    counted = select(func.count().label("n")).select_from(earned).cte("counted")
+    ranked = select(counted.c.n).scalar_subquery()
     share, whole = CORE_SHARE
     # The place of the cut, ceil(n × share / whole) in integers, as the OFFSET of a top-k sort.
-    place = (ranked * share + (whole - 1)) // whole
+    place = (counted.c.n * share + (whole - 1)) // whole
+    offset = select(case((place > 0, place - 1), else_=0)).scalar_subquery()
     cut = (select(ranked.label("ranked"), earned.c.commission_fen.label("cut"))
            .order_by(earned.c.commission_fen.desc()).limit(1)
-           .offset(case((place > 0, place - 1), else_=0)).cte("cut"))  # nobody earned: no row
+           .offset(offset).cte("cut"))  # nobody earned: no row
     return earned, cut
 
 
