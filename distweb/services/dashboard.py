@@ -37,6 +37,7 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    cast,
     event,
     exists,
     func,
@@ -461,7 +462,7 @@ def _commission_by_promoter(brand_id: int, period: Period):
     """(promoter_id, commission_fen) of the period's orders, all levels, less reversals, > 0."""
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("commission_fen",))
-        kept = func.sum(facts.c.commission_fen)
+        kept = cast(func.sum(facts.c.commission_fen), BigInteger)  # bigint: see _sales_by_promoter_select
         return (select(facts.c.promoter_id.label("promoter_id"), kept.label("commission_fen"))
                 .group_by(facts.c.promoter_id).having(kept > 0))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
@@ -833,9 +834,11 @@ def _sales_by_promoter_select(brand_id: int, period: Period):
         # Only rows with sales (a row without has no GMV either: only payments add to it):
         # the rows of commission alone (uplines' levels 2 and 3) are never grouped. A seller
         # has at least one order, whatever its GMV (a 0-fen order counts, as from the orders).
-        orders = func.sum(facts.c.orders)
-        return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
-                       orders.label("orders"))
+        # The sums as bigint, as every later pass compares and sorts them (PostgreSQL's SUM
+        # of a bigint is a numeric, slower to compare; the values are the same).
+        orders = cast(func.sum(facts.c.orders), BigInteger)
+        return (select(facts.c.promoter_id.label("promoter_id"),
+                       cast(func.sum(facts.c.gmv_fen), BigInteger).label("gmv_fen"), orders.label("orders"))
                 .where(facts.c.orders != 0).group_by(facts.c.promoter_id).having(orders > 0))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
@@ -889,11 +892,12 @@ def _period_promoters(brand_id: int, period: Period) -> dict:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_period_promoters(session, transaction) -> None:
-    """Figures kept for one transaction only: the next one may see new orders (and its
-    settings, SET LOCAL, are gone with the transaction)."""
+    """Figures kept for one transaction only: the next one may see new orders. The settings
+    (SET LOCAL) are gone with the transaction, or with a savepoint rolled back after them: they
+    are sent again after any transaction or savepoint ends."""
+    session.info.pop(_TUNED, None)
     if transaction.parent is None:
         session.info.pop(_PERIOD_PROMOTERS, None)
-        session.info.pop(_TUNED, None)
 
 
 def _commission_all(brand_id: int, period: Period):
