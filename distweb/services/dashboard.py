@@ -476,9 +476,13 @@ def _core(brand_id: int, period: Period):
     """(earned, cut): the CTE of last period's earners (promoter_id, commission_fen > 0) and
     a one-row CTE of how many they are (``ranked``) and the commission at the 20% cut
     (``cut``, rounded up: ceil(n × 1/5) in integers), found by the database in one pass."""
-    earned = _commission_by_promoter(brand_id, period).cte("earned")
+    return _cut_of(_commission_by_promoter(brand_id, period).cte("earned"))
+
+
+def _cut_of(earned, suffix: str = ""):
+    """``_core`` over the earners' CTE ``earned`` (promoter_id, commission_fen > 0)."""
     # The earners counted once (a one-row CTE), however many times the count is used below.
-    counted = select(func.count().label("n")).select_from(earned).cte("counted")
+    counted = select(func.count().label("n")).select_from(earned).cte(f"counted{suffix}")
     ranked = select(counted.c.n).scalar_subquery()
     share, whole = CORE_SHARE
     # The place of the cut, ceil(n × share / whole) in integers, as the OFFSET of a top-k sort.
@@ -486,7 +490,7 @@ def _core(brand_id: int, period: Period):
     offset = select(case((place > 0, place - 1), else_=0)).scalar_subquery()
     cut = (select(ranked.label("ranked"), earned.c.commission_fen.label("cut"))
            .order_by(earned.c.commission_fen.desc()).limit(1)
-           .offset(offset).cte("cut"))  # nobody earned: no row
+           .offset(offset).cte(f"cut{suffix}"))  # nobody earned: no row
     return earned, cut
 
 
@@ -850,44 +854,89 @@ _PERIOD_PROMOTERS = "distweb_dashboard_period_promoters"
 
 
 def _period_promoters(brand_id: int, period: Period) -> dict:
-    """From the rollups, in one statement, everything the dashboard reads per promoter for
-    ``period``: its sellers (``active``: how many; ``top``: every seller at or above the
-    TOP-th place by GMV then orders, ties at that place included, as (promoter_id, gmv_fen,
-    orders), best first) and last period's core (``core``: how many; ``churned``: how many
-    of them are not among the sellers). The sellers' and last
-    period's earners' sums are each computed once (CTEs) and used by every figure, instead
-    of a pass over the promoters' rows per figure. Kept for the rest of the transaction:
-    a page asks for one period's figures from several cards."""
+    """From the rollups, everything the dashboard reads per promoter for ``period``: its
+    sellers (``active``: how many; ``top``: every seller at or above the TOP-th place by GMV
+    then orders, ties at that place included, as (promoter_id, gmv_fen, orders), best first)
+    and last period's core (``core``: how many; ``churned``: how many of them are not among
+    the sellers). Kept for the rest of the transaction: a page asks for one period's figures
+    from several cards (``read_periods`` may have found them already, with others)."""
     memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
     key = (brand_id, period)
-    if key in memo:
-        return memo[key]
-    sold = _sales_by_promoter_select(brand_id, period).cte("sold")
-    earned, cut = _core(brand_id, period.previous())
-    cut_fen = select(cut.c.cut).scalar_subquery()
-    core = earned.c.commission_fen >= cut_fen
-    counts = select(
-        select(func.count()).select_from(sold).scalar_subquery().label("active"),
-        select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
-        select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
-        .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery("counts")
-    # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
-    place = (select(sold.c.gmv_fen.label("gmv_fen"), sold.c.orders.label("orders"))
-             .order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc()).offset(TOP - 1).limit(1).cte("place"))
-    top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
-           .select_from(sold.outerjoin(place, true()))
-           .where(or_(place.c.gmv_fen.is_(None), sold.c.gmv_fen > place.c.gmv_fen,
-                      and_(sold.c.gmv_fen == place.c.gmv_fen, sold.c.orders >= place.c.orders))).subquery("top"))
-    rows = db.session.execute(
-        select(counts.c.active, counts.c.core, counts.c.churned, top.c.promoter_id, top.c.gmv_fen, top.c.orders)
-        .select_from(counts.outerjoin(top, true()))).all()
-    first = rows[0]
-    found = {"active": _int(first[0]), "core": _int(first[1]) if first[1] is not None else 0,
-             "churned": _int(first[2]),
-             "top": sorted(((pid, _int(g), _int(n)) for *_counts, pid, g, n in rows if pid is not None),
-                           key=lambda row: (-row[1], -row[2]))}
-    memo[key] = found
-    return found
+    if key not in memo:
+        _read_period_promoters(brand_id, [period])
+    return memo[key]
+
+
+def read_periods(brand_id: int, *periods: Period) -> None:
+    """``_period_promoters`` of several periods found in one statement, kept for the
+    transaction. A page shows a period beside the one before it: the earlier period's
+    sellers and the later period's core come from the same days, grouped once."""
+    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
+    wanted = [p for p in dict.fromkeys(periods) if (brand_id, p) not in memo and _rolled(brand_id, p)]
+    if wanted:
+        _read_period_promoters(brand_id, wanted)
+
+
+def _read_period_promoters(brand_id: int, periods: list[Period]) -> None:
+    """``_period_promoters`` of each of ``periods``, in one statement. Each period needs its
+    sellers' sums and the earners of the period before; the promoters' rows of each window of
+    days are grouped once (a CTE) and every figure is read from those groups: the sellers
+    and the earners each computed once, instead of a pass over the rows per figure."""
+    needs: dict[Period, set[str]] = {}
+    for p in periods:
+        needs.setdefault(p, set()).add("sold")
+        needs.setdefault(p.previous(), set()).add("earned")
+    sold_of, earned_of = {}, {}
+    for k, (window, wanted) in enumerate(needs.items()):
+        if wanted == {"sold"}:
+            sold_of[window] = _sales_by_promoter_select(brand_id, window).cte(f"sold{k}")
+        elif wanted == {"earned"}:
+            earned_of[window] = _commission_by_promoter(brand_id, window).cte(f"earned{k}")
+        else:  # one grouping for both (every row: a seller's GMV and orders are on rows with orders)
+            facts = _promoter_facts(brand_id, window, ("gmv_fen", "orders", "commission_fen"))
+            orders = cast(func.sum(facts.c.orders), BigInteger)
+            kept = cast(func.sum(facts.c.commission_fen), BigInteger)
+            both = (select(facts.c.promoter_id.label("promoter_id"),
+                           cast(func.sum(facts.c.gmv_fen), BigInteger).label("gmv_fen"), orders.label("orders"),
+                           kept.label("commission_fen"))
+                    .group_by(facts.c.promoter_id).having(or_(orders > 0, kept > 0)).cte(f"window{k}"))
+            sold_of[window] = (select(both.c.promoter_id, both.c.gmv_fen, both.c.orders)
+                               .where(both.c.orders > 0).cte(f"sold{k}"))
+            earned_of[window] = (select(both.c.promoter_id, both.c.commission_fen)
+                                 .where(both.c.commission_fen > 0).cte(f"earned{k}"))
+    parts = []
+    for i, p in enumerate(periods):
+        sold = sold_of[p]
+        earned, cut = _cut_of(earned_of[p.previous()], str(i))
+        cut_fen = select(cut.c.cut).scalar_subquery()
+        core = earned.c.commission_fen >= cut_fen
+        counts = select(
+            select(func.count()).select_from(sold).scalar_subquery().label("active"),
+            select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
+            select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
+            .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery(f"counts{i}")
+        # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
+        place = (select(sold.c.gmv_fen.label("gmv_fen"), sold.c.orders.label("orders"))
+                 .order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc()).offset(TOP - 1).limit(1).cte(f"place{i}"))
+        top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
+               .select_from(sold.outerjoin(place, true()))
+               .where(or_(place.c.gmv_fen.is_(None), sold.c.gmv_fen > place.c.gmv_fen,
+                          and_(sold.c.gmv_fen == place.c.gmv_fen, sold.c.orders >= place.c.orders)))
+               .subquery(f"top{i}"))
+        parts.append(select(literal(i, Integer).label("period"), counts.c.active, counts.c.core, counts.c.churned,
+                            top.c.promoter_id, top.c.gmv_fen, top.c.orders)
+                     .select_from(counts.outerjoin(top, true())))
+    rows: dict[int, list] = {}
+    for i, *row in db.session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        rows.setdefault(i, []).append(row)
+    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
+    for i, p in enumerate(periods):
+        first = rows[i][0]
+        memo[(brand_id, p)] = {
+            "active": _int(first[0]), "core": _int(first[1]) if first[1] is not None else 0,
+            "churned": _int(first[2]),
+            "top": sorted(((pid, _int(g), _int(n)) for *_counts, pid, g, n in rows[i] if pid is not None),
+                          key=lambda row: (-row[1], -row[2]))}
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -1266,6 +1315,6 @@ WORK_MEM = "32MB"
 for _name in ("sales", "commission_accrued", "promoters", "sell_through", "new_promoter_survival", "core_cut",
               "core_churn", "top_promoters", "top_products", "daily", "summary", "wallet_totals", "balances",
               "cards", "trend", "promoter_ranking", "product_ranking", "unsold_products", "team_performance",
-              "cohorts", "churned_core", "materials_funnel", "promoter_figures", "team_summary"):
+              "cohorts", "churned_core", "materials_funnel", "promoter_figures", "team_summary", "read_periods"):
     globals()[_name] = _without_jit(globals()[_name])
 del _name
