@@ -2,7 +2,7 @@
 
 Run from the checkout:  .venv/bin/python bench/dashboard.py [--orders 1000000] [--promoters 100000]
                                                            [--products 2000] [--db sqlite|postgresql|both]
-                                                           [--repeat 10]
+                                                           [--repeat 10] [--reuse NAME [--rebuild-rollups]]
 
 Builds its own throwaway database (SQLite in a temporary folder; PostgreSQL: a new database
 on DATABASE_URL, default the machine's postgresql://postgres@127.0.0.1:5432/test) and an
@@ -30,6 +30,13 @@ Then ANALYZE, and timed (wall clock, in-process, after one warm-up call of each)
 ``--repeat`` timed calls of the API and the page per range; prints p50 and p95 (nearest
 rank). Targets (issue 16): p95 < 200 ms on PostgreSQL at 1,000,000 orders and on SQLite at
 100,000. ``--db both`` runs SQLite first and then PostgreSQL with the same numbers.
+
+``--reuse NAME`` keeps the generated brand between runs to iterate quickly: the database is
+``distweb_bench_NAME_<size>`` on PostgreSQL (a file ``distweb-bench-NAME-<size>.sqlite3`` in the
+temporary folder on SQLite), filled on the first run and not dropped; later runs with the same
+name and size migrate it (new migrations apply) and time it without filling it again.
+``--rebuild-rollups`` rebuilds its rollups too (after a change to how they are kept). Drop it
+with ``dropdb distweb_bench_NAME_<size>`` / remove the file when done.
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,6 +185,34 @@ def timed(call, repeat: int) -> list[float]:
     return out
 
 
+@contextmanager
+def fresh_database(tmp: Path):
+    from tests.support.services import throwaway_database
+
+    with throwaway_database(tmp) as url:
+        yield url
+
+
+@contextmanager
+def kept_database(tmp: Path, name: str, size: int):
+    """A database that outlives the run (``--reuse``): created when missing, never dropped."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
+        path = Path(tempfile.gettempdir()) / f"distweb-bench-{name}-{size}.sqlite3"
+        yield f"sqlite:///{path}"
+        return
+    import psycopg
+    from psycopg import sql
+
+    plain = base.replace("postgresql+psycopg://", "postgresql://", 1)
+    dbname = f"distweb_bench_{name}_{size}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    head, _, _ = plain.rpartition("/")
+    yield f"{head}/{dbname}"
+
+
 def run_one(dialect_wanted: str, args) -> dict:
     from bench.support import bench_app, bench_instance
 
@@ -186,11 +223,17 @@ def run_one(dialect_wanted: str, args) -> dict:
     tmp = bench_instance(f"dashboard-{dialect_wanted}", postgres=dialect_wanted == "postgresql")
     from sqlalchemy import text
 
-    from tests.support.services import throwaway_database, throwaway_redis
+    from tests.support.services import throwaway_redis
 
     env_redis = os.environ.pop("REDIS_URL", None)
     try:
-        with throwaway_database(tmp) as database_url, throwaway_redis(tmp) as redis_url:
+        if args.reuse:
+            if not args.reuse.replace("_", "").isalnum():
+                raise SystemExit("--reuse: letters, digits and _ only")
+            kept = kept_database(tmp, args.reuse.lower(), args.orders)
+        else:
+            kept = fresh_database(tmp)
+        with kept as database_url, throwaway_redis(tmp) as redis_url:
             app = bench_app(database_url, redis_url)
             from distweb.extensions import db
             from distweb.services import accounts, api_keys, dashboard, rollups
@@ -204,27 +247,43 @@ def run_one(dialect_wanted: str, args) -> dict:
                 dialect = db.engine.dialect.name
                 now = datetime.now(UTC).replace(microsecond=0)
                 start = now - timedelta(days=SPAN_DAYS)
-                with db.engine.begin() as conn:
-                    if dialect == "postgresql":
-                        conn.execute(text("SET session_replication_role = replica"))  # set-up only
-                    first_user = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM users")).scalar()
-                    counts = fill(conn, dialect, brand_id, first_user, args.promoters, args.products, args.orders,
-                                  password_hash, start)
-                db.session.remove()
-                t1 = time.perf_counter()
-                rolled = rollups.rebuild(brand_id)  # the rollups of what was just written (set-up)
-                db.session.remove()
-                rebuild_s = time.perf_counter() - t1
                 with db.engine.connect() as conn:
-                    if dialect == "postgresql":
-                        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-                    else:
-                        conn.execute(text("ANALYZE"))
-                        conn.commit()
+                    filled = conn.execute(text("SELECT count(*) FROM orders WHERE brand_id = :b"),
+                                          {"b": brand_id}).scalar() > 0
+                rebuild_s, rolled = None, {}
+                if filled:  # --reuse: the brand of an earlier run
+                    counts = {}
+                    with db.engine.connect() as conn:
+                        for table in ("promoters", "products", "orders", "refunds", "commission_lines",
+                                      "ledger_entries"):
+                            counts[table] = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                else:
+                    with db.engine.begin() as conn:
+                        if dialect == "postgresql":
+                            conn.execute(text("SET session_replication_role = replica"))  # set-up only
+                        first_user = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM users")).scalar()
+                        counts = fill(conn, dialect, brand_id, first_user, args.promoters, args.products,
+                                      args.orders, password_hash, start)
+                    db.session.remove()
+                if not filled or args.rebuild_rollups:
+                    t1 = time.perf_counter()
+                    rolled = rollups.rebuild(brand_id)  # the rollups of what was just written (set-up)
+                    db.session.remove()
+                    rebuild_s = time.perf_counter() - t1
+                if not filled or args.rebuild_rollups:
+                    with db.engine.connect() as conn:
+                        if dialect == "postgresql":
+                            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+                        else:
+                            conn.execute(text("ANALYZE"))
+                            conn.commit()
             setup_s = time.perf_counter() - t0
             print(f"[{dialect}] set-up {setup_s:.1f} s: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
-            print(f"[{dialect}] rollups rebuilt in {rebuild_s:.1f} s (part of the set-up): "
-                  + ", ".join(f"{n:,} {t}" for t, n in rolled.items()))
+            if rebuild_s is None:
+                print(f"[{dialect}] reused the brand of an earlier run (--reuse {args.reuse}), rollups kept")
+            else:
+                print(f"[{dialect}] rollups rebuilt in {rebuild_s:.1f} s (part of the set-up): "
+                      + ", ".join(f"{n:,} {t}" for t, n in rolled.items()))
 
             client = app.test_client()
             manager = app.test_client()
@@ -307,6 +366,10 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--reuse", metavar="NAME",
+                        help="keep the generated database under this name and reuse it on later runs")
+    parser.add_argument("--rebuild-rollups", action="store_true",
+                        help="with --reuse: rebuild the reused brand's rollups before timing")
     args = parser.parse_args()
     try:
         sizes = [int(part) for part in str(args.orders).split(",")]

@@ -37,6 +37,7 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    cast,
     event,
     exists,
     func,
@@ -45,6 +46,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -409,15 +411,22 @@ def sell_through(brand_id: int, period: Period) -> dict:
     and off, so a past period counts today's switch (a product taken off sale since, and not
     sold in the period, drops out of its listed count)."""
     sold_ids = _sold_products(brand_id, period)
+    if _rolled(brand_id, period):
+        # One statement: the sold products (from the rollups, once) counted and looked up.
+        sold_set = sold_ids.distinct().cte("sold")
+        listed, sold = db.session.execute(select(
+            select(func.count(Product.id)).where(
+                Product.brand_id == brand_id,
+                or_(and_(Product.active.is_(True), Product.created_at < period.end_utc),
+                    Product.id.in_(select(sold_set.c.product_id)))).scalar_subquery(),
+            select(func.count()).select_from(sold_set).scalar_subquery())).one()
+        listed, sold = _int(listed), _int(sold)
+        return {"listed": listed, "sold": sold, "rate_bp": rate_bp(sold, listed)}
     listed = db.session.scalar(select(func.count(Product.id)).where(
         Product.brand_id == brand_id,
         or_(and_(Product.active.is_(True), Product.created_at < period.end_utc), Product.id.in_(sold_ids))))
-    if _rolled(brand_id, period):
-        sold_rows = sold_ids.subquery("sold")
-        sold = db.session.scalar(select(func.count(func.distinct(sold_rows.c.product_id))))
-    else:
-        sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
-                                 .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
+    sold = db.session.scalar(select(func.count(func.distinct(OrderItem.product_id)))
+                             .join(Order, Order.id == OrderItem.order_id).where(_period_orders(brand_id, period)))
     listed, sold = _int(listed), _int(sold)
     return {"listed": listed, "sold": sold, "rate_bp": rate_bp(sold, listed)}
 
@@ -453,7 +462,7 @@ def _commission_by_promoter(brand_id: int, period: Period):
     """(promoter_id, commission_fen) of the period's orders, all levels, less reversals, > 0."""
     if _rolled(brand_id, period):
         facts = _promoter_facts(brand_id, period, ("commission_fen",))
-        kept = func.sum(facts.c.commission_fen)
+        kept = cast(func.sum(facts.c.commission_fen), BigInteger)  # bigint: see _sales_by_promoter_select
         return (select(facts.c.promoter_id.label("promoter_id"), kept.label("commission_fen"))
                 .group_by(facts.c.promoter_id).having(kept > 0))
     kept = func.sum(CommissionLine.amount_fen - CommissionLine.reversed_fen)
@@ -467,14 +476,21 @@ def _core(brand_id: int, period: Period):
     """(earned, cut): the CTE of last period's earners (promoter_id, commission_fen > 0) and
     a one-row CTE of how many they are (``ranked``) and the commission at the 20% cut
     (``cut``, rounded up: ceil(n × 1/5) in integers), found by the database in one pass."""
-    earned = _commission_by_promoter(brand_id, period).cte("earned")
-    ranked = select(func.count()).select_from(earned).scalar_subquery()
+    return _cut_of(_commission_by_promoter(brand_id, period).cte("earned"))
+
+
+def _cut_of(earned, suffix: str = ""):
+    """``_core`` over the earners' CTE ``earned`` (promoter_id, commission_fen > 0)."""
+    # The earners counted once (a one-row CTE), however many times the count is used below.
+    counted = select(func.count().label("n")).select_from(earned).cte(f"counted{suffix}")
+    ranked = select(counted.c.n).scalar_subquery()
     share, whole = CORE_SHARE
     # The place of the cut, ceil(n × share / whole) in integers, as the OFFSET of a top-k sort.
-    place = (ranked * share + (whole - 1)) // whole
+    place = (counted.c.n * share + (whole - 1)) // whole
+    offset = select(case((place > 0, place - 1), else_=0)).scalar_subquery()
     cut = (select(ranked.label("ranked"), earned.c.commission_fen.label("cut"))
            .order_by(earned.c.commission_fen.desc()).limit(1)
-           .offset(case((place > 0, place - 1), else_=0)).cte("cut"))  # nobody earned: no row
+           .offset(offset).cte(f"cut{suffix}"))  # nobody earned: no row
     return earned, cut
 
 
@@ -822,9 +838,11 @@ def _sales_by_promoter_select(brand_id: int, period: Period):
         # Only rows with sales (a row without has no GMV either: only payments add to it):
         # the rows of commission alone (uplines' levels 2 and 3) are never grouped. A seller
         # has at least one order, whatever its GMV (a 0-fen order counts, as from the orders).
-        orders = func.sum(facts.c.orders)
-        return (select(facts.c.promoter_id.label("promoter_id"), func.sum(facts.c.gmv_fen).label("gmv_fen"),
-                       orders.label("orders"))
+        # The sums as bigint, as every later pass compares and sorts them (PostgreSQL's SUM
+        # of a bigint is a numeric, slower to compare; the values are the same).
+        orders = cast(func.sum(facts.c.orders), BigInteger)
+        return (select(facts.c.promoter_id.label("promoter_id"),
+                       cast(func.sum(facts.c.gmv_fen), BigInteger).label("gmv_fen"), orders.label("orders"))
                 .where(facts.c.orders != 0).group_by(facts.c.promoter_id).having(orders > 0))
     return (select(Order.promoter_id.label("promoter_id"), func.sum(Order.total_paid_fen).label("gmv_fen"),
                    func.count(Order.id).label("orders"))
@@ -836,49 +854,97 @@ _PERIOD_PROMOTERS = "distweb_dashboard_period_promoters"
 
 
 def _period_promoters(brand_id: int, period: Period) -> dict:
-    """From the rollups, in one statement, everything the dashboard reads per promoter for
-    ``period``: its sellers (``active``: how many; ``top``: every seller at or above the
-    TOP-th place by GMV then orders, ties at that place included, as (promoter_id, gmv_fen,
-    orders), best first) and last period's core (``core``: how many; ``churned``: how many
-    of them are not among the sellers). The sellers' and last
-    period's earners' sums are each computed once (CTEs) and used by every figure, instead
-    of a pass over the promoters' rows per figure. Kept for the rest of the transaction:
-    a page asks for one period's figures from several cards."""
+    """From the rollups, everything the dashboard reads per promoter for ``period``: its
+    sellers (``active``: how many; ``top``: every seller at or above the TOP-th place by GMV
+    then orders, ties at that place included, as (promoter_id, gmv_fen, orders), best first)
+    and last period's core (``core``: how many; ``churned``: how many of them are not among
+    the sellers). Kept for the rest of the transaction: a page asks for one period's figures
+    from several cards (``read_periods`` may have found them already, with others)."""
     memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
     key = (brand_id, period)
-    if key in memo:
-        return memo[key]
-    sold = _sales_by_promoter_select(brand_id, period).cte("sold")
-    earned, cut = _core(brand_id, period.previous())
-    cut_fen = select(cut.c.cut).scalar_subquery()
-    core = earned.c.commission_fen >= cut_fen
-    counts = select(
-        select(func.count()).select_from(sold).scalar_subquery().label("active"),
-        select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
-        select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
-        .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery("counts")
-    # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
-    place = (select(sold.c.gmv_fen.label("gmv_fen"), sold.c.orders.label("orders"))
-             .order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc()).offset(TOP - 1).limit(1).cte("place"))
-    top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
-           .select_from(sold.outerjoin(place, true()))
-           .where(or_(place.c.gmv_fen.is_(None), sold.c.gmv_fen > place.c.gmv_fen,
-                      and_(sold.c.gmv_fen == place.c.gmv_fen, sold.c.orders >= place.c.orders))).subquery("top"))
-    rows = db.session.execute(
-        select(counts.c.active, counts.c.core, counts.c.churned, top.c.promoter_id, top.c.gmv_fen, top.c.orders)
-        .select_from(counts.outerjoin(top, true()))).all()
-    first = rows[0]
-    found = {"active": _int(first[0]), "core": _int(first[1]) if first[1] is not None else 0,
-             "churned": _int(first[2]),
-             "top": sorted(((pid, _int(g), _int(n)) for *_counts, pid, g, n in rows if pid is not None),
-                           key=lambda row: (-row[1], -row[2]))}
-    memo[key] = found
-    return found
+    if key not in memo:
+        _read_period_promoters(brand_id, [period])
+    return memo[key]
+
+
+def read_periods(brand_id: int, *periods: Period) -> None:
+    """``_period_promoters`` of several periods found in one statement, kept for the
+    transaction. A page shows a period beside the one before it: the earlier period's
+    sellers and the later period's core come from the same days, grouped once."""
+    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
+    wanted = [p for p in dict.fromkeys(periods) if (brand_id, p) not in memo and _rolled(brand_id, p)]
+    if wanted:
+        _read_period_promoters(brand_id, wanted)
+
+
+def _read_period_promoters(brand_id: int, periods: list[Period]) -> None:
+    """``_period_promoters`` of each of ``periods``, in one statement. Each period needs its
+    sellers' sums and the earners of the period before; the promoters' rows of each window of
+    days are grouped once (a CTE) and every figure is read from those groups: the sellers
+    and the earners each computed once, instead of a pass over the rows per figure."""
+    needs: dict[Period, set[str]] = {}
+    for p in periods:
+        needs.setdefault(p, set()).add("sold")
+        needs.setdefault(p.previous(), set()).add("earned")
+    sold_of, earned_of = {}, {}
+    for k, (window, wanted) in enumerate(needs.items()):
+        if wanted == {"sold"}:
+            sold_of[window] = _sales_by_promoter_select(brand_id, window).cte(f"sold{k}")
+        elif wanted == {"earned"}:
+            earned_of[window] = _commission_by_promoter(brand_id, window).cte(f"earned{k}")
+        else:  # one grouping for both (every row: a seller's GMV and orders are on rows with orders)
+            facts = _promoter_facts(brand_id, window, ("gmv_fen", "orders", "commission_fen"))
+            orders = cast(func.sum(facts.c.orders), BigInteger)
+            kept = cast(func.sum(facts.c.commission_fen), BigInteger)
+            both = (select(facts.c.promoter_id.label("promoter_id"),
+                           cast(func.sum(facts.c.gmv_fen), BigInteger).label("gmv_fen"), orders.label("orders"),
+                           kept.label("commission_fen"))
+                    .group_by(facts.c.promoter_id).having(or_(orders > 0, kept > 0)).cte(f"window{k}"))
+            sold_of[window] = (select(both.c.promoter_id, both.c.gmv_fen, both.c.orders)
+                               .where(both.c.orders > 0).cte(f"sold{k}"))
+            earned_of[window] = (select(both.c.promoter_id, both.c.commission_fen)
+                                 .where(both.c.commission_fen > 0).cte(f"earned{k}"))
+    parts = []
+    for i, p in enumerate(periods):
+        sold = sold_of[p]
+        earned, cut = _cut_of(earned_of[p.previous()], str(i))
+        cut_fen = select(cut.c.cut).scalar_subquery()
+        core = earned.c.commission_fen >= cut_fen
+        counts = select(
+            select(func.count()).select_from(sold).scalar_subquery().label("active"),
+            select(func.count()).select_from(earned).where(core).scalar_subquery().label("core"),
+            select(func.count()).select_from(earned.outerjoin(sold, sold.c.promoter_id == earned.c.promoter_id))
+            .where(core, sold.c.promoter_id.is_(None)).scalar_subquery().label("churned")).subquery(f"counts{i}")
+        # The TOP-th seller's GMV and orders (one top-k sort; no row when fewer sold: all are in).
+        place = (select(sold.c.gmv_fen.label("gmv_fen"), sold.c.orders.label("orders"))
+                 .order_by(sold.c.gmv_fen.desc(), sold.c.orders.desc()).offset(TOP - 1).limit(1).cte(f"place{i}"))
+        top = (select(sold.c.promoter_id, sold.c.gmv_fen, sold.c.orders)
+               .select_from(sold.outerjoin(place, true()))
+               .where(or_(place.c.gmv_fen.is_(None), sold.c.gmv_fen > place.c.gmv_fen,
+                          and_(sold.c.gmv_fen == place.c.gmv_fen, sold.c.orders >= place.c.orders)))
+               .subquery(f"top{i}"))
+        parts.append(select(literal(i, Integer).label("period"), counts.c.active, counts.c.core, counts.c.churned,
+                            top.c.promoter_id, top.c.gmv_fen, top.c.orders)
+                     .select_from(counts.outerjoin(top, true())))
+    rows: dict[int, list] = {}
+    for i, *row in db.session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        rows.setdefault(i, []).append(row)
+    memo = db.session.info.setdefault(_PERIOD_PROMOTERS, {})
+    for i, p in enumerate(periods):
+        first = rows[i][0]
+        memo[(brand_id, p)] = {
+            "active": _int(first[0]), "core": _int(first[1]) if first[1] is not None else 0,
+            "churned": _int(first[2]),
+            "top": sorted(((pid, _int(g), _int(n)) for *_counts, pid, g, n in rows[i] if pid is not None),
+                          key=lambda row: (-row[1], -row[2]))}
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_period_promoters(session, transaction) -> None:
-    """Figures kept for one transaction only: the next one may see new orders."""
+    """Figures kept for one transaction only: the next one may see new orders. The settings
+    (SET LOCAL) are gone with the transaction, or with a savepoint rolled back after them: they
+    are sent again after any transaction or savepoint ends."""
+    session.info.pop(_TUNED, None)
     if transaction.parent is None:
         session.info.pop(_PERIOD_PROMOTERS, None)
 
@@ -902,8 +968,6 @@ def _commission_all(brand_id: int, period: Period):
 
 def _downline_links(brand_id: int):
     """(leader, member) for every member up to three levels below a leader."""
-    from sqlalchemy import union_all
-
     parts = [select(column.label("leader"), Promoter.id.label("member"), Promoter.joined_at.label("joined_at"),
                     Promoter.status.label("status"))
              .where(Promoter.brand_id == brand_id, column.is_not(None))
@@ -1221,28 +1285,36 @@ def team_summary(brand_id: int, leader_id: int, period: Period, top: int = 5) ->
 
 
 def _without_jit(function):
-    """Run ``function`` with PostgreSQL's JIT compilation and parallel workers off for the
-    rest of the transaction. The dashboard's aggregates over a year pass jit_above_cost, and
-    compiling them costs more than they take to run (50–150 ms a statement, every time:
-    nothing is cached across statements). Parallel plans of its aggregates over the rollups
-    (whose group counts the planner cannot estimate through their UNION ALL) sort and merge
-    per worker: measured on a 2-core machine, 3× slower than one process (a year's top
-    sellers over 100,000 promoters: 250 ms against 75 ms), and a web request should not take
-    every core. SET LOCAL ends with the transaction; SQLite has neither."""
+    """Run ``function`` with PostgreSQL's JIT compilation and parallel workers off, and room
+    to group every promoter in memory, for the rest of the transaction. The dashboard's
+    aggregates over a year pass jit_above_cost, and compiling them costs more than they take
+    to run (every time: nothing is cached across statements). Parallel plans of its
+    aggregates over the rollups (whose group counts the planner cannot estimate through their
+    UNION ALL) sort and merge per worker, slower on a small machine than one process, and a
+    web request should not take every core. The per-promoter sums of a period (one row per
+    promoter, each with a few running sums) outgrow the default work_mem and would spill to
+    disk in batches. SET LOCAL ends with the transaction, so it is sent once per transaction
+    (``_TUNED``, forgotten with it); SQLite has none of these."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        if db.session.get_bind().dialect.name == "postgresql":
+        if not db.session.info.get(_TUNED) and db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(text("SET LOCAL jit = off"))
             db.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+            db.session.info[_TUNED] = True
         return function(*args, **kwargs)
 
     return wrapper
 
 
+_TUNED = "distweb_dashboard_tuned"
+WORK_MEM = "32MB"
+
+
 for _name in ("sales", "commission_accrued", "promoters", "sell_through", "new_promoter_survival", "core_cut",
               "core_churn", "top_promoters", "top_products", "daily", "summary", "wallet_totals", "balances",
               "cards", "trend", "promoter_ranking", "product_ranking", "unsold_products", "team_performance",
-              "cohorts", "churned_core", "materials_funnel", "promoter_figures", "team_summary"):
+              "cohorts", "churned_core", "materials_funnel", "promoter_figures", "team_summary", "read_periods"):
     globals()[_name] = _without_jit(globals()[_name])
 del _name

@@ -172,6 +172,7 @@ def index():
     brand = current_user.brand
     choice = Choice(brand.timezone)
     totals = dashboard.wallet_totals(brand.id)
+    dashboard.read_periods(brand.id, choice.period, choice.previous)  # both periods' promoters in one statement
     now = dashboard.cards(brand.id, choice.period, totals)
     before = dashboard.cards(brand.id, choice.previous, totals)
     chart_labels = {
