@@ -883,7 +883,7 @@ class Campaign:
         print(f"  503 during a fault    {len(t.during_fault)} (the request's connection was cut; sent again)")
         if self.resume:
             print(f"  resume after a kill   max {max(self.resume):.1f} s, median {statistics.median(self.resume):.1f} s "
-                  f"over {len(self.resume)} (target < {RESUME_TARGET:.0f} s); not resumed {self.unresumed}")
+                  f"over {len(self.resume)} (target < {self.args.resume_limit:.0f} s); not resumed {self.unresumed}")
         else:
             print(f"  resume after a kill   no job was interrupted; not resumed {self.unresumed}")
         print(f"  total                 {self.total:.0f} s{' (cut short by --minutes)' if self.cut_short else ''}")
@@ -891,7 +891,7 @@ class Campaign:
             print(f"  ! {line}")
         for line in t.five_xx[:10]:
             print(f"  ! 5xx {line}")
-        slow = bool(self.resume) and max(self.resume) >= RESUME_TARGET
+        slow = bool(self.resume) and max(self.resume) >= self.args.resume_limit
         return 1 if (self.lost or self.doubled or t.five_xx or self.unresumed or slow) else 0
 
 
@@ -913,6 +913,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--minutes", type=float, default=0, help="start no round after this long (0: no limit)")
     parser.add_argument("--quick", action="store_true", help="a short run for CI: 4 kills, 1 of each other fault")
+    parser.add_argument("--resume-limit", type=float, default=RESUME_TARGET,
+                        help="exit 1 if a killed job took this long or more to resume (seconds)")
     args = parser.parse_args(argv)
     if args.quick:
         args.kills, args.kills_per_round, args.redis_restarts, args.pg_purges, args.webhooks = 4, 4, 1, 1, 300
