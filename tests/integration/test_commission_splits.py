@@ -1075,11 +1075,11 @@ def test_a_refund_asks_wechat_about_a_split_without_an_answer_first_and_returns_
         (SUPPLIER_MCHID, 2805, out_no)]
 
 
-def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_why_once_it_turns_out_paid(
-        app, shop, client, browser, wechat, slow_alipay):
-    alipay = slow_alipay
-    brand_id, order_id, _ = settled_order(app, client, shop, "alipay", wechat, alipay)
-    alipay.stall_next("alipay.trade.order.settle", reached=True)  # settled, the answer lost
+def alipay_split_left_unresolved(app, alipay):
+    """Alipay settles the order's split but its answer is lost, and the two queries after it
+    go unanswered: the split is failed without Alipay's word (holds kept). Returns (the time
+    the split was first sent, its id)."""
+    alipay.stall_next("alipay.trade.order.settle", reached=True)
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)
     with app.app_context():
@@ -1089,7 +1089,14 @@ def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_wh
         profit_sharing.run_due(now + timedelta(minutes=40))
         split = db.session.query(ProfitSplit).one()
         assert (split.status, split.completed_at) == ("failed", None)
-        split_id = split.id
+        return now, split.id
+
+
+def test_a_refund_while_an_alipay_split_is_unresolved_is_left_to_finance_with_why_once_it_turns_out_paid(
+        app, shop, client, browser, wechat, slow_alipay):
+    alipay = slow_alipay
+    brand_id, order_id, _ = settled_order(app, client, shop, "alipay", wechat, alipay)
+    now, split_id = alipay_split_left_unresolved(app, alipay)
     alipay.stall_next("alipay.trade.order.settle.query", reached=False)  # the refund's query too
     browser.login("boss@example.com", "secret123")
     refund = refund_one_tea(app, browser, order_id)
@@ -1119,17 +1126,7 @@ def test_a_refund_asks_alipay_about_an_unresolved_split_first_so_its_return_ride
         app, shop, client, browser, wechat, slow_alipay):
     alipay = slow_alipay
     brand_id, order_id, _ = settled_order(app, client, shop, "alipay", wechat, alipay, seller_account=False)
-    alipay.stall_next("alipay.trade.order.settle", reached=True)
-    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
-    alipay.stall_next("alipay.trade.order.settle.query", reached=False)
-    with app.app_context():
-        now = utcnow()
-        profit_sharing.run_due(now)
-        profit_sharing.run_due(now + timedelta(minutes=11))
-        profit_sharing.run_due(now + timedelta(minutes=40))
-        split = db.session.query(ProfitSplit).one()
-        assert (split.status, split.completed_at) == ("failed", None)
-        split_id = split.id
+    now, split_id = alipay_split_left_unresolved(app, alipay)
     browser.login("boss@example.com", "secret123")
     refund = refund_one_tea(app, browser, order_id)  # its query: Alipay settled it
     assert refund.status == "succeeded"
